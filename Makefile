@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+# cvisor build: libcvisor (shared + static), the cvisor CLI, and the test runner.
+#   make            build everything into $(BUILD)
+#   make test       build and run the test suite (every platform test on every usable backend)
+#   make asan       the same suite built with AddressSanitizer + UBSan, in build-asan/
+#   make install    install library, headers, pkg-config file and CLI under $(DESTDIR)$(PREFIX)
+#   make examples   build examples/ against the *installed* library through pkg-config
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+PCDIR   ?= $(LIBDIR)/pkgconfig
+BUILD   ?= build
+SONAME  := libcvisor.so.0
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -fno-strict-aliasing
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+CPPFLAGS += -Iinclude -Isrc
+LIBS    := -lZydis -lpthread
+SAN     ?=
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+LIB_ASM  := $(sort $(wildcard src/*/*.S src/*/*/*.S))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(LIB_ASM))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_ASM := $(sort $(wildcard tests/*.S))
+TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TEST_ASM))
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_ASM := $(sort $(wildcard tools/*.S))
+TOOL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TOOL_ASM))
+HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.h tools/*.h)
+
+all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests $(BUILD)/cvisor.pc
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(BUILD)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/libcvisor.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/$(SONAME): $(LIB_OBJ) src/libcvisor.map
+	$(CC) $(CFLAGS) $(SAN) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libcvisor.map \
+		-o $@ $(LIB_OBJ) $(LIBS)
+	ln -sf $(SONAME) $(BUILD)/libcvisor.so
+
+$(BUILD)/cvisor: $(TOOL_OBJ) $(BUILD)/libcvisor.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(TOOL_OBJ) $(BUILD)/libcvisor.a $(LIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libcvisor.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(TEST_OBJ) $(BUILD)/libcvisor.a $(LIBS)
+
+$(BUILD)/cvisor.pc: cvisor.pc.in
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+test: all
+	$(BUILD)/run_tests $(TESTARGS)
+
+asan:
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		build-asan/run_tests $(TESTARGS)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/cvisor $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 $(BUILD)/libcvisor.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcvisor.so
+	install -m 644 include/cvisor/*.h $(DESTDIR)$(INCDIR)/cvisor/
+	install -m 644 $(BUILD)/cvisor.pc $(DESTDIR)$(PCDIR)/
+	install -m 755 $(BUILD)/cvisor $(DESTDIR)$(BINDIR)/
+	-ldconfig 2>/dev/null
+
+examples:
+	$(MAKE) -C examples
+
+clean:
+	rm -rf build build-asan
+	$(MAKE) -C examples clean 2>/dev/null || true
+
+.PHONY: all test asan install examples clean

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The memory file: one memfd holding application memory, mapped once into the caller. */
+#ifndef CVISOR_MEMFILE_H
+#define CVISOR_MEMFILE_H
+
+#include <cvisor/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A memory file is a memfd plus a page-range allocator over it. The whole file is mapped once into the
+ * calling process inside a reserved virtual range, so cv_memfile_ptr() pointers stay valid for the life
+ * of the file; the file grows on demand (in CV_MEMFILE_CHUNK steps) up to its maximum size. Address
+ * spaces map ranges of it by cv_memfile_fd() and an offset, so application memory is shared between the
+ * caller (the sentry) and the application with no copying.
+ *
+ * Allocated ranges carry a reference count per page; when it drops to zero the pages are freed and their
+ * memory returned to the host (fallocate(PUNCH_HOLE)). All functions are thread-safe.
+ */
+struct cv_memfile;
+
+#define CV_MEMFILE_CHUNK (64ull << 20) /* growth step of the backing file */
+
+struct cv_memfile_opts {
+	uint32_t size;       /* sizeof(struct cv_memfile_opts), for ABI evolution */
+	uint32_t flags;      /* 0 */
+	uint64_t max_size;   /* bytes of address space to reserve; 0 = 64 GiB */
+	const char *name;    /* memfd name shown in /proc; NULL = "cvisor-memory" */
+};
+
+/*
+ * Create a memory file. @opts may be NULL for defaults.
+ * Returns 0 and stores the handle in *@out; -EINVAL (bad opts, @out NULL, max_size not a multiple of
+ * the page size), -ENOMEM, -EMFILE/-ENFILE, or another -errno from memfd_create/mmap.
+ */
+CV_API int cv_memfile_new(const struct cv_memfile_opts *opts, struct cv_memfile **out);
+
+/*
+ * Destroy a memory file: unmaps it from the caller and closes its fd. Address spaces that still map
+ * ranges of it keep those pages (the host keeps the file alive). NULL is a no-op.
+ */
+CV_API void cv_memfile_close(struct cv_memfile *mf);
+
+/* The memfd (O_CLOEXEC), for cv_as_map(). Returns the fd, or -EINVAL for a NULL handle. */
+CV_API int cv_memfile_fd(const struct cv_memfile *mf);
+
+#define CV_ALLOC_POPULATE 1u /* commit the pages now (MADV_POPULATE_WRITE) instead of on first touch */
+#define CV_ALLOC_HUGE 2u     /* hint: prefer 2 MiB alignment and transparent huge pages */
+
+/*
+ * Allocate @len bytes (a multiple of the page size, > 0) of zeroed memory; each page starts with
+ * reference count 1. Stores the file offset in *@off.
+ * Returns 0; -EINVAL (len 0 or unaligned, unknown flags, @off NULL), -ENOMEM (maximum size reached or
+ * no memory), or -errno from growing the file.
+ */
+CV_API int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64_t *off);
+
+/*
+ * Add one reference to every page of [@off, @off+@len). Every page must be allocated.
+ * Returns 0; -EINVAL (unaligned, zero length, overflow), -ENOENT (a page in the range is not allocated).
+ * On error nothing changes.
+ */
+CV_API int cv_memfile_incref(struct cv_memfile *mf, uint64_t off, uint64_t len);
+
+/*
+ * Drop one reference from every page of [@off, @off+@len); pages reaching zero are freed and
+ * decommitted. Errors as cv_memfile_incref(); on error nothing changes.
+ */
+CV_API int cv_memfile_decref(struct cv_memfile *mf, uint64_t off, uint64_t len);
+
+/*
+ * Return the memory of allocated pages to the host without freeing them: they read back as zeroes.
+ * Errors as cv_memfile_incref().
+ */
+CV_API int cv_memfile_decommit(struct cv_memfile *mf, uint64_t off, uint64_t len);
+
+/*
+ * Pointer to file offset @off in the caller's mapping, valid for @len bytes until the file is closed.
+ * Returns 0; -EINVAL (NULL args), -EFAULT (range beyond the file's current size or overflow).
+ * Pages need not be allocated (unallocated pages read as zero; writing them is the caller's bug).
+ */
+CV_API int cv_memfile_ptr(struct cv_memfile *mf, uint64_t off, uint64_t len, void **ptr);
+
+struct cv_memfile_usage {
+	uint64_t file_size;   /* current size of the backing file */
+	uint64_t allocated;   /* bytes in allocated ranges */
+	uint64_t committed;   /* bytes actually backed by host memory (from st_blocks) */
+	uint64_t max_size;    /* reserved maximum */
+};
+
+/* Fill *@u. Returns 0, -EINVAL for NULL arguments, -errno from fstat. */
+CV_API int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u);
+
+/*
+ * Reference count of the page at @off (page-aligned). Returns the count (0 for a free page), or
+ * -EINVAL (unaligned / beyond max size). Intended for tests and debugging.
+ */
+CV_API int cv_memfile_refcount(struct cv_memfile *mf, uint64_t off);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Platform registry, capabilities and platform-wide operations. */
+#ifndef CVISOR_PLATFORM_H
+#define CVISOR_PLATFORM_H
+
+#include <stdbool.h>
+#include <cvisor/common.h>
+#include <cvisor/cpu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A platform is one execution backend ("ptrace", "systrap", "kvm") opened in this process. It creates
+ * address spaces (struct cv_as) and contexts (struct cv_ctx). Several platforms may be open at once.
+ */
+struct cv_platform;
+
+/*
+ * Names of the backends compiled into the library, best first. Stores up to @max pointers to static
+ * strings in @names (which may be NULL when @max is 0) and returns how many backends there are.
+ */
+CV_API int cv_platform_list(const char **names, size_t max);
+
+/* What a backend needs from the host. */
+struct cv_platform_requirements {
+	bool needs_ptrace;         /* the process must be allowed to ptrace its children (Yama, seccomp) */
+	bool needs_seccomp;        /* seccomp filters must be available */
+	bool needs_same_pid_ns;    /* must run in the pid namespace the stubs live in */
+	const char *device;        /* device node that must be openable read-write, or NULL */
+};
+
+/*
+ * Fill *@req with what backend @name needs. Returns 0, -EINVAL (NULL args), -ENOENT (unknown name).
+ */
+CV_API int cv_platform_requirements(const char *name, struct cv_platform_requirements *req);
+
+/*
+ * Tell whether backend @name can run on this host right now, without opening it. On failure a one-line
+ * human-readable reason is written to @why (if non-NULL, truncated to @whylen).
+ * Returns 0 if usable; -ENOENT (unknown name), -EINVAL (NULL name), or the -errno that stops it
+ * (e.g. -ENODEV "no /dev/kvm", -EPERM "ptrace not permitted", -ENOSYS "not implemented yet").
+ */
+CV_API int cv_platform_probe(const char *name, char *why, size_t whylen);
+
+struct cv_platform_opts {
+	uint32_t size;             /* sizeof(struct cv_platform_opts) */
+	uint32_t flags;            /* CV_PLATFORM_* */
+};
+#define CV_PLATFORM_NO_CPUID_FAULTING 1u /* do not trap CPUID even where the CPU can */
+
+/*
+ * Open backend @name, or the best usable one when @name is NULL. @opts may be NULL.
+ * Returns 0 and stores the handle in *@out; -ENOENT (unknown name), -EINVAL (bad opts, @out NULL),
+ * the probe's -errno when the backend cannot run here, -ENOMEM, -EAGAIN (out of processes/threads),
+ * or -EIO for an unexpected host failure (details go to the log).
+ */
+CV_API int cv_platform_open(const char *name, const struct cv_platform_opts *opts,
+			    struct cv_platform **out);
+
+/*
+ * Close a platform. All its address spaces and contexts must have been released first.
+ * Returns 0; -EBUSY if address spaces or contexts remain (nothing is closed); NULL is a no-op (0).
+ */
+CV_API int cv_platform_close(struct cv_platform *p);
+
+/* Name of an open platform ("ptrace", …); NULL for a NULL handle. */
+CV_API const char *cv_platform_name(const struct cv_platform *p);
+
+struct cv_platform_caps {
+	uint64_t min_user_addr;          /* lowest mappable application address */
+	uint64_t max_user_addr;          /* one past the highest mappable application address */
+	uint64_t map_unit;               /* preferred mapping granularity; 0 = cost independent of size */
+	uint32_t concurrency;            /* contexts that can run at once; 0 = unlimited */
+	uint32_t xsave_size;             /* bytes of the XSAVE area in struct cv_cpu_state */
+	uint64_t xfeatures;              /* XSAVE components saved and restored (bit mask) */
+	bool supports_as_io;             /* cv_as_copy_in() and friends work */
+	bool cooperatively_schedules_as; /* cv_as_new() may return -EAGAIN until another AS is released */
+	bool detects_cpu_preemption;     /* cv_ctx_switch() may report CV_EXIT_PREEMPTED */
+	bool has_global_membarrier;      /* cv_platform_membarrier() is supported */
+	bool owns_page_tables;           /* the platform builds page tables itself (kvm) */
+	bool cpuid_faulting;             /* CPUID executed by applications is emulated from the policy */
+	bool compat_syscalls;            /* the host runs 32-bit syscalls (int $0x80); they are reported */
+};
+
+/* Fill *@caps. Returns 0 or -EINVAL. */
+CV_API int cv_platform_caps(const struct cv_platform *p, struct cv_platform_caps *caps);
+
+/*
+ * A memory barrier on every CPU running application threads of this platform (membarrier(2)), so that
+ * the sentry's earlier writes are seen by application threads in program order.
+ * Returns 0; -EINVAL; -ENOSYS when has_global_membarrier is false.
+ */
+CV_API int cv_platform_membarrier(struct cv_platform *p);
+
+/*
+ * Make every context of this platform that is running application code return from cv_ctx_switch()
+ * soon with CV_EXIT_INTERRUPT, without leaving an interrupt pending for contexts that are not running.
+ * Async-signal-safe. Returns 0 or -EINVAL.
+ */
+CV_API int cv_platform_preempt_all(struct cv_platform *p);
+
+/*
+ * Replace the CPUID policy presented to applications (used only where caps.cpuid_faulting): a CPUID with
+ * a leaf/subleaf found in @entries returns that entry; any other returns zeroes. The table is copied.
+ * @n == 0 restores the default policy (the host's values, minus AMX, minus features the platform does
+ * not save, with the hypervisor bit kept). At most 4096 entries.
+ * Returns 0; -EINVAL (NULL with n > 0, too many entries, duplicate leaf/subleaf, unknown flags).
+ */
+CV_API int cv_platform_set_cpuid(struct cv_platform *p, const struct cv_cpuid_entry *entries, size_t n);
+
+/*
+ * What an application executing CPUID with @leaf/@subleaf sees under the current policy.
+ * Returns 0; -EINVAL (NULL args).
+ */
+CV_API int cv_platform_cpuid(struct cv_platform *p, uint32_t leaf, uint32_t subleaf,
+			     struct cv_cpuid_entry *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

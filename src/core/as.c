@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// Address spaces, common layer: argument checks, the mapping table, and dispatch to the backend.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "core/maptable.h"
+#include "internal.h"
+
+bool as_valid(const struct cv_as *as)
+{
+	return as && as->magic == CV_MAGIC_AS;
+}
+
+CV_API int cv_as_new(struct cv_platform *p, struct cv_as **out)
+{
+	if (!platform_valid(p) || !out)
+		return -EINVAL;
+	struct cv_as *as = calloc(1, sizeof(*as));
+	if (!as)
+		return -ENOMEM;
+	as->p = p;
+	pthread_mutex_init(&as->lock, NULL);
+	as->magic = CV_MAGIC_AS;
+	int ret = p->ops->as_new(as);
+	if (ret < 0) {
+		pthread_mutex_destroy(&as->lock);
+		as->magic = CV_MAGIC_DEAD;
+		free(as);
+		return ret;
+	}
+	atomic_fetch_add(&p->n_as, 1);
+	*out = as;
+	return 0;
+}
+
+/* Common range checks of cv_as_map/cv_as_unmap. */
+static int check_range(const struct cv_as *as, uint64_t addr, uint64_t len)
+{
+	uint64_t end;
+	if (!page_aligned(addr) || !page_aligned(len) || len == 0)
+		return -EINVAL;
+	if (__builtin_add_overflow(addr, len, &end))
+		return -EINVAL;
+	if (addr < as->p->caps.min_user_addr || end > as->p->caps.max_user_addr)
+		return -EINVAL;
+	return 0;
+}
+
+/* Does @fd allow a shared mapping with @access? Mirrors mmap's checks so we fail before the stub does. */
+static int check_fd(int fd, unsigned access)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -EBADF;
+	if ((fl & O_PATH) == O_PATH)
+		return -EBADF;
+	int acc = fl & O_ACCMODE;
+	if (acc == O_WRONLY)
+		return -EACCES;
+	if ((access & CV_ACCESS_WRITE) && acc != O_RDWR)
+		return -EACCES;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -EBADF;
+	if (S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		return -ENODEV;
+	return 0;
+}
+
+CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len,
+		     unsigned access, bool precommit)
+{
+	if (!as_valid(as))
+		return -EINVAL;
+	int ret = check_range(as, addr, len);
+	if (ret < 0)
+		return ret;
+	uint64_t oend;
+	if (!page_aligned(offset) || __builtin_add_overflow(offset, len, &oend) || (int64_t)oend < 0)
+		return -EINVAL;
+	if (access & ~(CV_ACCESS_READ | CV_ACCESS_WRITE | CV_ACCESS_EXEC))
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	ret = check_fd(fd, access);
+	if (ret < 0)
+		return ret;
+	if (atomic_load(&as->dead))
+		return -CV_EASDEAD;
+
+	struct as_fdref *ref;
+	ret = maptable_fdref_new(fd, &ref);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&as->lock);
+	ret = as->p->ops->as_map(as, addr, fd, offset, len, access, precommit);
+	if (ret == 0)
+		ret = maptable_insert(as, addr, addr + len, offset, access, ref);
+	pthread_mutex_unlock(&as->lock);
+	maptable_fdref_put(ref);
+	return ret;
+}
+
+CV_API int cv_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
+{
+	if (!as_valid(as))
+		return -EINVAL;
+	int ret = check_range(as, addr, len);
+	if (ret < 0)
+		return ret;
+	if (atomic_load(&as->dead))
+		return -CV_EASDEAD;
+	pthread_mutex_lock(&as->lock);
+	ret = as->p->ops->as_unmap(as, addr, len);
+	if (ret == 0)
+		ret = maptable_remove(as, addr, addr + len);
+	pthread_mutex_unlock(&as->lock);
+	return ret;
+}
+
+CV_API int cv_as_release(struct cv_as *as)
+{
+	if (!as)
+		return 0;
+	if (!as_valid(as))
+		return -EINVAL;
+	if (atomic_load(&as->running))
+		return -EBUSY;
+	struct cv_platform *p = as->p;
+	p->ops->as_release(as);
+	pthread_mutex_lock(&as->lock);
+	maptable_clear(as);
+	pthread_mutex_unlock(&as->lock);
+	pthread_mutex_destroy(&as->lock);
+	as->magic = CV_MAGIC_DEAD;
+	free(as);
+	atomic_fetch_sub(&p->n_as, 1);
+	return 0;
+}
+
+CV_API int cv_as_prefork(struct cv_as *as)
+{
+	if (!as_valid(as))
+		return -EINVAL;
+	return as->p->ops->as_prefork ? as->p->ops->as_prefork(as) : 0;
+}
+
+CV_API int cv_as_postfork(struct cv_as *as)
+{
+	if (!as_valid(as))
+		return -EINVAL;
+	return as->p->ops->as_postfork ? as->p->ops->as_postfork(as) : 0;
+}

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Library-internal definitions: common object layouts, the backend ops table, logging, helpers. */
+#ifndef CVISOR_INTERNAL_H
+#define CVISOR_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/user.h>
+#include <cvisor/cvisor.h>
+
+/* sys/user.h has its own PAGE_MASK (the complement of ours): take it first, then replace both. */
+#undef PAGE_SIZE
+#undef PAGE_MASK
+#define PAGE_SIZE 4096ull
+#define PAGE_MASK (PAGE_SIZE - 1)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define page_aligned(x) ((((uint64_t)(x)) & PAGE_MASK) == 0)
+
+/* Retry a call while it fails with EINTR (bubblewrap/crun TEMP_FAILURE_RETRY). */
+#define RETRY_EINTR(expr)                                                                              \
+	({                                                                                             \
+		long __r;                                                                              \
+		do                                                                                     \
+			__r = (long)(expr);                                                            \
+		while (__r == -1 && errno == EINTR);                                                   \
+		__r;                                                                                   \
+	})
+
+/* ---- logging (src/core/log.c) ---- */
+void cv_log(enum cv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool cv_log_enabled(enum cv_log_level level);
+#define cv_debug(fmt, ...)                                                                             \
+	do {                                                                                           \
+		if (cv_log_enabled(CV_LOG_DEBUG))                                                      \
+			cv_log(CV_LOG_DEBUG, "%s:%d: " fmt, __func__, __LINE__, ##__VA_ARGS__);        \
+	} while (0)
+
+/* ---- objects ---- */
+#define CV_MAGIC_PLATFORM 0x43565046u /* "CVPF" */
+#define CV_MAGIC_AS 0x43564153u       /* "CVAS" */
+#define CV_MAGIC_CTX 0x43564358u      /* "CVCX" */
+#define CV_MAGIC_DEAD 0xdeadbeefu
+
+struct cv_platform_ops;
+struct x86_cpuid_policy;
+
+#define CV_SLOT_CHUNKS 256
+#define CV_SLOTS_PER_CHUNK 256
+
+struct cv_platform {
+	uint32_t magic;
+	const struct cv_platform_ops *ops;
+	struct cv_platform_caps caps;
+	unsigned flags;
+	pthread_mutex_t lock;               /* guards slot allocation and cpuid policy swaps */
+	struct x86_cpuid_policy *_Atomic cpuid; /* current policy (replaced wholesale, freed at close) */
+	struct x86_cpuid_policy **old_cpuid; /* retired while switches may still read them */
+	size_t n_old_cpuid;
+	atomic_int n_as;
+	atomic_int n_ctx;
+	/*
+	 * Kick slots: one word per context saying where it runs (backend-defined, 0 = not running), so
+	 * cv_platform_preempt_all() can walk them from a signal handler without locks. Chunks are
+	 * allocated on demand and freed only at close.
+	 */
+	_Atomic uint64_t *_Atomic slot_chunks[CV_SLOT_CHUNKS];
+	uint8_t *slot_used;                 /* bitmap, guarded by lock */
+	void *priv;                         /* backend state */
+};
+
+/* One mapping of an address space, kept by the common layer for AS IO and instruction fetches. */
+struct as_mapping {
+	uint64_t start, end; /* [start, end) */
+	uint64_t offset;     /* file offset of start */
+	unsigned access;
+	struct as_fdref *ref;/* the backing file, shared by pieces of a split mapping */
+};
+
+struct as_fdref {
+	int fd;              /* private dup (O_CLOEXEC), or -1 for a memory file */
+	atomic_int refs;
+	int mem_fd;          /* memory file: its fd, to look up its current size */
+	uint8_t *mem_base;   /* memory file: its mapping in this process */
+};
+
+struct cv_as {
+	uint32_t magic;
+	struct cv_platform *p;
+	pthread_mutex_t lock;      /* guards the mapping table */
+	struct as_mapping *maps;   /* sorted, non-overlapping */
+	size_t n_maps, cap_maps;
+	atomic_int running;        /* contexts currently running in it */
+	atomic_bool dead;
+	void *priv;
+};
+
+struct cv_ctx {
+	uint32_t magic;
+	struct cv_platform *p;
+	unsigned flags;
+	struct cv_cpu_state state;
+	atomic_int busy;           /* a switch is in progress */
+	atomic_int irq_pending;    /* cv_ctx_interrupt() since the last switch returned */
+	bool fp_changed;           /* sentry rewrote state.xsave */
+	int slot;                  /* kick slot index */
+	_Atomic uint64_t *run_word;/* kick target while running (backend-defined), else 0 */
+	void *priv;
+};
+
+/*
+ * A backend. The common layer validates every argument and handle before calling in, keeps the
+ * address-space mapping table, and serialises nothing else: backends do their own locking.
+ */
+struct cv_platform_ops {
+	const char *name;
+	struct cv_platform_requirements req;
+	/* 0 if usable here, else -errno with a reason in why. */
+	int (*probe)(char *why, size_t whylen);
+	/* Fill p->caps (except xsave fields, set by the core) and p->priv. */
+	int (*open)(struct cv_platform *p);
+	void (*close)(struct cv_platform *p);
+	int (*as_new)(struct cv_as *as);
+	int (*as_map)(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
+		      bool precommit);
+	int (*as_unmap)(struct cv_as *as, uint64_t addr, uint64_t len);
+	void (*as_release)(struct cv_as *as);
+	int (*as_prefork)(struct cv_as *as);
+	int (*as_postfork)(struct cv_as *as);
+	int (*ctx_new)(struct cv_ctx *ctx);
+	void (*ctx_release)(struct cv_ctx *ctx);
+	int (*ctx_switch)(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit);
+	/*
+	 * Make the context running at kick target @target (a run_word value) leave application code
+	 * soon. Async-signal-safe; may hit a context that already stopped (spurious interrupts are ok).
+	 */
+	void (*kick)(struct cv_platform *p, uint64_t target);
+	int (*ctx_pull)(struct cv_ctx *ctx);
+	int (*ctx_sleep)(struct cv_ctx *ctx);
+};
+
+extern const struct cv_platform_ops cv_ptrace_ops;
+extern const struct cv_platform_ops cv_systrap_ops;
+extern const struct cv_platform_ops cv_kvm_ops;
+
+/* ---- common helpers (src/core) ---- */
+bool platform_valid(const struct cv_platform *p);
+bool as_valid(const struct cv_as *as);
+bool ctx_valid(const struct cv_ctx *ctx);
+
+/*
+ * Read application memory through the mapping table, ignoring access bits (for instruction fetches
+ * of exec-only code). Returns bytes read (possibly short), or -EFAULT if none.
+ */
+long as_read_raw(struct cv_as *as, uint64_t addr, void *dst, size_t len);
+
+int platform_slot_alloc(struct cv_platform *p, _Atomic uint64_t **word);
+void platform_slot_free(struct cv_platform *p, int slot);
+
+/* The current CPUID policy of a platform, for backend emulation. */
+void platform_cpuid(struct cv_platform *p, uint32_t leaf, uint32_t subleaf, struct cv_cpuid_entry *out);
+
+/* ---- memfile registry (src/memfile), used by AS IO for direct access ---- */
+/*
+ * If @fd is the fd of a live cv_memfile, store its caller-side mapping base and current size and
+ * return true. The mapping stays valid until that memfile is closed.
+ */
+bool memfile_lookup_fd(int fd, void **base, uint64_t *size);
+
+/* ---- host helpers (src/core/host.c) ---- */
+int host_membarrier_probe(void);  /* 0 if a global membarrier is available */
+int host_membarrier(void);
+int host_gettid(void);
+
+#endif

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: Apache-2.0
+// The memory file: one memfd mapped once into a fixed reservation of the caller, grown on demand,
+// with a page-range allocator whose pages carry reference counts, plus the registry of live files.
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "memfile_internal.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010u /* Linux 6.3 */
+#endif
+
+#define DEFAULT_MAX_SIZE (64ull << 30)
+#define DEFAULT_NAME "cvisor-memory"
+/* No x86-64 address space (even with 5-level paging) can hold more; keeps offset maths far from wrapping. */
+#define MAX_RESERVATION (1ull << 57)
+/* Upper bound on opts->size we are willing to scan for unknown non-zero fields. */
+#define OPTS_SIZE_MAX 4096u
+
+/* Live memory files, for memfile_lookup_fd(). Independent of every per-file lock. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cv_memfile *registry;
+
+static bool memfile_valid(const struct cv_memfile *mf)
+{
+	return mf && mf->magic == CV_MAGIC_MEMFILE;
+}
+
+/*
+ * Copy caller options into @o. A caller built against a newer header may pass a larger struct; that is
+ * fine as long as the fields we do not know are zero (the kernel's copy_struct_from_user rule).
+ */
+static int copy_opts(const struct cv_memfile_opts *opts, struct cv_memfile_opts *o)
+{
+	if (opts->size < sizeof(*o) || opts->size > OPTS_SIZE_MAX)
+		return -EINVAL;
+	const unsigned char *extra = (const unsigned char *)opts + sizeof(*o);
+	for (size_t i = 0; i < opts->size - sizeof(*o); i++)
+		if (extra[i])
+			return -EINVAL;
+	*o = *opts;
+	return 0;
+}
+
+/*
+ * Reserve @size bytes of address space with a 2 MiB aligned start, so that 2 MiB aligned file offsets
+ * (CV_ALLOC_HUGE) land on 2 MiB aligned addresses and can be backed by transparent huge pages here too.
+ * Returns the base or MAP_FAILED with errno set.
+ */
+static void *reserve_aligned(uint64_t size)
+{
+	uint64_t span = size + HUGE_ALIGN - PAGE_SIZE;
+	uint8_t *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+	/* Trimming our own fresh mapping cannot fail short of a kernel bug; the slack would only leak VA. */
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (p + span > a + size)
+		munmap(a + size, (size_t)(p + span - (a + size)));
+	return a;
+}
+
+/*
+ * Create the memfd. Application code is executed from this file, so ask for MFD_EXEC explicitly:
+ * with vm.memfd_noexec=1 a memfd created without it is sealed non-executable. Kernels before 6.3
+ * reject the unknown flag with EINVAL and always create executable memfds, so retry without it.
+ */
+static int create_memfd(const char *name)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(name, MFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int cv_memfile_new(const struct cv_memfile_opts *opts, struct cv_memfile **out)
+{
+	struct cv_memfile_opts o = { .size = sizeof(o) };
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	if (opts && (ret = copy_opts(opts, &o)) < 0)
+		return ret;
+	uint64_t max = o.max_size ? o.max_size : DEFAULT_MAX_SIZE;
+	if (o.flags || !page_aligned(max) || max > MAX_RESERVATION)
+		return -EINVAL;
+
+	struct cv_memfile *mf = calloc(1, sizeof(*mf));
+	if (!mf)
+		return -ENOMEM;
+	mf->fd = -1;
+	mf->max_size = max;
+	atomic_init(&mf->size, 0);
+	ret = -pthread_mutex_init(&mf->lock, NULL);
+	if (ret < 0)
+		goto err_free;
+	ret = extvec_reserve(&mf->free_, 1);
+	if (ret < 0)
+		goto err_destroy_lock;
+	extvec_add(&mf->free_, (struct mf_extent){ .start = 0, .end = max });
+
+	ret = create_memfd(o.name ? o.name : DEFAULT_NAME);
+	if (ret < 0)
+		goto err_free_vecs;
+	mf->fd = ret;
+
+	void *base = reserve_aligned(max);
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		goto err_close_fd;
+	}
+	mf->base = base;
+	mf->magic = CV_MAGIC_MEMFILE;
+
+	pthread_mutex_lock(&registry_lock);
+	mf->reg_next = registry;
+	registry = mf;
+	pthread_mutex_unlock(&registry_lock);
+	*out = mf;
+	return 0;
+
+err_close_fd:
+	close(mf->fd);
+err_free_vecs:
+	free(mf->free_.v);
+err_destroy_lock:
+	pthread_mutex_destroy(&mf->lock);
+err_free:
+	free(mf);
+	return ret;
+}
+
+void cv_memfile_close(struct cv_memfile *mf)
+{
+	if (!memfile_valid(mf))
+		return;
+	/* Unregister first: once the fd is closed its number may be reused by an unrelated file. */
+	pthread_mutex_lock(&registry_lock);
+	for (struct cv_memfile **pp = &registry; *pp; pp = &(*pp)->reg_next) {
+		if (*pp == mf) {
+			*pp = mf->reg_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+
+	mf->magic = CV_MAGIC_DEAD;
+	if (munmap(mf->base, mf->max_size) < 0)
+		cv_log(CV_LOG_WARN, "memfile: munmap of %#llx bytes failed: %s",
+		       (unsigned long long)mf->max_size, cv_strerror(errno));
+	close(mf->fd);
+	pthread_mutex_destroy(&mf->lock);
+	free(mf->used.v);
+	free(mf->free_.v);
+	free(mf);
+}
+
+int cv_memfile_fd(const struct cv_memfile *mf)
+{
+	return memfile_valid(mf) ? mf->fd : -EINVAL;
+}
+
+/*
+ * Grow the file so that it covers at least @need bytes, in CV_MEMFILE_CHUNK steps capped at max_size,
+ * and map the new part into the reservation. On failure the file and the reservation are restored.
+ * Called with mf->lock held. Returns 0 or -errno.
+ */
+static int grow_locked(struct cv_memfile *mf, uint64_t need)
+{
+	uint64_t old = atomic_load_explicit(&mf->size, memory_order_relaxed);
+	int ret;
+
+	if (need <= old)
+		return 0;
+	uint64_t size = (need + CV_MEMFILE_CHUNK - 1) & ~(CV_MEMFILE_CHUNK - 1);
+	if (size > mf->max_size)
+		size = mf->max_size;
+
+	if (RETRY_EINTR(ftruncate(mf->fd, (off_t)size)) < 0)
+		return -errno;
+	/* MAP_FIXED replaces only our own PROT_NONE placeholder, never someone else's mapping. */
+	void *p = mmap(mf->base + old, size - old, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mf->fd,
+		       (off_t)old);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		/* A failed MAP_FIXED may already have torn down the placeholder; put it back. */
+		if (mmap(mf->base + old, size - old, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+			cv_log(CV_LOG_WARN, "memfile: restoring reservation failed: %s", cv_strerror(errno));
+		if (RETRY_EINTR(ftruncate(mf->fd, (off_t)old)) < 0)
+			cv_log(CV_LOG_WARN, "memfile: shrinking back after failed growth failed: %s",
+			       cv_strerror(errno));
+		cv_log(CV_LOG_WARN, "memfile: mapping %#llx bytes at offset %#llx failed: %s",
+		       (unsigned long long)(size - old), (unsigned long long)old, cv_strerror(ret));
+		return ret;
+	}
+	/* Release: a reader seeing the new size (memfile_lookup_fd, cv_memfile_ptr) sees the mapping. */
+	atomic_store_explicit(&mf->size, size, memory_order_release);
+	return 0;
+}
+
+/*
+ * Return the memory of [@off, @off+@len) (within the file) to the host; it reads back as zeroes.
+ * Called with mf->lock held, so the range cannot be handed out again before it is clean.
+ */
+static void decommit_locked(struct cv_memfile *mf, uint64_t off, uint64_t len)
+{
+	if (RETRY_EINTR(fallocate(mf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				  (off_t)len)) == 0)
+		return;
+	/* shmem always supports punching; if it ever fails, zeroing still keeps the zero-fill promise. */
+	cv_log(CV_LOG_WARN, "memfile: fallocate(PUNCH_HOLE) of %#llx+%#llx failed: %s; zeroing instead",
+	       (unsigned long long)off, (unsigned long long)len, cv_strerror(errno));
+	memset(mf->base + off, 0, len);
+}
+
+/*
+ * Apply the CV_ALLOC_* hints to a fresh range, after the lock is dropped since populating can take a
+ * while. The range is unknown to anyone else until cv_memfile_alloc() returns, so this cannot race.
+ * Returns 0 or -ENOMEM if the pages could not be committed.
+ */
+static int advise_range(struct cv_memfile *mf, uint64_t off, uint64_t len, unsigned flags)
+{
+	uint8_t *p = mf->base + off;
+
+	/* A hint only: EINVAL just means a kernel without transparent huge pages. */
+	if (flags & CV_ALLOC_HUGE)
+		(void)madvise(p, len, MADV_HUGEPAGE);
+	if ((flags & CV_ALLOC_POPULATE) && RETRY_EINTR(madvise(p, len, MADV_POPULATE_WRITE)) < 0) {
+		/* EINVAL: a kernel before 5.14; the pages will be committed on first touch instead. */
+		if (errno == EINVAL)
+			return 0;
+		/* ENOMEM, or EFAULT when the fault hit SIGBUS (shmem or memcg limit): no memory either way. */
+		cv_debug("MADV_POPULATE_WRITE of %#llx+%#llx failed: %s", (unsigned long long)off,
+			 (unsigned long long)len, cv_strerror(errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Validate a page range argument; 0 or -EINVAL. Stores the end in *@end. */
+static int check_range(const struct cv_memfile *mf, uint64_t off, uint64_t len, uint64_t *end)
+{
+	if (!memfile_valid(mf) || len == 0 || !page_aligned(off) || !page_aligned(len) ||
+	    __builtin_add_overflow(off, len, end))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Add @delta (+1 or -1) to the count of every page of [@off, @end), freeing and decommitting pages
+ * that reach zero. Called with the lock held; validates everything before changing anything.
+ * Returns 0, -ENOENT (a page is not allocated), -EOVERFLOW (a count would pass INT_MAX), -ENOMEM.
+ */
+static int adjust_refs_locked(struct cv_memfile *mf, uint64_t off, uint64_t end, int delta)
+{
+	struct mf_extvec *used = &mf->used;
+	size_t first, last;
+	int ret;
+
+	ret = extvec_span(used, off, end, &first, &last);
+	if (ret < 0)
+		return ret;
+	/* cv_memfile_refcount() reports counts as int. */
+	for (size_t i = first; delta > 0 && i < last; i++)
+		if (used->v[i].refs >= INT_MAX)
+			return -EOVERFLOW;
+	/* Two splits at the edges; at most one new free extent per extent in the range. */
+	if ((ret = extvec_reserve(used, 2)) < 0 || (ret = extvec_reserve(&mf->free_, last - first)) < 0)
+		return ret;
+
+	extvec_split(used, off);
+	extvec_split(used, end);
+	first = extvec_find(used, off);
+	last = extvec_find(used, end); /* nothing straddles end now: this is one past the range */
+	for (size_t i = first; i < last; i++)
+		used->v[i].refs += (uint64_t)(int64_t)delta;
+
+	for (size_t i = first; delta < 0 && i < last; i++) {
+		if (used->v[i].refs)
+			continue;
+		uint64_t s = used->v[i].start;
+		while (i + 1 < last && used->v[i + 1].refs == 0)
+			i++;
+		uint64_t e = used->v[i].end;
+		decommit_locked(mf, s, e - s);
+		extvec_add(&mf->free_, (struct mf_extent){ .start = s, .end = e });
+		mf->allocated -= e - s;
+	}
+	extvec_compact(used, first ? first - 1 : 0, last < used->n ? last + 1 : used->n);
+	return 0;
+}
+
+int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64_t *off)
+{
+	uint64_t start;
+	size_t idx;
+	int ret;
+
+	if (!memfile_valid(mf) || !off || len == 0 || !page_aligned(len) ||
+	    (flags & ~(CV_ALLOC_POPULATE | CV_ALLOC_HUGE)))
+		return -EINVAL;
+	if (len > mf->max_size)
+		return -ENOMEM;
+
+	pthread_mutex_lock(&mf->lock);
+	/* Huge alignment is a preference: fall back to any fit rather than fail near exhaustion. */
+	bool found = (flags & CV_ALLOC_HUGE) && extvec_fit(&mf->free_, len, HUGE_ALIGN, &idx, &start);
+	if (!found)
+		found = extvec_fit(&mf->free_, len, PAGE_SIZE, &idx, &start);
+	if (!found) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	if ((ret = extvec_reserve(&mf->used, 1)) < 0 || (ret = extvec_reserve(&mf->free_, 1)) < 0)
+		goto out_unlock;
+	ret = grow_locked(mf, start + len);
+	if (ret < 0)
+		goto out_unlock;
+	/*
+	 * The range reads as zero without further work: pages beyond the old size were never written, and
+	 * freed pages were punched out before they went back on the free list.
+	 */
+	extvec_take(&mf->free_, idx, start, len);
+	extvec_add(&mf->used, (struct mf_extent){ .start = start, .end = start + len, .refs = 1 });
+	mf->allocated += len;
+out_unlock:
+	pthread_mutex_unlock(&mf->lock);
+	if (ret < 0)
+		return ret;
+
+	ret = advise_range(mf, start, len, flags);
+	if (ret < 0) {
+		pthread_mutex_lock(&mf->lock);
+		int undo = adjust_refs_locked(mf, start, start + len, -1);
+		pthread_mutex_unlock(&mf->lock);
+		if (undo < 0)
+			cv_log(CV_LOG_WARN, "memfile: releasing %#llx+%#llx after failed populate failed: %s",
+			       (unsigned long long)start, (unsigned long long)len, cv_strerror(undo));
+		return ret;
+	}
+	*off = start;
+	return 0;
+}
+
+/* Common entry for incref/decref. */
+static int adjust_refs(struct cv_memfile *mf, uint64_t off, uint64_t len, int delta)
+{
+	uint64_t end;
+	int ret = check_range(mf, off, len, &end);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&mf->lock);
+	ret = adjust_refs_locked(mf, off, end, delta);
+	pthread_mutex_unlock(&mf->lock);
+	return ret;
+}
+
+int cv_memfile_incref(struct cv_memfile *mf, uint64_t off, uint64_t len)
+{
+	return adjust_refs(mf, off, len, +1);
+}
+
+int cv_memfile_decref(struct cv_memfile *mf, uint64_t off, uint64_t len)
+{
+	return adjust_refs(mf, off, len, -1);
+}
+
+int cv_memfile_decommit(struct cv_memfile *mf, uint64_t off, uint64_t len)
+{
+	size_t first, last;
+	uint64_t end;
+	int ret = check_range(mf, off, len, &end);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&mf->lock);
+	ret = extvec_span(&mf->used, off, end, &first, &last);
+	if (ret == 0)
+		decommit_locked(mf, off, len);
+	pthread_mutex_unlock(&mf->lock);
+	return ret;
+}
+
+int cv_memfile_ptr(struct cv_memfile *mf, uint64_t off, uint64_t len, void **ptr)
+{
+	uint64_t end;
+
+	if (!memfile_valid(mf) || !ptr)
+		return -EINVAL;
+	if (__builtin_add_overflow(off, len, &end) ||
+	    end > atomic_load_explicit(&mf->size, memory_order_acquire))
+		return -EFAULT;
+	*ptr = mf->base + off;
+	return 0;
+}
+
+int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u)
+{
+	struct stat st;
+
+	if (!memfile_valid(mf) || !u)
+		return -EINVAL;
+	if (fstat(mf->fd, &st) < 0)
+		return -errno;
+	pthread_mutex_lock(&mf->lock);
+	u->allocated = mf->allocated;
+	pthread_mutex_unlock(&mf->lock);
+	u->file_size = atomic_load_explicit(&mf->size, memory_order_acquire);
+	u->committed = (uint64_t)st.st_blocks * 512;
+	u->max_size = mf->max_size;
+	return 0;
+}
+
+int cv_memfile_refcount(struct cv_memfile *mf, uint64_t off)
+{
+	int refs = 0;
+
+	if (!memfile_valid(mf) || !page_aligned(off) || off >= mf->max_size)
+		return -EINVAL;
+	pthread_mutex_lock(&mf->lock);
+	size_t i = extvec_find(&mf->used, off);
+	if (i < mf->used.n && mf->used.v[i].start <= off)
+		refs = (int)mf->used.v[i].refs;
+	pthread_mutex_unlock(&mf->lock);
+	return refs;
+}
+
+bool memfile_lookup_fd(int fd, void **base, uint64_t *size)
+{
+	bool found = false;
+
+	if (fd < 0)
+		return false;
+	pthread_mutex_lock(&registry_lock);
+	for (struct cv_memfile *mf = registry; mf; mf = mf->reg_next) {
+		if (mf->fd != fd)
+			continue;
+		if (base)
+			*base = mf->base;
+		if (size)
+			*size = atomic_load_explicit(&mf->size, memory_order_acquire);
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return found;
+}
