@@ -126,7 +126,9 @@ void pt_as_put(struct pt_as *pas)
 		return;
 	if (pas->pid > 0)
 		pt_as_kill(pas);
+	struct pt_platform *pp = pas->pp;
 	pthread_mutex_destroy(&pas->lock);
 	free(pas->orphans);
 	free(pas);
+	pt_platform_put(pp);
 }

@@ -101,6 +101,7 @@ static int pt_open(struct cv_platform *p)
 	pthread_mutex_init(&pp->parent_lock, NULL);
 	pthread_cond_init(&pp->parent_cond, NULL);
 	pthread_mutex_init(&pp->fp_lock, NULL);
+	atomic_store(&pp->refs, 1);
 	pp->cpuid_faulting = !(p->flags & CV_PLATFORM_NO_CPUID_FAULTING) && x86_cpuid_faulting_supported();
 	p->priv = pp;
 	p->caps.min_user_addr = mmap_min_addr();
@@ -123,16 +124,27 @@ static int pt_open(struct cv_platform *p)
 	return ret;
 }
 
-static void pt_close(struct cv_platform *p)
+/*
+ * Host threads free their stub-thread records lazily (next library call or thread exit), and those
+ * records reach the platform through their address space: the platform's memory lives until the last
+ * address-space record is gone, while its processes and threads end at close.
+ */
+void pt_platform_put(struct pt_platform *pp)
 {
-	struct pt_platform *pp = pt_platform(p);
-	pt_host_prune();
-	pt_stub_teardown(p);
+	if (atomic_fetch_sub(&pp->refs, 1) != 1)
+		return;
 	pthread_mutex_destroy(&pp->source_lock);
 	pthread_mutex_destroy(&pp->parent_lock);
 	pthread_cond_destroy(&pp->parent_cond);
 	pthread_mutex_destroy(&pp->fp_lock);
 	free(pp);
+}
+
+static void pt_close(struct cv_platform *p)
+{
+	pt_host_prune();
+	pt_stub_teardown(p);
+	pt_platform_put(pt_platform(p));
 }
 
 static int pt_as_new(struct cv_as *as)
@@ -147,6 +159,7 @@ static int pt_as_new(struct cv_as *as)
 		return ret;
 	}
 	atomic_store(&pas->refs, 1);
+	atomic_fetch_add(&pp->refs, 1);
 	pas->pp = pp;
 	pas->as = as;
 	pthread_mutex_init(&pas->lock, NULL);

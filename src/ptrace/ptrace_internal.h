@@ -26,6 +26,7 @@ extern const uint8_t cv_ptrace_stub_park[], cv_ptrace_stub_inject[], cv_ptrace_s
 #define PT_KICK_SIGNAL SIGCHLD
 
 struct pt_platform {
+	atomic_int refs;          /* the platform's own, plus one per pt_as (outlives cv_platform_close) */
 	uint64_t stub_addr;       /* the stub page, at the same address in the sentry and every stub */
 	int source_pid;           /* pristine stub that new address spaces are cloned from */
 	pthread_mutex_t source_lock;
@@ -105,6 +106,7 @@ int pt_park_regs(struct pt_platform *pp, int tid);
 /* Kill and reap a whole stub process whose threads are listed in pas. */
 void pt_as_kill(struct pt_as *pas);
 void pt_as_put(struct pt_as *pas);
+void pt_platform_put(struct pt_platform *pp);
 
 /* ---- thread.c ---- */
 /* The stub thread of the calling host thread in @as, created (or adopted) on first use. */
