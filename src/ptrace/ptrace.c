@@ -102,6 +102,7 @@ static int pt_open(struct cv_platform *p)
 	pthread_cond_init(&pp->parent_cond, NULL);
 	pthread_mutex_init(&pp->fp_lock, NULL);
 	atomic_store(&pp->refs, 1);
+	pp->pin_tracers = p->flags & CV_PLATFORM_PIN_TRACERS;
 	pp->cpuid_faulting = !(p->flags & CV_PLATFORM_NO_CPUID_FAULTING) && x86_cpuid_faulting_supported();
 	p->priv = pp;
 	p->caps.min_user_addr = mmap_min_addr();
@@ -142,6 +143,7 @@ void pt_platform_put(struct pt_platform *pp)
 
 static void pt_close(struct cv_platform *p)
 {
+	pt_host_unpin(pt_host_current());
 	pt_host_prune();
 	pt_stub_teardown(p);
 	pt_platform_put(pt_platform(p));
@@ -257,6 +259,14 @@ static void pt_ctx_release(struct cv_ctx *ctx)
 	ctx->priv = NULL;
 }
 
+/* The context's thread blocks: make its state portable and give the host thread its CPU mask back. */
+static int pt_ctx_sleep(struct cv_ctx *ctx)
+{
+	if (pt_platform(ctx->p)->pin_tracers)
+		pt_host_unpin(pt_host_current());
+	return pt_fpu_pull(ctx);
+}
+
 const struct cv_platform_ops cv_ptrace_ops = {
 	.name = "ptrace",
 	.req = { .needs_ptrace = true, .needs_seccomp = true, .needs_same_pid_ns = false },
@@ -272,5 +282,5 @@ const struct cv_platform_ops cv_ptrace_ops = {
 	.ctx_switch = pt_ctx_switch,
 	.kick = pt_kick,
 	.ctx_pull = pt_fpu_pull,
-	.ctx_sleep = pt_fpu_pull,
+	.ctx_sleep = pt_ctx_sleep,
 };

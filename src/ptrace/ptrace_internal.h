@@ -3,6 +3,7 @@
 #ifndef CVISOR_PTRACE_INTERNAL_H
 #define CVISOR_PTRACE_INTERNAL_H
 
+#include <sched.h>
 #include <sys/user.h>
 #include "internal.h"
 
@@ -38,6 +39,7 @@ struct pt_platform {
 	uint32_t kernel_xstate_size; /* size PTRACE_SETREGSET(NT_X86_XSTATE) insists on */
 	pthread_mutex_t fp_lock;  /* guards pt_ctx.fp_thread <-> pt_thread.fp_ctx pairs */
 	bool cpuid_faulting;
+	bool pin_tracers;         /* CV_PLATFORM_PIN_TRACERS */
 };
 
 struct pt_host;
@@ -72,6 +74,8 @@ struct pt_thread {
 struct pt_host {
 	int tid;
 	struct pt_thread *threads;
+	bool pinned;                  /* CV_PLATFORM_PIN_TRACERS: pinned to one CPU since... */
+	cpu_set_t saved_mask;         /* ...and this was its own mask */
 };
 
 struct pt_ctx {
@@ -114,6 +118,8 @@ int pt_thread_get(struct cv_as *as, struct pt_thread **out);
 /* Forget the calling host thread's dead stub threads (frees them). */
 void pt_host_prune(void);
 void pt_thread_cpu_follow(struct pt_thread *t);
+void pt_host_pin(struct pt_host *h);
+void pt_host_unpin(struct pt_host *h);
 struct pt_host *pt_host_current(void);
 
 /* ---- fpu.c ---- */

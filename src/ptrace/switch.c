@@ -130,6 +130,8 @@ int pt_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		exit->reason = CV_EXIT_INTERRUPT;
 		return 0;
 	}
+	if (pp->pin_tracers)
+		pt_host_pin(t->host);
 	pt_thread_cpu_follow(t);
 	if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0) {
 		ret = ptrace_error(t, errno);

@@ -70,6 +70,7 @@ static void host_destructor(void *arg)
 		free_thread(t);
 		t = next;
 	}
+	pt_host_unpin(h);
 	free(h);
 	current_host = NULL;
 }
@@ -276,3 +277,22 @@ void pt_thread_cpu_follow(struct pt_thread *t)
 		t->cpu = cpu;
 }
 
+
+void pt_host_pin(struct pt_host *h)
+{
+	if (h->pinned || sched_getaffinity(0, sizeof(h->saved_mask), &h->saved_mask) < 0)
+		return;
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	h->pinned = cpu >= 0 && sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+void pt_host_unpin(struct pt_host *h)
+{
+	if (h && h->pinned) {
+		sched_setaffinity(0, sizeof(h->saved_mask), &h->saved_mask);
+		h->pinned = false;
+	}
+}
