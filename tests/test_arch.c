@@ -9,13 +9,6 @@
 #include "arch/x86_64/arch.h"
 
 #define BIT(n) (1ull << (n))
-/* harness.h has only the ASSERT_ forms of these. */
-#ifndef EXPECT_GE
-#define EXPECT_GE(a, b) CHECK_CMP_(0, a, >=, b)
-#endif
-#ifndef EXPECT_LE
-#define EXPECT_LE(a, b) CHECK_CMP_(0, a, <=, b)
-#endif
 
 static uint64_t xcr0(void)
 {

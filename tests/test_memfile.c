@@ -11,14 +11,6 @@
 #include "harness.h"
 #include "internal.h"
 
-/* harness.h has only the ASSERT_ forms of these. */
-#ifndef EXPECT_GE
-#define EXPECT_GE(a, b) CHECK_CMP_(0, a, >=, b)
-#endif
-#ifndef EXPECT_LE
-#define EXPECT_LE(a, b) CHECK_CMP_(0, a, <=, b)
-#endif
-
 #define PG 4096ull
 #define MIB (1ull << 20)
 
