@@ -204,6 +204,18 @@ static int adopt_thread(int tid)
 	return ret;
 }
 
+/*
+ * Is the stub process dead? PTRACE_SEIZE of a zombie fails with EPERM, not ESRCH, so failures to
+ * attach are checked here before being reported as anything but a lost address space.
+ */
+static bool stub_gone(int pid)
+{
+	siginfo_t si = { 0 };
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0)
+		return errno == ECHILD;
+	return si.si_pid == pid;
+}
+
 int pt_thread_get(struct cv_as *as, struct pt_thread **out)
 {
 	struct pt_as *pas = as->priv;
@@ -233,7 +245,7 @@ int pt_thread_get(struct cv_as *as, struct pt_thread **out)
 	if (ret < 0)
 		ret = clone_thread(pas, &tid);
 	if (ret < 0) {
-		if (ret == -ESRCH || ret == -ECHILD) {
+		if (ret == -ESRCH || ret == -ECHILD || stub_gone(pas->pid)) {
 			atomic_store(&pas->dead, true);
 			ret = -CV_EASDEAD;
 		}

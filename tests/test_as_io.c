@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of address-space IO (cv_as_copy_in/out, zero_out, atomics) against what the guest sees.
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include "as_util.h"
+
+#define DATA GUEST_DATA_ADDR
+#define RW (CV_ACCESS_READ | CV_ACCESS_WRITE)
+
+static void setup_io(struct guest *g, const char *platform, const uint8_t *start, const uint8_t *end)
+{
+	guest_setup(g, platform, start, end);
+	ASSERT_TRUE(g->caps.supports_as_io || strcmp(platform, "ptrace") != 0);
+	if (!g->caps.supports_as_io)
+		SKIP("%s has no address-space IO", platform);
+}
+
+PLATFORM_TEST(as_io_agrees_with_guest)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	uint8_t *d = guest_map_anon(&g, DATA, 3 * PG, RW, NULL);
+
+	/* copy_out across a page boundary; the guest reads the straddling word. */
+	uint64_t v = 0x0102030405060708ull;
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + PG - 4, &v, 8), 8);
+	EXPECT_EQ(guest_load(&g, DATA + PG - 4), v);
+	EXPECT_EQ(memcmp(d + PG - 4, &v, 8), 0);
+
+	/* The guest writes across the next boundary; copy_in sees it. */
+	guest_store(&g, DATA + 2 * PG - 3, 0x1122334455667788ull);
+	uint64_t r = 0;
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 2 * PG - 3, &r, 8), 8);
+	EXPECT_EQ(r, 0x1122334455667788ull);
+
+	/* A big copy over all three pages round-trips and matches the memory file. */
+	static uint8_t buf[3 * PG], back[3 * PG];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA, buf, sizeof(buf)), (long)sizeof(buf));
+	EXPECT_EQ(memcmp(d, buf, sizeof(buf)), 0);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, back, sizeof(back)), (long)sizeof(back));
+	EXPECT_EQ(memcmp(back, buf, sizeof(buf)), 0);
+	uint64_t want;
+	memcpy(&want, buf + 2 * PG + 100, 8);
+	EXPECT_EQ(guest_load(&g, DATA + 2 * PG + 100), want);
+
+	/* zero_out across a boundary: the guest reads zeroes, bytes around it survive. */
+	EXPECT_EQ(cv_as_zero_out(g.as, DATA + PG - 8, 16), 16);
+	EXPECT_EQ(guest_load(&g, DATA + PG - 8), 0);
+	EXPECT_EQ(guest_load(&g, DATA + PG), 0);
+	EXPECT_EQ(d[PG - 9], buf[PG - 9]);
+	EXPECT_EQ(d[PG + 8], buf[PG + 8]);
+
+	/* Zero-length IO transfers nothing, even at an unmapped address. */
+	EXPECT_EQ(cv_as_copy_in(g.as, 0x1000, back, 0), 0);
+	EXPECT_EQ(cv_as_copy_out(g.as, 0x1000, buf, 0), 0);
+	EXPECT_EQ(cv_as_zero_out(g.as, 0x1000, 0), 0);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST(as_io_across_mappings)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	int fd = cv_memfile_fd(g.mf);
+	uint8_t *a, *b;
+	uint64_t oa = mf_alloc(&g, PG, (void **)&a);
+	mf_alloc(&g, PG, NULL); /* keep a and b apart in the file */
+	uint64_t ob = mf_alloc(&g, 2 * PG, (void **)&b);
+	/* DATA: a; DATA+PG: second page of b. Adjacent in the AS, not in the file. */
+	ASSERT_OK(cv_as_map(g.as, DATA, fd, oa, PG, RW, false));
+	ASSERT_OK(cv_as_map(g.as, DATA + PG, fd, ob + PG, PG, RW, false));
+	static uint8_t buf[2 * PG], back[2 * PG];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i ^ (i >> 8));
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA, buf, sizeof(buf)), (long)sizeof(buf));
+	EXPECT_EQ(memcmp(a, buf, PG), 0);
+	EXPECT_EQ(memcmp(b + PG, buf + PG, PG), 0);
+	for (size_t i = 0; i < PG; i++)
+		ASSERT_EQ(b[i], 0);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 1, back, sizeof(back) - 1), (long)sizeof(back) - 1);
+	EXPECT_EQ(memcmp(back, buf + 1, sizeof(back) - 1), 0);
+	/* The guest's straddling load sees both files. */
+	uint64_t want;
+	memcpy(&want, buf + PG - 2, 8);
+	EXPECT_EQ(guest_load(&g, DATA + PG - 2), want);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST(as_io_short_counts_and_efault)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	guest_map_anon(&g, DATA, 2 * PG, RW, NULL);
+	guest_map_anon(&g, DATA + 3 * PG, PG, RW, NULL); /* a hole at DATA + 2*PG */
+	uint8_t buf[300];
+	memset(buf, 0x3c, sizeof(buf));
+	/* Running off the end of a mapping: a short count. */
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 2 * PG - 100, buf, 200), 100);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 2 * PG - 100, buf, 200), 100);
+	EXPECT_EQ(cv_as_zero_out(g.as, DATA + 2 * PG - 100, 200), 100);
+	/* A long copy stops at the hole even though memory follows it. */
+	static uint8_t big[4 * PG];
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, big, sizeof(big)), (long)(2 * PG));
+	/* First byte unmapped: -EFAULT, even when the rest is mapped. */
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 2 * PG, buf, 10), -EFAULT);
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 3 * PG - 1, buf, 10), -EFAULT);
+	EXPECT_EQ(cv_as_zero_out(g.as, DATA - 1, 10), -EFAULT);
+	EXPECT_EQ(cv_as_copy_in(g.as, 0, buf, 10), -EFAULT);
+	EXPECT_EQ(cv_as_copy_in(g.as, 0x7fffffffff00ull, buf, 10), -EFAULT);
+	/* Ranges that overflow the address space. */
+	EXPECT_EQ(cv_as_copy_in(g.as, UINT64_MAX - 10, buf, 100), -EFAULT);
+	EXPECT_EQ(cv_as_copy_out(g.as, UINT64_MAX - 10, buf, 100), -EFAULT);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, buf, SIZE_MAX), -EFAULT);
+	/* Nothing was written where the short copies stopped. */
+	EXPECT_EQ(guest_load(&g, DATA + 3 * PG), 0);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST(as_io_permissions)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	uint64_t *ro = guest_map_anon(&g, DATA, PG, CV_ACCESS_READ, NULL);
+	guest_map_anon(&g, DATA + PG, PG, 0, NULL);
+	guest_map_anon(&g, DATA + 2 * PG, PG, CV_ACCESS_WRITE, NULL);
+	uint64_t *rw = guest_map_anon(&g, DATA + 3 * PG, PG, RW, NULL);
+	guest_map_anon(&g, DATA + 4 * PG, PG, CV_ACCESS_READ, NULL);
+	ro[0] = 0x1234;
+	uint64_t v = 77, r = 0;
+	uint32_t w;
+	/* Read-only: reads and loads work, every write fails. */
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, &r, 8), 8);
+	EXPECT_EQ(r, 0x1234);
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA, &v, 8), -EFAULT);
+	EXPECT_EQ(cv_as_zero_out(g.as, DATA, 8), -EFAULT);
+	EXPECT_OK(cv_as_load_u32(g.as, DATA, &w));
+	EXPECT_EQ(w, 0x1234);
+	EXPECT_EQ(cv_as_swap_u32(g.as, DATA, 1, &w), -EFAULT);
+	EXPECT_EQ(cv_as_cas_u32(g.as, DATA, 0x1234, 1, &w), -EFAULT);
+	EXPECT_EQ(ro[0], 0x1234);
+	/* No access: nothing. */
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + PG, &r, 8), -EFAULT);
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + PG, &v, 8), -EFAULT);
+	EXPECT_EQ(cv_as_load_u32(g.as, DATA + PG, &w), -EFAULT);
+	/* Write-only: writes work, reads need READ. */
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 2 * PG, &v, 8), 8);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 2 * PG, &r, 8), -EFAULT);
+	EXPECT_EQ(cv_as_load_u32(g.as, DATA + 2 * PG, &w), -EFAULT);
+	EXPECT_EQ(cv_as_swap_u32(g.as, DATA + 2 * PG, 1, &w), -EFAULT);
+	/* A write running from read-write into read-only memory stops at the boundary. */
+	static uint8_t buf[2 * PG];
+	memset(buf, 0xee, sizeof(buf));
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 3 * PG, buf, sizeof(buf)), (long)PG);
+	EXPECT_EQ(rw[PG / 8 - 1], 0xeeeeeeeeeeeeeeeeull);
+	EXPECT_EQ(guest_load(&g, DATA + 4 * PG), 0);
+	/* A read from read-only into no-access memory stops too. */
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, buf, sizeof(buf)), (long)PG);
+	guest_teardown(&g);
+}
+
+/*
+ * The guest and the host thread keep within LAG increments of each other (whoever is ahead waits), so
+ * their increments overlap in time on any machine with two CPUs, without relying on timing.
+ */
+#define LAG 4096
+
+struct cas_args {
+	struct cv_as *as;
+	uint64_t addr;
+	int n;
+	int failures;          /* cas attempts that lost a race */
+	atomic_int err;
+	atomic_int host_done;  /* increments by the host thread so far */
+	atomic_int guest_done; /* increments by the guest, as of its last report */
+};
+
+static void *cas_incrementer(void *arg)
+{
+	struct cas_args *a = arg;
+	for (int i = 0; i < a->n; i++) {
+		while (i - atomic_load(&a->guest_done) > LAG)
+			sched_yield();
+		uint32_t cur, old;
+		int r = cv_as_load_u32(a->as, a->addr, &cur);
+		for (;;) {
+			if (r < 0) {
+				atomic_store(&a->err, r);
+				return NULL;
+			}
+			r = cv_as_cas_u32(a->as, a->addr, cur, cur + 1, &old);
+			if (r == 0 && old == cur)
+				break;
+			a->failures++;
+			cur = old;
+		}
+		atomic_store(&a->host_done, i + 1);
+	}
+	return NULL;
+}
+
+/* The guest adds @n with lock xadd while a host thread adds @n with cas loops: exactly 2n. */
+static void concurrent_increments(struct guest *g, uint64_t addr, int n)
+{
+	uint32_t old;
+	ASSERT_OK(cv_as_swap_u32(g->as, addr, 0, &old));
+	struct cas_args a = { .as = g->as, .addr = addr, .n = n };
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, cas_incrementer, &a), 0);
+	g->st->regs.rip = GUEST_CODE_ADDR;
+	g->st->regs.rdi = addr;
+	g->st->regs.r12 = (uint64_t)n;
+	for (;;) {
+		long nr = guest_run_syscall(g);
+		if (nr == NR_XADD_DONE)
+			break;
+		ASSERT_EQ(nr, NR_XADD_TICK);
+		int done = n - (int)g->st->regs.r12;
+		atomic_store(&a.guest_done, done);
+		while (done - atomic_load(&a.host_done) > LAG && atomic_load(&a.host_done) < n &&
+		       !atomic_load(&a.err))
+			sched_yield();
+	}
+	atomic_store(&a.guest_done, n);
+	EXPECT_EQ(g->st->regs.r12, 0);
+	pthread_join(th, NULL);
+	EXPECT_EQ(atomic_load(&a.err), 0);
+	uint32_t v;
+	ASSERT_OK(cv_as_load_u32(g->as, addr, &v));
+	EXPECT_EQ(v, 2u * (uint32_t)n);
+}
+
+PLATFORM_TEST_TIMEOUT(as_io_atomics, 60)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_xadd_start, gas_xadd_end);
+	uint32_t *d = guest_map_anon(&g, DATA, PG, RW, NULL);
+	concurrent_increments(&g, DATA + 12, 100000);
+	EXPECT_EQ(d[3], 200000);
+
+	uint32_t old = 1;
+	EXPECT_OK(cv_as_swap_u32(g.as, DATA + 12, 5, &old));
+	EXPECT_EQ(old, 200000);
+	EXPECT_EQ(d[3], 5);
+	/* A failing cas reports the current value and changes nothing. */
+	EXPECT_OK(cv_as_cas_u32(g.as, DATA + 12, 4, 9, &old));
+	EXPECT_EQ(old, 5);
+	EXPECT_EQ(d[3], 5);
+	EXPECT_OK(cv_as_cas_u32(g.as, DATA + 12, 5, 9, &old));
+	EXPECT_EQ(old, 5);
+	EXPECT_EQ(d[3], 9);
+	/* Misaligned, unmapped and NULL-result atomics. */
+	for (uint64_t mis = 1; mis < 4; mis++) {
+		EXPECT_EQ(cv_as_load_u32(g.as, DATA + 12 + mis, &old), -EFAULT);
+		EXPECT_EQ(cv_as_swap_u32(g.as, DATA + 12 + mis, 1, &old), -EFAULT);
+		EXPECT_EQ(cv_as_cas_u32(g.as, DATA + 12 + mis, 9, 1, &old), -EFAULT);
+	}
+	EXPECT_EQ(cv_as_swap_u32(g.as, DATA + PG - 2, 1, &old), -EFAULT); /* would straddle pages */
+	EXPECT_EQ(cv_as_load_u32(g.as, DATA + PG, &old), -EFAULT);
+	EXPECT_EQ(cv_as_cas_u32(g.as, DATA + PG, 0, 1, &old), -EFAULT);
+	EXPECT_EQ(cv_as_load_u32(g.as, DATA, NULL), -EINVAL);
+	EXPECT_EQ(cv_as_swap_u32(g.as, DATA, 1, NULL), -EINVAL);
+	EXPECT_EQ(cv_as_cas_u32(g.as, DATA, 0, 1, NULL), -EINVAL);
+	EXPECT_EQ(cv_as_load_u32(NULL, DATA, &old), -EINVAL);
+	EXPECT_EQ(d[3], 9);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST_TIMEOUT(as_io_file_backed, 60)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_xadd_start, gas_xadd_end);
+	int fd = memfd_create("as-io-test", MFD_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(ftruncate(fd, 3 * PG)); /* the mapping's last page lies past the end */
+	ASSERT_OK(cv_as_map(g.as, DATA, fd, PG, 3 * PG, RW, false));
+	/* copy_out reaches the file, pwrite reaches copy_in. */
+	uint64_t v = 0xabcdef0123456789ull, r = 0;
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + PG - 4, &v, 8), 8);
+	ASSERT_EQ(pread(fd, &r, 8, 2 * PG - 4), 8);
+	EXPECT_EQ(r, v);
+	v = 0x4242;
+	ASSERT_EQ(pwrite(fd, &v, 8, PG + 64), 8);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 64, &r, 8), 8);
+	EXPECT_EQ(r, 0x4242);
+	EXPECT_EQ(cv_as_zero_out(g.as, DATA + 64, 4), 4);
+	ASSERT_EQ(pread(fd, &r, 8, PG + 64), 8);
+	EXPECT_EQ(r, 0);
+	/* IO stops at the end of the file. */
+	static uint8_t buf[3 * PG];
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, buf, sizeof(buf)), (long)(2 * PG));
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 2 * PG, buf, 8), -EFAULT);
+	EXPECT_EQ(cv_as_load_u32(g.as, DATA + 2 * PG, (uint32_t *)(void *)buf), -EFAULT);
+	/* Atomics against the guest, through the file. */
+	concurrent_increments(&g, DATA + PG + 8, 20000);
+	uint32_t w = 0;
+	ASSERT_EQ(pread(fd, &w, 4, 2 * PG + 8), 4);
+	EXPECT_EQ(w, 40000);
+	close(fd);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST(as_io_bad_args)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	guest_map_anon(&g, DATA, PG, RW, NULL);
+	uint8_t buf[8];
+	EXPECT_EQ(cv_as_copy_in(NULL, DATA, buf, 8), -EINVAL);
+	EXPECT_EQ(cv_as_copy_out(NULL, DATA, buf, 8), -EINVAL);
+	EXPECT_EQ(cv_as_zero_out(NULL, DATA, 8), -EINVAL);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, NULL, 8), -EINVAL);
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA, NULL, 8), -EINVAL);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, NULL, 0), 0);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA, buf, 8), 8);
+	guest_teardown(&g);
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests that address spaces, platforms and host threads leave no process, thread or fd behind.
+#include <pthread.h>
+#include "as_util.h"
+
+#define RW (CV_ACCESS_READ | CV_ACCESS_WRITE)
+
+struct counts {
+	int fds, threads, children;
+};
+
+static struct counts take_counts(void)
+{
+	return (struct counts){ count_fds(), count_threads(), count_children() };
+}
+
+#define EXPECT_COUNTS(before)                                                                          \
+	do {                                                                                           \
+		struct counts __now = take_counts();                                                   \
+		EXPECT_EQ(__now.fds, (before).fds);                                                    \
+		EXPECT_EQ(__now.threads, (before).threads);                                            \
+		EXPECT_EQ(__now.children, (before).children);                                          \
+	} while (0)
+
+/* Run @c in @as (code gas_sys at GUEST_CODE_ADDR) to exactly one syscall and check it. */
+static void one_syscall(struct cv_ctx *c, struct cv_as *as, uint64_t tag)
+{
+	struct cv_regs *r = &cv_ctx_state(c)->regs;
+	r->rip = GUEST_CODE_ADDR;
+	r->rsi = tag;
+	run_expect_syscall(c, as, NR_SYS);
+	ASSERT_EQ(r->rdi, tag + 1);
+}
+
+PLATFORM_TEST_TIMEOUT(as_leaks_create_release_1000, 180)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_sys_start, gas_sys_end);
+	void *code;
+	uint64_t code_off = mf_alloc(&g, PG, &code);
+	memcpy(code, gas_sys_start, (size_t)(gas_sys_end - gas_sys_start));
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	one_syscall(g.ctx, g.as, 1);
+	struct counts before = take_counts();
+	for (int i = 0; i < 1000; i++) {
+		struct cv_as *as;
+		int r = cv_as_new(g.p, &as);
+		if (r == -EAGAIN && g.caps.cooperatively_schedules_as)
+			HARNESS_FAIL(1, "cv_as_new: -EAGAIN with every other AS released");
+		ASSERT_OK(r);
+		if (i % 10 == 0) {
+			ASSERT_OK(cv_as_map(as, GUEST_CODE_ADDR, cv_memfile_fd(g.mf), code_off, PG,
+					    CV_ACCESS_READ | CV_ACCESS_EXEC, false));
+			one_syscall(c, as, (uint64_t)i);
+		}
+		if (i % 100 == 50) /* also release a mapped but never-run one */
+			ASSERT_OK(cv_as_map(as, GUEST_DATA_ADDR, cv_memfile_fd(g.mf), code_off, PG, RW, true));
+		ASSERT_OK(cv_as_release(as));
+	}
+	EXPECT_COUNTS(before);
+	/* The original address space is untouched. */
+	one_syscall(g.ctx, g.as, 77);
+	one_syscall(c, g.as, 78);
+	ASSERT_OK(cv_ctx_release(c));
+	guest_teardown(&g);
+}
+
+struct spin_args {
+	struct cv_ctx *c;
+	struct cv_as *as;
+	int ret;
+};
+
+static void *spin_thread(void *arg)
+{
+	struct spin_args *a = arg;
+	struct cv_exit e;
+	a->ret = cv_ctx_switch(a->c, a->as, &e);
+	return NULL;
+}
+
+PLATFORM_TEST_TIMEOUT(as_leaks_killed_stub, 60)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_sys_start, gas_sys_end);
+	one_syscall(g.ctx, g.as, 1);
+	struct counts before = take_counts();
+
+	/* Killed while idle: the next switch and every map/unmap report the death. */
+	struct cv_as *as;
+	int stub = as_new_find_stub(g.p, &as);
+	map_blob(&g, as, GUEST_CODE_ADDR, gas_sys_start, gas_sys_end);
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	one_syscall(c, as, 10);
+	ASSERT_OK(kill(stub, SIGKILL));
+	wait_dead(stub);
+	struct cv_exit e;
+	EXPECT_EQ(cv_ctx_switch(c, as, &e), -CV_EASDEAD);
+	EXPECT_EQ(cv_ctx_switch(c, as, &e), -CV_EASDEAD); /* it stays dead */
+	EXPECT_EQ(cv_ctx_switch(g.ctx, as, &e), -CV_EASDEAD); /* for every context */
+	EXPECT_EQ(cv_as_map(as, GUEST_DATA_ADDR, cv_memfile_fd(g.mf), 0, PG, RW, false), -CV_EASDEAD);
+	EXPECT_EQ(cv_as_unmap(as, GUEST_CODE_ADDR, PG), -CV_EASDEAD);
+	EXPECT_OK(cv_as_release(as));
+	/* The context outlives its address space and runs elsewhere once the sentry resets its state. */
+	int r = cv_ctx_pull_full_state(c);
+	EXPECT_TRUE(r == 0 || r == -CV_EASDEAD);
+	EXPECT_OK(cv_ctx_full_state_changed(c));
+	one_syscall(c, g.as, 11);
+
+	/* Killed while a context runs in it on another host thread: that switch reports the death. */
+	stub = as_new_find_stub(g.p, &as);
+	map_blob(&g, as, GUEST_CODE_ADDR, gas_spin_start, gas_spin_end);
+	uint32_t *flag;
+	uint64_t off = mf_alloc(&g, PG, (void **)&flag);
+	ASSERT_OK(cv_as_map(as, GUEST_DATA_ADDR, cv_memfile_fd(g.mf), off, PG, RW, false));
+	struct cv_ctx *c2 = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	cv_ctx_state(c2)->regs.rdi = GUEST_DATA_ADDR;
+	struct spin_args sa = { .c = c2, .as = as, .ret = 1 };
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, spin_thread, &sa), 0);
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+		sched_yield();
+	ASSERT_OK(kill(stub, SIGKILL));
+	pthread_join(th, NULL);
+	EXPECT_EQ(sa.ret, -CV_EASDEAD);
+	EXPECT_EQ(cv_ctx_switch(c2, as, &e), -CV_EASDEAD);
+	EXPECT_OK(cv_as_release(as));
+	ASSERT_OK(cv_memfile_decref(g.mf, off, PG));
+
+	EXPECT_OK(cv_ctx_release(c2));
+	EXPECT_OK(cv_ctx_release(c));
+	EXPECT_COUNTS(before);
+	/* Another address space keeps working throughout. */
+	one_syscall(g.ctx, g.as, 12);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST_TIMEOUT(as_leaks_platform_open_close_50, 120)
+{
+	struct counts before = take_counts();
+	for (int i = 0; i < 50; i++) {
+		struct guest g;
+		guest_setup(&g, platform, gas_sys_start, gas_sys_end);
+		if (i % 5 == 0)
+			one_syscall(g.ctx, g.as, (uint64_t)i);
+		if (i % 7 == 0) { /* a second, idle address space */
+			struct cv_as *as;
+			ASSERT_OK(cv_as_new(g.p, &as));
+			ASSERT_OK(cv_as_release(as));
+		}
+		guest_teardown(&g);
+	}
+	EXPECT_COUNTS(before);
+}
+
+PLATFORM_TEST(as_leaks_close_busy)
+{
+	struct counts before = take_counts();
+	struct cv_platform *p;
+	ASSERT_OK(cv_platform_open(platform, NULL, &p));
+	struct cv_as *as;
+	struct cv_ctx *c;
+	ASSERT_OK(cv_as_new(p, &as));
+	EXPECT_EQ(cv_platform_close(p), -EBUSY);
+	ASSERT_OK(cv_ctx_new(p, 0, &c));
+	EXPECT_EQ(cv_platform_close(p), -EBUSY);
+	ASSERT_OK(cv_as_release(as));
+	EXPECT_EQ(cv_platform_close(p), -EBUSY); /* the context is still there */
+	ASSERT_OK(cv_ctx_release(c));
+	EXPECT_OK(cv_platform_close(p));
+	EXPECT_COUNTS(before);
+
+	/* After a refused close everything still works. */
+	struct guest g;
+	guest_setup(&g, platform, gas_sys_start, gas_sys_end);
+	EXPECT_EQ(cv_platform_close(g.p), -EBUSY);
+	one_syscall(g.ctx, g.as, 5);
+	guest_teardown(&g);
+	EXPECT_COUNTS(before);
+}
+
+struct once_args {
+	struct cv_ctx *c;
+	struct cv_as *as;
+	uint64_t tag;
+	int ok;
+};
+
+static void *switch_once_thread(void *arg)
+{
+	struct once_args *a = arg;
+	one_syscall(a->c, a->as, a->tag);
+	ASSERT_OK(cv_ctx_prepare_sleep(a->c));
+	a->ok = 1;
+	return NULL;
+}
+
+PLATFORM_TEST_TIMEOUT(as_leaks_host_threads_reuse_stub_threads, 60)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_sys_start, gas_sys_end);
+	struct cv_as *as;
+	int stub = as_new_find_stub(g.p, &as);
+	map_blob(&g, as, GUEST_CODE_ADDR, gas_sys_start, gas_sys_end);
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	int threads = count_threads(), first = 0;
+	for (int i = 0; i < 20; i++) {
+		struct once_args a = { .c = c, .as = as, .tag = 100 + (uint64_t)i };
+		pthread_t th;
+		ASSERT_EQ(pthread_create(&th, NULL, switch_once_thread, &a), 0);
+		pthread_join(th, NULL);
+		ASSERT_TRUE(a.ok);
+		int n = task_count(stub);
+		if (i == 0)
+			first = n;
+		/* Each exited host thread's stub thread is taken over by the next one. */
+		EXPECT_EQ(n, first);
+	}
+	EXPECT_LE(first, 4);
+	EXPECT_EQ(count_threads(), threads);
+	/* The context goes on in the calling thread too. */
+	one_syscall(c, as, 999);
+	ASSERT_OK(cv_ctx_release(c));
+	ASSERT_OK(cv_as_release(as));
+	EXPECT_EQ(task_count(stub), 0);
+	guest_teardown(&g);
+}
