@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// `cvisor bench`: time a trapped getpid round trip (guest syscall, sentry handling, resume) per backend.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include "cvisor.h"
+
+extern const unsigned char bench_guest_start[], bench_guest_end[];
+
+#define CODE_ADDR 0x400000ull
+#define FAKE_PID 1234
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The native cost: the same instruction sequence, run on the host. */
+static uint64_t native_ns(long n)
+{
+	uint64_t t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		long ret;
+		__asm__ volatile("syscall" : "=a"(ret) : "a"(SYS_getpid) : "rcx", "r11", "memory");
+	}
+	return (now_ns() - t0) / (uint64_t)n;
+}
+
+struct bench {
+	struct cv_platform *p;
+	struct cv_memfile *mf;
+	struct cv_as *as;
+	struct cv_ctx *ctx;
+};
+
+static void bench_free(struct bench *b)
+{
+	cv_ctx_release(b->ctx);
+	cv_as_release(b->as);
+	cv_memfile_close(b->mf);
+	cv_platform_close(b->p);
+}
+
+static int bench_setup(struct bench *b, const char *name, unsigned flags)
+{
+	struct cv_platform_opts opts = { sizeof(opts), flags };
+	uint64_t off;
+	void *code;
+	int ret;
+	memset(b, 0, sizeof(*b));
+	if ((ret = cv_platform_open(name, &opts, &b->p)) < 0 || (ret = cv_memfile_new(NULL, &b->mf)) < 0 ||
+	    (ret = cv_memfile_alloc(b->mf, 4096, 0, &off)) < 0 || (ret = cv_memfile_ptr(b->mf, off, 4096, &code)) < 0 ||
+	    (ret = cv_as_new(b->p, &b->as)) < 0 ||
+	    (ret = cv_as_map(b->as, CODE_ADDR, cv_memfile_fd(b->mf), off, 4096, CV_ACCESS_READ | CV_ACCESS_EXEC,
+			     true)) < 0 ||
+	    (ret = cv_ctx_new(b->p, 0, &b->ctx)) < 0) {
+		bench_free(b);
+		return ret;
+	}
+	memcpy(code, bench_guest_start, (size_t)(bench_guest_end - bench_guest_start));
+	return 0;
+}
+
+/* Run the guest for @n getpids; returns the mean round trip in ns, or -errno. */
+static long bench_run(struct bench *b, long n)
+{
+	struct cv_cpu_state *st = cv_ctx_state(b->ctx);
+	st->regs.rip = CODE_ADDR;
+	st->regs.r12 = (uint64_t)n;
+	struct cv_exit ex;
+	long calls = 0;
+	uint64_t t0 = now_ns();
+	for (;;) {
+		int ret = cv_ctx_switch(b->ctx, b->as, &ex);
+		if (ret < 0)
+			return ret;
+		if (ex.reason == CV_EXIT_INTERRUPT)
+			continue;
+		if (ex.reason != CV_EXIT_SYSCALL)
+			return -EIO;
+		if (st->regs.orig_rax == SYS_exit)
+			break;
+		if (st->regs.orig_rax != SYS_getpid)
+			return -EIO;
+		st->regs.rax = FAKE_PID;
+		calls++;
+	}
+	uint64_t elapsed = now_ns() - t0;
+	return calls == n ? (long)(elapsed / (uint64_t)n) : -EIO;
+}
+
+struct variant {
+	const char *platform;
+	const char *label;
+	unsigned flags;
+};
+
+int cmd_bench(int argc, char **argv)
+{
+	const char *only = NULL;
+	long n = 20000;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--platform") == 0 && i + 1 < argc) {
+			only = argv[++i];
+		} else if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			n = strtol(argv[++i], &end, 10);
+			if (errno || *end || n < 1 || n > 100000000)
+				usage_error("--iterations wants a number from 1 to 100000000, not '%s'", argv[i]);
+		} else {
+			usage_error("bench: unknown or incomplete option '%s'", argv[i]);
+		}
+	}
+	const char *names[8];
+	int np = cv_platform_list(names, 8);
+	struct variant v[16];
+	int nv = 0;
+	for (int i = 0; i < np; i++) {
+		if (only && strcmp(only, names[i]) != 0)
+			continue;
+		char why[256];
+		if (cv_platform_probe(names[i], why, sizeof(why)) < 0) {
+			if (only) {
+				fprintf(stderr, "cvisor: platform %s is not usable here: %s\n", only, why);
+				return 1;
+			}
+			continue;
+		}
+		v[nv++] = (struct variant){ names[i], names[i], 0 };
+		if (strcmp(names[i], "ptrace") == 0)
+			v[nv++] = (struct variant){ names[i], "ptrace+pin", CV_PLATFORM_PIN_TRACERS };
+	}
+	if (only && nv == 0)
+		usage_error("unknown platform '%s'", only);
+
+	uint64_t native = native_ns(n);
+	if (!json)
+		printf("%-12s %14s %12s %8s\n", "platform", "ns/syscall", "native ns", "ratio");
+	for (int i = 0; i < nv; i++) {
+		struct bench b;
+		int ret = bench_setup(&b, v[i].platform, v[i].flags);
+		long ns = ret;
+		if (ret == 0) {
+			ns = bench_run(&b, n / 10 > 0 ? n / 10 : 1); /* warm-up: stub threads, pinning, caches */
+			if (ns >= 0)
+				ns = bench_run(&b, n);
+			bench_free(&b);
+		}
+		if (ns < 0) {
+			fprintf(stderr, "cvisor: bench on %s failed: %s\n", v[i].label, cv_strerror((int)ns));
+			return 1;
+		}
+		if (json)
+			printf("{\"platform\":\"%s\",\"syscall_ns\":%ld,\"native_ns\":%llu}\n", v[i].label, ns,
+			       (unsigned long long)native);
+		else
+			printf("%-12s %14ld %12llu %7.1fx\n", v[i].label, ns, (unsigned long long)native,
+			       native ? (double)ns / (double)native : 0.0);
+	}
+	return 0;
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cvisor command line: dispatch to subcommands, help and version.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cvisor.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "platforms", cmd_platforms, "list execution backends: usable here or why not, capabilities" },
+	{ "bench", cmd_bench, "time a trapped getpid round trip on each usable backend, against native" },
+};
+
+void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("cvisor: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (see 'cvisor --help')\n", stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static void help(FILE *f)
+{
+	fprintf(f, "usage: cvisor COMMAND [OPTIONS]\n\n"
+		   "Run untrusted Linux x86-64 code under a user-space kernel.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n  cvisor bench [--platform P] [--iterations N] [--json]\n"
+		   "\noptions:\n  --help     this text\n  --version  the library version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		help(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		help(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("cvisor %s\n", cv_version());
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	usage_error("unknown command '%s'", argv[1]);
+}
