@@ -38,7 +38,7 @@ TOOL_ASM := $(sort $(wildcard tools/*.S))
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TOOL_ASM))
 HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.h tools/*.h)
 
-all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests $(BUILD)/cvisor.pc
+all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -62,10 +62,6 @@ $(BUILD)/cvisor: $(TOOL_OBJ) $(BUILD)/libcvisor.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libcvisor.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(TEST_OBJ) $(BUILD)/libcvisor.a $(LIBS)
 
-$(BUILD)/cvisor.pc: cvisor.pc.in
-	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
-
 test: all
 	$(BUILD)/run_tests $(TESTARGS)
 
@@ -80,7 +76,8 @@ install: all
 	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcvisor.so
 	install -m 644 include/cvisor/*.h $(DESTDIR)$(INCDIR)/cvisor/
-	install -m 644 $(BUILD)/cvisor.pc $(DESTDIR)$(PCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
+		cvisor.pc.in > $(DESTDIR)$(PCDIR)/cvisor.pc
 	install -m 755 $(BUILD)/cvisor $(DESTDIR)$(BINDIR)/
 	-ldconfig 2>/dev/null
 
