@@ -102,34 +102,6 @@ static inline struct cv_exit guest_fault(struct guest *g, int op, uint64_t addr,
 	return e;
 }
 
-/* Children of this process (any state), from /proc/<pid>/stat; returns how many, at most @max. */
-static inline int list_children(int *pids, int max)
-{
-	DIR *d = opendir("/proc");
-	ASSERT_TRUE(d != NULL);
-	int n = 0, self = getpid();
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		int pid = atoi(de->d_name);
-		if (pid <= 0)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[len] = 0;
-		char *rp = strrchr(buf, ')'); /* the command name may contain anything */
-		int ppid;
-		char state;
-		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self && n < max)
-			pids[n++] = pid;
-	}
-	closedir(d);
-	return n;
-}
 
 /* Create an address space of @p and return the pid of the stub process it added (skips the test
  * on a backend that adds none). */

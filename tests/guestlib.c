@@ -91,7 +91,7 @@ int count_threads(void)
 	return count_dir("/proc/self/task");
 }
 
-int count_children(void)
+int list_children(int *pids, int max)
 {
 	DIR *d = opendir("/proc");
 	ASSERT_TRUE(d != NULL);
@@ -112,9 +112,17 @@ int count_children(void)
 		char *rp = strrchr(buf, ')'); /* the command name may contain anything */
 		char state;
 		int ppid;
-		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self)
+		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self && n < max) {
+			if (pids)
+				pids[n] = pid;
 			n++;
+		}
 	}
 	closedir(d);
 	return n;
+}
+
+int count_children(void)
+{
+	return list_children(NULL, 1 << 30);
 }

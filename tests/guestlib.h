@@ -53,5 +53,7 @@ struct cv_exit guest_run_signal(struct guest *g, int signo);
 int count_fds(void);
 int count_threads(void);
 int count_children(void);
+/* Pids of this process's children (any state, zombies too): stores up to @max, returns how many. */
+int list_children(int *pids, int max);
 
 #endif
