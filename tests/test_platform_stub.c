@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+// Platform tests of the stub process itself: it holds nothing but its code, is seccomp-filtered, lives
+// in its own session, and its own syscall instructions give the application no way out.
+#include <sys/stat.h>
+#include <unistd.h>
+#include "as_util.h"
+
+/* Lines of /proc/PID/maps other than [vsyscall]; the first such range goes to start and end. */
+static int stub_maps(int pid, uint64_t *start, uint64_t *end, char *perms)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	ASSERT_TRUE(f != NULL);
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "[vsyscall]"))
+			continue;
+		unsigned long long s, e;
+		char p[8];
+		if (sscanf(line, "%llx-%llx %7s", &s, &e, p) == 3 && n++ == 0) {
+			*start = s;
+			*end = e;
+			strcpy(perms, p);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+static void status_field(int pid, const char *key, char *out, size_t len)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	ASSERT_TRUE(f != NULL);
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':') {
+			snprintf(out, len, "%s", line + strlen(key) + 1 + strspn(line + strlen(key) + 1, " \t"));
+			out[strcspn(out, "\n")] = 0;
+		}
+	fclose(f);
+}
+
+PLATFORM_TEST(stub_holds_only_its_code_and_is_filtered)
+{
+	struct cv_platform *p;
+	struct cv_platform_caps caps;
+	struct cv_as *as;
+	ASSERT_OK(cv_platform_open(platform, NULL, &p));
+	ASSERT_OK(cv_platform_caps(p, &caps));
+	int pid = as_new_find_stub(p, &as);
+	uint64_t s, e;
+	char perms[8];
+	ASSERT_EQ(stub_maps(pid, &s, &e, perms), 1);
+	EXPECT_EQ(e - s, 4096);
+	EXPECT_GE(s, caps.max_user_addr); /* out of the application's reach */
+	EXPECT_EQ(strcmp(perms, "r-xp"), 0);
+
+	char v[64];
+	status_field(pid, "Seccomp", v, sizeof(v));
+	EXPECT_EQ(strcmp(v, "2"), 0); /* filter mode */
+	status_field(pid, "NoNewPrivs", v, sizeof(v));
+	EXPECT_EQ(strcmp(v, "1"), 0);
+	EXPECT_NE(getsid(pid), getsid(0)); /* terminal signals for our session never reach it */
+
+	/* A mapping shows up there, and nothing else. */
+	struct cv_memfile *mf;
+	uint64_t off;
+	ASSERT_OK(cv_memfile_new(NULL, &mf));
+	ASSERT_OK(cv_memfile_alloc(mf, 4096, 0, &off));
+	ASSERT_OK(cv_as_map(as, GUEST_DATA_ADDR, cv_memfile_fd(mf), off, 4096, CV_ACCESS_READ, false));
+	ASSERT_EQ(stub_maps(pid, &s, &e, perms), 2);
+	EXPECT_EQ(s, GUEST_DATA_ADDR);
+	ASSERT_OK(cv_as_release(as));
+	cv_memfile_close(mf);
+	ASSERT_OK(cv_platform_close(p));
+}
+
+/* jmp *%r12 */
+static const uint8_t jump_r12[] = { 0x41, 0xff, 0xe4 };
+
+PLATFORM_TEST(stub_code_is_no_way_out)
+{
+	struct guest g;
+	guest_setup(&g, platform, jump_r12, jump_r12 + sizeof(jump_r12));
+	/* Find the stub page the way an attacker could: readable code above the application's range. */
+	int kids[256];
+	int n = list_children(kids, 256);
+	uint64_t stub = 0;
+	for (int i = 0; i < n && !stub; i++) {
+		char path[64], line[256];
+		snprintf(path, sizeof(path), "/proc/%d/maps", kids[i]);
+		FILE *f = fopen(path, "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			unsigned long long a, b;
+			if (sscanf(line, "%llx-%llx", &a, &b) == 2 && a >= g.caps.max_user_addr &&
+			    !strstr(line, "vsyscall"))
+				stub = a;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (!stub)
+		SKIP("%s has no stub code in the application's address space", platform);
+
+	char *data = guest_map_anon(&g, GUEST_DATA_ADDR, 4096, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL);
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/tmp/cvz%d", (int)getpid() % 100000);
+	strcpy(data, dir);
+	rmdir(dir);
+	/* Jump to every `syscall` instruction in the stub page with mkdir(dir) loaded. */
+	uint8_t code[4096];
+	char mem[64];
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", kids[0]);
+	FILE *m = NULL;
+	for (int i = 0; i < n && !m; i++) { /* any stub of this platform has the same page */
+		snprintf(mem, sizeof(mem), "/proc/%d/mem", kids[i]);
+		m = fopen(mem, "re");
+		if (m && (fseeko(m, (off_t)stub, SEEK_SET) != 0 || fread(code, 1, 4096, m) != 4096)) {
+			fclose(m);
+			m = NULL;
+		}
+	}
+	ASSERT_TRUE(m != NULL);
+	fclose(m);
+	int tried = 0;
+	for (int i = 0; i + 1 < 4096; i++) {
+		if (code[i] != 0x0f || code[i + 1] != 0x05)
+			continue;
+		tried++;
+		g.st->regs.rip = GUEST_CODE_ADDR;
+		g.st->regs.r12 = stub + (uint64_t)i;
+		g.st->regs.rax = 83; /* mkdir */
+		g.st->regs.rdi = GUEST_DATA_ADDR;
+		g.st->regs.rsi = 0755;
+		struct cv_exit ex = guest_run(&g);
+		ASSERT_EQ(ex.reason, CV_EXIT_SYSCALL); /* the sentry sees it, as from anywhere else */
+		ASSERT_EQ(g.st->regs.orig_rax, 83);
+		struct stat st;
+		ASSERT_TRUE(stat(dir, &st) < 0 && errno == ENOENT);
+	}
+	EXPECT_GE(tried, 3);
+	guest_teardown(&g);
+}
