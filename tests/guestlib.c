@@ -2,6 +2,7 @@
 // Helpers for platform tests: a tiny guest (code blob + stack) in a fresh address space, and counters
 // of this process's fds, threads and children for leak checks.
 #include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 #include "guestlib.h"
 
@@ -89,6 +90,17 @@ int count_fds(void)
 int count_threads(void)
 {
 	return count_dir("/proc/self/task");
+}
+
+int count_threads_settled(int want)
+{
+	int n = count_threads();
+	for (int i = 0; i < 200 && n != want; i++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+		n = count_threads();
+	}
+	return n;
 }
 
 int list_children(int *pids, int max)

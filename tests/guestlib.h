@@ -52,6 +52,9 @@ struct cv_exit guest_run_signal(struct guest *g, int signo);
 /* Number of entries in /proc/self/fd, threads in /proc/self/task, and live children (any state). */
 int count_fds(void);
 int count_threads(void);
+/* count_threads(), after waiting up to 2 s for it to reach @want: a joined thread's entry leaves
+ * /proc/self/task a little after pthread_join() returns. */
+int count_threads_settled(int want);
 int count_children(void);
 /* Pids of this process's children (any state, zombies too): stores up to @max, returns how many. */
 int list_children(int *pids, int max);

@@ -71,6 +71,7 @@ CV_API int cv_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *e
 		goto out;
 	}
 	if (ctx->fp_changed && x86_xsave_validate(ctx->state.xsave, ctx->state.xsave_size) < 0) {
+		cv_debug("XSAVE area rejected (bad MXCSR, XSTATE_BV or header)");
 		ret = -EINVAL;
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <elf.h>
+#include "arch/x86_64/arch.h"
 #include "ptrace/ptrace_internal.h"
 
 /* PTRACE_SETREGSET wants exactly the kernel's XSAVE size, which may exceed ours (AMX): bounce. */
@@ -38,6 +39,14 @@ int pt_getfpregs(struct pt_platform *pp, int tid, void *buf, uint32_t size)
 		return -errno;
 	if (dst != buf)
 		memcpy(buf, dst, size);
+	/*
+	 * The kernel's image may mark components we do not carry (PKRU, MPX) as in use; our buffer holds
+	 * only ours, so it must not claim the others or it would not be accepted back.
+	 */
+	uint64_t bv;
+	memcpy(&bv, (uint8_t *)buf + 512, sizeof(bv));
+	bv &= x86_xsave_layout()->xfeatures;
+	memcpy((uint8_t *)buf + 512, &bv, sizeof(bv));
 	return 0;
 }
 
@@ -54,8 +63,11 @@ int pt_setfpregs(struct pt_platform *pp, int tid, const void *buf, uint32_t size
 		src = b;
 	}
 	struct iovec iov = { (void *)(uintptr_t)src, ksize };
-	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
-		return errno == EINVAL || errno == EFAULT ? -EINVAL : -errno;
+	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		int err = errno;
+		cv_debug("PTRACE_SETREGSET(NT_X86_XSTATE, %u bytes) of %d: %s", ksize, tid, strerror(err));
+		return err == EINVAL || err == EFAULT ? -EINVAL : -err;
+	}
 	return 0;
 }
 

@@ -30,6 +30,7 @@ static int as_died(struct pt_thread *t)
 /* ptrace failed on our own stopped tracee: the thread is gone (ESRCH) or the request was bad. */
 static int ptrace_error(struct pt_thread *t, int err)
 {
+	cv_debug("ptrace on stub thread %d: %s", t->tid, strerror(err));
 	if (err == ESRCH || err == ECHILD)
 		return as_died(t);
 	return err == EIO || err == EINVAL ? -EINVAL : -EIO;
