@@ -63,7 +63,7 @@ static int bench_setup(struct bench *b, const char *name, unsigned flags)
 		bench_free(b);
 		return ret;
 	}
-	memcpy(code, bench_guest_start, (size_t)(bench_guest_end - bench_guest_start));
+	memcpy(code, bench_guest_start, (uintptr_t)bench_guest_end - (uintptr_t)bench_guest_start);
 	return 0;
 }
 

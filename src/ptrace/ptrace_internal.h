@@ -92,7 +92,7 @@ static inline struct pt_platform *pt_platform(struct cv_platform *p)
 
 static inline uint64_t stub_sym(const struct pt_platform *pp, const uint8_t *sym)
 {
-	return pp->stub_addr + (uint64_t)(sym - cv_ptrace_stub_start);
+	return pp->stub_addr + ((uintptr_t)sym - (uintptr_t)cv_ptrace_stub_start);
 }
 
 /* ---- stub.c ---- */

@@ -183,7 +183,7 @@ static void *parent_thread_main(void *arg)
 
 static int map_stub_page(struct pt_platform *pp)
 {
-	size_t len = (size_t)(cv_ptrace_stub_end - cv_ptrace_stub_start);
+	size_t len = (uintptr_t)cv_ptrace_stub_end - (uintptr_t)cv_ptrace_stub_start; /* symbols of one blob */
 	uint64_t span = (PT_TASK_SIZE - PAGE_SIZE - PT_STUB_WINDOW) / PAGE_SIZE;
 	for (int tries = 0; tries < 64; tries++) {
 		uint64_t r;
