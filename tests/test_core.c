@@ -94,7 +94,8 @@ PLATFORM_TEST(core_pin_tracers_restores_mask)
 {
 	struct cv_platform_opts opts = { sizeof(opts), CV_PLATFORM_PIN_TRACERS };
 	struct guest g;
-	guest_setup(&g, platform, "\x0f\x05\x0f\x05", "\x0f\x05\x0f\x05" + 4); /* syscall; syscall */
+	static const uint8_t two_syscalls[] = { 0x0f, 0x05, 0x0f, 0x05 };
+	guest_setup(&g, platform, two_syscalls, two_syscalls + sizeof(two_syscalls));
 	cpu_set_t before, during, after;
 	ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
 	struct cv_platform *p2;
