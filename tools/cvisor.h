@@ -8,6 +8,7 @@
 /* Each subcommand gets argv from its own name on and returns the process exit status. */
 int cmd_platforms(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Print "cvisor: <message>" on stderr and exit with status 2 (bad usage) . */
 void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

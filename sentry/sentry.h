@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sentry: a user-space kernel on top of libcvisor's public API (processes, memory, fds, syscalls). */
+#ifndef CVISOR_SENTRY_H
+#define CVISOR_SENTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cvisor/cvisor.h>
+
+struct sentry_opts {
+	const char *platform; /* NULL: best usable */
+	bool trace;           /* strace-like line per syscall on stderr */
+};
+
+/* One mapping of application memory; all of it lives in the memory file (file mappings are copies). */
+struct vma {
+	uint64_t start, end;
+	uint64_t mf_off;      /* memory-file offset of start */
+	unsigned access;      /* CV_ACCESS_* */
+	bool shared;          /* MAP_SHARED anonymous */
+};
+
+struct mm {
+	struct vma *v;        /* sorted, non-overlapping */
+	size_t n, cap;
+	uint64_t brk_start, brk;
+	uint64_t mmap_base;   /* top-down allocation starts below this */
+};
+
+#define SENTRY_MAX_FDS 1024
+
+struct process {
+	struct sentry *s;
+	struct cv_as *as;
+	struct mm mm;
+	int fds[SENTRY_MAX_FDS]; /* application fd -> host fd, -1 if closed */
+	const char *exe;         /* absolute path of the program, for /proc/self/exe */
+	int pid;
+	int exit_status;         /* wait(2) encoding once exited, else -1 */
+};
+
+struct task {
+	struct process *proc;
+	struct cv_ctx *ctx;
+	struct cv_cpu_state *st;
+	int tid;
+	uint64_t clear_child_tid;
+};
+
+struct sentry {
+	struct sentry_opts opts;
+	struct cv_platform *p;
+	struct cv_platform_caps caps;
+	struct cv_memfile *mf;
+};
+
+/* Run PROG (argv[0], already resolved to a path) to completion; returns its wait status, or -errno
+ * after printing one line saying what went wrong. */
+int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[]);
+
+/* mm.c */
+int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		uint64_t *out);
+int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
+int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access);
+uint64_t mm_brk(struct process *pr, uint64_t want);
+void mm_destroy(struct process *pr);
+/* Copy to/from application memory with the application's permissions; 0 or -EFAULT. */
+int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len);
+int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len);
+/* Write bytes regardless of protection (loader, stack setup). 0 or -EFAULT. */
+int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
+/* Read a NUL-terminated string of at most max bytes (including the NUL). Length or -EFAULT/-ENAMETOOLONG. */
+long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max);
+
+/* loader.c */
+int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
+	     uint64_t *sp, char *err, size_t errlen);
+
+/* syscalls.c */
+/* Handle the syscall in t's registers; returns 1 if the process exited. */
+int do_syscall(struct task *t, const struct cv_exit *ex);
+
+#endif

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: Apache-2.0
+// System calls of the sentry: memory, fds over a private table (host files read-only), time, identity.
+// Anything not implemented returns ENOSYS and is reported once under --trace.
+#include <asm/prctl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include "sentry.h"
+
+#define PATH_MAX_ 4096
+#define IO_CHUNK (64u << 10)
+
+static unsigned prot_access(uint64_t prot)
+{
+	return ((prot & PROT_READ) ? CV_ACCESS_READ : 0) | ((prot & PROT_WRITE) ? CV_ACCESS_WRITE : 0) |
+	       ((prot & PROT_EXEC) ? CV_ACCESS_EXEC : 0);
+}
+
+static int host_fd(struct process *pr, uint64_t fd)
+{
+	return fd < SENTRY_MAX_FDS ? pr->fds[fd] : -1;
+}
+
+static long alloc_fd(struct process *pr, int hfd, int min)
+{
+	for (int i = min; i < SENTRY_MAX_FDS; i++)
+		if (pr->fds[i] < 0) {
+			pr->fds[i] = hfd;
+			return i;
+		}
+	close(hfd);
+	return -EMFILE;
+}
+
+static long ret_errno(long r)
+{
+	return r < 0 ? -errno : r;
+}
+
+/* read/write through a bounce buffer, so host IO never touches application memory directly. */
+static long sys_rw(struct process *pr, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
+{
+	int h = host_fd(pr, fd);
+	if (h < 0)
+		return -EBADF;
+	char tmp[IO_CHUNK];
+	if (len > IO_CHUNK)
+		len = IO_CHUNK;
+	if (wr) {
+		if (mm_copy_in(pr, buf, tmp, len) < 0)
+			return -EFAULT;
+		long r = off < 0 ? write(h, tmp, len) : pwrite(h, tmp, len, off);
+		return ret_errno(r);
+	}
+	long r = off < 0 ? read(h, tmp, len) : pread(h, tmp, len, off);
+	if (r < 0)
+		return -errno;
+	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
+}
+
+static long sys_writev(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cnt)
+{
+	if (cnt > 1024)
+		return -EINVAL;
+	long total = 0;
+	for (uint64_t i = 0; i < cnt; i++) {
+		struct iovec v;
+		if (mm_copy_in(pr, iov + i * sizeof(v), &v, sizeof(v)) < 0)
+			return total ? total : -EFAULT;
+		uint64_t done = 0;
+		while (done < v.iov_len) {
+			long r = sys_rw(pr, fd, (uint64_t)v.iov_base + done, v.iov_len - done, true, -1);
+			if (r <= 0)
+				return total ? total : r;
+			done += (uint64_t)r;
+			total += r;
+		}
+	}
+	return total;
+}
+
+static long sys_readv(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cnt)
+{
+	if (cnt > 1024)
+		return -EINVAL;
+	long total = 0;
+	for (uint64_t i = 0; i < cnt; i++) {
+		struct iovec v;
+		if (mm_copy_in(pr, iov + i * sizeof(v), &v, sizeof(v)) < 0)
+			return total ? total : -EFAULT;
+		long r = sys_rw(pr, fd, (uint64_t)v.iov_base, v.iov_len, false, -1);
+		if (r < 0)
+			return total ? total : r;
+		total += r;
+		if ((uint64_t)r < v.iov_len)
+			break;
+	}
+	return total;
+}
+
+static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode)
+{
+	char path[PATH_MAX_];
+	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
+	if (n < 0)
+		return n;
+	/* The host is visible read-only for now: no writes, no creation. */
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE)
+		return -EROFS;
+	int hdir = AT_FDCWD;
+	if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
+		return -EBADF;
+	int h = openat(hdir, path, (int)(flags | O_CLOEXEC), (mode_t)mode);
+	if (h < 0)
+		return -errno;
+	return alloc_fd(pr, h, 0);
+}
+
+static long sys_fstatat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t ust, uint64_t flags)
+{
+	char path[PATH_MAX_];
+	struct stat st;
+	int r;
+	if (upath) {
+		long n = mm_strncpy_in(pr, upath, path, sizeof(path));
+		if (n < 0)
+			return n;
+	} else {
+		path[0] = 0;
+	}
+	if (path[0] == 0 && (flags & AT_EMPTY_PATH)) {
+		int h = host_fd(pr, (uint64_t)dirfd);
+		if (h < 0)
+			return -EBADF;
+		r = fstat(h, &st);
+	} else {
+		int hdir = AT_FDCWD;
+		if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
+			return -EBADF;
+		r = fstatat(hdir, path, &st, (int)(flags & AT_SYMLINK_NOFOLLOW));
+	}
+	if (r < 0)
+		return -errno;
+	return mm_copy_out(pr, ust, &st, sizeof(st));
+}
+
+static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
+		     uint64_t off)
+{
+	if (len == 0 || (off & 4095))
+		return -EINVAL;
+	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	bool anon = flags & MAP_ANONYMOUS;
+	int h = -1;
+	if (!anon && (h = host_fd(pr, (uint64_t)fd)) < 0)
+		return -EBADF;
+	if (!anon && (flags & MAP_SHARED) && (prot & PROT_WRITE))
+		return -EACCES; /* shared writable file mappings need the write policy (later) */
+	uint64_t got;
+	long r = mm_map_anon(pr, addr & ~4095ull, len, CV_ACCESS_READ | CV_ACCESS_WRITE, fixed, flags & MAP_SHARED,
+			     &got);
+	if (r < 0)
+		return r;
+	if (!anon) { /* a private copy of the file range */
+		char buf[IO_CHUNK];
+		for (uint64_t done = 0; done < len;) {
+			size_t n = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+			long rd = pread(h, buf, n, (off_t)(off + done));
+			if (rd <= 0)
+				break;
+			mm_poke(pr, got + done, buf, (size_t)rd);
+			done += (uint64_t)rd;
+		}
+	}
+	if (prot_access(prot) != (CV_ACCESS_READ | CV_ACCESS_WRITE))
+		mm_protect(pr, got, len, prot_access(prot));
+	return (long)got;
+}
+
+static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
+{
+	int h = host_fd(pr, fd);
+	if (h < 0)
+		return -EBADF;
+	if (req == TCGETS) {
+		struct termios t;
+		if (ioctl(h, TCGETS, &t) < 0)
+			return -errno;
+		return mm_copy_out(pr, arg, &t, sizeof(t));
+	}
+	if (req == TIOCGWINSZ) {
+		struct winsize w;
+		if (ioctl(h, TIOCGWINSZ, &w) < 0)
+			return -errno;
+		return mm_copy_out(pr, arg, &w, sizeof(w));
+	}
+	return -ENOTTY;
+}
+
+static long sys_clock_gettime(struct process *pr, uint64_t clk, uint64_t uts)
+{
+	struct timespec ts;
+	if (clock_gettime((clockid_t)clk, &ts) < 0)
+		return -errno;
+	return mm_copy_out(pr, uts, &ts, sizeof(ts));
+}
+
+static long sys_uname(struct process *pr, uint64_t ubuf)
+{
+	struct utsname u;
+	uname(&u);
+	return mm_copy_out(pr, ubuf, &u, sizeof(u));
+}
+
+static long sys_getrandom(struct process *pr, uint64_t buf, uint64_t len, uint64_t flags)
+{
+	char tmp[256];
+	if (len > sizeof(tmp))
+		len = sizeof(tmp);
+	long r = getrandom(tmp, len, (unsigned)flags);
+	if (r < 0)
+		return -errno;
+	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
+}
+
+static long sys_readlinkat(struct process *pr, uint64_t upath, uint64_t buf, uint64_t size, const char *exe)
+{
+	char path[PATH_MAX_], out[PATH_MAX_];
+	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
+	if (n < 0)
+		return n;
+	long len;
+	if (strcmp(path, "/proc/self/exe") == 0) { /* the sandboxed program, never the sentry */
+		len = (long)strlen(exe);
+		memcpy(out, exe, (size_t)len);
+	} else if ((len = readlink(path, out, sizeof(out))) < 0) {
+		return -errno;
+	}
+	if ((uint64_t)len > size)
+		len = (long)size;
+	return mm_copy_out(pr, buf, out, (size_t)len) < 0 ? -EFAULT : len;
+}
+
+static long sys_prlimit(struct process *pr, uint64_t pid, uint64_t res, uint64_t newp, uint64_t oldp)
+{
+	if (pid != 0 && pid != (uint64_t)pr->pid)
+		return -ESRCH;
+	if (newp)
+		return -EPERM; /* limits are the sentry's business */
+	struct rlimit rl;
+	if (getrlimit((int)res, &rl) < 0)
+		return -errno;
+	return oldp ? mm_copy_out(pr, oldp, &rl, sizeof(rl)) : 0;
+}
+
+static void trace_line(struct task *t, uint64_t nr, long ret)
+{
+	const struct cv_regs *r = &t->st->regs;
+	fprintf(stderr, "[%d] syscall %llu(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %ld\n", t->tid,
+		(unsigned long long)nr, (unsigned long long)r->rdi, (unsigned long long)r->rsi,
+		(unsigned long long)r->rdx, (unsigned long long)r->r10, (unsigned long long)r->r8,
+		(unsigned long long)r->r9, ret);
+}
+
+int do_syscall(struct task *t, const struct cv_exit *ex)
+{
+	struct process *pr = t->proc;
+	struct cv_regs *r = &t->st->regs;
+	uint64_t nr = r->orig_rax, a0 = r->rdi, a1 = r->rsi, a2 = r->rdx, a3 = r->r10, a4 = r->r8, a5 = r->r9;
+	long ret = -ENOSYS;
+	if (ex->syscall_flags & CV_SYSCALL_COMPAT) {
+		r->rax = (uint64_t)-ENOSYS; /* no 32-bit ABI */
+		return 0;
+	}
+	switch (nr) {
+	case SYS_read: ret = sys_rw(pr, a0, a1, a2, false, -1); break;
+	case SYS_write: ret = sys_rw(pr, a0, a1, a2, true, -1); break;
+	case SYS_pread64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(pr, a0, a1, a2, false, (int64_t)a3); break;
+	case SYS_readv: ret = sys_readv(pr, a0, a1, a2); break;
+	case SYS_writev: ret = sys_writev(pr, a0, a1, a2); break;
+	case SYS_open: ret = sys_openat(pr, AT_FDCWD, a0, a1, a2); break;
+	case SYS_openat: ret = sys_openat(pr, (int64_t)a0, a1, a2, a3); break;
+	case SYS_close: {
+		int h = host_fd(pr, a0);
+		ret = h < 0 ? -EBADF : 0;
+		if (h >= 0) {
+			close(h);
+			pr->fds[a0] = -1;
+		}
+		break;
+	}
+	case SYS_fstat: ret = sys_fstatat(pr, (int64_t)a0, 0, a1, AT_EMPTY_PATH); break;
+	case SYS_stat: ret = sys_fstatat(pr, AT_FDCWD, a0, a1, 0); break;
+	case SYS_lstat: ret = sys_fstatat(pr, AT_FDCWD, a0, a1, AT_SYMLINK_NOFOLLOW); break;
+	case SYS_newfstatat: ret = sys_fstatat(pr, (int64_t)a0, a1, a2, a3); break;
+	case SYS_lseek: {
+		int h = host_fd(pr, a0);
+		ret = h < 0 ? -EBADF : ret_errno(lseek(h, (off_t)a1, (int)a2));
+		break;
+	}
+	case SYS_ioctl: ret = sys_ioctl(pr, a0, a1, a2); break;
+	case SYS_fcntl: {
+		int h = host_fd(pr, a0);
+		if (h < 0)
+			ret = -EBADF;
+		else if (a1 == F_GETFL || a1 == F_GETFD)
+			ret = ret_errno(fcntl(h, (int)a1));
+		else if (a1 == F_SETFD)
+			ret = 0;
+		else if (a1 == F_DUPFD || a1 == F_DUPFD_CLOEXEC) {
+			int d = fcntl(h, F_DUPFD_CLOEXEC, 0);
+			ret = d < 0 ? -errno : alloc_fd(pr, d, (int)a2);
+		} else
+			ret = -EINVAL;
+		break;
+	}
+	case SYS_dup: {
+		int h = host_fd(pr, a0);
+		int d = h < 0 ? -1 : fcntl(h, F_DUPFD_CLOEXEC, 0);
+		ret = h < 0 ? -EBADF : d < 0 ? -errno : alloc_fd(pr, d, 0);
+		break;
+	}
+	case SYS_getdents64: {
+		int h = host_fd(pr, a0);
+		char tmp[IO_CHUNK];
+		size_t len = a2 < sizeof(tmp) ? (size_t)a2 : sizeof(tmp);
+		long n = h < 0 ? -1 : syscall(SYS_getdents64, h, tmp, len);
+		ret = h < 0 ? -EBADF : n < 0 ? -errno : (mm_copy_out(pr, a1, tmp, (size_t)n) < 0 ? -EFAULT : n);
+		break;
+	}
+	case SYS_readlink: ret = sys_readlinkat(pr, a0, a1, a2, pr->exe); break;
+	case SYS_readlinkat: ret = sys_readlinkat(pr, a1, a2, a3, pr->exe); break;
+	case SYS_access:
+	case SYS_faccessat: {
+		char path[PATH_MAX_];
+		long n = mm_strncpy_in(pr, nr == SYS_access ? a0 : a1, path, sizeof(path));
+		int mode = (int)(nr == SYS_access ? a1 : a2);
+		ret = n < 0 ? n : (mode & W_OK) ? -EROFS : ret_errno(access(path, mode));
+		break;
+	}
+	case SYS_getcwd: {
+		char cwd[PATH_MAX_];
+		if (!getcwd(cwd, sizeof(cwd)))
+			ret = -errno;
+		else if (strlen(cwd) + 1 > a1)
+			ret = -ERANGE;
+		else
+			ret = mm_copy_out(pr, a0, cwd, strlen(cwd) + 1) < 0 ? -EFAULT : (long)strlen(cwd) + 1;
+		break;
+	}
+	case SYS_brk: ret = (long)mm_brk(pr, a0); break;
+	case SYS_mmap: ret = sys_mmap(pr, a0, a1, a2, a3, (int64_t)a4, a5); break;
+	case SYS_munmap: ret = mm_unmap(pr, a0, a1); break;
+	case SYS_mprotect: ret = mm_protect(pr, a0, a1, prot_access(a2)); break;
+	case SYS_madvise: ret = 0; break;
+	case SYS_arch_prctl:
+		if (a0 == ARCH_SET_FS) {
+			ret = a1 < pr->s->caps.max_user_addr ? 0 : -EPERM;
+			if (ret == 0)
+				r->fs_base = a1;
+		} else if (a0 == ARCH_GET_FS) {
+			ret = mm_copy_out(pr, a1, &r->fs_base, 8);
+		} else {
+			ret = -EINVAL;
+		}
+		break;
+	case SYS_set_tid_address: t->clear_child_tid = a0; ret = t->tid; break;
+	case SYS_set_robust_list: ret = 0; break;
+	case SYS_rt_sigaction:
+	case SYS_rt_sigprocmask:
+		/* Signals are not delivered yet: accept and report empty old values. */
+		ret = 0;
+		if (nr == SYS_rt_sigaction && a2) {
+			uint8_t z[32] = { 0 };
+			ret = mm_copy_out(pr, a2, z, sizeof(z));
+		} else if (nr == SYS_rt_sigprocmask && a2) {
+			uint64_t z = 0;
+			ret = mm_copy_out(pr, a2, &z, 8);
+		}
+		break;
+	case SYS_sigaltstack: ret = 0; break;
+	case SYS_getpid: ret = pr->pid; break;
+	case SYS_gettid: ret = t->tid; break;
+	case SYS_getppid: ret = 0; break;
+	case SYS_getuid: ret = getuid(); break;
+	case SYS_geteuid: ret = geteuid(); break;
+	case SYS_getgid: ret = getgid(); break;
+	case SYS_getegid: ret = getegid(); break;
+	case SYS_getgroups: {
+		gid_t g[64];
+		int n = getgroups(64, g);
+		if (n < 0)
+			ret = -errno;
+		else if (a0 == 0)
+			ret = n;
+		else if (a0 < (uint64_t)n)
+			ret = -EINVAL;
+		else
+			ret = mm_copy_out(pr, a1, g, (size_t)n * sizeof(gid_t)) < 0 ? -EFAULT : n;
+		break;
+	}
+	case SYS_uname: ret = sys_uname(pr, a0); break;
+	case SYS_clock_gettime: ret = sys_clock_gettime(pr, a0, a1); break;
+	case SYS_gettimeofday: {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t tv[2] = { (uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec / 1000 };
+		ret = a0 ? mm_copy_out(pr, a0, tv, sizeof(tv)) : 0;
+		break;
+	}
+	case SYS_time: {
+		uint64_t now = (uint64_t)time(NULL);
+		ret = a0 && mm_copy_out(pr, a0, &now, 8) < 0 ? -EFAULT : (long)now;
+		break;
+	}
+	case SYS_nanosleep:
+	case SYS_clock_nanosleep: {
+		struct timespec ts;
+		uint64_t p = nr == SYS_nanosleep ? a0 : a2;
+		ret = mm_copy_in(pr, p, &ts, sizeof(ts));
+		if (ret == 0)
+			ret = nanosleep(&ts, NULL) < 0 ? -errno : 0;
+		break;
+	}
+	case SYS_getrandom: ret = sys_getrandom(pr, a0, a1, a2); break;
+	case SYS_prlimit64: ret = sys_prlimit(pr, a0, a1, a2, a3); break;
+	case SYS_getrlimit: ret = sys_prlimit(pr, 0, a0, 0, a1); break;
+	case SYS_sched_yield: ret = 0; break;
+	case SYS_exit:
+	case SYS_exit_group:
+		pr->exit_status = (int)(a0 & 0xff) << 8;
+		if (pr->s->opts.trace)
+			trace_line(t, nr, 0);
+		return 1;
+	default:
+		break;
+	}
+	(void)a4;
+	(void)a5;
+	r->rax = (uint64_t)ret;
+	if (pr->s->opts.trace)
+		trace_line(t, nr, ret);
+	return 0;
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sentry tests: real static programs (busybox applets) run under every backend, output and exit status
+// compared with the same program run natively.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "../sentry/sentry.h"
+#include "harness.h"
+
+#define BUSYBOX "/bin/busybox"
+
+extern char **environ;
+
+struct outcome {
+	char *out;
+	size_t len;
+	int status;
+};
+
+/* Read everything until EOF (never stop early: the writer would block and never exit). */
+static void collect(int fd, struct outcome *o)
+{
+	size_t cap = 1 << 16;
+	o->out = malloc(cap);
+	o->len = 0;
+	ASSERT_TRUE(o->out != NULL);
+	ssize_t r;
+	while ((r = read(fd, o->out + o->len, cap - o->len)) > 0) {
+		o->len += (size_t)r;
+		if (o->len == cap) {
+			o->out = realloc(o->out, cap *= 2);
+			ASSERT_TRUE(o->out != NULL);
+		}
+	}
+	close(fd);
+}
+
+static void run_native(char *const argv[], struct outcome *o)
+{
+	int p[2];
+	ASSERT_EQ(pipe(p), 0);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	pid_t pid;
+	ASSERT_EQ(posix_spawn(&pid, BUSYBOX, &fa, NULL, argv, environ), 0);
+	close(p[1]);
+	collect(p[0], o);
+	ASSERT_EQ(waitpid(pid, &o->status, 0), pid);
+	posix_spawn_file_actions_destroy(&fa);
+}
+
+static void run_sandboxed(const char *platform, char *const argv[], struct outcome *o)
+{
+	int p[2];
+	ASSERT_EQ(pipe(p), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) { /* the sentry runs in a child so its stdout can be the pipe */
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		struct sentry_opts opts = { .platform = platform };
+		int st = sentry_run(&opts, BUSYBOX, argv, environ);
+		_exit(st < 0 ? 126 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (st & 0x7f));
+	}
+	close(p[1]);
+	collect(p[0], o);
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	o->status = WEXITSTATUS(st) << 8;
+}
+
+static void same_as_native(const char *platform, char *const argv[])
+{
+	if (access(BUSYBOX, X_OK) != 0)
+		SKIP("%s not installed (busybox-static)", BUSYBOX);
+	struct outcome native, boxed;
+	run_native(argv, &native);
+	run_sandboxed(platform, argv, &boxed);
+	if (native.len != boxed.len || memcmp(native.out, boxed.out, native.len) != 0)
+		HARNESS_FAIL(1, "%s %s: output differs\n--- native (%zu bytes)\n%.*s\n--- cvisor (%zu bytes)\n%.*s",
+			     argv[1], argv[2] ? argv[2] : "", native.len, (int)(native.len < 2000 ? native.len : 2000),
+			     native.out, boxed.len, (int)(boxed.len < 2000 ? boxed.len : 2000), boxed.out);
+	EXPECT_EQ(boxed.status, native.status);
+	free(native.out);
+	free(boxed.out);
+}
+
+#define RUN(...)                                                                                       \
+	do {                                                                                           \
+		char *const argv_[] = { "busybox", __VA_ARGS__, NULL };                               \
+		same_as_native(platform, argv_);                                                      \
+	} while (0)
+
+PLATFORM_TEST(run_busybox_text_tools)
+{
+	RUN("echo", "hello", "world");
+	RUN("cat", "/etc/passwd");
+	RUN("wc", "-l", "/etc/passwd");
+	RUN("sha256sum", "/etc/passwd");
+	RUN("sort", "/etc/passwd");
+	RUN("uniq", "-c", "/etc/shells");
+	RUN("grep", "-c", "root", "/etc/passwd");
+	RUN("sed", "-n", "s/root/ROOT/p", "/etc/passwd");
+	RUN("awk", "-F:", "{ n += $3 } END { print n }", "/etc/passwd");
+	RUN("head", "-c", "100000", "/bin/busybox"); /* binary data through the pipe */
+}
+
+PLATFORM_TEST(run_busybox_files_and_status)
+{
+	RUN("ls", "-l", "/etc/passwd", "/etc/shells");
+	RUN("ls", "/usr");
+	RUN("find", "/etc/ssl", "-name", "*.cnf");
+	RUN("stat", "-c", "%s %a %U", "/etc/passwd");
+	RUN("false");
+	RUN("cat", "/nonexistent");
+	RUN("pwd");
+	RUN("uname", "-m");
+}
