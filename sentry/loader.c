@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// ELF loader: static and static-PIE x86-64 executables, and the initial stack (argv, envp, auxv).
+// ELF loader: static, static-PIE and dynamic (PT_INTERP) x86-64 executables, and the initial stack.
 //
 // No vDSO is offered (no AT_SYSINFO_EHDR): libc then makes real clock_gettime/gettimeofday syscalls,
 // which the sentry serves; a vDSO would read host time pages the sandbox should not see.
@@ -17,6 +17,7 @@
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
 #define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
 #define PIE_BASE 0x555555554000ull
+#define INTERP_BASE 0x7e0000000000ull /* the dynamic linker, well below the stack */
 #define STACK_SIZE (8ull << 20)
 #define MAX_PHDRS 64
 
@@ -120,12 +121,19 @@ static int build_stack(struct process *pr, char *const argv[], char *const envp[
 	return ret;
 }
 
-int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
-	     uint64_t *sp, char *err, size_t errlen)
+struct image {
+	uint64_t entry, phdr, phnum, end;
+	char interp[256];
+};
+
+/* Map one ELF file's PT_LOAD segments (ET_DYN at @base); fill @img. */
+static int load_image(struct process *pr, const char *path, uint64_t base, struct image *img, char *err,
+		      size_t errlen)
 {
 	int ret = 0;
 	Elf64_Phdr ph[MAX_PHDRS];
 	Elf64_Ehdr eh;
+	memset(img, 0, sizeof(*img));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
@@ -143,21 +151,24 @@ int load_elf(struct process *pr, const char *path, char *const argv[], char *con
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_PHDRS ||
 	    read_at(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) < 0)
 		FAIL(-ENOEXEC, "%s: bad ELF program headers", path);
-
-	uint64_t base = eh.e_type == ET_DYN ? PIE_BASE : 0, phdr_addr = 0, brk = 0;
-	for (int i = 0; i < eh.e_phnum; i++)
-		if (ph[i].p_type == PT_INTERP)
-			FAIL(-ENOEXEC, "%s: dynamically linked programs are not supported yet (only static)", path);
+	if (eh.e_type == ET_EXEC)
+		base = 0;
 	for (int i = 0; i < eh.e_phnum; i++) {
 		const Elf64_Phdr *p = &ph[i];
+		if (p->p_type == PT_INTERP) {
+			if (p->p_filesz < 2 || p->p_filesz > sizeof(img->interp) ||
+			    read_at(fd, img->interp, p->p_filesz, (off_t)p->p_offset) < 0 ||
+			    img->interp[p->p_filesz - 1] != 0)
+				FAIL(-ENOEXEC, "%s: bad PT_INTERP", path);
+		}
 		if (p->p_type == PT_PHDR)
-			phdr_addr = base + p->p_vaddr;
+			img->phdr = base + p->p_vaddr;
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
 		uint64_t va = base + p->p_vaddr, vend, fend;
 		if (p->p_filesz > p->p_memsz || __builtin_add_overflow(va, p->p_memsz, &vend) ||
 		    __builtin_add_overflow(p->p_offset, p->p_filesz, &fend) || fend > (uint64_t)st.st_size ||
-		    (p->p_vaddr & (PAGE - 1)) != (p->p_offset & (PAGE - 1)))
+		    (p->p_vaddr & (PAGE - 1)) != (p->p_offset & (PAGE - 1)) || vend > pr->s->caps.max_user_addr)
 			FAIL(-ENOEXEC, "%s: bad PT_LOAD segment %d", path, i);
 		uint64_t start = PAGE_DOWN(va), end = PAGE_UP(vend), got;
 		/* Writable first to fill it, then the segment's own protection. Segments sharing a page
@@ -180,29 +191,52 @@ int load_elf(struct process *pr, const char *path, char *const argv[], char *con
 		if (ret < 0)
 			FAIL(ret, "%s: cannot map segment at %#llx: %s", path, (unsigned long long)start,
 			     strerror(-ret));
-		if (!phdr_addr && p->p_offset == 0)
-			phdr_addr = va + eh.e_phoff;
-		if (end > brk)
-			brk = end;
+		if (!img->phdr && p->p_offset == 0)
+			img->phdr = va + eh.e_phoff;
+		if (end > img->end)
+			img->end = end;
 	}
-	if (!brk)
+	if (!img->end)
 		FAIL(-ENOEXEC, "%s: no loadable segments", path);
-	pr->mm.brk_start = pr->mm.brk = brk;
-
-	uint64_t aux[] = {
-		AT_PHDR, phdr_addr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, eh.e_phnum, AT_PAGESZ, PAGE,
-		AT_BASE, 0, AT_FLAGS, 0, AT_ENTRY, base + eh.e_entry, AT_UID, getuid(), AT_EUID, geteuid(),
-		AT_GID, getgid(), AT_EGID, getegid(), AT_CLKTCK, 100, AT_SECURE, 0, AT_HWCAP, 0,
-	};
-	uint32_t a, b, c, d;
-	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-	aux[sizeof(aux) / sizeof(aux[0]) - 1] = d;
-	ret = build_stack(pr, argv, envp, path, aux, sizeof(aux) / sizeof(aux[0]), sp);
-	if (ret < 0)
-		FAIL(ret, "%s: cannot build the initial stack: %s", path, strerror(-ret));
-	*entry = base + eh.e_entry;
+	img->entry = base + eh.e_entry;
+	img->phnum = eh.e_phnum;
 out:
 	if (fd >= 0)
 		close(fd);
 	return ret;
+}
+
+int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
+	     uint64_t *sp, char *err, size_t errlen)
+{
+	struct image exe, interp = { 0 };
+	int ret = load_image(pr, path, PIE_BASE, &exe, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (exe.interp[0]) {
+		ret = load_image(pr, exe.interp, INTERP_BASE, &interp, err, errlen);
+		if (ret < 0)
+			return ret;
+		if (interp.interp[0]) {
+			snprintf(err, errlen, "%s: its interpreter %s wants an interpreter itself", path, exe.interp);
+			return -ELIBBAD;
+		}
+	}
+	pr->mm.brk_start = pr->mm.brk = exe.end;
+
+	uint32_t a, b, c, d;
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	uint64_t aux[] = {
+		AT_PHDR, exe.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, exe.phnum, AT_PAGESZ, PAGE,
+		AT_BASE, exe.interp[0] ? INTERP_BASE : 0, AT_FLAGS, 0, AT_ENTRY, exe.entry, AT_UID, getuid(),
+		AT_EUID, geteuid(), AT_GID, getgid(), AT_EGID, getegid(), AT_CLKTCK, 100, AT_SECURE, 0,
+		AT_HWCAP, d,
+	};
+	ret = build_stack(pr, argv, envp, path, aux, sizeof(aux) / sizeof(aux[0]), sp);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot build the initial stack: %s", path, strerror(-ret));
+		return ret;
+	}
+	*entry = exe.interp[0] ? interp.entry : exe.entry;
+	return 0;
 }

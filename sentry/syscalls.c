@@ -6,11 +6,14 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -154,6 +157,52 @@ static long sys_fstatat(struct process *pr, int64_t dirfd, uint64_t upath, uint6
 	if (r < 0)
 		return -errno;
 	return mm_copy_out(pr, ust, &st, sizeof(st));
+}
+
+/* Resolve (dirfd, user path) into a host dirfd and a path copied in. */
+static long path_at(struct process *pr, int64_t dirfd, uint64_t upath, char *path, int *hdir)
+{
+	long n = mm_strncpy_in(pr, upath, path, PATH_MAX_);
+	if (n < 0)
+		return n;
+	*hdir = AT_FDCWD;
+	if (dirfd != AT_FDCWD && path[0] != '/' && (*hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
+		return -EBADF;
+	return 0;
+}
+
+static long sys_statx(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mask,
+		      uint64_t ubuf)
+{
+	char path[PATH_MAX_];
+	int hdir;
+	long r = path_at(pr, dirfd, upath, path, &hdir);
+	if (r < 0)
+		return r;
+	if (path[0] == 0 && (flags & AT_EMPTY_PATH) && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
+		return -EBADF;
+	struct statx sx;
+	if (statx(hdir, path, (int)(flags & (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)),
+		  (unsigned)mask, &sx) < 0)
+		return -errno;
+	return mm_copy_out(pr, ubuf, &sx, sizeof(sx));
+}
+
+static long sys_getxattr(struct process *pr, uint64_t upath, uint64_t uname_, uint64_t uval, uint64_t size,
+			 bool nofollow)
+{
+	char path[PATH_MAX_], name[256], val[4096];
+	long r = mm_strncpy_in(pr, upath, path, sizeof(path));
+	if (r >= 0)
+		r = mm_strncpy_in(pr, uname_, name, sizeof(name));
+	if (r < 0)
+		return r;
+	if (size > sizeof(val))
+		size = sizeof(val);
+	r = nofollow ? lgetxattr(path, name, val, size) : getxattr(path, name, val, size);
+	if (r < 0)
+		return -errno;
+	return size && mm_copy_out(pr, uval, val, (size_t)r) < 0 ? -EFAULT : r;
 }
 
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
@@ -311,6 +360,24 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		break;
 	}
 	case SYS_ioctl: ret = sys_ioctl(pr, a0, a1, a2); break;
+	case SYS_statx: ret = sys_statx(pr, (int64_t)a0, a1, a2, a3, a4); break;
+	case SYS_statfs:
+	case SYS_fstatfs: {
+		struct statfs sf;
+		char path[PATH_MAX_];
+		int h = nr == SYS_fstatfs ? host_fd(pr, a0) : 0;
+		long n = nr == SYS_statfs ? mm_strncpy_in(pr, a0, path, sizeof(path)) : (h < 0 ? -EBADF : 0);
+		if (n < 0)
+			ret = n;
+		else if ((nr == SYS_statfs ? statfs(path, &sf) : fstatfs(h, &sf)) < 0)
+			ret = -errno;
+		else
+			ret = mm_copy_out(pr, a1, &sf, sizeof(sf));
+		break;
+	}
+	case SYS_getxattr: ret = sys_getxattr(pr, a0, a1, a2, a3, false); break;
+	case SYS_lgetxattr: ret = sys_getxattr(pr, a0, a1, a2, a3, true); break;
+	case SYS_socket: ret = -EACCES; break; /* no network without --net (not there yet) */
 	case SYS_fcntl: {
 		int h = host_fd(pr, a0);
 		if (h < 0)
@@ -438,6 +505,48 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	case SYS_prlimit64: ret = sys_prlimit(pr, a0, a1, a2, a3); break;
 	case SYS_getrlimit: ret = sys_prlimit(pr, 0, a0, 0, a1); break;
 	case SYS_sched_yield: ret = 0; break;
+	case SYS_futex: {
+		/* One thread per process so far: a wait can only time out, a wake finds nobody. */
+		unsigned op = (unsigned)a1 & 0x7f;
+		if (op == 0 || op == 9) { /* FUTEX_WAIT, FUTEX_WAIT_BITSET */
+			uint32_t cur;
+			ret = mm_copy_in(pr, a0, &cur, 4);
+			if (ret == 0 && cur != (uint32_t)a2)
+				ret = -EAGAIN;
+			else if (ret == 0 && a3) {
+				struct timespec ts;
+				ret = mm_copy_in(pr, a3, &ts, sizeof(ts));
+				if (ret == 0 && op == 0) /* relative; bitset waits are absolute: return at once */
+					nanosleep(&ts, NULL);
+				if (ret == 0)
+					ret = -ETIMEDOUT;
+			} else if (ret == 0) {
+				ret = -EINTR;
+			}
+		} else if (op == 1 || op == 10) { /* FUTEX_WAKE, FUTEX_WAKE_BITSET */
+			ret = 0;
+		}
+		break;
+	}
+	case SYS_kill:
+	case SYS_tkill:
+	case SYS_tgkill: {
+		/* Only this process exists in the sandbox, and it has no handlers yet: default actions. */
+		uint64_t target = nr == SYS_tgkill ? a1 : a0, sig = nr == SYS_tgkill ? a2 : a1;
+		if (target != (uint64_t)pr->pid && !(nr == SYS_kill && target == 0))
+			ret = -ESRCH;
+		else if (sig > 64)
+			ret = -EINVAL;
+		else if (sig == 0 || sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG || sig == SIGCONT)
+			ret = 0;
+		else {
+			pr->exit_status = (int)sig;
+			if (pr->s->opts.trace)
+				trace_line(t, nr, 0);
+			return 1;
+		}
+		break;
+	}
 	case SYS_exit:
 	case SYS_exit_group:
 		pr->exit_status = (int)(a0 & 0xff) << 8;

@@ -36,7 +36,7 @@ static void collect(int fd, struct outcome *o)
 	close(fd);
 }
 
-static void run_native(char *const argv[], struct outcome *o)
+static void run_native(const char *prog, char *const argv[], struct outcome *o)
 {
 	int p[2];
 	ASSERT_EQ(pipe(p), 0);
@@ -45,14 +45,14 @@ static void run_native(char *const argv[], struct outcome *o)
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
 	pid_t pid;
-	ASSERT_EQ(posix_spawn(&pid, BUSYBOX, &fa, NULL, argv, environ), 0);
+	ASSERT_EQ(posix_spawn(&pid, prog, &fa, NULL, argv, environ), 0);
 	close(p[1]);
 	collect(p[0], o);
 	ASSERT_EQ(waitpid(pid, &o->status, 0), pid);
 	posix_spawn_file_actions_destroy(&fa);
 }
 
-static void run_sandboxed(const char *platform, char *const argv[], struct outcome *o)
+static void run_sandboxed(const char *platform, const char *prog, char *const argv[], struct outcome *o)
 {
 	int p[2];
 	ASSERT_EQ(pipe(p), 0);
@@ -64,7 +64,7 @@ static void run_sandboxed(const char *platform, char *const argv[], struct outco
 		dup2(p[1], 2);
 		close(p[0]);
 		struct sentry_opts opts = { .platform = platform };
-		int st = sentry_run(&opts, BUSYBOX, argv, environ);
+		int st = sentry_run(&opts, prog, argv, environ);
 		_exit(st < 0 ? 126 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (st & 0x7f));
 	}
 	close(p[1]);
@@ -75,13 +75,13 @@ static void run_sandboxed(const char *platform, char *const argv[], struct outco
 	o->status = WEXITSTATUS(st) << 8;
 }
 
-static void same_as_native(const char *platform, char *const argv[])
+static void same_as_native(const char *platform, const char *prog, char *const argv[])
 {
-	if (access(BUSYBOX, X_OK) != 0)
-		SKIP("%s not installed (busybox-static)", BUSYBOX);
+	if (access(prog, X_OK) != 0)
+		SKIP("%s not installed", prog);
 	struct outcome native, boxed;
-	run_native(argv, &native);
-	run_sandboxed(platform, argv, &boxed);
+	run_native(prog, argv, &native);
+	run_sandboxed(platform, prog, argv, &boxed);
 	if (native.len != boxed.len || memcmp(native.out, boxed.out, native.len) != 0)
 		HARNESS_FAIL(1, "%s %s: output differs\n--- native (%zu bytes)\n%.*s\n--- cvisor (%zu bytes)\n%.*s",
 			     argv[1], argv[2] ? argv[2] : "", native.len, (int)(native.len < 2000 ? native.len : 2000),
@@ -94,7 +94,14 @@ static void same_as_native(const char *platform, char *const argv[])
 #define RUN(...)                                                                                       \
 	do {                                                                                           \
 		char *const argv_[] = { "busybox", __VA_ARGS__, NULL };                               \
-		same_as_native(platform, argv_);                                                      \
+		same_as_native(platform, BUSYBOX, argv_);                                             \
+	} while (0)
+
+/* A dynamically linked program from the distribution. */
+#define RUNP(prog, ...)                                                                                \
+	do {                                                                                           \
+		char *const argv_[] = { prog, __VA_ARGS__, NULL };                                     \
+		same_as_native(platform, prog, argv_);                                                \
 	} while (0)
 
 PLATFORM_TEST(run_busybox_text_tools)
@@ -121,4 +128,13 @@ PLATFORM_TEST(run_busybox_files_and_status)
 	RUN("cat", "/nonexistent");
 	RUN("pwd");
 	RUN("uname", "-m");
+}
+
+PLATFORM_TEST(run_dynamic_debian_programs)
+{
+	RUNP("/bin/ls", "-la", "/etc");
+	RUNP("/usr/bin/sort", "-r", "/etc/passwd");
+	RUNP("/usr/bin/sha256sum", "/bin/ls");
+	RUNP("/bin/cat", "/nonexistent");
+	RUNP("/usr/bin/python3", "-c", "import sys, json; print(json.dumps({'a': [1, 2, sys.maxsize]}))");
 }
