@@ -1,34 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
-// Running one program: set up the platform, memory file, process and task, then the switch loop.
+// Running a program: the sentry's lifetime, the switch loop of a task, and the shutdown of the rest.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "sentry.h"
 
-static void process_free(struct process *pr)
-{
-	for (int i = 0; i < SENTRY_MAX_FDS; i++)
-		if (pr->fds[i] >= 0)
-			close(pr->fds[i]);
-	if (pr->as)
-		mm_destroy(pr);
-	cv_as_release(pr->as);
-}
-
-/* The switch loop of one task until its process exits. Returns the wait status. */
-static int task_loop(struct task *t)
+int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
 	for (;;) {
 		struct cv_exit ex;
 		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
 		if (ret < 0) {
-			fprintf(stderr, "cvisor: the sandbox failed: %s\n", cv_strerror(ret));
+			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
 			return SIGKILL;
 		}
+		if (__atomic_load_n(&pr->s->shutting_down, __ATOMIC_ACQUIRE))
+			return SIGKILL;
 		switch (ex.reason) {
 		case CV_EXIT_SYSCALL:
 			if (do_syscall(t, &ex))
@@ -46,15 +38,43 @@ static int task_loop(struct task *t)
 	}
 }
 
+/* The first process exited: stop every other task and wait for their host threads. */
+static void shutdown_all(struct sentry *s)
+{
+	pthread_mutex_lock(&s->lock);
+	__atomic_store_n(&s->shutting_down, true, __ATOMIC_RELEASE);
+	while (s->host_threads > 0) {
+		for (struct process *pr = s->procs; pr; pr = pr->next)
+			if (!pr->zombie && pr->task)
+				cv_ctx_interrupt(pr->task->ctx);
+		pthread_cond_broadcast(&s->changed); /* wake waiters in wait4 */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+	}
+	struct process *all = s->procs;
+	s->procs = NULL;
+	pthread_mutex_unlock(&s->lock);
+	while (all) {
+		struct process *next = all->next;
+		process_free(all);
+		all = next;
+	}
+}
+
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
 	struct sentry s = { .opts = *opts };
-	struct process pr = { .s = &s, .exe = path, .pid = 1, .exit_status = -1 };
-	struct task t = { .proc = &pr, .tid = 1 };
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.changed, NULL);
 	char err[512] = "";
 	int ret, status = -1;
-	for (int i = 0; i < SENTRY_MAX_FDS; i++)
-		pr.fds[i] = -1;
+	struct process *init = NULL;
 
 	if ((ret = cv_platform_open(opts->platform, NULL, &s.p)) < 0) {
 		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",
@@ -62,27 +82,30 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		goto out;
 	}
 	cv_platform_caps(s.p, &s.caps);
-	if ((ret = cv_memfile_new(NULL, &s.mf)) < 0 || (ret = cv_as_new(s.p, &pr.as)) < 0 ||
-	    (ret = cv_ctx_new(s.p, 0, &t.ctx)) < 0) {
-		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret));
+	if ((ret = cv_memfile_new(NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
+		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
+		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
 	}
+	init->exe = strncpy(init->exe_buf, path, sizeof(init->exe_buf) - 1);
 	/* The program's stdio are ours (duplicates, so closing them does not close ours). */
 	for (int i = 0; i < 3; i++)
-		pr.fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
-	t.st = cv_ctx_state(t.ctx);
+		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+	struct task *t = init->task;
 	uint64_t entry, sp;
-	if ((ret = load_elf(&pr, path, argv, envp, &entry, &sp, err, sizeof(err))) < 0)
+	if ((ret = load_elf(init, path, argv, envp, &entry, &sp, err, sizeof(err))) < 0)
 		goto out;
-	t.st->regs.rip = entry;
-	t.st->regs.rsp = sp;
-	status = task_loop(&t);
+	t->st->regs.rip = entry;
+	t->st->regs.rsp = sp;
+	status = task_loop(t);
+	process_exit(init, status);
 out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
-	cv_ctx_release(t.ctx);
-	process_free(&pr);
+	shutdown_all(&s);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);
+	pthread_cond_destroy(&s.changed);
+	pthread_mutex_destroy(&s.lock);
 	return status < 0 ? (ret < 0 ? ret : -EIO) : status;
 }

@@ -3,6 +3,7 @@
 #ifndef CVISOR_SENTRY_H
 #define CVISOR_SENTRY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,9 +36,16 @@ struct process {
 	struct cv_as *as;
 	struct mm mm;
 	int fds[SENTRY_MAX_FDS]; /* application fd -> host fd, -1 if closed */
+	uint8_t cloexec[SENTRY_MAX_FDS];
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
+	char exe_buf[4096];
 	int pid;
 	int exit_status;         /* wait(2) encoding once exited, else -1 */
+	/* Under s->lock: */
+	struct process *parent;  /* NULL once the parent is gone */
+	struct process *next;    /* s->procs */
+	bool zombie;             /* exited, not yet waited for */
+	struct task *task;       /* its one thread */
 };
 
 struct task {
@@ -53,6 +61,12 @@ struct sentry {
 	struct cv_platform *p;
 	struct cv_platform_caps caps;
 	struct cv_memfile *mf;
+	pthread_mutex_t lock;    /* process table */
+	pthread_cond_t changed;  /* a process exited or a host thread ended */
+	struct process *procs;
+	int next_pid;
+	int host_threads;        /* task threads besides the caller's */
+	bool shutting_down;      /* the first process exited: everything else is being killed */
 };
 
 /* Run PROG (argv[0], already resolved to a path) to completion; returns its wait status, or -errno
@@ -77,6 +91,18 @@ long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max);
 /* loader.c */
 int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
 	     uint64_t *sp, char *err, size_t errlen);
+
+/* process.c */
+struct process *process_new(struct sentry *s, struct process *parent);
+void process_free(struct process *pr);
+struct task *task_new(struct process *pr);
+/* Run a task until its process exits; returns the wait status. */
+int task_loop(struct task *t);
+void process_exit(struct process *pr, int status);
+long do_fork(struct task *t, uint64_t flags, uint64_t newsp);
+long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
+long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
+int mm_fork(struct process *parent, struct process *child);
 
 /* syscalls.c */
 /* Handle the syscall in t's registers; returns 1 if the process exited. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -36,15 +37,39 @@ static int host_fd(struct process *pr, uint64_t fd)
 	return fd < SENTRY_MAX_FDS ? pr->fds[fd] : -1;
 }
 
-static long alloc_fd(struct process *pr, int hfd, int min)
+static long alloc_fd_flags(struct process *pr, int hfd, int min, bool cloexec)
 {
-	for (int i = min; i < SENTRY_MAX_FDS; i++)
+	for (int i = min < 0 ? 0 : min; i < SENTRY_MAX_FDS; i++)
 		if (pr->fds[i] < 0) {
 			pr->fds[i] = hfd;
+			pr->cloexec[i] = cloexec;
 			return i;
 		}
 	close(hfd);
 	return -EMFILE;
+}
+
+static long alloc_fd(struct process *pr, int hfd, int min)
+{
+	return alloc_fd_flags(pr, hfd, min, false);
+}
+
+/* dup2/dup3: install a duplicate of app fd @old at app fd @newfd. */
+static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexec)
+{
+	int h = host_fd(pr, old);
+	if (h < 0 || newfd >= SENTRY_MAX_FDS)
+		return -EBADF;
+	if (old == newfd)
+		return (long)newfd;
+	int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
+	if (d < 0)
+		return -errno;
+	if (pr->fds[newfd] >= 0)
+		close(pr->fds[newfd]);
+	pr->fds[newfd] = d;
+	pr->cloexec[newfd] = cloexec;
+	return (long)newfd;
 }
 
 static long ret_errno(long r)
@@ -128,7 +153,7 @@ static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	int h = openat(hdir, path, (int)(flags | O_CLOEXEC), (mode_t)mode);
 	if (h < 0)
 		return -errno;
-	return alloc_fd(pr, h, 0);
+	return alloc_fd_flags(pr, h, 0, flags & O_CLOEXEC);
 }
 
 static long sys_fstatat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t ust, uint64_t flags)
@@ -382,13 +407,18 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		int h = host_fd(pr, a0);
 		if (h < 0)
 			ret = -EBADF;
-		else if (a1 == F_GETFL || a1 == F_GETFD)
-			ret = ret_errno(fcntl(h, (int)a1));
-		else if (a1 == F_SETFD)
+		else if (a1 == F_GETFL)
+			ret = ret_errno(fcntl(h, F_GETFL));
+		else if (a1 == F_SETFL)
+			ret = ret_errno(fcntl(h, F_SETFL, (int)(a2 & O_NONBLOCK)));
+		else if (a1 == F_GETFD)
+			ret = pr->cloexec[a0] ? FD_CLOEXEC : 0;
+		else if (a1 == F_SETFD) {
+			pr->cloexec[a0] = a2 & FD_CLOEXEC;
 			ret = 0;
-		else if (a1 == F_DUPFD || a1 == F_DUPFD_CLOEXEC) {
-			int d = fcntl(h, F_DUPFD_CLOEXEC, 0);
-			ret = d < 0 ? -errno : alloc_fd(pr, d, (int)a2);
+		} else if (a1 == F_DUPFD || a1 == F_DUPFD_CLOEXEC) {
+			int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
+			ret = d < 0 ? -errno : alloc_fd_flags(pr, d, (int)a2, a1 == F_DUPFD_CLOEXEC);
 		} else
 			ret = -EINVAL;
 		break;
@@ -399,6 +429,35 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		ret = h < 0 ? -EBADF : d < 0 ? -errno : alloc_fd(pr, d, 0);
 		break;
 	}
+	case SYS_dup2: ret = host_fd(pr, a0) < 0 ? -EBADF : dup_to(pr, a0, a1, false); break;
+	case SYS_dup3:
+		ret = a0 == a1 || (a2 & ~(uint64_t)O_CLOEXEC) ? -EINVAL : dup_to(pr, a0, a1, a2 & O_CLOEXEC);
+		break;
+	case SYS_pipe:
+	case SYS_pipe2: {
+		int hp[2];
+		uint64_t fl = nr == SYS_pipe2 ? a1 : 0;
+		if (fl & ~(uint64_t)(O_CLOEXEC | O_NONBLOCK)) {
+			ret = -EINVAL;
+		} else if (pipe2(hp, O_CLOEXEC | (int)(fl & O_NONBLOCK)) < 0) {
+			ret = -errno;
+		} else {
+			long r0 = alloc_fd_flags(pr, hp[0], 0, fl & O_CLOEXEC);
+			long r1 = r0 < 0 ? (close(hp[1]), r0) : alloc_fd_flags(pr, hp[1], 0, fl & O_CLOEXEC);
+			int32_t fds[2] = { (int32_t)r0, (int32_t)r1 };
+			if (r1 < 0 && r0 >= 0) {
+				close(pr->fds[r0]);
+				pr->fds[r0] = -1;
+			}
+			ret = r1 < 0 ? r1 : mm_copy_out(pr, a0, fds, sizeof(fds));
+		}
+		break;
+	}
+	case SYS_fork: ret = do_fork(t, SIGCHLD, 0); break;
+	case SYS_vfork: ret = do_fork(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0); break;
+	case SYS_clone: ret = do_fork(t, a0, a1); break;
+	case SYS_execve: ret = do_execve(t, a0, a1, a2); break;
+	case SYS_wait4: ret = do_wait4(t, (int64_t)(int32_t)a0, a1, a2); break;
 	case SYS_getdents64: {
 		int h = host_fd(pr, a0);
 		char tmp[IO_CHUNK];
@@ -460,7 +519,11 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	case SYS_sigaltstack: ret = 0; break;
 	case SYS_getpid: ret = pr->pid; break;
 	case SYS_gettid: ret = t->tid; break;
-	case SYS_getppid: ret = 0; break;
+	case SYS_getppid:
+		pthread_mutex_lock(&pr->s->lock);
+		ret = pr->parent ? pr->parent->pid : 0;
+		pthread_mutex_unlock(&pr->s->lock);
+		break;
 	case SYS_getuid: ret = getuid(); break;
 	case SYS_geteuid: ret = geteuid(); break;
 	case SYS_getgid: ret = getgid(); break;

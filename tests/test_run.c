@@ -138,3 +138,14 @@ PLATFORM_TEST(run_dynamic_debian_programs)
 	RUNP("/bin/cat", "/nonexistent");
 	RUNP("/usr/bin/python3", "-c", "import sys, json; print(json.dumps({'a': [1, 2, sys.maxsize]}))");
 }
+
+PLATFORM_TEST(run_busybox_shell_processes)
+{
+	/* Pipes, subshells, command substitution, loops, fork+exec of applets and of dynamic programs. */
+	RUN("sh", "-c", "echo a | tr a b; ls /etc | wc -l; grep root /etc/passwd | cut -d: -f1");
+	RUN("sh", "-c", "x=$(echo sub); echo $x; (exit 3); echo status $?; /bin/true && echo dynamic");
+	RUN("sh", "-c", "for i in 1 2 3 4 5; do echo $i; done | sort -r | head -n 2");
+	RUN("sh", "-c", "i=0; while [ $i -lt 50 ]; do /bin/busybox true; i=$((i+1)); done; echo $i");
+	RUN("sh", "-c", "exit 7");
+	RUN("sh", "-c", "cat /etc/passwd | sha256sum | cut -c1-16");
+}

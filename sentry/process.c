@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: Apache-2.0
+// Processes and tasks: the process table, fork (one host thread per task), execve, exit and wait4.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "sentry.h"
+
+#define MAX_ARGS 4096
+#define MAX_ARG_BYTES (2u << 20)
+
+struct process *process_new(struct sentry *s, struct process *parent)
+{
+	struct process *pr = calloc(1, sizeof(*pr));
+	if (!pr)
+		return NULL;
+	pr->s = s;
+	pr->exit_status = -1;
+	for (int i = 0; i < SENTRY_MAX_FDS; i++)
+		pr->fds[i] = -1;
+	if (cv_as_new(s->p, &pr->as) < 0) {
+		free(pr);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	pr->pid = ++s->next_pid;
+	pr->parent = parent;
+	pr->next = s->procs;
+	s->procs = pr;
+	pthread_mutex_unlock(&s->lock);
+	return pr;
+}
+
+static void close_fds(struct process *pr, bool only_cloexec)
+{
+	for (int i = 0; i < SENTRY_MAX_FDS; i++)
+		if (pr->fds[i] >= 0 && (!only_cloexec || pr->cloexec[i])) {
+			close(pr->fds[i]);
+			pr->fds[i] = -1;
+			pr->cloexec[i] = 0;
+		}
+}
+
+/* Free a process that is off the table (or was never runnable). */
+void process_free(struct process *pr)
+{
+	close_fds(pr, false);
+	if (pr->task) {
+		cv_ctx_release(pr->task->ctx);
+		free(pr->task);
+	}
+	mm_destroy(pr);
+	cv_as_release(pr->as);
+	free(pr);
+}
+
+struct task *task_new(struct process *pr)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t || cv_ctx_new(pr->s->p, 0, &t->ctx) < 0) {
+		free(t);
+		return NULL;
+	}
+	t->proc = pr;
+	t->tid = pr->pid;
+	t->st = cv_ctx_state(t->ctx);
+	pr->task = t;
+	return t;
+}
+
+void process_exit(struct process *pr, int status)
+{
+	struct sentry *s = pr->s;
+	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
+	pthread_mutex_lock(&s->lock);
+	pr->exit_status = status;
+	pr->zombie = true;
+	for (struct process *c = s->procs; c; c = c->next)
+		if (c->parent == pr)
+			c->parent = NULL; /* orphans are reaped by nobody; freed at the end of the run */
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int mm_fork(struct process *parent, struct process *child)
+{
+	struct sentry *s = parent->s;
+	struct mm *pm = &parent->mm, *cm = &child->mm;
+	cm->v = calloc(pm->n ? pm->n : 1, sizeof(struct vma));
+	if (!cm->v)
+		return -ENOMEM;
+	cm->cap = pm->n ? pm->n : 1;
+	cm->brk_start = pm->brk_start;
+	cm->brk = pm->brk;
+	cm->mmap_base = pm->mmap_base;
+	for (size_t i = 0; i < pm->n; i++) {
+		const struct vma *v = &pm->v[i];
+		uint64_t len = v->end - v->start, off;
+		void *src, *dst;
+		if (v->shared) {
+			if (cv_memfile_incref(s->mf, v->mf_off, len) < 0)
+				return -ENOMEM;
+			off = v->mf_off;
+		} else {
+			/* A copy now; copy-on-write would share until the first write (later). */
+			if (cv_memfile_alloc(s->mf, len, 0, &off) < 0)
+				return -ENOMEM;
+			if (cv_memfile_ptr(s->mf, v->mf_off, len, &src) < 0 || cv_memfile_ptr(s->mf, off, len, &dst) < 0) {
+				cv_memfile_decref(s->mf, off, len);
+				return -ENOMEM;
+			}
+			memcpy(dst, src, len);
+		}
+		cm->v[cm->n++] = (struct vma){ v->start, v->end, off, v->access, v->shared };
+		if (cv_as_map(child->as, v->start, cv_memfile_fd(s->mf), off, len, v->access, false) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void *task_thread(void *arg)
+{
+	struct task *t = arg;
+	struct sentry *s = t->proc->s;
+	int status = task_loop(t);
+	process_exit(t->proc, status);
+	pthread_mutex_lock(&s->lock);
+	s->host_threads--;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+long do_fork(struct task *t, uint64_t flags, uint64_t newsp)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	/* fork, vfork and posix_spawn's clone(CLONE_VM|CLONE_VFORK): all become a copy (vfork's sharing is
+	 * an optimisation POSIX lets us skip). Threads are not supported yet. */
+	if ((flags & CLONE_VM) && !(flags & CLONE_VFORK))
+		return -ENOSYS;
+	if (flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID))
+		return -EINVAL;
+	if ((flags & 0xff) && (flags & 0xff) != SIGCHLD)
+		return -EINVAL;
+	struct process *c = process_new(s, pr);
+	if (!c)
+		return -EAGAIN;
+	struct task *ct = task_new(c);
+	int ret = ct ? mm_fork(pr, c) : -ENOMEM;
+	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
+		if (pr->fds[i] >= 0) {
+			c->fds[i] = fcntl(pr->fds[i], F_DUPFD_CLOEXEC, 3);
+			c->cloexec[i] = pr->cloexec[i];
+			if (c->fds[i] < 0)
+				ret = -EMFILE;
+		}
+	if (ret == 0)
+		ret = cv_ctx_pull_full_state(t->ctx);
+	if (ret < 0) {
+		pthread_mutex_lock(&s->lock);
+		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next)
+			if (*pp == c) {
+				*pp = c->next;
+				break;
+			}
+		pthread_mutex_unlock(&s->lock);
+		process_free(c);
+		return ret == -EMFILE ? -EMFILE : -ENOMEM;
+	}
+	c->exe = strcpy(c->exe_buf, pr->exe);
+	ct->st->regs = t->st->regs;
+	ct->st->regs.rax = 0;
+	if (newsp)
+		ct->st->regs.rsp = newsp;
+	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
+	cv_ctx_full_state_changed(ct->ctx);
+	/* Its own host thread: ptrace and every later backend drive a context from one host thread. */
+	pthread_t th;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&s->lock);
+	s->host_threads++;
+	pthread_mutex_unlock(&s->lock);
+	if (pthread_create(&th, &attr, task_thread, ct) != 0) {
+		pthread_mutex_lock(&s->lock);
+		s->host_threads--;
+		pthread_mutex_unlock(&s->lock);
+		process_exit(c, SIGKILL);
+	}
+	pthread_attr_destroy(&attr);
+	return c->pid;
+}
+
+/* Copy a NULL-terminated array of strings out of application memory. */
+static char **copy_strv(struct process *pr, uint64_t uv, size_t *total)
+{
+	char **v = calloc(MAX_ARGS + 1, sizeof(char *));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; uv && i < MAX_ARGS; i++) {
+		uint64_t p;
+		char buf[4096];
+		if (mm_copy_in(pr, uv + 8 * i, &p, 8) < 0)
+			goto fail;
+		if (!p)
+			return v;
+		long n = mm_strncpy_in(pr, p, buf, sizeof(buf));
+		if (n < 0 || (*total += (size_t)n + 1) > MAX_ARG_BYTES || !(v[i] = strdup(buf)))
+			goto fail;
+	}
+	if (!uv)
+		return v;
+fail:
+	for (size_t i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	char path[4096], real[4096], err[512] = "";
+	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
+	if (n < 0)
+		return n;
+	if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
+		strcpy(path, pr->exe);
+	if (access(path, X_OK) < 0)
+		return -errno;
+	if (!realpath(path, real))
+		return -errno;
+	size_t total = 0;
+	char **argv = copy_strv(pr, uargv, &total), **envp = argv ? copy_strv(pr, uenvp, &total) : NULL;
+	if (!argv || !envp) {
+		free_strv(argv);
+		return total > MAX_ARG_BYTES ? -E2BIG : -EFAULT;
+	}
+	/* Build the new image in a fresh address space; only success replaces the old one. */
+	struct process tmp = { .s = s };
+	struct cv_ctx *ctx = NULL;
+	uint64_t entry, sp;
+	long ret = cv_as_new(s->p, &tmp.as);
+	if (ret == 0)
+		ret = cv_ctx_new(s->p, 0, &ctx);
+	if (ret == 0)
+		ret = load_elf(&tmp, real, argv, envp, &entry, &sp, err, sizeof(err));
+	free_strv(argv);
+	free_strv(envp);
+	if (ret < 0) {
+		if (s->opts.trace && err[0])
+			fprintf(stderr, "[%d] execve: %s\n", t->tid, err);
+		cv_ctx_release(ctx);
+		mm_destroy(&tmp);
+		cv_as_release(tmp.as);
+		return ret == -ENOMEM ? -ENOMEM : ret == -EACCES ? -EACCES : -ENOEXEC;
+	}
+	mm_destroy(pr);
+	cv_as_release(pr->as);
+	pr->as = tmp.as;
+	pr->mm = tmp.mm;
+	pthread_mutex_lock(&s->lock); /* the shutdown path interrupts t->ctx under the lock */
+	cv_ctx_release(t->ctx);
+	t->ctx = ctx;
+	pthread_mutex_unlock(&s->lock);
+	t->st = cv_ctx_state(ctx);
+	t->st->regs.rip = entry;
+	t->st->regs.rsp = sp;
+	pr->exe = strcpy(pr->exe_buf, real);
+	close_fds(pr, true);
+	return 0;
+}
+
+long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE))
+		return -EINVAL;
+	if (pid < -1 || pid == 0)
+		pid = -1; /* process groups: everyone is in ours */
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		bool any = false;
+		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next) {
+			struct process *c = *pp;
+			if (c->parent != pr || (pid > 0 && c->pid != pid))
+				continue;
+			any = true;
+			if (!c->zombie)
+				continue;
+			*pp = c->next;
+			pthread_mutex_unlock(&s->lock);
+			int status = c->exit_status, cpid = c->pid;
+			process_free(c);
+			if (ustatus && mm_copy_out(pr, ustatus, &status, 4) < 0)
+				return -EFAULT;
+			return cpid;
+		}
+		if (!any) {
+			pthread_mutex_unlock(&s->lock);
+			return -ECHILD;
+		}
+		if ((options & WNOHANG) || s->shutting_down) {
+			pthread_mutex_unlock(&s->lock);
+			return s->shutting_down ? -EINTR : 0;
+		}
+		pthread_cond_wait(&s->changed, &s->lock);
+	}
+}
