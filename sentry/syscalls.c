@@ -621,7 +621,7 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	}
 	(void)a4;
 	(void)a5;
-	r->rax = (uint64_t)ret;
+	t->st->regs.rax = (uint64_t)ret; /* t->st, not r: execve replaces the context */
 	if (pr->s->opts.trace)
 		trace_line(t, nr, ret);
 	return 0;
