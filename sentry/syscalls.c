@@ -13,6 +13,8 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
 #include <sys/syscall.h>
@@ -138,21 +140,49 @@ static long sys_readv(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cn
 	return total;
 }
 
-static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode)
+static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags)
 {
 	char path[PATH_MAX_];
 	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
 	if (n < 0)
 		return n;
 	/* The host is visible read-only for now: no writes, no creation. */
+	/* The application's own fds by name: never the host's magic links, which are the sentry's fds. */
+	static const char *const self_fd[] = { "/dev/fd/", "/proc/self/fd/", "/dev/stdin", "/dev/stdout",
+					       "/dev/stderr" };
+	for (int k = 0; k < 5; k++) {
+		size_t l = strlen(self_fd[k]);
+		if (strncmp(path, self_fd[k], l) != 0 || (k >= 2 && path[l]))
+			continue;
+		char *end;
+		long fdn = k >= 2 ? k - 2 : strtol(path + l, &end, 10);
+		if (k < 2 && (*end || end == path + l || fdn < 0))
+			return -ENOENT;
+		int h = host_fd(pr, (uint64_t)fdn);
+		if (h < 0)
+			return -ENOENT;
+		int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
+		return d < 0 ? -errno : alloc_fd_flags(pr, d, 0, flags & O_CLOEXEC);
+	}
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE)
 		return -EROFS;
 	int hdir = AT_FDCWD;
 	if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
 		return -EBADF;
-	int h = openat(hdir, path, (int)(flags | O_CLOEXEC), (mode_t)mode);
+	/* No O_CREAT here (refused above), so mode must be 0 for openat2. */
+	struct open_how how = { .flags = flags | O_CLOEXEC, .mode = 0, .resolve = RESOLVE_NO_MAGICLINKS };
+	int h = (int)syscall(SYS_openat2, hdir, path, &how, sizeof(how));
 	if (h < 0)
 		return -errno;
+	/*
+	 * The host's /proc describes the sentry (its memory, fds, maps), whichever path or symlink led
+	 * there (/dev/fd, /etc/mtab, relative paths): judge by what was opened, not by the name.
+	 */
+	struct statfs sf;
+	if (fstatfs(h, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC) {
+		close(h);
+		return -EACCES;
+	}
 	return alloc_fd_flags(pr, h, 0, flags & O_CLOEXEC);
 }
 
@@ -364,8 +394,8 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	case SYS_pread64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(pr, a0, a1, a2, false, (int64_t)a3); break;
 	case SYS_readv: ret = sys_readv(pr, a0, a1, a2); break;
 	case SYS_writev: ret = sys_writev(pr, a0, a1, a2); break;
-	case SYS_open: ret = sys_openat(pr, AT_FDCWD, a0, a1, a2); break;
-	case SYS_openat: ret = sys_openat(pr, (int64_t)a0, a1, a2, a3); break;
+	case SYS_open: ret = sys_openat(pr, AT_FDCWD, a0, a1); break;
+	case SYS_openat: ret = sys_openat(pr, (int64_t)a0, a1, a2); break;
 	case SYS_close: {
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : 0;

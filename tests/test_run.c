@@ -149,3 +149,22 @@ PLATFORM_TEST(run_busybox_shell_processes)
 	RUN("sh", "-c", "exit 7");
 	RUN("sh", "-c", "cat /etc/passwd | sha256sum | cut -c1-16");
 }
+
+/* The host's /proc (and its magic links such as /dev/fd/N) would describe the sentry: none may open.
+ * Low fds 7 and 9 exist in the sentry (the test's pipes, the stubs' memory file) but not in the app. */
+PLATFORM_TEST(run_no_sentry_proc)
+{
+	if (access(BUSYBOX, X_OK) != 0)
+		SKIP("%s not installed", BUSYBOX);
+	static const char *const paths[] = { "/proc/self/maps", "/proc/self/mem", "/dev/fd/7", "/proc/self/fd/9", "/proc/1/environ",
+					     "/etc/mtab", "/proc/../proc/self/status" };
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char *const argv[] = { "busybox", "cat", (char *)paths[i], NULL };
+		struct outcome o;
+		run_sandboxed(platform, BUSYBOX, argv, &o);
+		EXPECT_NE(o.status, 0);
+		if (strstr(o.out, "cvisor") || strstr(o.out, "run_tests") || strstr(o.out, "Pid:"))
+			HARNESS_FAIL(0, "%s leaked the sentry: %.200s", paths[i], o.out);
+		free(o.out);
+	}
+}
