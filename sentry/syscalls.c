@@ -186,6 +186,28 @@ static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	return alloc_fd_flags(pr, h, 0, flags & O_CLOEXEC);
 }
 
+/*
+ * Resolve a path for the application: an O_PATH host fd (the caller closes it), never through the
+ * host's magic links and never on procfs, which would describe the sentry. -errno on failure.
+ */
+static int lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow)
+{
+	int hdir = AT_FDCWD;
+	if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
+		return -EBADF;
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0),
+				.resolve = RESOLVE_NO_MAGICLINKS };
+	int h = (int)syscall(SYS_openat2, hdir, path, &how, sizeof(how));
+	if (h < 0)
+		return errno == ELOOP && !nofollow ? -ENOENT : -errno;
+	struct statfs sf;
+	if (fstatfs(h, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC) {
+		close(h);
+		return -EACCES;
+	}
+	return h;
+}
+
 static long sys_fstatat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t ust, uint64_t flags)
 {
 	char path[PATH_MAX_];
@@ -204,10 +226,11 @@ static long sys_fstatat(struct process *pr, int64_t dirfd, uint64_t upath, uint6
 			return -EBADF;
 		r = fstat(h, &st);
 	} else {
-		int hdir = AT_FDCWD;
-		if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
-			return -EBADF;
-		r = fstatat(hdir, path, &st, (int)(flags & AT_SYMLINK_NOFOLLOW));
+		int h = lookup(pr, dirfd, path, flags & AT_SYMLINK_NOFOLLOW);
+		if (h < 0)
+			return h;
+		r = fstatat(h, "", &st, AT_EMPTY_PATH);
+		close(h);
 	}
 	if (r < 0)
 		return -errno;
@@ -234,13 +257,20 @@ static long sys_statx(struct process *pr, int64_t dirfd, uint64_t upath, uint64_
 	long r = path_at(pr, dirfd, upath, path, &hdir);
 	if (r < 0)
 		return r;
-	if (path[0] == 0 && (flags & AT_EMPTY_PATH) && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
-		return -EBADF;
+	int h;
+	if (path[0] == 0 && (flags & AT_EMPTY_PATH)) {
+		if ((hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
+			return -EBADF;
+		h = fcntl(hdir, F_DUPFD_CLOEXEC, 3);
+	} else {
+		h = lookup(pr, dirfd, path, flags & AT_SYMLINK_NOFOLLOW);
+	}
+	if (h < 0)
+		return h;
 	struct statx sx;
-	if (statx(hdir, path, (int)(flags & (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)),
-		  (unsigned)mask, &sx) < 0)
-		return -errno;
-	return mm_copy_out(pr, ubuf, &sx, sizeof(sx));
+	r = statx(h, "", AT_EMPTY_PATH, (unsigned)mask, &sx) < 0 ? -errno : 0;
+	close(h);
+	return r < 0 ? r : mm_copy_out(pr, ubuf, &sx, sizeof(sx));
 }
 
 static long sys_getxattr(struct process *pr, uint64_t upath, uint64_t uname_, uint64_t uval, uint64_t size,
@@ -252,6 +282,10 @@ static long sys_getxattr(struct process *pr, uint64_t upath, uint64_t uname_, ui
 		r = mm_strncpy_in(pr, uname_, name, sizeof(name));
 	if (r < 0)
 		return r;
+	int h = lookup(pr, AT_FDCWD, path, nofollow);
+	if (h < 0)
+		return h;
+	close(h);
 	if (size > sizeof(val))
 		size = sizeof(val);
 	r = nofollow ? lgetxattr(path, name, val, size) : getxattr(path, name, val, size);
@@ -349,8 +383,14 @@ static long sys_readlinkat(struct process *pr, uint64_t upath, uint64_t buf, uin
 	if (strcmp(path, "/proc/self/exe") == 0) { /* the sandboxed program, never the sentry */
 		len = (long)strlen(exe);
 		memcpy(out, exe, (size_t)len);
-	} else if ((len = readlink(path, out, sizeof(out))) < 0) {
-		return -errno;
+	} else {
+		int h = lookup(pr, AT_FDCWD, path, true);
+		if (h < 0)
+			return h;
+		len = readlinkat(h, "", out, sizeof(out));
+		close(h);
+		if (len < 0)
+			return -errno;
 	}
 	if ((uint64_t)len > size)
 		len = (long)size;
@@ -422,12 +462,17 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		char path[PATH_MAX_];
 		int h = nr == SYS_fstatfs ? host_fd(pr, a0) : 0;
 		long n = nr == SYS_statfs ? mm_strncpy_in(pr, a0, path, sizeof(path)) : (h < 0 ? -EBADF : 0);
+		int lh = n < 0 || nr != SYS_statfs ? -1 : lookup(pr, AT_FDCWD, path, false);
 		if (n < 0)
 			ret = n;
-		else if ((nr == SYS_statfs ? statfs(path, &sf) : fstatfs(h, &sf)) < 0)
+		else if (nr == SYS_statfs && lh < 0)
+			ret = lh;
+		else if (fstatfs(nr == SYS_statfs ? lh : h, &sf) < 0)
 			ret = -errno;
 		else
 			ret = mm_copy_out(pr, a1, &sf, sizeof(sf));
+		if (lh >= 0)
+			close(lh);
 		break;
 	}
 	case SYS_getxattr: ret = sys_getxattr(pr, a0, a1, a2, a3, false); break;
@@ -503,7 +548,13 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		char path[PATH_MAX_];
 		long n = mm_strncpy_in(pr, nr == SYS_access ? a0 : a1, path, sizeof(path));
 		int mode = (int)(nr == SYS_access ? a1 : a2);
-		ret = n < 0 ? n : (mode & W_OK) ? -EROFS : ret_errno(access(path, mode));
+		int h = n < 0 ? (int)n : lookup(pr, nr == SYS_access ? AT_FDCWD : (int64_t)a0, path, false);
+		if (h < 0)
+			ret = h;
+		else {
+			ret = (mode & W_OK) ? -EROFS : ret_errno(syscall(SYS_faccessat2, h, "", mode, AT_EMPTY_PATH));
+			close(h);
+		}
 		break;
 	}
 	case SYS_getcwd: {
