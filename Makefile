@@ -23,7 +23,7 @@ CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -fno-strict-aliasing
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
-CPPFLAGS += -Iinclude -Isrc
+CPPFLAGS += -Iinclude -Isrc -DPROGS_DIR='"$(BUILD)/progs"'
 LIBS    := -lZydis -lpthread
 SAN     ?=
 
@@ -39,7 +39,14 @@ TOOL_ASM := $(sort $(wildcard tools/*.S))
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TOOL_ASM))
 HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.h tools/*.h sentry/*.h)
 
-all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests
+PROGS    := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(sort $(wildcard tests/progs/*.c)))
+
+all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests $(PROGS)
+
+# Guest programs the sentry tests run: plain builds, never sanitized (they run inside the sandbox).
+$(BUILD)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -pthread -o $@ $<
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -19,6 +19,7 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		return NULL;
 	pr->s = s;
 	pr->exit_status = -1;
+	pthread_mutex_init(&pr->lock, NULL);
 	for (int i = 0; i < SENTRY_MAX_FDS; i++)
 		pr->fds[i] = -1;
 	if (cv_as_new(s->p, &pr->as) < 0) {
@@ -48,12 +49,15 @@ static void close_fds(struct process *pr, bool only_cloexec)
 void process_free(struct process *pr)
 {
 	close_fds(pr, false);
-	if (pr->task) {
-		cv_ctx_release(pr->task->ctx);
-		free(pr->task);
+	while (pr->tasks) {
+		struct task *t = pr->tasks;
+		pr->tasks = t->next;
+		cv_ctx_release(t->ctx);
+		free(t);
 	}
 	mm_destroy(pr);
 	cv_as_release(pr->as);
+	pthread_mutex_destroy(&pr->lock);
 	free(pr);
 }
 
@@ -65,23 +69,58 @@ struct task *task_new(struct process *pr)
 		return NULL;
 	}
 	t->proc = pr;
-	t->tid = pr->pid;
 	t->st = cv_ctx_state(t->ctx);
-	pr->task = t;
+	pthread_mutex_lock(&pr->s->lock);
+	t->tid = pr->tasks ? ++pr->s->next_pid : pr->pid;
+	t->next = pr->tasks;
+	pr->tasks = t;
+	pr->live_tasks++;
+	pthread_mutex_unlock(&pr->s->lock);
 	return t;
 }
 
-void process_exit(struct process *pr, int status)
+void task_exit(struct task *t)
 {
+	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
+	/* CLONE_CHILD_CLEARTID: zero the tid word and wake its futex (pthread_join waits on it). */
+	if (t->clear_child_tid && !t->ends_group) {
+		uint32_t zero = 0;
+		if (mm_copy_out(pr, t->clear_child_tid, &zero, 4) == 0)
+			do_futex(t, t->clear_child_tid, 1 /* FUTEX_WAKE */, 1, 0, 0, 0);
+	}
+	pthread_mutex_lock(&s->lock);
+	t->exited = true;
+	if (t->ends_group && !pr->group_exit) {
+		pr->group_exit = true;
+		pr->exit_status = t->exit_code;
+		for (struct task *o = pr->tasks; o; o = o->next)
+			if (!o->exited)
+				cv_ctx_interrupt(o->ctx);
+	}
+	bool last = --pr->live_tasks == 0;
+	if (last && !pr->group_exit)
+		pr->exit_status = t->exit_code;
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s); /* tasks of an exiting group may sleep in futex waits */
+	if (!last)
+		return;
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
-	pr->exit_status = status;
 	pr->zombie = true;
 	for (struct process *c = s->procs; c; c = c->next)
 		if (c->parent == pr)
 			c->parent = NULL; /* orphans are reaped by nobody; freed at the end of the run */
 	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void process_wait_zombie(struct process *pr)
+{
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&s->lock);
+	while (!pr->zombie)
+		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -125,8 +164,8 @@ static void *task_thread(void *arg)
 {
 	struct task *t = arg;
 	struct sentry *s = t->proc->s;
-	int status = task_loop(t);
-	process_exit(t->proc, status);
+	task_loop(t);
+	task_exit(t);
 	pthread_mutex_lock(&s->lock);
 	s->host_threads--;
 	pthread_cond_broadcast(&s->changed);
@@ -134,14 +173,76 @@ static void *task_thread(void *arg)
 	return NULL;
 }
 
-long do_fork(struct task *t, uint64_t flags, uint64_t newsp)
+static bool start_task(struct sentry *s, struct task *t)
+{
+	/* Its own host thread: ptrace and every later backend drive a context from one host thread. */
+	pthread_t th;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&s->lock);
+	s->host_threads++;
+	pthread_mutex_unlock(&s->lock);
+	bool ok = pthread_create(&th, &attr, task_thread, t) == 0;
+	pthread_attr_destroy(&attr);
+	if (!ok) {
+		pthread_mutex_lock(&s->lock);
+		s->host_threads--;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return ok;
+}
+
+#define THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+
+/* A new thread of t's process (pthread_create's clone). */
+static long clone_thread(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid,
+			 uint64_t tls)
+{
+	struct process *pr = t->proc;
+	if ((flags & THREAD_FLAGS) != THREAD_FLAGS ||
+	    (flags & ~(uint64_t)(THREAD_FLAGS | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID |
+				 CLONE_CHILD_CLEARTID | CLONE_DETACHED)))
+		return -EINVAL;
+	if ((flags & CLONE_SETTLS) && tls >= pr->s->caps.max_user_addr)
+		return -EPERM;
+	if (cv_ctx_pull_full_state(t->ctx) < 0)
+		return -ENOMEM;
+	struct task *ct = task_new(pr);
+	if (!ct)
+		return -EAGAIN;
+	ct->st->regs = t->st->regs;
+	ct->st->regs.rax = 0;
+	ct->st->regs.rsp = newsp;
+	if (flags & CLONE_SETTLS)
+		ct->st->regs.fs_base = tls;
+	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
+	cv_ctx_full_state_changed(ct->ctx);
+	uint32_t tid = (uint32_t)ct->tid;
+	if ((flags & CLONE_PARENT_SETTID) && mm_copy_out(pr, ptid, &tid, 4) < 0)
+		tid = 0; /* Linux ignores a bad pointer here too */
+	if (flags & CLONE_CHILD_SETTID)
+		mm_copy_out(pr, ctid, &tid, 4);
+	if (flags & CLONE_CHILD_CLEARTID)
+		ct->clear_child_tid = ctid;
+	if (!start_task(pr->s, ct)) {
+		ct->exit_code = SIGKILL;
+		task_exit(ct);
+		return -EAGAIN;
+	}
+	return ct->tid;
+}
+
+long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
+	if (flags & CLONE_THREAD)
+		return clone_thread(t, flags, newsp, ptid, ctid, tls);
 	/* fork, vfork and posix_spawn's clone(CLONE_VM|CLONE_VFORK): all become a copy (vfork's sharing is
-	 * an optimisation POSIX lets us skip). Threads are not supported yet. */
+	 * an optimisation POSIX lets us skip). */
 	if ((flags & CLONE_VM) && !(flags & CLONE_VFORK))
-		return -ENOSYS;
+		return -EINVAL;
 	if (flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID))
 		return -EINVAL;
 	if ((flags & 0xff) && (flags & 0xff) != SIGCHLD)
@@ -160,6 +261,12 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp)
 		}
 	if (ret == 0)
 		ret = cv_ctx_pull_full_state(t->ctx);
+	if (ret == 0 && (flags & CLONE_PARENT_SETTID)) {
+		uint32_t cpid = (uint32_t)c->pid;
+		mm_copy_out(pr, ptid, &cpid, 4);
+	}
+	if (ret == 0 && (flags & CLONE_CHILD_CLEARTID))
+		ct->clear_child_tid = ctid;
 	if (ret < 0) {
 		pthread_mutex_lock(&s->lock);
 		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next)
@@ -178,21 +285,10 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp)
 		ct->st->regs.rsp = newsp;
 	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
 	cv_ctx_full_state_changed(ct->ctx);
-	/* Its own host thread: ptrace and every later backend drive a context from one host thread. */
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_mutex_lock(&s->lock);
-	s->host_threads++;
-	pthread_mutex_unlock(&s->lock);
-	if (pthread_create(&th, &attr, task_thread, ct) != 0) {
-		pthread_mutex_lock(&s->lock);
-		s->host_threads--;
-		pthread_mutex_unlock(&s->lock);
-		process_exit(c, SIGKILL);
+	if (!start_task(s, ct)) {
+		ct->exit_code = SIGKILL;
+		task_exit(ct);
 	}
-	pthread_attr_destroy(&attr);
 	return c->pid;
 }
 
@@ -234,6 +330,8 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
 	char path[4096], real[4096], err[512] = "";
+	if (__atomic_load_n(&pr->live_tasks, __ATOMIC_ACQUIRE) > 1)
+		return -EAGAIN; /* execve from a multi-threaded process: not yet */
 	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
 	if (n < 0)
 		return n;

@@ -9,6 +9,13 @@
 #include <unistd.h>
 #include "sentry.h"
 
+static int end_group(struct task *t, int status)
+{
+	t->exit_code = status;
+	t->ends_group = true;
+	return status;
+}
+
 int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -17,21 +24,23 @@ int task_loop(struct task *t)
 		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
 		if (ret < 0) {
 			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
-			return SIGKILL;
+			return end_group(t, SIGKILL);
 		}
 		if (__atomic_load_n(&pr->s->shutting_down, __ATOMIC_ACQUIRE))
-			return SIGKILL;
+			return end_group(t, SIGKILL);
+		if (__atomic_load_n(&pr->group_exit, __ATOMIC_ACQUIRE))
+			return t->exit_code = SIGKILL; /* another task ended the process */
 		switch (ex.reason) {
 		case CV_EXIT_SYSCALL:
 			if (do_syscall(t, &ex))
-				return pr->exit_status;
+				return t->exit_code;
 			break;
 		case CV_EXIT_SIGNAL:
 			/* No signal handlers yet: a synchronous signal kills the process, as by default. */
 			if (pr->s->opts.trace)
 				fprintf(stderr, "[%d] killed by signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
 					(unsigned long long)t->st->regs.rip, ex.info.si_addr);
-			return ex.info.si_signo;
+			return end_group(t, ex.info.si_signo);
 		default:
 			break;
 		}
@@ -45,9 +54,13 @@ static void shutdown_all(struct sentry *s)
 	__atomic_store_n(&s->shutting_down, true, __ATOMIC_RELEASE);
 	while (s->host_threads > 0) {
 		for (struct process *pr = s->procs; pr; pr = pr->next)
-			if (!pr->zombie && pr->task)
-				cv_ctx_interrupt(pr->task->ctx);
+			for (struct task *t = pr->tasks; t; t = t->next)
+				if (!t->exited)
+					cv_ctx_interrupt(t->ctx);
 		pthread_cond_broadcast(&s->changed); /* wake waiters in wait4 */
+		pthread_mutex_unlock(&s->lock);
+		futex_wake_all(s);
+		pthread_mutex_lock(&s->lock);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000 * 1000;
@@ -71,6 +84,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 {
 	struct sentry s = { .opts = *opts };
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_mutex_init(&s.futex_lock, NULL);
 	pthread_cond_init(&s.changed, NULL);
 	char err[512] = "";
 	int ret, status = -1;
@@ -91,14 +105,16 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	/* The program's stdio are ours (duplicates, so closing them does not close ours). */
 	for (int i = 0; i < 3; i++)
 		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
-	struct task *t = init->task;
+	struct task *t = init->tasks;
 	uint64_t entry, sp;
 	if ((ret = load_elf(init, path, argv, envp, &entry, &sp, err, sizeof(err))) < 0)
 		goto out;
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
-	status = task_loop(t);
-	process_exit(init, status);
+	task_loop(t);
+	task_exit(t);
+	process_wait_zombie(init); /* its other threads may still run */
+	status = init->exit_status;
 out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
@@ -106,6 +122,7 @@ out:
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);
 	pthread_cond_destroy(&s.changed);
+	pthread_mutex_destroy(&s.futex_lock);
 	pthread_mutex_destroy(&s.lock);
 	return status < 0 ? (ret < 0 ? ret : -EIO) : status;
 }

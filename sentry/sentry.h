@@ -45,7 +45,10 @@ struct process {
 	struct process *parent;  /* NULL once the parent is gone */
 	struct process *next;    /* s->procs */
 	bool zombie;             /* exited, not yet waited for */
-	struct task *task;       /* its one thread */
+	struct task *tasks;      /* its threads, live or exited */
+	int live_tasks;
+	bool group_exit;         /* exit_group or a fatal signal: every task stops */
+	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
 };
 
 struct task {
@@ -54,6 +57,19 @@ struct task {
 	struct cv_cpu_state *st;
 	int tid;
 	uint64_t clear_child_tid;
+	struct task *next;       /* proc->tasks (s->lock) */
+	bool exited;
+	int exit_code;           /* wait status this task ended with */
+	bool ends_group;         /* it ended the whole process */
+};
+
+struct futex_waiter {
+	struct process *pr;
+	uint64_t addr;
+	uint32_t bitset;
+	bool woken;
+	pthread_cond_t cond;
+	struct futex_waiter *next;
 };
 
 struct sentry {
@@ -67,6 +83,8 @@ struct sentry {
 	int next_pid;
 	int host_threads;        /* task threads besides the caller's */
 	bool shutting_down;      /* the first process exited: everything else is being killed */
+	pthread_mutex_t futex_lock;
+	struct futex_waiter *futex_waiters;
 };
 
 /* Run PROG (argv[0], already resolved to a path) to completion; returns its wait status, or -errno
@@ -98,14 +116,21 @@ void process_free(struct process *pr);
 struct task *task_new(struct process *pr);
 /* Run a task until its process exits; returns the wait status. */
 int task_loop(struct task *t);
-void process_exit(struct process *pr, int status);
-long do_fork(struct task *t, uint64_t flags, uint64_t newsp);
+/* Task @t ended (status in t->exit_code; t->ends_group for exit_group or a fatal signal). When it
+ * was the process's last task the process becomes a zombie. */
+void task_exit(struct task *t);
+/* Wait until @pr is a zombie. */
+void process_wait_zombie(struct process *pr);
+long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_t utime, uint64_t uaddr2,
+	      uint64_t val3);
+void futex_wake_all(struct sentry *s);
+long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
 long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
 int mm_fork(struct process *parent, struct process *child);
 
 /* syscalls.c */
-/* Handle the syscall in t's registers; returns 1 if the process exited. */
+/* Handle the syscall in t's registers; returns 1 if the task ended (see task.exit_code). */
 int do_syscall(struct task *t, const struct cv_exit *ex);
 
 #endif

@@ -418,7 +418,7 @@ static void trace_line(struct task *t, uint64_t nr, long ret)
 		(unsigned long long)r->r9, ret);
 }
 
-int do_syscall(struct task *t, const struct cv_exit *ex)
+static int dispatch(struct task *t, const struct cv_exit *ex)
 {
 	struct process *pr = t->proc;
 	struct cv_regs *r = &t->st->regs;
@@ -528,9 +528,9 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		}
 		break;
 	}
-	case SYS_fork: ret = do_fork(t, SIGCHLD, 0); break;
-	case SYS_vfork: ret = do_fork(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0); break;
-	case SYS_clone: ret = do_fork(t, a0, a1); break;
+	case SYS_fork: ret = do_fork(t, SIGCHLD, 0, 0, 0, 0); break;
+	case SYS_vfork: ret = do_fork(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0); break;
+	case SYS_clone: ret = do_fork(t, a0, a1, a2, a3, a4); break;
 	case SYS_execve: ret = do_execve(t, a0, a1, a2); break;
 	case SYS_wait4: ret = do_wait4(t, (int64_t)(int32_t)a0, a1, a2); break;
 	case SYS_getdents64: {
@@ -649,29 +649,7 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	case SYS_prlimit64: ret = sys_prlimit(pr, a0, a1, a2, a3); break;
 	case SYS_getrlimit: ret = sys_prlimit(pr, 0, a0, 0, a1); break;
 	case SYS_sched_yield: ret = 0; break;
-	case SYS_futex: {
-		/* One thread per process so far: a wait can only time out, a wake finds nobody. */
-		unsigned op = (unsigned)a1 & 0x7f;
-		if (op == 0 || op == 9) { /* FUTEX_WAIT, FUTEX_WAIT_BITSET */
-			uint32_t cur;
-			ret = mm_copy_in(pr, a0, &cur, 4);
-			if (ret == 0 && cur != (uint32_t)a2)
-				ret = -EAGAIN;
-			else if (ret == 0 && a3) {
-				struct timespec ts;
-				ret = mm_copy_in(pr, a3, &ts, sizeof(ts));
-				if (ret == 0 && op == 0) /* relative; bitset waits are absolute: return at once */
-					nanosleep(&ts, NULL);
-				if (ret == 0)
-					ret = -ETIMEDOUT;
-			} else if (ret == 0) {
-				ret = -EINTR;
-			}
-		} else if (op == 1 || op == 10) { /* FUTEX_WAKE, FUTEX_WAKE_BITSET */
-			ret = 0;
-		}
-		break;
-	}
+	case SYS_futex: ret = do_futex(t, a0, a1, a2, a3, a4, a5); break;
 	case SYS_kill:
 	case SYS_tkill:
 	case SYS_tgkill: {
@@ -684,7 +662,8 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		else if (sig == 0 || sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG || sig == SIGCONT)
 			ret = 0;
 		else {
-			pr->exit_status = (int)sig;
+			t->exit_code = (int)sig;
+			t->ends_group = true;
 			if (pr->s->opts.trace)
 				trace_line(t, nr, 0);
 			return 1;
@@ -693,7 +672,8 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	}
 	case SYS_exit:
 	case SYS_exit_group:
-		pr->exit_status = (int)(a0 & 0xff) << 8;
+		t->exit_code = (int)(a0 & 0xff) << 8;
+		t->ends_group = nr == SYS_exit_group;
 		if (pr->s->opts.trace)
 			trace_line(t, nr, 0);
 		return 1;
@@ -706,4 +686,29 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	if (pr->s->opts.trace)
 		trace_line(t, nr, ret);
 	return 0;
+}
+
+/* Syscalls that may block in the host or in the sentry run without the process lock. */
+static bool may_block(uint64_t nr)
+{
+	switch (nr) {
+	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_write: case SYS_writev:
+	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex:
+	case SYS_exit: case SYS_exit_group:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int do_syscall(struct task *t, const struct cv_exit *ex)
+{
+	struct process *pr = t->proc;
+	bool lock = !may_block(t->st->regs.orig_rax);
+	if (lock)
+		pthread_mutex_lock(&pr->lock); /* the mm and fd table are shared by the process's tasks */
+	int r = dispatch(t, ex);
+	if (lock)
+		pthread_mutex_unlock(&pr->lock);
+	return r;
 }

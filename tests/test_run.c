@@ -168,3 +168,13 @@ PLATFORM_TEST(run_no_sentry_proc)
 		free(o.out);
 	}
 }
+
+/* The project's own guest programs (tests/progs, built into PROGS_DIR). */
+PLATFORM_TEST(run_threads_and_futexes)
+{
+	RUNP(PROGS_DIR "/threads", NULL);
+	RUNP("/usr/bin/python3", "-c",
+	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
+	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
+	     "[t.start() for t in ts]; [t.join() for t in ts]; print(n)");
+}
