@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "sentry.h"
@@ -279,6 +280,7 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 		return ret == -EMFILE ? -EMFILE : -ENOMEM;
 	}
 	c->exe = strcpy(c->exe_buf, pr->exe);
+	strcpy(c->cwd, pr->cwd);
 	ct->st->regs = t->st->regs;
 	ct->st->regs.rax = 0;
 	if (newsp)
@@ -337,10 +339,19 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 		return n;
 	if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
 		strcpy(path, pr->exe);
-	if (access(path, X_OK) < 0)
-		return -errno;
-	if (!realpath(path, real))
-		return -errno;
+	/* Through the policy like every path; the image is read from the opened file. */
+	struct resolved res;
+	if ((n = policy_resolve(pr, AT_FDCWD, path, &res)) < 0)
+		return n;
+	int fd = policy_open(&s->pol, res.full, O_RDONLY, 0, false, NULL);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		close(fd);
+		return -EACCES;
+	}
+	snprintf(real, sizeof(real), "/proc/self/fd/%d", fd);
 	size_t total = 0;
 	char **argv = copy_strv(pr, uargv, &total), **envp = argv ? copy_strv(pr, uenvp, &total) : NULL;
 	if (!argv || !envp) {
@@ -358,6 +369,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 		ret = load_elf(&tmp, real, argv, envp, &entry, &sp, err, sizeof(err));
 	free_strv(argv);
 	free_strv(envp);
+	close(fd);
 	if (ret < 0) {
 		if (s->opts.trace && err[0])
 			fprintf(stderr, "[%d] execve: %s\n", t->tid, err);
@@ -377,7 +389,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	t->st = cv_ctx_state(ctx);
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
-	pr->exe = strcpy(pr->exe_buf, real);
+	pr->exe = strcpy(pr->exe_buf, res.full);
 	close_fds(pr, true);
 	return 0;
 }

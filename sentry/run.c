@@ -96,12 +96,17 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		goto out;
 	}
 	cv_platform_caps(s.p, &s.caps);
+	if ((ret = policy_init(&s, err, sizeof(err))) < 0)
+		goto out;
 	if ((ret = cv_memfile_new(NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
 		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
 	}
 	init->exe = strncpy(init->exe_buf, path, sizeof(init->exe_buf) - 1);
+	char here[SENTRY_PATH_MAX];
+	if (policy_normalize("/", opts->cwd ? opts->cwd : getcwd(here, sizeof(here)) ? here : "/", init->cwd) < 0)
+		strcpy(init->cwd, "/");
 	/* The program's stdio are ours (duplicates, so closing them does not close ours). */
 	for (int i = 0; i < 3; i++)
 		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
@@ -119,6 +124,7 @@ out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
 	shutdown_all(&s);
+	policy_destroy(&s);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);
 	pthread_cond_destroy(&s.changed);

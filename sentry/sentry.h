@@ -9,9 +9,44 @@
 #include <stdio.h>
 #include <cvisor/cvisor.h>
 
+#define SENTRY_PATH_MAX 4096
+#define POLICY_MAX_MOUNTS 34
+
+struct sentry_bind {
+	const char *path;     /* host directory, visible at the same path in the sandbox */
+	bool rw;
+};
+
 struct sentry_opts {
 	const char *platform; /* NULL: best usable */
 	bool trace;           /* strace-like line per syscall on stderr */
+	const char *root;     /* host directory shown as "/" (NULL: the host's root), read-only */
+	const char *cwd;      /* initial working directory in the sandbox (NULL: the caller's) */
+	struct sentry_bind binds[32]; /* --ro / --rw */
+	int n_binds;
+};
+
+struct mountpt {
+	char spath[SENTRY_PATH_MAX]; /* where the sandbox sees it */
+	char hpath[SENTRY_PATH_MAX]; /* the host directory */
+	int fd;                      /* O_PATH fd of the host directory */
+	bool rw;
+};
+
+struct policy {
+	struct mountpt m[POLICY_MAX_MOUNTS];
+	int n;
+	char tmpdir[64];             /* host directory behind the private /tmp */
+};
+
+/* A path resolved by the policy: below mount point fd @dirfd, at @rel (never empty). */
+struct resolved {
+	int dirfd;
+	bool rw;
+	char full[SENTRY_PATH_MAX];   /* normalised sandbox path */
+	char rel[SENTRY_PATH_MAX];    /* relative to the mount point ("." for the mount point) */
+	char parent[SENTRY_PATH_MAX]; /* rel's directory */
+	char name[256];               /* rel's last component */
 };
 
 /* One mapping of application memory; all of it lives in the memory file (file mappings are copies). */
@@ -38,6 +73,7 @@ struct process {
 	int fds[SENTRY_MAX_FDS]; /* application fd -> host fd, -1 if closed */
 	uint8_t cloexec[SENTRY_MAX_FDS];
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
+	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
 	int pid;
 	int exit_status;         /* wait(2) encoding once exited, else -1 */
@@ -85,6 +121,7 @@ struct sentry {
 	bool shutting_down;      /* the first process exited: everything else is being killed */
 	pthread_mutex_t futex_lock;
 	struct futex_waiter *futex_waiters;
+	struct policy pol;
 };
 
 /* Run PROG (argv[0], already resolved to a path) to completion; returns its wait status, or -errno
@@ -109,6 +146,24 @@ long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max);
 /* loader.c */
 int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
 	     uint64_t *sp, char *err, size_t errlen);
+
+/* policy.c */
+int policy_init(struct sentry *s, char *err, size_t errlen);
+void policy_destroy(struct sentry *s);
+/* Lexically normalise @path (relative to @cwd) into @out (SENTRY_PATH_MAX bytes). */
+int policy_normalize(const char *cwd, const char *path, char *out);
+int policy_resolve(struct process *pr, int64_t dirfd, const char *path, struct resolved *r);
+/* Open sandbox path @full (normalised) through the mounts, following symlinks inside the sandbox;
+ * with @need_rw, -EROFS unless it ends in a read-write mount (checked before anything is created).
+ * *rw (if non-NULL) tells whether it did. A host fd or -errno; procfs is refused. */
+int policy_open(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
+		bool *rw);
+/* O_PATH fd of the directory holding r's last component; -EROFS unless in a read-write mount. */
+int policy_parent(const struct policy *pol, const struct resolved *r, bool *rw);
+
+/* fs.c: path syscalls through the policy; returns true if @nr was one of them. */
+bool fs_syscall(struct task *t, uint64_t nr, long *ret);
+int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow);
 
 /* process.c */
 struct process *process_new(struct sentry *s, struct process *parent);

@@ -140,160 +140,6 @@ static long sys_readv(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cn
 	return total;
 }
 
-static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags)
-{
-	char path[PATH_MAX_];
-	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
-	if (n < 0)
-		return n;
-	/* The host is visible read-only for now: no writes, no creation. */
-	/* The application's own fds by name: never the host's magic links, which are the sentry's fds. */
-	static const char *const self_fd[] = { "/dev/fd/", "/proc/self/fd/", "/dev/stdin", "/dev/stdout",
-					       "/dev/stderr" };
-	for (int k = 0; k < 5; k++) {
-		size_t l = strlen(self_fd[k]);
-		if (strncmp(path, self_fd[k], l) != 0 || (k >= 2 && path[l]))
-			continue;
-		char *end;
-		long fdn = k >= 2 ? k - 2 : strtol(path + l, &end, 10);
-		if (k < 2 && (*end || end == path + l || fdn < 0))
-			return -ENOENT;
-		int h = host_fd(pr, (uint64_t)fdn);
-		if (h < 0)
-			return -ENOENT;
-		int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
-		return d < 0 ? -errno : alloc_fd_flags(pr, d, 0, flags & O_CLOEXEC);
-	}
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE)
-		return -EROFS;
-	int hdir = AT_FDCWD;
-	if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
-		return -EBADF;
-	/* No O_CREAT here (refused above), so mode must be 0 for openat2. */
-	struct open_how how = { .flags = flags | O_CLOEXEC, .mode = 0, .resolve = RESOLVE_NO_MAGICLINKS };
-	int h = (int)syscall(SYS_openat2, hdir, path, &how, sizeof(how));
-	if (h < 0)
-		return -errno;
-	/*
-	 * The host's /proc describes the sentry (its memory, fds, maps), whichever path or symlink led
-	 * there (/dev/fd, /etc/mtab, relative paths): judge by what was opened, not by the name.
-	 */
-	struct statfs sf;
-	if (fstatfs(h, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC) {
-		close(h);
-		return -EACCES;
-	}
-	return alloc_fd_flags(pr, h, 0, flags & O_CLOEXEC);
-}
-
-/*
- * Resolve a path for the application: an O_PATH host fd (the caller closes it), never through the
- * host's magic links and never on procfs, which would describe the sentry. -errno on failure.
- */
-static int lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow)
-{
-	int hdir = AT_FDCWD;
-	if (dirfd != AT_FDCWD && path[0] != '/' && (hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
-		return -EBADF;
-	struct open_how how = { .flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0),
-				.resolve = RESOLVE_NO_MAGICLINKS };
-	int h = (int)syscall(SYS_openat2, hdir, path, &how, sizeof(how));
-	if (h < 0)
-		return errno == ELOOP && !nofollow ? -ENOENT : -errno;
-	struct statfs sf;
-	if (fstatfs(h, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC) {
-		close(h);
-		return -EACCES;
-	}
-	return h;
-}
-
-static long sys_fstatat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t ust, uint64_t flags)
-{
-	char path[PATH_MAX_];
-	struct stat st;
-	int r;
-	if (upath) {
-		long n = mm_strncpy_in(pr, upath, path, sizeof(path));
-		if (n < 0)
-			return n;
-	} else {
-		path[0] = 0;
-	}
-	if (path[0] == 0 && (flags & AT_EMPTY_PATH)) {
-		int h = host_fd(pr, (uint64_t)dirfd);
-		if (h < 0)
-			return -EBADF;
-		r = fstat(h, &st);
-	} else {
-		int h = lookup(pr, dirfd, path, flags & AT_SYMLINK_NOFOLLOW);
-		if (h < 0)
-			return h;
-		r = fstatat(h, "", &st, AT_EMPTY_PATH);
-		close(h);
-	}
-	if (r < 0)
-		return -errno;
-	return mm_copy_out(pr, ust, &st, sizeof(st));
-}
-
-/* Resolve (dirfd, user path) into a host dirfd and a path copied in. */
-static long path_at(struct process *pr, int64_t dirfd, uint64_t upath, char *path, int *hdir)
-{
-	long n = mm_strncpy_in(pr, upath, path, PATH_MAX_);
-	if (n < 0)
-		return n;
-	*hdir = AT_FDCWD;
-	if (dirfd != AT_FDCWD && path[0] != '/' && (*hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
-		return -EBADF;
-	return 0;
-}
-
-static long sys_statx(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mask,
-		      uint64_t ubuf)
-{
-	char path[PATH_MAX_];
-	int hdir;
-	long r = path_at(pr, dirfd, upath, path, &hdir);
-	if (r < 0)
-		return r;
-	int h;
-	if (path[0] == 0 && (flags & AT_EMPTY_PATH)) {
-		if ((hdir = host_fd(pr, (uint64_t)dirfd)) < 0)
-			return -EBADF;
-		h = fcntl(hdir, F_DUPFD_CLOEXEC, 3);
-	} else {
-		h = lookup(pr, dirfd, path, flags & AT_SYMLINK_NOFOLLOW);
-	}
-	if (h < 0)
-		return h;
-	struct statx sx;
-	r = statx(h, "", AT_EMPTY_PATH, (unsigned)mask, &sx) < 0 ? -errno : 0;
-	close(h);
-	return r < 0 ? r : mm_copy_out(pr, ubuf, &sx, sizeof(sx));
-}
-
-static long sys_getxattr(struct process *pr, uint64_t upath, uint64_t uname_, uint64_t uval, uint64_t size,
-			 bool nofollow)
-{
-	char path[PATH_MAX_], name[256], val[4096];
-	long r = mm_strncpy_in(pr, upath, path, sizeof(path));
-	if (r >= 0)
-		r = mm_strncpy_in(pr, uname_, name, sizeof(name));
-	if (r < 0)
-		return r;
-	int h = lookup(pr, AT_FDCWD, path, nofollow);
-	if (h < 0)
-		return h;
-	close(h);
-	if (size > sizeof(val))
-		size = sizeof(val);
-	r = nofollow ? lgetxattr(path, name, val, size) : getxattr(path, name, val, size);
-	if (r < 0)
-		return -errno;
-	return size && mm_copy_out(pr, uval, val, (size_t)r) < 0 ? -EFAULT : r;
-}
-
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
 		     uint64_t off)
 {
@@ -373,30 +219,6 @@ static long sys_getrandom(struct process *pr, uint64_t buf, uint64_t len, uint64
 	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
 }
 
-static long sys_readlinkat(struct process *pr, uint64_t upath, uint64_t buf, uint64_t size, const char *exe)
-{
-	char path[PATH_MAX_], out[PATH_MAX_];
-	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
-	if (n < 0)
-		return n;
-	long len;
-	if (strcmp(path, "/proc/self/exe") == 0) { /* the sandboxed program, never the sentry */
-		len = (long)strlen(exe);
-		memcpy(out, exe, (size_t)len);
-	} else {
-		int h = lookup(pr, AT_FDCWD, path, true);
-		if (h < 0)
-			return h;
-		len = readlinkat(h, "", out, sizeof(out));
-		close(h);
-		if (len < 0)
-			return -errno;
-	}
-	if ((uint64_t)len > size)
-		len = (long)size;
-	return mm_copy_out(pr, buf, out, (size_t)len) < 0 ? -EFAULT : len;
-}
-
 static long sys_prlimit(struct process *pr, uint64_t pid, uint64_t res, uint64_t newp, uint64_t oldp)
 {
 	if (pid != 0 && pid != (uint64_t)pr->pid)
@@ -428,14 +250,14 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		r->rax = (uint64_t)-ENOSYS; /* no 32-bit ABI */
 		return 0;
 	}
+	if (fs_syscall(t, nr, &ret))
+		goto done;
 	switch (nr) {
 	case SYS_read: ret = sys_rw(pr, a0, a1, a2, false, -1); break;
 	case SYS_write: ret = sys_rw(pr, a0, a1, a2, true, -1); break;
 	case SYS_pread64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(pr, a0, a1, a2, false, (int64_t)a3); break;
 	case SYS_readv: ret = sys_readv(pr, a0, a1, a2); break;
 	case SYS_writev: ret = sys_writev(pr, a0, a1, a2); break;
-	case SYS_open: ret = sys_openat(pr, AT_FDCWD, a0, a1); break;
-	case SYS_openat: ret = sys_openat(pr, (int64_t)a0, a1, a2); break;
 	case SYS_close: {
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : 0;
@@ -445,38 +267,24 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		}
 		break;
 	}
-	case SYS_fstat: ret = sys_fstatat(pr, (int64_t)a0, 0, a1, AT_EMPTY_PATH); break;
-	case SYS_stat: ret = sys_fstatat(pr, AT_FDCWD, a0, a1, 0); break;
-	case SYS_lstat: ret = sys_fstatat(pr, AT_FDCWD, a0, a1, AT_SYMLINK_NOFOLLOW); break;
-	case SYS_newfstatat: ret = sys_fstatat(pr, (int64_t)a0, a1, a2, a3); break;
+	case SYS_fstat: {
+		struct stat st;
+		int h = host_fd(pr, a0);
+		ret = h < 0 ? -EBADF : fstat(h, &st) < 0 ? -errno : mm_copy_out(pr, a1, &st, sizeof(st));
+		break;
+	}
 	case SYS_lseek: {
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : ret_errno(lseek(h, (off_t)a1, (int)a2));
 		break;
 	}
 	case SYS_ioctl: ret = sys_ioctl(pr, a0, a1, a2); break;
-	case SYS_statx: ret = sys_statx(pr, (int64_t)a0, a1, a2, a3, a4); break;
-	case SYS_statfs:
 	case SYS_fstatfs: {
 		struct statfs sf;
-		char path[PATH_MAX_];
-		int h = nr == SYS_fstatfs ? host_fd(pr, a0) : 0;
-		long n = nr == SYS_statfs ? mm_strncpy_in(pr, a0, path, sizeof(path)) : (h < 0 ? -EBADF : 0);
-		int lh = n < 0 || nr != SYS_statfs ? -1 : lookup(pr, AT_FDCWD, path, false);
-		if (n < 0)
-			ret = n;
-		else if (nr == SYS_statfs && lh < 0)
-			ret = lh;
-		else if (fstatfs(nr == SYS_statfs ? lh : h, &sf) < 0)
-			ret = -errno;
-		else
-			ret = mm_copy_out(pr, a1, &sf, sizeof(sf));
-		if (lh >= 0)
-			close(lh);
+		int h = host_fd(pr, a0);
+		ret = h < 0 ? -EBADF : fstatfs(h, &sf) < 0 ? -errno : mm_copy_out(pr, a1, &sf, sizeof(sf));
 		break;
 	}
-	case SYS_getxattr: ret = sys_getxattr(pr, a0, a1, a2, a3, false); break;
-	case SYS_lgetxattr: ret = sys_getxattr(pr, a0, a1, a2, a3, true); break;
 	case SYS_socket: ret = -EACCES; break; /* no network without --net (not there yet) */
 	case SYS_fcntl: {
 		int h = host_fd(pr, a0);
@@ -539,32 +347,6 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		size_t len = a2 < sizeof(tmp) ? (size_t)a2 : sizeof(tmp);
 		long n = h < 0 ? -1 : syscall(SYS_getdents64, h, tmp, len);
 		ret = h < 0 ? -EBADF : n < 0 ? -errno : (mm_copy_out(pr, a1, tmp, (size_t)n) < 0 ? -EFAULT : n);
-		break;
-	}
-	case SYS_readlink: ret = sys_readlinkat(pr, a0, a1, a2, pr->exe); break;
-	case SYS_readlinkat: ret = sys_readlinkat(pr, a1, a2, a3, pr->exe); break;
-	case SYS_access:
-	case SYS_faccessat: {
-		char path[PATH_MAX_];
-		long n = mm_strncpy_in(pr, nr == SYS_access ? a0 : a1, path, sizeof(path));
-		int mode = (int)(nr == SYS_access ? a1 : a2);
-		int h = n < 0 ? (int)n : lookup(pr, nr == SYS_access ? AT_FDCWD : (int64_t)a0, path, false);
-		if (h < 0)
-			ret = h;
-		else {
-			ret = (mode & W_OK) ? -EROFS : ret_errno(syscall(SYS_faccessat2, h, "", mode, AT_EMPTY_PATH));
-			close(h);
-		}
-		break;
-	}
-	case SYS_getcwd: {
-		char cwd[PATH_MAX_];
-		if (!getcwd(cwd, sizeof(cwd)))
-			ret = -errno;
-		else if (strlen(cwd) + 1 > a1)
-			ret = -ERANGE;
-		else
-			ret = mm_copy_out(pr, a0, cwd, strlen(cwd) + 1) < 0 ? -EFAULT : (long)strlen(cwd) + 1;
 		break;
 	}
 	case SYS_brk: ret = (long)mm_brk(pr, a0); break;
@@ -680,6 +462,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	default:
 		break;
 	}
+done:
 	(void)a4;
 	(void)a5;
 	t->st->regs.rax = (uint64_t)ret; /* t->st, not r: execve replaces the context */

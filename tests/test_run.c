@@ -3,6 +3,7 @@
 // compared with the same program run natively.
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "../sentry/sentry.h"
@@ -177,4 +178,71 @@ PLATFORM_TEST(run_threads_and_futexes)
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
 	     "[t.start() for t in ts]; [t.join() for t in ts]; print(n)");
+}
+
+PLATFORM_TEST(run_busybox_file_tools_in_tmp)
+{
+	char script[1024];
+	snprintf(script, sizeof(script),
+		 "set -e; d=/tmp/cvt%d; rm -rf $d; mkdir -p $d/sub; cd $d; echo hello > a; cp a b; mv b sub/c;"
+		 "ln -s a link; cat link sub/c; printf 'x%%.0s' $(seq 1 3000) > big; gzip big; ls; gunzip big.gz;"
+		 "wc -c big; tar cf t.tar a sub; mkdir out; tar xf t.tar -C out; find out | sort; chmod 600 a;"
+		 "stat -c %%a a; rm -r sub out; ls; cd /; rm -r $d; echo done",
+		 (int)getpid() % 100000);
+	RUN("sh", "-c", script);
+	RUN("sh", "-c", "date > /dev/null && echo to-null; sleep 0.05; echo slept");
+}
+
+/* Host files are read-only and nothing leads out of the policy: not .., not symlinks, not links. */
+PLATFORM_TEST(run_policy_escapes)
+{
+	if (access(BUSYBOX, X_OK) != 0)
+		SKIP("%s not installed", BUSYBOX);
+	char marker[64];
+	snprintf(marker, sizeof(marker), "/tmp/cvisor-escape-%d", (int)getpid());
+	unlink(marker);
+	struct {
+		const char *script;
+		const char *must_not_print;
+	} cases[] = {
+		{ "echo x > /etc/cvisor-test-file; echo x > /tmp/../etc/cvisor-test-file", "" },
+		{ "cd /tmp; ln -s /etc/passwd p; echo pwned >> p", "" },
+		{ "cd /tmp; ln -s ../../../../etc e; echo pwned > e/cvisor-test-file", "" },
+		{ "ln /etc/passwd /tmp/hard && echo linked", "linked" },
+		{ "mv /etc/hostname /tmp/h && echo moved", "moved" },
+		{ "rm /etc/hostname && echo removed", "removed" },
+		{ "chmod 777 /etc/hostname && echo chmodded", "chmodded" },
+		{ "mkdir /cvisor-test-dir && echo made", "made" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *const argv[] = { "busybox", "sh", "-c", (char *)cases[i].script, NULL };
+		struct outcome o;
+		run_sandboxed(platform, BUSYBOX, argv, &o);
+		if (cases[i].must_not_print[0] && memmem(o.out, o.len, cases[i].must_not_print, strlen(cases[i].must_not_print)))
+			HARNESS_FAIL(0, "case %zu succeeded: %.300s", i, o.out);
+		free(o.out);
+	}
+	struct stat st;
+	EXPECT_TRUE(stat("/etc/cvisor-test-file", &st) < 0);
+	EXPECT_TRUE(stat("/cvisor-test-dir", &st) < 0);
+	EXPECT_TRUE(stat("/etc/hostname", &st) == 0 && (st.st_mode & 0777) != 0777);
+	FILE *f = fopen("/etc/passwd", "re");
+	char line[4096];
+	bool pwned = false;
+	while (f && fgets(line, sizeof(line), f))
+		pwned |= strstr(line, "pwned") != NULL;
+	if (f)
+		fclose(f);
+	EXPECT_FALSE(pwned);
+
+	/* The private /tmp is private and goes away. */
+	char script[256];
+	snprintf(script, sizeof(script), "echo private > %s && cat %s", marker, marker);
+	char *const argv[] = { "busybox", "sh", "-c", script, NULL };
+	struct outcome o;
+	run_sandboxed(platform, BUSYBOX, argv, &o);
+	EXPECT_EQ(o.status, 0);
+	EXPECT_TRUE(memmem(o.out, o.len, "private", 7) != NULL);
+	free(o.out);
+	EXPECT_TRUE(stat(marker, &st) < 0); /* not on the host's /tmp */
 }

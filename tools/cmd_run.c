@@ -2,10 +2,12 @@
 // `cvisor run`: run a program in the sandbox; its exit status becomes ours (128+N if killed by signal N).
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include "../sentry/sentry.h"
 #include "cvisor.h"
@@ -34,26 +36,81 @@ static int resolve(const char *prog, char *out, size_t len)
 	return -ENOENT;
 }
 
+/* The environment: ours, with --env K=V entries replacing or adding. */
+static char **make_env(char **extra, int n_extra)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + (size_t)n_extra + 1, sizeof(char *));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool replaced = false;
+		for (int j = 0; j < n_extra; j++) {
+			size_t l = strcspn(extra[j], "=");
+			replaced |= strncmp(environ[i], extra[j], l) == 0 && environ[i][l] == '=';
+		}
+		if (!replaced)
+			env[k++] = environ[i];
+	}
+	for (int j = 0; j < n_extra; j++)
+		env[k++] = extra[j];
+	return env;
+}
+
+static void check_dir(const char *opt, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		usage_error("%s %s: not a directory", opt, path);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct sentry_opts o = { 0 };
+	char *envs[64];
+	int n_env = 0;
 	int i = 1;
 	for (; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0) {
+		const char *a = argv[i];
+		bool has_arg = i + 1 < argc;
+		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
-		} else if (strcmp(argv[i], "--platform") == 0 && i + 1 < argc) {
+		} else if (strcmp(a, "--platform") == 0 && has_arg) {
 			o.platform = argv[++i];
-		} else if (strcmp(argv[i], "--trace") == 0) {
+		} else if (strcmp(a, "--trace") == 0) {
 			o.trace = true;
-		} else if (argv[i][0] == '-') {
+		} else if (strcmp(a, "--root") == 0 && has_arg) {
+			check_dir(a, argv[i + 1]);
+			o.root = argv[++i];
+		} else if ((strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0) && has_arg) {
+			if (o.n_binds == (int)(sizeof(o.binds) / sizeof(o.binds[0])))
+				usage_error("too many --ro/--rw options");
+			check_dir(a, argv[i + 1]);
+			if (argv[i + 1][0] != '/')
+				usage_error("%s %s: give an absolute path", a, argv[i + 1]);
+			o.binds[o.n_binds++] = (struct sentry_bind){ argv[++i], strcmp(a, "--rw") == 0 };
+		} else if (strcmp(a, "--cwd") == 0 && has_arg) {
+			if (argv[i + 1][0] != '/')
+				usage_error("--cwd %s: give an absolute path", argv[i + 1]);
+			o.cwd = argv[++i];
+		} else if (strcmp(a, "--env") == 0 && has_arg) {
+			if (!strchr(argv[i + 1], '=') || argv[i + 1][0] == '=')
+				usage_error("--env %s: want NAME=VALUE", argv[i + 1]);
+			if (n_env == 64)
+				usage_error("too many --env options");
+			envs[n_env++] = argv[++i];
+		} else if (a[0] == '-') {
 			usage_error("run: unknown option '%s'", argv[i]);
 		} else {
 			break;
 		}
 	}
 	if (i >= argc)
-		usage_error("run: no program given (cvisor run [--platform P] [--trace] -- PROG [ARGS...])");
+		usage_error("run: no program given (cvisor run [OPTIONS] -- PROG [ARGS...])");
 	if (o.platform && cv_platform_probe(o.platform, NULL, 0) == -ENOENT)
 		usage_error("unknown platform '%s'", o.platform);
 	char path[PATH_MAX];
@@ -62,7 +119,13 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "cvisor: %s: %s\n", argv[i], strerror(-ret));
 		return 127;
 	}
-	int status = sentry_run(&o, path, argv + i, environ);
+	char **env = make_env(envs, n_env);
+	if (!env) {
+		fprintf(stderr, "cvisor: out of memory\n");
+		return 126;
+	}
+	int status = sentry_run(&o, path, argv + i, env);
+	free(env);
 	if (status < 0)
 		return 126;
 	if (WIFSIGNALED(status) || (status & 0x7f))
