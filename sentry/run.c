@@ -83,6 +83,8 @@ static void shutdown_all(struct sentry *s)
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
 	struct sentry s = { .opts = *opts };
+	/* Host writes to a pipe whose reader left must fail with EPIPE, not kill the sentry. */
+	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.futex_lock, NULL);
 	pthread_cond_init(&s.changed, NULL);
