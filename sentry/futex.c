@@ -48,7 +48,7 @@ static long futex_wait(struct task *t, uint64_t uaddr, uint32_t val, const struc
 	s->futex_waiters = &w;
 	while (!w.woken && ret == 0) {
 		if (__atomic_load_n(&s->shutting_down, __ATOMIC_ACQUIRE) ||
-		    __atomic_load_n(&pr->group_exit, __ATOMIC_ACQUIRE)) {
+		    __atomic_load_n(&pr->group_exit, __ATOMIC_ACQUIRE) || sig_interrupting(t)) {
 			ret = -EINTR;
 			break;
 		}

@@ -112,8 +112,18 @@ void task_exit(struct task *t)
 	for (struct process *c = s->procs; c; c = c->next)
 		if (c->parent == pr)
 			c->parent = NULL; /* orphans are reaped by nobody; freed at the end of the run */
+	struct task *pt = NULL;
+	for (struct task *o = pr->parent ? pr->parent->tasks : NULL; o && !pt; o = o->next)
+		if (!o->exited)
+			pt = o;
+	siginfo_t si = { .si_signo = SIGCHLD };
+	si.si_code = (pr->exit_status & 0x7f) ? CLD_KILLED : CLD_EXITED;
+	si.si_pid = pr->pid;
+	si.si_status = (pr->exit_status & 0x7f) ? pr->exit_status & 0x7f : (pr->exit_status >> 8) & 0xff;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
+	if (pt) /* ignored by default; a shell's handler or sigsuspend sees it */
+		sig_queue(pt, SIGCHLD, &si);
 }
 
 void process_wait_zombie(struct process *pr)
@@ -215,6 +225,7 @@ static long clone_thread(struct task *t, uint64_t flags, uint64_t newsp, uint64_
 	ct->st->regs = t->st->regs;
 	ct->st->regs.rax = 0;
 	ct->st->regs.rsp = newsp;
+	ct->blocked = t->blocked;
 	if (flags & CLONE_SETTLS)
 		ct->st->regs.fs_base = tls;
 	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
@@ -281,6 +292,10 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	}
 	c->exe = strcpy(c->exe_buf, pr->exe);
 	strcpy(c->cwd, pr->cwd);
+	memcpy(c->actions, pr->actions, sizeof(c->actions));
+	ct->blocked = t->blocked;
+	ct->altstack_sp = t->altstack_sp;
+	ct->altstack_size = t->altstack_size;
 	ct->st->regs = t->st->regs;
 	ct->st->regs.rax = 0;
 	if (newsp)
@@ -390,6 +405,10 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
 	pr->exe = strcpy(pr->exe_buf, res.full);
+	for (int i = 0; i < 64; i++) /* handlers do not survive execve; ignored signals stay ignored */
+		if (pr->actions[i].handler != (uint64_t)SIG_IGN)
+			memset(&pr->actions[i], 0, sizeof(pr->actions[i]));
+	t->altstack_sp = t->altstack_size = 0;
 	close_fds(pr, true);
 	return 0;
 }
@@ -424,9 +443,9 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 			pthread_mutex_unlock(&s->lock);
 			return -ECHILD;
 		}
-		if ((options & WNOHANG) || s->shutting_down) {
+		if ((options & WNOHANG) || s->shutting_down || sig_interrupting(t)) {
 			pthread_mutex_unlock(&s->lock);
-			return s->shutting_down ? -EINTR : 0;
+			return (options & WNOHANG) && !s->shutting_down ? 0 : -EINTR;
 		}
 		pthread_cond_wait(&s->changed, &s->lock);
 	}

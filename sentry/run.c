@@ -21,6 +21,10 @@ int task_loop(struct task *t)
 	struct process *pr = t->proc;
 	for (;;) {
 		struct cv_exit ex;
+		int sig = sig_deliver(t);
+		if (sig)
+			return end_group(t, sig); /* default action: terminate */
+		sig_restore_suspend_mask(t);
 		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
 		if (ret < 0) {
 			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
@@ -36,11 +40,13 @@ int task_loop(struct task *t)
 				return t->exit_code;
 			break;
 		case CV_EXIT_SIGNAL:
-			/* No signal handlers yet: a synchronous signal kills the process, as by default. */
 			if (pr->s->opts.trace)
-				fprintf(stderr, "[%d] killed by signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
+				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
 					(unsigned long long)t->st->regs.rip, ex.info.si_addr);
-			return end_group(t, ex.info.si_signo);
+			sig = sig_fault(t, &ex.info); /* its handler, or death */
+			if (sig)
+				return end_group(t, sig);
+			break;
 		default:
 			break;
 		}
@@ -62,7 +68,7 @@ static void shutdown_all(struct sentry *s)
 		futex_wake_all(s);
 		pthread_mutex_lock(&s->lock);
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 10 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
@@ -87,7 +93,11 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.futex_lock, NULL);
-	pthread_cond_init(&s.changed, NULL);
+	pthread_condattr_t ca; /* deadlines on s.changed are CLOCK_MONOTONIC (sleeps, shutdown) */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s.changed, &ca);
+	pthread_condattr_destroy(&ca);
 	char err[512] = "";
 	int ret, status = -1;
 	struct process *init = NULL;

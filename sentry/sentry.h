@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <cvisor/cvisor.h>
 
 #define SENTRY_PATH_MAX 4096
@@ -49,6 +50,11 @@ struct resolved {
 	char name[256];               /* rel's last component */
 };
 
+/* The kernel's struct sigaction for rt_sigaction on x86-64. */
+struct ksigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
 /* One mapping of application memory; all of it lives in the memory file (file mappings are copies). */
 struct vma {
 	uint64_t start, end;
@@ -85,6 +91,7 @@ struct process {
 	int live_tasks;
 	bool group_exit;         /* exit_group or a fatal signal: every task stops */
 	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
+	struct ksigaction actions[64];
 };
 
 struct task {
@@ -97,6 +104,12 @@ struct task {
 	bool exited;
 	int exit_code;           /* wait status this task ended with */
 	bool ends_group;         /* it ended the whole process */
+	uint64_t blocked;        /* signal mask */
+	uint64_t pending;        /* queued signals (s->lock) */
+	siginfo_t pinfo[64];
+	uint64_t altstack_sp, altstack_size;
+	uint64_t saved_mask;     /* rt_sigsuspend: the mask to restore */
+	bool has_saved_mask;
 };
 
 struct futex_waiter {
@@ -183,6 +196,26 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
 int mm_fork(struct process *parent, struct process *child);
+
+/* signal.c */
+long sig_action(struct task *t, uint64_t sig, uint64_t uact, uint64_t uold, uint64_t size);
+long sig_procmask(struct task *t, uint64_t how, uint64_t uset, uint64_t uold, uint64_t size);
+long sig_altstack(struct task *t, uint64_t uss, uint64_t uold);
+/* Queue @sig for task @t and make it notice (interrupt its context, wake its waits). */
+void sig_queue(struct task *t, int sig, const siginfo_t *info);
+/* kill/tgkill/tkill: pid > 0 one process, -1 all but the caller, 0 or < -1 all (one process group);
+ * tid > 0 one thread. */
+int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code);
+/* rt_sigreturn: restore what the frame at rsp saved; returns the restored rax, or -EFAULT. */
+long sig_return(struct task *t);
+/* Before resuming t: deliver a pending unblocked signal. 0, or the signal that kills the process. */
+int sig_deliver(struct task *t);
+/* A synchronous fault: run its handler, or return the signal that kills the process. */
+int sig_fault(struct task *t, const siginfo_t *info);
+bool sig_interrupting(struct task *t);
+long sig_sleep(struct task *t, const struct timespec *deadline);
+long sig_suspend(struct task *t, uint64_t umask, uint64_t size);
+void sig_restore_suspend_mask(struct task *t);
 
 /* syscalls.c */
 /* Handle the syscall in t's registers; returns 1 if the task ended (see task.exit_code). */

@@ -80,8 +80,9 @@ static long ret_errno(long r)
 }
 
 /* read/write through a bounce buffer, so host IO never touches application memory directly. */
-static long sys_rw(struct process *pr, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
+static long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
+	struct process *pr = t->proc;
 	int h = host_fd(pr, fd);
 	if (h < 0)
 		return -EBADF;
@@ -92,6 +93,12 @@ static long sys_rw(struct process *pr, uint64_t fd, uint64_t buf, uint64_t len, 
 		if (mm_copy_in(pr, buf, tmp, len) < 0)
 			return -EFAULT;
 		long r = off < 0 ? write(h, tmp, len) : pwrite(h, tmp, len, off);
+		if (r < 0 && errno == EPIPE) { /* and SIGPIPE, which by default kills */
+			siginfo_t si = { .si_signo = SIGPIPE, .si_code = SI_USER };
+			si.si_pid = pr->pid;
+			sig_queue(t, SIGPIPE, &si);
+			errno = EPIPE;
+		}
 		return ret_errno(r);
 	}
 	long r = off < 0 ? read(h, tmp, len) : pread(h, tmp, len, off);
@@ -100,8 +107,9 @@ static long sys_rw(struct process *pr, uint64_t fd, uint64_t buf, uint64_t len, 
 	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
 }
 
-static long sys_writev(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cnt)
+static long sys_writev(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt)
 {
+	struct process *pr = t->proc;
 	if (cnt > 1024)
 		return -EINVAL;
 	long total = 0;
@@ -111,7 +119,7 @@ static long sys_writev(struct process *pr, uint64_t fd, uint64_t iov, uint64_t c
 			return total ? total : -EFAULT;
 		uint64_t done = 0;
 		while (done < v.iov_len) {
-			long r = sys_rw(pr, fd, (uint64_t)v.iov_base + done, v.iov_len - done, true, -1);
+			long r = sys_rw(t, fd, (uint64_t)v.iov_base + done, v.iov_len - done, true, -1);
 			if (r <= 0)
 				return total ? total : r;
 			done += (uint64_t)r;
@@ -121,8 +129,9 @@ static long sys_writev(struct process *pr, uint64_t fd, uint64_t iov, uint64_t c
 	return total;
 }
 
-static long sys_readv(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cnt)
+static long sys_readv(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt)
 {
+	struct process *pr = t->proc;
 	if (cnt > 1024)
 		return -EINVAL;
 	long total = 0;
@@ -130,7 +139,7 @@ static long sys_readv(struct process *pr, uint64_t fd, uint64_t iov, uint64_t cn
 		struct iovec v;
 		if (mm_copy_in(pr, iov + i * sizeof(v), &v, sizeof(v)) < 0)
 			return total ? total : -EFAULT;
-		long r = sys_rw(pr, fd, (uint64_t)v.iov_base, v.iov_len, false, -1);
+		long r = sys_rw(t, fd, (uint64_t)v.iov_base, v.iov_len, false, -1);
 		if (r < 0)
 			return total ? total : r;
 		total += r;
@@ -253,11 +262,11 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	if (fs_syscall(t, nr, &ret))
 		goto done;
 	switch (nr) {
-	case SYS_read: ret = sys_rw(pr, a0, a1, a2, false, -1); break;
-	case SYS_write: ret = sys_rw(pr, a0, a1, a2, true, -1); break;
-	case SYS_pread64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(pr, a0, a1, a2, false, (int64_t)a3); break;
-	case SYS_readv: ret = sys_readv(pr, a0, a1, a2); break;
-	case SYS_writev: ret = sys_writev(pr, a0, a1, a2); break;
+	case SYS_read: ret = sys_rw(t, a0, a1, a2, false, -1); break;
+	case SYS_write: ret = sys_rw(t, a0, a1, a2, true, -1); break;
+	case SYS_pread64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(t, a0, a1, a2, false, (int64_t)a3); break;
+	case SYS_readv: ret = sys_readv(t, a0, a1, a2); break;
+	case SYS_writev: ret = sys_writev(t, a0, a1, a2); break;
 	case SYS_close: {
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : 0;
@@ -367,19 +376,22 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		break;
 	case SYS_set_tid_address: t->clear_child_tid = a0; ret = t->tid; break;
 	case SYS_set_robust_list: ret = 0; break;
-	case SYS_rt_sigaction:
-	case SYS_rt_sigprocmask:
-		/* Signals are not delivered yet: accept and report empty old values. */
-		ret = 0;
-		if (nr == SYS_rt_sigaction && a2) {
-			uint8_t z[32] = { 0 };
-			ret = mm_copy_out(pr, a2, z, sizeof(z));
-		} else if (nr == SYS_rt_sigprocmask && a2) {
-			uint64_t z = 0;
-			ret = mm_copy_out(pr, a2, &z, 8);
+	case SYS_rt_sigaction: ret = sig_action(t, a0, a1, a2, a3); break;
+	case SYS_rt_sigprocmask: ret = sig_procmask(t, a0, a1, a2, a3); break;
+	case SYS_sigaltstack: ret = sig_altstack(t, a0, a1); break;
+	case SYS_rt_sigpending: {
+		uint64_t p = t->pending & t->blocked;
+		ret = a1 != 8 ? -EINVAL : mm_copy_out(pr, a0, &p, 8);
+		break;
+	}
+	case SYS_rt_sigreturn:
+		ret = sig_return(t);
+		if (ret == -EFAULT && t->st->regs.rsp) { /* a bad frame kills, as on Linux */
+			t->exit_code = SIGSEGV;
+			t->ends_group = true;
+			return 1;
 		}
 		break;
-	case SYS_sigaltstack: ret = 0; break;
 	case SYS_getpid: ret = pr->pid; break;
 	case SYS_gettid: ret = t->tid; break;
 	case SYS_getppid:
@@ -420,38 +432,51 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	}
 	case SYS_nanosleep:
 	case SYS_clock_nanosleep: {
-		struct timespec ts;
-		uint64_t p = nr == SYS_nanosleep ? a0 : a2;
+		/* A sentry wait, so signals interrupt it (EINTR with the time left, as Linux reports). */
+		struct timespec ts, now, deadline;
+		uint64_t p = nr == SYS_nanosleep ? a0 : a2, rem = nr == SYS_nanosleep ? a1 : a3;
+		bool absolute = nr == SYS_clock_nanosleep && (a1 & 1 /* TIMER_ABSTIME */);
 		ret = mm_copy_in(pr, p, &ts, sizeof(ts));
-		if (ret == 0)
-			ret = nanosleep(&ts, NULL) < 0 ? -errno : 0;
+		if (ret < 0)
+			break;
+		if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000 || ts.tv_sec < 0) {
+			ret = -EINVAL;
+			break;
+		}
+		clockid_t clk = nr == SYS_clock_nanosleep ? (clockid_t)a0 : CLOCK_MONOTONIC;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (absolute) { /* convert to a monotonic deadline */
+			struct timespec c;
+			clock_gettime(clk, &c);
+			int64_t d = (ts.tv_sec - c.tv_sec) * 1000000000LL + (ts.tv_nsec - c.tv_nsec);
+			if (d < 0)
+				d = 0;
+			ts.tv_sec = d / 1000000000;
+			ts.tv_nsec = d % 1000000000;
+		}
+		deadline.tv_sec = now.tv_sec + ts.tv_sec + (now.tv_nsec + ts.tv_nsec) / 1000000000;
+		deadline.tv_nsec = (now.tv_nsec + ts.tv_nsec) % 1000000000;
+		ret = sig_sleep(t, &deadline);
+		if (ret == -EINTR && rem && !absolute) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t left = (deadline.tv_sec - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+			struct timespec left_ts = { left > 0 ? left / 1000000000 : 0, left > 0 ? left % 1000000000 : 0 };
+			mm_copy_out(pr, rem, &left_ts, sizeof(left_ts));
+		}
 		break;
 	}
+	case SYS_rt_sigsuspend: ret = sig_suspend(t, a0, a1); break;
+	case SYS_pause: ret = sig_sleep(t, NULL); break;
 	case SYS_getrandom: ret = sys_getrandom(pr, a0, a1, a2); break;
 	case SYS_prlimit64: ret = sys_prlimit(pr, a0, a1, a2, a3); break;
 	case SYS_getrlimit: ret = sys_prlimit(pr, 0, a0, 0, a1); break;
 	case SYS_sched_yield: ret = 0; break;
 	case SYS_futex: ret = do_futex(t, a0, a1, a2, a3, a4, a5); break;
-	case SYS_kill:
-	case SYS_tkill:
-	case SYS_tgkill: {
-		/* Only this process exists in the sandbox, and it has no handlers yet: default actions. */
-		uint64_t target = nr == SYS_tgkill ? a1 : a0, sig = nr == SYS_tgkill ? a2 : a1;
-		if (target != (uint64_t)pr->pid && !(nr == SYS_kill && target == 0))
-			ret = -ESRCH;
-		else if (sig > 64)
-			ret = -EINVAL;
-		else if (sig == 0 || sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG || sig == SIGCONT)
-			ret = 0;
-		else {
-			t->exit_code = (int)sig;
-			t->ends_group = true;
-			if (pr->s->opts.trace)
-				trace_line(t, nr, 0);
-			return 1;
-		}
+	case SYS_kill: ret = sig_kill(t, (int32_t)a0, 0, a1, SI_USER); break;
+	case SYS_tkill: ret = (int32_t)a0 <= 0 ? -EINVAL : sig_kill(t, 0, (int32_t)a0, a1, SI_TKILL); break;
+	case SYS_tgkill:
+		ret = (int32_t)a0 <= 0 || (int32_t)a1 <= 0 ? -EINVAL : sig_kill(t, (int32_t)a0, (int32_t)a1, a2, SI_TKILL);
 		break;
-	}
 	case SYS_exit:
 	case SYS_exit_group:
 		t->exit_code = (int)(a0 & 0xff) << 8;
@@ -477,6 +502,7 @@ static bool may_block(uint64_t nr)
 	switch (nr) {
 	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_write: case SYS_writev:
 	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex:
+	case SYS_rt_sigsuspend: case SYS_pause:
 	case SYS_exit: case SYS_exit_group:
 		return true;
 	default:
