@@ -1,37 +1,64 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Side-by-side getpid round trip: native, gVisor runsc (ptrace, systrap) and cvisor, in one run.
-# Installs runsc with ../shared/peers/get-runsc.sh (never needed by the tests). Usage: bench/peers.sh [N]
+# Installs runsc with ../shared/peers/get-runsc.sh (a benchmark, never part of the tests).
+# Usage: bench/peers.sh [N [ROUNDS]]   N getpids per measurement (20000), ROUNDS interleaved rounds (3);
+# each system's figure is the median of its rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
+rounds=${2:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -o "$work/getpid_loop" bench/getpid_loop.c
-[ -x build/cvisor ] || make -s -j2 build/cvisor
-runsc=$(bash ../shared/peers/get-runsc.sh | tail -n 1)
+cvisor=${CVISOR:-build/cvisor}   # CVISOR=path/to/cvisor to use another build
+[ -n "${CVISOR:-}" ] || make -s -j2 build/cvisor
+runsc=$(bash "$(dirname "$0")/../../shared/peers/get-runsc.sh" | tail -n 1)
 
-row() { printf '%-26s %12s\n' "$1" "$2"; }
-row "system" "ns/getpid"
-native=$("$work/getpid_loop" "$n")
-row "native" "$native"
-declare -A peer
-for plat in ptrace systrap; do
-	# runsc as root, no network, throw-away root overlay; prints the loop's own timing.
-	if out=$(cd "$work" && "$runsc" --rootless=false --network=none --platform="$plat" \
-		--root="$work/runsc-root" do ./getpid_loop "$n" 2>"$work/runsc-$plat.err"); then
-		peer[$plat]=$(echo "$out" | tail -n 1)
-		row "runsc $plat" "${peer[$plat]}"
-	else
-		row "runsc $plat" "failed: $(tail -n 1 "$work/runsc-$plat.err")"
-	fi
-done
-while IFS= read -r line; do
-	name=$(sed -n 's/.*"platform":"\([^"]*\)".*/\1/p' <<<"$line")
-	ns=$(sed -n 's/.*"syscall_ns":\([0-9]*\).*/\1/p' <<<"$line")
-	row "cvisor $name" "$ns"
+# runsc as root: no network, its own state directory, the host root as a throw-away overlay; the loop
+# prints its own timing on its last line.
+runsc_once() {
+	(cd "$work" && "$runsc" --rootless=false --network=none --platform="$1" --root="$work/runsc-root" \
+		do ./getpid_loop "$n" 2>"$work/runsc-$1.err" | tail -n 1)
+}
+
+declare -A all err
+order=(native "runsc ptrace" "runsc systrap")
+add() { all[$1]="${all[$1]:-} $2"; }
+for ((r = 0; r < rounds; r++)); do
+	add native "$("$work/getpid_loop" "$n")"
 	for plat in ptrace systrap; do
-		[ -n "${peer[$plat]:-}" ] && printf '%-26s %12s\n' "  ÷ runsc $plat" \
-			"$(awk -v a="$ns" -v b="${peer[$plat]}" 'BEGIN { printf "%.2fx", a / b }')"
+		if out=$(runsc_once "$plat") && [[ $out =~ ^[0-9]+$ ]]; then
+			add "runsc $plat" "$out"
+		else
+			err["runsc $plat"]=$(tail -n 1 "$work/runsc-$plat.err")
+		fi
 	done
-done < <(build/cvisor bench --json --iterations "$n")
+	while IFS= read -r line; do
+		name=$(sed -n 's/.*"platform":"\([^"]*\)".*/\1/p' <<<"$line")
+		ns=$(sed -n 's/.*"syscall_ns":\([0-9]*\).*/\1/p' <<<"$line")
+		[[ " ${order[*]} " == *" cvisor $name "* ]] || order+=("cvisor $name")
+		add "cvisor $name" "$ns"
+	done < <("$cvisor" bench --json --iterations "$n")
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A med
+for s in "${order[@]}"; do
+	[ -n "${all[$s]:-}" ] && med[$s]=$(median "${all[$s]}")
+done
+ratio() { [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "-"; }
+
+echo "getpid round trip, $n calls x $rounds rounds (median), $(date -u +%F), $(uname -sr)," \
+	"$(nproc) CPUs: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+echo "runsc: $("$runsc" --version 2>/dev/null | head -n 1); load average before: $(cut -d" " -f1-3 /proc/loadavg)"
+printf '%-22s %12s %10s %16s %16s   %s\n' system "ns/getpid" "x native" "/ runsc ptrace" "/ runsc systrap" "all rounds"
+for s in "${order[@]}"; do
+	if [ -z "${med[$s]:-}" ]; then
+		printf '%-22s failed: %s\n' "$s" "${err[$s]:-no output}"
+		continue
+	fi
+	printf '%-22s %12s %10s %16s %16s  %s\n' "$s" "${med[$s]}" "$(ratio "${med[$s]}" "${med[native]:-}")" \
+		"$(ratio "${med[$s]}" "${med[runsc ptrace]:-}")" "$(ratio "${med[$s]}" "${med[runsc systrap]:-}")" \
+		"${all[$s]}"
+done

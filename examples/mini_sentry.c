@@ -11,9 +11,10 @@
 #include <cvisor/cvisor.h>
 
 #define CODE_ADDR 0x400000ull
-#define PAGE 4096ull
+#define PAGE	  4096ull
 
 /* The guest: write(1, msg, len); exit(0); msg. Position independent (rip-relative lea). */
+/* clang-format off */
 static const unsigned char guest[] = {
 	0xb8, 0x01, 0x00, 0x00, 0x00,             /* mov $1, %eax        (write)   */
 	0xbf, 0x01, 0x00, 0x00, 0x00,             /* mov $1, %edi        (stdout)  */
@@ -26,6 +27,7 @@ static const unsigned char guest[] = {
 	'H', 'e', 'l', 'l', 'o', ' ', 'f', 'r', 'o', 'm', ' ', 'a', ' ', 'c', 'v', 'i', 's', 'o', 'r',
 	' ', 'g', 'u', 'e', 's', 't', '!', '\n',
 };
+/* clang-format on */
 
 static void check(int ret, const char *what)
 {

@@ -78,11 +78,13 @@ struct as_mapping {
 	struct as_fdref *ref;/* the backing file, shared by pieces of a split mapping */
 };
 
+/* A file mapped into an address space: one per distinct file (by inode) and address space. */
 struct as_fdref {
-	int fd;              /* private dup (O_CLOEXEC), or -1 for a memory file */
-	atomic_int refs;
-	int mem_fd;          /* memory file: its fd, to look up its current size */
-	uint8_t *mem_base;   /* memory file: its mapping in this process */
+	int fd;              /* private dup (O_CLOEXEC): the file stays reachable whatever the caller does */
+	int refs;            /* mapping-table entries using it (guarded by the address space's lock) */
+	uint64_t dev, ino;
+	bool memfile;        /* a cv_memfile's memfd: accessed through its mapping while it is open */
+	struct as_fdref *next;
 };
 
 struct cv_as {
@@ -91,6 +93,7 @@ struct cv_as {
 	pthread_mutex_t lock;      /* guards the mapping table */
 	struct as_mapping *maps;   /* sorted, non-overlapping */
 	size_t n_maps, cap_maps;
+	struct as_fdref *files;    /* files the table refers to */
 	atomic_int running;        /* contexts currently running in it */
 	atomic_bool dead;
 	void *priv;
@@ -167,6 +170,8 @@ void platform_cpuid(struct cv_platform *p, uint32_t leaf, uint32_t subleaf, stru
  * return true. The mapping stays valid until that memfile is closed.
  */
 bool memfile_lookup_fd(int fd, void **base, uint64_t *size);
+/* The same by identity: the live cv_memfile whose memfd is inode @ino on device @dev. */
+bool memfile_lookup_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size);
 
 /* ---- host helpers (src/core/host.c) ---- */
 int host_membarrier_probe(void);  /* 0 if a global membarrier is available */

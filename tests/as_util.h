@@ -13,9 +13,13 @@
 
 GUEST_BLOB(gas_rw);
 GUEST_BLOB(gas_xadd);
+GUEST_BLOB(gas_cas);
+GUEST_BLOB(gas_lock);
 GUEST_BLOB(gas_count);
 GUEST_BLOB(gas_spin);
 GUEST_BLOB(gas_sys);
+GUEST_BLOB(gas_fpu);
+GUEST_BLOB(gas_poll);
 
 /* gas_rw operations (rdx) and its report syscall. */
 enum { RW_LOAD = 0, RW_STORE = 1, RW_JUMP = 2, RW_LOAD_STORE = 3 };
@@ -25,6 +29,8 @@ enum { RW_LOAD = 0, RW_STORE = 1, RW_JUMP = 2, RW_LOAD_STORE = 3 };
 #define NR_COUNT 1003
 #define NR_COUNT_DONE 1004
 #define NR_SYS 1005
+#define NR_FPU 1006
+#define NR_POLL 1007
 
 /* Allocate @len bytes of @g's memory file; return the offset and store the sentry pointer in *@ptr. */
 static inline uint64_t mf_alloc(struct guest *g, uint64_t len, void **ptr)
@@ -143,6 +149,19 @@ static inline int task_count(int pid)
 	while ((de = readdir(d)) != NULL)
 		n += de->d_name[0] != '.';
 	closedir(d);
+	return n;
+}
+
+/* task_count(), after waiting up to 2 s for it to drop to @max or below: a stub thread that exits
+ * leaves /proc a little after it is told to. */
+static inline int task_count_settled(int pid, int max)
+{
+	int n = task_count(pid);
+	for (int i = 0; i < 200 && n > max; i++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+		n = task_count(pid);
+	}
 	return n;
 }
 

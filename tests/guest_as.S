@@ -50,6 +50,53 @@ gas_xadd_start:
 	jmp .Lxadd
 gas_xadd_end:
 
+// gas_cas: like gas_xadd, but each increment is a `lock cmpxchgl` retry loop on the word at (rdi).
+	.globl gas_cas_start, gas_cas_end
+gas_cas_start:
+.Lcas:
+	movl (%rdi), %eax
+1:	lea 1(%rax), %ebx
+	lock cmpxchgl %ebx, (%rdi)
+	jnz 1b
+	dec %r12
+	jz 2f
+	test $1023, %r12
+	jnz .Lcas
+	mov $1001, %eax
+	syscall
+	jmp .Lcas
+2:	mov $1002, %eax
+	syscall
+	jmp .Lcas
+gas_cas_end:
+
+// gas_lock: like gas_xadd, but each increment is a plain load, add and store of the word at (rsi)
+// under a spin lock at (rdi) taken with `xchgl` (1 = held) and released with a plain store of 0.
+	.globl gas_lock_start, gas_lock_end
+gas_lock_start:
+.Llock:
+	mov $1, %eax
+	xchgl %eax, (%rdi)
+	test %eax, %eax
+	jz 1f
+	pause
+	jmp .Llock
+1:	movl (%rsi), %ebx
+	inc %ebx
+	movl %ebx, (%rsi)
+	movl $0, (%rdi)
+	dec %r12
+	jz 2f
+	test $1023, %r12
+	jnz .Llock
+	mov $1001, %eax
+	syscall
+	jmp .Llock
+2:	mov $1002, %eax
+	syscall
+	jmp .Llock
+gas_lock_end:
+
 // gas_count: r12 = id, r13 = counter (starts where the sentry left it), r14 = last counter.
 // Each round: counter++, syscall 1003 with rdi = id, rsi = counter, rdx = the value the previous
 // syscall returned (rax). When the counter reaches r14: syscall 1004 with the same arguments.
@@ -88,5 +135,33 @@ gas_sys_start:
 	syscall
 	jmp .Lsys
 gas_sys_end:
+
+// gas_fpu: xmm0 (low quadword) += 1, then syscall 1006 with rdi = the new value, forever. The counter
+// lives only in xmm0, so it survives only if the context's XSAVE state does.
+	.globl gas_fpu_start, gas_fpu_end
+gas_fpu_start:
+.Lfpu:
+	movq %xmm0, %rdi
+	inc %rdi
+	movq %rdi, %xmm0
+	mov $1006, %eax
+	syscall
+	jmp .Lfpu
+gas_fpu_end:
+
+// gas_poll: count iterations in the 64-bit word at (r8) and load the 64-bit word at (rdi) until it
+// differs from r12; then r12 = rsi = the new value, syscall 1007, and poll again.
+	.globl gas_poll_start, gas_poll_end
+gas_poll_start:
+.Lpoll:
+	incq (%r8)
+	mov (%rdi), %rsi
+	cmp %rsi, %r12
+	je .Lpoll
+	mov %rsi, %r12
+	mov $1007, %eax
+	syscall
+	jmp .Lpoll
+gas_poll_end:
 
 	.section .note.GNU-stack,"",@progbits

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of address-space IO (cv_as_copy_in/out, zero_out, atomics) against what the guest sees.
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -166,51 +167,86 @@ PLATFORM_TEST(as_io_permissions)
  * their increments overlap in time on any machine with two CPUs, without relying on timing.
  */
 #define LAG 4096
+#define CAS_CODE (GUEST_CODE_ADDR + 0x100000)  /* gas_cas */
+#define LOCK_CODE (GUEST_CODE_ADDR + 0x200000) /* gas_lock */
 
-struct cas_args {
+/* How the host thread increments: cas loops on the word, or plain AS IO under a swap spin lock. */
+enum host_mode { HOST_CAS, HOST_LOCK };
+
+struct inc_args {
 	struct cv_as *as;
-	uint64_t addr;
+	uint64_t addr;         /* HOST_CAS: the counter; HOST_LOCK: the lock, counter at addr + 4 */
+	enum host_mode mode;
 	int n;
-	int failures;          /* cas attempts that lost a race */
 	atomic_int err;
 	atomic_int host_done;  /* increments by the host thread so far */
 	atomic_int guest_done; /* increments by the guest, as of its last report */
 };
 
-static void *cas_incrementer(void *arg)
+static int cas_increment(struct cv_as *as, uint64_t addr)
 {
-	struct cas_args *a = arg;
+	uint32_t cur, old;
+	int r = cv_as_load_u32(as, addr, &cur);
+	while (r == 0) {
+		r = cv_as_cas_u32(as, addr, cur, cur + 1, &old);
+		if (r == 0 && old == cur)
+			return 0;
+		cur = old;
+	}
+	return r;
+}
+
+static int locked_increment(struct cv_as *as, uint64_t lock)
+{
+	uint32_t old, v;
+	int r;
+	do
+		r = cv_as_swap_u32(as, lock, 1, &old);
+	while (r == 0 && old != 0);
+	if (r < 0)
+		return r;
+	if (cv_as_copy_in(as, lock + 4, &v, 4) != 4)
+		return -EIO;
+	v++;
+	if (cv_as_copy_out(as, lock + 4, &v, 4) != 4)
+		return -EIO;
+	r = cv_as_swap_u32(as, lock, 0, &old);
+	return r < 0 ? r : old == 1 ? 0 : -EPROTO; /* nobody else may release our lock */
+}
+
+static void *host_incrementer(void *arg)
+{
+	struct inc_args *a = arg;
 	for (int i = 0; i < a->n; i++) {
 		while (i - atomic_load(&a->guest_done) > LAG)
 			sched_yield();
-		uint32_t cur, old;
-		int r = cv_as_load_u32(a->as, a->addr, &cur);
-		for (;;) {
-			if (r < 0) {
-				atomic_store(&a->err, r);
-				return NULL;
-			}
-			r = cv_as_cas_u32(a->as, a->addr, cur, cur + 1, &old);
-			if (r == 0 && old == cur)
-				break;
-			a->failures++;
-			cur = old;
+		int r = a->mode == HOST_CAS ? cas_increment(a->as, a->addr) : locked_increment(a->as, a->addr);
+		if (r < 0) {
+			atomic_store(&a->err, r);
+			return NULL;
 		}
 		atomic_store(&a->host_done, i + 1);
 	}
 	return NULL;
 }
 
-/* The guest adds @n with lock xadd while a host thread adds @n with cas loops: exactly 2n. */
-static void concurrent_increments(struct guest *g, uint64_t addr, int n)
+/*
+ * The guest code at @rip adds @n to the counter while a host thread adds @n its own way: the counter
+ * must end at exactly 2n. Returns the counter's address.
+ */
+static uint64_t concurrent_increments(struct guest *g, uint64_t rip, enum host_mode mode, uint64_t addr,
+				      int n)
 {
 	uint32_t old;
+	uint64_t counter = mode == HOST_CAS ? addr : addr + 4;
 	ASSERT_OK(cv_as_swap_u32(g->as, addr, 0, &old));
-	struct cas_args a = { .as = g->as, .addr = addr, .n = n };
+	ASSERT_OK(cv_as_swap_u32(g->as, counter, 0, &old));
+	struct inc_args a = { .as = g->as, .addr = addr, .mode = mode, .n = n };
 	pthread_t th;
-	ASSERT_EQ(pthread_create(&th, NULL, cas_incrementer, &a), 0);
-	g->st->regs.rip = GUEST_CODE_ADDR;
+	ASSERT_EQ(pthread_create(&th, NULL, host_incrementer, &a), 0);
+	g->st->regs.rip = rip;
 	g->st->regs.rdi = addr;
+	g->st->regs.rsi = counter;
 	g->st->regs.r12 = (uint64_t)n;
 	for (;;) {
 		long nr = guest_run_syscall(g);
@@ -227,17 +263,24 @@ static void concurrent_increments(struct guest *g, uint64_t addr, int n)
 	EXPECT_EQ(g->st->regs.r12, 0);
 	pthread_join(th, NULL);
 	EXPECT_EQ(atomic_load(&a.err), 0);
+	EXPECT_EQ(atomic_load(&a.host_done), n);
 	uint32_t v;
-	ASSERT_OK(cv_as_load_u32(g->as, addr, &v));
+	ASSERT_OK(cv_as_load_u32(g->as, counter, &v));
 	EXPECT_EQ(v, 2u * (uint32_t)n);
+	if (mode == HOST_LOCK) {
+		ASSERT_OK(cv_as_load_u32(g->as, addr, &v));
+		EXPECT_EQ(v, 0); /* the lock ends up free */
+	}
+	return counter;
 }
 
+/* Guest lock xadd against host cas loops, then the atomics' own semantics and errors. */
 PLATFORM_TEST_TIMEOUT(as_io_atomics, 60)
 {
 	struct guest g;
 	setup_io(&g, platform, gas_xadd_start, gas_xadd_end);
 	uint32_t *d = guest_map_anon(&g, DATA, PG, RW, NULL);
-	concurrent_increments(&g, DATA + 12, 100000);
+	concurrent_increments(&g, GUEST_CODE_ADDR, HOST_CAS, DATA + 12, 100000);
 	EXPECT_EQ(d[3], 200000);
 
 	uint32_t old = 1;
@@ -268,10 +311,27 @@ PLATFORM_TEST_TIMEOUT(as_io_atomics, 60)
 	guest_teardown(&g);
 }
 
+/* Guest lock cmpxchg loops against host cas loops; guest xchg spin lock against a host swap spin lock. */
+PLATFORM_TEST_TIMEOUT(as_io_atomics_cmpxchg_xchg, 60)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	map_blob(&g, g.as, CAS_CODE, gas_cas_start, gas_cas_end);
+	map_blob(&g, g.as, LOCK_CODE, gas_lock_start, gas_lock_end);
+	uint32_t *d = guest_map_anon(&g, DATA, PG, RW, NULL);
+	concurrent_increments(&g, CAS_CODE, HOST_CAS, DATA + PG - 4, 50000);
+	EXPECT_EQ(d[PG / 4 - 1], 100000);
+	concurrent_increments(&g, LOCK_CODE, HOST_LOCK, DATA + 64, 50000);
+	EXPECT_EQ(d[17], 100000);
+	EXPECT_EQ(d[16], 0);
+	guest_teardown(&g);
+}
+
 PLATFORM_TEST_TIMEOUT(as_io_file_backed, 60)
 {
 	struct guest g;
-	setup_io(&g, platform, gas_xadd_start, gas_xadd_end);
+	setup_io(&g, platform, gas_cas_start, gas_cas_end);
+	map_blob(&g, g.as, LOCK_CODE, gas_lock_start, gas_lock_end);
 	int fd = memfd_create("as-io-test", MFD_CLOEXEC);
 	ASSERT_GE(fd, 0);
 	ASSERT_OK(ftruncate(fd, 3 * PG)); /* the mapping's last page lies past the end */
@@ -294,11 +354,91 @@ PLATFORM_TEST_TIMEOUT(as_io_file_backed, 60)
 	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 2 * PG, buf, 8), -EFAULT);
 	EXPECT_EQ(cv_as_load_u32(g.as, DATA + 2 * PG, (uint32_t *)(void *)buf), -EFAULT);
 	/* Atomics against the guest, through the file. */
-	concurrent_increments(&g, DATA + PG + 8, 20000);
+	concurrent_increments(&g, GUEST_CODE_ADDR, HOST_CAS, DATA + PG + 8, 20000);
 	uint32_t w = 0;
 	ASSERT_EQ(pread(fd, &w, 4, 2 * PG + 8), 4);
 	EXPECT_EQ(w, 40000);
+	concurrent_increments(&g, LOCK_CODE, HOST_LOCK, DATA + 2 * PG - 8, 20000);
+	ASSERT_EQ(pread(fd, &w, 4, 3 * PG - 4), 4);
+	EXPECT_EQ(w, 40000);
 	close(fd);
+	guest_teardown(&g);
+}
+
+/* AS IO and load_u32 on a read-only file mapping whose fd was opened O_RDONLY (as for an executable). */
+PLATFORM_TEST(as_io_readonly_file)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	char path[] = "/tmp/cvisor-as-io-XXXXXX";
+	int wfd = mkostemp(path, O_CLOEXEC);
+	ASSERT_GE(wfd, 0);
+	uint32_t words[PG / 4];
+	for (unsigned i = 0; i < PG / 4; i++)
+		words[i] = 0xc0de0000u + i;
+	ASSERT_EQ(write(wfd, words, PG), (long)PG);
+	int rfd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(rfd, 0);
+	unlink(path);
+	close(wfd);
+	ASSERT_OK(cv_as_map(g.as, DATA, rfd, 0, PG, CV_ACCESS_READ, false));
+	close(rfd);
+	EXPECT_EQ(guest_load(&g, DATA + 40) & 0xffffffff, 0xc0de000a);
+	uint32_t w = 0;
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 40, &w, 4), 4);
+	EXPECT_EQ(w, 0xc0de000a);
+	/* A load needs READ only, which the mapping has. */
+	w = 0;
+	EXPECT_OK(cv_as_load_u32(g.as, DATA + 44, &w));
+	EXPECT_EQ(w, 0xc0de000b);
+	EXPECT_EQ(cv_as_swap_u32(g.as, DATA + 44, 1, &w), -EFAULT);
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 44, &w, 4), -EFAULT);
+	guest_teardown(&g);
+}
+
+/*
+ * The application keeps its pages after the memory file is closed (memfile.h), and AS IO sees
+ * exactly what the application sees: so it must keep seeing those pages, not fail, and not see a
+ * new memory file that happens to reuse the old one's fd number and address.
+ */
+PLATFORM_TEST(as_io_memfile_closed)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	struct cv_memfile *mf;
+	ASSERT_OK(cv_memfile_new(NULL, &mf));
+	uint64_t off;
+	uint64_t *p;
+	ASSERT_OK(cv_memfile_alloc(mf, PG, 0, &off));
+	ASSERT_OK(cv_memfile_ptr(mf, off, PG, (void **)&p));
+	p[3] = 0x1d01d01d;
+	ASSERT_OK(cv_as_map(g.as, DATA, cv_memfile_fd(mf), off, PG, RW, false));
+	cv_memfile_close(mf);
+	EXPECT_EQ(guest_load(&g, DATA + 24), 0x1d01d01d);
+	uint64_t v = 0;
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + 24, &v, 8), 8);
+	EXPECT_EQ(v, 0x1d01d01d);
+	/* A new memory file, likely at the same fd and address, holding something else at that offset. */
+	struct cv_memfile *mf2;
+	ASSERT_OK(cv_memfile_new(NULL, &mf2));
+	uint64_t off2;
+	ASSERT_OK(cv_memfile_alloc(mf2, PG, 0, &off2));
+	ASSERT_OK(cv_memfile_ptr(mf2, off2, PG, (void **)&p));
+	p[3] = 0x2e02e02e;
+	EXPECT_EQ(guest_load(&g, DATA + 24), 0x1d01d01d);
+	v = 0;
+	long r = cv_as_copy_in(g.as, DATA + 24, &v, 8);
+	EXPECT_EQ(r, 8);
+	EXPECT_EQ(v, 0x1d01d01d);
+	/* Writes go to the application's page, not into the new file. */
+	v = 0x3f03f03f;
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 24, &v, 8), 8);
+	EXPECT_EQ(p[3], 0x2e02e02e);
+	EXPECT_EQ(guest_load(&g, DATA + 24), 0x3f03f03f);
+	uint32_t w = 0;
+	EXPECT_OK(cv_as_load_u32(g.as, DATA + 24, &w));
+	EXPECT_EQ(w, 0x3f03f03f);
+	cv_memfile_close(mf2);
 	guest_teardown(&g);
 }
 

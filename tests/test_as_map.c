@@ -264,3 +264,129 @@ PLATFORM_TEST(as_map_alias)
 	guest_fault(&g, RW_LOAD, DATA + 48, SIGSEGV);
 	guest_teardown(&g);
 }
+
+#define RND_PAGES 24 /* window of the random test */
+#define RND_POOL 32  /* memory-file pages it maps from */
+#define RND_OPS 400
+
+struct rnd_page {
+	int pool;        /* -1: unmapped */
+	unsigned access;
+};
+
+static uint64_t rnd_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static uint64_t rnd_marker(int pool)
+{
+	return 0x5eed000000000000ull | (uint64_t)pool;
+}
+
+/* Check page @i of the window against the model, through the guest and through AS IO. */
+static void rnd_check_page(struct guest *g, uint64_t win, const struct rnd_page *m, int i, int op)
+{
+	uint64_t addr = win + (uint64_t)i * PG;
+	uint64_t v = 0;
+	if (m[i].pool >= 0 && (m[i].access & CV_ACCESS_READ)) {
+		uint64_t got = guest_load(g, addr);
+		if (got != rnd_marker(m[i].pool))
+			HARNESS_FAIL(1, "op %d page %d: guest read %#llx, model says pool page %d", op, i,
+				     (unsigned long long)got, m[i].pool);
+		if (g->caps.supports_as_io) {
+			ASSERT_EQ(cv_as_copy_in(g->as, addr, &v, 8), 8);
+			ASSERT_EQ(v, rnd_marker(m[i].pool));
+		}
+	} else {
+		struct cv_exit e = guest_fault(g, RW_LOAD, addr, SIGSEGV);
+		if (e.info.si_code != (m[i].pool >= 0 ? SEGV_ACCERR : SEGV_MAPERR))
+			HARNESS_FAIL(1, "op %d page %d: si_code %d, model says pool %d access %u", op, i,
+				     e.info.si_code, m[i].pool, m[i].access);
+		if (g->caps.supports_as_io)
+			ASSERT_EQ(cv_as_copy_in(g->as, addr, &v, 8), -EFAULT);
+	}
+}
+
+/*
+ * Random maps and unmaps over a small window, checked page by page against a model after every
+ * operation: splits, trims, replacements and holes must all leave the guest and AS IO agreeing.
+ */
+PLATFORM_TEST_TIMEOUT(as_map_random_ops, 120)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_rw_start, gas_rw_end);
+	const uint64_t win = DATA + 0x400000;
+	uint64_t *pool;
+	uint64_t pool_off = mf_alloc(&g, RND_POOL * PG, (void **)&pool);
+	for (int k = 0; k < RND_POOL; k++)
+		pool[(uint64_t)k * PG / 8] = rnd_marker(k);
+	static const unsigned accs[] = { CV_ACCESS_READ, CV_ACCESS_READ | CV_ACCESS_WRITE, 0,
+					 CV_ACCESS_READ | CV_ACCESS_WRITE | CV_ACCESS_EXEC };
+	struct rnd_page m[RND_PAGES];
+	for (int i = 0; i < RND_PAGES; i++)
+		m[i] = (struct rnd_page){ -1, 0 };
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	static uint8_t buf[RND_PAGES * PG];
+	for (int op = 0; op < RND_OPS; op++) {
+		int s = (int)(rnd_next(&seed) % RND_PAGES);
+		int l = 1 + (int)(rnd_next(&seed) % (uint64_t)(RND_PAGES - s));
+		if (rnd_next(&seed) % 3) {
+			int p = (int)(rnd_next(&seed) % (uint64_t)(RND_POOL - l + 1));
+			unsigned acc = accs[rnd_next(&seed) % 4];
+			ASSERT_OK(cv_as_map(g.as, win + (uint64_t)s * PG, cv_memfile_fd(g.mf),
+					    pool_off + (uint64_t)p * PG, (uint64_t)l * PG, acc, rnd_next(&seed) % 2));
+			for (int i = 0; i < l; i++)
+				m[s + i] = (struct rnd_page){ p + i, acc };
+		} else {
+			ASSERT_OK(cv_as_unmap(g.as, win + (uint64_t)s * PG, (uint64_t)l * PG));
+			for (int i = 0; i < l; i++)
+				m[s + i] = (struct rnd_page){ -1, 0 };
+		}
+		for (int i = 0; i < RND_PAGES; i++)
+			rnd_check_page(&g, win, m, i, op);
+		/* One copy over the whole window stops exactly where the readable run from page 0 ends. */
+		if (g.caps.supports_as_io) {
+			int run = 0;
+			while (run < RND_PAGES && m[run].pool >= 0 && (m[run].access & CV_ACCESS_READ))
+				run++;
+			EXPECT_EQ(cv_as_copy_in(g.as, win, buf, sizeof(buf)), run ? (long)run * (long)PG : -EFAULT);
+		}
+		/* A guest store to a random writable page lands in the pool page the model says. */
+		int w = (int)(rnd_next(&seed) % RND_PAGES);
+		if (m[w].pool >= 0 && (m[w].access & CV_ACCESS_WRITE)) {
+			guest_store(&g, win + (uint64_t)w * PG + 8, (uint64_t)op);
+			EXPECT_EQ(pool[(uint64_t)m[w].pool * PG / 8 + 1], (uint64_t)op);
+		}
+	}
+	guest_teardown(&g);
+}
+
+/* The first and last pages of the user range work like any other. */
+PLATFORM_TEST(as_map_user_range_edges)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_rw_start, gas_rw_end);
+	uint64_t lo = g.caps.min_user_addr, hi = g.caps.max_user_addr;
+	uint64_t *a = guest_map_anon(&g, lo, PG, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL);
+	uint64_t *b = guest_map_anon(&g, hi - 2 * PG, 2 * PG, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL);
+	a[0] = 0x10;
+	b[2 * PG / 8 - 1] = 0x20;
+	EXPECT_EQ(guest_load(&g, lo), 0x10);
+	EXPECT_EQ(guest_load(&g, hi - 8), 0x20);
+	guest_store(&g, lo + PG - 8, 0x11);
+	guest_store(&g, hi - PG - 4, 0x21); /* straddles the last two pages */
+	EXPECT_EQ(a[PG / 8 - 1], 0x11);
+	EXPECT_EQ(((uint32_t *)b)[PG / 4 - 1], 0x21);
+	guest_fault(&g, RW_LOAD, lo - PG, SIGSEGV);
+	if (g.caps.supports_as_io) {
+		uint64_t v[2] = { 0, 0 };
+		EXPECT_EQ(cv_as_copy_in(g.as, hi - 8, v, 16), 8);
+		EXPECT_EQ(v[0], 0x20);
+		EXPECT_EQ(cv_as_copy_in(g.as, lo - 8, v, 16), -EFAULT);
+	}
+	guest_teardown(&g);
+}

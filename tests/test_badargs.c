@@ -57,6 +57,22 @@ PLATFORM_TEST(badargs_as_map)
 	EXPECT_EQ(cv_as_map(g.as, DATA, ro, 0, PG, CV_ACCESS_WRITE, false), -EACCES);
 	EXPECT_OK(cv_as_map(g.as, DATA, ro, 0, PG, CV_ACCESS_READ, false));
 	close(ro);
+	/* Write-only: not readable, whatever the access asked for. O_PATH: not open for IO at all. */
+	int mfd = memfd_create("badargs-wo", MFD_CLOEXEC);
+	ASSERT_GE(mfd, 0);
+	ASSERT_OK(ftruncate(mfd, PG));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	int wo = open(path, O_WRONLY | O_CLOEXEC);
+	ASSERT_GE(wo, 0);
+	EXPECT_EQ(cv_as_map(g.as, DATA + PG, wo, 0, PG, CV_ACCESS_READ, false), -EACCES);
+	EXPECT_EQ(cv_as_map(g.as, DATA + PG, wo, 0, PG, RW, false), -EACCES);
+	close(wo);
+	int opath = open(path, O_PATH | O_CLOEXEC);
+	ASSERT_GE(opath, 0);
+	EXPECT_EQ(cv_as_map(g.as, DATA + PG, opath, 0, PG, CV_ACCESS_READ, false), -EBADF);
+	close(opath);
+	close(mfd);
 	int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_GE(dir, 0);
 	EXPECT_EQ(cv_as_map(g.as, DATA + PG, dir, 0, PG, CV_ACCESS_READ, false), -ENODEV);
@@ -136,6 +152,18 @@ PLATFORM_TEST(badargs_null_handles)
 	EXPECT_EQ(cv_platform_membarrier(NULL), -EINVAL);
 	EXPECT_EQ(cv_platform_preempt_all(NULL), -EINVAL);
 	EXPECT_EQ(cv_platform_open(platform, NULL, NULL), -EINVAL);
+	struct cv_cpuid_entry ce;
+	struct cv_xsave_component xc;
+	EXPECT_EQ(cv_platform_set_cpuid(NULL, NULL, 0), -EINVAL);
+	EXPECT_EQ(cv_platform_set_cpuid(g.p, NULL, 1), -EINVAL);
+	EXPECT_EQ(cv_platform_cpuid(NULL, 0, 0, &ce), -EINVAL);
+	EXPECT_EQ(cv_platform_cpuid(g.p, 0, 0, NULL), -EINVAL);
+	EXPECT_EQ(cv_xsave_component(CV_XFEATURE_SSE, NULL), -EINVAL);
+	EXPECT_EQ(cv_xsave_component(64, &xc), -EINVAL);
+	EXPECT_EQ(cv_as_copy_in(NULL, DATA, &w, 4), -EINVAL);
+	EXPECT_EQ(cv_as_copy_out(NULL, DATA, &w, 4), -EINVAL);
+	EXPECT_EQ(cv_as_zero_out(NULL, DATA, 4), -EINVAL);
+	EXPECT_EQ(cv_as_load_u32(NULL, DATA, &w), -EINVAL);
 	EXPECT_EQ(strcmp(cv_platform_name(g.p), platform), 0);
 	/* Everything still works. */
 	uint64_t *d = guest_map_anon(&g, DATA, PG, RW, NULL);
@@ -218,6 +246,7 @@ PLATFORM_TEST(badargs_switch_bad_state)
 	if (g.st->xsave_size >= XCOMP_BV_OFFSET + 8) {
 		uint64_t xcomp = 1ull << 63 | 3;
 		memcpy(xs + XCOMP_BV_OFFSET, &xcomp, 8);
+		ASSERT_OK(cv_ctx_full_state_changed(g.ctx));
 		EXPECT_EQ(cv_ctx_switch(g.ctx, g.as, &e), -EINVAL);
 		memcpy(xs, saved, g.st->xsave_size);
 	}

@@ -12,7 +12,7 @@
 extern const unsigned char bench_guest_start[], bench_guest_end[];
 
 #define CODE_ADDR 0x400000ull
-#define FAKE_PID 1234
+#define FAKE_PID  1234
 
 static uint64_t now_ns(void)
 {
@@ -55,10 +55,10 @@ static int bench_setup(struct bench *b, const char *name, unsigned flags)
 	int ret;
 	memset(b, 0, sizeof(*b));
 	if ((ret = cv_platform_open(name, &opts, &b->p)) < 0 || (ret = cv_memfile_new(NULL, &b->mf)) < 0 ||
-	    (ret = cv_memfile_alloc(b->mf, 4096, 0, &off)) < 0 || (ret = cv_memfile_ptr(b->mf, off, 4096, &code)) < 0 ||
-	    (ret = cv_as_new(b->p, &b->as)) < 0 ||
-	    (ret = cv_as_map(b->as, CODE_ADDR, cv_memfile_fd(b->mf), off, 4096, CV_ACCESS_READ | CV_ACCESS_EXEC,
-			     true)) < 0 ||
+	    (ret = cv_memfile_alloc(b->mf, 4096, 0, &off)) < 0 ||
+	    (ret = cv_memfile_ptr(b->mf, off, 4096, &code)) < 0 || (ret = cv_as_new(b->p, &b->as)) < 0 ||
+	    (ret = cv_as_map(b->as, CODE_ADDR, cv_memfile_fd(b->mf), off, 4096,
+			     CV_ACCESS_READ | CV_ACCESS_EXEC, true)) < 0 ||
 	    (ret = cv_ctx_new(b->p, 0, &b->ctx)) < 0) {
 		bench_free(b);
 		return ret;
@@ -116,7 +116,8 @@ int cmd_bench(int argc, char **argv)
 			errno = 0;
 			n = strtol(argv[++i], &end, 10);
 			if (errno || *end || n < 1 || n > 100000000)
-				usage_error("--iterations wants a number from 1 to 100000000, not '%s'", argv[i]);
+				usage_error("--iterations wants a number from 1 to 100000000, not '%s'",
+					    argv[i]);
 		} else {
 			usage_error("bench: unknown or incomplete option '%s'", argv[i]);
 		}
@@ -151,7 +152,8 @@ int cmd_bench(int argc, char **argv)
 		int ret = bench_setup(&b, v[i].platform, v[i].flags);
 		long ns = ret;
 		if (ret == 0) {
-			ns = bench_run(&b, n / 10 > 0 ? n / 10 : 1); /* warm-up: stub threads, pinning, caches */
+			/* Warm-up: stub threads, CPU pinning and caches settle before the timed run. */
+			ns = bench_run(&b, n / 10 > 0 ? n / 10 : 1);
 			if (ns >= 0)
 				ns = bench_run(&b, n);
 			bench_free(&b);
@@ -161,8 +163,8 @@ int cmd_bench(int argc, char **argv)
 			return 1;
 		}
 		if (json)
-			printf("{\"platform\":\"%s\",\"syscall_ns\":%ld,\"native_ns\":%llu}\n", v[i].label, ns,
-			       (unsigned long long)native);
+			printf("{\"platform\":\"%s\",\"syscall_ns\":%ld,\"native_ns\":%llu}\n", v[i].label,
+			       ns, (unsigned long long)native);
 		else
 			printf("%-12s %14ld %12llu %7.1fx\n", v[i].label, ns, (unsigned long long)native,
 			       native ? (double)ns / (double)native : 0.0);

@@ -16,7 +16,10 @@ static void print_caps(struct cv_platform *p)
 		return;
 	printf("  user range:            %#llx - %#llx\n", (unsigned long long)c.min_user_addr,
 	       (unsigned long long)c.max_user_addr);
-	printf("  map unit:              %llu\n", (unsigned long long)c.map_unit);
+	if (c.map_unit)
+		printf("  map unit:              %#llx\n", (unsigned long long)c.map_unit);
+	else
+		printf("  map unit:              any (cost independent of size)\n");
 	printf("  concurrency:           %s\n", c.concurrency ? "limited" : "unlimited");
 	if (c.concurrency)
 		printf("  max running contexts:  %u\n", c.concurrency);

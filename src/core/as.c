@@ -91,15 +91,15 @@ CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, u
 		return -CV_EASDEAD;
 
 	struct as_fdref *ref;
-	ret = maptable_fdref_new(fd, &ref);
-	if (ret < 0)
-		return ret;
 	pthread_mutex_lock(&as->lock);
-	ret = as->p->ops->as_map(as, addr, fd, offset, len, access, precommit);
-	if (ret == 0)
-		ret = maptable_insert(as, addr, addr + len, offset, access, ref);
+	ret = maptable_fdref_get(as, fd, &ref);
+	if (ret == 0) {
+		ret = as->p->ops->as_map(as, addr, fd, offset, len, access, precommit);
+		if (ret == 0)
+			ret = maptable_insert(as, addr, addr + len, offset, access, ref);
+		maptable_fdref_put(as, ref);
+	}
 	pthread_mutex_unlock(&as->lock);
-	maptable_fdref_put(ref);
 	return ret;
 }
 

@@ -13,20 +13,24 @@
 
 enum io_op { IO_READ, IO_WRITE, IO_ZERO };
 
+/* The caller-side mapping of @ref's memory file if it is still open and covers [foff, foff+len). */
+static uint8_t *memfile_view(const struct as_fdref *ref, uint64_t foff, uint64_t len)
+{
+	void *base;
+	uint64_t size;
+	if (!ref->memfile || !memfile_lookup_ino(ref->dev, ref->ino, &base, &size) || foff > size ||
+	    len > size - foff)
+		return NULL;
+	return (uint8_t *)base + foff;
+}
+
 /* Bytes of [foff, foff+len) that exist in the file behind @ref (0 if foff is past its end). */
 static uint64_t file_avail(const struct as_fdref *ref, uint64_t foff, uint64_t len)
 {
-	uint64_t size;
-	if (ref->mem_base) {
-		void *base;
-		if (!memfile_lookup_fd(ref->mem_fd, &base, &size) || base != ref->mem_base)
-			return 0; /* memory file closed under us */
-	} else {
-		struct stat st;
-		if (fstat(ref->fd, &st) < 0)
-			return 0;
-		size = (uint64_t)st.st_size;
-	}
+	struct stat st;
+	if (fstat(ref->fd, &st) < 0)
+		return 0;
+	uint64_t size = (uint64_t)st.st_size;
 	if (foff >= size)
 		return 0;
 	return size - foff < len ? size - foff : len;
@@ -38,8 +42,8 @@ static const uint8_t zero_page[PAGE_SIZE];
 static uint64_t file_io(const struct as_fdref *ref, uint64_t foff, uint8_t *buf, uint64_t n, enum io_op op)
 {
 	n = file_avail(ref, foff, n);
-	if (ref->mem_base) {
-		uint8_t *p = ref->mem_base + foff;
+	uint8_t *p = memfile_view(ref, foff, n);
+	if (p) {
 		if (op == IO_READ)
 			memcpy(buf, p, n);
 		else if (op == IO_WRITE)
@@ -146,14 +150,13 @@ static int as_atomic(struct cv_as *as, uint64_t addr, enum atomic_op op, uint32_
 	uint64_t foff = m->offset + (addr - m->start);
 	if (file_avail(m->ref, foff, 4) != 4)
 		goto out;
-	uint32_t *word;
+	uint32_t *word = (uint32_t *)(void *)memfile_view(m->ref, foff, 4);
 	void *page = NULL;
-	if (m->ref->mem_base) {
-		word = (uint32_t *)(void *)(m->ref->mem_base + foff);
-	} else {
-		/* A temporary shared mapping of the page gives real atomics against the application's. */
-		page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, m->ref->fd,
-			    (off_t)(foff & ~PAGE_MASK));
+	if (!word) {
+		/* A temporary shared mapping of the page gives real atomics against the application's;
+		 * read-only for a load (the file may be open read-only). */
+		page = mmap(NULL, PAGE_SIZE, op == AT_LOAD ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+			    m->ref->fd, (off_t)(foff & ~PAGE_MASK));
 		if (page == MAP_FAILED)
 			goto out;
 		word = (uint32_t *)(void *)((uint8_t *)page + (foff & PAGE_MASK));

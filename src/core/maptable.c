@@ -4,47 +4,60 @@
 // A sorted array beats a tree here: lookups are binary searches, inserts shift a few thousand
 // 40-byte entries at most, and the sentry maps in large, mostly adjacent ranges.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/maptable.h"
 
-int maptable_fdref_new(int fd, struct as_fdref **out)
+int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out)
 {
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -EBADF;
+	for (struct as_fdref *r = as->files; r; r = r->next)
+		if (r->dev == (uint64_t)st.st_dev && r->ino == (uint64_t)st.st_ino) {
+			r->refs++;
+			*out = r;
+			return 0;
+		}
 	struct as_fdref *ref = calloc(1, sizeof(*ref));
 	if (!ref)
 		return -ENOMEM;
+	ref->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (ref->fd < 0) {
+		int ret = -errno;
+		free(ref);
+		return ret == -EMFILE ? -ENOMEM : ret;
+	}
+	ref->dev = (uint64_t)st.st_dev;
+	ref->ino = (uint64_t)st.st_ino;
 	void *base;
 	uint64_t size;
-	ref->fd = -1;
-	if (memfile_lookup_fd(fd, &base, &size)) {
-		ref->mem_base = base;
-		ref->mem_fd = fd;
-	} else {
-		ref->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (ref->fd < 0) {
-			int ret = -errno;
-			free(ref);
-			return ret == -EMFILE ? -ENOMEM : ret;
-		}
-	}
-	atomic_store(&ref->refs, 1);
+	ref->memfile = memfile_lookup_ino(ref->dev, ref->ino, &base, &size);
+	ref->refs = 1;
+	ref->next = as->files;
+	as->files = ref;
 	*out = ref;
 	return 0;
 }
 
 static void fdref_get(struct as_fdref *ref)
 {
-	atomic_fetch_add(&ref->refs, 1);
+	ref->refs++;
 }
 
-void maptable_fdref_put(struct as_fdref *ref)
+void maptable_fdref_put(struct cv_as *as, struct as_fdref *ref)
 {
-	if (ref && atomic_fetch_sub(&ref->refs, 1) == 1) {
-		if (ref->fd >= 0)
-			close(ref->fd);
-		free(ref);
-	}
+	if (!ref || --ref->refs > 0)
+		return;
+	for (struct as_fdref **pp = &as->files; *pp; pp = &(*pp)->next)
+		if (*pp == ref) {
+			*pp = ref->next;
+			break;
+		}
+	close(ref->fd);
+	free(ref);
 }
 
 /* Index of the first mapping with end > addr (n_maps if none). */
@@ -100,7 +113,7 @@ int maptable_remove(struct cv_as *as, uint64_t start, uint64_t end)
 	}
 	size_t j = i;
 	while (j < as->n_maps && as->maps[j].end <= end) {
-		maptable_fdref_put(as->maps[j].ref);
+		maptable_fdref_put(as, as->maps[j].ref);
 		j++;
 	}
 	if (j < as->n_maps && as->maps[j].start < end) {
@@ -139,7 +152,7 @@ int maptable_insert(struct cv_as *as, uint64_t start, uint64_t end, uint64_t off
 void maptable_clear(struct cv_as *as)
 {
 	for (size_t i = 0; i < as->n_maps; i++)
-		maptable_fdref_put(as->maps[i].ref);
+		maptable_fdref_put(as, as->maps[i].ref);
 	free(as->maps);
 	as->maps = NULL;
 	as->n_maps = as->cap_maps = 0;

@@ -6,12 +6,11 @@
 #include "internal.h"
 
 /*
- * Take a reference-counted handle on @fd for the table: memory-file fds are recognised and accessed
- * through their mapping in this process; any other fd is dup'ed (O_CLOEXEC) so the caller may close it.
- * The caller's reference is dropped with maptable_fdref_put().
+ * The address space's handle on the file behind @fd (found by inode, else created with a dup of @fd),
+ * with one more reference. Caller holds as->lock; drop the reference with maptable_fdref_put().
  */
-int maptable_fdref_new(int fd, struct as_fdref **out);
-void maptable_fdref_put(struct as_fdref *ref);
+int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out);
+void maptable_fdref_put(struct cv_as *as, struct as_fdref *ref);
 
 /* Record [start, end) → (ref, offset, access), replacing whatever overlapped. Caller holds as->lock. */
 int maptable_insert(struct cv_as *as, uint64_t start, uint64_t end, uint64_t offset, unsigned access,

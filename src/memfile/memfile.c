@@ -113,6 +113,11 @@ int cv_memfile_new(const struct cv_memfile_opts *opts, struct cv_memfile **out)
 	if (ret < 0)
 		goto err_free_vecs;
 	mf->fd = ret;
+	struct stat st;
+	if (fstat(mf->fd, &st) == 0) {
+		mf->dev = (uint64_t)st.st_dev;
+		mf->ino = (uint64_t)st.st_ino;
+	}
 
 	void *base = reserve_aligned(max);
 	if (base == MAP_FAILED) {
@@ -454,6 +459,21 @@ bool memfile_lookup_fd(int fd, void **base, uint64_t *size)
 		found = true;
 		break;
 	}
+	pthread_mutex_unlock(&registry_lock);
+	return found;
+}
+
+bool memfile_lookup_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size)
+{
+	bool found = false;
+	pthread_mutex_lock(&registry_lock);
+	for (struct cv_memfile *mf = registry; mf; mf = mf->reg_next)
+		if (mf->dev == dev && mf->ino == ino) {
+			*base = mf->base;
+			*size = atomic_load_explicit(&mf->size, memory_order_acquire);
+			found = true;
+			break;
+		}
 	pthread_mutex_unlock(&registry_lock);
 	return found;
 }
