@@ -371,7 +371,8 @@ PLATFORM_TEST_TIMEOUT(as_threads_change_memory_under_running_guest, 60)
 		uint64_t *p;
 		uint64_t off = mf_alloc(&g, PG, (void **)&p);
 		p[0] = cur;
-		ASSERT_OK(cv_as_map(g.as, GUEST_DATA_ADDR, fd, off, PG, CV_ACCESS_READ, false));
+		int kind = i % 4;
+		ASSERT_OK(cv_as_map(g.as, GUEST_DATA_ADDR, fd, off, PG, kind == 1 ? RW : CV_ACCESS_READ, false));
 		struct cv_regs *r = &g.st->regs;
 		r->rip = GUEST_CODE_ADDR;
 		r->rdi = GUEST_DATA_ADDR;
@@ -381,7 +382,6 @@ PLATFORM_TEST_TIMEOUT(as_threads_change_memory_under_running_guest, 60)
 		pthread_barrier_wait(&pl.bar);
 		while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == 0) /* the guest is polling */
 			sched_yield();
-		int kind = i % 4;
 		uint64_t next = ((uint64_t)i + 1) * 0x1000001ull;
 		if (kind == 0) { /* remap to another page */
 			uint64_t *q;
@@ -389,9 +389,7 @@ PLATFORM_TEST_TIMEOUT(as_threads_change_memory_under_running_guest, 60)
 			q[0] = next;
 			ASSERT_OK(cv_as_map(g.as, GUEST_DATA_ADDR, fd, off2, PG, CV_ACCESS_READ, i % 8 == 0));
 			ASSERT_OK(cv_memfile_decref(g.mf, off2, PG)); /* the mapping keeps its pages */
-		} else if (kind == 1 && g.caps.supports_as_io) { /* AS IO ignores the guest's READ-only */
-			ASSERT_OK(cv_as_unmap(g.as, GUEST_DATA_ADDR, PG));
-			ASSERT_OK(cv_as_map(g.as, GUEST_DATA_ADDR, fd, off, PG, RW, false));
+		} else if (kind == 1 && g.caps.supports_as_io) {
 			ASSERT_EQ(cv_as_copy_out(g.as, GUEST_DATA_ADDR, &next, 8), 8);
 		} else if (kind == 1) {
 			__atomic_store_n(&p[0], next, __ATOMIC_RELEASE);
