@@ -5,21 +5,22 @@
 # Usage: bench/peers.sh [N [ROUNDS]]   N getpids per measurement (20000), ROUNDS interleaved rounds (3);
 # each system's figure is the median of its rounds.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
 n=${1:-20000}
 rounds=${2:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -o "$work/getpid_loop" bench/getpid_loop.c
-cvisor=${CVISOR:-build/cvisor}   # CVISOR=path/to/cvisor to use another build
+cvisor=${CVISOR:-build/cvisor}   # CVISOR=path (relative to the repository root) to use another build
 [ -n "${CVISOR:-}" ] || make -s -j2 build/cvisor
-runsc=$(bash "$(dirname "$0")/../../shared/peers/get-runsc.sh" | tail -n 1)
+runsc=$(bash "$here/../../shared/peers/get-runsc.sh" | tail -n 1)
 
 # runsc as root: no network, its own state directory, the host root as a throw-away overlay; the loop
 # prints its own timing on its last line.
 runsc_once() {
-	(cd "$work" && "$runsc" --rootless=false --network=none --platform="$1" --root="$work/runsc-root" \
-		do ./getpid_loop "$n" 2>"$work/runsc-$1.err" | tail -n 1)
+	(cd "$work" && "$runsc" --rootless=false --network=none --root="$work/runsc-root" \
+		--platform="$1" "do" ./getpid_loop "$n" 2>"$work/runsc-$1.err" | tail -n 1)
 }
 
 declare -A all err

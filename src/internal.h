@@ -170,8 +170,12 @@ void platform_cpuid(struct cv_platform *p, uint32_t leaf, uint32_t subleaf, stru
  * return true. The mapping stays valid until that memfile is closed.
  */
 bool memfile_lookup_fd(int fd, void **base, uint64_t *size);
-/* The same by identity: the live cv_memfile whose memfd is inode @ino on device @dev. */
-bool memfile_lookup_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size);
+/*
+ * The live cv_memfile whose memfd is inode @ino on device @dev, with its mapping and current size;
+ * it cannot be unmapped (cv_memfile_close waits) until memfile_release(). NULL if none.
+ */
+struct cv_memfile *memfile_acquire_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size);
+void memfile_release(struct cv_memfile *mf);
 
 /* ---- host helpers (src/core/host.c) ---- */
 int host_membarrier_probe(void);  /* 0 if a global membarrier is available */

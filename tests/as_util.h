@@ -12,6 +12,7 @@
 #define PG 4096ull
 
 GUEST_BLOB(gas_rw);
+extern const uint8_t gas_rw_load[]; /* gas_rw's load instruction */
 GUEST_BLOB(gas_xadd);
 GUEST_BLOB(gas_cas);
 GUEST_BLOB(gas_lock);
@@ -24,7 +25,7 @@ GUEST_BLOB(gas_poll);
 /* gas_rw operations (rdx) and its report syscall. */
 enum { RW_LOAD = 0, RW_STORE = 1, RW_JUMP = 2, RW_LOAD_STORE = 3 };
 #define NR_RW 1000
-#define NR_XADD_TICK 1001
+#define NR_XADD_TICK 1001 /* gas_xadd, gas_cas and gas_lock */
 #define NR_XADD_DONE 1002
 #define NR_COUNT 1003
 #define NR_COUNT_DONE 1004

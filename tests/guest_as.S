@@ -11,13 +11,14 @@
 //   rdx = 1: 64-bit store of rsi to (rdi)
 //   rdx = 2: jump to rdi (an instruction fetch)
 //   rdx = 3: rsi = 64-bit load from (rdi), then 64-bit store of r8 to (r9)
-	.globl gas_rw_start, gas_rw_end
+	.globl gas_rw_start, gas_rw_end, gas_rw_load
 gas_rw_start:
 .Lrw:
 	cmp $1, %rdx
 	je 1f
 	cmp $2, %rdx
 	je 2f
+gas_rw_load:
 	mov (%rdi), %rsi
 	cmp $3, %rdx
 	jne 3f

@@ -397,6 +397,43 @@ PLATFORM_TEST(as_io_readonly_file)
 }
 
 /*
+ * One file mapped twice through two fds: first read-only through an O_RDONLY fd, then read-write
+ * through an O_RDWR one. AS IO on the writable mapping must write, whichever fd came first.
+ */
+PLATFORM_TEST(as_io_same_file_two_fds)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	int rw = memfd_create("as-io-two-fds", MFD_CLOEXEC);
+	ASSERT_GE(rw, 0);
+	ASSERT_OK(ftruncate(rw, 2 * PG));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rw);
+	int ro = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(ro, 0);
+	ASSERT_OK(cv_as_map(g.as, DATA, ro, 0, 2 * PG, CV_ACCESS_READ, false));
+	ASSERT_OK(cv_as_map(g.as, DATA + 16 * PG, rw, 0, 2 * PG, RW, false));
+	close(ro);
+	close(rw);
+	uint64_t v = 0x7777aaaa5555ull, r = 0;
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA + 16 * PG + PG - 4, &v, 8), 8);
+	EXPECT_EQ(guest_load(&g, DATA + PG - 4), v); /* the read-only alias sees it */
+	EXPECT_EQ(cv_as_zero_out(g.as, DATA + 16 * PG + PG, 4), 4);
+	uint32_t old = 1;
+	EXPECT_OK(cv_as_swap_u32(g.as, DATA + 16 * PG + 64, 0xabc, &old));
+	EXPECT_EQ(old, 0);
+	EXPECT_OK(cv_as_cas_u32(g.as, DATA + 16 * PG + 64, 0xabc, 0xdef, &old));
+	EXPECT_EQ(old, 0xabc);
+	EXPECT_EQ(guest_load(&g, DATA + 64) & 0xffffffff, 0xdef);
+	EXPECT_EQ(cv_as_copy_in(g.as, DATA + PG - 4, &r, 8), 8);
+	EXPECT_EQ(r, v & 0xffffffff);
+	/* And the read-only mapping still refuses writes. */
+	EXPECT_EQ(cv_as_copy_out(g.as, DATA, &v, 8), -EFAULT);
+	EXPECT_EQ(cv_as_swap_u32(g.as, DATA + 64, 1, &old), -EFAULT);
+	guest_teardown(&g);
+}
+
+/*
  * The application keeps its pages after the memory file is closed (memfile.h), and AS IO sees
  * exactly what the application sees: so it must keep seeing those pages, not fail, and not see a
  * new memory file that happens to reuse the old one's fd number and address.
@@ -439,6 +476,80 @@ PLATFORM_TEST(as_io_memfile_closed)
 	EXPECT_OK(cv_as_load_u32(g.as, DATA + 24, &w));
 	EXPECT_EQ(w, 0x3f03f03f);
 	cv_memfile_close(mf2);
+	guest_teardown(&g);
+}
+
+#define HAMMER_LEN (256 * PG)
+
+struct io_hammer {
+	struct cv_as *as;
+	uint64_t addr;
+	atomic_uint round;    /* the value the word holds in this round; 0 = stop */
+	atomic_uint seen;     /* rounds in which the hammer has run at least once */
+	atomic_int bad;
+};
+
+/* copy_in / load_u32 / copy_out the same word in a loop, checking it always holds the round's value. */
+static void *io_hammer_thread(void *arg)
+{
+	struct io_hammer *h = arg;
+	unsigned r;
+	static uint32_t big[HAMMER_LEN / 4];
+	while ((r = atomic_load(&h->round)) != 0) {
+		/* A long copy keeps the file's mapping in use for a while: a close in the middle shows. */
+		uint32_t w = 0;
+		if (cv_as_copy_in(h->as, h->addr, big, HAMMER_LEN) != (long)HAMMER_LEN ||
+		    cv_as_load_u32(h->as, h->addr, &w) != 0 || cv_as_copy_out(h->as, h->addr + 4, &r, 4) != 4) {
+			atomic_store(&h->bad, 1);
+			return NULL;
+		}
+		/* The value may already be the next round's if the main thread moved on meanwhile. */
+		uint32_t v = big[0];
+		if ((v != r && v != r + 1) || (w != r && w != r + 1)) {
+			atomic_store(&h->bad, 2);
+			return NULL;
+		}
+		atomic_store(&h->seen, r);
+	}
+	return NULL;
+}
+
+/*
+ * Close memory files (and open new ones) while another thread does AS IO on mappings of them: the IO
+ * keeps seeing the application's pages and never touches the closed file's old mapping in this process.
+ */
+PLATFORM_TEST_TIMEOUT(as_io_memfile_close_race, 120)
+{
+	struct guest g;
+	setup_io(&g, platform, gas_rw_start, gas_rw_end);
+	struct io_hammer h = { .as = g.as, .addr = DATA };
+	atomic_store(&h.round, 1);
+	struct cv_memfile *mf;
+	uint64_t off;
+	uint32_t *p;
+	ASSERT_OK(cv_memfile_new(NULL, &mf));
+	ASSERT_OK(cv_memfile_alloc(mf, HAMMER_LEN, 0, &off));
+	ASSERT_OK(cv_memfile_ptr(mf, off, HAMMER_LEN, (void **)&p));
+	p[0] = 1;
+	ASSERT_OK(cv_as_map(g.as, DATA, cv_memfile_fd(mf), off, HAMMER_LEN, RW, false));
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, io_hammer_thread, &h), 0);
+	for (unsigned round = 1; round < 1000 && !atomic_load(&h.bad); round++) {
+		while (atomic_load(&h.seen) != round && !atomic_load(&h.bad))
+			sched_yield();
+		/* Close it under the hammer, then map a new file holding the next value over it. */
+		cv_memfile_close(mf);
+		ASSERT_OK(cv_memfile_new(NULL, &mf));
+		ASSERT_OK(cv_memfile_alloc(mf, HAMMER_LEN, 0, &off));
+		ASSERT_OK(cv_memfile_ptr(mf, off, HAMMER_LEN, (void **)&p));
+		p[0] = round + 1;
+		ASSERT_OK(cv_as_map(g.as, DATA, cv_memfile_fd(mf), off, HAMMER_LEN, RW, false));
+		atomic_store(&h.round, round + 1);
+	}
+	atomic_store(&h.round, 0);
+	pthread_join(th, NULL);
+	EXPECT_EQ(atomic_load(&h.bad), 0);
+	cv_memfile_close(mf);
 	guest_teardown(&g);
 }
 

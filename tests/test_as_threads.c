@@ -382,17 +382,19 @@ PLATFORM_TEST_TIMEOUT(as_threads_change_memory_under_running_guest, 60)
 		pthread_barrier_wait(&pl.bar);
 		while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == 0) /* the guest is polling */
 			sched_yield();
-		uint64_t next = ((uint64_t)i + 1) * 0x1000001ull;
+		uint64_t next = ((uint64_t)i + 1) * 0x1000001ull, off2 = 0;
 		if (kind == 0) { /* remap to another page */
 			uint64_t *q;
-			uint64_t off2 = mf_alloc(&g, PG, (void **)&q);
+			off2 = mf_alloc(&g, PG, (void **)&q);
 			q[0] = next;
 			ASSERT_OK(cv_as_map(g.as, GUEST_DATA_ADDR, fd, off2, PG, CV_ACCESS_READ, i % 8 == 0));
-			ASSERT_OK(cv_memfile_decref(g.mf, off2, PG)); /* the mapping keeps its pages */
-		} else if (kind == 1 && g.caps.supports_as_io) {
-			ASSERT_EQ(cv_as_copy_out(g.as, GUEST_DATA_ADDR, &next, 8), 8);
-		} else if (kind == 1) {
-			__atomic_store_n(&p[0], next, __ATOMIC_RELEASE);
+		} else if (kind == 1) { /* one byte, so the guest cannot see a torn value */
+			uint8_t top = (uint8_t)(i + 1);
+			next = (cur & ~(0xffull << 56)) | (uint64_t)top << 56;
+			if (g.caps.supports_as_io)
+				ASSERT_EQ(cv_as_copy_out(g.as, GUEST_DATA_ADDR + 7, &top, 1), 1);
+			else
+				__atomic_store_n((uint8_t *)p + 7, top, __ATOMIC_RELEASE);
 		} else if (kind == 2) {
 			ASSERT_OK(cv_as_unmap(g.as, GUEST_DATA_ADDR, PG));
 		} else {
@@ -414,7 +416,11 @@ PLATFORM_TEST_TIMEOUT(as_threads_change_memory_under_running_guest, 60)
 			EXPECT_EQ((uint64_t)pl.e.info.si_addr, GUEST_DATA_ADDR);
 			EXPECT_EQ(pl.e.access, CV_ACCESS_READ);
 		}
+		/* Free the round's pages only now that nothing maps them (a freed page reads as zero). */
+		ASSERT_OK(cv_as_unmap(g.as, GUEST_DATA_ADDR, PG));
 		ASSERT_OK(cv_memfile_decref(g.mf, off, PG));
+		if (off2)
+			ASSERT_OK(cv_memfile_decref(g.mf, off2, PG));
 	}
 	pthread_join(th, NULL);
 	pthread_barrier_destroy(&pl.bar);

@@ -13,15 +13,29 @@
 
 enum io_op { IO_READ, IO_WRITE, IO_ZERO };
 
-/* The caller-side mapping of @ref's memory file if it is still open and covers [foff, foff+len). */
-static uint8_t *memfile_view(const struct as_fdref *ref, uint64_t foff, uint64_t len)
+/*
+ * The caller-side mapping of @ref's memory file if it is still open and covers [foff, foff+len); the
+ * file stays mapped until view_put(*hold).
+ */
+static uint8_t *memfile_view(const struct as_fdref *ref, uint64_t foff, uint64_t len, struct cv_memfile **hold)
 {
 	void *base;
 	uint64_t size;
-	if (!ref->memfile || !memfile_lookup_ino(ref->dev, ref->ino, &base, &size) || foff > size ||
-	    len > size - foff)
+	*hold = ref->memfile ? memfile_acquire_ino(ref->dev, ref->ino, &base, &size) : NULL;
+	if (!*hold)
 		return NULL;
+	if (foff > size || len > size - foff) {
+		memfile_release(*hold);
+		*hold = NULL;
+		return NULL;
+	}
 	return (uint8_t *)base + foff;
+}
+
+static void view_put(struct cv_memfile *hold)
+{
+	if (hold)
+		memfile_release(hold);
 }
 
 /* Bytes of [foff, foff+len) that exist in the file behind @ref (0 if foff is past its end). */
@@ -42,7 +56,8 @@ static const uint8_t zero_page[PAGE_SIZE];
 static uint64_t file_io(const struct as_fdref *ref, uint64_t foff, uint8_t *buf, uint64_t n, enum io_op op)
 {
 	n = file_avail(ref, foff, n);
-	uint8_t *p = memfile_view(ref, foff, n);
+	struct cv_memfile *hold;
+	uint8_t *p = memfile_view(ref, foff, n, &hold);
 	if (p) {
 		if (op == IO_READ)
 			memcpy(buf, p, n);
@@ -50,6 +65,7 @@ static uint64_t file_io(const struct as_fdref *ref, uint64_t foff, uint8_t *buf,
 			memcpy(p, buf, n);
 		else
 			memset(p, 0, n);
+		view_put(hold);
 		return n;
 	}
 	uint64_t done = 0;
@@ -150,7 +166,8 @@ static int as_atomic(struct cv_as *as, uint64_t addr, enum atomic_op op, uint32_
 	uint64_t foff = m->offset + (addr - m->start);
 	if (file_avail(m->ref, foff, 4) != 4)
 		goto out;
-	uint32_t *word = (uint32_t *)(void *)memfile_view(m->ref, foff, 4);
+	struct cv_memfile *hold;
+	uint32_t *word = (uint32_t *)(void *)memfile_view(m->ref, foff, 4, &hold);
 	void *page = NULL;
 	if (!word) {
 		/* A temporary shared mapping of the page gives real atomics against the application's;
@@ -175,6 +192,7 @@ static int as_atomic(struct cv_as *as, uint64_t addr, enum atomic_op op, uint32_
 	}
 	if (page)
 		munmap(page, PAGE_SIZE);
+	view_put(hold);
 	ret = 0;
 out:
 	pthread_mutex_unlock(&as->lock);

@@ -17,6 +17,14 @@ int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out)
 		return -EBADF;
 	for (struct as_fdref *r = as->files; r; r = r->next)
 		if (r->dev == (uint64_t)st.st_dev && r->ino == (uint64_t)st.st_ino) {
+			/* The same file through another fd: keep the one that can also write (for AS IO). */
+			if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR && (fcntl(r->fd, F_GETFL) & O_ACCMODE) != O_RDWR) {
+				int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+				if (d >= 0) {
+					close(r->fd);
+					r->fd = d;
+				}
+			}
 			r->refs++;
 			*out = r;
 			return 0;
@@ -34,7 +42,10 @@ int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out)
 	ref->ino = (uint64_t)st.st_ino;
 	void *base;
 	uint64_t size;
-	ref->memfile = memfile_lookup_ino(ref->dev, ref->ino, &base, &size);
+	struct cv_memfile *mf = memfile_acquire_ino(ref->dev, ref->ino, &base, &size);
+	ref->memfile = mf != NULL;
+	if (mf)
+		memfile_release(mf);
 	ref->refs = 1;
 	ref->next = as->files;
 	as->files = ref;

@@ -26,6 +26,7 @@
 
 /* Live memory files, for memfile_lookup_fd(). Independent of every per-file lock. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_released = PTHREAD_COND_INITIALIZER;
 static struct cv_memfile *registry;
 
 static bool memfile_valid(const struct cv_memfile *mf)
@@ -157,6 +158,9 @@ void cv_memfile_close(struct cv_memfile *mf)
 			break;
 		}
 	}
+	/* Address-space IO may be copying through our mapping right now: let it finish. */
+	while (mf->users > 0)
+		pthread_cond_wait(&registry_released, &registry_lock);
 	pthread_mutex_unlock(&registry_lock);
 
 	mf->magic = CV_MAGIC_DEAD;
@@ -463,17 +467,26 @@ bool memfile_lookup_fd(int fd, void **base, uint64_t *size)
 	return found;
 }
 
-bool memfile_lookup_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size)
+struct cv_memfile *memfile_acquire_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size)
 {
-	bool found = false;
+	struct cv_memfile *found = NULL;
 	pthread_mutex_lock(&registry_lock);
 	for (struct cv_memfile *mf = registry; mf; mf = mf->reg_next)
 		if (mf->dev == dev && mf->ino == ino) {
 			*base = mf->base;
 			*size = atomic_load_explicit(&mf->size, memory_order_acquire);
-			found = true;
+			mf->users++;
+			found = mf;
 			break;
 		}
 	pthread_mutex_unlock(&registry_lock);
 	return found;
+}
+
+void memfile_release(struct cv_memfile *mf)
+{
+	pthread_mutex_lock(&registry_lock);
+	if (--mf->users == 0)
+		pthread_cond_broadcast(&registry_released);
+	pthread_mutex_unlock(&registry_lock);
 }

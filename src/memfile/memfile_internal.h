@@ -38,7 +38,8 @@ struct cv_memfile {
 	struct mf_extvec free_;   /* free extents over [0, max_size); adjacent ones are merged */
 	uint64_t allocated;       /* bytes covered by used */
 	struct cv_memfile *reg_next; /* registry link, guarded by the registry lock */
-	uint64_t dev, ino;        /* identity of the memfd, for memfile_lookup_ino() */
+	uint64_t dev, ino;        /* identity of the memfd, for memfile_acquire_ino() */
+	int users;                /* memfile_acquire_ino() holders; close waits for 0 (registry lock) */
 };
 
 /*
