@@ -16,6 +16,8 @@ static int end_group(struct task *t, int status)
 	return status;
 }
 
+static uint64_t now_ns(void);
+
 int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -25,7 +27,9 @@ int task_loop(struct task *t)
 		if (sig)
 			return end_group(t, sig); /* default action: terminate */
 		sig_restore_suspend_mask(t);
+		uint64_t t0 = pr->s->opts.stats ? now_ns() : 0;
 		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
+		uint64_t t1 = pr->s->opts.stats ? now_ns() : 0;
 		if (ret < 0) {
 			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
 			return end_group(t, SIGKILL);
@@ -35,22 +39,77 @@ int task_loop(struct task *t)
 		if (__atomic_load_n(&pr->group_exit, __ATOMIC_ACQUIRE))
 			return t->exit_code = SIGKILL; /* another task ended the process */
 		switch (ex.reason) {
-		case CV_EXIT_SYSCALL:
-			if (do_syscall(t, &ex))
+		case CV_EXIT_SYSCALL: {
+			uint64_t nr = t->st->regs.orig_rax < 512 ? t->st->regs.orig_rax : 512;
+			int end = do_syscall(t, &ex);
+			if (pr->s->opts.stats) {
+				__atomic_add_fetch(&pr->s->st_count[nr], 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_switch_ns[nr], t1 - t0, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_handle_ns[nr], now_ns() - t1, __ATOMIC_RELAXED);
+			}
+			if (end)
 				return t->exit_code;
 			break;
+		}
 		case CV_EXIT_SIGNAL:
 			if (pr->s->opts.trace)
 				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
 					(unsigned long long)t->st->regs.rip, ex.info.si_addr);
+			__atomic_add_fetch(&pr->s->st_faults, 1, __ATOMIC_RELAXED);
 			sig = sig_fault(t, &ex.info); /* its handler, or death */
 			if (sig)
 				return end_group(t, sig);
 			break;
 		default:
+			__atomic_add_fetch(&pr->s->st_interrupts, 1, __ATOMIC_RELAXED);
 			break;
 		}
 	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * --stats: per syscall, how often, the mean time in the platform switch that ended with it (the
+ * application's own run since the previous trap plus the trap and return), and the mean time the
+ * sentry spent handling it (including any wait it blocked in).
+ */
+void stats_print(struct sentry *s)
+{
+	uint64_t total = 0, sw = 0, hd = 0;
+	int order[513], n = 0;
+	for (int i = 0; i < 513; i++)
+		if (s->st_count[i]) {
+			order[n++] = i;
+			total += s->st_count[i];
+			sw += s->st_switch_ns[i];
+			hd += s->st_handle_ns[i];
+		}
+	for (int i = 1; i < n; i++) /* by count, descending */
+		for (int j = i; j > 0 && s->st_count[order[j]] > s->st_count[order[j - 1]]; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults, %llu interrupts\n", (unsigned long long)total,
+		(unsigned long long)s->st_faults, (unsigned long long)s->st_interrupts);
+	fprintf(stderr, "%8s %10s %16s %16s\n", "syscall", "count", "switch us/call", "sentry us/call");
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+		char name[16];
+		snprintf(name, sizeof(name), i < 512 ? "%d" : "other", i);
+		fprintf(stderr, "%8s %10llu %16.2f %16.2f\n", name, (unsigned long long)s->st_count[i],
+			(double)s->st_switch_ns[i] / 1000.0 / (double)s->st_count[i],
+			(double)s->st_handle_ns[i] / 1000.0 / (double)s->st_count[i]);
+	}
+	if (total)
+		fprintf(stderr, "%8s %10llu %16.2f %16.2f\n", "all", (unsigned long long)total,
+			(double)sw / 1000.0 / (double)total, (double)hd / 1000.0 / (double)total);
 }
 
 /* The first process exited: stop every other task and wait for their host threads. */
@@ -137,6 +196,8 @@ out:
 		fprintf(stderr, "cvisor: %s\n", err);
 	shutdown_all(&s);
 	policy_destroy(&s);
+	if (opts->stats)
+		stats_print(&s);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);
 	pthread_cond_destroy(&s.changed);

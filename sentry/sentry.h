@@ -21,6 +21,7 @@ struct sentry_bind {
 struct sentry_opts {
 	const char *platform; /* NULL: best usable */
 	bool trace;           /* strace-like line per syscall on stderr */
+	bool stats;           /* a table of syscall counts and times on stderr at exit */
 	const char *root;     /* host directory shown as "/" (NULL: the host's root), read-only */
 	const char *cwd;      /* initial working directory in the sandbox (NULL: the caller's) */
 	struct sentry_bind binds[32]; /* --ro / --rw */
@@ -135,7 +136,12 @@ struct sentry {
 	pthread_mutex_t futex_lock;
 	struct futex_waiter *futex_waiters;
 	struct policy pol;
+	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
+	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
+	uint64_t st_faults, st_interrupts;
 };
+
+void stats_print(struct sentry *s);
 
 /* Run PROG (argv[0], already resolved to a path) to completion; returns its wait status, or -errno
  * after printing one line saying what went wrong. */

@@ -55,6 +55,8 @@ static void run_native(const char *prog, char *const argv[], struct outcome *o)
 	posix_spawn_file_actions_destroy(&fa);
 }
 
+static bool stats_next; /* the next run_sandboxed() asks for --stats */
+
 static void run_sandboxed(const char *platform, const char *prog, char *const argv[], struct outcome *o)
 {
 	int p[2];
@@ -66,7 +68,7 @@ static void run_sandboxed(const char *platform, const char *prog, char *const ar
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		close(p[0]);
-		struct sentry_opts opts = { .platform = platform };
+		struct sentry_opts opts = { .platform = platform, .stats = stats_next };
 		int st = sentry_run(&opts, prog, argv, environ);
 		if (st > 0 && (st & 0x7f)) { /* die of the same signal, so our parent sees what native gives */
 			struct rlimit no_core = { 0, 0 };
@@ -260,4 +262,21 @@ PLATFORM_TEST(run_busybox_signals)
 	RUN("sh", "-c", "exec 2>/dev/null; sleep 5 & kill $!; wait $!; echo status $?");
 	RUN("sh", "-c", "trap 'echo trapped' USR1; kill -USR1 $$; echo done");
 	RUN("sh", "-c", "kill -9 $$; echo not-reached");
+}
+
+PLATFORM_TEST(run_stats_table)
+{
+	if (access(BUSYBOX, X_OK) != 0)
+		SKIP("%s not installed", BUSYBOX);
+	char *const argv[] = { "busybox", "cat", "/etc/hostname", NULL };
+	struct outcome o;
+	stats_next = true;
+	run_sandboxed(platform, BUSYBOX, argv, &o);
+	stats_next = false;
+	EXPECT_EQ(o.status, 0);
+	/* Header, one row for openat (257) and the total. */
+	EXPECT_TRUE(memmem(o.out, o.len, "cvisor --stats:", 15) != NULL);
+	EXPECT_TRUE(memmem(o.out, o.len, "     257 ", 9) != NULL);
+	EXPECT_TRUE(memmem(o.out, o.len, "     all ", 9) != NULL);
+	free(o.out);
 }

@@ -83,6 +83,8 @@ int cmd_run(int argc, char **argv)
 			o.platform = argv[++i];
 		} else if (strcmp(a, "--trace") == 0) {
 			o.trace = true;
+		} else if (strcmp(a, "--stats") == 0) {
+			o.stats = true;
 		} else if (strcmp(a, "--root") == 0 && has_arg) {
 			check_dir(a, argv[i + 1]);
 			o.root = argv[++i];

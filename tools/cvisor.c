@@ -11,7 +11,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "run", cmd_run, "run a program in the sandbox (static executables for now)" },
+	{ "run", cmd_run, "run a program in the sandbox" },
 	{ "platforms", cmd_platforms, "list execution backends: usable here or why not, capabilities" },
 	{ "bench", cmd_bench, "time a trapped getpid round trip on each usable backend, against native" },
 };
@@ -33,7 +33,7 @@ static void help(FILE *f)
 		   "Run untrusted Linux x86-64 code under a user-space kernel.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n  cvisor run [--platform P] [--trace] [--root DIR] [--ro PATH]... [--rw PATH]...\n"
+	fprintf(f, "\n  cvisor run [--platform P] [--trace] [--stats] [--root DIR] [--ro PATH]... [--rw PATH]...\n"
 		   "             [--env K=V]... [--cwd DIR] -- PROG [ARGS...]\n"
 		   "      host files are visible read-only; /tmp is private and writable; --rw grants writes\n"
 		   "  cvisor bench [--platform P] [--iterations N] [--json]\n"
