@@ -110,6 +110,46 @@ static inline struct cv_exit guest_fault(struct guest *g, int op, uint64_t addr,
 }
 
 
+#define XMM0_OFFSET 160      /* in the legacy XSAVE region */
+#define XSTATE_BV_OFFSET 512 /* XSAVE header */
+
+/* Give @c's guest counter (xmm0's low quadword) the value @v through its XSAVE area. */
+static inline void set_xmm0(struct cv_ctx *c, uint64_t v)
+{
+	struct cv_cpu_state *st = cv_ctx_state(c);
+	ASSERT_OK(cv_ctx_pull_full_state(c));
+	uint8_t *xs = st->xsave;
+	uint64_t bv;
+	memcpy(xs + XMM0_OFFSET, &v, 8);
+	memcpy(&bv, xs + XSTATE_BV_OFFSET, 8);
+	bv |= 1ull << CV_XFEATURE_SSE;
+	memcpy(xs + XSTATE_BV_OFFSET, &bv, 8);
+	ASSERT_OK(cv_ctx_full_state_changed(c));
+}
+
+/* xmm0's low quadword as the XSAVE area holds it now (no pull). */
+static inline uint64_t xmm0_in_buffer(struct cv_ctx *c)
+{
+	uint64_t v;
+	memcpy(&v, (uint8_t *)cv_ctx_state(c)->xsave + XMM0_OFFSET, 8);
+	return v;
+}
+
+static inline uint64_t get_xmm0(struct cv_ctx *c)
+{
+	ASSERT_OK(cv_ctx_pull_full_state(c));
+	return xmm0_in_buffer(c);
+}
+
+/* guest_setup() for AS IO tests: fails on ptrace without AS IO, skips on other backends without it. */
+static inline void setup_io(struct guest *g, const char *platform, const uint8_t *start, const uint8_t *end)
+{
+	guest_setup(g, platform, start, end);
+	ASSERT_TRUE(g->caps.supports_as_io || strcmp(platform, "ptrace") != 0);
+	if (!g->caps.supports_as_io)
+		SKIP("%s has no address-space IO", platform);
+}
+
 /* Create an address space of @p and return the pid of the stub process it added (skips the test
  * on a backend that adds none). */
 static inline int as_new_find_stub(struct cv_platform *p, struct cv_as **as)

@@ -386,3 +386,69 @@ PLATFORM_TEST(as_leaks_file_mappings)
 	EXPECT_COUNTS(before);
 	guest_teardown(&g);
 }
+
+struct sw_args {
+	struct cv_ctx *c;
+	struct cv_as *as;
+	int ret;
+	struct cv_exit e;
+};
+
+static void *switch_thread(void *arg)
+{
+	struct sw_args *a = arg;
+	a->ret = cv_ctx_switch(a->c, a->as, &a->e);
+	return NULL;
+}
+
+/*
+ * A context whose address space died keeps a usable state: a pull either succeeds with the live state
+ * or reports CV_EASDEAD and leaves the last state the sentry saw; once the sentry rewrites it, the
+ * context runs on in another address space, from another host thread too.
+ */
+PLATFORM_TEST(as_leaks_killed_stub_context_state)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_fpu_start, gas_fpu_end);
+	struct cv_as *as;
+	int stub = as_new_find_stub(g.p, &as);
+	map_blob(&g, as, GUEST_CODE_ADDR, gas_fpu_start, gas_fpu_end);
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	set_xmm0(c, 1000);
+	run_expect_syscall(c, as, NR_FPU);
+	run_expect_syscall(c, as, NR_FPU);
+	EXPECT_EQ(cv_ctx_state(c)->regs.rdi, 1002);
+	ASSERT_OK(kill(stub, SIGKILL));
+	wait_dead(stub);
+	int r = cv_ctx_pull_full_state(c);
+	if (r == 0) {
+		EXPECT_EQ(xmm0_in_buffer(c), 1002);
+	} else {
+		EXPECT_EQ(r, -CV_EASDEAD);
+		EXPECT_EQ(xmm0_in_buffer(c), 1000);
+	}
+	r = cv_ctx_prepare_sleep(c);
+	EXPECT_TRUE(r == 0 || r == -CV_EASDEAD);
+	struct cv_exit e;
+	EXPECT_EQ(cv_ctx_switch(c, as, &e), -CV_EASDEAD);
+	ASSERT_OK(cv_as_release(as));
+	/* The sentry gives the context a fresh state and moves it to another AS and host thread. */
+	uint8_t *xs = cv_ctx_state(c)->xsave;
+	uint64_t v = 5000, bv;
+	memcpy(xs + XMM0_OFFSET, &v, 8);
+	memcpy(&bv, xs + XSTATE_BV_OFFSET, 8);
+	bv |= 1ull << CV_XFEATURE_SSE;
+	memcpy(xs + XSTATE_BV_OFFSET, &bv, 8);
+	ASSERT_OK(cv_ctx_full_state_changed(c));
+	cv_ctx_state(c)->regs.rip = GUEST_CODE_ADDR;
+	struct sw_args a = { .c = c, .as = g.as, .ret = 1 };
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, switch_thread, &a), 0);
+	pthread_join(th, NULL);
+	ASSERT_OK(a.ret);
+	ASSERT_EQ(a.e.reason, CV_EXIT_SYSCALL);
+	EXPECT_EQ(cv_ctx_state(c)->regs.orig_rax, NR_FPU);
+	EXPECT_EQ(cv_ctx_state(c)->regs.rdi, 5001);
+	ASSERT_OK(cv_ctx_release(c));
+	guest_teardown(&g);
+}

@@ -391,3 +391,98 @@ PLATFORM_TEST(as_map_user_range_edges)
 	}
 	guest_teardown(&g);
 }
+
+/* The fork hooks bracket an application fork: copy the mappings into a new AS, both keep working. */
+PLATFORM_TEST(as_fork_hooks)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_rw_start, gas_rw_end);
+	uint64_t off;
+	uint64_t *d = guest_map_anon(&g, DATA, PG, CV_ACCESS_READ | CV_ACCESS_WRITE, &off);
+	guest_store(&g, DATA, 0xf0f0);
+	ASSERT_OK(cv_as_prefork(g.as));
+	/* The sentry's fork: a private copy of the data page, the code shared. */
+	struct cv_as *child;
+	ASSERT_OK(cv_as_new(g.p, &child));
+	uint64_t *cd;
+	uint64_t coff = mf_alloc(&g, PG, (void **)&cd);
+	memcpy(cd, d, PG);
+	ASSERT_OK(cv_as_map(child, DATA, cv_memfile_fd(g.mf), coff, PG, CV_ACCESS_READ | CV_ACCESS_WRITE, false));
+	map_blob(&g, child, GUEST_CODE_ADDR, gas_rw_start, gas_rw_end);
+	ASSERT_OK(cv_as_postfork(g.as));
+	/* Parent and child diverge. */
+	guest_store(&g, DATA, 0x1111);
+	struct cv_ctx *cc = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	struct cv_regs *r = &cv_ctx_state(cc)->regs;
+	r->rdi = DATA;
+	r->rdx = RW_LOAD;
+	run_expect_syscall(cc, child, NR_RW);
+	EXPECT_EQ(r->rsi, 0xf0f0);
+	EXPECT_EQ(d[0], 0x1111);
+	/* Hooks pair again for a second fork, and the parent runs on. */
+	ASSERT_OK(cv_as_prefork(g.as));
+	ASSERT_OK(cv_as_postfork(g.as));
+	EXPECT_EQ(guest_load(&g, DATA), 0x1111);
+	ASSERT_OK(cv_ctx_release(cc));
+	ASSERT_OK(cv_as_release(child));
+	guest_teardown(&g);
+}
+
+#define MANY_MAPS_CAP 300000 /* beyond this vm.max_map_count, do not try to reach it */
+
+/* How many mappings to try: past the host's per-process limit when it is reachable. */
+static int many_maps(void)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	long max = 0;
+	if (f) {
+		if (fscanf(f, "%ld", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+	return max > 0 && max + 100 <= MANY_MAPS_CAP ? (int)max + 100 : 2000;
+}
+
+/*
+ * Run the stub out of mappings: the map that fails says -ENOMEM and records nothing, everything
+ * mapped before still works, and unmapping makes room again.
+ */
+PLATFORM_TEST_TIMEOUT(as_map_too_many_mappings, 180)
+{
+	struct guest g;
+	guest_setup(&g, platform, gas_rw_start, gas_rw_end);
+	uint64_t off;
+	uint64_t *d = guest_map_anon(&g, DATA, PG, CV_ACCESS_READ | CV_ACCESS_WRITE, &off);
+	d[0] = 0xabcdef;
+	const uint64_t base = 0x100000000ull;
+	int n = 0, r = 0, want = many_maps();
+	for (; n < want; n++) {
+		r = cv_as_map(g.as, base + 2 * PG * (uint64_t)n, cv_memfile_fd(g.mf), off, PG, CV_ACCESS_READ, false);
+		if (r < 0)
+			break;
+	}
+	if (r == 0) /* limit out of reach, or none (kvm builds its own page tables) */
+		ASSERT_TRUE(strcmp(platform, "ptrace") != 0 || want == 2000);
+	else
+		EXPECT_EQ(r, -ENOMEM);
+	uint64_t failed = base + 2 * PG * (uint64_t)n;
+	/* What was mapped works; the failed address is not mapped for the guest or for AS IO. */
+	EXPECT_EQ(guest_load(&g, base), 0xabcdef);
+	EXPECT_EQ(guest_load(&g, base + 2 * PG * (uint64_t)(n - 1)), 0xabcdef);
+	if (r < 0) {
+		guest_fault(&g, RW_LOAD, failed, SIGSEGV);
+		uint64_t v;
+		if (g.caps.supports_as_io)
+			EXPECT_EQ(cv_as_copy_in(g.as, failed, &v, 8), -EFAULT);
+	}
+	/* Unmapping a stretch makes room for new mappings. */
+	ASSERT_OK(cv_as_unmap(g.as, base, 2 * PG * 1000));
+	ASSERT_OK(cv_as_map(g.as, failed, cv_memfile_fd(g.mf), off, PG, CV_ACCESS_READ, false));
+	EXPECT_EQ(guest_load(&g, failed), 0xabcdef);
+	guest_fault(&g, RW_LOAD, base, SIGSEGV);
+	/* Dropping everything at once works too. */
+	ASSERT_OK(cv_as_unmap(g.as, base, failed + PG - base));
+	guest_fault(&g, RW_LOAD, failed, SIGSEGV);
+	EXPECT_EQ(guest_load(&g, DATA), 0xabcdef);
+	guest_teardown(&g);
+}

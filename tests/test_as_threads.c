@@ -187,31 +187,6 @@ PLATFORM_TEST_TIMEOUT(as_threads_several_as, 120)
 	guest_teardown(&g);
 }
 
-#define XMM0_OFFSET 160      /* in the legacy XSAVE region */
-#define XSTATE_BV_OFFSET 512 /* XSAVE header */
-
-/* Give @c's guest counter (xmm0's low quadword) the value @v through its XSAVE area. */
-static void set_xmm0(struct cv_ctx *c, uint64_t v)
-{
-	struct cv_cpu_state *st = cv_ctx_state(c);
-	ASSERT_OK(cv_ctx_pull_full_state(c));
-	uint8_t *xs = st->xsave;
-	uint64_t bv;
-	memcpy(xs + XMM0_OFFSET, &v, 8);
-	memcpy(&bv, xs + XSTATE_BV_OFFSET, 8);
-	bv |= 1ull << CV_XFEATURE_SSE;
-	memcpy(xs + XSTATE_BV_OFFSET, &bv, 8);
-	ASSERT_OK(cv_ctx_full_state_changed(c));
-}
-
-static uint64_t get_xmm0(struct cv_ctx *c)
-{
-	uint64_t v;
-	ASSERT_OK(cv_ctx_pull_full_state(c));
-	memcpy(&v, (uint8_t *)cv_ctx_state(c)->xsave + XMM0_OFFSET, 8);
-	return v;
-}
-
 #define N_FPU_CTX 6
 #define FPU_ROUNDS 100
 
