@@ -120,7 +120,12 @@ static long for_write(struct process *pr, int64_t dirfd, uint64_t upath, struct 
 	return *parent < 0 ? *parent : 0;
 }
 
-static long sys_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags)
+/*
+ * rename and link: both ends must be in read-write mounts. For link that matters twice over: a hard
+ * link from a read-only area into /tmp would make the host's file writable through it.
+ */
+static long two_entries(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags,
+			bool link)
 {
 	struct resolved a, b;
 	int pa, pb;
@@ -131,26 +136,10 @@ static long sys_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, 
 		close(pa);
 		return ret;
 	}
-	ret = syscall(SYS_renameat2, pa, a.name, pb, b.name, flags) < 0 ? -errno : 0;
-	close(pa);
-	close(pb);
-	return ret;
-}
-
-static long sys_link(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags)
-{
-	/* Both ends must be writable: a hard link from a read-only area into /tmp would make the host's
-	 * file writable through it. */
-	struct resolved a, b;
-	int pa, pb;
-	long ret = for_write(pr, od, op, &a, &pa);
-	if (ret < 0)
-		return ret;
-	if ((ret = for_write(pr, nd, np, &b, &pb)) < 0) {
-		close(pa);
-		return ret;
-	}
-	ret = linkat(pa, a.name, pb, b.name, (int)(flags & AT_SYMLINK_FOLLOW)) < 0 ? -errno : 0;
+	if (link)
+		ret = linkat(pa, a.name, pb, b.name, (int)(flags & AT_SYMLINK_FOLLOW)) < 0 ? -errno : 0;
+	else
+		ret = syscall(SYS_renameat2, pa, a.name, pb, b.name, flags) < 0 ? -errno : 0;
 	close(pa);
 	close(pb);
 	return ret;
@@ -335,11 +324,11 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 			*ret = unlinkat(p, res.name, fl) < 0 ? -errno : 0;
 		break;
 	}
-	case SYS_rename: *ret = sys_rename(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0); break;
-	case SYS_renameat: *ret = sys_rename(pr, DIRFD(a0), a1, DIRFD(a2), a3, 0); break;
-	case SYS_renameat2: *ret = sys_rename(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4); break;
-	case SYS_link: *ret = sys_link(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0); break;
-	case SYS_linkat: *ret = sys_link(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4); break;
+	case SYS_rename: *ret = two_entries(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0, false); break;
+	case SYS_renameat: *ret = two_entries(pr, DIRFD(a0), a1, DIRFD(a2), a3, 0, false); break;
+	case SYS_renameat2: *ret = two_entries(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4, false); break;
+	case SYS_link: *ret = two_entries(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0, true); break;
+	case SYS_linkat: *ret = two_entries(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4, true); break;
 	case SYS_symlink:
 	case SYS_symlinkat: {
 		char target[SENTRY_PATH_MAX];
