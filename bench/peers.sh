@@ -23,6 +23,7 @@ runsc_once() {
 		--platform="$1" "do" ./getpid_loop "$n" 2>"$work/runsc-$1.err" | tail -n 1)
 }
 
+load=$(cut -d" " -f1-3 /proc/loadavg) # before any measurement
 declare -A all err
 order=(native "runsc ptrace" "runsc systrap")
 add() { all[$1]="${all[$1]:-} $2"; }
@@ -52,8 +53,9 @@ ratio() { [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a /
 
 echo "getpid round trip, $n calls x $rounds rounds (median), $(date -u +%F), $(uname -sr)," \
 	"$(nproc) CPUs: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-echo "runsc: $("$runsc" --version 2>/dev/null | head -n 1); load average before: $(cut -d" " -f1-3 /proc/loadavg)"
-printf '%-22s %12s %10s %16s %16s   %s\n' system "ns/getpid" "x native" "/ runsc ptrace" "/ runsc systrap" "all rounds"
+echo "runsc: $("$runsc" --version 2>/dev/null | head -n 1); load average before: $load"
+printf '%-22s %12s %10s %16s %16s   %s\n' system "ns/getpid" "x native" "/ runsc ptrace" "/ runsc systrap" \
+	"all rounds"
 for s in "${order[@]}"; do
 	if [ -z "${med[$s]:-}" ]; then
 		printf '%-22s failed: %s\n' "$s" "${err[$s]:-no output}"

@@ -33,11 +33,12 @@ static void help(FILE *f)
 		   "Run untrusted Linux x86-64 code under a user-space kernel.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n  cvisor run [--platform P] [--trace] [--stats] [--root DIR] [--ro PATH]... [--rw PATH]...\n"
-		   "             [--env K=V]... [--cwd DIR] -- PROG [ARGS...]\n"
-		   "      host files are visible read-only; /tmp is private and writable; --rw grants writes\n"
-		   "  cvisor bench [--platform P] [--iterations N] [--json]\n"
-		   "\noptions:\n  --help     this text\n  --version  the library version\n");
+	fprintf(f,
+		"\n  cvisor run [--platform P] [--trace] [--stats] [--root DIR] [--ro PATH]...\n"
+		"             [--rw PATH]... [--env K=V]... [--cwd DIR] -- PROG [ARGS...]\n"
+		"      host files are visible read-only; /tmp is private and writable; --rw grants writes\n"
+		"  cvisor bench [--platform P] [--iterations N] [--json]\n"
+		"\noptions:\n  --help     this text\n  --version  the library version\n");
 }
 
 int main(int argc, char **argv)
