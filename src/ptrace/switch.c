@@ -51,14 +51,17 @@ static int load_regs(const struct cv_regs *in, struct user_regs_struct *r)
 
 /*
  * Was this syscall stop a 32-bit syscall? The `syscall` instruction in 64-bit mode always leaves
- * rcx == rip and r11 == rflags, so only stops that break that (int $0x80, 32-bit code) need the
- * extra PTRACE_GET_SYSCALL_INFO to learn the ABI.
+ * rcx == rip and r11 == rflags, but an application can arrange both before an `int $0x80`, so the
+ * fast answer also needs the two bytes before rip to be `0f 05` (read from the memory file, no host
+ * call). Anything else asks the kernel (PTRACE_GET_SYSCALL_INFO).
  */
-static bool compat_syscall(struct cv_platform *p, int tid, const struct user_regs_struct *r)
+static bool compat_syscall(struct cv_platform *p, struct cv_as *as, int tid, const struct user_regs_struct *r)
 {
 	if (!p->caps.compat_syscalls)
 		return false;
-	if (r->cs == CV_USER_CS && r->rcx == r->rip && r->r11 == r->eflags)
+	uint8_t insn[2];
+	if (r->cs == CV_USER_CS && r->rcx == r->rip && r->r11 == r->eflags &&
+	    as_read_raw(as, r->rip - 2, insn, 2) == 2 && insn[0] == 0x0f && insn[1] == 0x05)
 		return false;
 	struct __ptrace_syscall_info info;
 	long n = ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info);
@@ -156,7 +159,7 @@ int pt_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 				goto out;
 			}
 			exit->reason = CV_EXIT_SYSCALL;
-			if (compat_syscall(ctx->p, t->tid, &r))
+			if (compat_syscall(ctx->p, as, t->tid, &r))
 				exit->syscall_flags |= CV_SYSCALL_COMPAT;
 			break;
 		}
