@@ -27,8 +27,8 @@ CPPFLAGS += -Iinclude -Isrc -DPROGS_DIR='"$(BUILD)/progs"'
 LIBS    := -lZydis -lpthread
 SAN     ?=
 
-LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
-LIB_ASM  := $(sort $(wildcard src/*/*.S src/*/*/*.S))
+LIB_SRC  := $(filter-out src/systrap/stub/%,$(sort $(wildcard src/*/*.c src/*/*/*.c)))
+LIB_ASM  := $(filter-out src/systrap/stub/%,$(sort $(wildcard src/*/*.S src/*/*/*.S)))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(LIB_ASM))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_ASM := $(sort $(wildcard tests/*.S))
@@ -55,6 +55,29 @@ $(BUILD)/%.o: %.c $(HDRS)
 $(BUILD)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
+
+# The systrap stub: freestanding, general registers only, linked into one flat position-independent
+# blob that src/systrap/blob.S embeds. Never sanitized: it runs inside stub processes.
+STUB_CFLAGS := -O2 -std=gnu11 $(WARN) -ffreestanding -fno-builtin -fpie -fno-plt -fno-stack-protector \
+           -fno-asynchronous-unwind-tables -fno-unwind-tables -fcf-protection=none -mgeneral-regs-only \
+           -fno-jump-tables -fvisibility=hidden -fno-common
+ifeq ($(WERROR),1)
+STUB_CFLAGS += -Werror
+endif
+STUB_SRC := $(sort $(wildcard src/systrap/stub/*.c src/systrap/stub/*.S))
+STUB_OBJ := $(patsubst %,$(BUILD)/%.stub.o,$(STUB_SRC))
+
+$(BUILD)/src/systrap/stub/%.stub.o: src/systrap/stub/% src/systrap/layout.h
+	@mkdir -p $(dir $@)
+	$(CC) $(STUB_CFLAGS) -c $< -o $@
+
+$(BUILD)/systrap_stub.bin: $(STUB_OBJ) src/systrap/stub/stub.lds
+	$(CC) -nostdlib -static -Wl,--build-id=none -Wl,-T,src/systrap/stub/stub.lds -o $(BUILD)/systrap_stub.elf $(STUB_OBJ)
+	objcopy -O binary -j .text $(BUILD)/systrap_stub.elf $@
+
+$(BUILD)/src/systrap/blob.o: src/systrap/blob.S $(BUILD)/systrap_stub.bin
+	@mkdir -p $(dir $@)
+	$(CC) -DSTUB_BIN='"$(BUILD)/systrap_stub.bin"' -c $< -o $@
 
 $(BUILD)/libcvisor.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -182,4 +182,26 @@ int host_membarrier_probe(void);  /* 0 if a global membarrier is available */
 int host_membarrier(void);
 int host_gettid(void);
 
+/* ---- stub-process backends (src/core/stubhost.c) ---- */
+uint64_t host_mmap_min_addr(void); /* vm.mmap_min_addr, page aligned, at least one page */
+bool host_runs_int80(void);        /* the kernel runs int $0x80 (ia32 emulation), tried in a child */
+/* An injected mmap's result: 0 if it landed at @addr, else the errno worth passing on, or -EIO. */
+int stub_mmap_result(long res, uint64_t addr);
+int stub_mmap_prot(unsigned access); /* CV_ACCESS_* -> PROT_* */
+/* Under CPUID faulting: answer a cpuid at rip from the policy and step over it; false if none. */
+bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r);
+
+/* Classic BPF for seccomp filters. */
+#define SF_LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define SF_JEQ(k, jt, jf) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (jt), (jf))
+#define SF_JGE(k, jt, jf) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (k), (jt), (jf))
+#define SF_JGT(k, jt, jf) BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (k), (jt), (jf))
+#define SF_RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define SD_NR offsetof(struct seccomp_data, nr)
+#define SD_ARCH offsetof(struct seccomp_data, arch)
+#define SD_IP_LO offsetof(struct seccomp_data, instruction_pointer)
+#define SD_IP_HI (SD_IP_LO + 4)
+#define SD_ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+#define SD_ARG_HI(i) (SD_ARG_LO(i) + 4)
+
 #endif

@@ -338,7 +338,8 @@ PLATFORM_TEST_TIMEOUT(as_leaks_killed_stub_idle_tracers, 60)
 		ASSERT_EQ(pthread_create(&th[i], NULL, tracer_thread, &ta[i]), 0);
 	}
 	pthread_barrier_wait(&bar); /* 1 */
-	EXPECT_GE(task_count(stub[0]), N_TRACERS);
+	if (g.caps.thread_bound_state) /* ptrace: one stub thread per tracer (systrap shares a pool) */
+		EXPECT_GE(task_count(stub[0]), N_TRACERS);
 	for (int i = 0; i < 2; i++) {
 		ASSERT_OK(kill(stub[i], SIGKILL));
 		wait_dead(stub[i]);

@@ -42,8 +42,8 @@ PLATFORM_TEST(syscall_every_number_traps)
 		uint64_t nr = i < 512 ? i : extra[i - 512];
 		struct cv_exit e = guest_run(&g);
 		if (e.reason != CV_EXIT_SYSCALL)
-			HARNESS_FAIL(1, "syscall %#llx: exit reason %d signal %d", (unsigned long long)nr,
-				     e.reason, e.info.si_signo);
+			HARNESS_FAIL(1, "syscall %#llx: exit reason %d signal %d code %d at rip %#llx", (unsigned long long)nr,
+				     e.reason, e.info.si_signo, e.info.si_code, (unsigned long long)g.st->regs.rip);
 		if (g.st->regs.orig_rax != nr)
 			HARNESS_FAIL(1, "syscall %#llx reported as %#llx%s", (unsigned long long)nr,
 				     (unsigned long long)g.st->regs.orig_rax,

@@ -89,6 +89,9 @@ struct cv_platform_caps {
 	bool owns_page_tables;           /* the platform builds page tables itself (kvm) */
 	bool cpuid_faulting;             /* CPUID executed by applications is emulated from the policy */
 	bool compat_syscalls;            /* the host runs 32-bit syscalls (int $0x80); they are reported */
+	bool thread_bound_state;         /* without CV_CTX_ROAMING a context's lazy state is bound to the
+					  * host thread that last switched it (the -EXDEV rule of ctx.h);
+					  * false: every context behaves as CV_CTX_ROAMING at no extra cost */
 };
 
 /* Fill *@caps. Returns 0 or -EINVAL. */

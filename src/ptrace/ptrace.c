@@ -40,18 +40,10 @@ static void do_probe(void)
 		return;
 	}
 	/* Does int $0x80 run 32-bit syscalls here (ia32 emulation)? A child tries it. */
-	pid_t pid = fork();
-	if (pid == 0) {
-		long ret;
-		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) /* i386 getpid */ : "memory");
-		_exit(ret > 0 ? 0 : 1);
-	}
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	host_compat = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	host_compat = host_runs_int80();
 
-	pid = fork();
+	int status = 0;
+	pid_t pid = fork();
 	if (pid < 0) {
 		probe_result = -errno;
 		snprintf(probe_why, sizeof(probe_why), "fork failed: %s", strerror(errno));
@@ -79,19 +71,6 @@ static int pt_probe(char *why, size_t whylen)
 	return probe_result;
 }
 
-static uint64_t mmap_min_addr(void)
-{
-	unsigned long v = 65536;
-	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "re");
-	if (f) {
-		if (fscanf(f, "%lu", &v) != 1)
-			v = 65536;
-		fclose(f);
-	}
-	v = (v + PAGE_MASK) & ~PAGE_MASK;
-	return v < PAGE_SIZE ? PAGE_SIZE : v;
-}
-
 static int pt_open(struct cv_platform *p)
 {
 	struct pt_platform *pp = calloc(1, sizeof(*pp));
@@ -105,7 +84,7 @@ static int pt_open(struct cv_platform *p)
 	pp->pin_tracers = p->flags & CV_PLATFORM_PIN_TRACERS;
 	pp->cpuid_faulting = !(p->flags & CV_PLATFORM_NO_CPUID_FAULTING) && x86_cpuid_faulting_supported();
 	p->priv = pp;
-	p->caps.min_user_addr = mmap_min_addr();
+	p->caps.min_user_addr = host_mmap_min_addr();
 	p->caps.max_user_addr = PT_STUB_WINDOW;
 	p->caps.map_unit = 0;
 	p->caps.concurrency = 0;
@@ -113,6 +92,7 @@ static int pt_open(struct cv_platform *p)
 	p->caps.has_global_membarrier = host_membarrier_probe() == 0;
 	p->caps.cpuid_faulting = pp->cpuid_faulting;
 	p->caps.compat_syscalls = host_compat;
+	p->caps.thread_bound_state = true;
 	int ret = pt_stub_setup(p);
 	if (ret < 0) {
 		pthread_mutex_destroy(&pp->source_lock);
@@ -191,31 +171,14 @@ static int as_syscall(struct cv_as *as, long nr, const uint64_t args[6], long *r
 static int pt_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		     bool precommit)
 {
-	int prot = ((access & CV_ACCESS_READ) ? PROT_READ : 0) | ((access & CV_ACCESS_WRITE) ? PROT_WRITE : 0) |
-		   ((access & CV_ACCESS_EXEC) ? PROT_EXEC : 0);
+	int prot = stub_mmap_prot(access);
 	uint64_t args[6] = { addr, len, (uint64_t)prot,
 			     MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0), (uint64_t)fd, off };
 	long res;
 	int ret = as_syscall(as, SYS_mmap, args, &res);
 	if (ret < 0)
 		return ret;
-	if ((uint64_t)res == addr)
-		return 0;
-	if (res >= 0 || res < -4095)
-		return -EIO;
-	switch ((int)-res) {
-	case EBADF:
-	case EACCES:
-	case ENODEV:
-	case ENOMEM:
-	case EINVAL:
-	case EPERM:
-	case ETXTBSY:
-	case EAGAIN:
-		return (int)res;
-	default:
-		return -EIO;
-	}
+	return stub_mmap_result(res, addr);
 }
 
 static int pt_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)

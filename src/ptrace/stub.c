@@ -32,16 +32,6 @@
 
 /* ---- seccomp filter of every stub process ---- */
 
-#define LD_ABS(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
-#define JEQ(k, jt, jf) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (jt), (jf))
-#define JGE(k, jt, jf) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (k), (jt), (jf))
-#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
-#define SD_NR offsetof(struct seccomp_data, nr)
-#define SD_ARCH offsetof(struct seccomp_data, arch)
-#define SD_IP_LO offsetof(struct seccomp_data, instruction_pointer)
-#define SD_IP_HI (SD_IP_LO + 4)
-#define SD_ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
-#define SD_ARG_HI(i) (SD_ARG_LO(i) + 4)
 
 /*
  * Under PTRACE_SYSEMU an application syscall stops for the tracer and is skipped before seccomp runs,
@@ -55,39 +45,39 @@ static int build_filter(uint64_t stub, struct sock_filter *f, size_t max)
 {
 	uint32_t lo = (uint32_t)stub, hi = (uint32_t)(stub >> 32);
 	struct sock_filter prog[] = {
-		/* 0 */ LD_ABS(SD_ARCH),
-		/* 1 */ JEQ(AUDIT_ARCH_X86_64, 0, 28),
-		/* 2 */ LD_ABS(SD_IP_HI),
-		/* 3 */ JEQ(hi, 0, 26),
-		/* 4 */ LD_ABS(SD_IP_LO),
-		/* 5 */ JGE(lo, 0, 24),
-		/* 6 */ JGE(lo + (uint32_t)PAGE_SIZE, 23, 0),
-		/* 7 */ LD_ABS(SD_NR),
-		/* 8 */ JEQ(SYS_pause, 19, 0),       /* the park loop */
-		/* 9 */ JEQ(SYS_mmap, 18, 0),        /* injected mappings */
-		/* 10 */ JEQ(SYS_munmap, 17, 0),
-		/* 11 */ JEQ(SYS_getppid, 16, 0),    /* new-process prologue */
-		/* 12 */ JEQ(SYS_exit_group, 15, 0),
-		/* 13 */ JEQ(SYS_prctl, 4, 0),
-		/* 14 */ JEQ(SYS_clone, 7, 0),
-		/* 15 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 16 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 17 */ RET(SECCOMP_RET_KILL_PROCESS),
+		/* 0 */ SF_LD(SD_ARCH),
+		/* 1 */ SF_JEQ(AUDIT_ARCH_X86_64, 0, 28),
+		/* 2 */ SF_LD(SD_IP_HI),
+		/* 3 */ SF_JEQ(hi, 0, 26),
+		/* 4 */ SF_LD(SD_IP_LO),
+		/* 5 */ SF_JGE(lo, 0, 24),
+		/* 6 */ SF_JGE(lo + (uint32_t)PAGE_SIZE, 23, 0),
+		/* 7 */ SF_LD(SD_NR),
+		/* 8 */ SF_JEQ(SYS_pause, 19, 0),       /* the park loop */
+		/* 9 */ SF_JEQ(SYS_mmap, 18, 0),        /* injected mappings */
+		/* 10 */ SF_JEQ(SYS_munmap, 17, 0),
+		/* 11 */ SF_JEQ(SYS_getppid, 16, 0),    /* new-process prologue */
+		/* 12 */ SF_JEQ(SYS_exit_group, 15, 0),
+		/* 13 */ SF_JEQ(SYS_prctl, 4, 0),
+		/* 14 */ SF_JEQ(SYS_clone, 7, 0),
+		/* 15 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+		/* 16 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+		/* 17 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
 		/* prctl: only PR_SET_PDEATHSIG with SIGKILL */
-		/* 18 */ LD_ABS(SD_ARG_LO(0)),
-		/* 19 */ JEQ(PR_SET_PDEATHSIG, 0, 6),
-		/* 20 */ LD_ABS(SD_ARG_LO(1)),
-		/* 21 */ JEQ(SIGKILL, 6, 4),
+		/* 18 */ SF_LD(SD_ARG_LO(0)),
+		/* 19 */ SF_JEQ(PR_SET_PDEATHSIG, 0, 6),
+		/* 20 */ SF_LD(SD_ARG_LO(1)),
+		/* 21 */ SF_JEQ(SIGKILL, 6, 4),
 		/* clone: exactly the address-space or the stub-thread flags */
-		/* 22 */ LD_ABS(SD_ARG_LO(0)),
-		/* 23 */ JEQ(PT_CLONE_PROCESS, 4, 0),
-		/* 24 */ JEQ(PT_CLONE_THREAD, 3, 0),
-		/* 25 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 26 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 27 */ RET(SECCOMP_RET_ALLOW),
-		/* 28 */ RET(SECCOMP_RET_ALLOW),
-		/* 29 */ RET(SECCOMP_RET_TRAP),
-		/* 30 */ RET(SECCOMP_RET_TRAP),
+		/* 22 */ SF_LD(SD_ARG_LO(0)),
+		/* 23 */ SF_JEQ(PT_CLONE_PROCESS, 4, 0),
+		/* 24 */ SF_JEQ(PT_CLONE_THREAD, 3, 0),
+		/* 25 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+		/* 26 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+		/* 27 */ SF_RET(SECCOMP_RET_ALLOW),
+		/* 28 */ SF_RET(SECCOMP_RET_ALLOW),
+		/* 29 */ SF_RET(SECCOMP_RET_TRAP),
+		/* 30 */ SF_RET(SECCOMP_RET_TRAP),
 	};
 	if (ARRAY_SIZE(prog) > max)
 		return -EINVAL;

@@ -93,22 +93,6 @@ static void fault_access(struct cv_ctx *ctx, struct cv_as *as, const struct user
 	pc->last_fault_ip = r->rip;
 }
 
-/* CPUID under CPUID faulting: answer from the policy and step over it without leaving the switch. */
-static bool emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct user_regs_struct *r)
-{
-	uint8_t insn[2];
-	if (as_read_raw(as, r->rip, insn, 2) != 2 || !x86_insn_is_cpuid(insn, 2))
-		return false;
-	struct cv_cpuid_entry e;
-	platform_cpuid(ctx->p, (uint32_t)r->rax, (uint32_t)r->rcx, &e);
-	r->rax = e.eax;
-	r->rbx = e.ebx;
-	r->rcx = e.ecx;
-	r->rdx = e.edx;
-	r->rip += 2;
-	return true;
-}
-
 int pt_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 {
 	struct pt_as *pas = as->priv;
@@ -195,7 +179,7 @@ int pt_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 			exit->syscall_flags |= CV_SYSCALL_VSYSCALL;
 			break;
 		}
-		if (sig == SIGSEGV && si.si_code == SI_KERNEL && pp->cpuid_faulting && emulate_cpuid(ctx, as, &r)) {
+		if (sig == SIGSEGV && si.si_code == SI_KERNEL && pp->cpuid_faulting && stub_emulate_cpuid(ctx, as, (struct cv_regs *)&r)) {
 			if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0) {
 				ret = ptrace_error(t, errno);
 				goto out;

@@ -1,16 +1,290 @@
 // SPDX-License-Identifier: Apache-2.0
-// The systrap backend (seccomp-trapped stubs with shared-memory switching): registered, not built yet.
+// The systrap backend: probe, platform and address-space lifecycle, injected mmap/munmap, contexts.
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
-#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "arch/x86_64/arch.h"
+#include "systrap/systrap_internal.h"
 
-static int systrap_probe(char *why, size_t whylen)
+static int probe_result;
+static char probe_why[160];
+static bool host_compat;
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+/* seccomp filters with user notifications, pidfds and a kernel that runs int $0x80 or not: tried for
+ * real in a child. */
+static void do_probe(void)
 {
-	snprintf(why, whylen, "not implemented yet (planned: seccomp trap + shared-memory stub)");
-	return -ENOSYS;
+	if (prctl(PR_GET_SECCOMP) < 0 && errno == EINVAL) {
+		probe_result = -ENOSYS;
+		snprintf(probe_why, sizeof(probe_why), "kernel without seccomp filters");
+		return;
+	}
+	long pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd < 0) {
+		probe_result = -ENOSYS;
+		snprintf(probe_why, sizeof(probe_why), "kernel without pidfd_open (needs 5.3+)");
+		return;
+	}
+	close((int)pidfd);
+	host_compat = host_runs_int80();
+	/* A listener needs seccomp user notification (5.0+). */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+		struct sock_fprog prog = { 1, f };
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+		_exit(fd >= 0 ? 0 : 1);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		probe_result = -ENOSYS;
+		snprintf(probe_why, sizeof(probe_why), "seccomp user notification unavailable (needs 5.0+)");
+		return;
+	}
+	probe_result = 0;
+}
+
+static int st_probe(char *why, size_t whylen)
+{
+	pthread_once(&probe_once, do_probe);
+	if (probe_result < 0)
+		snprintf(why, whylen, "%s", probe_why);
+	return probe_result;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* TSC ticks per microsecond, for the stub's spin deadlines (2 ms of measuring). */
+static uint64_t calibrate_tsc(void)
+{
+	uint64_t t0 = now_ns(), c0 = st_rdtsc(), t1, c1;
+	do {
+		t1 = now_ns();
+		c1 = st_rdtsc();
+	} while (t1 - t0 < 2000000);
+	uint64_t r = (c1 - c0) * 1000 / (t1 - t0);
+	return r ? r : 1000;
+}
+
+static int st_open(struct cv_platform *p)
+{
+	struct st_platform *sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	pthread_mutex_init(&sp->source_lock, NULL);
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_mutex_init(&sp->bind_lock, NULL);
+	sp->epfd = sp->evfd = -1;
+	sp->source_pid = -1;
+	sp->sentry_pid = getpid();
+	sp->cpuid_faulting = !(p->flags & CV_PLATFORM_NO_CPUID_FAULTING) && x86_cpuid_faulting_supported();
+	cpu_set_t set;
+	sp->ncpu = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	sp->tsc_per_us = calibrate_tsc();
+	sp->fp_size = x86_xsave_layout()->size;
+	uint32_t slot = 4096;
+	while (slot < ST_SLOT_XSAVE_OFF + sp->fp_size)
+		slot *= 2;
+	if (slot > ST_SLOT_MAX) {
+		free(sp);
+		return -ENOTSUP;
+	}
+	sp->slot_size = slot;
+	sp->shm_size = ST_SLOT_FOFF + (uint64_t)ST_MAX_CTX * slot;
+	sp->alt_off = ST_ALT_OFF(sp->shm_size);
+	sp->window_size = sp->alt_off + (uint64_t)ST_MAX_THREADS * ST_ALT_SIZE;
+	p->priv = sp;
+	p->caps.min_user_addr = host_mmap_min_addr();
+	p->caps.max_user_addr = ST_WINDOW_LO;
+	p->caps.map_unit = 0;
+	p->caps.concurrency = 0;
+	p->caps.supports_as_io = true;
+	p->caps.has_global_membarrier = host_membarrier_probe() == 0;
+	p->caps.cpuid_faulting = sp->cpuid_faulting;
+	p->caps.compat_syscalls = host_compat;
+	int ret = st_stub_setup(p);
+	if (ret < 0) {
+		pthread_mutex_destroy(&sp->source_lock);
+		pthread_mutex_destroy(&sp->lock);
+		pthread_mutex_destroy(&sp->bind_lock);
+		free(sp);
+		p->priv = NULL;
+	}
+	return ret;
+}
+
+static void st_close(struct cv_platform *p)
+{
+	struct st_platform *sp = st_platform(p);
+	st_stub_teardown(p);
+	pthread_mutex_destroy(&sp->source_lock);
+	pthread_mutex_destroy(&sp->lock);
+	pthread_mutex_destroy(&sp->bind_lock);
+	free(sp);
+	p->priv = NULL;
+}
+
+static int st_as_new(struct cv_as *as)
+{
+	struct st_platform *sp = st_platform(as->p);
+	struct st_as *sas = calloc(1, sizeof(*sas));
+	if (!sas)
+		return -ENOMEM;
+	pthread_mutex_init(&sas->inj_lock, NULL);
+	pthread_mutex_init(&sas->q_lock, NULL);
+	pthread_mutex_init(&sas->thread_lock, NULL);
+	sas->table_index = -1;
+	int ret = st_as_create(sp, sas);
+	if (ret < 0)
+		goto err;
+	ret = st_thread_add(sas, 1);
+	if (ret < 0)
+		goto err_destroy;
+	pthread_mutex_lock(&sp->lock);
+	for (int i = 0; i < ST_AS_TABLE; i++)
+		if (!atomic_load(&sp->as_table[i])) {
+			sas->table_index = i;
+			break;
+		}
+	if (sas->table_index >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)sas->table_index };
+		if (epoll_ctl(sp->epfd, EPOLL_CTL_ADD, sas->pidfd, &ev) < 0) {
+			ret = -errno;
+			sas->table_index = -1;
+		} else {
+			atomic_store(&sp->as_table[sas->table_index], sas);
+		}
+	} else {
+		ret = -EAGAIN;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (ret < 0)
+		goto err_destroy;
+	sas->as = as;
+	as->priv = sas;
+	return 0;
+err_destroy:
+	st_as_destroy(sas);
+err:
+	pthread_mutex_destroy(&sas->inj_lock);
+	pthread_mutex_destroy(&sas->q_lock);
+	pthread_mutex_destroy(&sas->thread_lock);
+	free(sas);
+	return ret;
+}
+
+static int as_syscall(struct cv_as *as, long nr, const uint64_t args[6], long *res)
+{
+	return st_inject(as->priv, ST_OP_SYSCALL, nr, args, res);
+}
+
+static int st_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
+		     bool precommit)
+{
+	int prot = stub_mmap_prot(access);
+	uint64_t args[6] = { addr, len, (uint64_t)prot,
+			     MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0), (uint64_t)fd, off };
+	long res;
+	int ret = as_syscall(as, SYS_mmap, args, &res);
+	if (ret < 0)
+		return ret;
+	return stub_mmap_result(res, addr);
+}
+
+static int st_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
+{
+	uint64_t args[6] = { addr, len, 0, 0, 0, 0 };
+	long res;
+	int ret = as_syscall(as, SYS_munmap, args, &res);
+	if (ret < 0)
+		return ret;
+	return res == 0 ? 0 : (res == -ENOMEM ? -ENOMEM : -EIO);
+}
+
+static void st_as_release(struct cv_as *as)
+{
+	struct st_as *sas = as->priv;
+	struct st_platform *sp = sas->sp;
+	pthread_mutex_lock(&sp->lock);
+	if (sas->table_index >= 0) {
+		epoll_ctl(sp->epfd, EPOLL_CTL_DEL, sas->pidfd, NULL);
+		atomic_store(&sp->as_table[sas->table_index], NULL);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	while (atomic_load(&sp->kickers)) /* a kick may still be reading this address space */
+		sched_yield();
+	/* Contexts keep their state: pull what lives only in their slots here. */
+	pthread_mutex_lock(&sp->bind_lock);
+	for (uint32_t n = 1; n <= ST_MAX_CTX; n++)
+		if (sas->slot_ctx[n])
+			st_ctx_unbind(sas->slot_ctx[n], true);
+	pthread_mutex_unlock(&sp->bind_lock);
+	st_as_destroy(sas);
+	pthread_mutex_destroy(&sas->inj_lock);
+	pthread_mutex_destroy(&sas->q_lock);
+	pthread_mutex_destroy(&sas->thread_lock);
+	free(sas);
+	as->priv = NULL;
+}
+
+static int st_ctx_new(struct cv_ctx *ctx)
+{
+	struct st_ctx *sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	ctx->priv = sc;
+	return 0;
+}
+
+static void st_ctx_release(struct cv_ctx *ctx)
+{
+	struct st_platform *sp = st_platform(ctx->p);
+	pthread_mutex_lock(&sp->bind_lock);
+	st_ctx_unbind(ctx, false);
+	pthread_mutex_unlock(&sp->bind_lock);
+	free(ctx->priv);
+	ctx->priv = NULL;
+}
+
+/* A context's state lives in shared memory any host thread can reach: nothing to make portable. */
+static int st_ctx_sleep(struct cv_ctx *ctx)
+{
+	return 0;
 }
 
 const struct cv_platform_ops cv_systrap_ops = {
 	.name = "systrap",
-	.req = { .needs_ptrace = true, .needs_seccomp = true, .needs_same_pid_ns = true },
-	.probe = systrap_probe,
+	.req = { .needs_ptrace = false, .needs_seccomp = true, .needs_same_pid_ns = false },
+	.probe = st_probe,
+	.open = st_open,
+	.close = st_close,
+	.as_new = st_as_new,
+	.as_map = st_as_map,
+	.as_unmap = st_as_unmap,
+	.as_release = st_as_release,
+	.ctx_new = st_ctx_new,
+	.ctx_release = st_ctx_release,
+	.ctx_switch = st_ctx_switch,
+	.kick = st_kick,
+	.ctx_pull = st_ctx_pull,
+	.ctx_sleep = st_ctx_sleep,
 };

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helpers shared by the stub-process backends (ptrace, systrap): host probes, the mmap result of an
+// injected mapping, and CPUID emulation under CPUID faulting.
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "arch/x86_64/arch.h"
+#include "internal.h"
+
+uint64_t host_mmap_min_addr(void)
+{
+	unsigned long v = 65536;
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 65536;
+		fclose(f);
+	}
+	v = (v + PAGE_MASK) & ~PAGE_MASK;
+	return v < PAGE_SIZE ? PAGE_SIZE : v;
+}
+
+bool host_runs_int80(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		long ret;
+		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) /* i386 getpid */ : "memory");
+		_exit(ret > 0 ? 0 : 1);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int stub_mmap_result(long res, uint64_t addr)
+{
+	if ((uint64_t)res == addr)
+		return 0;
+	if (res >= 0 || res < -4095)
+		return -EIO;
+	switch ((int)-res) {
+	case EBADF:
+	case EACCES:
+	case ENODEV:
+	case ENOMEM:
+	case EINVAL:
+	case EPERM:
+	case ETXTBSY:
+	case EAGAIN:
+		return (int)res;
+	default:
+		return -EIO;
+	}
+}
+
+int stub_mmap_prot(unsigned access)
+{
+	return ((access & CV_ACCESS_READ) ? PROT_READ : 0) | ((access & CV_ACCESS_WRITE) ? PROT_WRITE : 0) |
+	       ((access & CV_ACCESS_EXEC) ? PROT_EXEC : 0);
+}
+
+bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r)
+{
+	uint8_t insn[2];
+	if (as_read_raw(as, r->rip, insn, 2) != 2 || !x86_insn_is_cpuid(insn, 2))
+		return false;
+	struct cv_cpuid_entry e;
+	platform_cpuid(ctx->p, (uint32_t)r->rax, (uint32_t)r->rcx, &e);
+	r->rax = e.eax;
+	r->rbx = e.ebx;
+	r->rcx = e.ecx;
+	r->rdx = e.edx;
+	r->rip += 2;
+	return true;
+}

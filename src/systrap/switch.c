@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+// The systrap switch: put a context in its slot, queue it for the address space's stub threads, wait
+// (spinning first when that pays) until it comes back, and read what came back once, validating it.
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "arch/x86_64/arch.h"
+#include "systrap/systrap_internal.h"
+
+#define SPIN_MAX_NS 50000ull  /* never spin longer than this on either side */
+#define WAIT_SLICE_NS 100000000 /* futex wait slices while a context runs */
+#define IRQ_GIVE_UP 30        /* slices an interrupted context may take to come back (3 s) */
+
+static uint64_t ticks_to_ns(const struct st_platform *sp, uint64_t ticks)
+{
+	return ticks * 1000 / sp->tsc_per_us;
+}
+
+static void ewma(uint64_t *avg, uint64_t sample)
+{
+	*avg = *avg ? (*avg * 7 + sample) / 8 : sample;
+}
+
+/* Copy the slot's XSAVE area into the context (bind_lock held). */
+static void pull_from_slot(struct cv_ctx *ctx, struct st_ctx *sc)
+{
+	const uint8_t *src = (const uint8_t *)st_slot(sc->sas, sc->slot) + ST_SLOT_XSAVE_OFF;
+	uint32_t n = ctx->state.xsave_size < sc->sas->sp->fp_size ? ctx->state.xsave_size : sc->sas->sp->fp_size;
+	memcpy(ctx->state.xsave, src, n);
+	if (n >= X86_XSAVE_MIN_SIZE) {
+		uint64_t *hdr = (uint64_t *)((uint8_t *)ctx->state.xsave + X86_XSAVE_HEADER_OFFSET);
+		hdr[0] &= x86_xsave_layout()->xfeatures; /* XSTATE_BV: only what we restore */
+		hdr[1] = 0;                              /* XCOMP_BV: standard format */
+	}
+	sc->fp_in_slot = false;
+}
+
+void st_ctx_unbind(struct cv_ctx *ctx, bool keep_state)
+{
+	struct st_ctx *sc = ctx->priv;
+	if (!sc || !sc->sas)
+		return;
+	if (keep_state && sc->fp_in_slot)
+		pull_from_slot(ctx, sc);
+	sc->fp_in_slot = false;
+	sc->sas->slot_ctx[sc->slot] = NULL;
+	sc->sas = NULL;
+	sc->slot = 0;
+}
+
+int st_ctx_pull(struct cv_ctx *ctx)
+{
+	struct st_ctx *sc = ctx->priv;
+	if (!sc->fp_in_slot)
+		return 0;
+	struct st_platform *sp = st_platform(ctx->p);
+	pthread_mutex_lock(&sp->bind_lock);
+	if (sc->fp_in_slot && sc->sas)
+		pull_from_slot(ctx, sc);
+	pthread_mutex_unlock(&sp->bind_lock);
+	return 0;
+}
+
+/* Give the context a slot in @sas, moving its state out of any previous one (bind_lock held). */
+static int bind(struct cv_ctx *ctx, struct st_ctx *sc, struct st_as *sas)
+{
+	if (sc->sas)
+		st_ctx_unbind(ctx, true);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < ST_MAX_CTX; i++) {
+		uint32_t c = (sas->slot_hint + i) % ST_MAX_CTX + 1;
+		if (!sas->slot_ctx[c]) {
+			n = c;
+			break;
+		}
+	}
+	if (!n)
+		return -EAGAIN;
+	sas->slot_hint = n % ST_MAX_CTX;
+	sas->slot_ctx[n] = ctx;
+	sc->sas = sas;
+	sc->slot = n;
+	ctx->fp_changed = true; /* the new slot needs the XSAVE state */
+	struct st_slot *s = st_slot(sas, n);
+	memset(s, 0, sizeof(*s));
+	return 0;
+}
+
+void st_kick(struct cv_platform *p, uint64_t target)
+{
+	struct st_platform *sp = st_platform(p);
+	int saved = errno;
+	atomic_fetch_add(&sp->kickers, 1);
+	uint64_t idx = (target >> 32) - 1;
+	uint32_t n = (uint32_t)target;
+	struct st_as *sas = idx < ST_AS_TABLE ? atomic_load(&sp->as_table[idx]) : NULL;
+	if (sas && n >= 1 && n <= ST_MAX_CTX) {
+		struct st_slot *s = st_slot(sas, n);
+		__atomic_store_n(&s->interrupt, 1, __ATOMIC_SEQ_CST);
+		uint32_t th = __atomic_load_n(&s->thread, __ATOMIC_SEQ_CST);
+		if (th >= 1 && th <= (uint32_t)atomic_load(&sas->nthreads))
+			syscall(SYS_tgkill, sas->pid, sas->tids[th - 1], ST_KICK_SIGNAL);
+	}
+	atomic_fetch_sub(&sp->kickers, 1);
+	errno = saved;
+}
+
+/* Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly. */
+static uint64_t spin_budget(const struct st_platform *sp, uint64_t expected_ns)
+{
+	if (sp->ncpu < 2 || atomic_load(&sp->in_switch) >= sp->ncpu || expected_ns > SPIN_MAX_NS)
+		return 0;
+	uint64_t b = 2 * expected_ns + 2000;
+	return b > SPIN_MAX_NS ? SPIN_MAX_NS : b;
+}
+
+static void enqueue(struct st_as *sas, struct st_slot *s, uint32_t n)
+{
+	pthread_mutex_lock(&sas->q_lock);
+	__atomic_store_n(&s->state, ST_C_QUEUED, __ATOMIC_RELEASE);
+	uint32_t t = sas->q_tail++;
+	__atomic_store_n(&sas->ring[t & (ST_QUEUE_LEN - 1)], n, __ATOMIC_RELEASE);
+	__atomic_store_n(&sas->ctl->q_tail, sas->q_tail, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&sas->ctl->q_seq, 1, __ATOMIC_SEQ_CST);
+	bool wake = __atomic_load_n(&sas->ctl->q_sleepers, __ATOMIC_SEQ_CST) != 0;
+	pthread_mutex_unlock(&sas->q_lock);
+	if (wake)
+		st_futex(&sas->ctl->q_seq, FUTEX_WAKE, 1, NULL);
+}
+
+/* Wait until the slot's context is back; 0, or the address space's error. */
+static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, uint64_t spin_ns)
+{
+	uint64_t t0 = st_rdtsc(), limit = spin_ns * sas->sp->tsc_per_us / 1000;
+	while (st_rdtsc() - t0 < limit) {
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_C_EXITED)
+			return 0;
+		__builtin_ia32_pause();
+	}
+	__atomic_store_n(&s->sentry_waits, 1, __ATOMIC_SEQ_CST);
+	int slices = 0, ret = 0;
+	for (;;) {
+		uint32_t v = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
+		if (v == ST_C_EXITED)
+			break;
+		if (atomic_load(&sas->dead)) {
+			ret = st_mark_dead(sas, false);
+			break;
+		}
+		struct timespec ts = { 0, WAIT_SLICE_NS };
+		if (st_futex(&s->state, FUTEX_WAIT, v, &ts) < 0 && errno == ETIMEDOUT &&
+		    atomic_load(&ctx->irq_pending)) {
+			/* Asked back but not returning: a stub thread with its signals blocked, or a lost
+			 * context. Remind it, and give up on the address space after a while. */
+			st_kick(ctx->p, atomic_load(ctx->run_word));
+			if (++slices >= IRQ_GIVE_UP) {
+				cv_log(CV_LOG_ERROR, "systrap: stub %d does not return an interrupted context", sas->pid);
+				ret = st_mark_dead(sas, true);
+				break;
+			}
+		}
+	}
+	__atomic_store_n(&s->sentry_waits, 0, __ATOMIC_RELAXED);
+	return ret;
+}
+
+/* Fill exit->access for a SIGSEGV/SIGBUS: the page-fault error code when there is one. */
+static void fault_access(struct st_ctx *sc, struct cv_as *as, const struct st_slot *hdr, struct cv_exit *exit)
+{
+	const struct cv_regs *r = (const struct cv_regs *)hdr->regs;
+	uint64_t addr = (uint64_t)exit->info.si_addr;
+	unsigned access;
+	if (hdr->flags & ST_F_PF) {
+		access = (hdr->err & 0x10) ? CV_ACCESS_EXEC : (hdr->err & 2) ? CV_ACCESS_WRITE : CV_ACCESS_READ;
+	} else {
+		uint8_t insn[15];
+		long n = as_read_raw(as, r->rip, insn, sizeof(insn));
+		if (x86_decode_access(insn, n > 0 ? (size_t)n : 0, r, addr, &access) < 0) {
+			access = addr == r->rip ? CV_ACCESS_EXEC : CV_ACCESS_READ;
+			exit->fault_flags |= CV_FAULT_ACCESS_GUESSED;
+		}
+	}
+	exit->access = access;
+	sc->last_fault_addr = addr;
+	sc->last_fault_ip = r->rip;
+}
+
+static bool signal_expected(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP;
+}
+
+int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
+{
+	struct st_as *sas = as->priv;
+	struct st_platform *sp = sas->sp;
+	struct st_ctx *sc = ctx->priv;
+	struct cv_regs *regs = &ctx->state.regs;
+	if (atomic_load(&sas->dead))
+		return st_mark_dead(sas, false);
+	if (regs->fs_base >= ST_TASK_SIZE || regs->gs_base >= ST_TASK_SIZE)
+		return -EINVAL;
+	if (sc->sas != sas) {
+		pthread_mutex_lock(&sp->bind_lock);
+		int ret = bind(ctx, sc, sas);
+		pthread_mutex_unlock(&sp->bind_lock);
+		if (ret < 0)
+			return ret;
+	}
+	uint32_t n = sc->slot;
+	struct st_slot *s = st_slot(sas, n);
+
+	atomic_store(ctx->run_word, ((uint64_t)(sas->table_index + 1) << 32) | n);
+	__atomic_store_n(&s->interrupt, 0, __ATOMIC_SEQ_CST);
+	if (atomic_exchange(&ctx->irq_pending, 0)) {
+		atomic_store(ctx->run_word, 0);
+		exit->reason = CV_EXIT_INTERRUPT;
+		return 0;
+	}
+	int active = atomic_fetch_add(&sas->active, 1) + 1;
+	atomic_fetch_add(&sp->in_switch, 1);
+	int ret = 0;
+	if (active > atomic_load(&sas->nthreads) && atomic_load(&sas->nthreads) < (int)ST_MAX_THREADS) {
+		ret = st_thread_add(sas, active); /* every running context has a stub thread to run on */
+		if (ret == -CV_EASDEAD || ret == -CV_ETAMPERED)
+			goto out;
+		ret = 0;
+	}
+	if (sc->exit_tsc) {
+		uint64_t gap = ticks_to_ns(sp, st_rdtsc() - sc->exit_tsc), g = atomic_load(&sas->gap_ns);
+		ewma(&g, gap);
+		atomic_store(&sas->gap_ns, g);
+	}
+	__atomic_store_n(&sas->ctl->stub_spin_ns, spin_budget(sp, atomic_load(&sas->gap_ns)), __ATOMIC_RELAXED);
+
+	struct st_slot hdr;
+	for (;;) {
+		struct cv_regs r = *regs;
+		r.cs = regs->cs == CV_USER32_CS ? CV_USER32_CS : CV_USER_CS;
+		r.ss = CV_USER_DS;
+		r.ds = r.es = r.fs = r.gs = 0;
+		r.orig_rax = (uint64_t)-1;
+		memcpy(s->regs, &r, sizeof(r));
+		if (ctx->fp_changed) {
+			memcpy((uint8_t *)s + ST_SLOT_XSAVE_OFF, ctx->state.xsave, sp->fp_size);
+			s->fp_dirty = 1;
+			ctx->fp_changed = false;
+			sc->fp_in_slot = false;
+		}
+		uint64_t t0 = st_rdtsc();
+		enqueue(sas, s, n);
+		ret = wait_exit(ctx, sas, s, spin_budget(sp, sc->run_ns));
+		if (ret < 0)
+			goto out;
+		memcpy(&hdr, s, sizeof(hdr)); /* read once; validated below */
+		ewma(&sc->run_ns, ticks_to_ns(sp, st_rdtsc() - t0));
+		sc->fp_in_slot = true;
+		memcpy(regs, hdr.regs, sizeof(*regs));
+		if (hdr.reason == ST_R_SIGNAL && sp->cpuid_faulting) {
+			siginfo_t si;
+			memcpy(&si, hdr.siginfo, sizeof(si));
+			if (si.si_signo == SIGSEGV && si.si_code == SI_KERNEL && stub_emulate_cpuid(ctx, as, regs))
+				continue;
+		}
+		break;
+	}
+	if (hdr.thread != 0) { /* a stub thread still claims it: the protocol was broken */
+		ret = st_mark_dead(sas, true);
+		goto out;
+	}
+	switch (hdr.reason) {
+	case ST_R_SYSCALL:
+		exit->reason = CV_EXIT_SYSCALL;
+		if (hdr.flags & ST_F_COMPAT)
+			exit->syscall_flags |= CV_SYSCALL_COMPAT;
+		if (hdr.flags & ST_F_VSYSCALL)
+			exit->syscall_flags |= CV_SYSCALL_VSYSCALL;
+		break;
+	case ST_R_INTERRUPT:
+		exit->reason = CV_EXIT_INTERRUPT;
+		atomic_store(&ctx->irq_pending, 0);
+		break;
+	case ST_R_SIGNAL:
+		memcpy(&exit->info, hdr.siginfo, sizeof(exit->info));
+		if (!signal_expected(exit->info.si_signo)) {
+			ret = st_mark_dead(sas, true);
+			goto out;
+		}
+		exit->reason = CV_EXIT_SIGNAL;
+		if ((exit->info.si_signo == SIGSEGV || exit->info.si_signo == SIGBUS) && exit->info.si_code != SI_KERNEL)
+			fault_access(sc, as, &hdr, exit);
+		break;
+	default:
+		ret = st_mark_dead(sas, true);
+		goto out;
+	}
+out:
+	sc->exit_tsc = st_rdtsc();
+	atomic_fetch_sub(&sas->active, 1);
+	atomic_fetch_sub(&sp->in_switch, 1);
+	atomic_store(ctx->run_word, 0);
+	return ret;
+}

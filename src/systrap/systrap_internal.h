@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private state of the systrap backend (see docs/systrap.md and src/systrap/layout.h). */
+#ifndef CVISOR_SYSTRAP_INTERNAL_H
+#define CVISOR_SYSTRAP_INTERNAL_H
+
+#include "internal.h"
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include "systrap/layout.h"
+
+extern const uint8_t cv_systrap_blob[], cv_systrap_blob_end[];
+
+#define ST_TASK_SIZE 0x7ffffffff000ull
+#define ST_WINDOW_LO 0x7f0000000000ull /* stub windows live in the top TiB; applications below it */
+#define ST_AS_TABLE 4096               /* address spaces alive at once (kick lookup table) */
+#define ST_KICK_SIGNAL SIGCHLD
+
+struct st_as;
+
+struct st_platform {
+	uint64_t base;                  /* B: the stub window, same address in the sentry and all stubs */
+	uint64_t window_size;
+	struct st_globals *g;           /* the sentry's (writable until the source forks) copy */
+	const struct st_exports *ex;
+	uint32_t slot_size, fp_size;
+	uint64_t shm_size, alt_off;
+	int sentry_pid;
+	int ncpu;
+	bool cpuid_faulting;
+	uint64_t tsc_per_us;
+
+	/* the source stub and its channel (B + ST_SHM_OFF, a private memfd) */
+	int source_pid;
+	struct st_request *src_req;
+	struct st_control *src_ctl;
+	uint32_t src_seq;
+	pthread_mutex_t source_lock;
+
+	/* the monitor thread: parent of every stub (PR_SET_PDEATHSIG) and watcher of their deaths */
+	pthread_t monitor;
+	bool monitor_running;
+	int epfd, evfd;
+	pthread_mutex_t lock;           /* guards as_list and as_table slot allocation */
+	struct st_as *as_list;
+	struct st_as *_Atomic as_table[ST_AS_TABLE];
+	atomic_int kickers;             /* kicks in flight (release waits for them) */
+	pthread_mutex_t bind_lock;      /* context <-> slot bindings */
+	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
+};
+
+/* One stub process. */
+struct st_as {
+	struct st_platform *sp;
+	struct cv_as *as;
+	int pid, pidfd, listener;
+	int table_index;
+	uint8_t *shm;                   /* the sentry's mapping of the shared file */
+	struct st_request *req;
+	struct st_control *ctl;
+	uint32_t *ring;
+	pthread_mutex_t inj_lock;       /* the syscall thread: one request at a time */
+	uint64_t notif_id;
+	bool have_notif;
+	pthread_mutex_t thread_lock;    /* adding stub threads */
+	int tids[ST_MAX_THREADS];
+	atomic_int nthreads;
+	pthread_mutex_t q_lock;         /* enqueue */
+	uint32_t q_tail;
+	atomic_int active;              /* contexts queued or running in this address space */
+	struct cv_ctx *slot_ctx[ST_MAX_CTX + 1]; /* 1-based (bind_lock) */
+	uint32_t slot_hint;
+	atomic_bool dead;
+	atomic_bool tampered;
+	_Atomic uint64_t gap_ns;        /* EWMA: sentry time between a context's exit and its next entry */
+	struct st_as *next;
+};
+
+struct st_ctx {
+	struct st_as *sas;              /* where the context has a slot (bind_lock), or NULL */
+	uint32_t slot;                  /* 1-based */
+	bool fp_in_slot;                /* the slot holds newer XSAVE state than ctx->state.xsave */
+	bool fp_lost;
+	uint64_t exit_tsc;              /* when the last switch returned */
+	uint64_t run_ns;                /* EWMA: time in the application per switch */
+	uint64_t last_fault_addr, last_fault_ip;
+};
+
+static inline struct st_platform *st_platform(struct cv_platform *p)
+{
+	return p->priv;
+}
+
+static inline struct st_slot *st_slot(const struct st_as *sas, uint32_t n)
+{
+	return (struct st_slot *)(sas->shm + ST_SLOT_FOFF + (uint64_t)(n - 1) * sas->sp->slot_size);
+}
+
+static inline uint64_t st_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+long st_futex(void *addr, int op, uint32_t val, const struct timespec *ts);
+
+/* ---- stubproc.c ---- */
+int st_stub_setup(struct cv_platform *p);
+void st_stub_teardown(struct cv_platform *p);
+int st_as_create(struct st_platform *sp, struct st_as *sas);
+void st_as_destroy(struct st_as *sas);
+/* Run syscall @nr in the stub through its syscall thread; result in *@ret. */
+int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret);
+/* Add a stub thread if fewer than @want exist; 0 or -errno. */
+int st_thread_add(struct st_as *sas, int want);
+int st_mark_dead(struct st_as *sas, bool tampered);
+
+/* ---- filter.c ---- */
+int st_build_filters(struct st_globals *g, uint64_t base, uint64_t code_size, struct sock_fprog *process_prog,
+		     void *process_buf, size_t process_max);
+
+/* ---- switch.c ---- */
+int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit);
+void st_kick(struct cv_platform *p, uint64_t target);
+int st_ctx_pull(struct cv_ctx *ctx);
+void st_ctx_unbind(struct cv_ctx *ctx, bool keep_state);
+
+#endif
