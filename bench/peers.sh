@@ -39,6 +39,8 @@ for ((r = 0; r < rounds; r++)); do
 	while IFS= read -r line; do
 		name=$(sed -n 's/.*"platform":"\([^"]*\)".*/\1/p' <<<"$line")
 		ns=$(sed -n 's/.*"syscall_ns":\([0-9]*\).*/\1/p' <<<"$line")
+		threads=$(sed -n 's/.*"threads":\([0-9]*\).*/\1/p' <<<"$line")
+		[ "${threads:-1}" = 1 ] || name="$name, $threads threads"
 		[[ " ${order[*]} " == *" cvisor $name "* ]] || order+=("cvisor $name")
 		add "cvisor $name" "$ns"
 	done < <("$cvisor" bench --json --iterations "$n")
