@@ -187,7 +187,10 @@ uint64_t host_mmap_min_addr(void); /* vm.mmap_min_addr, page aligned, at least o
 bool host_runs_int80(void);        /* the kernel runs int $0x80 (ia32 emulation), tried in a child */
 /* An injected mmap's result: 0 if it landed at @addr, else the errno worth passing on, or -EIO. */
 int stub_mmap_result(long res, uint64_t addr);
-int stub_mmap_prot(unsigned access); /* CV_ACCESS_* -> PROT_* */
+/* The arguments of mmap(MAP_SHARED | MAP_FIXED [| MAP_POPULATE]) for cv_as_map(). */
+void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
+		    bool precommit);
+int stub_munmap_result(long res); /* an injected munmap's result as cv_as_unmap() returns it */
 /* Under CPUID faulting: answer a cpuid at rip from the policy and step over it; false if none. */
 bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r);
 

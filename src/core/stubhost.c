@@ -56,10 +56,21 @@ int stub_mmap_result(long res, uint64_t addr)
 	}
 }
 
-int stub_mmap_prot(unsigned access)
+void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
+		    bool precommit)
 {
-	return ((access & CV_ACCESS_READ) ? PROT_READ : 0) | ((access & CV_ACCESS_WRITE) ? PROT_WRITE : 0) |
-	       ((access & CV_ACCESS_EXEC) ? PROT_EXEC : 0);
+	args[0] = addr;
+	args[1] = len;
+	args[2] = (uint64_t)(((access & CV_ACCESS_READ) ? PROT_READ : 0) |
+			     ((access & CV_ACCESS_WRITE) ? PROT_WRITE : 0) | ((access & CV_ACCESS_EXEC) ? PROT_EXEC : 0));
+	args[3] = MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0);
+	args[4] = (uint64_t)fd;
+	args[5] = off;
+}
+
+int stub_munmap_result(long res)
+{
+	return res == 0 ? 0 : (res == -ENOMEM ? -ENOMEM : -EIO);
 }
 
 bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r)

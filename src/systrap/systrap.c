@@ -200,9 +200,8 @@ static int as_syscall(struct cv_as *as, long nr, const uint64_t args[6], long *r
 static int st_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		     bool precommit)
 {
-	int prot = stub_mmap_prot(access);
-	uint64_t args[6] = { addr, len, (uint64_t)prot,
-			     MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0), (uint64_t)fd, off };
+	uint64_t args[6];
+	stub_mmap_args(args, addr, fd, off, len, access, precommit);
 	long res;
 	int ret = as_syscall(as, SYS_mmap, args, &res);
 	if (ret < 0)
@@ -217,7 +216,7 @@ static int st_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
 	int ret = as_syscall(as, SYS_munmap, args, &res);
 	if (ret < 0)
 		return ret;
-	return res == 0 ? 0 : (res == -ENOMEM ? -ENOMEM : -EIO);
+	return stub_munmap_result(res);
 }
 
 static void st_as_release(struct cv_as *as)
