@@ -193,6 +193,12 @@ void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint6
 int stub_munmap_result(long res); /* an injected munmap's result as cv_as_unmap() returns it */
 /* Under CPUID faulting: answer a cpuid at rip from the policy and step over it; false if none. */
 bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r);
+/*
+ * A 32-bit syscall that did not come from an int $0x80 (the two bytes before rip are not cd 80): a
+ * syscall or sysenter in 32-bit code. The kernel has already replaced its return address with its own
+ * vDSO landing pad, so it cannot be resumed; turn @exit into the SIGILL that documents this.
+ */
+bool stub_compat_insn_lost(struct cv_as *as, const struct cv_regs *r, struct cv_exit *exit);
 
 /* Classic BPF for seccomp filters. */
 #define SF_LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))

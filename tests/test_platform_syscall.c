@@ -250,6 +250,32 @@ PLATFORM_TEST(syscall_compat_mode_int80_and_sysenter)
 	guest_teardown(&g);
 }
 
+/*
+ * `syscall` in 32-bit code. Intel: #UD (SIGILL at the instruction). AMD: the kernel's 32-bit fast path,
+ * which discards the return address; cvisor reports SIGILL with si_addr NULL rather than resuming at the
+ * kernel's landing pad (or leaking where the sentry's vDSO is). Either way the sentry can step over it.
+ */
+PLATFORM_TEST(syscall_compat_mode_syscall_insn)
+{
+	struct guest g;
+	if (!compat_enter(&g, platform)) {
+		guest_teardown(&g);
+		return;
+	}
+	g.st->regs.rax = 1234;
+	struct cv_exit e = guest_run(&g);
+	ASSERT_EQ(e.reason, CV_EXIT_SIGNAL);
+	EXPECT_EQ(e.info.si_signo, SIGILL);
+	EXPECT_EQ(e.info.si_code, ILL_ILLOPN);
+	if (e.info.si_addr != NULL)
+		EXPECT_EQ(g.st->regs.rip, AT(g_compat_syscall, g_compat));
+	EXPECT_EQ(g.st->regs.rbx, 1234); /* the int $0x80 result reached the 32-bit code */
+	EXPECT_EQ(g.st->regs.cs, CV_USER32_CS);
+	g.st->regs.rip = AT(g_compat_after_syscall, g_compat);
+	compat_leave(&g, 1234);
+	guest_teardown(&g);
+}
+
 /* Is the legacy vsyscall page mapped in this (host) process? Then applications have it too. */
 static bool host_has_vsyscall(void)
 {

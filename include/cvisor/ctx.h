@@ -50,8 +50,12 @@ enum cv_exit_reason {
 };
 
 /* Syscall flags. */
-#define CV_SYSCALL_COMPAT 1u   /* a 32-bit system call (int $0x80, or syscall/sysenter from 32-bit code):
-				* the number is in regs.orig_rax, arguments in ebx, ecx, edx, esi, edi, ebp */
+#define CV_SYSCALL_COMPAT 1u   /* a 32-bit system call (int $0x80 or, on Intel, sysenter in 32-bit code):
+				* the number is in regs.orig_rax, arguments in ebx, ecx, edx, esi, edi, ebp.
+				* A syscall or sysenter instruction that the kernel takes through its 32-bit
+				* fast path loses its return address there (the kernel resumes at its own vDSO);
+				* it is reported as CV_EXIT_SIGNAL SIGILL, ILL_ILLOPN with si_addr NULL and
+				* cannot be resumed, where native Linux would jump into its vDSO. */
 #define CV_SYSCALL_VSYSCALL 2u /* a call into the legacy vsyscall page: the number (gettimeofday,
 				* time, getcpu) is in regs.orig_rax and the platform already emulated the
 				* return, so rip/rsp point after the call; put the result in rax */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the stub-process backends (ptrace, systrap): host probes, the mmap result of an
-// injected mapping, and CPUID emulation under CPUID faulting.
+// injected mapping, CPUID emulation under CPUID faulting, and 32-bit syscall instructions.
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,5 +87,19 @@ bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r)
 	r->rcx = e.ecx;
 	r->rdx = e.edx;
 	r->rip += 2;
+	return true;
+}
+
+bool stub_compat_insn_lost(struct cv_as *as, const struct cv_regs *r, struct cv_exit *exit)
+{
+	uint8_t insn[2];
+	if (as_read_raw(as, r->rip - 2, insn, 2) == 2 && insn[0] == 0xcd && insn[1] == 0x80)
+		return false;
+	exit->reason = CV_EXIT_SIGNAL;
+	exit->syscall_flags = 0;
+	memset(&exit->info, 0, sizeof(exit->info));
+	exit->info.si_signo = SIGILL;
+	exit->info.si_code = ILL_ILLOPN;
+	exit->info.si_addr = NULL; /* the instruction's address is lost */
 	return true;
 }

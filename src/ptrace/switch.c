@@ -143,7 +143,8 @@ int pt_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 				goto out;
 			}
 			exit->reason = CV_EXIT_SYSCALL;
-			if (compat_syscall(ctx->p, as, t->tid, &r))
+			if (compat_syscall(ctx->p, as, t->tid, &r) &&
+			    !stub_compat_insn_lost(as, (const struct cv_regs *)&r, exit))
 				exit->syscall_flags |= CV_SYSCALL_COMPAT;
 			break;
 		}

@@ -273,7 +273,7 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 	switch (hdr.reason) {
 	case ST_R_SYSCALL:
 		exit->reason = CV_EXIT_SYSCALL;
-		if (hdr.flags & ST_F_COMPAT)
+		if ((hdr.flags & ST_F_COMPAT) && !stub_compat_insn_lost(as, regs, exit))
 			exit->syscall_flags |= CV_SYSCALL_COMPAT;
 		if (hdr.flags & ST_F_VSYSCALL)
 			exit->syscall_flags |= CV_SYSCALL_VSYSCALL;
