@@ -131,6 +131,7 @@ struct cv_platform_ops {
 	void (*as_release)(struct cv_as *as);
 	int (*as_prefork)(struct cv_as *as);
 	int (*as_postfork)(struct cv_as *as);
+	int (*as_patch_syscall)(struct cv_as *as, uint64_t rip);
 	int (*ctx_new)(struct cv_ctx *ctx);
 	void (*ctx_release)(struct cv_ctx *ctx);
 	int (*ctx_switch)(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit);
@@ -157,6 +158,9 @@ bool ctx_valid(const struct cv_ctx *ctx);
  * of exec-only code). Returns bytes read (possibly short), or -EFAULT if none.
  */
 long as_read_raw(struct cv_as *as, uint64_t addr, void *dst, size_t len);
+/* Write application memory ignoring access bits, only where a memory file backs it (patched code).
+ * Returns bytes written, or -EFAULT if a page of the range is not memory-file backed. */
+long as_write_memfile(struct cv_as *as, uint64_t addr, const void *src, size_t len);
 
 int platform_slot_alloc(struct cv_platform *p, _Atomic uint64_t **word);
 void platform_slot_free(struct cv_platform *p, int slot);

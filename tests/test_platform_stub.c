@@ -7,15 +7,16 @@
 
 /*
  * Mappings of /proc/PID/maps other than [vsyscall]: how many lie below @limit (the application's
- * range), and how many executable ones above it (the first goes to start/end/perms).
+ * range) and how many of those below @low (under the range: they must be read-only data), and how
+ * many executable ones above it (the first goes to start/end/perms).
  */
 struct stub_map_counts {
-	int below, exec_above, writable_exec;
+	int below, under, under_writable_or_exec, exec_above, writable_exec;
 	uint64_t start, end;
 	char perms[8];
 };
 
-static struct stub_map_counts stub_maps(int pid, uint64_t limit)
+static struct stub_map_counts stub_maps(int pid, uint64_t low, uint64_t limit)
 {
 	struct stub_map_counts c = { 0 };
 	char path[64], line[512];
@@ -29,6 +30,12 @@ static struct stub_map_counts stub_maps(int pid, uint64_t limit)
 		char p[8];
 		if (sscanf(line, "%llx-%llx %7s", &s, &e, p) != 3)
 			continue;
+		if (e <= low) {
+			c.under++;
+			if (p[1] == 'w' || p[2] == 'x')
+				c.under_writable_or_exec++;
+			continue;
+		}
 		if (s < limit) {
 			c.below++;
 			continue;
@@ -68,10 +75,13 @@ PLATFORM_TEST(stub_holds_only_its_code_and_is_filtered)
 	ASSERT_OK(cv_platform_open(platform, NULL, &p));
 	ASSERT_OK(cv_platform_caps(p, &caps));
 	int pid = as_new_find_stub(p, &as);
-	/* Nothing in the application's range; one code mapping above it, never writable. */
-	struct stub_map_counts c = stub_maps(pid, caps.max_user_addr);
+	/* Nothing in the application's range; under it at most the read-only patch table; code above it
+	 * (the stub, and its patch trampolines where it patches), never writable. */
+	struct stub_map_counts c = stub_maps(pid, caps.min_user_addr, caps.max_user_addr);
 	EXPECT_EQ(c.below, 0);
-	EXPECT_EQ(c.exec_above, 1);
+	EXPECT_EQ(c.under, caps.patches_syscalls ? 1 : 0);
+	EXPECT_EQ(c.under_writable_or_exec, 0);
+	EXPECT_EQ(c.exec_above, caps.patches_syscalls ? 2 : 1);
 	EXPECT_EQ(c.writable_exec, 0);
 	EXPECT_EQ(strcmp(c.perms, "r-xp"), 0);
 	if (strcmp(platform, "ptrace") == 0)
@@ -90,7 +100,7 @@ PLATFORM_TEST(stub_holds_only_its_code_and_is_filtered)
 	ASSERT_OK(cv_memfile_new(NULL, &mf));
 	ASSERT_OK(cv_memfile_alloc(mf, 4096, 0, &off));
 	ASSERT_OK(cv_as_map(as, GUEST_DATA_ADDR, cv_memfile_fd(mf), off, 4096, CV_ACCESS_READ, false));
-	c = stub_maps(pid, caps.max_user_addr);
+	c = stub_maps(pid, caps.min_user_addr, caps.max_user_addr);
 	EXPECT_EQ(c.below, 1);
 	ASSERT_OK(cv_as_release(as));
 	cv_memfile_close(mf);
@@ -115,8 +125,8 @@ PLATFORM_TEST(stub_code_is_no_way_out)
 		while (f && fgets(line, sizeof(line), f)) {
 			unsigned long long a, b;
 			char perms[8];
-			if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) == 3 && a >= g.caps.max_user_addr &&
-			    perms[2] == 'x' && !strstr(line, "vsyscall"))
+			if (!stub && sscanf(line, "%llx-%llx %7s", &a, &b, perms) == 3 &&
+			    a >= g.caps.max_user_addr && perms[2] == 'x' && !strstr(line, "vsyscall"))
 				stub = a;
 		}
 		if (f)

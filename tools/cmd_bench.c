@@ -13,6 +13,7 @@
 extern const unsigned char bench_guest_start[], bench_guest_end[];
 
 #define CODE_ADDR 0x400000ull
+#define STACK_ADDR 0x500000ull
 #define FAKE_PID  1234
 
 static uint64_t now_ns(void)
@@ -41,6 +42,7 @@ struct bench {
 	struct cv_as *as;
 	struct cv_ctx *ctx;
 	struct cv_ctx *more[MAX_GUEST_THREADS]; /* contexts of the extra guest threads */
+	bool patch;                             /* patch the guest's syscall site when offered */
 };
 
 static void bench_free(struct bench *b)
@@ -53,7 +55,7 @@ static void bench_free(struct bench *b)
 	cv_platform_close(b->p);
 }
 
-static int bench_setup(struct bench *b, const char *name, unsigned flags)
+static int bench_setup(struct bench *b, const char *name, unsigned flags, bool patch)
 {
 	struct cv_platform_opts opts = { sizeof(opts), flags };
 	uint64_t off;
@@ -61,15 +63,18 @@ static int bench_setup(struct bench *b, const char *name, unsigned flags)
 	int ret;
 	memset(b, 0, sizeof(*b));
 	if ((ret = cv_platform_open(name, &opts, &b->p)) < 0 || (ret = cv_memfile_new(NULL, &b->mf)) < 0 ||
-	    (ret = cv_memfile_alloc(b->mf, 4096, 0, &off)) < 0 ||
+	    (ret = cv_memfile_alloc(b->mf, 2 * 4096, 0, &off)) < 0 ||
 	    (ret = cv_memfile_ptr(b->mf, off, 4096, &code)) < 0 || (ret = cv_as_new(b->p, &b->as)) < 0 ||
 	    (ret = cv_as_map(b->as, CODE_ADDR, cv_memfile_fd(b->mf), off, 4096,
 			     CV_ACCESS_READ | CV_ACCESS_EXEC, true)) < 0 ||
+	    (ret = cv_as_map(b->as, STACK_ADDR, cv_memfile_fd(b->mf), off + 4096, 4096,
+			     CV_ACCESS_READ | CV_ACCESS_WRITE, true)) < 0 ||
 	    (ret = cv_ctx_new(b->p, 0, &b->ctx)) < 0) {
 		bench_free(b);
 		return ret;
 	}
 	memcpy(code, bench_guest_start, (uintptr_t)bench_guest_end - (uintptr_t)bench_guest_start);
+	b->patch = patch;
 	return 0;
 }
 
@@ -78,6 +83,7 @@ static long bench_run_ctx(struct bench *b, struct cv_ctx *ctx, long n)
 {
 	struct cv_cpu_state *st = cv_ctx_state(ctx);
 	st->regs.rip = CODE_ADDR;
+	st->regs.rsp = STACK_ADDR + 4096; /* like a real thread (the patched path uses 8 bytes below the red zone) */
 	st->regs.r12 = (uint64_t)n;
 	struct cv_exit ex;
 	long calls = 0;
@@ -94,6 +100,11 @@ static long bench_run_ctx(struct bench *b, struct cv_ctx *ctx, long n)
 			break;
 		if (st->regs.orig_rax != SYS_getpid)
 			return -EIO;
+		if (b->patch && (ex.syscall_flags & CV_SYSCALL_PATCHABLE)) {
+			ret = cv_as_patch_syscall(b->as, st->regs.rip);
+			if (ret < 0)
+				return ret;
+		}
 		st->regs.rax = FAKE_PID;
 		calls++;
 	}
@@ -154,6 +165,7 @@ struct variant {
 	const char *platform;
 	const char *label;
 	unsigned flags;
+	bool patch;
 };
 
 int cmd_bench(int argc, char **argv)
@@ -192,23 +204,25 @@ int cmd_bench(int argc, char **argv)
 			}
 			continue;
 		}
-		v[nv++] = (struct variant){ names[i], names[i], 0 };
+		v[nv++] = (struct variant){ names[i], names[i], 0, false };
 		if (strcmp(names[i], "ptrace") == 0)
-			v[nv++] = (struct variant){ names[i], "ptrace+pin", CV_PLATFORM_PIN_TRACERS };
+			v[nv++] = (struct variant){ names[i], "ptrace+pin", CV_PLATFORM_PIN_TRACERS, false };
+		if (strcmp(names[i], "systrap") == 0)
+			v[nv++] = (struct variant){ names[i], "systrap-patched", 0, true };
 	}
 	if (only && nv == 0)
 		usage_error("unknown platform '%s'", only);
 
 	uint64_t native = native_ns(n);
 	if (!json)
-		printf("%-12s %7s %14s %12s %8s\n", "platform", "threads", "ns/syscall", "native ns", "ratio");
+		printf("%-16s %7s %14s %12s %8s\n", "platform", "threads", "ns/syscall", "native ns", "ratio");
 	static const int thread_counts[] = { 1, MAX_GUEST_THREADS };
 	for (int i = 0; i < nv; i++) {
 		for (size_t k = 0; k < sizeof(thread_counts) / sizeof(thread_counts[0]); k++) {
 			int threads = thread_counts[k];
 			long each = threads == 1 ? n : (n / threads > 0 ? n / threads : 1);
 			struct bench b;
-			int ret = bench_setup(&b, v[i].platform, v[i].flags);
+			int ret = bench_setup(&b, v[i].platform, v[i].flags, v[i].patch);
 			long ns = ret;
 			if (ret == 0) {
 				/* Warm-up: stub threads, CPU pinning and caches settle first. */
@@ -225,7 +239,7 @@ int cmd_bench(int argc, char **argv)
 				printf("{\"platform\":\"%s\",\"threads\":%d,\"syscall_ns\":%ld,\"native_ns\":%llu}\n",
 				       v[i].label, threads, ns, (unsigned long long)native);
 			else
-				printf("%-12s %7d %14ld %12llu %7.1fx\n", v[i].label, threads, ns,
+				printf("%-16s %7d %14ld %12llu %7.1fx\n", v[i].label, threads, ns,
 				       (unsigned long long)native, native ? (double)ns / (double)native : 0.0);
 		}
 	}

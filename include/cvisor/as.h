@@ -63,6 +63,20 @@ CV_API int cv_as_prefork(struct cv_as *as);
 CV_API int cv_as_postfork(struct cv_as *as);
 
 /*
+ * Syscall-site patching (where caps.patches_syscalls): rewrite the `mov $nr,%eax; syscall` that ends
+ * at @rip, as reported by a CV_EXIT_SYSCALL with CV_SYSCALL_PATCHABLE, so that later executions enter
+ * the platform without a signal (they are then reported with CV_SYSCALL_PATCHED; exits, registers and
+ * restarts look exactly as before). The code is rewritten in place, through the memory file that backs
+ * it, and the new bytes are visible to the application: call it only for memory that is the
+ * application's own, that is mapped only into address spaces of this platform, and for a program that
+ * nobody single-steps or reads its code expecting the original bytes (a traced program). Safe while
+ * other threads run the site. Returns 0 (patched, or already was); -EINVAL (no patchable site there);
+ * -EFAULT (the bytes are not backed by a memory file: nothing was written); -ENOSPC (the platform's
+ * site table is full); -EOPNOTSUPP (the platform does not patch); CV_EASDEAD.
+ */
+CV_API int cv_as_patch_syscall(struct cv_as *as, uint64_t rip);
+
+/*
  * Address-space IO (when caps.supports_as_io): access application memory through the address space's
  * own mappings, with the application's permissions: reads need READ, writes need WRITE. These see
  * exactly what the application sees, whatever file backs the range.

@@ -60,6 +60,10 @@ enum cv_exit_reason {
 				* time, getcpu) is in regs.orig_rax and the platform already emulated the
 				* return, so rip/rsp point after the call; put the result in rax */
 
+#define CV_SYSCALL_PATCHABLE 4u /* the site is `mov $nr,%eax; syscall` and cv_as_patch_syscall() may
+				 * make it faster */
+#define CV_SYSCALL_PATCHED 8u   /* it came through a patched site (no signal) */
+
 /* Fault flags. */
 #define CV_FAULT_ACCESS_GUESSED 1u /* the access type could not be decoded and was inferred */
 

@@ -56,6 +56,8 @@ struct cv_platform_opts {
  * the cost of the scheduler not moving a busy sentry thread. Off by default.
  */
 #define CV_PLATFORM_PIN_TRACERS 2u
+/* systrap: never offer syscall-site patching (caps.patches_syscalls false, min_user_addr unchanged). */
+#define CV_PLATFORM_NO_SYSCALL_PATCHING 4u
 
 /*
  * Open backend @name, or the best usable one when @name is NULL. @opts may be NULL.
@@ -76,7 +78,8 @@ CV_API int cv_platform_close(struct cv_platform *p);
 CV_API const char *cv_platform_name(const struct cv_platform *p);
 
 struct cv_platform_caps {
-	uint64_t min_user_addr;          /* lowest mappable application address */
+	uint64_t min_user_addr;          /* lowest mappable application address (below it the platform
+					  * may keep read-only data of its own: systrap's patch table) */
 	uint64_t max_user_addr;          /* one past the highest mappable application address */
 	uint64_t map_unit;               /* preferred mapping granularity; 0 = cost independent of size */
 	uint32_t concurrency;            /* contexts that can run at once; 0 = unlimited */
@@ -92,6 +95,7 @@ struct cv_platform_caps {
 	bool thread_bound_state;         /* without CV_CTX_ROAMING a context's lazy state is bound to the
 					  * host thread that last switched it (the -EXDEV rule of ctx.h);
 					  * false: every context behaves as CV_CTX_ROAMING at no extra cost */
+	bool patches_syscalls;           /* cv_as_patch_syscall() works (CV_SYSCALL_PATCHABLE is reported) */
 };
 
 /* Fill *@caps. Returns 0 or -EINVAL. */

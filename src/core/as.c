@@ -147,6 +147,17 @@ CV_API int cv_as_prefork(struct cv_as *as)
 	return as->p->ops->as_prefork ? as->p->ops->as_prefork(as) : 0;
 }
 
+CV_API int cv_as_patch_syscall(struct cv_as *as, uint64_t rip)
+{
+	if (!as_valid(as))
+		return -EINVAL;
+	if (!as->p->ops->as_patch_syscall)
+		return -EOPNOTSUPP;
+	if (atomic_load(&as->dead))
+		return -CV_EASDEAD;
+	return as->p->ops->as_patch_syscall(as, rip);
+}
+
 CV_API int cv_as_postfork(struct cv_as *as)
 {
 	if (!as_valid(as))

@@ -114,6 +114,24 @@ long as_read_raw(struct cv_as *as, uint64_t addr, void *dst, size_t len)
 	return as_io(as, addr, dst, len, IO_READ, false);
 }
 
+long as_write_memfile(struct cv_as *as, uint64_t addr, const void *src, size_t len)
+{
+	uint64_t end;
+	if (__builtin_add_overflow(addr, len, &end))
+		return -EFAULT;
+	pthread_mutex_lock(&as->lock);
+	for (uint64_t a = addr; a < end;) {
+		const struct as_mapping *m = maptable_find(as, a);
+		if (!m || !m->ref->memfile) {
+			pthread_mutex_unlock(&as->lock);
+			return -EFAULT;
+		}
+		a = m->end;
+	}
+	pthread_mutex_unlock(&as->lock);
+	return as_io(as, addr, (uint8_t *)(uintptr_t)src, len, IO_WRITE, false);
+}
+
 static int io_check(struct cv_as *as, const void *buf, size_t len)
 {
 	if (!as_valid(as) || (!buf && len))

@@ -71,7 +71,7 @@ CV_API int cv_platform_open(const char *name, const struct cv_platform_opts *opt
 {
 	if (!out)
 		return -EINVAL;
-	if (opts && (opts->size < sizeof(*opts) || (opts->flags & ~(CV_PLATFORM_NO_CPUID_FAULTING | CV_PLATFORM_PIN_TRACERS))))
+	if (opts && (opts->size < sizeof(*opts) || (opts->flags & ~(CV_PLATFORM_NO_CPUID_FAULTING | CV_PLATFORM_PIN_TRACERS | CV_PLATFORM_NO_SYSCALL_PATCHING))))
 		return -EINVAL;
 	const struct cv_platform_ops *ops = NULL;
 	char why[256];

@@ -10,6 +10,8 @@
  *   B + ST_GLOBALS_OFF  struct st_globals + seccomp programs           R--, sealed
  *   B + ST_SHM_OFF      the address space's shared file (see below)    request page R--, rest RW
  *   B + ST_ALT_OFF      per stub thread: 32 KiB alternate signal stack  RW, private
+ *   after the stacks    patch trampolines (the platform's patch file)  R-X
+ *   ST_PTAB_ADDR        patch pointer table (the same file), low in the user range   R--
  *
  * The shared file of an address space (a memfd, mapped RW in the sentry at any address):
  *
@@ -52,6 +54,19 @@
 #define ST_ALT_SIZE 0x8000     /* per-thread alternate stack, naturally aligned */
 #define ST_ALT_OFF(slot_span) (ST_SHM_OFF + (((uint64_t)(slot_span) + ST_ALT_SIZE - 1) & ~(uint64_t)(ST_ALT_SIZE - 1)))
 
+/*
+ * Syscall-site patching: a site `b8 imm32 0f 05` (mov $nr,%eax; syscall) becomes `ff 24 25 abs32`, a
+ * jump through pointer k of the table at ST_PTAB_ADDR to trampoline k. The table's address has 0x06
+ * (invalid in 64-bit mode) in its third byte, which lands on the old syscall's first byte, so a thread
+ * between the two instructions while the site changes takes a SIGILL instead of running a mix.
+ */
+#define ST_PTAB_ADDR 0x60000
+#define ST_PTAB_SIZE 0x10000       /* ST_PTAB_SIZE / 8 sites */
+#define ST_PATCH_SITES (ST_PTAB_SIZE / 8)
+#define ST_TRAMP_SIZE 32           /* bytes per trampoline */
+#define ST_TRAMP_AREA (ST_PATCH_SITES * ST_TRAMP_SIZE)
+#define ST_PXBUF 0x3000            /* patched path: XSAVE buffer at the top of the alternate stack */
+
 /* The syscall the syscall thread makes to hand back a result and wait for the next request: a
  * number no kernel uses, turned into a seccomp user notification by its own filter. */
 #define ST_DOORBELL_NR 1000
@@ -75,6 +90,35 @@
 #define ST_G_ALT_STRIDE 24
 #define ST_G_NOTIF_PROG 6216
 #define ST_G_THREAD_PROG 6232
+#define ST_G_THREADS 6888          /* struct st_globals.threads */
+#define ST_G_ALT_BASE 6896
+#define ST_G_XMASK 6904
+#define ST_G_PATCH_FD 6912
+#define ST_G_TRAMP 6920
+
+/* struct st_thread: the patched path's register file, a kernel ucontext (see handler.c) */
+#define ST_T_KICK 48
+#define ST_T_UC 512
+#define ST_T_MC (ST_T_UC + 40)
+#define ST_MC_R8 (ST_T_MC + 0)
+#define ST_MC_R9 (ST_T_MC + 8)
+#define ST_MC_R10 (ST_T_MC + 16)
+#define ST_MC_R11 (ST_T_MC + 24)
+#define ST_MC_R12 (ST_T_MC + 32)
+#define ST_MC_R13 (ST_T_MC + 40)
+#define ST_MC_R14 (ST_T_MC + 48)
+#define ST_MC_R15 (ST_T_MC + 56)
+#define ST_MC_RDI (ST_T_MC + 64)
+#define ST_MC_RSI (ST_T_MC + 72)
+#define ST_MC_RBP (ST_T_MC + 80)
+#define ST_MC_RBX (ST_T_MC + 88)
+#define ST_MC_RDX (ST_T_MC + 96)
+#define ST_MC_RAX (ST_T_MC + 104)
+#define ST_MC_RCX (ST_T_MC + 112)
+#define ST_MC_RSP (ST_T_MC + 120)
+#define ST_MC_RIP (ST_T_MC + 128)
+#define ST_MC_EFLAGS (ST_T_MC + 136)
+#define ST_MC_FPSTATE (ST_T_MC + 184)
 #define ST_R_OP 0
 #define ST_R_SEQ 4
 #define ST_R_NR 8
@@ -104,6 +148,7 @@
 #define ST_F_COMPAT 1u     /* 32-bit syscall (si_arch was AUDIT_ARCH_I386) */
 #define ST_F_VSYSCALL 2u   /* trapped in the vsyscall page */
 #define ST_F_PF 4u         /* err holds a page-fault error code */
+#define ST_F_PATCHED 8u    /* the syscall came through a patched site */
 
 /* At offset 0 of the blob: where its entry points are (offsets from B). */
 struct st_exports {
@@ -113,6 +158,7 @@ struct st_exports {
 	uint32_t source_entry;     /* where the source stub starts, all signals blocked, filter installed */
 	uint32_t first_trap;       /* the ud2 a new stub thread enters its handler through */
 	uint32_t code_end;         /* end of the blob */
+	uint32_t patched_entry;    /* where patch trampolines jump */
 };
 
 /* Read-only configuration, written by the sentry before the source stub is forked. */
@@ -137,6 +183,12 @@ struct st_globals {
 	struct { uint16_t len; uint16_t pad[3]; uint64_t filter; } notif_prog, thread_prog; /* sock_fprog */
 	uint64_t notif_filter[16];
 	uint64_t thread_filter[64];
+	uint64_t threads;          /* stub address of thread page 0 */
+	uint64_t alt_base;         /* stub address of alternate stack 0 */
+	uint64_t xmask;            /* XSAVE feature mask of the patched path */
+	int32_t patch_fd;          /* the patch file (source stub maps the table), -1: no patching */
+	uint32_t pad1;
+	uint64_t tramp;            /* stub address of trampoline 0 */
 };
 
 /* What the sentry asks the syscall thread to do; read-only in the stub. */
@@ -172,6 +224,10 @@ struct st_thread {
 	uint32_t pad;
 	uint64_t cur_fs, cur_gs;   /* fs/gs base installed in this thread */
 	uint64_t err_line;         /* stub self-check that failed (debugging) */
+	uint32_t kick_pending;     /* a kick came while the patched path ran stub code */
+	uint32_t pad2;
+	uint8_t pad3[ST_T_UC - 56];
+	uint64_t uc[64];           /* the patched path's register file (struct k_ucontext) */
 };
 
 /* One context's slot. Registers use the kernel's user_regs_struct order (= struct cv_regs). */
@@ -197,6 +253,16 @@ ST_CHECK(sizeof(struct st_control) == 2 * ST_CACHELINE);
 ST_CHECK(ST_QUEUE_FOFF + ST_QUEUE_LEN * 4 <= ST_THREAD_FOFF);
 ST_CHECK(ST_THREAD_FOFF + ST_MAX_THREADS * ST_PAGE <= ST_SLOT_FOFF);
 ST_CHECK(sizeof(struct st_slot) <= ST_SLOT_XSAVE_OFF);
+ST_CHECK(sizeof(struct st_thread) <= ST_PAGE);
+ST_CHECK(__builtin_offsetof(struct st_thread, kick_pending) == ST_T_KICK);
+ST_CHECK(__builtin_offsetof(struct st_thread, uc) == ST_T_UC);
+ST_CHECK(__builtin_offsetof(struct st_globals, threads) == ST_G_THREADS);
+ST_CHECK(__builtin_offsetof(struct st_globals, alt_base) == ST_G_ALT_BASE);
+ST_CHECK(__builtin_offsetof(struct st_globals, xmask) == ST_G_XMASK);
+ST_CHECK(__builtin_offsetof(struct st_globals, patch_fd) == ST_G_PATCH_FD);
+ST_CHECK(__builtin_offsetof(struct st_globals, tramp) == ST_G_TRAMP);
+ST_CHECK(((ST_PTAB_ADDR >> 16) & 0xff) == 0x06 && ST_PTAB_ADDR + ST_PTAB_SIZE <= 0x70000);
+ST_CHECK(ST_TRAMP_AREA % ST_PAGE == 0);
 ST_CHECK(ST_QUEUE_LEN >= ST_MAX_CTX && (ST_QUEUE_LEN & (ST_QUEUE_LEN - 1)) == 0);
 ST_CHECK(__builtin_offsetof(struct st_slot, regs) % 8 == 0);
 #define ST_OFF(t, f, v) ST_CHECK(__builtin_offsetof(struct t, f) == (v))

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <asm/prctl.h>
+#include "arch/x86_64/arch.h"
 #include "systrap/systrap_internal.h"
 
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -294,6 +295,12 @@ int st_stub_setup(struct cv_platform *p)
 	g->slot_size = sp->slot_size;
 	g->fp_size = sp->fp_size;
 	g->fsgsbase = host_has_fsgsbase();
+	g->threads = sp->base + ST_SHM_OFF + ST_THREAD_FOFF;
+	g->alt_base = sp->base + sp->alt_off;
+	g->xmask = x86_xsave_layout()->xfeatures;
+	g->tramp = sp->base + sp->tramp_off;
+	st_patch_setup(sp);
+	g->patch_fd = sp->patch_fd;
 	g->sud = host_has_sud();
 	g->zero_mask = 0;
 	g->full_mask = ~0ull;
@@ -389,6 +396,7 @@ void st_stub_teardown(struct cv_platform *p)
 	if (sp->evfd >= 0)
 		close(sp->evfd);
 	sp->epfd = sp->evfd = -1;
+	st_patch_teardown(sp);
 	if (sp->base) {
 		munmap((void *)sp->base, sp->window_size);
 		sp->base = 0;

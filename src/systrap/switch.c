@@ -273,10 +273,16 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 	switch (hdr.reason) {
 	case ST_R_SYSCALL:
 		exit->reason = CV_EXIT_SYSCALL;
-		if ((hdr.flags & ST_F_COMPAT) && !stub_compat_insn_lost(as, regs, exit))
-			exit->syscall_flags |= CV_SYSCALL_COMPAT;
-		if (hdr.flags & ST_F_VSYSCALL)
+		if (hdr.flags & ST_F_COMPAT) {
+			if (!stub_compat_insn_lost(as, regs, exit))
+				exit->syscall_flags |= CV_SYSCALL_COMPAT;
+		} else if (hdr.flags & ST_F_VSYSCALL) {
 			exit->syscall_flags |= CV_SYSCALL_VSYSCALL;
+		} else if (hdr.flags & ST_F_PATCHED) {
+			exit->syscall_flags |= CV_SYSCALL_PATCHED;
+		} else if (st_patch_candidate(sas, as, regs->rip, regs->orig_rax)) {
+			exit->syscall_flags |= CV_SYSCALL_PATCHABLE;
+		}
 		break;
 	case ST_R_INTERRUPT:
 		exit->reason = CV_EXIT_INTERRUPT;
@@ -287,6 +293,10 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		if (!signal_expected(exit->info.si_signo)) {
 			ret = st_mark_dead(sas, true);
 			goto out;
+		}
+		if (exit->info.si_signo == SIGILL && st_patch_sigill(sp, as, regs)) {
+			exit->reason = CV_EXIT_SYSCALL; /* it raced a patch, or restarted at a patched site */
+			break;
 		}
 		exit->reason = CV_EXIT_SIGNAL;
 		if ((exit->info.si_signo == SIGSEGV || exit->info.si_signo == SIGBUS) && exit->info.si_code != SI_KERNEL)

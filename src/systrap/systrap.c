@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -111,7 +112,14 @@ static int st_open(struct cv_platform *p)
 	sp->slot_size = slot;
 	sp->shm_size = ST_SLOT_FOFF + (uint64_t)ST_MAX_CTX * slot;
 	sp->alt_off = ST_ALT_OFF(sp->shm_size);
-	sp->window_size = sp->alt_off + (uint64_t)ST_MAX_THREADS * ST_ALT_SIZE;
+	sp->tramp_off = sp->alt_off + (uint64_t)ST_MAX_THREADS * ST_ALT_SIZE;
+	sp->window_size = sp->tramp_off + ST_TRAMP_AREA;
+	const struct x86_xsave_layout *xl = x86_xsave_layout();
+	/* Patching needs rdgsbase (the patched path finds its thread by it), XSAVE, room for the state on
+	 * the alternate stack and the pointer table's low addresses. */
+	sp->patching = !(p->flags & CV_PLATFORM_NO_SYSCALL_PATCHING) && (getauxval(AT_HWCAP2) & 2) &&
+		       xl->has_xsave && sp->fp_size <= ST_PXBUF && host_mmap_min_addr() <= ST_PTAB_ADDR;
+	pthread_mutex_init(&sp->patch_lock, NULL);
 	p->priv = sp;
 	p->caps.min_user_addr = host_mmap_min_addr();
 	p->caps.max_user_addr = ST_WINDOW_LO;
@@ -122,7 +130,12 @@ static int st_open(struct cv_platform *p)
 	p->caps.cpuid_faulting = sp->cpuid_faulting;
 	p->caps.compat_syscalls = host_compat;
 	int ret = st_stub_setup(p);
+	if (ret == 0 && sp->patching) {
+		p->caps.patches_syscalls = true;
+		p->caps.min_user_addr = ST_PTAB_ADDR + ST_PTAB_SIZE;
+	}
 	if (ret < 0) {
+		pthread_mutex_destroy(&sp->patch_lock);
 		pthread_mutex_destroy(&sp->source_lock);
 		pthread_mutex_destroy(&sp->lock);
 		pthread_mutex_destroy(&sp->bind_lock);
@@ -136,6 +149,7 @@ static void st_close(struct cv_platform *p)
 {
 	struct st_platform *sp = st_platform(p);
 	st_stub_teardown(p);
+	pthread_mutex_destroy(&sp->patch_lock);
 	pthread_mutex_destroy(&sp->source_lock);
 	pthread_mutex_destroy(&sp->lock);
 	pthread_mutex_destroy(&sp->bind_lock);
@@ -280,6 +294,9 @@ const struct cv_platform_ops cv_systrap_ops = {
 	.as_map = st_as_map,
 	.as_unmap = st_as_unmap,
 	.as_release = st_as_release,
+	.as_prefork = st_as_prefork,
+	.as_postfork = st_as_postfork,
+	.as_patch_syscall = st_as_patch_syscall,
 	.ctx_new = st_ctx_new,
 	.ctx_release = st_ctx_release,
 	.ctx_switch = st_ctx_switch,

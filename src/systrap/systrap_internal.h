@@ -14,6 +14,8 @@ extern const uint8_t cv_systrap_blob[], cv_systrap_blob_end[];
 #define ST_WINDOW_LO 0x7f0000000000ull /* stub windows live in the top TiB; applications below it */
 #define ST_AS_TABLE 4096               /* address spaces alive at once (kick lookup table) */
 #define ST_KICK_SIGNAL SIGCHLD
+#define ST_PATCH_HASH (2 * ST_PATCH_SITES) /* open addressing over site addresses */
+#define ST_SITE_CACHE 256                  /* per address space: syscall sites already looked at */
 
 struct st_as;
 
@@ -46,6 +48,16 @@ struct st_platform {
 	atomic_int kickers;             /* kicks in flight (release waits for them) */
 	pthread_mutex_t bind_lock;      /* context <-> slot bindings */
 	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
+
+	/* syscall-site patching (patch.c) */
+	bool patching;
+	int patch_fd;
+	uint8_t *patch_rw;              /* the patch file: pointer table, then trampolines */
+	uint64_t tramp_off;             /* trampolines at B + tramp_off */
+	pthread_mutex_t patch_lock;
+	uint32_t patch_n;
+	struct { uint64_t addr; uint32_t nr; } patch_site[ST_PATCH_SITES];
+	int32_t patch_hash[ST_PATCH_HASH];
 };
 
 /* One stub process. */
@@ -72,6 +84,7 @@ struct st_as {
 	atomic_bool dead;
 	atomic_bool tampered;
 	_Atomic uint64_t gap_ns;        /* EWMA: sentry time between a context's exit and its next entry */
+	_Atomic uint64_t site_cache[ST_SITE_CACHE]; /* rip << 17 | patchable << 16 | nr */
 	struct st_as *next;
 };
 
@@ -114,6 +127,17 @@ int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], l
 /* Add a stub thread if fewer than @want exist; 0 or -errno. */
 int st_thread_add(struct st_as *sas, int want);
 int st_mark_dead(struct st_as *sas, bool tampered);
+
+/* ---- patch.c ---- */
+int st_patch_setup(struct st_platform *sp);   /* after the window exists; turns patching off on failure */
+void st_patch_teardown(struct st_platform *sp);
+/* Could the syscall that returned to @rip with number @nr be patched (cached per address space)? */
+bool st_patch_candidate(struct st_as *sas, struct cv_as *as, uint64_t rip, uint64_t nr);
+/* A SIGILL at a patched site's 0x06: turn *@r into the syscall it was making; false if not one. */
+bool st_patch_sigill(struct st_platform *sp, struct cv_as *as, struct cv_regs *r);
+int st_as_patch_syscall(struct cv_as *as, uint64_t rip);
+int st_as_prefork(struct cv_as *as);
+int st_as_postfork(struct cv_as *as);
 
 /* ---- filter.c ---- */
 int st_build_filters(struct st_globals *g, uint64_t base, uint64_t code_size, struct sock_fprog *process_prog,

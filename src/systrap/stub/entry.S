@@ -43,6 +43,7 @@ st_base:
 	.long st_source_entry - st_base
 	.long st_first_trap - st_base
 	.long st_code_end - st_base
+	.long st_patched_entry - st_base
 	.balign 16
 
 /* The restorer of every handler. */
@@ -62,13 +63,25 @@ st_source_entry:
 	mov	%rbx, %rsi
 	syscall
 	mov	GLB+ST_G_ALT_OFF(%rbx), %rdi
-	add	$(ST_MAX_THREADS * ST_ALT_SIZE), %rdi
-	add	%rbx, %rdi			/* end of the window */
+	add	$(ST_MAX_THREADS * ST_ALT_SIZE + ST_TRAMP_AREA), %rdi
+	add	%rbx, %rdi			/* end of the window (after the trampolines) */
 	mov	$TASK_SIZE, %rsi
 	sub	%rdi, %rsi
 	mov	$SYS_MUNMAP, %eax
 	syscall
-	mov	$SYS_MSEAL, %eax		/* fails harmlessly (ENOSYS) on kernels before 6.10 */
+	movslq	GLB+ST_G_PATCH_FD(%rbx), %r8	/* the patch pointer table, read-only, low */
+	test	%r8, %r8
+	js	1f
+	mov	$ST_PTAB_ADDR, %edi
+	mov	$ST_PTAB_SIZE, %esi
+	mov	$1, %edx			/* PROT_READ */
+	mov	$0x11, %r10d			/* MAP_SHARED | MAP_FIXED */
+	xor	%r9d, %r9d
+	mov	$SYS_MMAP, %eax
+	syscall
+	cmp	%rdi, %rax
+	jne	9f
+1:	mov	$SYS_MSEAL, %eax		/* fails harmlessly (ENOSYS) on kernels before 6.10 */
 	mov	%rbx, %rdi
 	mov	$ST_SHM_OFF, %esi
 	xor	%edx, %edx
@@ -254,6 +267,107 @@ st_thread_init:
 	.globl st_first_trap
 	.hidden st_first_trap
 st_first_trap:
+	ud2
+
+/*
+ * The patched path. Trampoline k jumps here with %eax = its syscall number and %rcx = the address after
+ * its site; every other register is the application's, except r11, which a syscall clobbers anyway.
+ * It finds its thread page from the gs base (the stub keeps it there while a context with no gs base of
+ * its own runs), stores the registers into the page's register file, moves to the thread's alternate
+ * stack, saves the FPU state, lets st_patched() hand the context over and take the next one, and
+ * resumes that without a signal frame. Until the stack switch it uses only 8 bytes below the
+ * application's red zone; the handler turns any trap on the way into an ordinary syscall report.
+ */
+	.globl st_patched_entry, st_patched_pushf, st_patched_slow
+	.globl st_patched_resume, st_patched_resume_end, st_patched_resume_trap
+	.hidden st_patched_entry, st_patched_pushf, st_patched_slow
+	.hidden st_patched_resume, st_patched_resume_end, st_patched_resume_trap
+st_patched_entry:
+	lea	-128(%rsp), %rsp
+st_patched_pushf:
+	pushfq
+	rdgsbase %r11
+	sub	st_base+GLB+ST_G_THREADS(%rip), %r11
+	cmp	$(ST_MAX_THREADS * ST_PAGE), %r11
+	jae	st_patched_slow
+	test	$(ST_PAGE - 1), %r11d
+	jnz	st_patched_slow
+	add	st_base+GLB+ST_G_THREADS(%rip), %r11
+	popq	ST_MC_EFLAGS(%r11)
+	lea	128(%rsp), %rsp
+	mov	%rsp, ST_MC_RSP(%r11)
+	mov	%rcx, ST_MC_RIP(%r11)
+	mov	%rax, ST_MC_RAX(%r11)
+	mov	%rbx, ST_MC_RBX(%r11)
+	mov	%rdx, ST_MC_RDX(%r11)
+	mov	%rsi, ST_MC_RSI(%r11)
+	mov	%rdi, ST_MC_RDI(%r11)
+	mov	%rbp, ST_MC_RBP(%r11)
+	mov	%r8, ST_MC_R8(%r11)
+	mov	%r9, ST_MC_R9(%r11)
+	mov	%r10, ST_MC_R10(%r11)
+	mov	%r12, ST_MC_R12(%r11)
+	mov	%r13, ST_MC_R13(%r11)
+	mov	%r14, ST_MC_R14(%r11)
+	mov	%r15, ST_MC_R15(%r11)
+	mov	%r11, %rbx			/* the thread page from here on */
+	mov	%r11, %rsp			/* its alternate stack has the same index */
+	sub	st_base+GLB+ST_G_THREADS(%rip), %rsp
+	shl	$3, %rsp			/* ST_ALT_SIZE / ST_PAGE */
+	add	st_base+GLB+ST_G_ALT_BASE(%rip), %rsp
+	add	$(ST_ALT_SIZE - ST_PXBUF), %rsp
+	mov	%rsp, %r12			/* the XSAVE buffer, 64-byte aligned; the stack grows below */
+	mov	%rsp, ST_MC_FPSTATE(%rbx)
+	xor	%eax, %eax			/* XSAVE writes only XSTATE_BV of the header */
+	mov	%rax, 520(%r12)
+	mov	%rax, 528(%r12)
+	mov	%rax, 536(%r12)
+	mov	%rax, 544(%r12)
+	mov	%rax, 552(%r12)
+	mov	%rax, 560(%r12)
+	mov	%rax, 568(%r12)
+	mov	st_base+GLB+ST_G_XMASK(%rip), %eax
+	mov	st_base+GLB+ST_G_XMASK+4(%rip), %edx
+	xsave64	(%r12)
+	mov	%rbx, %rdi
+	call	st_patched
+	test	$2, %eax
+	jnz	st_patched_resume_trap
+	test	$1, %eax
+	jz	st_patched_resume
+	mov	st_base+GLB+ST_G_XMASK(%rip), %eax
+	mov	st_base+GLB+ST_G_XMASK+4(%rip), %edx
+	xrstor64 (%r12)
+/* From here to st_patched_resume_end a kick is the resumed context's: the handler takes its
+ * registers from the thread page. */
+st_patched_resume:
+	cmpl	$0, ST_T_KICK(%rbx)
+	jne	st_patched_resume_trap
+	pushq	ST_MC_EFLAGS(%rbx)
+	popfq
+	mov	ST_MC_RAX(%rbx), %rax
+	mov	ST_MC_RCX(%rbx), %rcx
+	mov	ST_MC_RDX(%rbx), %rdx
+	mov	ST_MC_RSI(%rbx), %rsi
+	mov	ST_MC_RDI(%rbx), %rdi
+	mov	ST_MC_RBP(%rbx), %rbp
+	mov	ST_MC_R8(%rbx), %r8
+	mov	ST_MC_R9(%rbx), %r9
+	mov	ST_MC_R10(%rbx), %r10
+	mov	ST_MC_R11(%rbx), %r11
+	mov	ST_MC_R12(%rbx), %r12
+	mov	ST_MC_R13(%rbx), %r13
+	mov	ST_MC_R14(%rbx), %r14
+	mov	ST_MC_R15(%rbx), %r15
+	mov	ST_MC_RSP(%rbx), %rsp
+	mov	ST_MC_RBX(%rbx), %rbx
+	jmp	*%gs:ST_MC_RIP
+st_patched_resume_end:
+/* The gs base is not a thread page (the application set its own): the handler reports the syscall. */
+st_patched_slow:
+	ud2
+/* Resume through a signal frame (another gs base, compat mode, TF, sentry-written FPU state, a kick). */
+st_patched_resume_trap:
 	ud2
 
 	.section .note.GNU-stack, "", @progbits

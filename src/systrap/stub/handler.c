@@ -48,9 +48,24 @@ struct k_ucontext {
 	u64 uc_sigmask;
 };
 
-extern const u8 st_base[] __attribute__((visibility("hidden")));
-extern const u8 st_first_trap[] __attribute__((visibility("hidden")));
-void st_handler(int sig, u8 *info, struct k_ucontext *uc) __attribute__((visibility("hidden")));
+_Static_assert(ST_T_MC - ST_T_UC == __builtin_offsetof(struct k_ucontext, mc), "patched register file");
+_Static_assert(ST_MC_RIP - ST_T_MC == __builtin_offsetof(struct k_sigcontext, rip), "patched register file");
+_Static_assert(ST_MC_EFLAGS - ST_T_MC == __builtin_offsetof(struct k_sigcontext, eflags), "patched register file");
+_Static_assert(ST_MC_FPSTATE - ST_T_MC == __builtin_offsetof(struct k_sigcontext, fpstate), "patched register file");
+_Static_assert(ST_MC_R15 - ST_T_MC == __builtin_offsetof(struct k_sigcontext, r15), "patched register file");
+_Static_assert(ST_MC_RBX - ST_T_MC == __builtin_offsetof(struct k_sigcontext, rbx), "patched register file");
+_Static_assert(sizeof(struct k_ucontext) <= sizeof(((struct st_thread *)0)->uc), "patched register file");
+
+#define HIDDEN __attribute__((visibility("hidden")))
+extern const u8 st_base[] HIDDEN, st_code_end[] HIDDEN, st_first_trap[] HIDDEN;
+extern const u8 st_patched_pushf[] HIDDEN, st_patched_slow[] HIDDEN, st_patched_resume[] HIDDEN;
+extern const u8 st_patched_resume_end[] HIDDEN, st_patched_resume_trap[] HIDDEN;
+void st_handler(int sig, u8 *info, struct k_ucontext *uc) HIDDEN;
+u32 st_patched(struct st_thread *t) HIDDEN;
+
+#define SIG_PATCHED 0 /* save_and_post(): a syscall that came through a patched site */
+#define USER_CS 0x33
+#define EFLAGS_TF 0x100
 
 static inline long sys2(long nr, long a, long b)
 {
@@ -122,6 +137,17 @@ static u64 get_gs(const struct st_globals *g, struct st_thread *t)
 	return v;
 }
 
+/* Give context @s back to the sentry with @reason. */
+static void post(struct st_slot *s, u32 reason, u32 flags)
+{
+	s->reason = reason;
+	s->flags = flags;
+	s->thread = 0;
+	__atomic_store_n(&s->state, ST_C_EXITED, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->sentry_waits, __ATOMIC_SEQ_CST))
+		sys4(202, (long)&s->state, FUTEX_WAKE, 1, 0);
+}
+
 /* Save the trapped context @n from the signal frame into its slot and give it to the sentry. */
 static void save_and_post(const struct st_globals *g, struct st_thread *t, u32 n, int sig, const u8 *info,
 			  struct k_ucontext *uc)
@@ -135,9 +161,15 @@ static void save_and_post(const struct st_globals *g, struct st_thread *t, u32 n
 	r[17] = mc->cs, r[18] = mc->eflags, r[19] = mc->rsp, r[20] = mc->ss;
 	r[21] = t->cur_fs = get_fs(g, t);
 	r[22] = t->cur_gs = get_gs(g, t);
+	if (g->patch_fd >= 0 && r[22] == (u64)t)
+		r[22] = 0; /* the stub's own: the context has none */
 	r[23] = r[24] = r[25] = r[26] = 0;
 	u32 flags = 0, reason;
-	if (sig == SIGSYS) {
+	if (sig == SIG_PATCHED) {
+		reason = ST_R_SYSCALL;
+		r[15] = mc->rax;
+		flags |= ST_F_PATCHED;
+	} else if (sig == SIGSYS) {
 		reason = ST_R_SYSCALL;
 		/* The kernel rolled rax back to the full number; the vsyscall page's number is in si_syscall. */
 		r[15] = mc->rax;
@@ -156,17 +188,16 @@ static void save_and_post(const struct st_globals *g, struct st_thread *t, u32 n
 	}
 	s->err = mc->err;
 	s->trapno = mc->trapno;
-	copy(s->siginfo, info, sizeof(s->siginfo));
+	if (info)
+		copy(s->siginfo, info, sizeof(s->siginfo));
+	else
+		__builtin_memset(s->siginfo, 0, sizeof(s->siginfo));
 	if (mc->fpstate)
 		copy((u8 *)s + ST_SLOT_XSAVE_OFF, (const void *)mc->fpstate, g->fp_size);
 	s->last_thread = t->index + 1;
-	s->reason = reason;
-	s->flags = flags;
-	s->thread = 0;
+	t->kick_pending = 0;
 	s->fp_dirty = 0;
-	__atomic_store_n(&s->state, ST_C_EXITED, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->sentry_waits, __ATOMIC_SEQ_CST))
-		sys4(202, (long)&s->state, FUTEX_WAKE, 1, 0);
+	post(s, reason, flags);
 }
 
 /* Claim the queue's head entry, or 0 if the queue is empty. */
@@ -219,8 +250,11 @@ static u32 next_context(struct st_control *ctl)
 	}
 }
 
-/* Write context @n into the signal frame, which holds context @frame_ctx's state. */
-static void install(const struct st_globals *g, struct st_thread *t, u32 n, u32 frame_ctx, struct k_ucontext *uc)
+/* Write context @n into the signal frame, which holds context @frame_ctx's state. Returns 0, or
+ * INSTALL_FP if the frame's XSAVE area was rewritten (INSTALL_FP_SENTRY: with state the sentry wrote). */
+#define INSTALL_FP 1u
+#define INSTALL_FP_SENTRY 2u
+static u32 install(const struct st_globals *g, struct st_thread *t, u32 n, u32 frame_ctx, struct k_ucontext *uc)
 {
 	struct st_slot *s = slot_of(g, n);
 	struct k_sigcontext *mc = &uc->mc;
@@ -230,6 +264,8 @@ static void install(const struct st_globals *g, struct st_thread *t, u32 n, u32 
 	mc->rdx = r[12], mc->rsi = r[13], mc->rdi = r[14], mc->rip = r[16];
 	mc->cs = (uint16_t)r[17], mc->eflags = r[18], mc->rsp = r[19], mc->ss = (uint16_t)r[20];
 	u64 fs = r[21], gs = r[22];
+	if (gs == 0 && g->patch_fd >= 0)
+		gs = (u64)t; /* where the patched path finds its thread page */
 	if (fs != t->cur_fs) {
 		if (g->fsgsbase)
 			__asm__ volatile("wrfsbase %0" : : "r"(fs));
@@ -246,29 +282,113 @@ static void install(const struct st_globals *g, struct st_thread *t, u32 n, u32 
 	}
 	/* The frame's XSAVE area holds frame_ctx's state as this thread saw it last: reload unless
 	 * that is still n's current state. The kernel's software-reserved words stay as they are. */
+	u32 ret = 0;
 	if (mc->fpstate && (n != frame_ctx || s->fp_dirty || s->last_thread != t->index + 1)) {
 		u8 *dst = (u8 *)mc->fpstate;
 		const u8 *src = (const u8 *)s + ST_SLOT_XSAVE_OFF;
+		ret = s->fp_dirty ? INSTALL_FP | INSTALL_FP_SENTRY : INSTALL_FP;
 		copy(dst, src, XSAVE_SW_OFF);
 		if (g->fp_size > XSAVE_SW_END)
 			copy(dst + XSAVE_SW_END, src + XSAVE_SW_END, g->fp_size - XSAVE_SW_END);
 	}
 	uc->uc_sigmask = 0;
 	t->ctx = n;
+	return ret;
 }
 
-void st_handler(int sig, u8 *info, struct k_ucontext *uc)
+/* Hand this thread the next runnable context and install it into @uc. */
+static u32 run_next(const struct st_globals *g, struct st_thread *t, u32 frame_ctx, struct k_ucontext *uc)
 {
-	const struct st_globals *g = globals();
+	struct st_control *ctl = (struct st_control *)(shm() + ST_CTL_FOFF);
+	t->ctx = 0;
+	for (;;) {
+		u32 n = next_context(ctl);
+		if (n > ST_MAX_CTX)
+			DIE(t);
+		struct st_slot *s = slot_of(g, n);
+		__atomic_store_n(&s->thread, t->index + 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&s->interrupt, __ATOMIC_SEQ_CST)) {
+			post(s, ST_R_INTERRUPT, 0);
+			continue;
+		}
+		STORE(&s->state, ST_C_RUNNING);
+		return install(g, t, n, frame_ctx, uc);
+	}
+}
+
+/* The thread page a trap on alternate stack @sp belongs to (checked). */
+static struct st_thread *thread_of(const struct st_globals *g, u64 sp)
+{
 	u64 alt = (u64)st_base + g->alt_off;
-	u64 sp = (u64)__builtin_frame_address(0);
 	if (sp < alt || sp >= alt + (u64)ST_MAX_THREADS * ST_ALT_SIZE)
 		DIE((struct st_thread *)0);
 	u32 idx = (u32)((sp - alt) / ST_ALT_SIZE);
 	struct st_thread *t = (struct st_thread *)(shm() + ST_THREAD_FOFF + (u64)idx * ST_PAGE);
 	if (t->self != (u64)t || t->index != idx)
 		DIE(t);
-	struct st_control *ctl = (struct st_control *)(shm() + ST_CTL_FOFF);
+	return t;
+}
+
+/* The context this running thread holds (checked). */
+static u32 current_ctx(struct st_thread *t)
+{
+	u32 cur = t->ctx;
+	if (t->state != ST_T_RUN || cur == 0 || cur > ST_MAX_CTX)
+		DIE(t);
+	return cur;
+}
+
+/*
+ * The patched path (entry.S): the trapped registers are in t->uc, the FPU state in the buffer its
+ * fpstate points to. Returns 1 if the buffer must be loaded, 2 to resume through a signal frame.
+ */
+u32 st_patched(struct st_thread *t)
+{
+	const struct st_globals *g = globals();
+	if (thread_of(g, (u64)__builtin_frame_address(0)) != t)
+		DIE(t);
+	u32 cur = current_ctx(t);
+	struct k_ucontext *uc = (struct k_ucontext *)t->uc;
+	uc->mc.r11 = uc->mc.eflags; /* what syscall leaves in rcx and r11 */
+	uc->mc.rcx = uc->mc.rip;
+	uc->mc.cs = USER_CS;
+	uc->mc.err = uc->mc.trapno = 0;
+	save_and_post(g, t, cur, SIG_PATCHED, (const u8 *)0, uc);
+	u32 fp = run_next(g, t, cur, uc);
+	if ((fp & INSTALL_FP_SENTRY) || uc->mc.cs != USER_CS || (uc->mc.eflags & EFLAGS_TF) ||
+	    t->cur_gs != (u64)t || t->kick_pending)
+		return 2;
+	return fp & INSTALL_FP;
+}
+
+/* A trap on the patched path before the stack switch: report the syscall as if made at the site. */
+static void patched_syscall_frame(struct k_ucontext *uc, bool pushed)
+{
+	struct k_sigcontext *mc = &uc->mc;
+	if (pushed) {
+		mc->eflags = *(const u64 *)mc->rsp;
+		mc->rsp += 8;
+	}
+	mc->rsp += 128;
+	mc->rip = mc->rcx;
+	mc->r11 = mc->eflags;
+}
+
+/* The registers the patched path was resuming, from the thread page, into the signal frame. */
+static void patched_resume_frame(struct st_thread *t, struct k_ucontext *uc)
+{
+	const struct k_ucontext *p = (const struct k_ucontext *)t->uc;
+	u64 fpstate = uc->mc.fpstate;
+	uint16_t cs = uc->mc.cs, ss = uc->mc.ss;
+	copy(&uc->mc, &p->mc, __builtin_offsetof(struct k_sigcontext, cs));
+	uc->mc.cs = cs, uc->mc.ss = ss;
+	uc->mc.fpstate = fpstate;
+}
+
+void st_handler(int sig, u8 *info, struct k_ucontext *uc)
+{
+	const struct st_globals *g = globals();
+	struct st_thread *t = thread_of(g, (u64)__builtin_frame_address(0));
 	u32 frame_ctx = 0;
 	if (t->state == ST_T_INIT) {
 		if (sig != SIGILL || uc->mc.rip != (u64)st_first_trap)
@@ -280,31 +400,38 @@ void st_handler(int sig, u8 *info, struct k_ucontext *uc)
 			t->cur_fs = get_fs(g, t);
 			t->cur_gs = get_gs(g, t);
 		}
-	} else {
-		u32 cur = t->ctx;
-		if (t->state != ST_T_RUN || cur == 0 || cur > ST_MAX_CTX)
-			DIE(t);
-		save_and_post(g, t, cur, sig, info, uc);
-		frame_ctx = cur;
-	}
-	t->ctx = 0;
-	for (;;) {
-		u32 n = next_context(ctl);
-		if (n > ST_MAX_CTX)
-			DIE(t);
-		struct st_slot *s = slot_of(g, n);
-		__atomic_store_n(&s->thread, idx + 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&s->interrupt, __ATOMIC_SEQ_CST)) {
-			s->reason = ST_R_INTERRUPT;
-			s->flags = 0;
-			s->thread = 0;
-			__atomic_store_n(&s->state, ST_C_EXITED, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&s->sentry_waits, __ATOMIC_SEQ_CST))
-				sys4(202, (long)&s->state, FUTEX_WAKE, 1, 0);
-			continue;
-		}
-		STORE(&s->state, ST_C_RUNNING);
-		install(g, t, n, frame_ctx, uc);
+		run_next(g, t, 0, uc);
 		return;
 	}
+	u32 cur = current_ctx(t);
+	u64 rip = uc->mc.rip;
+	if (rip >= (u64)st_base && rip < (u64)st_code_end) {
+		/* The stub's own code was running: the patched path (nothing else runs unblocked). */
+		if (sig == SIGCHLD) {
+			if (rip < (u64)st_patched_resume || rip >= (u64)st_patched_resume_end) {
+				t->kick_pending = 1; /* seen before the context resumes */
+				return;
+			}
+			patched_resume_frame(t, uc);
+		} else if ((sig == SIGSEGV || sig == SIGBUS) && rip == (u64)st_patched_pushf) {
+			patched_syscall_frame(uc, false);
+			sig = SIG_PATCHED;
+			info = (u8 *)0;
+		} else if (sig == SIGILL && rip == (u64)st_patched_slow) {
+			patched_syscall_frame(uc, true);
+			sig = SIG_PATCHED;
+			info = (u8 *)0;
+		} else if (sig == SIGILL && rip == (u64)st_patched_resume_trap) {
+			u32 kick = t->kick_pending;
+			install(g, t, cur, 0, uc);
+			if (!kick)
+				return;
+			sig = SIGCHLD;
+		} else {
+			DIE(t);
+		}
+	}
+	save_and_post(g, t, cur, sig, info, uc);
+	frame_ctx = cur;
+	run_next(g, t, frame_ctx, uc);
 }
