@@ -263,7 +263,9 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	if (!c)
 		return -EAGAIN;
 	struct task *ct = task_new(c);
+	cv_as_prefork(pr->as); /* no half-patched syscall site is copied */
 	int ret = ct ? mm_fork(pr, c) : -ENOMEM;
+	cv_as_postfork(pr->as);
 	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
 		if (pr->fds[i] >= 0) {
 			c->fds[i] = fcntl(pr->fds[i], F_DUPFD_CLOEXEC, 3);

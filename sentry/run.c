@@ -41,6 +41,10 @@ int task_loop(struct task *t)
 		switch (ex.reason) {
 		case CV_EXIT_SYSCALL: {
 			uint64_t nr = t->st->regs.orig_rax < 512 ? t->st->regs.orig_rax : 512;
+			/* All application memory is the sentry's own memory file and nothing here traces a
+			 * program, so every patchable site may be patched (a failure only keeps it slow). */
+			if (ex.syscall_flags & CV_SYSCALL_PATCHABLE)
+				cv_as_patch_syscall(pr->as, t->st->regs.rip);
 			int end = do_syscall(t, &ex);
 			if (pr->s->opts.stats) {
 				__atomic_add_fetch(&pr->s->st_count[nr], 1, __ATOMIC_RELAXED);
@@ -161,7 +165,8 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int ret, status = -1;
 	struct process *init = NULL;
 
-	if ((ret = cv_platform_open(opts->platform, NULL, &s.p)) < 0) {
+	struct cv_platform_opts popts = { sizeof(popts), opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
+	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
 		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",
 			 cv_strerror(ret));
 		goto out;

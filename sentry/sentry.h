@@ -22,6 +22,7 @@ struct sentry_opts {
 	const char *platform; /* NULL: best usable */
 	bool trace;           /* strace-like line per syscall on stderr */
 	bool stats;           /* a table of syscall counts and times on stderr at exit */
+	bool no_patch;        /* never patch syscall sites (systrap) */
 	const char *root;     /* host directory shown as "/" (NULL: the host's root), read-only */
 	const char *cwd;      /* initial working directory in the sandbox (NULL: the caller's) */
 	struct sentry_bind binds[32]; /* --ro / --rw */
