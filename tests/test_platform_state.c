@@ -345,7 +345,32 @@ static void syscall_exit_fixup(struct vstate *want, const struct vstate *got)
 	want->regs.r11 = got->regs.eflags;
 }
 
-static void state_round_trip(const char *platform, int level)
+/* Exit through a syscall that must be @nr, and came through a patched site if @patched. */
+static void run_syscall(struct guest *g, uint64_t nr, bool patched)
+{
+	struct cv_exit e = guest_run(g);
+	ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+	ASSERT_EQ(g->st->regs.orig_rax, nr);
+	if (patched)
+		EXPECT_TRUE(e.syscall_flags & CV_SYSCALL_PATCHED);
+}
+
+/* Patch every `mov $nr,%eax; syscall` of the guest's code; returns how many. */
+static int patch_sites(struct guest *g, const uint8_t *start, const uint8_t *end)
+{
+	int n = 0;
+	for (size_t i = 0; i + 7 <= (size_t)(end - start); i++)
+		if (start[i] == 0xb8 && start[i + 5] == 0x0f && start[i + 6] == 0x05 &&
+		    cv_as_patch_syscall(g->as, GUEST_CODE_ADDR + i + 7) == 0)
+			n++;
+	return n;
+}
+
+/*
+ * @patch: the guest's syscall sites are patched first. Its state (a gs base of its own, no stack)
+ * sends every patched call down the fallbacks, so those must keep the whole state too.
+ */
+static void state_round_trip(const char *platform, int level, bool patch)
 {
 	static const struct {
 		const uint8_t *start, *end;
@@ -367,6 +392,10 @@ static void state_round_trip(const char *platform, int level)
 		SKIP("no AVX on this CPU");
 	if (level == 3 && !h.avx512)
 		SKIP("no AVX-512 on this CPU");
+	if (patch && !g.caps.patches_syscalls)
+		SKIP("%s does not patch syscall sites", platform);
+	if (patch)
+		ASSERT_EQ(patch_sites(&g, blobs[level].start, blobs[level].end), 2);
 	uint8_t *data = guest_map_anon(&g, GUEST_DATA_ADDR, 0x2000, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL);
 	for (unsigned gen = 1; gen <= 4; gen++) {
 		uint64_t f = fs_val(gen), s = gs_val(gen);
@@ -389,7 +418,7 @@ static void state_round_trip(const char *platform, int level)
 	g.st->regs.rax = result;
 	want.regs.rax = result;
 	apply_phase(&want, 1, level);
-	ASSERT_EQ(guest_run_syscall(&g), 0x1002);
+	run_syscall(&g, 0x1002, patch);
 	read_state(&g, &h, &got);
 	EXPECT_EQ(got.regs.rbx, result); /* the guest computed with our result */
 	want.regs.rip = GUEST_CODE_ADDR + offs[0];
@@ -425,7 +454,7 @@ static void state_round_trip(const char *platform, int level)
 	page[0] = mix(0xfa17);
 	gen_state(&g, 4, &want);
 	write_state(&g, &h, &want);
-	ASSERT_EQ(guest_run_syscall(&g), 0x1005);
+	run_syscall(&g, 0x1005, patch);
 	read_state(&g, &h, &got);
 	apply_phase(&want, 4, level);
 	want.regs.r12 = page[0];
@@ -437,17 +466,27 @@ static void state_round_trip(const char *platform, int level)
 
 PLATFORM_TEST(state_round_trip_sse)
 {
-	state_round_trip(platform, 1);
+	state_round_trip(platform, 1, false);
 }
 
 PLATFORM_TEST(state_round_trip_avx)
 {
-	state_round_trip(platform, 2);
+	state_round_trip(platform, 2, false);
 }
 
 PLATFORM_TEST(state_round_trip_avx512)
 {
-	state_round_trip(platform, 3);
+	state_round_trip(platform, 3, false);
+}
+
+PLATFORM_TEST(state_round_trip_patched_sse)
+{
+	state_round_trip(platform, 1, true);
+}
+
+PLATFORM_TEST(state_round_trip_patched_avx512)
+{
+	state_round_trip(platform, 3, true);
 }
 
 /* The reference computations really do depend on FCW and MXCSR (else the test would prove nothing). */

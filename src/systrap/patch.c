@@ -148,7 +148,7 @@ int st_as_patch_syscall(struct cv_as *as, uint64_t rip)
 	int ret = 0;
 	pthread_mutex_lock(&sp->patch_lock);
 	if (as_read_raw(as, site, b, 7) != 7) {
-		ret = -EFAULT;
+		ret = -EINVAL;
 		goto out;
 	}
 	uint32_t nr;

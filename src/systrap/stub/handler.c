@@ -403,15 +403,19 @@ void st_handler(int sig, u8 *info, struct k_ucontext *uc)
 		run_next(g, t, 0, uc);
 		return;
 	}
-	u32 cur = current_ctx(t);
 	u64 rip = uc->mc.rip;
-	if (rip >= (u64)st_base && rip < (u64)st_code_end) {
+	bool in_stub = rip >= (u64)st_base && rip < (u64)st_code_end;
+	bool in_resume = rip >= (u64)st_patched_resume && rip < (u64)st_patched_resume_end;
+	if (in_stub && sig == SIGCHLD && !in_resume) {
+		/* A kick while the patched path hands over (maybe holding no context): seen before the
+		 * next context resumes. */
+		t->kick_pending = 1;
+		return;
+	}
+	u32 cur = current_ctx(t);
+	if (in_stub) {
 		/* The stub's own code was running: the patched path (nothing else runs unblocked). */
 		if (sig == SIGCHLD) {
-			if (rip < (u64)st_patched_resume || rip >= (u64)st_patched_resume_end) {
-				t->kick_pending = 1; /* seen before the context resumes */
-				return;
-			}
 			patched_resume_frame(t, uc);
 		} else if ((sig == SIGSEGV || sig == SIGBUS) && rip == (u64)st_patched_pushf) {
 			patched_syscall_frame(uc, false);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Guest code for the syscall-site patching tests: loops over `mov $nr,%eax; syscall` sites. */
+#define BLOB(name) .globl name##_start, name##_end; name##_start:
+#define END(name) name##_end:
+#define ENTRY(name) .globl name; name:
+
+	.text
+
+/*
+ * Forever: report xmm0's low quadword in rbx, syscall 0x600, then add xmm1 to xmm0. Nothing else
+ * is touched, so every other register must come back as the sentry left it.
+ */
+BLOB(g_patch_loop)
+1:	movq	%xmm0, %rbx
+	mov	$0x600, %eax
+ENTRY(g_patch_loop_site_end)
+	syscall
+ENTRY(g_patch_loop_after)
+	paddq	%xmm1, %xmm0
+	jmp	1b
+END(g_patch_loop)
+
+/*
+ * r12 rounds of four sites in a row (0x601 to 0x604), r13 counting the rounds done, then 0x60f.
+ * Many threads run it while the sites are patched; each must see the exact sequence.
+ */
+BLOB(g_patch_seq)
+1:	mov	$0x601, %eax
+	syscall
+	mov	$0x602, %eax
+	syscall
+	mov	$0x603, %eax
+	syscall
+	mov	$0x604, %eax
+	syscall
+	inc	%r13
+	dec	%r12
+	jnz	1b
+	mov	$0x60f, %eax
+	syscall
+	ud2
+END(g_patch_seq)
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0
+// Platform tests of syscall-site patching (where caps.patches_syscalls): a patched site keeps every
+// register, flag and vector exactly; sites patched while many threads run them never lose or change a
+// syscall; restarts, interrupts, own gs bases and bad stacks all behave as on the signal path.
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include "as_util.h"
+
+GUEST_BLOB(g_patch_loop);
+GUEST_BLOB(g_patch_seq);
+extern const uint8_t g_patch_loop_site_end[], g_patch_loop_after[];
+
+#define LOOP_AFTER (GUEST_CODE_ADDR + (uint64_t)(g_patch_loop_after - g_patch_loop_start))
+#define X_XMM(i) (160 + 16 * (i))
+
+static void need_patching(const struct guest *g, const char *platform)
+{
+	if (!g->caps.patches_syscalls)
+		SKIP("%s does not patch syscall sites", platform);
+}
+
+/* Run once; expect syscall @nr and return the exit. */
+static struct cv_exit run_nr(struct guest *g, uint64_t nr)
+{
+	struct cv_exit e = guest_run(g);
+	if (e.reason != CV_EXIT_SYSCALL || g->st->regs.orig_rax != nr)
+		HARNESS_FAIL(1, "expected syscall %#llx: reason %d signal %d nr %#llx rip %#llx", (unsigned long long)nr,
+			     e.reason, e.info.si_signo, (unsigned long long)g->st->regs.orig_rax,
+			     (unsigned long long)g->st->regs.rip);
+	return e;
+}
+
+static void set_xmm(struct cv_ctx *c, int i, uint64_t lo, uint64_t hi)
+{
+	struct cv_cpu_state *st = cv_ctx_state(c);
+	ASSERT_OK(cv_ctx_pull_full_state(c));
+	memcpy(st->xsave + X_XMM(i), &lo, 8);
+	memcpy(st->xsave + X_XMM(i) + 8, &hi, 8);
+	uint64_t bv;
+	memcpy(&bv, st->xsave + 512, 8);
+	bv |= 1ull << CV_XFEATURE_SSE;
+	memcpy(st->xsave + 512, &bv, 8);
+	ASSERT_OK(cv_ctx_full_state_changed(c));
+}
+
+/* The first run reports the site as patchable; patching it twice is fine. */
+static void patch_loop_site(struct guest *g)
+{
+	struct cv_exit e = run_nr(g, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHABLE);
+	EXPECT_EQ(g->st->regs.rip, LOOP_AFTER);
+	ASSERT_OK(cv_as_patch_syscall(g->as, g->st->regs.rip));
+	ASSERT_OK(cv_as_patch_syscall(g->as, g->st->regs.rip));
+	EXPECT_EQ(g->code[LOOP_AFTER - 7 - GUEST_CODE_ADDR], 0xff); /* the application sees the jump */
+}
+
+/* g_patch_loop with its site patched; skips where the platform does not patch. */
+static void patched_loop_guest(struct guest *g, const char *platform)
+{
+	guest_setup(g, platform, g_patch_loop_start, g_patch_loop_end);
+	need_patching(g, platform);
+	patch_loop_site(g);
+}
+
+PLATFORM_TEST(patch_keeps_registers_flags_and_vectors)
+{
+	struct guest g;
+	patched_loop_guest(&g, platform);
+	/* Every GPR a distinct value, arithmetic flags set, a red zone the patched path must not touch. */
+	struct cv_regs *r = &g.st->regs;
+	uint64_t *gp[] = { &r->rdx, &r->rsi, &r->rdi, &r->rbp, &r->r8, &r->r9, &r->r10, &r->r12, &r->r13, &r->r14, &r->r15 };
+	for (size_t i = 0; i < sizeof(gp) / sizeof(gp[0]); i++)
+		*gp[i] = 0x1111111111111111ull * (i + 1) ^ 0x0123456789abcdefull;
+	r->eflags = 0x202 | 0x8d5; /* CF PF AF ZF SF OF */
+	r->rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE - 0x100;
+	uint8_t *red = g.stack + GUEST_STACK_SIZE - 0x100 - 128;
+	for (int i = 0; i < 128; i++)
+		red[i] = (uint8_t)(0xa5 ^ i);
+	uint64_t saved[sizeof(gp) / sizeof(gp[0])];
+	for (size_t i = 0; i < sizeof(gp) / sizeof(gp[0]); i++)
+		saved[i] = *gp[i];
+	uint64_t rsp = r->rsp;
+	set_xmm(g.ctx, 0, 1000, 0x5555);
+	set_xmm(g.ctx, 1, 1, 0);
+	set_xmm(g.ctx, 7, 0xdeadbeefcafef00dull, 0x0badc0de12345678ull);
+	/* Every wider component the platform carries gets a pattern too (ymm/zmm halves, k, zmm16+). */
+	static const unsigned wide[] = { CV_XFEATURE_AVX, CV_XFEATURE_OPMASK, CV_XFEATURE_ZMM_HI256,
+					 CV_XFEATURE_HI16_ZMM };
+	uint8_t want_wide[4][1024];
+	struct cv_xsave_component wc[4];
+	ASSERT_OK(cv_ctx_pull_full_state(g.ctx));
+	for (int i = 0; i < 4; i++) {
+		wc[i].size = 0;
+		if (!(g.caps.xfeatures & (1ull << wide[i])))
+			continue;
+		ASSERT_OK(cv_xsave_component(wide[i], &wc[i]));
+		ASSERT_LE(wc[i].size, sizeof(want_wide[i]));
+		for (uint32_t b = 0; b < wc[i].size; b++)
+			want_wide[i][b] = (uint8_t)(b * 7 + i * 31 + 1);
+		memcpy(g.st->xsave + wc[i].offset, want_wide[i], wc[i].size);
+		uint64_t bv;
+		memcpy(&bv, g.st->xsave + 512, 8);
+		bv |= 1ull << wide[i];
+		memcpy(g.st->xsave + 512, &bv, 8);
+	}
+	ASSERT_OK(cv_ctx_full_state_changed(g.ctx));
+	for (int round = 0; round < 2000; round++) {
+		struct cv_exit e = run_nr(&g, 0x600);
+		ASSERT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+		ASSERT_EQ(r->rip, LOOP_AFTER);
+		ASSERT_EQ(r->rcx, r->rip);
+		ASSERT_EQ(r->r11, r->eflags);
+		ASSERT_EQ(r->eflags & 0x8d5, 0x8d5u);
+		ASSERT_EQ(r->rsp, rsp);
+		ASSERT_EQ(r->rbx, 1001 + (uint64_t)round); /* xmm0 as the guest saw it, after its paddq */
+		for (size_t i = 0; i < sizeof(gp) / sizeof(gp[0]); i++)
+			ASSERT_EQ(*gp[i], saved[i]);
+		r->rax = (uint64_t)round;
+	}
+	for (int i = 0; i < 128; i++)
+		ASSERT_EQ(red[i], (uint8_t)(0xa5 ^ i));
+	/* The vector registers came through every round trip exactly. */
+	ASSERT_OK(cv_ctx_pull_full_state(g.ctx));
+	uint64_t v[2];
+	memcpy(v, g.st->xsave + X_XMM(7), 16);
+	EXPECT_EQ(v[0], 0xdeadbeefcafef00dull);
+	EXPECT_EQ(v[1], 0x0badc0de12345678ull);
+	for (int i = 0; i < 4; i++)
+		if (wc[i].size)
+			EXPECT_EQ(memcmp(g.st->xsave + wc[i].offset, want_wide[i], wc[i].size), 0);
+	memcpy(v, g.st->xsave + X_XMM(0), 16);
+	EXPECT_EQ(v[0], 3000); /* 2000 rounds of paddq */
+	EXPECT_EQ(v[1], 0x5555);
+	guest_teardown(&g);
+}
+
+/* A syscall the sentry restarts (rip back by 2, at the patched site's 0x06) is made again, with rax. */
+PLATFORM_TEST(patch_restarted_syscall)
+{
+	struct guest g;
+	patched_loop_guest(&g, platform);
+	struct cv_exit e = run_nr(&g, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	g.st->regs.rip -= 2;
+	g.st->regs.rax = 0x600; /* -ERESTARTSYS style: the same call again */
+	e = run_nr(&g, 0x600);
+	EXPECT_EQ(g.st->regs.rip, LOOP_AFTER);
+	g.st->regs.rip -= 2;
+	g.st->regs.rax = 219; /* restart_syscall */
+	e = run_nr(&g, 219);
+	EXPECT_EQ(g.st->regs.rip, LOOP_AFTER);
+	EXPECT_EQ(g.st->regs.rcx, LOOP_AFTER);
+	e = run_nr(&g, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	guest_teardown(&g);
+}
+
+/* With a gs base of its own, or a stack it cannot write, the patched site still reports the syscall. */
+PLATFORM_TEST(patch_own_gs_base_and_bad_stack)
+{
+	struct guest g;
+	patched_loop_guest(&g, platform);
+	g.st->regs.gs_base = GUEST_DATA_ADDR;
+	g.st->regs.r15 = 0x15;
+	struct cv_exit e = run_nr(&g, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	EXPECT_EQ(g.st->regs.gs_base, GUEST_DATA_ADDR);
+	EXPECT_EQ(g.st->regs.rip, LOOP_AFTER);
+	EXPECT_EQ(g.st->regs.r15, 0x15);
+	g.st->regs.gs_base = 0;
+	g.st->regs.rsp = 0x5a5a5a5a0000ull; /* unmapped */
+	e = run_nr(&g, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	EXPECT_EQ(g.st->regs.rsp, 0x5a5a5a5a0000ull);
+	EXPECT_EQ(g.st->regs.rip, LOOP_AFTER);
+	EXPECT_EQ(g.st->regs.gs_base, 0);
+	g.st->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE;
+	e = run_nr(&g, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	guest_teardown(&g);
+}
+
+/* Bad requests change nothing: not a site, a site in a plain file, a platform that does not patch. */
+PLATFORM_TEST(patch_refuses_what_it_cannot_do)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
+	EXPECT_EQ(cv_as_patch_syscall(NULL, LOOP_AFTER), -EINVAL);
+	if (!g.caps.patches_syscalls) {
+		EXPECT_EQ(cv_as_patch_syscall(g.as, LOOP_AFTER), -EOPNOTSUPP);
+		guest_teardown(&g);
+		return;
+	}
+	EXPECT_EQ(cv_as_patch_syscall(g.as, LOOP_AFTER + 1), -EINVAL);
+	EXPECT_EQ(cv_as_patch_syscall(g.as, GUEST_CODE_ADDR), -EINVAL);
+	EXPECT_EQ(cv_as_patch_syscall(g.as, g.caps.max_user_addr + 7), -EINVAL);
+	/* The same code from a regular file: never written. */
+	char path[] = "/tmp/cvisor-patch-XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_TRUE(fd >= 0);
+	unlink(path);
+	uint8_t page[4096] = { 0 };
+	memcpy(page, g_patch_loop_start, (size_t)(g_patch_loop_end - g_patch_loop_start));
+	ASSERT_EQ(pwrite(fd, page, sizeof(page), 0), (ssize_t)sizeof(page));
+	ASSERT_OK(cv_as_map(g.as, GUEST_DATA_ADDR, fd, 0, 4096, CV_ACCESS_READ | CV_ACCESS_EXEC, false));
+	uint64_t file_after = GUEST_DATA_ADDR + (LOOP_AFTER - GUEST_CODE_ADDR);
+	EXPECT_EQ(cv_as_patch_syscall(g.as, file_after), -EFAULT);
+	uint8_t back[4096];
+	ASSERT_EQ(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	EXPECT_EQ(memcmp(back, page, sizeof(page)), 0);
+	close(fd);
+	/* Nothing of the guest's own code changed either. */
+	EXPECT_EQ(memcmp(g.code, g_patch_loop_start, (size_t)(g_patch_loop_end - g_patch_loop_start)), 0);
+	guest_teardown(&g);
+}
+
+struct seq_worker {
+	struct guest *g;
+	struct cv_ctx *ctx;
+	int rounds;
+	int patched_exits;
+	int failed;
+	pthread_t t;
+};
+
+/* Run g_patch_seq to its end, patching each site the first time it is offered. */
+static void *seq_main(void *arg)
+{
+	struct seq_worker *w = arg;
+	struct cv_cpu_state *st = cv_ctx_state(w->ctx);
+	uint64_t want = 0x601;
+	int rounds = 0;
+	for (;;) {
+		struct cv_exit e;
+		if (cv_ctx_switch(w->ctx, w->g->as, &e) < 0) {
+			w->failed = 1;
+			return NULL;
+		}
+		if (e.reason == CV_EXIT_INTERRUPT)
+			continue;
+		if (e.reason != CV_EXIT_SYSCALL) {
+			w->failed = 2;
+			return NULL;
+		}
+		uint64_t nr = st->regs.orig_rax;
+		if (nr == 0x60f)
+			break;
+		if (nr != want) {
+			w->failed = 3;
+			return NULL;
+		}
+		if (e.syscall_flags & CV_SYSCALL_PATCHED)
+			w->patched_exits++;
+		if ((e.syscall_flags & CV_SYSCALL_PATCHABLE) && cv_as_patch_syscall(w->g->as, st->regs.rip) < 0) {
+			w->failed = 4;
+			return NULL;
+		}
+		want = want == 0x604 ? 0x601 : want + 1;
+		if (nr == 0x604)
+			rounds++;
+	}
+	if (rounds != w->rounds || st->regs.r13 != (uint64_t)w->rounds)
+		w->failed = 5;
+	return NULL;
+}
+
+/* Eight threads run four sites while the first thread to see each one patches it. */
+PLATFORM_TEST(patch_sites_while_threads_run_them)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_seq_start, g_patch_seq_end);
+	need_patching(&g, platform);
+	struct seq_worker w[8];
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct seq_worker){ .g = &g, .rounds = 3000 };
+		w[i].ctx = i == 0 ? g.ctx : new_ctx(&g, 0, GUEST_CODE_ADDR);
+		cv_ctx_state(w[i].ctx)->regs.rip = GUEST_CODE_ADDR;
+		cv_ctx_state(w[i].ctx)->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE - 0x1000 * (uint64_t)i;
+		cv_ctx_state(w[i].ctx)->regs.r12 = (uint64_t)w[i].rounds;
+		cv_ctx_state(w[i].ctx)->regs.r13 = 0;
+	}
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(pthread_create(&w[i].t, NULL, seq_main, &w[i]), 0);
+	int patched = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(w[i].t, NULL);
+		EXPECT_EQ(w[i].failed, 0);
+		patched += w[i].patched_exits;
+	}
+	EXPECT_GT(patched, 8 * 3000 * 4 / 2); /* most calls took the patched path */
+	for (int i = 1; i < 8; i++)
+		cv_ctx_release(w[i].ctx);
+	guest_teardown(&g);
+}
+
+struct kicker {
+	struct guest *g;
+	atomic_bool stop;
+	pthread_t t;
+};
+
+static void *kick_main(void *arg)
+{
+	struct kicker *k = arg;
+	while (!atomic_load(&k->stop)) {
+		cv_ctx_interrupt(k->g->ctx);
+		usleep(50);
+	}
+	return NULL;
+}
+
+/* Interrupts keep arriving while the context goes round a patched site: none is lost, none breaks it. */
+PLATFORM_TEST(patch_interrupted_often)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_seq_start, g_patch_seq_end);
+	need_patching(&g, platform);
+	struct kicker k = { .g = &g };
+	g.st->regs.r12 = 20000;
+	ASSERT_EQ(pthread_create(&k.t, NULL, kick_main, &k), 0);
+	uint64_t want = 0x601;
+	int interrupts = 0, patched = 0;
+	for (;;) {
+		struct cv_exit e = guest_run(&g);
+		if (e.reason == CV_EXIT_INTERRUPT) {
+			interrupts++;
+			ASSERT_TRUE(g.st->regs.rip >= GUEST_CODE_ADDR && g.st->regs.rip < GUEST_CODE_ADDR + 0x100);
+			continue;
+		}
+		ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+		if (g.st->regs.orig_rax == 0x60f)
+			break;
+		ASSERT_EQ(g.st->regs.orig_rax, want);
+		if (e.syscall_flags & CV_SYSCALL_PATCHABLE)
+			ASSERT_OK(cv_as_patch_syscall(g.as, g.st->regs.rip));
+		patched += (e.syscall_flags & CV_SYSCALL_PATCHED) != 0;
+		want = want == 0x604 ? 0x601 : want + 1;
+	}
+	atomic_store(&k.stop, true);
+	pthread_join(k.t, NULL);
+	EXPECT_EQ(g.st->regs.r13, 20000);
+	EXPECT_GT(interrupts, 0);
+	EXPECT_GT(patched, 0);
+	guest_teardown(&g);
+}
+
+/* After an application fork the child's copy of a patched page works in the child's address space. */
+PLATFORM_TEST(patch_survives_fork_copy)
+{
+	struct guest g;
+	patched_loop_guest(&g, platform);
+	ASSERT_OK(cv_as_prefork(g.as));
+	struct cv_as *child;
+	ASSERT_OK(cv_as_new(g.p, &child));
+	void *copy;
+	uint64_t off = mf_alloc(&g, 4096, &copy);
+	memcpy(copy, g.code, 4096);
+	ASSERT_OK(cv_as_map(child, GUEST_CODE_ADDR, cv_memfile_fd(g.mf), off, 4096, CV_ACCESS_READ | CV_ACCESS_EXEC, false));
+	ASSERT_OK(cv_as_postfork(g.as));
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	cv_ctx_state(c)->regs.rsp = 0; /* the patched path falls back without a stack, still patched */
+	struct cv_exit e;
+	ASSERT_OK(cv_ctx_switch(c, child, &e));
+	ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+	EXPECT_EQ(cv_ctx_state(c)->regs.orig_rax, 0x600);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	ASSERT_OK(cv_ctx_switch(c, child, &e));
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	cv_ctx_release(c);
+	ASSERT_OK(cv_as_release(child));
+	guest_teardown(&g);
+}
