@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+// Platform tests of many contexts: a thousand in one address space, contexts moving between stub
+// threads with their exact AVX state (signal and patched paths), and an idle sandbox burning no CPU.
+#include <pthread.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "as_util.h"
+
+GUEST_BLOB(g_patch_loop);
+extern const uint8_t g_patch_loop_after[];
+
+#define X_XMM(i) (160 + 16 * (i))
+#define N_WIDE 4
+static const unsigned wide_feat[N_WIDE] = { CV_XFEATURE_AVX, CV_XFEATURE_OPMASK, CV_XFEATURE_ZMM_HI256,
+					    CV_XFEATURE_HI16_ZMM };
+
+static uint8_t pattern_byte(uint64_t seed, unsigned comp, uint32_t b)
+{
+	return (uint8_t)((seed * 0x9e3779b1u) >> 7 ^ (comp * 131 + b * 7 + 1));
+}
+
+/* Give @c xmm0 = @start, xmm1 = 1, and every wider component a pattern derived from @seed. */
+static void set_state(const struct guest *g, struct cv_ctx *c, uint64_t start, uint64_t seed)
+{
+	struct cv_cpu_state *st = cv_ctx_state(c);
+	ASSERT_OK(cv_ctx_pull_full_state(c));
+	uint64_t one = 1, zero = 0, bv;
+	memcpy(st->xsave + X_XMM(0), &start, 8);
+	memcpy(st->xsave + X_XMM(0) + 8, &seed, 8);
+	memcpy(st->xsave + X_XMM(1), &one, 8);
+	memcpy(st->xsave + X_XMM(1) + 8, &zero, 8);
+	memcpy(&bv, st->xsave + 512, 8);
+	bv |= 1ull << CV_XFEATURE_SSE;
+	for (unsigned i = 0; i < N_WIDE; i++) {
+		struct cv_xsave_component wc;
+		if (!(g->caps.xfeatures & (1ull << wide_feat[i])))
+			continue;
+		ASSERT_OK(cv_xsave_component(wide_feat[i], &wc));
+		for (uint32_t b = 0; b < wc.size; b++)
+			((uint8_t *)st->xsave)[wc.offset + b] = pattern_byte(seed, i, b);
+		bv |= 1ull << wide_feat[i];
+	}
+	memcpy(st->xsave + 512, &bv, 8);
+	ASSERT_OK(cv_ctx_full_state_changed(c));
+}
+
+/* @c's state must still be that of set_state(@seed), with xmm0 counted up to @count. */
+static bool state_intact(const struct guest *g, struct cv_ctx *c, uint64_t count, uint64_t seed)
+{
+	struct cv_cpu_state *st = cv_ctx_state(c);
+	ASSERT_OK(cv_ctx_pull_full_state(c));
+	uint64_t x[2];
+	memcpy(x, st->xsave + X_XMM(0), 16);
+	if (x[0] != count || x[1] != seed)
+		return false;
+	for (unsigned i = 0; i < N_WIDE; i++) {
+		struct cv_xsave_component wc;
+		if (!(g->caps.xfeatures & (1ull << wide_feat[i])))
+			continue;
+		ASSERT_OK(cv_xsave_component(wide_feat[i], &wc));
+		for (uint32_t b = 0; b < wc.size; b++)
+			if (((uint8_t *)st->xsave)[wc.offset + b] != pattern_byte(seed, i, b))
+				return false;
+	}
+	return true;
+}
+
+#define MIG_THREADS 8
+#define MIG_CTX 2     /* per host thread */
+#define MIG_ROUNDS 300
+
+struct mig_worker {
+	struct guest *g;
+	struct cv_ctx *c[MIG_CTX];
+	uint64_t seed[MIG_CTX];
+	bool patch;
+	int ok;
+	pthread_t t;
+};
+
+/* Each host thread alternates between its contexts; all of them share the address space's stub
+ * threads, so a context resumes on whichever stub thread is free. */
+static void *mig_main(void *arg)
+{
+	struct mig_worker *w = arg;
+	uint64_t n[MIG_CTX] = { 0 };
+	for (int round = 0; round < MIG_ROUNDS; round++)
+		for (int k = 0; k < MIG_CTX; k++) {
+			struct cv_exit e;
+			struct cv_regs *r = &cv_ctx_state(w->c[k])->regs;
+			if (cv_ctx_switch(w->c[k], w->g->as, &e) < 0 || e.reason != CV_EXIT_SYSCALL ||
+			    r->orig_rax != 0x600 || r->rbx != 1000 + n[k])
+				return NULL;
+			n[k]++;
+			if (w->patch && (e.syscall_flags & CV_SYSCALL_PATCHABLE) && cv_as_patch_syscall(w->g->as, r->rip) < 0)
+				return NULL;
+			if (round % 50 == 0 && !state_intact(w->g, w->c[k], 1000 + n[k] - 1, w->seed[k]))
+				return NULL;
+		}
+	for (int k = 0; k < MIG_CTX; k++)
+		if (!state_intact(w->g, w->c[k], 1000 + n[k] - 1, w->seed[k]))
+			return NULL;
+	w->ok = 1;
+	return NULL;
+}
+
+static void migrate(const char *platform, bool patch)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
+	if (patch && !g.caps.patches_syscalls)
+		SKIP("%s does not patch syscall sites", platform);
+	struct mig_worker w[MIG_THREADS];
+	for (int i = 0; i < MIG_THREADS; i++) {
+		w[i] = (struct mig_worker){ .g = &g, .patch = patch };
+		for (int k = 0; k < MIG_CTX; k++) {
+			/* Roaming: a context may be switched from any host thread (here: one, but the
+			 * platform must not care which stub thread ran it last). */
+			w[i].c[k] = new_ctx(&g, CV_CTX_ROAMING, GUEST_CODE_ADDR);
+			w[i].seed[k] = (uint64_t)(i * MIG_CTX + k + 1) * 0x1234567ull;
+			cv_ctx_state(w[i].c[k])->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE - 0x800 * (uint64_t)(i * MIG_CTX + k);
+			/* The guest starts with movq xmm0 -> rbx: its first report is xmm0 - 1 + 1. */
+			set_state(&g, w[i].c[k], 1000, w[i].seed[k]);
+		}
+	}
+	for (int i = 0; i < MIG_THREADS; i++)
+		ASSERT_EQ(pthread_create(&w[i].t, NULL, mig_main, &w[i]), 0);
+	for (int i = 0; i < MIG_THREADS; i++) {
+		pthread_join(w[i].t, NULL);
+		EXPECT_TRUE(w[i].ok);
+		for (int k = 0; k < MIG_CTX; k++)
+			ASSERT_OK(cv_ctx_release(w[i].c[k]));
+	}
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST_TIMEOUT(contexts_migrate_with_exact_avx_state, 120)
+{
+	migrate(platform, false);
+}
+
+PLATFORM_TEST_TIMEOUT(contexts_migrate_with_exact_avx_state_patched, 120)
+{
+	migrate(platform, true);
+}
+
+#define N_MANY 1000
+#define MANY_HOSTS 4
+
+struct many_worker {
+	struct guest *g;
+	struct cv_ctx **c;
+	int first, count, ok;
+	pthread_t t;
+};
+
+/* Three rounds over this thread's share of the contexts, one syscall each, checking each one's own
+ * counter (xmm0 through rbx) and a register only it has (r14). */
+static void *many_main(void *arg)
+{
+	struct many_worker *w = arg;
+	for (int round = 0; round < 3; round++)
+		for (int i = w->first; i < w->first + w->count; i++) {
+			struct cv_exit e;
+			struct cv_regs *r = &cv_ctx_state(w->c[i])->regs;
+			if (cv_ctx_switch(w->c[i], w->g->as, &e) < 0 || e.reason != CV_EXIT_SYSCALL ||
+			    r->orig_rax != 0x600 || r->rbx != (uint64_t)i * 100 + (uint64_t)round || r->r14 != (uint64_t)i)
+				return NULL;
+			if (cv_ctx_prepare_sleep(w->c[i]) < 0) /* like a task blocking in the sentry */
+				return NULL;
+		}
+	w->ok = 1;
+	return NULL;
+}
+
+PLATFORM_TEST_TIMEOUT(contexts_thousand_in_one_as, 180)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
+	struct cv_ctx **c = calloc(N_MANY, sizeof(*c));
+	ASSERT_TRUE(c != NULL);
+	for (int i = 0; i < N_MANY; i++) {
+		c[i] = new_ctx(&g, CV_CTX_ROAMING, GUEST_CODE_ADDR);
+		struct cv_cpu_state *st = cv_ctx_state(c[i]);
+		st->regs.r14 = (uint64_t)i;
+		st->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE;
+		ASSERT_OK(cv_ctx_pull_full_state(c[i]));
+		uint64_t start = (uint64_t)i * 100, one = 1;
+		memcpy(st->xsave + X_XMM(0), &start, 8);
+		memcpy(st->xsave + X_XMM(1), &one, 8);
+		uint64_t bv;
+		memcpy(&bv, st->xsave + 512, 8);
+		bv |= 1ull << CV_XFEATURE_SSE;
+		memcpy(st->xsave + 512, &bv, 8);
+		ASSERT_OK(cv_ctx_full_state_changed(c[i]));
+	}
+	/* The first round reads xmm0 before any paddq; from then on one more per round. */
+	struct many_worker w[MANY_HOSTS];
+	for (int h = 0; h < MANY_HOSTS; h++) {
+		w[h] = (struct many_worker){ .g = &g, .c = c, .first = h * (N_MANY / MANY_HOSTS), .count = N_MANY / MANY_HOSTS };
+		ASSERT_EQ(pthread_create(&w[h].t, NULL, many_main, &w[h]), 0);
+	}
+	for (int h = 0; h < MANY_HOSTS; h++) {
+		pthread_join(w[h].t, NULL);
+		EXPECT_TRUE(w[h].ok);
+	}
+	for (int i = 0; i < N_MANY; i++)
+		ASSERT_OK(cv_ctx_release(c[i]));
+	free(c);
+	guest_teardown(&g);
+}
+
+/* CPU time (user + system) of process @pid, all its threads, in ns (from /proc/PID/stat). */
+static uint64_t proc_cpu_ns(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+/*
+ * After a busy spell of several contexts, all of them stop (as if blocked in the sentry) for a second:
+ * stub processes and the sentry's own threads together use under 1 % of a core meanwhile.
+ */
+PLATFORM_TEST_TIMEOUT(contexts_idle_sandbox_uses_no_cpu, 60)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
+	struct mig_worker w[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct mig_worker){ .g = &g, .patch = g.caps.patches_syscalls };
+		for (int k = 0; k < MIG_CTX; k++) {
+			w[i].c[k] = new_ctx(&g, CV_CTX_ROAMING, GUEST_CODE_ADDR);
+			w[i].seed[k] = (uint64_t)(i * MIG_CTX + k + 1);
+			cv_ctx_state(w[i].c[k])->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE - 0x800 * (uint64_t)(i * MIG_CTX + k);
+			set_state(&g, w[i].c[k], 1000, w[i].seed[k]);
+		}
+		ASSERT_EQ(pthread_create(&w[i].t, NULL, mig_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(w[i].t, NULL);
+		EXPECT_TRUE(w[i].ok);
+		for (int k = 0; k < MIG_CTX; k++)
+			ASSERT_OK(cv_ctx_prepare_sleep(w[i].c[k]));
+	}
+	int kids[64];
+	int nk = list_children(kids, 64);
+	usleep(100000); /* spinners give up within their budget (at most 50 us) */
+	uint64_t stub0 = 0, self0 = self_cpu_ns();
+	for (int i = 0; i < nk; i++)
+		stub0 += proc_cpu_ns(kids[i]);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sleep(1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t stub1 = 0, self1 = self_cpu_ns();
+	for (int i = 0; i < nk; i++)
+		stub1 += proc_cpu_ns(kids[i]);
+	uint64_t wall = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	uint64_t used = (stub1 - stub0) + (self1 - self0);
+	if (used * 100 >= wall)
+		HARNESS_FAIL(0, "an idle sandbox used %llu us of CPU in %llu us", (unsigned long long)used / 1000,
+			     (unsigned long long)wall / 1000);
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < MIG_CTX; k++)
+			ASSERT_OK(cv_ctx_release(w[i].c[k]));
+	guest_teardown(&g);
+}
