@@ -41,4 +41,34 @@ BLOB(g_patch_seq)
 	ud2
 END(g_patch_seq)
 
+
+
+/*
+ * Tamper guests. g_tamper: fill [rdi, rdi + rsi) with rdx, syscall 0x620, rotate rdx, again.
+ * g_tamper_race: fill the same range with rdx over and over without ever trapping.
+ */
+BLOB(g_tamper)
+1:	mov	%rdi, %r8
+	mov	%rsi, %r9
+2:	mov	%rdx, (%r8)
+	add	$8, %r8
+	sub	$8, %r9
+	ja	2b
+	mov	$0x620, %eax
+	syscall
+	rol	$13, %rdx
+	jmp	1b
+END(g_tamper)
+
+BLOB(g_tamper_race)
+1:	mov	%rdi, %r8
+	mov	%rsi, %r9
+2:	mov	%rdx, (%r8)
+	add	$8, %r8
+	sub	$8, %r9
+	ja	2b
+	not	%rdx
+	jmp	1b
+END(g_tamper_race)
+
 	.section .note.GNU-stack, "", @progbits

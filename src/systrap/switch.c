@@ -11,6 +11,7 @@
 
 #define SPIN_MAX_NS 50000ull  /* never spin longer than this on either side */
 #define WAIT_SLICE_NS 100000000 /* futex wait slices while a context runs */
+#define QUEUED_GIVE_UP 30       /* slices a context may stay queued before the queue counts as broken */
 #define IRQ_GIVE_UP 30        /* slices an interrupted context may take to come back (3 s) */
 
 static uint64_t ticks_to_ns(const struct st_platform *sp, uint64_t ticks)
@@ -135,23 +136,41 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 {
 	uint64_t t0 = st_rdtsc(), limit = spin_ns * sas->sp->tsc_per_us / 1000;
 	while (st_rdtsc() - t0 < limit) {
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_C_EXITED)
+		uint32_t v = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+		if (v == ST_C_EXITED)
 			return 0;
+		if (v != ST_C_QUEUED && v != ST_C_RUNNING)
+			return st_mark_dead(sas, true); /* the application wrote it */
 		__builtin_ia32_pause();
 	}
 	__atomic_store_n(&s->sentry_waits, 1, __ATOMIC_SEQ_CST);
-	int slices = 0, ret = 0;
+	int slices = 0, queued = 0, ret = 0;
 	for (;;) {
 		uint32_t v = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
 		if (v == ST_C_EXITED)
 			break;
+		if (v != ST_C_QUEUED && v != ST_C_RUNNING) {
+			ret = st_mark_dead(sas, true); /* the application wrote it */
+			break;
+		}
 		if (atomic_load(&sas->dead)) {
 			ret = st_mark_dead(sas, false);
 			break;
 		}
 		struct timespec ts = { 0, WAIT_SLICE_NS };
-		if (st_futex(&s->state, FUTEX_WAIT, v, &ts) < 0 && errno == ETIMEDOUT &&
-		    atomic_load(&ctx->irq_pending)) {
+		long w = st_futex(&s->state, FUTEX_WAIT, v, &ts);
+		bool stuck = w < 0 && errno == ETIMEDOUT && __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == ST_C_QUEUED &&
+			     atomic_load(&sas->active) <= atomic_load(&sas->nthreads);
+		queued = stuck ? queued + 1 : 0;
+		if (queued >= QUEUED_GIVE_UP) {
+			/* With a stub thread for every active context, a queued one is taken within
+			 * microseconds: one still queued after seconds was lost from a queue the application
+			 * overwrote. */
+			cv_log(CV_LOG_ERROR, "systrap: stub %d never took a queued context", sas->pid);
+			ret = st_mark_dead(sas, true);
+			break;
+		}
+		if (w < 0 && errno == ETIMEDOUT && atomic_load(&ctx->irq_pending)) {
 			/* Asked back but not returning: a stub thread with its signals blocked, or a lost
 			 * context. Remind it, and give up on the address space after a while. */
 			st_kick(ctx->p, atomic_load(ctx->run_word));
