@@ -33,6 +33,7 @@ static void print_caps(struct cv_platform *p)
 	printf("  CPUID faulting:        %s\n", yes_no(c.cpuid_faulting));
 	printf("  32-bit syscalls:       %s\n", yes_no(c.compat_syscalls));
 	printf("  state bound to thread: %s\n", yes_no(c.thread_bound_state));
+	printf("  patches syscall sites: %s\n", yes_no(c.patches_syscalls));
 }
 
 int cmd_platforms(int argc, char **argv)
