@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +55,8 @@ void process_free(struct process *pr)
 		struct task *t = pr->tasks;
 		pr->tasks = t->next;
 		cv_ctx_release(t->ctx);
+		if (t->wake_fd >= 0)
+			close(t->wake_fd);
 		free(t);
 	}
 	mm_destroy(pr);
@@ -65,7 +68,11 @@ void process_free(struct process *pr)
 struct task *task_new(struct process *pr)
 {
 	struct task *t = calloc(1, sizeof(*t));
-	if (!t || cv_ctx_new(pr->s->p, 0, &t->ctx) < 0) {
+	if (t)
+		t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!t || t->wake_fd < 0 || cv_ctx_new(pr->s->p, 0, &t->ctx) < 0) {
+		if (t && t->wake_fd >= 0)
+			close(t->wake_fd);
 		free(t);
 		return NULL;
 	}
@@ -97,7 +104,7 @@ void task_exit(struct task *t)
 		pr->exit_status = t->exit_code;
 		for (struct task *o = pr->tasks; o; o = o->next)
 			if (!o->exited)
-				cv_ctx_interrupt(o->ctx);
+				task_kick(o);
 	}
 	bool last = --pr->live_tasks == 0;
 	if (last && !pr->group_exit)

@@ -125,7 +125,7 @@ static void shutdown_all(struct sentry *s)
 		for (struct process *pr = s->procs; pr; pr = pr->next)
 			for (struct task *t = pr->tasks; t; t = t->next)
 				if (!t->exited)
-					cv_ctx_interrupt(t->ctx);
+					task_kick(t);
 		pthread_cond_broadcast(&s->changed); /* wake waiters in wait4 */
 		pthread_mutex_unlock(&s->lock);
 		futex_wake_all(s);

@@ -112,6 +112,7 @@ struct task {
 	uint64_t altstack_sp, altstack_size;
 	uint64_t saved_mask;     /* rt_sigsuspend: the mask to restore */
 	bool has_saved_mask;
+	int wake_fd;             /* eventfd: signalled when the task must leave a host wait */
 };
 
 struct futex_waiter {
@@ -147,6 +148,33 @@ void stats_print(struct sentry *s);
 /* Run PROG (argv[0], already resolved to a path) to completion; returns its wait status, or -errno
  * after printing one line saying what went wrong. */
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[]);
+
+/* The host fd behind application fd @fd of @pr, or -1. */
+static inline int app_host_fd(const struct process *pr, uint64_t fd)
+{
+	return fd < SENTRY_MAX_FDS ? pr->fds[fd] : -1;
+}
+
+#define SIG_UNBLOCKABLE ((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)))
+
+/* wait.c: host waits a signal interrupts */
+/* Make @t look at its signals: interrupt its application code and any host wait it is in. */
+void task_kick(struct task *t);
+/* Wait until host fd @fd has @events (poll bits) or the task must return -EINTR (a deliverable signal,
+ * the end of its process or of the sandbox). @timeout_ms < 0: no limit. 1 ready, 0 timeout, -errno. */
+long host_wait(struct task *t, int fd, short events, int timeout_ms);
+/* Before a read or write that may block on @fd (pipe, socket, terminal, FIFO opened blocking): wait for
+ * it interruptibly. 0 to go ahead, -EINTR. */
+long host_wait_io(struct task *t, int fd, bool wr);
+long sys_poll(struct task *t, uint64_t ufds, uint64_t nfds, int64_t timeout_ms, uint64_t umask, bool has_mask);
+long sys_ppoll(struct task *t, uint64_t ufds, uint64_t nfds, uint64_t uts, uint64_t umask, uint64_t masksize);
+long sys_select(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64_t e, int64_t timeout_ms,
+		uint64_t umask, bool has_mask);
+long sys_pselect6(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64_t e, uint64_t uts, uint64_t usig);
+long sys_oldselect(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64_t e, uint64_t utv);
+long sys_epoll_ctl(struct task *t, uint64_t epfd, uint64_t op, uint64_t fd, uint64_t uev);
+long sys_epoll_wait(struct task *t, uint64_t epfd, uint64_t uevs, uint64_t max, int64_t timeout_ms, uint64_t umask,
+		    uint64_t masksize);
 
 /* mm.c */
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,

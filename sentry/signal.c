@@ -145,8 +145,28 @@ void sig_queue(struct task *t, int sig, const siginfo_t *info)
 	pthread_cond_broadcast(&s->changed); /* a wait4 in progress returns EINTR */
 	pthread_mutex_unlock(&s->lock);
 	if (other)
-		cv_ctx_interrupt(t->ctx); /* it may be running application code: make it look */
+		task_kick(t); /* it may be running application code or waiting on host fds: make it look */
 	futex_wake_all(s);                /* or sleeping in a futex wait */
+}
+
+/* Which thread of @p takes process-directed signal @sig: as Linux, the main thread unless it blocks
+ * it, else a thread that does not, else the main thread (where it stays pending). s->lock held. */
+static struct task *process_target(struct process *p, uint64_t sig)
+{
+	struct task *main = NULL, *any = NULL, *open = NULL;
+	uint64_t bit = sig ? SIG_BIT(sig) : 0;
+	for (struct task *o = p->tasks; o; o = o->next) {
+		if (o->exited)
+			continue;
+		if (o->tid == p->pid)
+			main = o;
+		any = o;
+		if (!(__atomic_load_n(&o->blocked, __ATOMIC_RELAXED) & bit) && (!open || o == main))
+			open = o;
+	}
+	if (main && !(__atomic_load_n(&main->blocked, __ATOMIC_RELAXED) & bit))
+		return main;
+	return open ? open : main ? main : any;
 }
 
 int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code)
@@ -166,12 +186,15 @@ int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code)
 			continue;
 		if (pid == -1 && tid <= 0 && p == t->proc)
 			continue;
-		for (struct task *o = p->tasks; o && n < 256; o = o->next)
-			if (!o->exited && (tid <= 0 || o->tid == tid)) {
+		if (tid <= 0) { /* process-directed: one thread takes it */
+			struct task *o = process_target(p, sig);
+			if (o && n < 256)
 				targets[n++] = o;
-				if (tid <= 0)
-					break; /* process-directed: one thread takes it */
-			}
+			continue;
+		}
+		for (struct task *o = p->tasks; o && n < 256; o = o->next)
+			if (!o->exited && o->tid == tid)
+				targets[n++] = o;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (n == 0)

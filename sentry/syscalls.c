@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -89,6 +91,11 @@ static long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool
 	char tmp[IO_CHUNK];
 	if (len > IO_CHUNK)
 		len = IO_CHUNK;
+	if (off < 0) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
+		long w = host_wait_io(t, h, wr);
+		if (w < 0)
+			return w;
+	}
 	if (wr) {
 		if (mm_copy_in(pr, buf, tmp, len) < 0)
 			return -EFAULT;
@@ -295,6 +302,34 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		break;
 	}
 	case SYS_socket: ret = -EACCES; break; /* no network without --net (not there yet) */
+	case SYS_poll: ret = sys_poll(t, a0, a1, (int64_t)(int32_t)a2, 0, false); break;
+	case SYS_ppoll: ret = sys_ppoll(t, a0, a1, a2, a3, a4); break;
+	case SYS_select: ret = sys_oldselect(t, a0, a1, a2, a3, a4); break;
+	case SYS_pselect6: ret = sys_pselect6(t, a0, a1, a2, a3, a4, a5); break;
+	case SYS_epoll_create:
+	case SYS_epoll_create1: {
+		if (nr == SYS_epoll_create ? (int64_t)(int32_t)a0 <= 0 : (a0 & ~(uint64_t)EPOLL_CLOEXEC) != 0) {
+			ret = -EINVAL;
+			break;
+		}
+		int h = epoll_create1(EPOLL_CLOEXEC);
+		ret = h < 0 ? -errno : alloc_fd_flags(pr, h, 0, nr == SYS_epoll_create1 && (a0 & EPOLL_CLOEXEC));
+		break;
+	}
+	case SYS_epoll_ctl: ret = sys_epoll_ctl(t, a0, a1, a2, a3); break;
+	case SYS_epoll_wait: ret = sys_epoll_wait(t, a0, a1, a2, (int64_t)(int32_t)a3, 0, 0); break;
+	case SYS_epoll_pwait: ret = sys_epoll_wait(t, a0, a1, a2, (int64_t)(int32_t)a3, a4, a5); break;
+	case SYS_eventfd:
+	case SYS_eventfd2: {
+		uint64_t fl = nr == SYS_eventfd ? 0 : a1;
+		if (fl & ~(uint64_t)(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {
+			ret = -EINVAL;
+			break;
+		}
+		int h = eventfd((unsigned)a0, (int)(fl & (EFD_NONBLOCK | EFD_SEMAPHORE)) | EFD_CLOEXEC);
+		ret = h < 0 ? -errno : alloc_fd_flags(pr, h, 0, (fl & EFD_CLOEXEC) != 0);
+		break;
+	}
 	case SYS_fcntl: {
 		int h = host_fd(pr, a0);
 		if (h < 0)
@@ -503,6 +538,8 @@ static bool may_block(uint64_t nr)
 	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_write: case SYS_writev:
 	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex:
 	case SYS_rt_sigsuspend: case SYS_pause:
+	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
+	case SYS_epoll_wait: case SYS_epoll_pwait:
 	case SYS_exit: case SYS_exit_group:
 		return true;
 	default:

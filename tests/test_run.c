@@ -188,6 +188,12 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	     "[t.start() for t in ts]; [t.join() for t in ts]; print(n)");
 }
 
+/* poll, ppoll, select, pselect6, epoll and eventfd; waits and pipe reads interrupted by signals. */
+PLATFORM_TEST(run_polling_and_interrupted_waits)
+{
+	RUNP(PROGS_DIR "/polling", NULL);
+}
+
 PLATFORM_TEST(run_busybox_file_tools_in_tmp)
 {
 	char script[1024];
