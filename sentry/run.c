@@ -172,6 +172,10 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		goto out;
 	}
 	cv_platform_caps(s.p, &s.caps);
+	if ((ret = timer_start(&s)) < 0) {
+		snprintf(err, sizeof(err), "cannot start the timer thread: %s", cv_strerror(ret));
+		goto out;
+	}
 	if ((ret = policy_init(&s, err, sizeof(err))) < 0)
 		goto out;
 	if ((ret = cv_memfile_new(NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
@@ -200,6 +204,7 @@ out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
 	shutdown_all(&s);
+	timer_stop(&s);
 	policy_destroy(&s);
 	if (opts->stats)
 		stats_print(&s);

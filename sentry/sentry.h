@@ -94,6 +94,8 @@ struct process {
 	bool group_exit;         /* exit_group or a fatal signal: every task stops */
 	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
 	struct ksigaction actions[64];
+	uint64_t itimer_due;     /* ITIMER_REAL: CLOCK_MONOTONIC ns of the next SIGALRM, 0 off (s->lock) */
+	uint64_t itimer_every;   /* its interval in ns, 0 one-shot (s->lock) */
 };
 
 struct task {
@@ -135,6 +137,9 @@ struct sentry {
 	int next_pid;
 	int host_threads;        /* task threads besides the caller's */
 	bool shutting_down;      /* the first process exited: everything else is being killed */
+	pthread_t timer;         /* fires ITIMER_REAL timers (timer.c) */
+	bool timer_running, timer_stop;
+	pthread_cond_t timer_cond; /* with lock: a timer changed */
 	pthread_mutex_t futex_lock;
 	struct futex_waiter *futex_waiters;
 	struct policy pol;
@@ -156,6 +161,15 @@ static inline int app_host_fd(const struct process *pr, uint64_t fd)
 }
 
 #define SIG_UNBLOCKABLE ((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)))
+
+/* timer.c: alarm, setitimer, getitimer (ITIMER_REAL; the CPU-time timers are not emulated) */
+int timer_start(struct sentry *s);
+void timer_stop(struct sentry *s);
+long sys_setitimer(struct task *t, uint64_t which, uint64_t unew, uint64_t uold);
+long sys_getitimer(struct task *t, uint64_t which, uint64_t ucur);
+long sys_alarm(struct task *t, uint64_t secs);
+/* signal.c: queue a process-directed signal to @p (s->lock held; the caller calls futex_wake_all after). */
+void sig_process_locked(struct process *p, int sig, const siginfo_t *info);
 
 /* wait.c: host waits a signal interrupts */
 /* Make @t look at its signals: interrupt its application code and any host wait it is in. */

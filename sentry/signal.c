@@ -133,20 +133,24 @@ long sig_altstack(struct task *t, uint64_t uss, uint64_t uold)
 	return 0;
 }
 
-void sig_queue(struct task *t, int sig, const siginfo_t *info)
+static void queue_locked(struct task *t, int sig, const siginfo_t *info)
 {
-	struct sentry *s = t->proc->s;
-	pthread_mutex_lock(&s->lock);
 	if (!(t->pending & SIG_BIT(sig))) { /* standard signals do not queue twice */
 		t->pending |= SIG_BIT(sig);
 		t->pinfo[sig - 1] = *info;
 	}
-	bool other = !t->exited;
-	pthread_cond_broadcast(&s->changed); /* a wait4 in progress returns EINTR */
-	pthread_mutex_unlock(&s->lock);
-	if (other)
+	pthread_cond_broadcast(&t->proc->s->changed); /* a wait4 in progress returns EINTR */
+	if (!t->exited)
 		task_kick(t); /* it may be running application code or waiting on host fds: make it look */
-	futex_wake_all(s);                /* or sleeping in a futex wait */
+}
+
+void sig_queue(struct task *t, int sig, const siginfo_t *info)
+{
+	struct sentry *s = t->proc->s;
+	pthread_mutex_lock(&s->lock);
+	queue_locked(t, sig, info);
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s); /* or sleeping in a futex wait */
 }
 
 /* Which thread of @p takes process-directed signal @sig: as Linux, the main thread unless it blocks
@@ -167,6 +171,13 @@ static struct task *process_target(struct process *p, uint64_t sig)
 	if (main && !(__atomic_load_n(&main->blocked, __ATOMIC_RELAXED) & bit))
 		return main;
 	return open ? open : main ? main : any;
+}
+
+void sig_process_locked(struct process *p, int sig, const siginfo_t *info)
+{
+	struct task *t = process_target(p, (uint64_t)sig);
+	if (t)
+		queue_locked(t, sig, info);
 }
 
 int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code)

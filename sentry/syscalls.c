@@ -302,6 +302,9 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		break;
 	}
 	case SYS_socket: ret = -EACCES; break; /* no network without --net (not there yet) */
+	case SYS_alarm: ret = sys_alarm(t, a0); break;
+	case SYS_setitimer: ret = sys_setitimer(t, a0, a1, a2); break;
+	case SYS_getitimer: ret = sys_getitimer(t, a0, a1); break;
 	case SYS_poll: ret = sys_poll(t, a0, a1, (int64_t)(int32_t)a2, 0, false); break;
 	case SYS_ppoll: ret = sys_ppoll(t, a0, a1, a2, a3, a4); break;
 	case SYS_select: ret = sys_oldselect(t, a0, a1, a2, a3, a4); break;

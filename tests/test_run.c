@@ -194,6 +194,12 @@ PLATFORM_TEST(run_polling_and_interrupted_waits)
 	RUNP(PROGS_DIR "/polling", NULL);
 }
 
+/* alarm and interval timers: handlers, pause/sigsuspend, an interrupted read, the default action. */
+PLATFORM_TEST(run_interval_timers)
+{
+	RUNP(PROGS_DIR "/timers", NULL);
+}
+
 PLATFORM_TEST(run_busybox_file_tools_in_tmp)
 {
 	char script[1024];
