@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -pthread -o "$work/futex_pingpong" bench/futex_pingpong.c
 head -c 100000000 /dev/urandom >"$work/random100M"
 # gzip input: compressible text, 50 MB
-yes 'the quick brown fox jumps over the lazy dog 0123456789' | head -c 50000000 >"$work/text50M"
+head -c 50000000 < <(yes 'the quick brown fox jumps over the lazy dog 0123456789') >"$work/text50M"
 bb=$(command -v busybox)
 
 declare -A cmd

@@ -34,6 +34,7 @@ struct mountpt {
 	char hpath[SENTRY_PATH_MAX]; /* the host directory */
 	int fd;                      /* O_PATH fd of the host directory */
 	bool rw;
+	bool on_procfs;              /* the host directory is on procfs (everything below is refused) */
 };
 
 struct policy {

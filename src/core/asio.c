@@ -55,9 +55,12 @@ static const uint8_t zero_page[PAGE_SIZE];
 /* Transfer up to @n bytes at file offset @foff; returns bytes done. */
 static uint64_t file_io(const struct as_fdref *ref, uint64_t foff, uint8_t *buf, uint64_t n, enum io_op op)
 {
-	n = file_avail(ref, foff, n);
 	struct cv_memfile *hold;
-	uint8_t *p = memfile_view(ref, foff, n, &hold);
+	uint8_t *p = memfile_view(ref, foff, n, &hold); /* a memory file: its size is known, no fstat */
+	if (!p) {
+		n = file_avail(ref, foff, n);
+		p = memfile_view(ref, foff, n, &hold);
+	}
 	if (p) {
 		if (op == IO_READ)
 			memcpy(buf, p, n);

@@ -252,7 +252,7 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		ewma(&g, gap);
 		atomic_store(&sas->gap_ns, g);
 	}
-	__atomic_store_n(&sas->ctl->stub_spin_ns, spin_budget(sp, atomic_load(&sas->gap_ns)), __ATOMIC_RELAXED);
+	__atomic_store_n(&sas->ctl->stub_spin_ns, spin_budget(sp, 0) ? SPIN_MAX_NS : 0, __ATOMIC_RELAXED);
 
 	struct st_slot hdr;
 	for (;;) {
