@@ -18,6 +18,18 @@ static int end_group(struct task *t, int status)
 
 static uint64_t now_ns(void);
 
+/* --stats histogram bucket of @ns: 0 below 1 us, then one per power of two of microseconds. */
+static int bucket(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	int b = 0;
+	while (us && b < STATS_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
 int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -49,7 +61,10 @@ int task_loop(struct task *t)
 			if (pr->s->opts.stats) {
 				__atomic_add_fetch(&pr->s->st_count[nr], 1, __ATOMIC_RELAXED);
 				__atomic_add_fetch(&pr->s->st_switch_ns[nr], t1 - t0, __ATOMIC_RELAXED);
-				__atomic_add_fetch(&pr->s->st_handle_ns[nr], now_ns() - t1, __ATOMIC_RELAXED);
+				uint64_t t2 = now_ns();
+				__atomic_add_fetch(&pr->s->st_handle_ns[nr], t2 - t1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_switch_hist[bucket(t1 - t0)], 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_handle_hist[bucket(t2 - t1)], 1, __ATOMIC_RELAXED);
 			}
 			if (end)
 				return t->exit_code;
@@ -102,18 +117,46 @@ void stats_print(struct sentry *s)
 		}
 	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults, %llu interrupts\n", (unsigned long long)total,
 		(unsigned long long)s->st_faults, (unsigned long long)s->st_interrupts);
-	fprintf(stderr, "%8s %10s %16s %16s\n", "syscall", "count", "switch us/call", "sentry us/call");
+	fprintf(stderr, "%-18s %10s %16s %16s\n", "syscall", "count", "switch us/call", "sentry us/call");
 	for (int k = 0; k < n; k++) {
 		int i = order[k];
-		char name[16];
-		snprintf(name, sizeof(name), i < 512 ? "%d" : "other", i);
-		fprintf(stderr, "%8s %10llu %16.2f %16.2f\n", name, (unsigned long long)s->st_count[i],
+		char name[40];
+		const char *sn = i < 512 ? syscall_name((uint64_t)i) : NULL;
+		if (sn)
+			snprintf(name, sizeof(name), "%s", sn);
+		else
+			snprintf(name, sizeof(name), i < 512 ? "%d" : "other", i);
+		fprintf(stderr, "%-18s %10llu %16.2f %16.2f\n", name, (unsigned long long)s->st_count[i],
 			(double)s->st_switch_ns[i] / 1000.0 / (double)s->st_count[i],
 			(double)s->st_handle_ns[i] / 1000.0 / (double)s->st_count[i]);
 	}
 	if (total)
-		fprintf(stderr, "%8s %10llu %16.2f %16.2f\n", "all", (unsigned long long)total,
+		fprintf(stderr, "%-18s %10llu %16.2f %16.2f\n", "all", (unsigned long long)total,
 			(double)sw / 1000.0 / (double)total, (double)hd / 1000.0 / (double)total);
+	if (!total)
+		return;
+	/* Latency histograms: the switch (trap, the application's run since the last one, return) and
+	 * the sentry's handling, in power-of-two microsecond buckets. */
+	fprintf(stderr, "%-18s", "latency (us)");
+	for (int b = 0; b < STATS_BUCKETS; b++) {
+		char h[16];
+		if (b == 0)
+			snprintf(h, sizeof(h), "<1");
+		else if (b == STATS_BUCKETS - 1)
+			snprintf(h, sizeof(h), ">=%u", 1u << (b - 1));
+		else
+			snprintf(h, sizeof(h), "%u-%u", 1u << (b - 1), 1u << b);
+		fprintf(stderr, " %9s", h);
+	}
+	fputc('\n', stderr);
+	const uint64_t *rows[2] = { s->st_switch_hist, s->st_handle_hist };
+	static const char *const labels[2] = { "switch", "sentry" };
+	for (int r = 0; r < 2; r++) {
+		fprintf(stderr, "%-18s", labels[r]);
+		for (int b = 0; b < STATS_BUCKETS; b++)
+			fprintf(stderr, " %9llu", (unsigned long long)rows[r][b]);
+		fputc('\n', stderr);
+	}
 }
 
 /* The first process exited: stop every other task and wait for their host threads. */

@@ -74,6 +74,7 @@ struct mm {
 };
 
 #define SENTRY_MAX_FDS 1024
+#define STATS_BUCKETS 16 /* < 1 us, 1-2 us, 2-4 us, ... , >= 16 ms */
 
 struct process {
 	struct sentry *s;
@@ -147,6 +148,7 @@ struct sentry {
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_interrupts;
+	uint64_t st_switch_hist[STATS_BUCKETS], st_handle_hist[STATS_BUCKETS]; /* log2 of microseconds */
 };
 
 void stats_print(struct sentry *s);
@@ -162,6 +164,10 @@ static inline int app_host_fd(const struct process *pr, uint64_t fd)
 }
 
 #define SIG_UNBLOCKABLE ((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)))
+
+/* trace.c: --trace lines; the name of syscall @nr or NULL */
+void trace_syscall(struct task *t, uint64_t nr, const uint64_t args[6], long ret);
+const char *syscall_name(uint64_t nr);
 
 /* timer.c: alarm, setitimer, getitimer (ITIMER_REAL; the CPU-time timers are not emulated) */
 int timer_start(struct sentry *s);

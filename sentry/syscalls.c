@@ -247,13 +247,16 @@ static long sys_prlimit(struct process *pr, uint64_t pid, uint64_t res, uint64_t
 	return oldp ? mm_copy_out(pr, oldp, &rl, sizeof(rl)) : 0;
 }
 
-static void trace_line(struct task *t, uint64_t nr, long ret)
+static void trace_line(struct task *t, uint64_t nr, long ret, const uint64_t args[6], bool unimplemented)
 {
-	const struct cv_regs *r = &t->st->regs;
-	fprintf(stderr, "[%d] syscall %llu(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %ld\n", t->tid,
-		(unsigned long long)nr, (unsigned long long)r->rdi, (unsigned long long)r->rsi,
-		(unsigned long long)r->rdx, (unsigned long long)r->r10, (unsigned long long)r->r8,
-		(unsigned long long)r->r9, ret);
+	trace_syscall(t, nr, args, ret);
+	static uint64_t reported[8]; /* syscalls 0..511 already reported as not implemented */
+	if (unimplemented && nr < 512 &&
+	    !(__atomic_fetch_or(&reported[nr / 64], 1ull << (nr % 64), __ATOMIC_RELAXED) & (1ull << (nr % 64)))) {
+		const char *name = syscall_name(nr);
+		fprintf(stderr, "cvisor: %s (syscall %llu) is not implemented: the program gets ENOSYS\n",
+			name ? name : "?", (unsigned long long)nr);
+	}
 }
 
 static int dispatch(struct task *t, const struct cv_exit *ex)
@@ -262,6 +265,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	struct cv_regs *r = &t->st->regs;
 	uint64_t nr = r->orig_rax, a0 = r->rdi, a1 = r->rsi, a2 = r->rdx, a3 = r->r10, a4 = r->r8, a5 = r->r9;
 	long ret = -ENOSYS;
+	bool unimplemented = false;
 	if (ex->syscall_flags & CV_SYSCALL_COMPAT) {
 		r->rax = (uint64_t)-ENOSYS; /* no 32-bit ABI */
 		return 0;
@@ -520,17 +524,16 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		t->exit_code = (int)(a0 & 0xff) << 8;
 		t->ends_group = nr == SYS_exit_group;
 		if (pr->s->opts.trace)
-			trace_line(t, nr, 0);
+			trace_line(t, nr, 0, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 }, false);
 		return 1;
 	default:
+		unimplemented = true;
 		break;
 	}
 done:
-	(void)a4;
-	(void)a5;
 	t->st->regs.rax = (uint64_t)ret; /* t->st, not r: execve replaces the context */
 	if (pr->s->opts.trace)
-		trace_line(t, nr, ret);
+		trace_line(t, nr, ret, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 }, unimplemented);
 	return 0;
 }
 
