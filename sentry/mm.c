@@ -223,6 +223,39 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 	return cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;
 }
 
+int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin)
+{
+	uint64_t end;
+	if (len == 0 || __builtin_add_overflow(addr, len, &end))
+		return -EFAULT;
+	pthread_mutex_lock(&pr->lock);
+	size_t i = first_after(&pr->mm, addr);
+	int ret = -EFAULT;
+	if (i < pr->mm.n && pr->mm.v[i].start <= addr && end <= pr->mm.v[i].end &&
+	    (pr->mm.v[i].access & access) == access) {
+		const struct vma *v = &pr->mm.v[i];
+		uint64_t off = v->mf_off + (addr - v->start);
+		pin->off = off & ~(uint64_t)(PAGE - 1);
+		pin->len = ((off + len + PAGE - 1) & ~(uint64_t)(PAGE - 1)) - pin->off;
+		void *p;
+		if (cv_memfile_incref(pr->s->mf, pin->off, pin->len) == 0) {
+			if (cv_memfile_ptr(pr->s->mf, off, len, &p) == 0) {
+				pin->ptr = p;
+				ret = 0;
+			} else {
+				cv_memfile_decref(pr->s->mf, pin->off, pin->len);
+			}
+		}
+	}
+	pthread_mutex_unlock(&pr->lock);
+	return ret;
+}
+
+void mm_unpin(struct process *pr, struct mm_pin *pin)
+{
+	cv_memfile_decref(pr->s->mf, pin->off, pin->len);
+}
+
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	const uint8_t *s = src;

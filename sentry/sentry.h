@@ -207,6 +207,17 @@ void mm_destroy(struct process *pr);
 /* Copy to/from application memory with the application's permissions; 0 or -EFAULT. */
 int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len);
 int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len);
+/*
+ * Pin application memory [addr, addr+len) that one mapping with @access (CV_ACCESS_*) holds, for host
+ * IO straight into or out of it: *@pin gets the sentry's pointer, and the pages stay allocated until
+ * mm_unpin() even if the application unmaps them meanwhile. 0 or -EFAULT (then use the copy path).
+ */
+struct mm_pin {
+	void *ptr;
+	uint64_t off, len;
+};
+int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
+void mm_unpin(struct process *pr, struct mm_pin *pin);
 /* Write bytes regardless of protection (loader, stack setup). 0 or -EFAULT. */
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
 /* Read a NUL-terminated string of at most max bytes (including the NUL). Length or -EFAULT/-ENAMETOOLONG. */

@@ -82,6 +82,16 @@ static long ret_errno(long r)
 }
 
 /* read/write through a bounce buffer, so host IO never touches application memory directly. */
+/* A write to a pipe whose reader left: SIGPIPE too, which by default kills. */
+static void sig_pipe(struct task *t)
+{
+	siginfo_t si = { .si_signo = SIGPIPE, .si_code = SI_USER };
+	si.si_pid = t->proc->pid;
+	sig_queue(t, SIGPIPE, &si);
+}
+
+#define PIN_MIN 4096 /* smaller transfers go through the bounce buffer */
+
 static long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
 	struct process *pr = t->proc;
@@ -96,17 +106,25 @@ static long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool
 		if (w < 0)
 			return w;
 	}
+	struct mm_pin pin;
+	if (len >= PIN_MIN && mm_pin(pr, buf, len, wr ? CV_ACCESS_READ : CV_ACCESS_WRITE, &pin) == 0) {
+		/* Straight between the file and the application's pages: no bounce copy. */
+		long r = wr ? (off < 0 ? write(h, pin.ptr, len) : pwrite(h, pin.ptr, len, off))
+			    : (off < 0 ? read(h, pin.ptr, len) : pread(h, pin.ptr, len, off));
+		int e = errno;
+		mm_unpin(pr, &pin);
+		if (r < 0 && e == EPIPE && wr)
+			sig_pipe(t);
+		return r < 0 ? -e : r;
+	}
 	if (wr) {
 		if (mm_copy_in(pr, buf, tmp, len) < 0)
 			return -EFAULT;
 		long r = off < 0 ? write(h, tmp, len) : pwrite(h, tmp, len, off);
-		if (r < 0 && errno == EPIPE) { /* and SIGPIPE, which by default kills */
-			siginfo_t si = { .si_signo = SIGPIPE, .si_code = SI_USER };
-			si.si_pid = pr->pid;
-			sig_queue(t, SIGPIPE, &si);
-			errno = EPIPE;
-		}
-		return ret_errno(r);
+		int e = errno;
+		if (r < 0 && e == EPIPE)
+			sig_pipe(t);
+		return r < 0 ? -e : r;
 	}
 	long r = off < 0 ? read(h, tmp, len) : pread(h, tmp, len, off);
 	if (r < 0)

@@ -9,7 +9,7 @@
 #include "arch/x86_64/arch.h"
 #include "systrap/systrap_internal.h"
 
-#define SPIN_MAX_NS 50000ull  /* never spin longer than this on either side */
+#define SPIN_MAX_NS 200000ull /* never spin longer than this on either side */
 #define WAIT_SLICE_NS 100000000 /* futex wait slices while a context runs */
 #define QUEUED_GIVE_UP 30       /* slices a context may stay queued before the queue counts as broken */
 #define IRQ_GIVE_UP 30        /* slices an interrupted context may take to come back (3 s) */
