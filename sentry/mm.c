@@ -223,12 +223,27 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 	return cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;
 }
 
+static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
+
+/* mm_pin() with pr->lock held and no access check (the sentry's own writes, e.g. file contents). */
+int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin)
+{
+	return pin_range(pr, addr, len, 0, pin);
+}
+
 int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin)
+{
+	pthread_mutex_lock(&pr->lock);
+	int ret = pin_range(pr, addr, len, access, pin);
+	pthread_mutex_unlock(&pr->lock);
+	return ret;
+}
+
+static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin)
 {
 	uint64_t end;
 	if (len == 0 || __builtin_add_overflow(addr, len, &end))
 		return -EFAULT;
-	pthread_mutex_lock(&pr->lock);
 	size_t i = first_after(&pr->mm, addr);
 	int ret = -EFAULT;
 	if (i < pr->mm.n && pr->mm.v[i].start <= addr && end <= pr->mm.v[i].end &&
@@ -247,7 +262,6 @@ int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struc
 			}
 		}
 	}
-	pthread_mutex_unlock(&pr->lock);
 	return ret;
 }
 

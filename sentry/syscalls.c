@@ -191,15 +191,16 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 			     &got);
 	if (r < 0)
 		return r;
-	if (!anon) { /* a private copy of the file range */
-		char buf[IO_CHUNK];
-		for (uint64_t done = 0; done < len;) {
-			size_t n = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
-			long rd = pread(h, buf, n, (off_t)(off + done));
-			if (rd <= 0)
-				break;
-			mm_poke(pr, got + done, buf, (size_t)rd);
-			done += (uint64_t)rd;
+	if (!anon) { /* a private copy of the file range, read straight into the new pages */
+		struct mm_pin pin;
+		if (mm_pin_locked(pr, got, len, &pin) == 0) {
+			for (uint64_t done = 0; done < len;) {
+				long rd = pread(h, (uint8_t *)pin.ptr + done, (size_t)(len - done), (off_t)(off + done));
+				if (rd <= 0)
+					break;
+				done += (uint64_t)rd;
+			}
+			mm_unpin(pr, &pin);
 		}
 	}
 	if (prot_access(prot) != (CV_ACCESS_READ | CV_ACCESS_WRITE))

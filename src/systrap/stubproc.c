@@ -99,20 +99,18 @@ static bool host_has_fsgsbase(void)
 }
 
 /*
- * Does syscall user dispatch work here? A child tries it (with a selector saying "allow", so its own
- * exit is not dispatched). It matters: since 6.11/6.17 the kernel runs uretprobe (335) and uprobe (336)
- * without consulting seccomp, so only dispatch catches an application calling them.
+ * Does syscall user dispatch work here? This thread turns it on with a selector saying "allow" (so
+ * nothing is dispatched, the prctl that turns it off included) and off again. It matters: since
+ * 6.11/6.17 the kernel runs uretprobe (335) and uprobe (336) without consulting seccomp, so only
+ * dispatch catches an application calling them.
  */
 static bool host_has_sud(void)
 {
-	static volatile char allow = 0;
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0x1000, 0x1000, &allow) == 0 ? 0 : 1);
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	static volatile char allow = 0; /* SYSCALL_DISPATCH_FILTER_ALLOW */
+	if (prctl(PR_SET_SYSCALL_USER_DISPATCH, 1 /* ON */, 0x1000, 0x1000, &allow) != 0)
+		return false;
+	prctl(PR_SET_SYSCALL_USER_DISPATCH, 0 /* OFF */, 0, 0, 0);
+	return true;
 }
 
 /* ---- the source stub ---- */
