@@ -22,7 +22,7 @@ static long copy_path(struct process *pr, uint64_t upath, char *path)
 	return n < 0 ? n : 0;
 }
 
-static long install_fd(struct process *pr, int h, bool cloexec)
+long fd_install(struct process *pr, int h, bool cloexec)
 {
 	for (int i = 0; i < SENTRY_MAX_FDS; i++)
 		if (pr->fds[i] < 0) {
@@ -71,7 +71,7 @@ static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 		if (pr->fds[fdn] < 0)
 			return -ENOENT;
 		int d = fcntl(pr->fds[fdn], F_DUPFD_CLOEXEC, 3);
-		return d < 0 ? -errno : install_fd(pr, d, flags & O_CLOEXEC);
+		return d < 0 ? -errno : fd_install(pr, d, flags & O_CLOEXEC);
 	}
 	struct resolved r;
 	if ((ret = policy_resolve(pr, dirfd, path, &r)) < 0)
@@ -88,7 +88,7 @@ static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 			close(p);
 	}
 	int h = policy_open(&pr->s->pol, r.full, flags & ~(uint64_t)O_CLOEXEC, mode & 07777, need_rw, NULL);
-	return h < 0 ? h : install_fd(pr, h, flags & O_CLOEXEC);
+	return h < 0 ? h : fd_install(pr, h, flags & O_CLOEXEC);
 }
 
 static long stat_out(struct process *pr, int h, uint64_t ust)

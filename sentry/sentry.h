@@ -23,6 +23,7 @@ struct sentry_opts {
 	bool trace;           /* strace-like line per syscall on stderr */
 	bool stats;           /* a table of syscall counts and times on stderr at exit */
 	bool no_patch;        /* never patch syscall sites (systrap) */
+	bool net;             /* --net: IPv4/IPv6/route-netlink sockets on the host's network */
 	const char *root;     /* host directory shown as "/" (NULL: the host's root), read-only */
 	const char *cwd;      /* initial working directory in the sandbox (NULL: the caller's) */
 	struct sentry_bind binds[32]; /* --ro / --rw */
@@ -168,6 +169,23 @@ static inline int app_host_fd(const struct process *pr, uint64_t fd)
 /* trace.c: --trace lines; the name of syscall @nr or NULL */
 void trace_syscall(struct task *t, uint64_t nr, const uint64_t args[6], long ret);
 const char *syscall_name(uint64_t nr);
+
+/* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
+long fd_install(struct process *pr, int h, bool cloexec);
+
+/* net.c: sockets (IPv4/IPv6/netlink-route only with --net; unix sockets only unnamed) */
+long sys_socket(struct task *t, uint64_t domain, uint64_t type, uint64_t proto);
+long sys_socketpair(struct task *t, uint64_t domain, uint64_t type, uint64_t proto, uint64_t usv);
+long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len);
+long sys_connect(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len);
+long sys_listen(struct task *t, uint64_t fd, uint64_t backlog);
+long sys_accept4(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, uint64_t flags);
+long sys_sockname(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, bool peer);
+long sys_sockopt(struct task *t, uint64_t fd, uint64_t level, uint64_t name, uint64_t uval, uint64_t len, bool set);
+long sys_shutdown(struct task *t, uint64_t fd, uint64_t how);
+long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen);
+long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen);
+long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool send);
 
 /* timer.c: alarm, setitimer, getitimer (ITIMER_REAL; the CPU-time timers are not emulated) */
 int timer_start(struct sentry *s);

@@ -324,7 +324,22 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		ret = h < 0 ? -EBADF : fstatfs(h, &sf) < 0 ? -errno : mm_copy_out(pr, a1, &sf, sizeof(sf));
 		break;
 	}
-	case SYS_socket: ret = -EACCES; break; /* no network without --net (not there yet) */
+	case SYS_socket: ret = sys_socket(t, a0, a1, a2); break;
+	case SYS_socketpair: ret = sys_socketpair(t, a0, a1, a2, a3); break;
+	case SYS_bind: ret = sys_bind(t, a0, a1, a2); break;
+	case SYS_connect: ret = sys_connect(t, a0, a1, a2); break;
+	case SYS_listen: ret = sys_listen(t, a0, a1); break;
+	case SYS_accept: ret = sys_accept4(t, a0, a1, a2, 0); break;
+	case SYS_accept4: ret = sys_accept4(t, a0, a1, a2, a3); break;
+	case SYS_getsockname: ret = sys_sockname(t, a0, a1, a2, false); break;
+	case SYS_getpeername: ret = sys_sockname(t, a0, a1, a2, true); break;
+	case SYS_setsockopt: ret = sys_sockopt(t, a0, a1, a2, a3, a4, true); break;
+	case SYS_getsockopt: ret = sys_sockopt(t, a0, a1, a2, a3, a4, false); break;
+	case SYS_shutdown: ret = sys_shutdown(t, a0, a1); break;
+	case SYS_sendto: ret = sys_sendto(t, a0, a1, a2, a3, a4, a5); break;
+	case SYS_recvfrom: ret = sys_recvfrom(t, a0, a1, a2, a3, a4, a5); break;
+	case SYS_sendmsg: ret = sys_msg(t, a0, a1, a2, true); break;
+	case SYS_recvmsg: ret = sys_msg(t, a0, a1, a2, false); break;
 	case SYS_alarm: ret = sys_alarm(t, a0); break;
 	case SYS_setitimer: ret = sys_setitimer(t, a0, a1, a2); break;
 	case SYS_getitimer: ret = sys_getitimer(t, a0, a1); break;
@@ -565,6 +580,8 @@ static bool may_block(uint64_t nr)
 	case SYS_rt_sigsuspend: case SYS_pause:
 	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
 	case SYS_epoll_wait: case SYS_epoll_pwait:
+	case SYS_connect: case SYS_accept: case SYS_accept4: case SYS_sendto: case SYS_recvfrom:
+	case SYS_sendmsg: case SYS_recvmsg:
 	case SYS_exit: case SYS_exit_group:
 		return true;
 	default:

@@ -57,6 +57,7 @@ static void run_native(const char *prog, char *const argv[], struct outcome *o)
 
 static bool stats_next; /* the next run_sandboxed() asks for --stats */
 static bool trace_next; /* ... and for --trace */
+static bool net_next;   /* ... and for --net */
 
 static void run_sandboxed(const char *platform, const char *prog, char *const argv[], struct outcome *o)
 {
@@ -69,7 +70,7 @@ static void run_sandboxed(const char *platform, const char *prog, char *const ar
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		close(p[0]);
-		struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next };
+		struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next, .net = net_next };
 		int st = sentry_run(&opts, prog, argv, environ);
 		if (st > 0 && (st & 0x7f)) { /* die of the same signal, so our parent sees what native gives */
 			struct rlimit no_core = { 0, 0 };
@@ -193,6 +194,24 @@ PLATFORM_TEST(run_threads_futexes_signals)
 PLATFORM_TEST(run_polling_and_interrupted_waits)
 {
 	RUNP(PROGS_DIR "/polling", NULL);
+}
+
+/* Sockets: a pair always; TCP and UDP over loopback with --net; without it, no network and never a
+ * named unix socket (the host's services). */
+PLATFORM_TEST(run_sockets)
+{
+	RUNP(PROGS_DIR "/sockets", NULL);
+	net_next = true;
+	RUNP(PROGS_DIR "/sockets", "net");
+	net_next = false;
+	char *const argv[] = { "sockets", "refused", NULL };
+	struct outcome o;
+	run_sandboxed(platform, PROGS_DIR "/sockets", argv, &o);
+	EXPECT_EQ(o.status, 0);
+	static const char want[] = "tcp socket: -13\nunix socket: -13\nnamed unix connect: -13\n";
+	if (!memmem(o.out, o.len, want, sizeof(want) - 1))
+		HARNESS_FAIL(0, "without --net: %.300s", o.out);
+	free(o.out);
 }
 
 /* alarm and interval timers: handlers, pause/sigsuspend, an interrupted read, the default action. */

@@ -87,6 +87,8 @@ int cmd_run(int argc, char **argv)
 			o.stats = true;
 		} else if (strcmp(a, "--no-patch") == 0) {
 			o.no_patch = true;
+		} else if (strcmp(a, "--net") == 0) {
+			o.net = true;
 		} else if (strcmp(a, "--root") == 0 && has_arg) {
 			check_dir(a, argv[i + 1]);
 			o.root = argv[++i];

@@ -34,7 +34,7 @@ static void help(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
-		"\n  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--root DIR] [--ro PATH]...\n"
+		"\n  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--net] [--root DIR] [--ro PATH]...\n"
 		"             [--rw PATH]... [--env K=V]... [--cwd DIR] -- PROG [ARGS...]\n"
 		"      host files are visible read-only; /tmp is private and writable; --rw grants writes\n"
 		"  cvisor bench [--platform P] [--iterations N] [--json]\n"

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sockets. Without --net a program gets only unnamed local sockets (socketpair); with --net it also
+// gets IPv4, IPv6 and route-netlink sockets on the host's network. Unix sockets never bind or connect to
+// a name, pathname or abstract: either would reach the host's own services (docker.sock, D-Bus, X11),
+// which the file policy and the network switch are not meant to open. Calls that may block wait
+// interruptibly; ancillary data (SCM_RIGHTS would carry host fds) is refused.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "sentry.h"
+
+#define NET_IO_MAX (64u << 10)
+
+static bool family_allowed(const struct process *pr, int domain, int proto)
+{
+	if (!pr->s->opts.net)
+		return false;
+	return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX ||
+	       (domain == AF_NETLINK && proto == NETLINK_ROUTE);
+}
+
+long sys_socket(struct task *t, uint64_t domain, uint64_t type, uint64_t proto)
+{
+	if (!family_allowed(t->proc, (int)domain, (int)proto))
+		return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX || domain == AF_NETLINK ? -EACCES
+														: -EAFNOSUPPORT;
+	int h = socket((int)domain, (int)(type | SOCK_CLOEXEC), (int)proto);
+	return h < 0 ? -errno : fd_install(t->proc, h, type & SOCK_CLOEXEC);
+}
+
+long sys_socketpair(struct task *t, uint64_t domain, uint64_t type, uint64_t proto, uint64_t usv)
+{
+	if (domain != AF_UNIX)
+		return -EAFNOSUPPORT;
+	int sv[2];
+	if (socketpair(AF_UNIX, (int)(type | SOCK_CLOEXEC), (int)proto, sv) < 0)
+		return -errno;
+	long a = fd_install(t->proc, sv[0], type & SOCK_CLOEXEC);
+	if (a < 0) {
+		close(sv[1]);
+		return a;
+	}
+	long b = fd_install(t->proc, sv[1], type & SOCK_CLOEXEC);
+	if (b < 0) {
+		close(t->proc->fds[a]);
+		t->proc->fds[a] = -1;
+		return b;
+	}
+	int out[2] = { (int)a, (int)b };
+	if (mm_copy_out(t->proc, usv, out, sizeof(out)) < 0) {
+		close(t->proc->fds[a]);
+		close(t->proc->fds[b]);
+		t->proc->fds[a] = t->proc->fds[b] = -1;
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* Copy in a socket address for bind/connect/sendto and check it may be used. */
+static long addr_in(struct process *pr, uint64_t uaddr, uint64_t len, struct sockaddr_storage *ss)
+{
+	if (len > sizeof(*ss))
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (len && mm_copy_in(pr, uaddr, ss, len) < 0)
+		return -EFAULT;
+	if (len >= sizeof(sa_family_t) && ss->ss_family == AF_UNIX)
+		return -EACCES; /* named unix sockets would reach the host's services */
+	return 0;
+}
+
+/* Copy a kernel-filled address back to the application (its length in *ulen, in and out). */
+static long addr_out(struct process *pr, const struct sockaddr_storage *ss, socklen_t got, uint64_t uaddr, uint64_t ulen)
+{
+	if (!uaddr || !ulen)
+		return 0;
+	socklen_t room;
+	if (mm_copy_in(pr, ulen, &room, sizeof(room)) < 0)
+		return -EFAULT;
+	socklen_t n = got < room ? got : room;
+	if ((n && mm_copy_out(pr, uaddr, ss, n) < 0) || mm_copy_out(pr, ulen, &got, sizeof(got)) < 0)
+		return -EFAULT;
+	return 0;
+}
+
+static bool blocking(int h)
+{
+	int fl = fcntl(h, F_GETFL);
+	return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
+{
+	int h = app_host_fd(t->proc, fd);
+	struct sockaddr_storage ss;
+	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ss);
+	return r < 0 ? r : bind(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+}
+
+long sys_connect(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
+{
+	int h = app_host_fd(t->proc, fd);
+	struct sockaddr_storage ss;
+	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ss);
+	if (r < 0)
+		return r;
+	if (!blocking(h))
+		return connect(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	/* A blocking connect, made non-blocking so a signal can interrupt the wait. */
+	int fl = fcntl(h, F_GETFL);
+	fcntl(h, F_SETFL, fl | O_NONBLOCK);
+	r = connect(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	fcntl(h, F_SETFL, fl);
+	if (r != -EINPROGRESS)
+		return r;
+	r = host_wait(t, h, POLLOUT, -1);
+	if (r < 0)
+		return r;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (getsockopt(h, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		return -errno;
+	return -err;
+}
+
+long sys_listen(struct task *t, uint64_t fd, uint64_t backlog)
+{
+	int h = app_host_fd(t->proc, fd);
+	return h < 0 ? -EBADF : listen(h, (int)backlog) < 0 ? -errno : 0;
+}
+
+long sys_accept4(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, uint64_t flags)
+{
+	int h = app_host_fd(t->proc, fd);
+	if (h < 0)
+		return -EBADF;
+	if (flags & ~(uint64_t)(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		return -EINVAL;
+	for (;;) { /* wait where a signal can interrupt; a connection another thread took leaves accept waiting */
+		if (blocking(h)) {
+			long w = host_wait(t, h, POLLIN, -1);
+			if (w < 0)
+				return w;
+		}
+		struct sockaddr_storage ss;
+		socklen_t got = sizeof(ss);
+		int c = accept4(h, (struct sockaddr *)&ss, &got, (int)(flags & SOCK_NONBLOCK) | SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		long r = addr_out(t->proc, &ss, got, uaddr, ulen);
+		if (r < 0) {
+			close(c);
+			return r;
+		}
+		return fd_install(t->proc, c, flags & SOCK_CLOEXEC);
+	}
+}
+
+long sys_sockname(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, bool peer)
+{
+	int h = app_host_fd(t->proc, fd);
+	if (h < 0)
+		return -EBADF;
+	struct sockaddr_storage ss;
+	socklen_t got = sizeof(ss);
+	if ((peer ? getpeername(h, (struct sockaddr *)&ss, &got) : getsockname(h, (struct sockaddr *)&ss, &got)) < 0)
+		return -errno;
+	return addr_out(t->proc, &ss, got, uaddr, ulen);
+}
+
+long sys_sockopt(struct task *t, uint64_t fd, uint64_t level, uint64_t name, uint64_t uval, uint64_t len, bool set)
+{
+	int h = app_host_fd(t->proc, fd);
+	if (h < 0)
+		return -EBADF;
+	uint8_t v[256];
+	if (set) {
+		if (len > sizeof(v))
+			return -EINVAL;
+		if (len && mm_copy_in(t->proc, uval, v, len) < 0)
+			return -EFAULT;
+		return setsockopt(h, (int)level, (int)name, v, (socklen_t)len) < 0 ? -errno : 0;
+	}
+	socklen_t room;
+	if (mm_copy_in(t->proc, len, &room, sizeof(room)) < 0)
+		return -EFAULT;
+	socklen_t got = room < sizeof(v) ? room : sizeof(v);
+	if (getsockopt(h, (int)level, (int)name, v, &got) < 0)
+		return -errno;
+	if ((got && mm_copy_out(t->proc, uval, v, got) < 0) || mm_copy_out(t->proc, len, &got, sizeof(got)) < 0)
+		return -EFAULT;
+	return 0;
+}
+
+long sys_shutdown(struct task *t, uint64_t fd, uint64_t how)
+{
+	int h = app_host_fd(t->proc, fd);
+	return h < 0 ? -EBADF : shutdown(h, (int)how) < 0 ? -errno : 0;
+}
+
+/* Wait until @h can send or receive, unless it is non-blocking or @flags say MSG_DONTWAIT. */
+static long net_wait(struct task *t, int h, uint64_t flags, bool send)
+{
+	if ((flags & MSG_DONTWAIT) || !blocking(h))
+		return 0;
+	long w = host_wait(t, h, send ? POLLOUT : POLLIN, -1);
+	return w < 0 ? w : 0;
+}
+
+long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
+{
+	int h = app_host_fd(t->proc, fd);
+	if (h < 0)
+		return -EBADF;
+	struct sockaddr_storage ss;
+	long r = uaddr ? addr_in(t->proc, uaddr, alen, &ss) : 0;
+	if (r < 0)
+		return r;
+	if (len > NET_IO_MAX)
+		len = NET_IO_MAX;
+	char *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	if (len && mm_copy_in(t->proc, ubuf, buf, len) < 0) {
+		free(buf);
+		return -EFAULT;
+	}
+	r = net_wait(t, h, flags, true);
+	if (r == 0) {
+		r = sendto(h, buf, len, (int)flags | MSG_NOSIGNAL, uaddr ? (struct sockaddr *)&ss : NULL,
+			   uaddr ? (socklen_t)alen : 0);
+		r = r < 0 ? -errno : r;
+	}
+	free(buf);
+	if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) {
+		siginfo_t si = { .si_signo = SIGPIPE, .si_code = SI_USER };
+		si.si_pid = t->proc->pid;
+		sig_queue(t, SIGPIPE, &si);
+	}
+	return r;
+}
+
+long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen)
+{
+	int h = app_host_fd(t->proc, fd);
+	if (h < 0)
+		return -EBADF;
+	if (len > NET_IO_MAX)
+		len = NET_IO_MAX;
+	char *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	long r = net_wait(t, h, flags, false);
+	struct sockaddr_storage ss;
+	socklen_t got = sizeof(ss);
+	if (r == 0) {
+		r = recvfrom(h, buf, len, (int)flags, (struct sockaddr *)&ss, &got);
+		r = r < 0 ? -errno : r;
+	}
+	if (r >= 0 && (mm_copy_out(t->proc, ubuf, buf, (size_t)(r < (long)len ? r : (long)len)) < 0 ||
+		       addr_out(t->proc, &ss, got, uaddr, ulen) < 0))
+		r = -EFAULT;
+	free(buf);
+	return r;
+}
+
+/* sendmsg/recvmsg: the iovecs through one buffer, no ancillary data. */
+long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool send)
+{
+	int h = app_host_fd(t->proc, fd);
+	if (h < 0)
+		return -EBADF;
+	struct msghdr m;
+	if (mm_copy_in(t->proc, umsg, &m, sizeof(m)) < 0)
+		return -EFAULT;
+	if (send && m.msg_controllen)
+		return -EINVAL; /* ancillary data (SCM_RIGHTS would name host fds) is not passed */
+	if (m.msg_iovlen > 1024)
+		return -EMSGSIZE;
+	struct iovec *iov = malloc((m.msg_iovlen ? m.msg_iovlen : 1) * sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	long r = m.msg_iovlen && mm_copy_in(t->proc, (uint64_t)m.msg_iov, iov, m.msg_iovlen * sizeof(*iov)) < 0 ? -EFAULT : 0;
+	size_t total = 0;
+	for (size_t i = 0; r == 0 && i < m.msg_iovlen; i++)
+		total += iov[i].iov_len < NET_IO_MAX - total ? iov[i].iov_len : NET_IO_MAX - total;
+	char *buf = r == 0 ? malloc(total ? total : 1) : NULL;
+	if (r == 0 && !buf)
+		r = -ENOMEM;
+	struct sockaddr_storage ss;
+	if (r == 0 && send && m.msg_name && m.msg_namelen)
+		r = addr_in(t->proc, (uint64_t)m.msg_name, m.msg_namelen, &ss);
+	size_t off = 0;
+	for (size_t i = 0; r == 0 && send && i < m.msg_iovlen && off < total; i++) {
+		size_t n = iov[i].iov_len < total - off ? iov[i].iov_len : total - off;
+		if (n && mm_copy_in(t->proc, (uint64_t)iov[i].iov_base, buf + off, n) < 0)
+			r = -EFAULT;
+		off += n;
+	}
+	if (r == 0)
+		r = net_wait(t, h, flags, send);
+	if (r == 0) {
+		struct iovec one = { buf, total };
+		struct msghdr hm = { .msg_iov = &one, .msg_iovlen = 1 };
+		if (send && m.msg_name && m.msg_namelen) {
+			hm.msg_name = &ss;
+			hm.msg_namelen = m.msg_namelen;
+		} else if (!send) {
+			hm.msg_name = &ss;
+			hm.msg_namelen = sizeof(ss);
+		}
+		r = send ? sendmsg(h, &hm, (int)flags | MSG_NOSIGNAL) : recvmsg(h, &hm, (int)flags);
+		r = r < 0 ? -errno : r;
+		if (r >= 0 && !send) {
+			off = 0;
+			for (size_t i = 0; i < m.msg_iovlen && off < (size_t)r; i++) {
+				size_t n = iov[i].iov_len < (size_t)r - off ? iov[i].iov_len : (size_t)r - off;
+				if (n && mm_copy_out(t->proc, (uint64_t)iov[i].iov_base, buf + off, n) < 0)
+					r = -EFAULT;
+				off += n;
+			}
+			if (r >= 0) {
+				socklen_t nl = m.msg_name ? (hm.msg_namelen < m.msg_namelen ? hm.msg_namelen : m.msg_namelen) : 0;
+				if (nl && mm_copy_out(t->proc, (uint64_t)m.msg_name, &ss, nl) < 0)
+					r = -EFAULT;
+				m.msg_namelen = m.msg_name ? hm.msg_namelen : 0;
+				m.msg_controllen = 0; /* no ancillary data comes through */
+				m.msg_flags = hm.msg_flags;
+				if (r >= 0 && mm_copy_out(t->proc, umsg, &m, sizeof(m)) < 0)
+					r = -EFAULT;
+			}
+		}
+	}
+	free(buf);
+	free(iov);
+	return r;
+}
