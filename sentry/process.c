@@ -30,6 +30,8 @@ struct process *process_new(struct sentry *s, struct process *parent)
 	}
 	pthread_mutex_lock(&s->lock);
 	pr->pid = ++s->next_pid;
+	pr->pgid = parent ? parent->pgid : pr->pid; /* the first process leads its group and session */
+	pr->sid = parent ? parent->sid : pr->pid;
 	pr->parent = parent;
 	pr->next = s->procs;
 	s->procs = pr;
@@ -428,14 +430,13 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 	struct sentry *s = pr->s;
 	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE))
 		return -EINVAL;
-	if (pid < -1 || pid == 0)
-		pid = -1; /* process groups: everyone is in ours */
 	pthread_mutex_lock(&s->lock);
+	int64_t group = pid == 0 ? pr->pgid : pid < -1 ? -pid : 0; /* wait for a member of this group */
 	for (;;) {
 		bool any = false;
 		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next) {
 			struct process *c = *pp;
-			if (c->parent != pr || (pid > 0 && c->pid != pid))
+			if (c->parent != pr || (pid > 0 && c->pid != pid) || (group && c->pgid != group))
 				continue;
 			any = true;
 			if (!c->zombie)
@@ -458,4 +459,70 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 		}
 		pthread_cond_wait(&s->changed, &s->lock);
 	}
+}
+
+/* The process with sandbox pid @pid, or NULL (s->lock held). */
+static struct process *find_process(struct sentry *s, int64_t pid)
+{
+	for (struct process *p = s->procs; p; p = p->next)
+		if (p->pid == pid && !p->zombie)
+			return p;
+	return NULL;
+}
+
+long do_setpgid(struct task *t, int64_t pid, int64_t pgid)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	if (pgid < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	struct process *p = pid == 0 ? pr : find_process(s, pid);
+	long ret = 0;
+	if (!p || (p != pr && p->parent != pr))
+		ret = -ESRCH;
+	else if (p->sid != pr->sid || p->sid == p->pid)
+		ret = -EPERM; /* another session, or a session leader */
+	else if (pgid == 0)
+		p->pgid = p->pid;
+	else if (pgid != p->pid) { /* joining a group: it must exist in the session */
+		bool found = false;
+		for (struct process *q = s->procs; q; q = q->next)
+			found |= !q->zombie && q->pgid == pgid && q->sid == pr->sid;
+		if (found)
+			p->pgid = (int)pgid;
+		else
+			ret = -EPERM;
+	} else {
+		p->pgid = (int)pgid;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+long do_getpgid(struct task *t, int64_t pid, bool session)
+{
+	struct sentry *s = t->proc->s;
+	pthread_mutex_lock(&s->lock);
+	struct process *p = pid == 0 ? t->proc : find_process(s, pid);
+	long ret = !p ? -ESRCH : session ? p->sid : p->pgid;
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+long do_setsid(struct task *t)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&s->lock);
+	long ret = -EPERM; /* a group leader cannot start a session */
+	bool leads = false;
+	for (struct process *q = s->procs; q; q = q->next)
+		leads |= !q->zombie && q != pr && q->pgid == pr->pid;
+	if (pr->pgid != pr->pid && !leads) {
+		pr->sid = pr->pgid = pr->pid;
+		ret = pr->pid;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }

@@ -87,6 +87,7 @@ struct process {
 	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
 	int pid;
+	int pgid, sid;           /* process group and session (s->lock) */
 	int exit_status;         /* wait(2) encoding once exited, else -1 */
 	/* Under s->lock: */
 	struct process *parent;  /* NULL once the parent is gone */
@@ -169,6 +170,11 @@ static inline int app_host_fd(const struct process *pr, uint64_t fd)
 /* trace.c: --trace lines; the name of syscall @nr or NULL */
 void trace_syscall(struct task *t, uint64_t nr, const uint64_t args[6], long ret);
 const char *syscall_name(uint64_t nr);
+
+/* process.c: process groups and sessions (kill and wait4 use them too) */
+long do_setpgid(struct task *t, int64_t pid, int64_t pgid);
+long do_getpgid(struct task *t, int64_t pid, bool session);
+long do_setsid(struct task *t);
 
 /* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
 long fd_install(struct process *pr, int h, bool cloexec);

@@ -133,8 +133,20 @@ long sig_altstack(struct task *t, uint64_t uss, uint64_t uold)
 	return 0;
 }
 
+/* Linux drops a signal whose action is to ignore it when it is generated, unless it is blocked (the
+ * action may change before it is unblocked): it never interrupts anything. */
+static bool ignored_now(const struct task *t, int sig)
+{
+	if (__atomic_load_n(&t->blocked, __ATOMIC_RELAXED) & SIG_BIT(sig))
+		return false;
+	uint64_t h = t->proc->actions[sig - 1].handler;
+	return h == (uint64_t)SIG_IGN || (h == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE);
+}
+
 static void queue_locked(struct task *t, int sig, const siginfo_t *info)
 {
+	if (sig != SIGKILL && ignored_now(t, sig))
+		return;
 	if (!(t->pending & SIG_BIT(sig))) { /* standard signals do not queue twice */
 		t->pending |= SIG_BIT(sig);
 		t->pinfo[sig - 1] = *info;
@@ -190,12 +202,15 @@ int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code)
 	struct task *targets[256];
 	int n = 0;
 	pthread_mutex_lock(&s->lock);
+	int64_t group = tid > 0 ? 0 : pid == 0 ? t->proc->pgid : pid < -1 ? -pid : 0;
 	for (struct process *p = s->procs; p; p = p->next) {
 		if (p->zombie)
 			continue;
 		if (pid > 0 && p->pid != pid)
 			continue;
-		if (pid == -1 && tid <= 0 && p == t->proc)
+		if (group && p->pgid != group)
+			continue;
+		if (pid == -1 && tid <= 0 && (p == t->proc || p->pid == 1)) /* all but itself and init */
 			continue;
 		if (tid <= 0) { /* process-directed: one thread takes it */
 			struct task *o = process_target(p, sig);

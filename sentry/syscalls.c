@@ -340,6 +340,11 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_recvfrom: ret = sys_recvfrom(t, a0, a1, a2, a3, a4, a5); break;
 	case SYS_sendmsg: ret = sys_msg(t, a0, a1, a2, true); break;
 	case SYS_recvmsg: ret = sys_msg(t, a0, a1, a2, false); break;
+	case SYS_setpgid: ret = do_setpgid(t, (int32_t)a0, (int32_t)a1); break;
+	case SYS_getpgid: ret = do_getpgid(t, (int32_t)a0, false); break;
+	case SYS_getpgrp: ret = do_getpgid(t, 0, false); break;
+	case SYS_getsid: ret = do_getpgid(t, (int32_t)a0, true); break;
+	case SYS_setsid: ret = do_setsid(t); break;
 	case SYS_alarm: ret = sys_alarm(t, a0); break;
 	case SYS_setitimer: ret = sys_setitimer(t, a0, a1, a2); break;
 	case SYS_getitimer: ret = sys_getitimer(t, a0, a1); break;

@@ -214,6 +214,12 @@ PLATFORM_TEST(run_sockets)
 	free(o.out);
 }
 
+/* Process groups and sessions: jobs, kill and waitpid on a group, setsid. */
+PLATFORM_TEST(run_process_groups)
+{
+	RUNP(PROGS_DIR "/pgroups", NULL);
+}
+
 /* alarm and interval timers: handlers, pause/sigsuspend, an interrupted read, the default action. */
 PLATFORM_TEST(run_interval_timers)
 {
