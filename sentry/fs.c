@@ -76,6 +76,8 @@ static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	struct resolved r;
 	if ((ret = policy_resolve(pr, dirfd, path, &r)) < 0)
 		return ret;
+	if (procfs_open(pr, r.full, flags, &ret)) /* the sandbox's own /proc */
+		return ret;
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) ||
 		      (flags & O_TMPFILE) == O_TMPFILE;
 	bool need_rw = writes;
@@ -231,9 +233,13 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 		long len;
 		if ((*ret = copy_path(pr, up, path)) < 0)
 			break;
-		if (strcmp(path, "/proc/self/exe") == 0) { /* the sandboxed program, never the sentry */
-			len = (long)strlen(pr->exe);
-			memcpy(out, pr->exe, (size_t)len);
+		struct resolved pr_r;
+		if (policy_resolve(pr, nr == SYS_readlink ? AT_FDCWD : DIRFD(a0), path, &pr_r) == 0 &&
+		    procfs_readlink(pr, pr_r.full, out, sizeof(out), &len)) { /* the sandbox's, never the sentry's */
+			if (len < 0) {
+				*ret = len;
+				break;
+			}
 		} else {
 			h = fs_lookup(pr, nr == SYS_readlink ? AT_FDCWD : DIRFD(a0), path, true);
 			if (h < 0) {

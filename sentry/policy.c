@@ -152,6 +152,22 @@ static int fd_spath(struct process *pr, int hfd, char *out)
 	return policy_normalize("/", joined, out);
 }
 
+long fs_fd_path(struct process *pr, int hfd, char *out, size_t cap)
+{
+	char sp[SENTRY_PATH_MAX];
+	if (fd_spath(pr, hfd, sp) == 0)
+		return snprintf(out, cap, "%s", sp);
+	char link[64], host[256];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", hfd);
+	ssize_t n = readlink(link, host, sizeof(host) - 1);
+	if (n < 0)
+		return -EBADF;
+	host[n] = 0;
+	if (strncmp(host, "pipe:", 5) == 0 || strncmp(host, "socket:", 7) == 0 || strncmp(host, "anon_inode:", 11) == 0)
+		return snprintf(out, cap, "%s", host);
+	return -EBADF; /* a host file outside the sandbox's tree: never shown */
+}
+
 int policy_resolve(struct process *pr, int64_t dirfd, const char *path, struct resolved *r)
 {
 	char base[SENTRY_PATH_MAX];

@@ -64,6 +64,8 @@ void process_free(struct process *pr)
 	mm_destroy(pr);
 	cv_as_release(pr->as);
 	pthread_mutex_destroy(&pr->lock);
+	free(pr->args);
+	free(pr->env);
 	free(pr);
 }
 
@@ -302,6 +304,7 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 		return ret == -EMFILE ? -EMFILE : -ENOMEM;
 	}
 	c->exe = strcpy(c->exe_buf, pr->exe);
+	process_copy_args(c, pr);
 	strcpy(c->cwd, pr->cwd);
 	memcpy(c->actions, pr->actions, sizeof(c->actions));
 	ct->blocked = t->blocked;
@@ -393,6 +396,8 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 		ret = cv_ctx_new(s->p, 0, &ctx);
 	if (ret == 0)
 		ret = load_elf(&tmp, real, argv, envp, &entry, &sp, err, sizeof(err));
+	if (ret == 0)
+		process_set_args(pr, argv, envp);
 	free_strv(argv);
 	free_strv(envp);
 	close(fd);

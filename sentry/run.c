@@ -237,6 +237,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	uint64_t entry, sp;
 	if ((ret = load_elf(init, path, argv, envp, &entry, &sp, err, sizeof(err))) < 0)
 		goto out;
+	process_set_args(init, argv, envp);
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
 	task_loop(t);

@@ -86,6 +86,8 @@ struct process {
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
 	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
+	char *args, *env;        /* argv and envp strings, NUL-separated, for /proc/PID/cmdline, environ */
+	size_t args_len, env_len;
 	int pid;
 	int pgid, sid;           /* process group and session (s->lock) */
 	int exit_status;         /* wait(2) encoding once exited, else -1 */
@@ -170,6 +172,17 @@ static inline int app_host_fd(const struct process *pr, uint64_t fd)
 /* trace.c: --trace lines; the name of syscall @nr or NULL */
 void trace_syscall(struct task *t, uint64_t nr, const uint64_t args[6], long ret);
 const char *syscall_name(uint64_t nr);
+
+/* procfs.c: the sandbox's own /proc */
+/* Keep argv/envp for /proc/PID/cmdline and environ (replacing earlier ones); -ENOMEM. */
+int process_set_args(struct process *pr, char *const argv[], char *const envp[]);
+int process_copy_args(struct process *to, const struct process *from);
+/* @full (normalised) is under /proc: open it (*ret: an fd or -errno) and return true; else false. */
+bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret);
+/* The target of a /proc symlink (exe, cwd, fd/N): true with *len or -errno in *len, else false. */
+bool procfs_readlink(struct process *self, const char *full, char *out, size_t cap, long *len);
+/* policy.c: the sandbox path of host fd @hfd of @pr (or its pipe:/socket: name); length or -errno */
+long fs_fd_path(struct process *pr, int hfd, char *out, size_t cap);
 
 /* process.c: process groups and sessions (kill and wait4 use them too) */
 long do_setpgid(struct task *t, int64_t pid, int64_t pgid);

@@ -166,8 +166,9 @@ PLATFORM_TEST(run_no_sentry_proc)
 {
 	if (access(BUSYBOX, X_OK) != 0)
 		SKIP("%s not installed", BUSYBOX);
-	static const char *const paths[] = { "/proc/self/maps", "/proc/self/mem", "/dev/fd/7", "/proc/self/fd/9", "/proc/1/environ",
-					     "/etc/mtab", "/proc/../proc/self/status" };
+	/* Refused: the sandbox has no such file, or it would be the sentry's. */
+	static const char *const paths[] = { "/proc/self/mem", "/dev/fd/7", "/proc/self/fd/9", "/etc/mtab",
+					     "/proc/self/mounts", "/proc/self/task", "/proc/99999/status" };
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		char *const argv[] = { "busybox", "cat", (char *)paths[i], NULL };
 		struct outcome o;
@@ -177,6 +178,21 @@ PLATFORM_TEST(run_no_sentry_proc)
 			HARNESS_FAIL(0, "%s leaked the sentry: %.200s", paths[i], o.out);
 		free(o.out);
 	}
+	/* Shown: the sandboxed process, with its sandbox pid, never the sentry's. */
+	static const char *const mine[] = { "/proc/self/status", "/proc/../proc/self/status", "/proc/1/status" };
+	char host_pid[32];
+	snprintf(host_pid, sizeof(host_pid), "Pid:\t%d\n", (int)getpid());
+	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+		char *const argv[] = { "busybox", "cat", (char *)mine[i], NULL };
+		struct outcome o;
+		run_sandboxed(platform, BUSYBOX, argv, &o);
+		EXPECT_EQ(o.status, 0);
+		if (!memmem(o.out, o.len, "\nPid:\t1\n", 8) || memmem(o.out, o.len, host_pid, strlen(host_pid)) ||
+		    memmem(o.out, o.len, "run_tests", 9))
+			HARNESS_FAIL(0, "%s does not describe the sandboxed program: %.300s", mine[i], o.out);
+		free(o.out);
+	}
+	RUNP(PROGS_DIR "/procself", "x y");
 }
 
 /* The project's own guest programs (tests/progs, built into PROGS_DIR). */

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sandbox's own /proc. /proc/self, /proc/thread-self and /proc/PID (for the sandbox's processes)
+// describe sandboxed processes, never the sentry: cmdline, environ, comm, status, stat, statm and maps
+// are generated from the sentry's own records, exe, cwd and fd/N are links into the sandbox's tree. A few
+// system-wide files (cpuinfo, meminfo, version, uptime, loadavg, stat, filesystems and some of
+// /proc/sys/kernel) are copies of the host's, which describe the machine, not the sentry. Everything
+// else under /proc is refused. Files are sealed memfds: read-only, with the content of the moment
+// they were opened. Directory listings of /proc are not provided.
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "sentry.h"
+
+static char *join(char *const v[], size_t *len)
+{
+	size_t n = 0;
+	for (size_t i = 0; v && v[i]; i++)
+		n += strlen(v[i]) + 1;
+	char *b = malloc(n ? n : 1);
+	if (!b)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; v && v[i]; i++) {
+		size_t l = strlen(v[i]) + 1;
+		memcpy(b + o, v[i], l);
+		o += l;
+	}
+	*len = n;
+	return b;
+}
+
+int process_set_args(struct process *pr, char *const argv[], char *const envp[])
+{
+	size_t al = 0, el = 0;
+	char *a = join(argv, &al), *e = join(envp, &el);
+	if (!a || !e) {
+		free(a);
+		free(e);
+		return -ENOMEM;
+	}
+	free(pr->args);
+	free(pr->env);
+	pr->args = a, pr->args_len = al;
+	pr->env = e, pr->env_len = el;
+	return 0;
+}
+
+int process_copy_args(struct process *to, const struct process *from)
+{
+	to->args = malloc(from->args_len ? from->args_len : 1);
+	to->env = malloc(from->env_len ? from->env_len : 1);
+	if (!to->args || !to->env)
+		return -ENOMEM;
+	memcpy(to->args, from->args ? from->args : "", from->args_len);
+	memcpy(to->env, from->env ? from->env : "", from->env_len);
+	to->args_len = from->args_len;
+	to->env_len = from->env_len;
+	return 0;
+}
+
+/* A growing text buffer. */
+struct text {
+	char *b;
+	size_t n, cap;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+	if (t->n + n > t->cap) {
+		size_t cap = (t->n + n) * 2 + 256;
+		char *b = realloc(t->b, cap);
+		if (!b)
+			return;
+		t->b = b, t->cap = cap;
+	}
+	memcpy(t->b + t->n, s, n);
+	t->n += n;
+}
+
+__attribute__((format(printf, 2, 3))) static void putf(struct text *t, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(t, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* The sandbox process @pid ("self" for the caller's), or NULL; s->lock held. */
+static struct process *target(struct process *self, const char *who)
+{
+	if (strcmp(who, "self") == 0 || strcmp(who, "thread-self") == 0)
+		return self;
+	char *end;
+	long pid = strtol(who, &end, 10);
+	if (*end || end == who || pid <= 0)
+		return NULL;
+	for (struct process *p = self->s->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+static int live_threads(const struct process *p)
+{
+	int n = 0;
+	for (const struct task *o = p->tasks; o; o = o->next)
+		n += !o->exited;
+	return n;
+}
+
+/* Generate /proc/PID/@file of @p into @out (s->lock held); false if there is no such file. */
+static bool process_file(struct process *p, const char *file, struct text *out)
+{
+	int ppid = p->parent ? p->parent->pid : 0;
+	char state = p->zombie ? 'Z' : 'R';
+	if (strcmp(file, "cmdline") == 0) {
+		put(out, p->args ? p->args : "", p->args_len);
+	} else if (strcmp(file, "environ") == 0) {
+		put(out, p->env ? p->env : "", p->env_len);
+	} else if (strcmp(file, "comm") == 0) {
+		putf(out, "%.15s\n", base_name(p->exe ? p->exe : "?"));
+	} else if (strcmp(file, "status") == 0) {
+		putf(out, "Name:\t%.15s\nUmask:\t0022\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
+		     base_name(p->exe ? p->exe : "?"), state, state == 'Z' ? "zombie" : "running", p->pid, p->pid, ppid);
+		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\n", (int)getuid(),
+		     (int)getuid(), (int)getuid(), (int)getuid(), (int)getgid(), (int)getgid(), (int)getgid(),
+		     (int)getgid(), SENTRY_MAX_FDS);
+		putf(out, "Threads:\t%d\n", live_threads(p));
+	} else if (strcmp(file, "stat") == 0) {
+		putf(out, "%d (%.15s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		     p->pid, base_name(p->exe ? p->exe : "?"), state, ppid, p->pgid, p->sid, live_threads(p));
+	} else if (strcmp(file, "statm") == 0) {
+		uint64_t pages = 0;
+		for (size_t i = 0; i < p->mm.n; i++)
+			pages += (p->mm.v[i].end - p->mm.v[i].start) / 4096;
+		putf(out, "%llu %llu 0 0 0 0 0\n", (unsigned long long)pages, (unsigned long long)pages);
+	} else if (strcmp(file, "maps") == 0) {
+		for (size_t i = 0; i < p->mm.n; i++) {
+			const struct vma *v = &p->mm.v[i];
+			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0\n", (unsigned long long)v->start,
+			     (unsigned long long)v->end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
+			     (v->access & CV_ACCESS_WRITE) ? 'w' : '-', (v->access & CV_ACCESS_EXEC) ? 'x' : '-',
+			     v->shared ? 's' : 'p');
+		}
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* System-wide files copied from the host's /proc (they describe the machine). */
+static const char *const host_files[] = { "cpuinfo", "meminfo", "version", "uptime", "loadavg", "stat",
+					  "filesystems", "sys/kernel/osrelease", "sys/kernel/ostype",
+					  "sys/kernel/pid_max", "sys/kernel/ngroups_max", "sys/vm/overcommit_memory" };
+
+static bool host_file(const char *rel, struct text *out)
+{
+	for (size_t i = 0; i < sizeof(host_files) / sizeof(host_files[0]); i++)
+		if (strcmp(rel, host_files[i]) == 0) {
+			char path[128];
+			snprintf(path, sizeof(path), "/proc/%s", rel);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				return false;
+			char b[4096];
+			ssize_t n;
+			while ((n = read(fd, b, sizeof(b))) > 0)
+				put(out, b, (size_t)n);
+			close(fd);
+			return true;
+		}
+	return false;
+}
+
+/* A sealed, read-only memfd holding @out. */
+static long sealed(const struct text *out)
+{
+	int fd = memfd_create("cvisor-proc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	size_t done = 0;
+	while (done < out->n) {
+		ssize_t w = write(fd, out->b + done, out->n - done);
+		if (w <= 0) {
+			close(fd);
+			return -EIO;
+		}
+		done += (size_t)w;
+	}
+	lseek(fd, 0, SEEK_SET);
+	fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+	return fd;
+}
+
+bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)
+{
+	if (strncmp(full, "/proc", 5) != 0 || (full[5] != '/' && full[5] != 0))
+		return false;
+	const char *rel = full[5] ? full + 6 : "";
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
+		*ret = -EACCES;
+		return true;
+	}
+	struct text out = { 0 };
+	bool found = host_file(rel, &out);
+	if (!found) {
+		char who[32];
+		const char *slash = strchr(rel, '/');
+		if (slash && (size_t)(slash - rel) < sizeof(who)) {
+			memcpy(who, rel, (size_t)(slash - rel));
+			who[slash - rel] = 0;
+			struct sentry *s = self->s;
+			pthread_mutex_lock(&s->lock);
+			struct process *p = target(self, who);
+			/* Another process's memory map changes under its own lock: only our own is listed. */
+			bool own_mm = strcmp(slash + 1, "maps") == 0 || strcmp(slash + 1, "statm") == 0;
+			found = p && (!own_mm || p == self) && process_file(p, slash + 1, &out);
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	*ret = found ? sealed(&out) : -EACCES;
+	if (*ret >= 0)
+		*ret = fd_install(self, (int)*ret, flags & O_CLOEXEC);
+	free(out.b);
+	return true;
+}
+
+bool procfs_readlink(struct process *self, const char *full, char *out, size_t cap, long *len)
+{
+	if (strncmp(full, "/proc/", 6) != 0)
+		return false;
+	const char *rel = full + 6, *slash = strchr(rel, '/');
+	char who[32];
+	if (!slash || (size_t)(slash - rel) >= sizeof(who))
+		return false;
+	memcpy(who, rel, (size_t)(slash - rel));
+	who[slash - rel] = 0;
+	const char *file = slash + 1;
+	struct sentry *s = self->s;
+	pthread_mutex_lock(&s->lock);
+	struct process *p = target(self, who);
+	*len = -ENOENT;
+	if (p && strcmp(file, "exe") == 0 && p->exe) {
+		*len = snprintf(out, cap, "%s", p->exe);
+	} else if (p && strcmp(file, "cwd") == 0) {
+		*len = snprintf(out, cap, "%s", p->cwd);
+	} else if (p && strncmp(file, "fd/", 3) == 0) {
+		char *end;
+		long fd = strtol(file + 3, &end, 10);
+		if (!*end && end != file + 3 && fd >= 0 && fd < SENTRY_MAX_FDS && p->fds[fd] >= 0)
+			*len = fs_fd_path(p, p->fds[fd], out, cap);
+	} else if (!p) {
+		pthread_mutex_unlock(&s->lock);
+		return strcmp(who, "self") == 0 || strspn(who, "0123456789") == strlen(who);
+	} else {
+		*len = -EINVAL; /* not a link */
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (*len >= (long)cap)
+		*len = (long)cap - 1;
+	return true;
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// Guest program: /proc/self as programs read it — status, stat, cmdline, comm, maps, exe, cwd, fd links
+// — and /proc/cpuinfo. Prints relations to what the program knows about itself, so the output is the
+// same natively and in the sandbox (where /proc describes the sandboxed program, never the sentry).
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char buf[1 << 16];
+
+static ssize_t slurp(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = 0, r;
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = 0;
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	char want[64];
+	slurp("/proc/self/status");
+	snprintf(want, sizeof(want), "\nPid:\t%d\n", getpid());
+	printf("status has our pid: %d\n", strstr(buf, want) != NULL);
+	snprintf(want, sizeof(want), "\nPPid:\t%d\n", getppid());
+	printf("status has our parent: %d\n", strstr(buf, want) != NULL);
+	printf("status names us: %d\n", strncmp(buf, "Name:\tprocself\n", 15) == 0);
+	slurp("/proc/self/stat");
+	printf("stat starts with pid and comm: %d\n", atoi(buf) == getpid() && strstr(buf, " (procself) ") != NULL);
+	ssize_t n = slurp("/proc/self/cmdline");
+	printf("cmdline is argv: %d\n", n > 0 && strcmp(buf, argv[0]) == 0 && strcmp(buf + strlen(buf) + 1, "x y") == 0);
+	slurp("/proc/self/comm");
+	printf("comm: %s", buf);
+	slurp("/proc/self/maps");
+	char self_addr[32];
+	unsigned long code = (unsigned long)&main, stack = (unsigned long)&n, lo, hi;
+	int has_code = 0, has_stack = 0;
+	for (char *l = buf; *l; l = strchr(l, '\n') + 1) {
+		char perms[5];
+		if (sscanf(l, "%lx-%lx %4s", &lo, &hi, perms) == 3) {
+			has_code |= code >= lo && code < hi && perms[2] == 'x';
+			has_stack |= stack >= lo && stack < hi && perms[1] == 'w';
+		}
+		if (!strchr(l, '\n'))
+			break;
+	}
+	(void)self_addr;
+	printf("maps holds our code and stack: %d %d\n", has_code, has_stack);
+	char link[PATH_MAX], real[PATH_MAX];
+	ssize_t ln = readlink("/proc/self/exe", link, sizeof(link) - 1);
+	link[ln > 0 ? ln : 0] = 0;
+	printf("exe link names us: %d\n", ln > 0 && strcmp(link + strlen(link) - 8, "procself") == 0);
+	ln = readlink("/proc/self/cwd", link, sizeof(link) - 1);
+	link[ln > 0 ? ln : 0] = 0;
+	printf("cwd link is getcwd: %d\n", ln > 0 && getcwd(real, sizeof(real)) && strcmp(link, real) == 0);
+	int fd = open("/etc/hostname", O_RDONLY);
+	snprintf(want, sizeof(want), "/proc/self/fd/%d", fd);
+	ln = readlink(want, link, sizeof(link) - 1);
+	link[ln > 0 ? ln : 0] = 0;
+	printf("fd link: %s\n", link);
+	int p[2];
+	if (pipe(p) == 0) {
+		snprintf(want, sizeof(want), "/proc/self/fd/%d", p[0]);
+		ln = readlink(want, link, sizeof(link) - 1);
+		printf("pipe link: %d\n", ln > 5 && strncmp(link, "pipe:", 5) == 0);
+	}
+	slurp("/proc/cpuinfo");
+	printf("cpuinfo: %d\n", strstr(buf, "processor") != NULL);
+	snprintf(want, sizeof(want), "/proc/%d/status", getpid());
+	slurp(want);
+	printf("/proc/PID is self: %d\n", strstr(buf, "\nPid:") != NULL);
+	return 0;
+}
