@@ -127,14 +127,14 @@ struct image {
 };
 
 /* Map one ELF file's PT_LOAD segments (ET_DYN at @base); fill @img. */
-static int load_image(struct process *pr, const char *path, uint64_t base, struct image *img, char *err,
-		      size_t errlen)
+static int load_image(struct process *pr, const char *file, const char *path, uint64_t base, struct image *img,
+		      char *err, size_t errlen)
 {
 	int ret = 0;
 	Elf64_Phdr ph[MAX_PHDRS];
 	Elf64_Ehdr eh;
 	memset(img, 0, sizeof(*img));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 		FAIL(-e, "%s: %s", path, strerror(e));
@@ -206,15 +206,25 @@ out:
 	return ret;
 }
 
-int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
-	     uint64_t *sp, char *err, size_t errlen)
+int load_elf(struct process *pr, const char *file, const char *path, char *const argv[], char *const envp[],
+	     uint64_t *entry, uint64_t *sp, char *err, size_t errlen)
 {
 	struct image exe, interp = { 0 };
-	int ret = load_image(pr, path, PIE_BASE, &exe, err, errlen);
+	int ret = load_image(pr, file, path, PIE_BASE, &exe, err, errlen);
 	if (ret < 0)
 		return ret;
 	if (exe.interp[0]) {
-		ret = load_image(pr, exe.interp, INTERP_BASE, &interp, err, errlen);
+		/* The interpreter is a sandbox path: opened through the policy like any other. */
+		char norm[SENTRY_PATH_MAX], real[64];
+		int ifd = policy_normalize("/", exe.interp, norm) < 0 ? -ENAMETOOLONG
+									: policy_open(&pr->s->pol, norm, O_RDONLY, 0, false, NULL);
+		if (ifd < 0) {
+			snprintf(err, errlen, "%s: its interpreter %s: %s", path, exe.interp, strerror(-ifd));
+			return ifd == -ENOENT ? -ENOENT : -EACCES;
+		}
+		snprintf(real, sizeof(real), "/proc/self/fd/%d", ifd);
+		ret = load_image(pr, real, exe.interp, INTERP_BASE, &interp, err, errlen);
+		close(ifd);
 		if (ret < 0)
 			return ret;
 		if (interp.interp[0]) {

@@ -395,7 +395,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	if (ret == 0)
 		ret = cv_ctx_new(s->p, 0, &ctx);
 	if (ret == 0)
-		ret = load_elf(&tmp, real, argv, envp, &entry, &sp, err, sizeof(err));
+		ret = load_elf(&tmp, real, res.full, argv, envp, &entry, &sp, err, sizeof(err));
 	if (ret == 0)
 		process_set_args(pr, argv, envp);
 	free_strv(argv);

@@ -235,7 +235,21 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
 	struct task *t = init->tasks;
 	uint64_t entry, sp;
-	if ((ret = load_elf(init, path, argv, envp, &entry, &sp, err, sizeof(err))) < 0)
+	/* The program is a sandbox path (under --root, inside it), opened through the policy. */
+	struct resolved res;
+	int pfd = policy_resolve(init, AT_FDCWD, path, &res);
+	if (pfd == 0)
+		pfd = policy_open(&s.pol, res.full, O_RDONLY, 0, false, NULL);
+	if (pfd < 0) {
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(-pfd));
+		ret = pfd;
+		goto out;
+	}
+	char real[64];
+	snprintf(real, sizeof(real), "/proc/self/fd/%d", pfd);
+	ret = load_elf(init, real, path, argv, envp, &entry, &sp, err, sizeof(err));
+	close(pfd);
+	if (ret < 0)
 		goto out;
 	process_set_args(init, argv, envp);
 	t->st->regs.rip = entry;

@@ -262,8 +262,8 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
 long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max);
 
 /* loader.c */
-int load_elf(struct process *pr, const char *path, char *const argv[], char *const envp[], uint64_t *entry,
-	     uint64_t *sp, char *err, size_t errlen);
+int load_elf(struct process *pr, const char *file, const char *path, char *const argv[], char *const envp[],
+	     uint64_t *entry, uint64_t *sp, char *err, size_t errlen);
 
 /* policy.c */
 int policy_init(struct sentry *s, char *err, size_t errlen);

@@ -58,6 +58,7 @@ static void run_native(const char *prog, char *const argv[], struct outcome *o)
 static bool stats_next; /* the next run_sandboxed() asks for --stats */
 static bool trace_next; /* ... and for --trace */
 static bool net_next;   /* ... and for --net */
+static const char *root_next; /* ... and for --root */
 
 static void run_sandboxed(const char *platform, const char *prog, char *const argv[], struct outcome *o)
 {
@@ -70,7 +71,8 @@ static void run_sandboxed(const char *platform, const char *prog, char *const ar
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		close(p[0]);
-		struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next, .net = net_next };
+		struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next, .net = net_next,
+					    .root = root_next };
 		int st = sentry_run(&opts, prog, argv, environ);
 		if (st > 0 && (st & 0x7f)) { /* die of the same signal, so our parent sees what native gives */
 			struct rlimit no_core = { 0, 0 };
@@ -228,6 +230,58 @@ PLATFORM_TEST(run_sockets)
 	if (!memmem(o.out, o.len, want, sizeof(want) - 1))
 		HARNESS_FAIL(0, "without --net: %.300s", o.out);
 	free(o.out);
+}
+
+/* Copy host file @from to @to with mode @mode. */
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ASSERT_TRUE(in >= 0 && out >= 0);
+	char b[65536];
+	ssize_t n;
+	while ((n = read(in, b, sizeof(b))) > 0)
+		ASSERT_EQ(write(out, b, (size_t)n), n);
+	close(in);
+	close(out);
+}
+
+/* --root DIR: the program, its interpreter and every path come from DIR; nothing of the host shows. */
+PLATFORM_TEST(run_in_a_root_directory)
+{
+	if (access(BUSYBOX, X_OK) != 0)
+		SKIP("%s not installed", BUSYBOX);
+	char dir[64], path[128];
+	snprintf(dir, sizeof(dir), "/var/tmp/cvisor-root-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/bin", dir);
+	ASSERT_OK(mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -errno);
+	ASSERT_OK(mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -errno);
+	snprintf(path, sizeof(path), "%s/bin/busybox", dir);
+	copy_file(BUSYBOX, path, 0755);
+	snprintf(path, sizeof(path), "%s/bin/true", dir); /* dynamic, without its interpreter in the root */
+	copy_file("/bin/true", path, 0755);
+	snprintf(path, sizeof(path), "%s/hello", dir);
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ASSERT_EQ(write(f, "in the root\n", 12), 12);
+	close(f);
+	root_next = dir;
+	struct outcome o;
+	char *const cat[] = { "busybox", "sh", "-c", "cat /hello; ls /; cat /etc/hostname", NULL };
+	run_sandboxed(platform, "/bin/busybox", cat, &o);
+	static const char listing[] = "in the root\nbin\nhello\n";
+	if (!memmem(o.out, o.len, listing, sizeof(listing) - 1))
+		HARNESS_FAIL(0, "inside the root: %.300s", o.out);
+	EXPECT_TRUE(memmem(o.out, o.len, "/etc/hostname", 13) != NULL); /* cat's error: not there */
+	EXPECT_NE(o.status, 0);
+	free(o.out);
+	char *const dyn[] = { "true", NULL };
+	run_sandboxed(platform, "/bin/true", dyn, &o);
+	EXPECT_NE(o.status, 0); /* the host's ld.so must not be used */
+	EXPECT_TRUE(memmem(o.out, o.len, "interpreter", 11) != NULL);
+	free(o.out);
+	root_next = NULL;
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	EXPECT_EQ(system(cmd), 0);
 }
 
 /* Process groups and sessions: jobs, kill and waitpid on a group, setsid. */

@@ -15,6 +15,36 @@
 extern char **environ;
 
 /* PROG as execvp would find it. */
+/*
+ * PROG as the sandbox will see it. Without --root the sandbox's tree is the host's, so the host's PATH
+ * search and realpath answer; with --root DIR the search happens inside DIR and the result is a path
+ * in the sandbox (the sentry resolves its links through the policy).
+ */
+static int resolve_in_root(const char *root, const char *cwd, const char *prog, char *out, size_t len)
+{
+	char host[2 * PATH_MAX + 2];
+	if (strchr(prog, '/')) {
+		int n = prog[0] == '/' ? snprintf(out, len, "%s", prog) : snprintf(out, len, "%s/%s", cwd, prog);
+		if (n < 0 || (size_t)n >= len || snprintf(host, sizeof(host), "%s/%s", root, out) >= (int)sizeof(host))
+			return -ENAMETOOLONG;
+		return access(host, X_OK) == 0 ? 0 : -errno;
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n && path[0] == '/') {
+			int w = snprintf(out, len, "%.*s/%s", (int)n, path, prog);
+			if (w > 0 && (size_t)w < len && snprintf(host, sizeof(host), "%s/%s", root, out) < (int)sizeof(host) &&
+			    access(host, X_OK) == 0)
+				return 0;
+		}
+		path += n + (path[n] == ':');
+	}
+	return -ENOENT;
+}
+
 static int resolve(const char *prog, char *out, size_t len)
 {
 	if (strchr(prog, '/')) {
@@ -119,8 +149,10 @@ int cmd_run(int argc, char **argv)
 		usage_error("run: no program given (cvisor run [OPTIONS] -- PROG [ARGS...])");
 	if (o.platform && cv_platform_probe(o.platform, NULL, 0) == -ENOENT)
 		usage_error("unknown platform '%s'", o.platform);
-	char path[PATH_MAX];
-	int ret = resolve(argv[i], path, sizeof(path));
+	char path[PATH_MAX], here[PATH_MAX];
+	int ret = o.root ? resolve_in_root(o.root, o.cwd ? o.cwd : getcwd(here, sizeof(here)) ? here : "/", argv[i],
+					   path, sizeof(path))
+			 : resolve(argv[i], path, sizeof(path));
 	if (ret < 0) {
 		fprintf(stderr, "cvisor: %s: %s\n", argv[i], strerror(-ret));
 		return 127;
