@@ -3,8 +3,8 @@
 //
 // The futex word is read with an atomic load through the address space while the futex lock is held,
 // and wakers take the same lock, so a wake between the application's store and our check is never
-// lost. Waiters are keyed by (process, address): private futexes; shared ones between processes are
-// not supported yet.
+// lost. Waiters are keyed by (process, address), except a shared futex (no FUTEX_PRIVATE_FLAG) in a
+// MAP_SHARED mapping: that one is keyed by its memory-file offset, so processes sharing the page meet.
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -22,12 +22,26 @@ static void to_abs_monotonic(const struct timespec *rel, struct timespec *abs)
 	}
 }
 
-static long futex_wait(struct task *t, uint64_t uaddr, uint32_t val, const struct timespec *deadline,
+/* The wait-queue key of futex word @uaddr: (process, address), or (NULL, memory-file offset) for a
+ * shared futex in a shared mapping. */
+static void futex_key(struct process *pr, uint64_t uaddr, uint64_t op, struct process **kpr, uint64_t *kaddr)
+{
+	uint64_t off;
+	*kpr = pr;
+	*kaddr = uaddr;
+	if (!(op & FUTEX_PRIVATE_FLAG) && mm_shared_offset(pr, uaddr, &off)) {
+		*kpr = NULL;
+		*kaddr = off;
+	}
+}
+
+static long futex_wait(struct task *t, uint64_t uaddr, uint64_t op, uint32_t val, const struct timespec *deadline,
 		       uint32_t bitset)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	struct futex_waiter w = { .pr = pr, .addr = uaddr, .bitset = bitset };
+	struct futex_waiter w = { .bitset = bitset };
+	futex_key(pr, uaddr, op, &w.pr, &w.addr);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -73,20 +87,22 @@ out:
 }
 
 /* Wake up to @n waiters on (pr, uaddr) matching @bitset; move up to @n2 more to @uaddr2 if requeue. */
-static long futex_wake(struct process *pr, uint64_t uaddr, uint32_t bitset, uint32_t n, bool requeue,
-		       uint64_t uaddr2, uint32_t n2)
+/* Keys are computed before the futex lock is taken (futex_key takes the process lock, which syscalls
+ * hold while they may wake futexes through signals). */
+static long futex_wake(struct sentry *s, struct process *kpr, uint64_t key, uint32_t bitset, uint32_t n,
+		       bool requeue, struct process *kpr2, uint64_t key2, uint32_t n2)
 {
-	struct sentry *s = pr->s;
 	long woken = 0, moved = 0;
 	for (struct futex_waiter *w = s->futex_waiters; w; w = w->next) {
-		if (w->woken || w->pr != pr || w->addr != uaddr || !(w->bitset & bitset))
+		if (w->woken || w->pr != kpr || w->addr != key || !(w->bitset & bitset))
 			continue;
 		if ((uint32_t)woken < n) {
 			w->woken = true;
 			pthread_cond_signal(&w->cond);
 			woken++;
 		} else if (requeue && (uint32_t)moved < n2) {
-			w->addr = uaddr2;
+			w->pr = kpr2;
+			w->addr = key2;
 			moved++;
 		}
 	}
@@ -131,15 +147,18 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 				deadline = ts;
 			}
 		}
-		return futex_wait(t, uaddr, (uint32_t)val, utime ? &deadline : NULL, bitset);
+		return futex_wait(t, uaddr, op, (uint32_t)val, utime ? &deadline : NULL, bitset);
 	}
 	case FUTEX_WAKE:
 	case FUTEX_WAKE_BITSET: {
 		uint32_t bitset = cmd == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : (uint32_t)val3;
 		if (!bitset)
 			return -EINVAL;
+		struct process *kpr;
+		uint64_t key;
+		futex_key(pr, uaddr, op, &kpr, &key);
 		pthread_mutex_lock(&s->futex_lock);
-		long n = futex_wake(pr, uaddr, bitset, (uint32_t)val, false, 0, 0);
+		long n = futex_wake(s, kpr, key, bitset, (uint32_t)val, false, NULL, 0, 0);
 		pthread_mutex_unlock(&s->futex_lock);
 		return n;
 	}
@@ -147,13 +166,17 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 	case FUTEX_CMP_REQUEUE: {
 		if (uaddr2 & 3)
 			return -EINVAL;
+		struct process *kpr, *kpr2;
+		uint64_t key, key2;
+		futex_key(pr, uaddr, op, &kpr, &key);
+		futex_key(pr, uaddr2, op, &kpr2, &key2);
 		pthread_mutex_lock(&s->futex_lock);
 		long n = -EAGAIN;
 		uint32_t cur;
 		if (cmd == FUTEX_CMP_REQUEUE && cv_as_load_u32(pr->as, uaddr, &cur) < 0)
 			n = -EFAULT;
 		else if (cmd == FUTEX_REQUEUE || cur == (uint32_t)val3)
-			n = futex_wake(pr, uaddr, FUTEX_BITSET_MATCH_ANY, (uint32_t)val, true, uaddr2, (uint32_t)utime);
+			n = futex_wake(s, kpr, key, FUTEX_BITSET_MATCH_ANY, (uint32_t)val, true, kpr2, key2, (uint32_t)utime);
 		pthread_mutex_unlock(&s->futex_lock);
 		return n;
 	}

@@ -225,6 +225,17 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 
 static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
 
+bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off)
+{
+	pthread_mutex_lock(&pr->lock);
+	size_t i = first_after(&pr->mm, addr);
+	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared;
+	if (shared)
+		*off = pr->mm.v[i].mf_off + (addr - pr->mm.v[i].start);
+	pthread_mutex_unlock(&pr->lock);
+	return shared;
+}
+
 /* mm_pin() with pr->lock held and no access check (the sentry's own writes, e.g. file contents). */
 int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin)
 {

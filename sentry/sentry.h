@@ -255,6 +255,8 @@ struct mm_pin {
 };
 int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
 void mm_unpin(struct process *pr, struct mm_pin *pin);
+/* Is @addr in a MAP_SHARED mapping? Then its memory-file offset goes to *@off. */
+bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off);
 int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin); /* pr->lock held */
 /* Write bytes regardless of protection (loader, stack setup). 0 or -EFAULT. */
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
