@@ -97,24 +97,21 @@ static uint64_t find_gap(const struct process *pr, uint64_t len)
 	return top >= pr->s->caps.min_user_addr + len ? top - len : 0;
 }
 
-int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
-		uint64_t *out)
+/* Install memory-file pages [off, off+len) (one reference, ours now) as a VMA at addr or a free gap. */
+static int map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		     bool cow, uint64_t off, uint64_t *out)
 {
 	struct mm *mm = &pr->mm;
-	len = PAGE_UP(len);
-	if (len == 0 || (addr & (PAGE - 1)))
-		return -EINVAL;
 	uint64_t end;
+	int ret;
 	if (!fixed && (!addr || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr ||
 		       addr < pr->s->caps.min_user_addr || !range_free(mm, addr, end)))
 		addr = find_gap(pr, len);
 	if (!addr || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr ||
-	    addr < pr->s->caps.min_user_addr)
+	    addr < pr->s->caps.min_user_addr) {
+		cv_memfile_decref(pr->s->mf, off, len);
 		return -ENOMEM;
-	uint64_t off;
-	int ret = cv_memfile_alloc(pr->s->mf, len, 0, &off);
-	if (ret < 0)
-		return -ENOMEM;
+	}
 	if (reserve(mm, 3) < 0 || remove_range(pr, addr, end) < 0) {
 		cv_memfile_decref(pr->s->mf, off, len);
 		return -ENOMEM;
@@ -126,9 +123,52 @@ int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 	}
 	size_t i = first_after(mm, addr);
 	memmove(&mm->v[i + 1], &mm->v[i], (mm->n - i) * sizeof(struct vma));
-	mm->v[i] = (struct vma){ addr, end, off, access, shared };
+	mm->v[i] = (struct vma){ addr, end, off, access, shared, cow };
 	mm->n++;
 	*out = addr;
+	return 0;
+}
+
+int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		uint64_t *out)
+{
+	len = PAGE_UP(len);
+	if (len == 0 || (addr & (PAGE - 1)))
+		return -EINVAL;
+	uint64_t off;
+	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
+		return -ENOMEM;
+	return map_pages(pr, addr, len, access, fixed, shared, false, off, out);
+}
+
+int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
+		   uint64_t foff, uint64_t *out)
+{
+	len = PAGE_UP(len);
+	if (len == 0 || (addr & (PAGE - 1)) || (access & CV_ACCESS_WRITE))
+		return -EINVAL;
+	uint64_t off;
+	int ret = fc_get(pr->s, fd, foff, len, &off);
+	if (ret < 0)
+		return ret;
+	return map_pages(pr, addr, len, access, fixed, false, true, off, out);
+}
+
+/* Give VMA @v its own copy of its pages before it becomes writable. */
+static int break_cow(struct process *pr, struct vma *v)
+{
+	uint64_t len = v->end - v->start, off;
+	void *src, *dst;
+	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
+		return -ENOMEM;
+	if (cv_memfile_ptr(pr->s->mf, v->mf_off, len, &src) < 0 || cv_memfile_ptr(pr->s->mf, off, len, &dst) < 0) {
+		cv_memfile_decref(pr->s->mf, off, len);
+		return -ENOMEM;
+	}
+	memcpy(dst, src, len);
+	cv_memfile_decref(pr->s->mf, v->mf_off, len);
+	v->mf_off = off;
+	v->cow = false;
 	return 0;
 }
 
@@ -174,6 +214,8 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 		return -ENOMEM;
 	for (size_t i = first_after(mm, addr); i < mm->n && mm->v[i].start < end; i++) {
 		struct vma *v = &mm->v[i];
+		if (v->cow && (access & CV_ACCESS_WRITE) && break_cow(pr, v) < 0)
+			return -ENOMEM;
 		int ret = cv_as_map(pr->as, v->start, cv_memfile_fd(pr->s->mf), v->mf_off, v->end - v->start, access,
 				    false);
 		if (ret < 0)

@@ -161,10 +161,15 @@ int mm_fork(struct process *parent, struct process *child)
 		const struct vma *v = &pm->v[i];
 		uint64_t len = v->end - v->start, off;
 		void *src, *dst;
-		if (v->shared) {
+		bool cow = v->cow;
+		if (v->shared || v->cow || !(v->access & CV_ACCESS_WRITE)) {
+			/* Shared, or private but unwritable: the child maps the same pages; a private
+			 * one becomes copy-on-write on both sides (mprotect to writable copies it). */
 			if (cv_memfile_incref(s->mf, v->mf_off, len) < 0)
 				return -ENOMEM;
 			off = v->mf_off;
+			if (!v->shared)
+				cow = pm->v[i].cow = true;
 		} else {
 			/* A copy now; copy-on-write would share until the first write (later). */
 			if (cv_memfile_alloc(s->mf, len, 0, &off) < 0)
@@ -175,7 +180,7 @@ int mm_fork(struct process *parent, struct process *child)
 			}
 			memcpy(dst, src, len);
 		}
-		cm->v[cm->n++] = (struct vma){ v->start, v->end, off, v->access, v->shared };
+		cm->v[cm->n++] = (struct vma){ v->start, v->end, off, v->access, v->shared, cow };
 		if (cv_as_map(child->as, v->start, cv_memfile_fd(s->mf), off, len, v->access, false) < 0)
 			return -ENOMEM;
 	}

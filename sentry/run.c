@@ -199,6 +199,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.futex_lock, NULL);
+	pthread_mutex_init(&s.fc_lock, NULL);
 	pthread_condattr_t ca; /* deadlines on s.changed are CLOCK_MONOTONIC (sleeps, shutdown) */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -266,6 +267,8 @@ out:
 	policy_destroy(&s);
 	if (opts->stats)
 		stats_print(&s);
+	fc_destroy(&s);
+	pthread_mutex_destroy(&s.fc_lock);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);
 	pthread_cond_destroy(&s.changed);

@@ -65,6 +65,7 @@ struct vma {
 	uint64_t mf_off;      /* memory-file offset of start */
 	unsigned access;      /* CV_ACCESS_* */
 	bool shared;          /* MAP_SHARED anonymous */
+	bool cow;             /* private, but its pages may be shared (file cache, fork): copy before writing */
 };
 
 struct mm {
@@ -132,8 +133,13 @@ struct futex_waiter {
 	struct futex_waiter *next;
 };
 
+struct fc_entry;
+
 struct sentry {
 	struct sentry_opts opts;
+	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
+	struct fc_entry *fc;
+	uint64_t fc_bytes;
 	struct cv_platform *p;
 	struct cv_platform_caps caps;
 	struct cv_memfile *mf;
@@ -234,7 +240,15 @@ long sys_epoll_ctl(struct task *t, uint64_t epfd, uint64_t op, uint64_t fd, uint
 long sys_epoll_wait(struct task *t, uint64_t epfd, uint64_t uevs, uint64_t max, int64_t timeout_ms, uint64_t umask,
 		    uint64_t masksize);
 
+/* filecache.c: read-only private file mappings share one memory-file copy per file range */
+/* A reference to memory-file pages holding [foff, foff+len) of host file @fd (zero past its end). */
+int fc_get(struct sentry *s, int fd, uint64_t foff, uint64_t len, uint64_t *mf_off);
+void fc_destroy(struct sentry *s);
+
 /* mm.c */
+/* Map [addr, addr+len) privately and read-only from file @fd at @foff, sharing the file cache's pages. */
+int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
+		   uint64_t foff, uint64_t *out);
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		uint64_t *out);
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
