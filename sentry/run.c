@@ -236,20 +236,28 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
 	struct task *t = init->tasks;
 	uint64_t entry, sp;
-	/* The program is a sandbox path (under --root, inside it), opened through the policy. */
-	struct resolved res;
-	int pfd = policy_resolve(init, AT_FDCWD, path, &res);
-	if (pfd == 0)
-		pfd = policy_open(&s.pol, res.full, O_RDONLY, 0, false, NULL);
-	if (pfd < 0) {
-		snprintf(err, sizeof(err), "%s: %s", path, strerror(-pfd));
-		ret = pfd;
-		goto out;
-	}
+	/*
+	 * Without --root the program is the host file the user named (it may be where the sandbox does not
+	 * look, e.g. the host's /tmp). Under --root it is a path inside the root, opened through the policy.
+	 * Either way its interpreter comes through the policy.
+	 */
+	int pfd = -1;
 	char real[64];
-	snprintf(real, sizeof(real), "/proc/self/fd/%d", pfd);
-	ret = load_elf(init, real, path, argv, envp, &entry, &sp, err, sizeof(err));
-	close(pfd);
+	if (opts->root) {
+		struct resolved res;
+		pfd = policy_resolve(init, AT_FDCWD, path, &res);
+		if (pfd == 0)
+			pfd = policy_open(&s.pol, res.full, O_RDONLY, 0, false, NULL);
+		if (pfd < 0) {
+			snprintf(err, sizeof(err), "%s: %s", path, strerror(-pfd));
+			ret = pfd;
+			goto out;
+		}
+		snprintf(real, sizeof(real), "/proc/self/fd/%d", pfd);
+	}
+	ret = load_elf(init, pfd >= 0 ? real : path, path, argv, envp, &entry, &sp, err, sizeof(err));
+	if (pfd >= 0)
+		close(pfd);
 	if (ret < 0)
 		goto out;
 	process_set_args(init, argv, envp);
