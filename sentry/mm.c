@@ -192,6 +192,24 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 	return remove_range(pr, addr, end);
 }
 
+int mm_own_page(struct process *pr, uint64_t addr)
+{
+	struct mm *mm = &pr->mm;
+	uint64_t page = addr & ~(PAGE - 1);
+	pthread_mutex_lock(&pr->lock);
+	size_t i = first_after(mm, page);
+	int ret = 0;
+	if (i < mm->n && mm->v[i].start <= page && mm->v[i].cow) {
+		ret = split_at(mm, page) < 0 || split_at(mm, page + PAGE) < 0 ? -ENOMEM : 0;
+		i = first_after(mm, page);
+		struct vma *v = &mm->v[i];
+		if (ret == 0 && (ret = break_cow(pr, v)) == 0)
+			ret = cv_as_map(pr->as, v->start, cv_memfile_fd(pr->s->mf), v->mf_off, PAGE, v->access, false);
+	}
+	pthread_mutex_unlock(&pr->lock);
+	return ret;
+}
+
 int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 {
 	struct mm *mm = &pr->mm;

@@ -54,8 +54,10 @@ int task_loop(struct task *t)
 		case CV_EXIT_SYSCALL: {
 			uint64_t nr = t->st->regs.orig_rax < 512 ? t->st->regs.orig_rax : 512;
 			/* All application memory is the sentry's own memory file and nothing here traces a
-			 * program, so every patchable site may be patched (a failure only keeps it slow). */
-			if (ex.syscall_flags & CV_SYSCALL_PATCHABLE)
+			 * program, so every patchable site may be patched (a failure only keeps it slow) —
+			 * in a page of the process's own: a page shared through the file cache may sit at
+			 * other addresses in other processes, and a patched site returns to its own. */
+			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && mm_own_page(pr, t->st->regs.rip - 1) == 0)
 				cv_as_patch_syscall(pr->as, t->st->regs.rip);
 			int end = do_syscall(t, &ex);
 			if (pr->s->opts.stats) {

@@ -269,6 +269,9 @@ struct mm_pin {
 };
 int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
 void mm_unpin(struct process *pr, struct mm_pin *pin);
+/* Give the page holding @addr its own memory if it shares a copy-on-write one (before code in it is
+ * patched: a patched site jumps back to its own address, which differs between processes). */
+int mm_own_page(struct process *pr, uint64_t addr);
 /* Is @addr in a MAP_SHARED mapping? Then its memory-file offset goes to *@off. */
 bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off);
 int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin); /* pr->lock held */
