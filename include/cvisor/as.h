@@ -68,7 +68,8 @@ CV_API int cv_as_postfork(struct cv_as *as);
  * the platform without a signal (they are then reported with CV_SYSCALL_PATCHED; exits, registers and
  * restarts look exactly as before). The code is rewritten in place, through the memory file that backs
  * it, and the new bytes are visible to the application: call it only for memory that is the
- * application's own, that is mapped only into address spaces of this platform, and for a program that
+ * application's own, that is mapped only into address spaces of this platform and at this same address
+ * in each (a patched site jumps back to its own address), and for a program that
  * nobody single-steps or reads its code expecting the original bytes (a traced program). Safe while
  * other threads run the site. Returns 0 (patched, or already was); -EINVAL (no patchable site there);
  * -EFAULT (the bytes are not backed by a memory file: nothing was written); -ENOSPC (the platform's
