@@ -152,7 +152,7 @@ PLATFORM_TEST(run_dynamic_debian_programs)
 	/* A dynamic shell runs dynamic programs: their libraries come from the file cache at other addresses
 	 * than in the shell, which patched syscall sites in its own copies (a shared patched page sent
 	 * find's syscalls back into the shell's addresses). */
-	RUNP("/bin/sh", "-c", "find /usr/share/doc -maxdepth 1 -name 'lib*' | sort | head -n 3; ls /usr/share | sort | tail -n 2; "
+	RUNP("/bin/sh", "-c", "cd / && find /usr/share/doc -maxdepth 1 -name 'lib*' | sort | head -n 3; ls /usr/share | sort | tail -n 2; "
 			      "for i in 1 2 3; do /usr/bin/find /etc -maxdepth 1 -name 'host*' | sort; done");
 }
 
