@@ -146,6 +146,28 @@ void process_wait_zombie(struct process *pr)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Copy the parts of memory-file range [off, off+len) (mapped at @src) that hold data to @dst, whose
+ * pages are fresh (zero); holes stay holes on both sides. */
+static void copy_data(int fd, uint64_t off, uint64_t len, const uint8_t *src, uint8_t *dst)
+{
+	uint64_t pos = off, end = off + len;
+	while (pos < end) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0) {
+			if (errno == ENXIO)
+				return; /* no data after pos */
+			memcpy(dst + (pos - off), src + (pos - off), end - pos); /* no SEEK_DATA: copy it all */
+			return;
+		}
+		if ((uint64_t)d >= end)
+			return;
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		uint64_t stop = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+		memcpy(dst + ((uint64_t)d - off), src + ((uint64_t)d - off), stop - (uint64_t)d);
+		pos = stop;
+	}
+}
+
 int mm_fork(struct process *parent, struct process *child)
 {
 	struct sentry *s = parent->s;
@@ -171,14 +193,15 @@ int mm_fork(struct process *parent, struct process *child)
 			if (!v->shared)
 				cow = pm->v[i].cow = true;
 		} else {
-			/* A copy now; copy-on-write would share until the first write (later). */
+			/* A copy now of the pages that hold data (a stack is mostly holes: reading those
+			 * would allocate them); copy-on-write would share until the first write (later). */
 			if (cv_memfile_alloc(s->mf, len, 0, &off) < 0)
 				return -ENOMEM;
 			if (cv_memfile_ptr(s->mf, v->mf_off, len, &src) < 0 || cv_memfile_ptr(s->mf, off, len, &dst) < 0) {
 				cv_memfile_decref(s->mf, off, len);
 				return -ENOMEM;
 			}
-			memcpy(dst, src, len);
+			copy_data(cv_memfile_fd(s->mf), v->mf_off, len, src, dst);
 		}
 		cm->v[cm->n++] = (struct vma){ v->start, v->end, off, v->access, v->shared, cow };
 		if (cv_as_map(child->as, v->start, cv_memfile_fd(s->mf), off, len, v->access, false) < 0)
