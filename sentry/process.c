@@ -389,8 +389,6 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
 	char path[4096], real[4096], err[512] = "";
-	if (__atomic_load_n(&pr->live_tasks, __ATOMIC_ACQUIRE) > 1)
-		return -EAGAIN; /* execve from a multi-threaded process: not yet */
 	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
 	if (n < 0)
 		return n;
@@ -437,6 +435,32 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 		cv_as_release(tmp.as);
 		return ret == -ENOMEM ? -ENOMEM : ret == -EACCES ? -EACCES : -ENOEXEC;
 	}
+	/* The point of no return: like Linux, every other thread of the process ends now, and the caller
+	 * becomes the thread group leader. */
+	pthread_mutex_lock(&s->lock);
+	if (pr->live_tasks > 1) {
+		__atomic_store_n(&pr->exec_task, t, __ATOMIC_RELEASE);
+		while (pr->live_tasks > 1 && !s->shutting_down) {
+			for (struct task *o = pr->tasks; o; o = o->next)
+				if (!o->exited && o != t)
+					task_kick(o);
+			pthread_cond_broadcast(&s->changed);
+			pthread_mutex_unlock(&s->lock);
+			futex_wake_all(s);
+			pthread_mutex_lock(&s->lock);
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 5 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+		}
+		__atomic_store_n(&pr->exec_task, NULL, __ATOMIC_RELEASE);
+		t->tid = pr->pid;
+	}
+	pthread_mutex_unlock(&s->lock);
 	mm_destroy(pr);
 	cv_as_release(pr->as);
 	pr->as = tmp.as;

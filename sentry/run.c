@@ -50,6 +50,9 @@ int task_loop(struct task *t)
 			return end_group(t, SIGKILL);
 		if (__atomic_load_n(&pr->group_exit, __ATOMIC_ACQUIRE))
 			return t->exit_code = SIGKILL; /* another task ended the process */
+		struct task *ex_task = __atomic_load_n(&pr->exec_task, __ATOMIC_ACQUIRE);
+		if (ex_task && ex_task != t)
+			return t->exit_code = SIGKILL; /* another thread is replacing the program */
 		switch (ex.reason) {
 		case CV_EXIT_SYSCALL: {
 			uint64_t nr = t->st->regs.orig_rax < 512 ? t->st->regs.orig_rax : 512;

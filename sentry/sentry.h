@@ -99,6 +99,7 @@ struct process {
 	struct task *tasks;      /* its threads, live or exited */
 	int live_tasks;
 	bool group_exit;         /* exit_group or a fatal signal: every task stops */
+	struct task *exec_task;  /* a thread in execve: every other task stops */
 	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
 	struct ksigaction actions[64];
 	uint64_t itimer_due;     /* ITIMER_REAL: CLOCK_MONOTONIC ns of the next SIGALRM, 0 off (s->lock) */

@@ -584,7 +584,7 @@ static bool may_block(uint64_t nr)
 {
 	switch (nr) {
 	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_write: case SYS_writev:
-	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex:
+	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex: case SYS_execve:
 	case SYS_rt_sigsuspend: case SYS_pause:
 	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
 	case SYS_epoll_wait: case SYS_epoll_pwait:
