@@ -444,18 +444,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 			for (struct task *o = pr->tasks; o; o = o->next)
 				if (!o->exited && o != t)
 					task_kick(o);
-			pthread_cond_broadcast(&s->changed);
-			pthread_mutex_unlock(&s->lock);
-			futex_wake_all(s);
-			pthread_mutex_lock(&s->lock);
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += 5 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+			nudge_and_wait(s, 5);
 		}
 		__atomic_store_n(&pr->exec_task, NULL, __ATOMIC_RELEASE);
 		t->tid = pr->pid;

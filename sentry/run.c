@@ -164,6 +164,22 @@ void stats_print(struct sentry *s)
 	}
 }
 
+void nudge_and_wait(struct sentry *s, int ms)
+{
+	pthread_cond_broadcast(&s->changed); /* waiters in wait4 and sentry sleeps look again */
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s);
+	pthread_mutex_lock(&s->lock);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)ms * 1000 * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+}
+
 /* The first process exited: stop every other task and wait for their host threads. */
 static void shutdown_all(struct sentry *s)
 {
@@ -174,18 +190,7 @@ static void shutdown_all(struct sentry *s)
 			for (struct task *t = pr->tasks; t; t = t->next)
 				if (!t->exited)
 					task_kick(t);
-		pthread_cond_broadcast(&s->changed); /* wake waiters in wait4 */
-		pthread_mutex_unlock(&s->lock);
-		futex_wake_all(s);
-		pthread_mutex_lock(&s->lock);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 10 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+		nudge_and_wait(s, 10);
 	}
 	struct process *all = s->procs;
 	s->procs = NULL;

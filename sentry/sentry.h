@@ -222,6 +222,10 @@ long sys_alarm(struct task *t, uint64_t secs);
 /* signal.c: queue a process-directed signal to @p (s->lock held; the caller calls futex_wake_all after). */
 void sig_process_locked(struct process *p, int sig, const siginfo_t *info);
 
+/* After kicking tasks (s->lock held on entry and exit): broadcast s->changed, wake futex waiters, then
+ * wait on s->changed for up to @ms milliseconds. */
+void nudge_and_wait(struct sentry *s, int ms);
+
 /* wait.c: host waits a signal interrupts */
 /* Make @t look at its signals: interrupt its application code and any host wait it is in. */
 void task_kick(struct task *t);
