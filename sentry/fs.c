@@ -40,6 +40,9 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 	int ret = policy_resolve(pr, dirfd, path, &r);
 	if (ret < 0)
 		return ret;
+	long h;
+	if (procfs_lookup(pr, r.full, nofollow, &h)) /* the sandbox's own /proc */
+		return (int)h;
 	return policy_open(&pr->s->pol, r.full, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0, false, NULL);
 }
 

@@ -66,6 +66,10 @@ int policy_init(struct sentry *s, char *err, size_t errlen)
 	}
 	if ((ret = add_mount(s, "/tmp", s->pol.tmpdir, true, err, errlen)) < 0)
 		return ret;
+	/* Listings of /proc directories are built here: the host's /tmp, which the sandbox never sees. */
+	strcpy(s->proc_dir, "/tmp/cvisor-proc-XXXXXX");
+	if (!mkdtemp(s->proc_dir))
+		s->proc_dir[0] = 0;
 	for (int i = 0; i < o->n_binds; i++)
 		if ((ret = add_mount(s, o->binds[i].path, o->binds[i].path, o->binds[i].rw, err, errlen)) < 0)
 			return ret;
@@ -89,6 +93,9 @@ void policy_destroy(struct sentry *s)
 	if (s->pol.tmpdir[0])
 		nftw(s->pol.tmpdir, rm_entry, 32, FTW_DEPTH | FTW_PHYS); /* the private /tmp goes with us */
 	s->pol.tmpdir[0] = 0;
+	if (s->proc_dir[0])
+		nftw(s->proc_dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+	s->proc_dir[0] = 0;
 }
 
 int policy_normalize(const char *cwd, const char *path, char *out)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "sentry.h"
 
@@ -206,15 +207,84 @@ static long sealed(const struct text *out)
 	return fd;
 }
 
-bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)
+/* The entries of a /proc directory (NULL if @rel is not one), written into a fresh host directory. */
+static const char *const pid_files[] = { "cmdline", "comm", "environ", "maps", "stat", "statm", "status" };
+
+static int listing(struct process *self, const char *rel)
 {
-	if (strncmp(full, "/proc", 5) != 0 || (full[5] != '/' && full[5] != 0))
-		return false;
-	const char *rel = full[5] ? full + 6 : "";
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
-		*ret = -EACCES;
-		return true;
+	struct sentry *s = self->s;
+	static unsigned long serial;
+	char dir[SENTRY_PATH_MAX], path[SENTRY_PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/%lu", s->proc_dir, __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED));
+	if (!s->proc_dir[0] || mkdir(dir, 0555 | S_IWUSR) < 0)
+		return -EACCES;
+	char who[32] = "";
+	const char *slash = strchr(rel, '/');
+	if (rel[0]) {
+		size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
+		if (n >= sizeof(who))
+			return -ENOENT;
+		memcpy(who, rel, n);
+		who[n] = 0;
 	}
+	pthread_mutex_lock(&s->lock);
+	struct process *p = rel[0] ? target(self, who) : NULL;
+	int ret = 0;
+	if (!rel[0]) { /* /proc itself */
+		for (struct process *q = s->procs; q; q = q->next) {
+			snprintf(path, sizeof(path), "%s/%d", dir, q->pid);
+			mkdir(path, 0555);
+		}
+		snprintf(path, sizeof(path), "%s/self", dir);
+		mkdir(path, 0555);
+		snprintf(path, sizeof(path), "%s/thread-self", dir);
+		mkdir(path, 0555);
+		for (size_t i = 0; i < sizeof(host_files) / sizeof(host_files[0]); i++)
+			if (!strchr(host_files[i], '/')) {
+				snprintf(path, sizeof(path), "%s/%s", dir, host_files[i]);
+				close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0444));
+			}
+	} else if (p && !slash) { /* /proc/PID */
+		for (size_t i = 0; i < sizeof(pid_files) / sizeof(pid_files[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, pid_files[i]);
+			close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0444));
+		}
+		static const char *const links[] = { "exe", "cwd" };
+		for (size_t i = 0; i < 2; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, links[i]);
+			if (symlink(i ? p->cwd : (p->exe ? p->exe : "/"), path) < 0)
+				ret = -EIO;
+		}
+		snprintf(path, sizeof(path), "%s/fd", dir);
+		mkdir(path, 0555);
+	} else if (p && strcmp(slash + 1, "fd") == 0) { /* /proc/PID/fd */
+		for (int fd = 0; fd < SENTRY_MAX_FDS; fd++)
+			if (p->fds[fd] >= 0) {
+				char target_path[SENTRY_PATH_MAX];
+				long n = fs_fd_path(p, p->fds[fd], target_path, sizeof(target_path));
+				snprintf(path, sizeof(path), "%s/%d", dir, fd);
+				if (symlink(n > 0 ? target_path : "?", path) < 0)
+					ret = -EIO;
+			}
+	} else {
+		ret = -ENOENT;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0)
+		return ret;
+	chmod(dir, 0555);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A host fd for /proc path @rel: a listing directory, or a sealed memfd with a file's content. */
+static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
+{
+	long d = listing(self, rel);
+	if (d >= 0 || d == -EIO)
+		return d;
+	if (flags & O_DIRECTORY)
+		return -ENOTDIR;
 	struct text out = { 0 };
 	bool found = host_file(rel, &out);
 	if (!found) {
@@ -232,10 +302,63 @@ bool procfs_open(struct process *self, const char *full, uint64_t flags, long *r
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
-	*ret = found ? sealed(&out) : -EACCES;
+	long ret = found ? sealed(&out) : -EACCES;
+	free(out.b);
+	return ret;
+}
+
+static const char *proc_rel(const char *full)
+{
+	if (strncmp(full, "/proc", 5) != 0 || (full[5] != '/' && full[5] != 0))
+		return NULL;
+	return full[5] ? full + 6 : "";
+}
+
+bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)
+{
+	const char *rel = proc_rel(full);
+	if (!rel)
+		return false;
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
+		*ret = -EACCES;
+		return true;
+	}
+	*ret = procfs_fd(self, rel, flags);
 	if (*ret >= 0)
 		*ret = fd_install(self, (int)*ret, flags & O_CLOEXEC);
-	free(out.b);
+	return true;
+}
+
+bool procfs_lookup(struct process *self, const char *full, bool nofollow, long *hfd)
+{
+	const char *rel = proc_rel(full);
+	if (!rel)
+		return false;
+	char target_path[SENTRY_PATH_MAX];
+	long n;
+	if (procfs_readlink(self, full, target_path, sizeof(target_path), &n) && n > 0) {
+		/* A link (exe, cwd, fd/N): itself, as a symlink in a fresh directory, or what it names. */
+		target_path[n] = 0;
+		if (!nofollow) {
+			char norm[SENTRY_PATH_MAX];
+			*hfd = target_path[0] != '/' || policy_normalize("/", target_path, norm) < 0
+				       ? -ENOENT
+				       : policy_open(&self->s->pol, norm, O_PATH, 0, false, NULL);
+			return true;
+		}
+		static unsigned long serial;
+		char path[SENTRY_PATH_MAX + 32];
+		snprintf(path, sizeof(path), "%s/l%lu", self->s->proc_dir, __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED));
+		if (!self->s->proc_dir[0] || symlink(target_path, path) < 0) {
+			*hfd = -EACCES;
+			return true;
+		}
+		int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		unlink(path);
+		*hfd = fd < 0 ? -errno : fd;
+		return true;
+	}
+	*hfd = procfs_fd(self, rel, 0);
 	return true;
 }
 

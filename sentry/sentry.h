@@ -138,6 +138,7 @@ struct fc_entry;
 
 struct sentry {
 	struct sentry_opts opts;
+	char proc_dir[64];             /* host directory for /proc listings (procfs.c), "" if none */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
 	struct fc_entry *fc;
 	uint64_t fc_bytes;
@@ -186,6 +187,8 @@ int process_set_args(struct process *pr, char *const argv[], char *const envp[])
 int process_copy_args(struct process *to, const struct process *from);
 /* @full (normalised) is under /proc: open it (*ret: an fd or -errno) and return true; else false. */
 bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret);
+/* @full is under /proc: a host fd for stat and the like (*hfd, or -errno) and true; else false. */
+bool procfs_lookup(struct process *self, const char *full, bool nofollow, long *hfd);
 /* The target of a /proc symlink (exe, cwd, fd/N): true with *len or -errno in *len, else false. */
 bool procfs_readlink(struct process *self, const char *full, char *out, size_t cap, long *len);
 /* policy.c: the sandbox path of host fd @hfd of @pr (or its pipe:/socket: name); length or -errno */

@@ -2,12 +2,14 @@
 // Guest program: /proc/self as programs read it — status, stat, cmdline, comm, maps, exe, cwd, fd links
 // — and /proc/cpuinfo. Prints relations to what the program knows about itself, so the output is the
 // same natively and in the sandbox (where /proc describes the sandboxed program, never the sentry).
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char buf[1 << 16];
@@ -74,6 +76,16 @@ int main(int argc, char **argv)
 		ln = readlink(want, link, sizeof(link) - 1);
 		printf("pipe link: %d\n", ln > 5 && strncmp(link, "pipe:", 5) == 0);
 	}
+	int listed = 0;
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d));)
+		listed += strcmp(e->d_name, "2") == 0;
+	if (d)
+		closedir(d);
+	printf("fd 2 listed in /proc/self/fd: %d\n", listed);
+	struct stat sst;
+	printf("/proc/self is a directory: %d\n", stat("/proc/self", &sst) == 0 && S_ISDIR(sst.st_mode));
+	printf("/proc/self/exe is a link: %d\n", lstat("/proc/self/exe", &sst) == 0 && S_ISLNK(sst.st_mode));
 	slurp("/proc/cpuinfo");
 	printf("cpuinfo: %d\n", strstr(buf, "processor") != NULL);
 	snprintf(want, sizeof(want), "/proc/%d/status", getpid());
