@@ -206,9 +206,95 @@ out:
 	return ret;
 }
 
+#define MAX_SCRIPT_DEPTH 4
+
+static int load_elf_depth(struct process *pr, const char *file, const char *path, char *const argv[],
+			  char *const envp[], uint64_t *entry, uint64_t *sp, char *err, size_t errlen, int depth);
+
+/*
+ * A "#!" script: run its interpreter (a sandbox path, opened through the policy) with the optional
+ * argument, then the script's path, then the original arguments after argv[0]. Returns 1 if @file is
+ * not a script, else the interpreter's load result.
+ */
+static int load_script(struct process *pr, const char *file, const char *path, char *const argv[],
+		       char *const envp[], uint64_t *entry, uint64_t *sp, char *err, size_t errlen, int depth)
+{
+	char line[256];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n < 2 || line[0] != '#' || line[1] != '!')
+		return 1;
+	line[n] = 0;
+	char *nl = strchr(line, '\n');
+	if (!nl && n == (ssize_t)sizeof(line) - 1) {
+		snprintf(err, errlen, "%s: the #! line is too long", path);
+		return -ENOEXEC;
+	}
+	if (nl)
+		*nl = 0;
+	char *interp = line + 2;
+	interp += strspn(interp, " \t");
+	char *arg = interp + strcspn(interp, " \t");
+	if (*arg) {
+		*arg++ = 0;
+		arg += strspn(arg, " \t");
+		size_t l = strlen(arg); /* Linux passes the rest of the line as one argument, trailing blanks cut */
+		while (l && (arg[l - 1] == ' ' || arg[l - 1] == '\t'))
+			arg[--l] = 0;
+	}
+	if (!*interp) {
+		snprintf(err, errlen, "%s: no interpreter after #!", path);
+		return -ENOEXEC;
+	}
+	if (depth >= MAX_SCRIPT_DEPTH) {
+		snprintf(err, errlen, "%s: too many levels of #! interpreters", path);
+		return -ELOOP;
+	}
+	size_t argc = 0;
+	while (argv && argv[argc])
+		argc++;
+	char **nargv = calloc(argc + 4, sizeof(char *));
+	if (!nargv)
+		return -ENOMEM;
+	size_t k = 0;
+	nargv[k++] = interp;
+	if (*arg)
+		nargv[k++] = arg;
+	nargv[k++] = (char *)path;
+	for (size_t i = 1; i < argc; i++)
+		nargv[k++] = argv[i];
+	char norm[SENTRY_PATH_MAX], real[64];
+	int ifd = policy_normalize(pr->cwd[0] ? pr->cwd : "/", interp, norm) < 0
+			  ? -ENAMETOOLONG
+			  : policy_open(&pr->s->pol, norm, O_RDONLY, 0, false, NULL);
+	int ret;
+	if (ifd < 0) {
+		snprintf(err, errlen, "%s: its interpreter %s: %s", path, interp, strerror(-ifd));
+		ret = ifd == -ENOENT ? -ENOENT : -EACCES;
+	} else {
+		snprintf(real, sizeof(real), "/proc/self/fd/%d", ifd);
+		ret = load_elf_depth(pr, real, interp, nargv, envp, entry, sp, err, errlen, depth + 1);
+		close(ifd);
+	}
+	free(nargv);
+	return ret;
+}
+
 int load_elf(struct process *pr, const char *file, const char *path, char *const argv[], char *const envp[],
 	     uint64_t *entry, uint64_t *sp, char *err, size_t errlen)
 {
+	return load_elf_depth(pr, file, path, argv, envp, entry, sp, err, errlen, 0);
+}
+
+static int load_elf_depth(struct process *pr, const char *file, const char *path, char *const argv[],
+			  char *const envp[], uint64_t *entry, uint64_t *sp, char *err, size_t errlen, int depth)
+{
+	int sr = load_script(pr, file, path, argv, envp, entry, sp, err, errlen, depth);
+	if (sr <= 0)
+		return sr;
 	struct image exe, interp = { 0 };
 	int ret = load_image(pr, file, path, PIE_BASE, &exe, err, errlen);
 	if (ret < 0)

@@ -292,6 +292,28 @@ PLATFORM_TEST(run_in_a_root_directory)
 	EXPECT_EQ(system(cmd), 0);
 }
 
+/* "#!" scripts: the interpreter with its argument, the script's path and the arguments, also from execve. */
+PLATFORM_TEST(run_scripts)
+{
+	char script[64], outer[64];
+	snprintf(script, sizeof(script), "/var/tmp/cvisor-script-%d", (int)getpid());
+	snprintf(outer, sizeof(outer), "/var/tmp/cvisor-script-outer-%d", (int)getpid());
+	FILE *f = fopen(script, "we");
+	ASSERT_TRUE(f != NULL);
+	fprintf(f, "#!/bin/sh -u\necho \"script $0 args: $*\"\n");
+	fclose(f);
+	ASSERT_OK(chmod(script, 0755));
+	f = fopen(outer, "we");
+	ASSERT_TRUE(f != NULL);
+	fprintf(f, "#!/bin/sh\n%s from-execve \"$@\"; echo status $?\n", script);
+	fclose(f);
+	ASSERT_OK(chmod(outer, 0755));
+	RUNP(script, "a", "b c");
+	RUNP(outer, "x");
+	unlink(script);
+	unlink(outer);
+}
+
 /* Process groups and sessions: jobs, kill and waitpid on a group, setsid. */
 PLATFORM_TEST(run_process_groups)
 {
