@@ -44,10 +44,14 @@ int process_set_args(struct process *pr, char *const argv[], char *const envp[])
 		free(e);
 		return -ENOMEM;
 	}
-	free(pr->args);
-	free(pr->env);
+	/* /proc/PID/cmdline of another process reads these under s->lock (execve holds no other lock). */
+	pthread_mutex_lock(&pr->s->lock);
+	char *old_a = pr->args, *old_e = pr->env;
 	pr->args = a, pr->args_len = al;
 	pr->env = e, pr->env_len = el;
+	pthread_mutex_unlock(&pr->s->lock);
+	free(old_a);
+	free(old_e);
 	return 0;
 }
 

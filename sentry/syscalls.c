@@ -187,9 +187,10 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	if (!anon && (flags & MAP_SHARED) && (prot & PROT_WRITE))
 		return -EACCES; /* shared writable file mappings need the write policy (later) */
 	uint64_t got;
-	if (!anon && !(flags & MAP_SHARED) && !(prot & PROT_WRITE)) /* code and read-only data: shared copy */
-		return mm_map_file_ro(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got) < 0 ? -ENOMEM
-													   : (long)got;
+	if (!anon && !(flags & MAP_SHARED) && !(prot & PROT_WRITE)) { /* code and read-only data: shared copy */
+		long r = mm_map_file_ro(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got);
+		return r < 0 ? r : (long)got;
+	}
 	long r = mm_map_anon(pr, addr & ~4095ull, len, CV_ACCESS_READ | CV_ACCESS_WRITE, fixed, flags & MAP_SHARED,
 			     &got);
 	if (r < 0)
