@@ -63,6 +63,7 @@ void process_free(struct process *pr)
 	}
 	mm_destroy(pr);
 	cv_as_release(pr->as);
+	procfs_release(pr);
 	pthread_mutex_destroy(&pr->lock);
 	free(pr->args);
 	free(pr->env);

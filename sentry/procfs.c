@@ -5,10 +5,12 @@
 // system-wide files (cpuinfo, meminfo, version, uptime, loadavg, stat, filesystems and some of
 // /proc/sys/kernel) are copies of the host's, which describe the machine, not the sentry. Everything
 // else under /proc is refused. Files are sealed memfds: read-only, with the content of the moment
-// they were opened. Directory listings of /proc are not provided.
+// they were opened. A directory listing is a small directory built at open in a host directory the
+// sandbox never sees, kept per opening process and removed with it.
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,8 +221,12 @@ static int listing(struct process *self, const char *rel)
 	struct sentry *s = self->s;
 	static unsigned long serial;
 	char dir[SENTRY_PATH_MAX], path[SENTRY_PATH_MAX + 64];
-	snprintf(dir, sizeof(dir), "%s/%lu", s->proc_dir, __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED));
-	if (!s->proc_dir[0] || mkdir(dir, 0555 | S_IWUSR) < 0)
+	/* Under a directory of the opening process, removed when it is freed (procfs_release). */
+	snprintf(dir, sizeof(dir), "%s/%d", s->proc_dir, self->pid);
+	if (!s->proc_dir[0] || (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return -EACCES;
+	snprintf(dir, sizeof(dir), "%s/%d/%lu", s->proc_dir, self->pid, __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED));
+	if (mkdir(dir, 0555 | S_IWUSR) < 0)
 		return -EACCES;
 	char who[32] = "";
 	const char *slash = strchr(rel, '/');
@@ -316,6 +322,22 @@ static const char *proc_rel(const char *full)
 	if (strncmp(full, "/proc", 5) != 0 || (full[5] != '/' && full[5] != 0))
 		return NULL;
 	return full[5] ? full + 6 : "";
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+void procfs_release(struct process *pr)
+{
+	if (!pr->s->proc_dir[0])
+		return;
+	char dir[SENTRY_PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/%d", pr->s->proc_dir, pr->pid);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)

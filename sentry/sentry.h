@@ -187,6 +187,8 @@ int process_set_args(struct process *pr, char *const argv[], char *const envp[])
 int process_copy_args(struct process *to, const struct process *from);
 /* @full (normalised) is under /proc: open it (*ret: an fd or -errno) and return true; else false. */
 bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret);
+/* Remove the /proc listing directories process @pr opened (when it is freed). */
+void procfs_release(struct process *pr);
 /* @full is under /proc: a host fd for stat and the like (*hfd, or -errno) and true; else false. */
 bool procfs_lookup(struct process *self, const char *full, bool nofollow, long *hfd);
 /* The target of a /proc symlink (exe, cwd, fd/N): true with *len or -errno in *len, else false. */
