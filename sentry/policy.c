@@ -85,16 +85,21 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
+void remove_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
 void policy_destroy(struct sentry *s)
 {
 	for (int i = 0; i < s->pol.n; i++)
 		close(s->pol.m[i].fd);
 	s->pol.n = 0;
 	if (s->pol.tmpdir[0])
-		nftw(s->pol.tmpdir, rm_entry, 32, FTW_DEPTH | FTW_PHYS); /* the private /tmp goes with us */
+		remove_tree(s->pol.tmpdir); /* the private /tmp goes with us */
 	s->pol.tmpdir[0] = 0;
 	if (s->proc_dir[0])
-		nftw(s->proc_dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+		remove_tree(s->proc_dir);
 	s->proc_dir[0] = 0;
 }
 

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,20 +323,13 @@ static const char *proc_rel(const char *full)
 	return full[5] ? full + 6 : "";
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
 void procfs_release(struct process *pr)
 {
 	if (!pr->s->proc_dir[0])
 		return;
 	char dir[SENTRY_PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/%d", pr->s->proc_dir, pr->pid);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(dir);
 }
 
 bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)

@@ -187,6 +187,8 @@ int process_set_args(struct process *pr, char *const argv[], char *const envp[])
 int process_copy_args(struct process *to, const struct process *from);
 /* @full (normalised) is under /proc: open it (*ret: an fd or -errno) and return true; else false. */
 bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret);
+/* policy.c: remove host directory @dir and everything below it (not following links) */
+void remove_tree(const char *dir);
 /* Remove the /proc listing directories process @pr opened (when it is freed). */
 void procfs_release(struct process *pr);
 /* @full is under /proc: a host fd for stat and the like (*hfd, or -errno) and true; else false. */
