@@ -226,4 +226,22 @@ static inline void wait_dead(int pid)
 	}
 }
 
+/* Processes, threads and fds of this test process, to show that something left nothing behind. */
+struct counts {
+	int fds, threads, children;
+};
+
+static inline struct counts take_counts(void)
+{
+	return (struct counts){ count_fds(), count_threads(), count_children() };
+}
+
+#define EXPECT_COUNTS(before)                                                                          \
+	do {                                                                                           \
+		struct counts __now = take_counts();                                                   \
+		EXPECT_EQ(__now.fds, (before).fds);                                                    \
+		EXPECT_EQ(count_threads_settled((before).threads), (before).threads);                  \
+		EXPECT_EQ(__now.children, (before).children);                                          \
+	} while (0)
+
 #endif

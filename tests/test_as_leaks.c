@@ -6,23 +6,6 @@
 
 #define RW (CV_ACCESS_READ | CV_ACCESS_WRITE)
 
-struct counts {
-	int fds, threads, children;
-};
-
-static struct counts take_counts(void)
-{
-	return (struct counts){ count_fds(), count_threads(), count_children() };
-}
-
-#define EXPECT_COUNTS(before)                                                                          \
-	do {                                                                                           \
-		struct counts __now = take_counts();                                                   \
-		EXPECT_EQ(__now.fds, (before).fds);                                                    \
-		EXPECT_EQ(count_threads_settled((before).threads), (before).threads);                  \
-		EXPECT_EQ(__now.children, (before).children);                                          \
-	} while (0)
-
 /* Run @c in @as (code gas_sys at GUEST_CODE_ADDR) to exactly one syscall and check it. */
 static void one_syscall(struct cv_ctx *c, struct cv_as *as, uint64_t tag)
 {

@@ -46,15 +46,6 @@ static bool find_shared(int pid, struct shared_view *v)
 	return v->shm != 0;
 }
 
-struct counts {
-	int fds, threads, children;
-};
-
-static struct counts take_counts(void)
-{
-	return (struct counts){ count_fds(), count_threads(), count_children() };
-}
-
 /* Run the tamper guest in a fresh address space of @p until its address space dies or 20 rounds pass. */
 static void tamper_once(struct guest *g, uint64_t off, uint64_t len, uint64_t pattern, bool use_alt)
 {
@@ -131,9 +122,7 @@ PLATFORM_TEST_TIMEOUT(tamper_shared_memory_with_garbage, 180)
 			cv_ctx_state(oc)->regs.rdx = 0x5eed + i;
 			run_expect_syscall(oc, other, 0x620);
 		}
-	EXPECT_EQ(count_fds(), before.fds);
-	EXPECT_EQ(count_threads_settled(before.threads), before.threads);
-	EXPECT_EQ(count_children(), before.children);
+	EXPECT_COUNTS(before);
 	ASSERT_OK(cv_ctx_release(oc));
 	ASSERT_OK(cv_as_release(other));
 	guest_teardown(&g);
@@ -238,9 +227,7 @@ PLATFORM_TEST_TIMEOUT(tamper_races_with_running_contexts, 180)
 		g.st->regs.rdx = 7;
 		ASSERT_EQ(guest_run_syscall(&g), 0x620);
 	}
-	EXPECT_EQ(count_fds(), before.fds);
-	EXPECT_EQ(count_threads_settled(before.threads), before.threads);
-	EXPECT_EQ(count_children(), before.children);
+	EXPECT_COUNTS(before);
 	guest_teardown(&g);
 }
 
@@ -280,9 +267,7 @@ PLATFORM_TEST_TIMEOUT(tamper_stub_thread_killed, 60)
 	ASSERT_OK(cv_ctx_release(c));
 	ASSERT_OK(cv_as_release(as));
 	ASSERT_OK(cv_memfile_decref(g.mf, doff, PG));
-	EXPECT_EQ(count_fds(), before.fds);
-	EXPECT_EQ(count_threads_settled(before.threads), before.threads);
-	EXPECT_EQ(count_children(), before.children);
+	EXPECT_COUNTS(before);
 	g.st->regs.rdi = GUEST_STACK_ADDR;
 	g.st->regs.rsi = 8;
 	ASSERT_EQ(guest_run_syscall(&g), 0x620);
