@@ -7,12 +7,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sentry.h"
+#include <sys/mman.h>
+#include "mm_internal.h"
 
-#define PAGE 4096ull
-#define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
-
-static int reserve(struct mm *mm, size_t extra)
+int vma_reserve(struct mm *mm, size_t extra)
 {
 	if (mm->n + extra <= mm->cap)
 		return 0;
@@ -27,8 +25,7 @@ static int reserve(struct mm *mm, size_t extra)
 	return 0;
 }
 
-/* Index of the first VMA ending above addr. */
-static size_t first_after(const struct mm *mm, uint64_t addr)
+size_t vma_find(const struct mm *mm, uint64_t addr)
 {
 	size_t lo = 0, hi = mm->n;
 	while (lo < hi) {
@@ -41,13 +38,12 @@ static size_t first_after(const struct mm *mm, uint64_t addr)
 	return lo;
 }
 
-/* Split the VMA containing addr (if any, and not at its start) so that a VMA starts at addr. */
-static int split_at(struct mm *mm, uint64_t addr)
+int vma_split_at(struct mm *mm, uint64_t addr)
 {
-	size_t i = first_after(mm, addr);
+	size_t i = vma_find(mm, addr);
 	if (i == mm->n || mm->v[i].start >= addr)
 		return 0;
-	if (reserve(mm, 1) < 0)
+	if (vma_reserve(mm, 1) < 0)
 		return -ENOMEM;
 	struct vma tail = mm->v[i];
 	tail.mf_off += addr - tail.start;
@@ -59,13 +55,43 @@ static int split_at(struct mm *mm, uint64_t addr)
 	return 0;
 }
 
+static bool continues(const struct vma *a, const struct vma *b)
+{
+	return a->end == b->start && a->mf_off + (a->end - a->start) == b->mf_off && a->access == b->access &&
+	       a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork;
+}
+
+size_t vma_merge(struct mm *mm, size_t i)
+{
+	if (i + 1 < mm->n && continues(&mm->v[i], &mm->v[i + 1])) {
+		mm->v[i].end = mm->v[i + 1].end;
+		memmove(&mm->v[i + 1], &mm->v[i + 2], (mm->n - i - 2) * sizeof(struct vma));
+		mm->n--;
+	}
+	if (i > 0 && continues(&mm->v[i - 1], &mm->v[i])) {
+		mm->v[i - 1].end = mm->v[i].end;
+		memmove(&mm->v[i], &mm->v[i + 1], (mm->n - i - 1) * sizeof(struct vma));
+		mm->n--;
+		i--;
+	}
+	return i;
+}
+
+int vma_install(struct process *pr, const struct vma *v)
+{
+	unsigned access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access;
+	return cv_as_map(pr->as, v->start, cv_memfile_fd(pr->s->mf), v->mf_off, v->end - v->start, access, false) < 0
+		       ? -ENOMEM
+		       : 0;
+}
+
 /* Forget [start, end): memory-file pages are released; the address space is not touched. */
-static int remove_range(struct process *pr, uint64_t start, uint64_t end)
+int mm_remove_range(struct process *pr, uint64_t start, uint64_t end)
 {
 	struct mm *mm = &pr->mm;
-	if (split_at(mm, start) < 0 || split_at(mm, end) < 0)
+	if (vma_split_at(mm, start) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
-	size_t i = first_after(mm, start), j = i;
+	size_t i = vma_find(mm, start), j = i;
 	while (j < mm->n && mm->v[j].end <= end) {
 		cv_memfile_decref(pr->s->mf, mm->v[j].mf_off, mm->v[j].end - mm->v[j].start);
 		j++;
@@ -75,14 +101,14 @@ static int remove_range(struct process *pr, uint64_t start, uint64_t end)
 	return 0;
 }
 
-static bool range_free(const struct mm *mm, uint64_t start, uint64_t end)
+bool mm_range_free(const struct mm *mm, uint64_t start, uint64_t end)
 {
-	size_t i = first_after(mm, start);
+	size_t i = vma_find(mm, start);
 	return i == mm->n || mm->v[i].start >= end;
 }
 
 /* Highest free gap of len bytes below mm->mmap_base. */
-static uint64_t find_gap(const struct process *pr, uint64_t len)
+uint64_t mm_find_gap(const struct process *pr, uint64_t len)
 {
 	const struct mm *mm = &pr->mm;
 	uint64_t top = mm->mmap_base;
@@ -98,21 +124,21 @@ static uint64_t find_gap(const struct process *pr, uint64_t len)
 }
 
 /* Install memory-file pages [off, off+len) (one reference, ours now) as a VMA at addr or a free gap. */
-static int map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		     bool cow, uint64_t off, uint64_t *out)
 {
 	struct mm *mm = &pr->mm;
 	uint64_t end;
 	int ret;
 	if (!fixed && (!addr || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr ||
-		       addr < pr->s->caps.min_user_addr || !range_free(mm, addr, end)))
-		addr = find_gap(pr, len);
+		       addr < pr->s->caps.min_user_addr || !mm_range_free(mm, addr, end)))
+		addr = mm_find_gap(pr, len);
 	if (!addr || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr ||
 	    addr < pr->s->caps.min_user_addr) {
 		cv_memfile_decref(pr->s->mf, off, len);
 		return -ENOMEM;
 	}
-	if (reserve(mm, 3) < 0 || remove_range(pr, addr, end) < 0) {
+	if (vma_reserve(mm, 3) < 0 || mm_remove_range(pr, addr, end) < 0) {
 		cv_memfile_decref(pr->s->mf, off, len);
 		return -ENOMEM;
 	}
@@ -121,9 +147,10 @@ static int map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned a
 		cv_memfile_decref(pr->s->mf, off, len);
 		return ret == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
-	size_t i = first_after(mm, addr);
+	size_t i = vma_find(mm, addr);
 	memmove(&mm->v[i + 1], &mm->v[i], (mm->n - i) * sizeof(struct vma));
-	mm->v[i] = (struct vma){ addr, end, off, access, shared, cow };
+	mm->v[i] = (struct vma){ .start = addr, .end = end, .mf_off = off, .access = access, .shared = shared,
+				 .cow = cow };
 	mm->n++;
 	*out = addr;
 	return 0;
@@ -138,7 +165,7 @@ int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 	uint64_t off;
 	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
 		return -ENOMEM;
-	return map_pages(pr, addr, len, access, fixed, shared, false, off, out);
+	return mm_map_pages(pr, addr, len, access, fixed, shared, false, off, out);
 }
 
 int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
@@ -151,25 +178,17 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 	int ret = fc_get(pr->s, fd, foff, len, &off);
 	if (ret < 0)
 		return ret;
-	return map_pages(pr, addr, len, access, fixed, false, true, off, out);
+	ret = mm_map_pages(pr, addr, len, access, fixed, false, true, off, out);
+	if (ret == 0)
+		mm_set_file(pr, *out);
+	return ret;
 }
 
-/* Give VMA @v its own copy of its pages before it becomes writable. */
-static int break_cow(struct process *pr, struct vma *v)
+void mm_set_file(struct process *pr, uint64_t addr)
 {
-	uint64_t len = v->end - v->start, off;
-	void *src, *dst;
-	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
-		return -ENOMEM;
-	if (cv_memfile_ptr(pr->s->mf, v->mf_off, len, &src) < 0 || cv_memfile_ptr(pr->s->mf, off, len, &dst) < 0) {
-		cv_memfile_decref(pr->s->mf, off, len);
-		return -ENOMEM;
-	}
-	memcpy(dst, src, len);
-	cv_memfile_decref(pr->s->mf, v->mf_off, len);
-	v->mf_off = off;
-	v->cow = false;
-	return 0;
+	size_t i = vma_find(&pr->mm, addr);
+	if (i < pr->mm.n && pr->mm.v[i].start == addr)
+		pr->mm.v[i].file = true;
 }
 
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
@@ -189,25 +208,28 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 	int ret = cv_as_unmap(pr->as, addr, end - addr);
 	if (ret < 0)
 		return ret == -EINVAL ? -EINVAL : -ENOMEM;
-	return remove_range(pr, addr, end);
+	return mm_remove_range(pr, addr, end);
 }
 
 int mm_own_page(struct process *pr, uint64_t addr)
 {
-	struct mm *mm = &pr->mm;
 	uint64_t page = addr & ~(PAGE - 1);
 	pthread_mutex_lock(&pr->lock);
-	size_t i = first_after(mm, page);
-	int ret = 0;
-	if (i < mm->n && mm->v[i].start <= page && mm->v[i].cow) {
-		ret = split_at(mm, page) < 0 || split_at(mm, page + PAGE) < 0 ? -ENOMEM : 0;
-		i = first_after(mm, page);
-		struct vma *v = &mm->v[i];
-		if (ret == 0 && (ret = break_cow(pr, v)) == 0)
-			ret = cv_as_map(pr->as, v->start, cv_memfile_fd(pr->s->mf), v->mf_off, PAGE, v->access, false);
-	}
+	int ret = mm_unshare(pr, page, page + PAGE, PAGE, false);
 	pthread_mutex_unlock(&pr->lock);
 	return ret;
+}
+
+/* Is [addr, end) mapped without holes? Linux's mprotect, madvise and mremap fail with ENOMEM if not. */
+bool mm_range_mapped(const struct mm *mm, uint64_t addr, uint64_t end)
+{
+	uint64_t cur = addr;
+	for (size_t i = vma_find(mm, addr); i < mm->n && cur < end; i++) {
+		if (mm->v[i].start > cur)
+			return false;
+		cur = mm->v[i].end;
+	}
+	return cur >= end;
 }
 
 int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
@@ -219,26 +241,16 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	/* Linux fails with ENOMEM if any part of the range is unmapped. */
-	uint64_t cur = addr;
-	for (size_t i = first_after(mm, addr); i < mm->n && cur < end; i++) {
-		if (mm->v[i].start > cur)
-			return -ENOMEM;
-		cur = mm->v[i].end;
-	}
-	if (cur < end)
+	if (!mm_range_mapped(mm, addr, end))
 		return -ENOMEM;
-	if (split_at(mm, addr) < 0 || split_at(mm, end) < 0)
+	if (vma_split_at(mm, addr) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
-	for (size_t i = first_after(mm, addr); i < mm->n && mm->v[i].start < end; i++) {
-		struct vma *v = &mm->v[i];
-		if (v->cow && (access & CV_ACCESS_WRITE) && break_cow(pr, v) < 0)
+	/* Copy-on-write memory stays shared until it is written, whatever its new protection. */
+	for (size_t i = vma_find(mm, addr); i < mm->n && mm->v[i].start < end; i++) {
+		mm->v[i].access = access;
+		if (vma_install(pr, &mm->v[i]) < 0)
 			return -ENOMEM;
-		int ret = cv_as_map(pr->as, v->start, cv_memfile_fd(pr->s->mf), v->mf_off, v->end - v->start, access,
-				    false);
-		if (ret < 0)
-			return -ENOMEM;
-		v->access = access;
+		i = vma_merge(mm, i);
 	}
 	return 0;
 }
@@ -251,7 +263,7 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 	uint64_t old_top = PAGE_UP(mm->brk), new_top = PAGE_UP(want);
 	if (new_top > old_top) {
 		uint64_t got;
-		if (!range_free(mm, old_top, new_top) ||
+		if (!mm_range_free(mm, old_top, new_top) ||
 		    mm_map_anon(pr, old_top, new_top - old_top, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &got) < 0)
 			return mm->brk;
 	} else if (new_top < old_top) {
@@ -280,7 +292,16 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	if (len == 0)
 		return 0;
-	return cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;
+	if (cv_as_copy_out(pr->as, addr, src, len) == (long)len)
+		return 0;
+	/* Copy-on-write pages are installed read-only: give them their own copy and try again. */
+	uint64_t end;
+	if (__builtin_add_overflow(addr, len, &end))
+		return -EFAULT;
+	pthread_mutex_lock(&pr->lock);
+	int ret = mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, true);
+	pthread_mutex_unlock(&pr->lock);
+	return ret == 0 && cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;
 }
 
 static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
@@ -288,7 +309,7 @@ static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned acc
 bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off)
 {
 	pthread_mutex_lock(&pr->lock);
-	size_t i = first_after(&pr->mm, addr);
+	size_t i = vma_find(&pr->mm, addr);
 	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared;
 	if (shared)
 		*off = pr->mm.v[i].mf_off + (addr - pr->mm.v[i].start);
@@ -315,37 +336,47 @@ static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned acc
 	uint64_t end;
 	if (len == 0 || __builtin_add_overflow(addr, len, &end))
 		return -EFAULT;
-	size_t i = first_after(&pr->mm, addr);
-	int ret = -EFAULT;
-	if (i < pr->mm.n && pr->mm.v[i].start <= addr && end <= pr->mm.v[i].end &&
-	    (pr->mm.v[i].access & access) == access) {
-		const struct vma *v = &pr->mm.v[i];
-		uint64_t off = v->mf_off + (addr - v->start);
-		pin->off = off & ~(uint64_t)(PAGE - 1);
-		pin->len = ((off + len + PAGE - 1) & ~(uint64_t)(PAGE - 1)) - pin->off;
-		void *p;
-		if (cv_memfile_incref(pr->s->mf, pin->off, pin->len) == 0) {
-			if (cv_memfile_ptr(pr->s->mf, off, len, &p) == 0) {
-				pin->ptr = p;
-				ret = 0;
-			} else {
-				cv_memfile_decref(pr->s->mf, pin->off, pin->len);
-			}
-		}
-	}
-	return ret;
+	/* The sentry writes through the pin: the pages must be the process's own first. */
+	bool writes = access == 0 || (access & CV_ACCESS_WRITE);
+	if (writes && mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
+		return -EFAULT;
+	size_t i = vma_find(&pr->mm, addr);
+	if (i == pr->mm.n || pr->mm.v[i].start > addr || end > pr->mm.v[i].end ||
+	    (pr->mm.v[i].access & access) != access)
+		return -EFAULT;
+	const struct vma *v = &pr->mm.v[i];
+	uint64_t off = v->mf_off + (addr - v->start);
+	void *p;
+	*pin = (struct mm_pin){ .off = off & ~(PAGE - 1), .start = addr, .end = end, .writes = writes };
+	pin->len = PAGE_UP(off + len) - pin->off;
+	if (cv_memfile_ptr(pr->s->mf, off, len, &p) < 0 || cv_memfile_incref(pr->s->mf, pin->off, pin->len) < 0)
+		return -EFAULT;
+	pin->ptr = p;
+	pin->next = pr->mm.pins;
+	pr->mm.pins = pin;
+	return 0;
 }
 
 void mm_unpin(struct process *pr, struct mm_pin *pin)
 {
+	pthread_mutex_lock(&pr->lock);
+	for (struct mm_pin **pp = &pr->mm.pins; *pp; pp = &(*pp)->next)
+		if (*pp == pin) {
+			*pp = pin->next;
+			break;
+		}
+	pthread_mutex_unlock(&pr->lock);
 	cv_memfile_decref(pr->s->mf, pin->off, pin->len);
 }
 
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	const uint8_t *s = src;
+	uint64_t end;
+	if (__builtin_add_overflow(addr, len, &end) || mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
+		return -EFAULT;
 	while (len) {
-		size_t i = first_after(&pr->mm, addr);
+		size_t i = vma_find(&pr->mm, addr);
 		if (i == pr->mm.n || pr->mm.v[i].start > addr)
 			return -EFAULT;
 		const struct vma *v = &pr->mm.v[i];

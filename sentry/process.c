@@ -21,7 +21,13 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		return NULL;
 	pr->s = s;
 	pr->exit_status = -1;
-	pthread_mutex_init(&pr->lock, NULL);
+	/* Recursive: the memory manager's slow paths (copy-on-write) take it from callers that hold it
+	 * (most syscalls) and from callers that do not (blocking ones, signal delivery). */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&pr->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	for (int i = 0; i < SENTRY_MAX_FDS; i++)
 		pr->fds[i] = -1;
 	if (cv_as_new(s->p, &pr->as) < 0) {
@@ -145,70 +151,6 @@ void process_wait_zombie(struct process *pr)
 	while (!pr->zombie)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-}
-
-/* Copy the parts of memory-file range [off, off+len) (mapped at @src) that hold data to @dst, whose
- * pages are fresh (zero); holes stay holes on both sides. */
-static void copy_data(int fd, uint64_t off, uint64_t len, const uint8_t *src, uint8_t *dst)
-{
-	uint64_t pos = off, end = off + len;
-	while (pos < end) {
-		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
-		if (d < 0) {
-			if (errno == ENXIO)
-				return; /* no data after pos */
-			memcpy(dst + (pos - off), src + (pos - off), end - pos); /* no SEEK_DATA: copy it all */
-			return;
-		}
-		if ((uint64_t)d >= end)
-			return;
-		off_t h = lseek(fd, d, SEEK_HOLE);
-		uint64_t stop = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
-		memcpy(dst + ((uint64_t)d - off), src + ((uint64_t)d - off), stop - (uint64_t)d);
-		pos = stop;
-	}
-}
-
-int mm_fork(struct process *parent, struct process *child)
-{
-	struct sentry *s = parent->s;
-	struct mm *pm = &parent->mm, *cm = &child->mm;
-	cm->v = calloc(pm->n ? pm->n : 1, sizeof(struct vma));
-	if (!cm->v)
-		return -ENOMEM;
-	cm->cap = pm->n ? pm->n : 1;
-	cm->brk_start = pm->brk_start;
-	cm->brk = pm->brk;
-	cm->mmap_base = pm->mmap_base;
-	for (size_t i = 0; i < pm->n; i++) {
-		const struct vma *v = &pm->v[i];
-		uint64_t len = v->end - v->start, off;
-		void *src, *dst;
-		bool cow = v->cow;
-		if (v->shared || v->cow || !(v->access & CV_ACCESS_WRITE)) {
-			/* Shared, or private but unwritable: the child maps the same pages; a private
-			 * one becomes copy-on-write on both sides (mprotect to writable copies it). */
-			if (cv_memfile_incref(s->mf, v->mf_off, len) < 0)
-				return -ENOMEM;
-			off = v->mf_off;
-			if (!v->shared)
-				cow = pm->v[i].cow = true;
-		} else {
-			/* A copy now of the pages that hold data (a stack is mostly holes: reading those
-			 * would allocate them); copy-on-write would share until the first write (later). */
-			if (cv_memfile_alloc(s->mf, len, 0, &off) < 0)
-				return -ENOMEM;
-			if (cv_memfile_ptr(s->mf, v->mf_off, len, &src) < 0 || cv_memfile_ptr(s->mf, off, len, &dst) < 0) {
-				cv_memfile_decref(s->mf, off, len);
-				return -ENOMEM;
-			}
-			copy_data(cv_memfile_fd(s->mf), v->mf_off, len, src, dst);
-		}
-		cm->v[cm->n++] = (struct vma){ v->start, v->end, off, v->access, v->shared, cow };
-		if (cv_as_map(child->as, v->start, cv_memfile_fd(s->mf), off, len, v->access, false) < 0)
-			return -ENOMEM;
-	}
-	return 0;
 }
 
 static void *task_thread(void *arg)

@@ -157,8 +157,13 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 	} else if (strcmp(file, "maps") == 0) {
 		for (size_t i = 0; i < p->mm.n; i++) {
 			const struct vma *v = &p->mm.v[i];
+			uint64_t end = v->end;
+			/* One line per mapping, however copy-on-write has split its backing. */
+			while (i + 1 < p->mm.n && p->mm.v[i + 1].start == end && p->mm.v[i + 1].access == v->access &&
+			       p->mm.v[i + 1].shared == v->shared)
+				end = p->mm.v[++i].end;
 			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0\n", (unsigned long long)v->start,
-			     (unsigned long long)v->end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
+			     (unsigned long long)end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
 			     (v->access & CV_ACCESS_WRITE) ? 'w' : '-', (v->access & CV_ACCESS_EXEC) ? 'x' : '-',
 			     v->shared ? 's' : 'p');
 		}

@@ -30,6 +30,22 @@ static int bucket(uint64_t ns)
 	return b;
 }
 
+/* A SIGSEGV the memory manager resolves (copy-on-write, or a race with another thread changing the
+ * mapping): retry the access. A page that keeps faulting "stale" at one address is a real fault. */
+static bool retry_fault(struct task *t, uint64_t addr, unsigned access)
+{
+	int how = mm_fault(t->proc, addr, access);
+	if (how == MM_FAULT_STALE && addr == t->stale_addr && ++t->stale_repeats > 3)
+		how = MM_FAULT_REAL;
+	if (how != MM_FAULT_STALE || addr != t->stale_addr)
+		t->stale_repeats = 0;
+	t->stale_addr = how == MM_FAULT_STALE ? addr : 0;
+	if (how == MM_FAULT_REAL)
+		return false;
+	__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
 int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -76,6 +92,8 @@ int task_loop(struct task *t)
 			break;
 		}
 		case CV_EXIT_SIGNAL:
+			if (ex.info.si_signo == SIGSEGV && retry_fault(t, (uint64_t)ex.info.si_addr, ex.access))
+				break; /* copy-on-write memory, now the process's own: the access is retried */
 			if (pr->s->opts.trace)
 				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
 					(unsigned long long)t->st->regs.rip, ex.info.si_addr);
@@ -120,8 +138,9 @@ void stats_print(struct sentry *s)
 			order[j] = order[j - 1];
 			order[j - 1] = x;
 		}
-	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults, %llu interrupts\n", (unsigned long long)total,
-		(unsigned long long)s->st_faults, (unsigned long long)s->st_interrupts);
+	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults (+%llu copy-on-write), %llu interrupts\n",
+		(unsigned long long)total, (unsigned long long)s->st_faults, (unsigned long long)s->st_cow_faults,
+		(unsigned long long)s->st_interrupts);
 	fprintf(stderr, "%-18s %10s %16s %16s\n", "syscall", "count", "switch us/call", "sentry us/call");
 	for (int k = 0; k < n; k++) {
 		int i = order[k];

@@ -65,12 +65,22 @@ struct vma {
 	uint64_t mf_off;      /* memory-file offset of start */
 	unsigned access;      /* CV_ACCESS_* */
 	bool shared;          /* MAP_SHARED anonymous */
-	bool cow;             /* private, but its pages may be shared (file cache, fork): copy before writing */
+	bool cow;             /* private, but its pages may be shared (file cache, fork): installed without
+			       * write access, copied on the first write (mm_cow.c) */
+	bool file;            /* a private copy of a file (MADV_DONTNEED keeps its contents) */
+	uint8_t fork;         /* VMA_FORK_*: what a fork() gives the child (madvise) */
 };
+
+#define VMA_FORK_COPY 0   /* the child gets the memory (shared or copy-on-write) */
+#define VMA_FORK_NONE 1   /* MADV_DONTFORK: the child has no mapping there */
+#define VMA_FORK_WIPE 2   /* MADV_WIPEONFORK: the child gets zeroes */
+
+struct mm_pin;
 
 struct mm {
 	struct vma *v;        /* sorted, non-overlapping */
 	size_t n, cap;
+	struct mm_pin *pins;  /* pins the sentry writes through, in progress (fork copies their pages now) */
 	uint64_t brk_start, brk;
 	uint64_t mmap_base;   /* top-down allocation starts below this */
 };
@@ -123,6 +133,8 @@ struct task {
 	uint64_t saved_mask;     /* rt_sigsuspend: the mask to restore */
 	bool has_saved_mask;
 	int wake_fd;             /* eventfd: signalled when the task must leave a host wait */
+	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
+	int stale_repeats;
 };
 
 struct futex_waiter {
@@ -159,7 +171,7 @@ struct sentry {
 	struct policy pol;
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
-	uint64_t st_faults, st_interrupts;
+	uint64_t st_faults, st_cow_faults, st_interrupts;
 	uint64_t st_switch_hist[STATS_BUCKETS], st_handle_hist[STATS_BUCKETS]; /* log2 of microseconds */
 };
 
@@ -264,7 +276,19 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		uint64_t *out);
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
+/* The VMA starting at @addr holds a private copy of a file (MADV_DONTNEED keeps its contents). */
+void mm_set_file(struct process *pr, uint64_t addr);
 int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access);
+/* mremap(2) and madvise(2) with Linux's arguments and errors; mremap returns the address or -errno. */
+long mm_remap(struct process *pr, uint64_t old, uint64_t old_len, uint64_t new_len, uint64_t flags,
+	      uint64_t new_addr);
+int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice);
+/* A SIGSEGV at @addr with @access (CV_ACCESS_*): MM_FAULT_REAL, or the mapping allows the access and
+ * the application should retry it — MM_FAULT_COPIED (a write to copy-on-write memory, now the
+ * process's own) or MM_FAULT_STALE (the fault raced another thread changing the mapping; the page was
+ * installed again). */
+enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE };
+int mm_fault(struct process *pr, uint64_t addr, unsigned access);
 uint64_t mm_brk(struct process *pr, uint64_t want);
 void mm_destroy(struct process *pr);
 /* Copy to/from application memory with the application's permissions; 0 or -EFAULT. */
@@ -277,7 +301,10 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len);
  */
 struct mm_pin {
 	void *ptr;
-	uint64_t off, len;
+	uint64_t off, len;     /* the memory-file pages held */
+	uint64_t start, end;   /* application addresses, for a pin the sentry writes through */
+	bool writes;
+	struct mm_pin *next;   /* mm.pins */
 };
 int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
 void mm_unpin(struct process *pr, struct mm_pin *pin);
@@ -331,6 +358,8 @@ void futex_wake_all(struct sentry *s);
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
 long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
+/* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
+ * sides (the parent's pr->lock held). 0 or -ENOMEM. */
 int mm_fork(struct process *parent, struct process *child);
 
 /* signal.c */

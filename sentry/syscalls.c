@@ -196,6 +196,7 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	if (r < 0)
 		return r;
 	if (!anon) { /* a private copy of the file range, read straight into the new pages */
+		mm_set_file(pr, got);
 		struct mm_pin pin;
 		if (mm_pin_locked(pr, got, len, &pin) == 0) {
 			for (uint64_t done = 0; done < len;) {
@@ -447,7 +448,8 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_mmap: ret = sys_mmap(pr, a0, a1, a2, a3, (int64_t)a4, a5); break;
 	case SYS_munmap: ret = mm_unmap(pr, a0, a1); break;
 	case SYS_mprotect: ret = mm_protect(pr, a0, a1, prot_access(a2)); break;
-	case SYS_madvise: ret = 0; break;
+	case SYS_madvise: ret = mm_advise(pr, a0, a1, a2); break;
+	case SYS_mremap: ret = mm_remap(pr, a0, a1, a2, a3, a4); break;
 	case SYS_arch_prctl:
 		if (a0 == ARCH_SET_FS) {
 			ret = a1 < pr->s->caps.max_user_addr ? 0 : -EPERM;

@@ -124,6 +124,12 @@ TEST(memfile_refcounts)
 	EXPECT_EQ(cv_memfile_refcount(mf, off + 2 * PG), 1);
 	ASSERT_OK(cv_memfile_incref(mf, off, 3 * PG));
 	EXPECT_EQ(cv_memfile_refcount(mf, off + PG), 3);
+	EXPECT_EQ(cv_memfile_max_refcount(mf, off, 3 * PG), 3);
+	EXPECT_EQ(cv_memfile_max_refcount(mf, off + 2 * PG, PG), 2);
+	EXPECT_EQ(cv_memfile_max_refcount(mf, off, 4 * PG), -ENOENT);
+	EXPECT_EQ(cv_memfile_max_refcount(mf, off + 1, PG), -EINVAL);
+	EXPECT_EQ(cv_memfile_max_refcount(mf, off, 0), -EINVAL);
+	EXPECT_EQ(cv_memfile_max_refcount(NULL, off, PG), -EINVAL);
 
 	ASSERT_OK(cv_memfile_decref(mf, off, 3 * PG));
 	ASSERT_OK(cv_memfile_decref(mf, off, 3 * PG));

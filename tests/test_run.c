@@ -216,6 +216,13 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	     "[t.start() for t in ts]; [t.join() for t in ts]; print(n)");
 }
 
+/* fork() shares private memory copy-on-write: writes by the program, by read(2) and other syscalls,
+ * by a signal frame and by another thread's read in progress stay in their process; mremap, madvise. */
+PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
+{
+	RUNP(PROGS_DIR "/forkcow", NULL);
+}
+
 /* poll, ppoll, select, pselect6, epoll and eventfd; waits and pipe reads interrupted by signals. */
 PLATFORM_TEST(run_polling_and_interrupted_waits)
 {

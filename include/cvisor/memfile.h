@@ -99,6 +99,14 @@ CV_API int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u);
  */
 CV_API int cv_memfile_refcount(struct cv_memfile *mf, uint64_t off);
 
+/*
+ * The highest reference count of any page in [@off, @off+@len): 1 means the caller's reference is the
+ * only one on every page (e.g. copy-on-write memory nobody else shares any more). One lock round,
+ * however long the range. Returns the count; -EINVAL (unaligned, zero length, overflow, NULL handle),
+ * -ENOENT (a page in the range is not allocated).
+ */
+CV_API int cv_memfile_max_refcount(struct cv_memfile *mf, uint64_t off, uint64_t len);
+
 #ifdef __cplusplus
 }
 #endif

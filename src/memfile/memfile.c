@@ -446,6 +446,22 @@ int cv_memfile_refcount(struct cv_memfile *mf, uint64_t off)
 	return refs;
 }
 
+int cv_memfile_max_refcount(struct cv_memfile *mf, uint64_t off, uint64_t len)
+{
+	size_t first, last;
+	uint64_t end, max = 0;
+	int ret = check_range(mf, off, len, &end);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&mf->lock);
+	ret = extvec_span(&mf->used, off, end, &first, &last);
+	for (size_t i = first; ret == 0 && i < last; i++)
+		max = mf->used.v[i].refs > max ? mf->used.v[i].refs : max;
+	pthread_mutex_unlock(&mf->lock);
+	return ret < 0 ? ret : (int)max;
+}
+
 bool memfile_lookup_fd(int fd, void **base, uint64_t *size)
 {
 	bool found = false;

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copy-on-write: fork() shares private memory between parent and child until one of them writes.
+//
+// A copy-on-write VMA (vma.cow) keeps its logical protection but is installed without write access.
+// The first write — a fault from the application, or the sentry writing through copy-out, a pin or a
+// poke — gives the process its own pages: a whole VMA nobody else references any more (the other
+// process exited or exec'd; the memory file's counts say so) just becomes writable again; otherwise
+// the written range, widened to COW_CHUNK inside its VMA, is copied (holes stay holes) and split off.
+// Copies allocated one after another sit next to each other in the memory file, so neighbouring
+// copied chunks merge back into one VMA.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "mm_internal.h"
+
+#define COW_CHUNK (16 * PAGE) /* copied per write fault: fewer faults and VMAs than page by page */
+
+/* Copy the parts of memory-file range [off, off+len) (mapped at @src) that hold data to @dst, whose
+ * pages are fresh (zero); holes stay holes on both sides. */
+static void copy_data(int fd, uint64_t off, uint64_t len, const uint8_t *src, uint8_t *dst)
+{
+	uint64_t pos = off, end = off + len;
+	while (pos < end) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0) {
+			if (errno == ENXIO)
+				return; /* no data after pos */
+			memcpy(dst + (pos - off), src + (pos - off), end - pos); /* no SEEK_DATA: copy it all */
+			return;
+		}
+		if ((uint64_t)d >= end)
+			return;
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		uint64_t stop = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+		memcpy(dst + ((uint64_t)d - off), src + ((uint64_t)d - off), stop - (uint64_t)d);
+		pos = stop;
+	}
+}
+
+/* Fresh memory-file pages holding a copy of [off, off+len): 0 and *@copy, or -ENOMEM. */
+static int copy_pages(struct cv_memfile *mf, uint64_t off, uint64_t len, uint64_t *copy)
+{
+	void *src, *dst;
+	if (cv_memfile_alloc(mf, len, 0, copy) < 0)
+		return -ENOMEM;
+	if (cv_memfile_ptr(mf, off, len, &src) < 0 || cv_memfile_ptr(mf, *copy, len, &dst) < 0) {
+		cv_memfile_decref(mf, *copy, len);
+		return -ENOMEM;
+	}
+	copy_data(cv_memfile_fd(mf), off, len, src, dst);
+	return 0;
+}
+
+int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk, bool writable_only)
+{
+	struct mm *mm = &pr->mm;
+	struct cv_memfile *mf = pr->s->mf;
+	uint64_t addr = start;
+	while (addr < end) {
+		size_t i = vma_find(mm, addr);
+		if (i == mm->n || mm->v[i].start >= end)
+			break;
+		struct vma *v = &mm->v[i];
+		uint64_t next = v->end;
+		if (!v->cow || (writable_only && !(v->access & CV_ACCESS_WRITE))) {
+			addr = next;
+			continue;
+		}
+		if (cv_memfile_max_refcount(mf, v->mf_off, v->end - v->start) == 1) {
+			v->cow = false; /* ours alone now: no copy */
+			if (vma_install(pr, v) < 0)
+				return -ENOMEM;
+			vma_merge(mm, i);
+			addr = next;
+			continue;
+		}
+		uint64_t from = addr > v->start ? addr : v->start, to = end < v->end ? end : v->end;
+		uint64_t lo = from & ~(chunk - 1), hi = (to + chunk - 1) & ~(chunk - 1);
+		lo = lo < v->start ? v->start : lo;
+		hi = hi > v->end ? v->end : hi;
+		if (vma_split_at(mm, lo) < 0 || vma_split_at(mm, hi) < 0)
+			return -ENOMEM;
+		i = vma_find(mm, lo);
+		v = &mm->v[i];
+		uint64_t len = hi - lo, copy;
+		if (cv_memfile_max_refcount(mf, v->mf_off, len) != 1) {
+			if (copy_pages(mf, v->mf_off, len, &copy) < 0)
+				return -ENOMEM;
+			cv_memfile_decref(mf, v->mf_off, len);
+			v->mf_off = copy;
+		}
+		v->cow = false;
+		if (vma_install(pr, v) < 0)
+			return -ENOMEM;
+		vma_merge(mm, i);
+		addr = next;
+	}
+	return 0;
+}
+
+int mm_fault(struct process *pr, uint64_t addr, unsigned access)
+{
+	struct mm *mm = &pr->mm;
+	uint64_t page = addr & ~(PAGE - 1);
+	int resolved = MM_FAULT_REAL;
+	pthread_mutex_lock(&pr->lock);
+	size_t i = vma_find(mm, addr);
+	if (i < mm->n && mm->v[i].start <= addr) {
+		struct vma *v = &mm->v[i];
+		/* x86 pages that can be written can be read */
+		unsigned allowed = v->access | ((v->access & CV_ACCESS_WRITE) ? CV_ACCESS_READ : 0);
+		if (!(allowed & access)) {
+			resolved = MM_FAULT_REAL;
+		} else if (v->cow && (v->access & CV_ACCESS_WRITE)) {
+			if (mm_unshare(pr, page, page + PAGE, COW_CHUNK, true) == 0)
+				resolved = MM_FAULT_COPIED;
+		} else {
+			/* Allowed already: another thread changed the mapping after this access faulted
+			 * (it unshared the page, mprotect, mmap). Install the page again and retry. */
+			struct vma one = *v;
+			one.start = page;
+			one.end = page + PAGE;
+			one.mf_off += page - v->start;
+			if (vma_install(pr, &one) == 0)
+				resolved = MM_FAULT_STALE;
+		}
+	}
+	pthread_mutex_unlock(&pr->lock);
+	return resolved;
+}
+
+/* Is a pin the sentry writes through (a read(2) in progress in another thread) on [start, end)? */
+static bool written_through_pin(const struct mm *mm, uint64_t start, uint64_t end)
+{
+	for (const struct mm_pin *p = mm->pins; p; p = p->next)
+		if (p->writes && p->start < end && start < p->end)
+			return true;
+	return false;
+}
+
+int mm_fork(struct process *parent, struct process *child)
+{
+	struct sentry *s = parent->s;
+	struct mm *pm = &parent->mm, *cm = &child->mm;
+	cm->v = calloc(pm->n ? pm->n : 1, sizeof(struct vma));
+	if (!cm->v)
+		return -ENOMEM;
+	cm->cap = pm->n ? pm->n : 1;
+	cm->brk_start = pm->brk_start;
+	cm->brk = pm->brk;
+	cm->mmap_base = pm->mmap_base;
+	for (size_t i = 0; i < pm->n; i++) {
+		struct vma *v = &pm->v[i], c = *v;
+		uint64_t len = v->end - v->start;
+		if (v->fork == VMA_FORK_NONE)
+			continue;
+		if (v->fork == VMA_FORK_WIPE && !v->shared) {
+			if (cv_memfile_alloc(s->mf, len, 0, &c.mf_off) < 0)
+				return -ENOMEM;
+			c.cow = false;
+		} else if (!v->shared && !v->cow && (v->access & CV_ACCESS_WRITE) &&
+			   (len <= COW_CHUNK || written_through_pin(pm, v->start, v->end))) {
+			/* Small: a copy now costs less than the write faults sharing would take on both
+			 * sides. Or another thread's read(2) is filling these pages: that data belongs to
+			 * the parent, so the child gets its copy now and the parent keeps writing in place. */
+			if (copy_pages(s->mf, v->mf_off, len, &c.mf_off) < 0)
+				return -ENOMEM;
+		} else {
+			if (cv_memfile_incref(s->mf, v->mf_off, len) < 0)
+				return -ENOMEM;
+			if (!v->shared && !v->cow) {
+				c.cow = v->cow = true;
+				if ((v->access & CV_ACCESS_WRITE) && vma_install(parent, v) < 0) {
+					cv_memfile_decref(s->mf, v->mf_off, len);
+					return -ENOMEM;
+				}
+			}
+		}
+		cm->v[cm->n++] = c;
+		if (vma_install(child, &c) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
