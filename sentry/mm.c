@@ -5,7 +5,9 @@
 // mappings as copies made at mmap time. Each mapping is also installed in the address space at once,
 // so valid accesses never fault; a fault therefore always means a real SIGSEGV.
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 #include "mm_internal.h"
@@ -48,6 +50,8 @@ int vma_split_at(struct mm *mm, uint64_t addr)
 	struct vma tail = mm->v[i];
 	tail.mf_off += addr - tail.start;
 	tail.start = addr;
+	if (tail.host)
+		__atomic_add_fetch(&tail.host->refs, 1, __ATOMIC_RELAXED);
 	mm->v[i].end = addr;
 	memmove(&mm->v[i + 2], &mm->v[i + 1], (mm->n - i - 1) * sizeof(struct vma));
 	mm->v[i + 1] = tail;
@@ -57,18 +61,22 @@ int vma_split_at(struct mm *mm, uint64_t addr)
 
 static bool continues(const struct vma *a, const struct vma *b)
 {
-	return a->end == b->start && a->mf_off + (a->end - a->start) == b->mf_off && a->access == b->access &&
-	       a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork;
+	return a->end == b->start && a->mf_off + (a->end - a->start) == b->mf_off && a->host == b->host &&
+	       a->access == b->access && a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork;
 }
 
 size_t vma_merge(struct mm *mm, size_t i)
 {
 	if (i + 1 < mm->n && continues(&mm->v[i], &mm->v[i + 1])) {
+		if (mm->v[i].host) /* one VMA now: one reference (never the last) */
+			__atomic_sub_fetch(&mm->v[i].host->refs, 1, __ATOMIC_RELAXED);
 		mm->v[i].end = mm->v[i + 1].end;
 		memmove(&mm->v[i + 1], &mm->v[i + 2], (mm->n - i - 2) * sizeof(struct vma));
 		mm->n--;
 	}
 	if (i > 0 && continues(&mm->v[i - 1], &mm->v[i])) {
+		if (mm->v[i].host)
+			__atomic_sub_fetch(&mm->v[i].host->refs, 1, __ATOMIC_RELAXED);
 		mm->v[i - 1].end = mm->v[i].end;
 		memmove(&mm->v[i], &mm->v[i + 1], (mm->n - i - 1) * sizeof(struct vma));
 		mm->n--;
@@ -80,22 +88,39 @@ size_t vma_merge(struct mm *mm, size_t i)
 int vma_install(struct process *pr, const struct vma *v)
 {
 	unsigned access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access;
-	return cv_as_map(pr->as, v->start, cv_memfile_fd(pr->s->mf), v->mf_off, v->end - v->start, access, false) < 0
-		       ? -ENOMEM
-		       : 0;
+	int fd = v->host ? v->host->fd : cv_memfile_fd(pr->s->mf);
+	int ret = cv_as_map(pr->as, v->start, fd, v->mf_off, v->end - v->start, access, false);
+	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
 
-/* Forget [start, end): memory-file pages are released; the address space is not touched. */
+int vma_ref(struct process *pr, const struct vma *v)
+{
+	if (v->host) {
+		__atomic_add_fetch(&v->host->refs, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return cv_memfile_incref(pr->s->mf, v->mf_off, v->end - v->start) < 0 ? -ENOMEM : 0;
+}
+
+void vma_unref(struct process *pr, const struct vma *v)
+{
+	if (!v->host) {
+		cv_memfile_decref(pr->s->mf, v->mf_off, v->end - v->start);
+	} else if (__atomic_sub_fetch(&v->host->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		close(v->host->fd);
+		free(v->host);
+	}
+}
+
+/* Forget [start, end): what backs it is released; the address space is not touched. */
 int mm_remove_range(struct process *pr, uint64_t start, uint64_t end)
 {
 	struct mm *mm = &pr->mm;
 	if (vma_split_at(mm, start) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
 	size_t i = vma_find(mm, start), j = i;
-	while (j < mm->n && mm->v[j].end <= end) {
-		cv_memfile_decref(pr->s->mf, mm->v[j].mf_off, mm->v[j].end - mm->v[j].start);
-		j++;
-	}
+	while (j < mm->n && mm->v[j].end <= end)
+		vma_unref(pr, &mm->v[j++]);
 	memmove(&mm->v[i], &mm->v[j], (mm->n - j) * sizeof(struct vma));
 	mm->n -= j - i;
 	return 0;
@@ -123,37 +148,60 @@ uint64_t mm_find_gap(const struct process *pr, uint64_t len)
 	return top >= pr->s->caps.min_user_addr + len ? top - len : 0;
 }
 
-/* Install memory-file pages [off, off+len) (one reference, ours now) as a VMA at addr or a free gap. */
-int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
-		     bool cow, uint64_t off, uint64_t *out)
+int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		   bool cow, struct hostmap *host, uint64_t off, uint64_t *out)
 {
 	struct mm *mm = &pr->mm;
-	uint64_t end;
-	int ret;
-	if (!fixed && (!addr || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr ||
-		       addr < pr->s->caps.min_user_addr || !mm_range_free(mm, addr, end)))
+	struct vma v = { .mf_off = off, .host = host, .access = access, .shared = shared, .cow = cow };
+	int ret = -ENOMEM;
+	if (!fixed && (!addr || __builtin_add_overflow(addr, len, &v.end) || v.end > pr->s->caps.max_user_addr ||
+		       addr < pr->s->caps.min_user_addr || !mm_range_free(mm, addr, v.end)))
 		addr = mm_find_gap(pr, len);
-	if (!addr || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr ||
-	    addr < pr->s->caps.min_user_addr) {
-		cv_memfile_decref(pr->s->mf, off, len);
-		return -ENOMEM;
-	}
-	if (vma_reserve(mm, 3) < 0 || mm_remove_range(pr, addr, end) < 0) {
-		cv_memfile_decref(pr->s->mf, off, len);
-		return -ENOMEM;
-	}
-	ret = cv_as_map(pr->as, addr, cv_memfile_fd(pr->s->mf), off, len, access, false);
+	v.start = addr;
+	if (addr && !__builtin_add_overflow(addr, len, &v.end) && v.end <= pr->s->caps.max_user_addr &&
+	    addr >= pr->s->caps.min_user_addr && vma_reserve(mm, 3) == 0 && mm_remove_range(pr, addr, v.end) == 0)
+		ret = vma_install(pr, &v);
 	if (ret < 0) {
-		cv_memfile_decref(pr->s->mf, off, len);
-		return ret == -ENOMEM ? -ENOMEM : -EFAULT;
+		v.end = v.start + len; /* only the length matters to the reference */
+		vma_unref(pr, &v);
+		return ret;
 	}
 	size_t i = vma_find(mm, addr);
 	memmove(&mm->v[i + 1], &mm->v[i], (mm->n - i) * sizeof(struct vma));
-	mm->v[i] = (struct vma){ .start = addr, .end = end, .mf_off = off, .access = access, .shared = shared,
-				 .cow = cow };
+	mm->v[i] = v;
 	mm->n++;
 	*out = addr;
 	return 0;
+}
+
+/* Install memory-file pages [off, off+len) (one reference, ours now) as a VMA at addr or a free gap. */
+int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		 bool cow, uint64_t off, uint64_t *out)
+{
+	return mm_map_backing(pr, addr, len, access, fixed, shared, cow, NULL, off, out);
+}
+
+int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
+		uint64_t foff, uint64_t *out)
+{
+	len = PAGE_UP(len);
+	if (len == 0 || (addr & (PAGE - 1)) || (foff & (PAGE - 1)))
+		return -EINVAL;
+	struct hostmap *h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->refs = 1;
+	if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		free(h);
+		return -ENFILE;
+	}
+	return mm_map_backing(pr, addr, len, access, fixed, true, false, h, foff, out);
+}
+
+bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len)
+{
+	uint64_t end;
+	return !__builtin_add_overflow(addr, PAGE_UP(len), &end) && mm_range_free(&pr->mm, addr, end);
 }
 
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
@@ -247,9 +295,13 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 		return -ENOMEM;
 	/* Copy-on-write memory stays shared until it is written, whatever its new protection. */
 	for (size_t i = vma_find(mm, addr); i < mm->n && mm->v[i].start < end; i++) {
+		unsigned old = mm->v[i].access;
 		mm->v[i].access = access;
-		if (vma_install(pr, &mm->v[i]) < 0)
-			return -ENOMEM;
+		int ret = vma_install(pr, &mm->v[i]);
+		if (ret < 0) { /* EACCES: a shared file mapping of an fd opened without write access */
+			mm->v[i].access = old;
+			return ret;
+		}
 		i = vma_merge(mm, i);
 	}
 	return 0;
@@ -276,7 +328,7 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 void mm_destroy(struct process *pr)
 {
 	for (size_t i = 0; i < pr->mm.n; i++)
-		cv_memfile_decref(pr->s->mf, pr->mm.v[i].mf_off, pr->mm.v[i].end - pr->mm.v[i].start);
+		vma_unref(pr, &pr->mm.v[i]);
 	free(pr->mm.v);
 	memset(&pr->mm, 0, sizeof(pr->mm));
 }
@@ -310,7 +362,7 @@ bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off)
 {
 	pthread_mutex_lock(&pr->lock);
 	size_t i = vma_find(&pr->mm, addr);
-	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared;
+	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared && !pr->mm.v[i].host;
 	if (shared)
 		*off = pr->mm.v[i].mf_off + (addr - pr->mm.v[i].start);
 	pthread_mutex_unlock(&pr->lock);
@@ -345,6 +397,8 @@ static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned acc
 	    (pr->mm.v[i].access & access) != access)
 		return -EFAULT;
 	const struct vma *v = &pr->mm.v[i];
+	if (v->host)
+		return -EFAULT; /* a host file: the copy path reads and writes it */
 	uint64_t off = v->mf_off + (addr - v->start);
 	void *p;
 	*pin = (struct mm_pin){ .off = off & ~(PAGE - 1), .start = addr, .end = end, .writes = writes };
@@ -382,7 +436,7 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 		const struct vma *v = &pr->mm.v[i];
 		size_t n = v->end - addr < len ? (size_t)(v->end - addr) : len;
 		void *p;
-		if (cv_memfile_ptr(pr->s->mf, v->mf_off + (addr - v->start), n, &p) < 0)
+		if (v->host || cv_memfile_ptr(pr->s->mf, v->mf_off + (addr - v->start), n, &p) < 0)
 			return -EFAULT;
 		memcpy(p, s, n);
 		s += n;

@@ -167,7 +167,7 @@ int mm_fork(struct process *parent, struct process *child)
 			if (copy_pages(s->mf, v->mf_off, len, &c.mf_off) < 0)
 				return -ENOMEM;
 		} else {
-			if (cv_memfile_incref(s->mf, v->mf_off, len) < 0)
+			if (vma_ref(parent, v) < 0)
 				return -ENOMEM;
 			if (!v->shared && !v->cow) {
 				c.cow = v->cow = true;

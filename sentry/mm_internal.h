@@ -17,8 +17,12 @@ int vma_split_at(struct mm *mm, uint64_t addr);
 /* Merge VMA @i with its neighbours where they continue it exactly (addresses, memory-file offsets and
  * every attribute); returns the index of the VMA that now holds VMA @i's start. */
 size_t vma_merge(struct mm *mm, size_t i);
-/* Install VMA @v in the address space; copy-on-write memory never writable. 0 or -ENOMEM. */
+/* Install VMA @v in the address space; copy-on-write memory never writable. 0, -EACCES (a host
+ * file's mode forbids the access) or -ENOMEM. */
 int vma_install(struct process *pr, const struct vma *v);
+/* Take / drop one reference to what backs @v (its memory-file pages, or its host file). */
+int vma_ref(struct process *pr, const struct vma *v);
+void vma_unref(struct process *pr, const struct vma *v);
 
 /* Forget [start, end): memory-file references dropped, the address space untouched. 0 or -ENOMEM. */
 int mm_remove_range(struct process *pr, uint64_t start, uint64_t end);
@@ -31,6 +35,9 @@ uint64_t mm_find_gap(const struct process *pr, uint64_t len);
  * the reference is dropped on failure. 0, -ENOMEM or -EFAULT; the address in *@out. */
 int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		 bool cow, uint64_t off, uint64_t *out);
+/* The same for a host file mapping holding a reference to @host (dropped on failure). */
+int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		   bool cow, struct hostmap *host, uint64_t off, uint64_t *out);
 
 /* Give the private memory of [@start, @end) (pr->lock held) pages of its own wherever it shares them
  * copy-on-write: whole VMAs nobody else shares any more just become writable; otherwise the range,

@@ -4,6 +4,7 @@
 // Moving memory never copies it: the VMAs keep their memory-file pages and are installed at the new
 // address. Growing in place adds fresh pages after the old ones when the addresses are free.
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/mman.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +20,28 @@ static bool one_mapping(const struct mm *mm, uint64_t start, uint64_t end)
 	const struct vma *first = &mm->v[i];
 	for (uint64_t cur = start; cur < end; i++) {
 		if (i == mm->n || mm->v[i].start != cur || mm->v[i].access != first->access ||
-		    mm->v[i].shared != first->shared)
+		    mm->v[i].shared != first->shared || mm->v[i].host != first->host)
 			return false;
 		cur = mm->v[i].end;
 	}
 	return true;
 }
 
-/* Fresh zeroed pages at [addr, addr+len) with @like's kind, replacing nothing (the range is free). */
-static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const struct vma *like)
+/* More of mapping @like at [addr, addr+len), a free range: fresh zeroed pages, or for a host file
+ * mapping the file's next pages (@addr continues @like from @like_start on). */
+static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const struct vma *like, uint64_t like_start)
 {
 	uint64_t off, got;
+	int ret;
+	if (like->host) {
+		__atomic_add_fetch(&like->host->refs, 1, __ATOMIC_RELAXED);
+		ret = mm_map_backing(pr, addr, len, like->access, true, true, false, like->host,
+				     like->mf_off + (addr - like_start), &got);
+		return ret;
+	}
 	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
 		return -ENOMEM;
-	int ret = mm_map_pages(pr, addr, len, like->access, true, like->shared, false, off, &got);
+	ret = mm_map_pages(pr, addr, len, like->access, true, like->shared, false, off, &got);
 	if (ret == 0) {
 		size_t i = vma_find(&pr->mm, addr);
 		pr->mm.v[i].fork = like->fork;
@@ -57,8 +66,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 		for (size_t n = i; n < j; n++) {
 			struct vma *v = &mm->v[n];
 			uint64_t vlen = v->end - v->start;
-			if (v->shared ? cv_memfile_incref(pr->s->mf, v->mf_off, vlen) < 0
-				      : cv_memfile_alloc(pr->s->mf, vlen, 0, &v->mf_off) < 0) {
+			if (v->shared ? vma_ref(pr, v) < 0 : cv_memfile_alloc(pr->s->mf, vlen, 0, &v->mf_off) < 0) {
 				free(moved);
 				return -ENOMEM;
 			}
@@ -115,17 +123,23 @@ long mm_remap(struct process *pr, uint64_t old, uint64_t old_len, uint64_t new_l
 			return -EINVAL;
 		if (new_len > mm->v[i].end - old)
 			return -EFAULT;
-		uint64_t off = mm->v[i].mf_off + (old - mm->v[i].start), got;
+		struct vma dup = mm->v[i];
+		dup.mf_off += old - dup.start;
+		dup.start = old;
+		dup.end = old + new_len;
+		uint64_t got;
 		if (fixed && mm_unmap(pr, new_addr, new_len) < 0)
 			return -ENOMEM;
-		if (cv_memfile_incref(pr->s->mf, off, new_len) < 0)
+		if (vma_ref(pr, &dup) < 0)
 			return -ENOMEM;
-		int ret = mm_map_pages(pr, fixed ? new_addr : 0, new_len, mm->v[i].access, fixed, true, false, off, &got);
+		int ret = mm_map_backing(pr, fixed ? new_addr : 0, new_len, dup.access, fixed, true, false, dup.host,
+					 dup.mf_off, &got);
 		return ret < 0 ? ret : (long)got;
 	}
 	if (old_end > caps->max_user_addr || !one_mapping(mm, old, old_end))
 		return -EFAULT;
 	struct vma like = mm->v[vma_find(mm, old)];
+	uint64_t like_start = like.start;
 	if (!fixed && !keep && new_len <= old_len) {
 		if (new_len < old_len && mm_unmap(pr, old + new_len, old_len - new_len) < 0)
 			return -ENOMEM;
@@ -140,14 +154,14 @@ long mm_remap(struct process *pr, uint64_t old, uint64_t old_len, uint64_t new_l
 		/* Grow in place when the addresses after it are free. */
 		if (!keep && !__builtin_add_overflow(old, new_len, &new_end) && new_end <= caps->max_user_addr &&
 		    mm_range_free(mm, old_end, new_end))
-			return map_fresh(pr, old_end, new_end - old_end, &like) < 0 ? -ENOMEM : (long)old;
+			return map_fresh(pr, old_end, new_end - old_end, &like, like_start) < 0 ? -ENOMEM : (long)old;
 		if (!may_move || !(dest = mm_find_gap(pr, new_len)))
 			return -ENOMEM;
 	}
 	uint64_t move = old_len < new_len ? old_len : new_len;
 	if (vma_split_at(mm, old) < 0 || vma_split_at(mm, old + move) < 0 || move_vmas(pr, old, move, dest, keep) < 0)
 		return -ENOMEM;
-	if (new_len > old_len && map_fresh(pr, dest + old_len, new_len - old_len, &like) < 0)
+	if (new_len > old_len && map_fresh(pr, dest + old_len, new_len - old_len, &like, like_start - old + dest) < 0)
 		return -ENOMEM;
 	if (new_len < old_len && !keep)
 		mm_unmap(pr, old + new_len, old_len - new_len);
@@ -224,7 +238,11 @@ int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice)
 			ret = drop_pages(pr, v);
 			break;
 		case MADV_REMOVE: /* shared memory: the pages are gone for every process mapping them */
-			ret = cv_memfile_decommit(pr->s->mf, v->mf_off, v->end - v->start) < 0 ? -ENOMEM : 0;
+			if (v->host)
+				ret = fallocate(v->host->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)v->mf_off,
+						(off_t)(v->end - v->start)) < 0 ? -errno : 0;
+			else
+				ret = cv_memfile_decommit(pr->s->mf, v->mf_off, v->end - v->start) < 0 ? -ENOMEM : 0;
 			break;
 		case MADV_DONTFORK:
 			v->fork = VMA_FORK_NONE;

@@ -59,10 +59,19 @@ struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 
-/* One mapping of application memory; all of it lives in the memory file (file mappings are copies). */
+/* A host file mapped shared into the address space itself (MAP_SHARED of a regular file): one
+ * reference per VMA using it; the fd is the sentry's own copy, for installing the VMA again. */
+struct hostmap {
+	int fd;
+	int refs;             /* atomic */
+};
+
+/* One mapping of application memory. It lives in the memory file (private file mappings are copies),
+ * except a MAP_SHARED file mapping, which maps the host file itself. */
 struct vma {
 	uint64_t start, end;
-	uint64_t mf_off;      /* memory-file offset of start */
+	uint64_t mf_off;      /* memory-file offset of start (host file offset if @host) */
+	struct hostmap *host; /* MAP_SHARED file mapping, else NULL */
 	unsigned access;      /* CV_ACCESS_* */
 	bool shared;          /* MAP_SHARED anonymous */
 	bool cow;             /* private, but its pages may be shared (file cache, fork): installed without
@@ -276,6 +285,12 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		uint64_t *out);
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
+/* Map host regular file @fd (the application's) shared at [addr, addr+len) from @foff, so that writes
+ * reach the file and other mappings of it: -errno (EACCES: the fd's mode forbids @access). */
+int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
+		uint64_t foff, uint64_t *out);
+/* Is [addr, addr+len) free of mappings (MAP_FIXED_NOREPLACE)? */
+bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len);
 /* The VMA starting at @addr holds a private copy of a file (MADV_DONTNEED keeps its contents). */
 void mm_set_file(struct process *pr, uint64_t addr);
 int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access);

@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/statfs.h>
@@ -174,25 +175,57 @@ static long sys_readv(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt)
 	return total;
 }
 
+/* May @fd (a regular file the application opened) be mapped shared into the address space itself?
+ * Not from pseudo file systems, whose "files" may be device registers or kernel state. */
+static bool mappable_host_file(int fd, const struct stat *st)
+{
+	static const long pseudo[] = { SYSFS_MAGIC, PROC_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
+				       SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
+				       0x62656570 /* configfs */, EFIVARFS_MAGIC, PSTOREFS_MAGIC };
+	struct statfs fs;
+	if (!S_ISREG(st->st_mode) || fstatfs(fd, &fs) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
+		if ((long)fs.f_type == pseudo[i])
+			return false;
+	return true;
+}
+
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
 		     uint64_t off)
 {
-	if (len == 0 || (off & 4095))
+	uint64_t type = flags & MAP_TYPE;
+	if (len == 0 || (off & 4095) || (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE))
 		return -EINVAL;
 	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-	bool anon = flags & MAP_ANONYMOUS;
+	bool anon = flags & MAP_ANONYMOUS, shared = type != MAP_PRIVATE;
+	if (fixed && (addr & 4095))
+		return -EINVAL;
+	if ((flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED) && !mm_is_free(pr, addr, len))
+		return -EEXIST;
 	int h = -1;
 	if (!anon && (h = host_fd(pr, (uint64_t)fd)) < 0)
 		return -EBADF;
-	if (!anon && (flags & MAP_SHARED) && (prot & PROT_WRITE))
-		return -EACCES; /* shared writable file mappings need the write policy (later) */
 	uint64_t got;
+	if (!anon && shared) {
+		struct stat st;
+		if (fstat(h, &st) < 0)
+			return -EBADF;
+		if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5))
+			anon = true; /* /dev/zero: shared anonymous memory, shared with children too */
+		else if (mappable_host_file(h, &st)) {
+			long r = mm_map_host(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got);
+			return r < 0 ? r : (long)got;
+		} else if (prot & PROT_WRITE) {
+			return -ENODEV;
+		}
+		/* else a read-only copy of what the file holds now */
+	}
 	if (!anon && !(flags & MAP_SHARED) && !(prot & PROT_WRITE)) { /* code and read-only data: shared copy */
 		long r = mm_map_file_ro(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got);
 		return r < 0 ? r : (long)got;
 	}
-	long r = mm_map_anon(pr, addr & ~4095ull, len, CV_ACCESS_READ | CV_ACCESS_WRITE, fixed, flags & MAP_SHARED,
-			     &got);
+	long r = mm_map_anon(pr, addr & ~4095ull, len, CV_ACCESS_READ | CV_ACCESS_WRITE, fixed, shared, &got);
 	if (r < 0)
 		return r;
 	if (!anon) { /* a private copy of the file range, read straight into the new pages */
