@@ -86,7 +86,12 @@ static long open_nonblocking(struct task *t, const char *full, uint64_t flags, u
 			close(p);
 		if (!fifo)
 			return h;
-		if (sig_nap(t, FIFO_POLL_NS) < 0)
+		/* Not under the process lock (the dispatcher holds it for open): the reader may be
+		 * another thread of this process. Nothing here depends on it across the pause. */
+		pthread_mutex_unlock(&t->proc->lock);
+		long slept = sig_nap(t, FIFO_POLL_NS);
+		pthread_mutex_lock(&t->proc->lock);
+		if (slept < 0)
 			return -EINTR;
 	}
 }

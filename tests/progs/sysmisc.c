@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -183,6 +184,8 @@ static void fds(void)
 	close(fd);
 }
 
+static void *fifo_writer(void *arg);
+
 static void files(void)
 {
 	mode_t old = umask(027);
@@ -233,6 +236,25 @@ static void files(void)
 	int status;
 	waitpid(c, &status, 0);
 	printf("fifo writer: %d\n", WEXITSTATUS(status));
+	pthread_t th;
+	pthread_create(&th, NULL, fifo_writer, path("p"));
+	usleep(50000);
+	rd = open(path("p"), O_RDONLY);
+	memset(b, 0, sizeof(b));
+	r = read(rd, b, sizeof(b));
+	close(rd);
+	void *wrote;
+	pthread_join(th, &wrote);
+	printf("fifo between threads: %ld %.13s wrote %ld\n", r, b, (long)wrote);
+}
+
+static void *fifo_writer(void *arg)
+{
+	int w = open(arg, O_WRONLY); /* waits for the reader, another thread of this process */
+	long r = w >= 0 ? write(w, "from a thread", 13) : -1;
+	if (w >= 0)
+		close(w);
+	return (void *)r;
 }
 
 static void waits(void)
