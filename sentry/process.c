@@ -30,6 +30,7 @@ struct process *process_new(struct sentry *s, struct process *parent)
 	} else {
 		pr->umask = umask(022); /* the caller's, read back (the sentry never changes its own) */
 		umask(pr->umask);
+		pr->nice = getpriority(PRIO_PROCESS, 0); /* the caller's nice value, as a native child has */
 		pr->dumpable = true;
 	}
 	rlimits_init(pr, parent);
