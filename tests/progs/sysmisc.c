@@ -50,10 +50,17 @@ static void on_alrm(int sig)
 	(void)sig;
 }
 
-/* SIGALRM (no SA_RESTART) after @ms milliseconds, to interrupt a blocking call. */
+/* SIGALRM (no SA_RESTART) every @ms milliseconds, to interrupt a blocking call even when the first
+ * one comes before the call starts (a loaded machine); alarm_off() after the call. */
 static void alarm_ms(int ms)
 {
-	struct itimerval v = { { 0, 0 }, { 0, ms * 1000 } };
+	struct itimerval v = { { 0, ms * 1000 }, { 0, ms * 1000 } };
+	setitimer(ITIMER_REAL, &v, NULL);
+}
+
+static void alarm_off(void)
+{
+	struct itimerval v = { { 0, 0 }, { 0, 0 } };
 	setitimer(ITIMER_REAL, &v, NULL);
 }
 
@@ -113,6 +120,7 @@ static void locks(void)
 	show("flock ex nb other", flock(b, LOCK_EX | LOCK_NB));
 	alarm_ms(50);
 	show("flock ex blocking, interrupted", flock(b, LOCK_EX));
+	alarm_off();
 	show("flock un", flock(a, LOCK_UN));
 	show("flock ex other", flock(b, LOCK_EX));
 	show("flock bad op", flock(b, 0));
@@ -281,6 +289,7 @@ static void waits(void)
 	printf("  signo %d pid %d\n", si.si_signo, si.si_pid);
 	alarm_ms(50);
 	show("waitid interrupted", waitid(P_PID, (id_t)c, &si, WEXITED));
+	alarm_off();
 	kill(c, SIGKILL);
 	show("waitid killed", waitid(P_PID, (id_t)c, &si, WEXITED));
 	printf("  code %d status %d\n", si.si_code, si.si_status);
@@ -304,6 +313,7 @@ static void sigwaits(void)
 	ts.tv_sec = 5;
 	alarm_ms(50);
 	show("sigtimedwait interrupted", sigtimedwait(&set, &si, &ts));
+	alarm_off();
 	pid_t c = fork();
 	if (c == 0)
 		_exit(3);
