@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Path system calls, all through the policy: open, stat, access, readlink, xattrs, cwd, and the
-// writes (mkdir, unlink, rename, link, symlink, chmod, utimes) allowed only inside read-write mounts.
+// writes (mkdir, mknod, unlink, rename, link, symlink, chmod, utimes, truncate) allowed only inside
+// read-write mounts. What they create gets the process's umask.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "sentry.h"
@@ -24,7 +26,7 @@ static long copy_path(struct process *pr, uint64_t upath, char *path)
 
 long fd_install(struct process *pr, int h, bool cloexec)
 {
-	for (int i = 0; i < SENTRY_MAX_FDS; i++)
+	for (int i = 0; i < fd_limit(pr); i++)
 		if (pr->fds[i] < 0) {
 			pr->fds[i] = h;
 			pr->cloexec[i] = cloexec;
@@ -54,8 +56,49 @@ static bool harmless_device(const struct stat *st)
 		minor(st->st_rdev) == 8 || minor(st->st_rdev) == 9);
 }
 
-static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode)
+#define FIFO_POLL_NS 10000000 /* a blocking open of a FIFO's write end retries this often */
+
+/*
+ * Open through the policy, never blocking in the host: a FIFO's blocking open would wait for the other
+ * end where no signal reaches (and the end of the sandbox would wait for it). Opened non-blocking; a
+ * write end without a reader (ENXIO) is retried in an interruptible sleep; a read end returns at once
+ * (its first read waits for a writer's data or close, as host_wait_io does for every pipe).
+ */
+static long open_nonblocking(struct task *t, const char *full, uint64_t flags, uint64_t mode, bool need_rw)
 {
+	const struct policy *pol = &t->proc->s->pol;
+	if (flags & O_PATH) /* no file is opened: nothing blocks (and openat2 refuses O_NONBLOCK here) */
+		return policy_open(pol, full, flags, mode, need_rw, NULL);
+	for (;;) {
+		int h = policy_open(pol, full, flags | O_NONBLOCK, mode, need_rw, NULL);
+		if (h >= 0 && !(flags & O_NONBLOCK) &&
+		    fcntl(h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
+			long e = -errno;
+			close(h);
+			return e;
+		}
+		if (h != -ENXIO || (flags & O_NONBLOCK) || (flags & O_ACCMODE) != O_WRONLY)
+			return h;
+		struct stat st;
+		int p = policy_open(pol, full, O_PATH, 0, false, NULL);
+		bool fifo = p >= 0 && fstat(p, &st) == 0 && S_ISFIFO(st.st_mode);
+		if (p >= 0)
+			close(p);
+		if (!fifo)
+			return h;
+		/* Not under the process lock (the dispatcher holds it for open): the reader may be
+		 * another thread of this process. Nothing here depends on it across the pause. */
+		pthread_mutex_unlock(&t->proc->lock);
+		long slept = sig_nap(t, FIFO_POLL_NS);
+		pthread_mutex_lock(&t->proc->lock);
+		if (slept < 0)
+			return -EINTR;
+	}
+}
+
+static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode)
+{
+	struct process *pr = t->proc;
 	char path[SENTRY_PATH_MAX];
 	long ret = copy_path(pr, upath, path);
 	if (ret < 0)
@@ -92,8 +135,8 @@ static long sys_openat(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 		if (p >= 0)
 			close(p);
 	}
-	int h = policy_open(&pr->s->pol, r.full, flags & ~(uint64_t)O_CLOEXEC, mode & 07777, need_rw, NULL);
-	return h < 0 ? h : fd_install(pr, h, flags & O_CLOEXEC);
+	long h = open_nonblocking(t, r.full, flags & ~(uint64_t)O_CLOEXEC, mode & 07777 & ~(uint64_t)pr->umask, need_rw);
+	return h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
 }
 
 static long stat_out(struct process *pr, int h, uint64_t ust)
@@ -152,7 +195,7 @@ static long two_entries(struct process *pr, int64_t od, uint64_t op, int64_t nd,
 
 /* Is the file behind host fd @h inside a read-write mount? (fchmod on a read-only opened file would
  * otherwise change the host's file.) */
-static bool fd_writable_area(struct process *pr, int h)
+bool fs_fd_writable(struct process *pr, int h)
 {
 	char link[64], host[SENTRY_PATH_MAX];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", h);
@@ -169,6 +212,23 @@ static bool fd_writable_area(struct process *pr, int h)
 	return false;
 }
 
+/* utimensat and its older forms; @upath 0: the file of fd @dirfd (futimens). */
+static long set_times(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, int flags)
+{
+	if (!upath) {
+		int h = dirfd >= 0 && dirfd < SENTRY_MAX_FDS ? pr->fds[dirfd] : -1;
+		return h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : futimens(h, ts) < 0 ? -errno : 0;
+	}
+	struct resolved res;
+	int p;
+	long ret = for_write(pr, dirfd, upath, &res, &p);
+	if (ret == 0) {
+		ret = utimensat(p, res.name, ts, flags) < 0 ? -errno : 0;
+		close(p);
+	}
+	return ret;
+}
+
 bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 {
 	struct process *pr = t->proc;
@@ -178,9 +238,9 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 	int h = -1, p = -1;
 	char path[SENTRY_PATH_MAX];
 	switch (nr) {
-	case SYS_open: *ret = sys_openat(pr, AT_FDCWD, a0, a1, a2); break;
-	case SYS_creat: *ret = sys_openat(pr, AT_FDCWD, a0, O_CREAT | O_WRONLY | O_TRUNC, a1); break;
-	case SYS_openat: *ret = sys_openat(pr, DIRFD(a0), a1, a2, a3); break;
+	case SYS_open: *ret = sys_openat(t, AT_FDCWD, a0, a1, a2); break;
+	case SYS_creat: *ret = sys_openat(t, AT_FDCWD, a0, O_CREAT | O_WRONLY | O_TRUNC, a1); break;
+	case SYS_openat: *ret = sys_openat(t, DIRFD(a0), a1, a2, a3); break;
 	case SYS_stat:
 	case SYS_lstat:
 		*ret = with_lookup(pr, AT_FDCWD, a0, nr == SYS_lstat, &h);
@@ -322,7 +382,7 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 		if (*ret == -EBUSY)
 			*ret = -EEXIST; /* a mount point (or "/") exists by definition */
 		if (*ret == 0)
-			*ret = mkdirat(p, res.name, (mode_t)((nr == SYS_mkdir ? a1 : a2) & 07777)) < 0 ? -errno : 0;
+			*ret = mkdirat(p, res.name, (mode_t)((nr == SYS_mkdir ? a1 : a2) & 07777 & ~pr->umask)) < 0 ? -errno : 0;
 		break;
 	case SYS_unlink:
 	case SYS_rmdir:
@@ -356,24 +416,78 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 		break;
 	case SYS_fchmod:
 		h = a0 < SENTRY_MAX_FDS ? pr->fds[a0] : -1;
-		*ret = h < 0 ? -EBADF : !fd_writable_area(pr, h) ? -EROFS : fchmod(h, (mode_t)(a1 & 07777)) < 0 ? -errno : 0;
+		*ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : fchmod(h, (mode_t)(a1 & 07777)) < 0 ? -errno : 0;
 		break;
 	case SYS_utimensat: {
 		struct timespec ts[2];
-		if (a2 && mm_copy_in(pr, a2, ts, sizeof(ts)) < 0) {
+		if (a2 && mm_copy_in(pr, a2, ts, sizeof(ts)) < 0)
+			*ret = -EFAULT;
+		else
+			*ret = set_times(pr, DIRFD(a0), a1, a2 ? ts : NULL, (int)(a3 & AT_SYMLINK_NOFOLLOW));
+		break;
+	}
+	case SYS_utimes:
+	case SYS_futimesat: {
+		struct timeval tv[2] = { { 0, 0 }, { 0, 0 } };
+		struct timespec ts[2];
+		uint64_t utv = nr == SYS_utimes ? a1 : a2;
+		if (utv && mm_copy_in(pr, utv, tv, sizeof(tv)) < 0) {
 			*ret = -EFAULT;
 			break;
 		}
-		if (!a1) { /* futimens(fd) */
-			h = a0 < SENTRY_MAX_FDS ? pr->fds[a0] : -1;
-			*ret = h < 0 ? -EBADF : !fd_writable_area(pr, h) ? -EROFS : futimens(h, a2 ? ts : NULL) < 0 ? -errno : 0;
-			break;
-		}
-		*ret = for_write(pr, DIRFD(a0), a1, &res, &p);
-		if (*ret == 0)
-			*ret = utimensat(p, res.name, a2 ? ts : NULL, (int)(a3 & AT_SYMLINK_NOFOLLOW)) < 0 ? -errno : 0;
+		for (int i = 0; i < 2; i++)
+			ts[i] = (struct timespec){ tv[i].tv_sec, tv[i].tv_usec * 1000 };
+		if (utv && (tv[0].tv_usec < 0 || tv[0].tv_usec >= 1000000 || tv[1].tv_usec < 0 || tv[1].tv_usec >= 1000000))
+			*ret = -EINVAL;
+		else
+			*ret = set_times(pr, nr == SYS_utimes ? AT_FDCWD : DIRFD(a0), nr == SYS_utimes ? a0 : a1,
+					 utv ? ts : NULL, 0);
 		break;
 	}
+	case SYS_utime: {
+		int64_t ub[2] = { 0, 0 }; /* struct utimbuf: actime, modtime */
+		if (a1 && mm_copy_in(pr, a1, ub, sizeof(ub)) < 0) {
+			*ret = -EFAULT;
+			break;
+		}
+		struct timespec ts[2] = { { ub[0], 0 }, { ub[1], 0 } };
+		*ret = set_times(pr, AT_FDCWD, a0, a1 ? ts : NULL, 0);
+		break;
+	}
+	case SYS_mknod:
+	case SYS_mknodat: {
+		/* Regular files and FIFOs only: a device node would reach host devices, a socket node is
+		 * not needed (bind makes those, and named unix sockets are refused). */
+		uint64_t mode = nr == SYS_mknod ? a1 : a2, type = mode & S_IFMT;
+		if (type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK) {
+			*ret = -EPERM;
+			break;
+		}
+		if (type != 0 && type != S_IFREG && type != S_IFIFO) {
+			*ret = -EINVAL;
+			break;
+		}
+		*ret = for_write(pr, nr == SYS_mknod ? AT_FDCWD : DIRFD(a0), nr == SYS_mknod ? a0 : a1, &res, &p);
+		if (*ret == -EBUSY)
+			*ret = -EEXIST;
+		if (*ret == 0)
+			*ret = mknodat(p, res.name, (mode_t)((type ? type : S_IFREG) | (mode & 07777 & ~(uint64_t)pr->umask)),
+				       0) < 0 ? -errno : 0;
+		break;
+	}
+	case SYS_truncate:
+		if ((int64_t)a1 < 0) {
+			*ret = -EINVAL;
+			break;
+		}
+		if ((*ret = copy_path(pr, a0, path)) < 0 || (*ret = policy_resolve(pr, AT_FDCWD, path, &res)) < 0)
+			break;
+		/* Non-blocking: a FIFO (which truncate refuses anyway) must not wait for a reader. */
+		h = policy_open(&pr->s->pol, res.full, O_WRONLY | O_NONBLOCK, 0, true, NULL);
+		*ret = h == -ENXIO ? -EINVAL : h < 0 ? h : ftruncate(h, (off_t)a1) < 0 ? -errno : 0;
+		if (h >= 0)
+			close(h);
+		break;
 	case SYS_fchown:
 	case SYS_chown:
 	case SYS_lchown:

@@ -2,6 +2,7 @@
 // Processes and tasks: the process table, fork (one host thread per task), execve, exit and wait4.
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,18 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		return NULL;
 	pr->s = s;
 	pr->exit_status = -1;
+	if (parent) {
+		pr->umask = parent->umask;
+		pr->nice = parent->nice;
+		pr->dumpable = parent->dumpable;
+		pr->no_new_privs = parent->no_new_privs;
+	} else {
+		pr->umask = umask(022); /* the caller's, read back (the sentry never changes its own) */
+		umask(pr->umask);
+		pr->nice = getpriority(PRIO_PROCESS, 0); /* the caller's nice value, as a native child has */
+		pr->dumpable = true;
+	}
+	rlimits_init(pr, parent);
 	/* Recursive: the memory manager's slow paths (copy-on-write) take it from callers that hold it
 	 * (most syscalls) and from callers that do not (blocking ones, signal delivery). */
 	pthread_mutexattr_t ma;
@@ -127,9 +140,17 @@ void task_exit(struct task *t)
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
 	pr->zombie = true;
-	for (struct process *c = s->procs; c; c = c->next)
-		if (c->parent == pr)
-			c->parent = NULL; /* orphans are reaped by nobody; freed at the end of the run */
+	for (struct process *c = s->procs; c; c = c->next) {
+		if (c->parent != pr)
+			continue;
+		c->parent = NULL; /* orphans are reaped by nobody; freed at the end of the run */
+		for (struct task *o = c->zombie ? NULL : c->tasks; o; o = o->next)
+			if (!o->exited && o->pdeathsig) { /* prctl(PR_SET_PDEATHSIG) */
+				siginfo_t di = { .si_signo = o->pdeathsig, .si_code = SI_USER };
+				di.si_pid = pr->pid;
+				sig_queue_locked(o, o->pdeathsig, &di);
+			}
+	}
 	struct task *pt = NULL;
 	for (struct task *o = pr->parent ? pr->parent->tasks : NULL; o && !pt; o = o->next)
 		if (!o->exited)
@@ -140,6 +161,7 @@ void task_exit(struct task *t)
 	si.si_status = (pr->exit_status & 0x7f) ? pr->exit_status & 0x7f : (pr->exit_status >> 8) & 0xff;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s); /* a child's pdeath signal may have to interrupt a futex wait */
 	if (pt) /* ignored by default; a shell's handler or sigsuspend sees it */
 		sig_queue(pt, SIGCHLD, &si);
 }
@@ -186,6 +208,15 @@ static bool start_task(struct sentry *s, struct task *t)
 	return ok;
 }
 
+/* What a new task takes from its creator: name, scheduling policy and affinity (not the pdeath signal). */
+static void task_inherit(struct task *ct, const struct task *t)
+{
+	memcpy(ct->comm, t->comm, sizeof(ct->comm));
+	ct->sched_policy = (t->sched_policy & SCHED_RESET_ON_FORK) ? SCHED_OTHER : t->sched_policy;
+	ct->has_affinity = t->has_affinity;
+	memcpy(ct->affinity, t->affinity, sizeof(ct->affinity));
+}
+
 #define THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
 
 /* A new thread of t's process (pthread_create's clone). */
@@ -208,6 +239,7 @@ static long clone_thread(struct task *t, uint64_t flags, uint64_t newsp, uint64_
 	ct->st->regs.rax = 0;
 	ct->st->regs.rsp = newsp;
 	ct->blocked = t->blocked;
+	task_inherit(ct, t);
 	if (flags & CLONE_SETTLS)
 		ct->st->regs.fs_base = tls;
 	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
@@ -279,6 +311,7 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	strcpy(c->cwd, pr->cwd);
 	memcpy(c->actions, pr->actions, sizeof(c->actions));
 	ct->blocked = t->blocked;
+	task_inherit(ct, t);
 	ct->altstack_sp = t->altstack_sp;
 	ct->altstack_size = t->altstack_size;
 	ct->st->regs = t->st->regs;
@@ -405,6 +438,9 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
 	pr->exe = strcpy(pr->exe_buf, res.full);
+	pthread_mutex_lock(&s->lock);
+	t->comm[0] = 0; /* named after the new program again */
+	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < 64; i++) /* handlers do not survive execve; ignored signals stay ignored */
 		if (pr->actions[i].handler != (uint64_t)SIG_IGN)
 			memset(&pr->actions[i], 0, sizeof(pr->actions[i]));
@@ -413,14 +449,21 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	return 0;
 }
 
-long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
+/* What a wait found: the child, its pid and wait status. */
+struct reaped {
+	int pid, status;
+};
+
+/*
+ * The wait4/waitid loop: wait for a zombie child of t's process (pid > 0: that one; @group: a member of
+ * that process group; else any), reap it unless @nowait, and fill *@out. 1 found, 0 with @nohang when
+ * none has exited yet, -ECHILD, or -EINTR when a signal (or the end of the process or sandbox) comes.
+ */
+static long wait_child(struct task *t, int64_t pid, int64_t group, bool nohang, bool nowait, struct reaped *out)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE))
-		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	int64_t group = pid == 0 ? pr->pgid : pid < -1 ? -pid : 0; /* wait for a member of this group */
 	for (;;) {
 		bool any = false;
 		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next) {
@@ -430,24 +473,94 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 			any = true;
 			if (!c->zombie)
 				continue;
+			*out = (struct reaped){ c->pid, c->exit_status };
+			if (nowait) {
+				pthread_mutex_unlock(&s->lock);
+				return 1;
+			}
 			*pp = c->next;
+			pr->child_run_ns += __atomic_load_n(&c->run_ns, __ATOMIC_RELAXED) + c->child_run_ns;
 			pthread_mutex_unlock(&s->lock);
-			int status = c->exit_status, cpid = c->pid;
 			process_free(c);
-			if (ustatus && mm_copy_out(pr, ustatus, &status, 4) < 0)
-				return -EFAULT;
-			return cpid;
+			return 1;
 		}
 		if (!any) {
 			pthread_mutex_unlock(&s->lock);
 			return -ECHILD;
 		}
-		if ((options & WNOHANG) || s->shutting_down || sig_interrupting(t)) {
+		if (nohang || s->shutting_down || sig_interrupting(t)) {
 			pthread_mutex_unlock(&s->lock);
-			return (options & WNOHANG) && !s->shutting_down ? 0 : -EINTR;
+			return nohang && !s->shutting_down ? 0 : -EINTR;
 		}
 		pthread_cond_wait(&s->changed, &s->lock);
 	}
+}
+
+long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
+{
+	struct process *pr = t->proc;
+	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE))
+		return -EINVAL;
+	struct reaped r;
+	long ret = wait_child(t, pid, pid == 0 ? pr->pgid : pid < -1 ? -pid : 0, options & WNOHANG, false, &r);
+	if (ret <= 0)
+		return ret;
+	if (ustatus && mm_copy_out(pr, ustatus, &r.status, 4) < 0)
+		return -EFAULT;
+	return r.pid;
+}
+
+/*
+ * waitid: P_PID, P_PGID (0: the caller's group) and P_ALL. Job-control stops and continues are not
+ * emulated, so WSTOPPED and WCONTINUED alone never find a child; P_PIDFD needs pidfds (none). The
+ * rusage is zeros.
+ */
+long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru)
+{
+	struct process *pr = t->proc;
+	if ((options & ~(uint64_t)(WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | __WALL | __WCLONE |
+				   __WNOTHREAD)) ||
+	    !(options & (WEXITED | WSTOPPED | WCONTINUED)))
+		return -EINVAL;
+	int64_t pid = -1, group = 0;
+	if (idtype == P_PID) {
+		if ((int32_t)id <= 0)
+			return -EINVAL;
+		pid = (int32_t)id;
+	} else if (idtype == P_PGID) {
+		if ((int32_t)id < 0)
+			return -EINVAL;
+		group = (int32_t)id ? (int32_t)id : pr->pgid;
+	} else if (idtype != P_ALL) {
+		return -EINVAL;
+	}
+	struct reaped r = { 0, 0 };
+	long ret;
+	if (options & WEXITED) {
+		ret = wait_child(t, pid, group, options & WNOHANG, options & WNOWAIT, &r);
+	} else { /* only stops or continues, which never happen: block like Linux until a signal */
+		ret = wait_child(t, pid, group, true, true, &r);
+		if (ret >= 0)
+			ret = (options & WNOHANG) ? 0 : sig_sleep(t, NULL);
+		r.pid = 0;
+	}
+	if (ret < 0)
+		return ret;
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (ret > 0) {
+		int sig = r.status & 0x7f;
+		si.si_signo = SIGCHLD;
+		si.si_code = !sig ? CLD_EXITED : (r.status & 0x80) ? CLD_DUMPED : CLD_KILLED;
+		si.si_pid = r.pid;
+		si.si_uid = getuid();
+		si.si_status = sig ? sig : (r.status >> 8) & 0xff;
+	}
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	if ((uinfo && mm_copy_out(pr, uinfo, &si, sizeof(si)) < 0) || (uru && mm_copy_out(pr, uru, &ru, sizeof(ru)) < 0))
+		return -EFAULT;
+	return 0;
 }
 
 /* The process with sandbox pid @pid, or NULL (s->lock held). */

@@ -128,6 +128,19 @@ static int live_threads(const struct process *p)
 	return n;
 }
 
+const char *task_comm(const struct task *t)
+{
+	return t->comm[0] ? t->comm : base_name(t->proc->exe ? t->proc->exe : "?");
+}
+
+const char *process_comm(const struct process *p)
+{
+	for (const struct task *o = p->tasks; o; o = o->next)
+		if (o->tid == p->pid)
+			return task_comm(o);
+	return base_name(p->exe ? p->exe : "?");
+}
+
 /* Generate /proc/PID/@file of @p into @out (s->lock held); false if there is no such file. */
 static bool process_file(struct process *p, const char *file, struct text *out)
 {
@@ -138,17 +151,17 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 	} else if (strcmp(file, "environ") == 0) {
 		put(out, p->env ? p->env : "", p->env_len);
 	} else if (strcmp(file, "comm") == 0) {
-		putf(out, "%.15s\n", base_name(p->exe ? p->exe : "?"));
+		putf(out, "%.15s\n", process_comm(p));
 	} else if (strcmp(file, "status") == 0) {
-		putf(out, "Name:\t%.15s\nUmask:\t0022\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
-		     base_name(p->exe ? p->exe : "?"), state, state == 'Z' ? "zombie" : "running", p->pid, p->pid, ppid);
+		putf(out, "Name:\t%.15s\nUmask:\t%04o\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
+		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : "running", p->pid, p->pid, ppid);
 		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\n", (int)getuid(),
 		     (int)getuid(), (int)getuid(), (int)getuid(), (int)getgid(), (int)getgid(), (int)getgid(),
 		     (int)getgid(), SENTRY_MAX_FDS);
 		putf(out, "Threads:\t%d\n", live_threads(p));
 	} else if (strcmp(file, "stat") == 0) {
 		putf(out, "%d (%.15s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-		     p->pid, base_name(p->exe ? p->exe : "?"), state, ppid, p->pgid, p->sid, live_threads(p));
+		     p->pid, process_comm(p), state, ppid, p->pgid, p->sid, live_threads(p));
 	} else if (strcmp(file, "statm") == 0) {
 		uint64_t pages = 0;
 		for (size_t i = 0; i < p->mm.n; i++)

@@ -2,6 +2,7 @@
 // Running a program: the sentry's lifetime, the switch loop of a task, and the shutdown of the rest.
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,10 @@ int task_loop(struct task *t)
 		if (sig)
 			return end_group(t, sig); /* default action: terminate */
 		sig_restore_suspend_mask(t);
-		uint64_t t0 = pr->s->opts.stats ? now_ns() : 0;
+		uint64_t t0 = now_ns(); /* the application's run: its user time (times, getrusage) and --stats */
 		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
-		uint64_t t1 = pr->s->opts.stats ? now_ns() : 0;
+		uint64_t t1 = now_ns();
+		__atomic_add_fetch(&pr->run_ns, t1 - t0, __ATOMIC_RELAXED);
 		if (ret < 0) {
 			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
 			return end_group(t, SIGKILL);
@@ -238,6 +240,9 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int ret, status = -1;
 	struct process *init = NULL;
 
+	/* The default affinity of every task: where the sentry could run before any backend pinned a thread. */
+	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
+		s.cpus[0] = 1;
 	struct cv_platform_opts popts = { sizeof(popts), opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
 	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
 		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",

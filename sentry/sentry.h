@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 #include <time.h>
 #include <cvisor/cvisor.h>
 
@@ -123,6 +125,12 @@ struct process {
 	struct ksigaction actions[64];
 	uint64_t itimer_due;     /* ITIMER_REAL: CLOCK_MONOTONIC ns of the next SIGALRM, 0 off (s->lock) */
 	uint64_t itimer_every;   /* its interval in ns, 0 one-shot (s->lock) */
+	mode_t umask;            /* the sentry applies it to what it creates (the host's umask applies too) */
+	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
+	int nice;                /* setpriority stores it; host threads keep theirs */
+	bool dumpable, no_new_privs, subreaper; /* prctl: stored and reported */
+	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
+	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
 };
 
 struct task {
@@ -144,6 +152,12 @@ struct task {
 	int wake_fd;             /* eventfd: signalled when the task must leave a host wait */
 	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
 	int stale_repeats;
+	uint64_t real_blocked;   /* rt_sigtimedwait: the mask it lowered for the wait (such signals queue) */
+	char comm[16];           /* prctl(PR_SET_NAME); "" until set: the program's name */
+	int pdeathsig;           /* prctl(PR_SET_PDEATHSIG): queued to it when the parent process exits */
+	int sched_policy;        /* sched_setscheduler: stored (SCHED_OTHER, BATCH or IDLE) */
+	bool has_affinity;       /* sched_setaffinity stored @affinity; else the sandbox's CPUs */
+	uint64_t affinity[16];
 };
 
 struct futex_waiter {
@@ -178,6 +192,7 @@ struct sentry {
 	pthread_mutex_t futex_lock;
 	struct futex_waiter *futex_waiters;
 	struct policy pol;
+	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_cow_faults, st_interrupts;
@@ -373,6 +388,7 @@ void futex_wake_all(struct sentry *s);
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
 long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
+long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru);
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
  * sides (the parent's pr->lock held). 0 or -ENOMEM. */
 int mm_fork(struct process *parent, struct process *child);
@@ -386,6 +402,12 @@ void sig_queue(struct task *t, int sig, const siginfo_t *info);
 /* kill/tgkill/tkill: pid > 0 one process, -1 all but the caller, 0 or < -1 all (one process group);
  * tid > 0 one thread. */
 int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code);
+/* The same with a given siginfo. */
+int sig_send(struct task *t, int64_t pid, int64_t tid, uint64_t sig, const siginfo_t *info);
+/* sig_queue with s->lock held (the caller calls futex_wake_all after unlocking). */
+void sig_queue_locked(struct task *t, int sig, const siginfo_t *info);
+long sig_queueinfo(struct task *t, int64_t pid, int64_t tid, uint64_t sig, uint64_t uinfo);
+long sig_timedwait(struct task *t, uint64_t uset, uint64_t uinfo, uint64_t uts, uint64_t size);
 /* rt_sigreturn: restore what the frame at rsp saved; returns the restored rax, or -EFAULT. */
 long sig_return(struct task *t);
 /* Before resuming t: deliver a pending unblocked signal. 0, or the signal that kills the process. */
@@ -394,8 +416,64 @@ int sig_deliver(struct task *t);
 int sig_fault(struct task *t, const siginfo_t *info);
 bool sig_interrupting(struct task *t);
 long sig_sleep(struct task *t, const struct timespec *deadline);
+/* sig_sleep for @ns nanoseconds: 0, or -EINTR (a retry loop's interruptible pause). */
+long sig_nap(struct task *t, long ns);
 long sig_suspend(struct task *t, uint64_t umask, uint64_t size);
 void sig_restore_suspend_mask(struct task *t);
+
+/* sysinfo.c: attributes kept per process or task, never applied to the sentry's threads */
+long sys_prctl(struct task *t, uint64_t op, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
+/* sched_{get,set}scheduler, sched_{get,set}param, sched_get_priority_{max,min}, sched_rr_get_interval */
+long sys_sched(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+long sys_affinity(struct task *t, bool set, uint64_t pid, uint64_t len, uint64_t umask);
+long sys_getcpu(struct task *t, uint64_t ucpu, uint64_t unode);
+long sys_priority(struct task *t, bool set, uint64_t which, uint64_t who, int64_t nice);
+long sys_prlimit(struct task *t, uint64_t pid, uint64_t res, uint64_t unew, uint64_t uold);
+/* A new process's limits: the parent's, or the sentry's own (RLIMIT_NOFILE within the fd table). */
+void rlimits_init(struct process *pr, const struct process *parent);
+long sys_times(struct task *t, uint64_t ubuf);
+long sys_getrusage(struct task *t, int64_t who, uint64_t uru);
+long sys_sysinfo(struct task *t, uint64_t uinfo);
+/* May clock @clk be read from the host? (Never a CPU clock named by a host pid.) */
+bool clock_allowed(uint64_t clk);
+long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures);
+long sys_personality(uint64_t persona);
+/* creds.c: fixed credentials, no capabilities; the umask */
+long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist);
+long sys_capability(struct task *t, bool set, uint64_t uhdr, uint64_t udata);
+long sys_umask(struct task *t, uint64_t mask);
+/* procfs.c: a task's name (prctl PR_SET_NAME, else the program's); the process's is its main task's.
+ * s->lock held. */
+const char *task_comm(const struct task *t);
+const char *process_comm(const struct process *p);
+
+/* The lowest application fd number RLIMIT_NOFILE forbids. */
+static inline int fd_limit(const struct process *pr)
+{
+	uint64_t cur = __atomic_load_n(&pr->rlim[RLIMIT_NOFILE].rlim_cur, __ATOMIC_RELAXED);
+	return cur < SENTRY_MAX_FDS ? (int)cur : SENTRY_MAX_FDS;
+}
+
+/* vmaquery.c: mincore, msync, mlock, mlock2, munlock, mlockall, munlockall (pr->lock held) */
+long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+
+/* fileio.c: fd syscalls on the application's host fds */
+/* read/write (off < 0) or pread/pwrite of at most 64 KiB of app fd @fd; bytes or -errno. */
+long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off);
+/* readv/writev (off < 0: the file position), preadv/pwritev and their v2 forms (RWF_* @flags). */
+long io_vec(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt, int64_t off, bool wr, uint64_t flags);
+/* ftruncate, fsync, fdatasync, syncfs, fallocate, timerfd_settime, timerfd_gettime (args @a). */
+long io_fd_syscall(struct task *t, uint64_t nr, const uint64_t a[6]);
+long io_sync(struct task *t);
+long io_flock(struct task *t, uint64_t fd, uint64_t op);
+/* sendfile, copy_file_range, splice, tee (args @a). */
+long io_copy(struct task *t, uint64_t nr, const uint64_t a[6]);
+long io_close_range(struct task *t, uint64_t first, uint64_t last, uint64_t flags);
+long io_memfd_create(struct task *t, uint64_t uname, uint64_t flags);
+long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags);
+/* fs.c: is the file behind host fd @h inside a read-write mount? */
+bool fs_fd_writable(struct process *pr, int h);
 
 /* syscalls.c */
 /* Handle the syscall in t's registers; returns 1 if the task ended (see task.exit_code). */

@@ -137,13 +137,13 @@ long sig_altstack(struct task *t, uint64_t uss, uint64_t uold)
  * action may change before it is unblocked): it never interrupts anything. */
 static bool ignored_now(const struct task *t, int sig)
 {
-	if (__atomic_load_n(&t->blocked, __ATOMIC_RELAXED) & SIG_BIT(sig))
-		return false;
+	if ((__atomic_load_n(&t->blocked, __ATOMIC_RELAXED) | t->real_blocked) & SIG_BIT(sig))
+		return false; /* blocked, or blocked before an rt_sigtimedwait lowered the mask for it */
 	uint64_t h = t->proc->actions[sig - 1].handler;
 	return h == (uint64_t)SIG_IGN || (h == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE);
 }
 
-static void queue_locked(struct task *t, int sig, const siginfo_t *info)
+void sig_queue_locked(struct task *t, int sig, const siginfo_t *info)
 {
 	if (sig != SIGKILL && ignored_now(t, sig))
 		return;
@@ -160,7 +160,7 @@ void sig_queue(struct task *t, int sig, const siginfo_t *info)
 {
 	struct sentry *s = t->proc->s;
 	pthread_mutex_lock(&s->lock);
-	queue_locked(t, sig, info);
+	sig_queue_locked(t, sig, info);
 	pthread_mutex_unlock(&s->lock);
 	futex_wake_all(s); /* or sleeping in a futex wait */
 }
@@ -189,16 +189,21 @@ void sig_process_locked(struct process *p, int sig, const siginfo_t *info)
 {
 	struct task *t = process_target(p, (uint64_t)sig);
 	if (t)
-		queue_locked(t, sig, info);
+		sig_queue_locked(t, sig, info);
 }
 
 int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code)
 {
+	siginfo_t info = { .si_signo = (int)sig, .si_code = code };
+	info.si_pid = t->proc->pid;
+	return sig_send(t, pid, tid, sig, &info);
+}
+
+int sig_send(struct task *t, int64_t pid, int64_t tid, uint64_t sig, const siginfo_t *info)
+{
 	struct sentry *s = t->proc->s;
 	if (sig > 64)
 		return -EINVAL;
-	siginfo_t info = { .si_signo = (int)sig, .si_code = code };
-	info.si_pid = t->proc->pid;
 	struct task *targets[256];
 	int n = 0;
 	pthread_mutex_lock(&s->lock);
@@ -228,7 +233,7 @@ int sig_kill(struct task *t, int64_t pid, int64_t tid, uint64_t sig, int code)
 	if (sig == 0)
 		return 0;
 	for (int i = 0; i < n; i++)
-		sig_queue(targets[i], (int)sig, &info);
+		sig_queue(targets[i], (int)sig, info);
 	return 0;
 }
 
@@ -403,6 +408,15 @@ long sig_sleep(struct task *t, const struct timespec *deadline)
 	return ret;
 }
 
+long sig_nap(struct task *t, long ns)
+{
+	struct timespec d;
+	clock_gettime(CLOCK_MONOTONIC, &d);
+	d.tv_sec += (d.tv_nsec + ns) / 1000000000;
+	d.tv_nsec = (d.tv_nsec + ns) % 1000000000;
+	return sig_sleep(t, &d);
+}
+
 long sig_suspend(struct task *t, uint64_t umask, uint64_t size)
 {
 	uint64_t mask;
@@ -422,5 +436,77 @@ void sig_restore_suspend_mask(struct task *t)
 	if (t->has_saved_mask) { /* no handler ran: sigsuspend returns with the old mask */
 		t->blocked = t->saved_mask;
 		t->has_saved_mask = false;
+	}
+}
+
+/*
+ * rt_sigqueueinfo (tid 0) and rt_tgsigqueueinfo: a signal with the caller's siginfo. As in Linux, a
+ * process may not pose as the kernel or kill(2) towards another (si_code >= 0 or SI_TKILL).
+ */
+long sig_queueinfo(struct task *t, int64_t pid, int64_t tid, uint64_t sig, uint64_t uinfo)
+{
+	siginfo_t info;
+	if (mm_copy_in(t->proc, uinfo, &info, sizeof(info)) < 0)
+		return -EFAULT;
+	bool self = pid == t->proc->pid && (tid == 0 || tid == t->tid);
+	if ((info.si_code >= 0 || info.si_code == SI_TKILL) && !self)
+		return -EPERM;
+	info.si_signo = (int)sig;
+	if (tid == 0 && pid <= 0)
+		return -ESRCH; /* one process by pid, never a group */
+	if (tid != 0 && (pid <= 0 || tid <= 0))
+		return -EINVAL;
+	return sig_send(t, pid, tid, sig, &info);
+}
+
+/*
+ * rt_sigtimedwait: take a pending signal of @uset, waiting for one until the timeout. The set is
+ * unblocked for the wait (so such signals reach this task and are not dropped as ignored), a signal
+ * outside it that gets delivered ends the wait with EINTR.
+ */
+long sig_timedwait(struct task *t, uint64_t uset, uint64_t uinfo, uint64_t uts, uint64_t size)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	uint64_t set;
+	struct timespec ts, deadline;
+	if (size != 8)
+		return -EINVAL;
+	if (mm_copy_in(pr, uset, &set, 8) < 0 || (uts && mm_copy_in(pr, uts, &ts, sizeof(ts)) < 0))
+		return -EFAULT;
+	if (uts && (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000))
+		return -EINVAL;
+	set &= ~UNBLOCKABLE;
+	if (uts) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += ts.tv_sec + (deadline.tv_nsec + ts.tv_nsec) / 1000000000;
+		deadline.tv_nsec = (deadline.tv_nsec + ts.tv_nsec) % 1000000000;
+	}
+	long slept = 0;
+	for (int round = 0;; round++) {
+		pthread_mutex_lock(&s->lock);
+		uint64_t ready = t->pending & set;
+		if (ready) {
+			int sig = __builtin_ctzll(ready) + 1;
+			siginfo_t info = t->pinfo[sig - 1];
+			t->pending &= ~SIG_BIT(sig);
+			pthread_mutex_unlock(&s->lock);
+			if (uinfo && mm_copy_out(pr, uinfo, &info, sizeof(info)) < 0)
+				return -EFAULT;
+			return sig;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (round > 0)
+			return slept == -EINTR ? -EINTR : -EAGAIN;
+		if (uts && ts.tv_sec == 0 && ts.tv_nsec == 0)
+			return -EAGAIN;
+		uint64_t old = t->blocked;
+		t->real_blocked = old;
+		__atomic_store_n(&t->blocked, old & ~set, __ATOMIC_RELEASE);
+		slept = sig_sleep(t, uts ? &deadline : NULL);
+		pthread_mutex_lock(&s->lock);
+		t->blocked = old;
+		t->real_blocked = 0;
+		pthread_mutex_unlock(&s->lock);
 	}
 }

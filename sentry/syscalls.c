@@ -44,7 +44,7 @@ static int host_fd(struct process *pr, uint64_t fd)
 
 static long alloc_fd_flags(struct process *pr, int hfd, int min, bool cloexec)
 {
-	for (int i = min < 0 ? 0 : min; i < SENTRY_MAX_FDS; i++)
+	for (int i = min < 0 ? 0 : min; i < fd_limit(pr); i++)
 		if (pr->fds[i] < 0) {
 			pr->fds[i] = hfd;
 			pr->cloexec[i] = cloexec;
@@ -63,7 +63,7 @@ static long alloc_fd(struct process *pr, int hfd, int min)
 static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexec)
 {
 	int h = host_fd(pr, old);
-	if (h < 0 || newfd >= SENTRY_MAX_FDS)
+	if (h < 0 || newfd >= (uint64_t)fd_limit(pr))
 		return -EBADF;
 	if (old == newfd)
 		return (long)newfd;
@@ -93,7 +93,7 @@ static void sig_pipe(struct task *t)
 
 #define PIN_MIN 4096 /* smaller transfers go through the bounce buffer */
 
-static long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
+long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
 	struct process *pr = t->proc;
 	int h = host_fd(pr, fd);
@@ -131,48 +131,6 @@ static long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool
 	if (r < 0)
 		return -errno;
 	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
-}
-
-static long sys_writev(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt)
-{
-	struct process *pr = t->proc;
-	if (cnt > 1024)
-		return -EINVAL;
-	long total = 0;
-	for (uint64_t i = 0; i < cnt; i++) {
-		struct iovec v;
-		if (mm_copy_in(pr, iov + i * sizeof(v), &v, sizeof(v)) < 0)
-			return total ? total : -EFAULT;
-		uint64_t done = 0;
-		while (done < v.iov_len) {
-			long r = sys_rw(t, fd, (uint64_t)v.iov_base + done, v.iov_len - done, true, -1);
-			if (r <= 0)
-				return total ? total : r;
-			done += (uint64_t)r;
-			total += r;
-		}
-	}
-	return total;
-}
-
-static long sys_readv(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt)
-{
-	struct process *pr = t->proc;
-	if (cnt > 1024)
-		return -EINVAL;
-	long total = 0;
-	for (uint64_t i = 0; i < cnt; i++) {
-		struct iovec v;
-		if (mm_copy_in(pr, iov + i * sizeof(v), &v, sizeof(v)) < 0)
-			return total ? total : -EFAULT;
-		long r = sys_rw(t, fd, (uint64_t)v.iov_base, v.iov_len, false, -1);
-		if (r < 0)
-			return total ? total : r;
-		total += r;
-		if ((uint64_t)r < v.iov_len)
-			break;
-	}
-	return total;
 }
 
 /* May @fd (a regular file the application opened) be mapped shared into the address space itself?
@@ -269,6 +227,8 @@ static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t ar
 static long sys_clock_gettime(struct process *pr, uint64_t clk, uint64_t uts)
 {
 	struct timespec ts;
+	if (!clock_allowed(clk))
+		return -EINVAL;
 	if (clock_gettime((clockid_t)clk, &ts) < 0)
 		return -errno;
 	return mm_copy_out(pr, uts, &ts, sizeof(ts));
@@ -290,18 +250,6 @@ static long sys_getrandom(struct process *pr, uint64_t buf, uint64_t len, uint64
 	if (r < 0)
 		return -errno;
 	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
-}
-
-static long sys_prlimit(struct process *pr, uint64_t pid, uint64_t res, uint64_t newp, uint64_t oldp)
-{
-	if (pid != 0 && pid != (uint64_t)pr->pid)
-		return -ESRCH;
-	if (newp)
-		return -EPERM; /* limits are the sentry's business */
-	struct rlimit rl;
-	if (getrlimit((int)res, &rl) < 0)
-		return -errno;
-	return oldp ? mm_copy_out(pr, oldp, &rl, sizeof(rl)) : 0;
 }
 
 static void trace_line(struct task *t, uint64_t nr, long ret, const uint64_t args[6], bool unimplemented)
@@ -332,9 +280,28 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	switch (nr) {
 	case SYS_read: ret = sys_rw(t, a0, a1, a2, false, -1); break;
 	case SYS_write: ret = sys_rw(t, a0, a1, a2, true, -1); break;
-	case SYS_pread64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(t, a0, a1, a2, false, (int64_t)a3); break;
-	case SYS_readv: ret = sys_readv(t, a0, a1, a2); break;
-	case SYS_writev: ret = sys_writev(t, a0, a1, a2); break;
+	case SYS_pread64:
+	case SYS_pwrite64: ret = (int64_t)a3 < 0 ? -EINVAL : sys_rw(t, a0, a1, a2, nr == SYS_pwrite64, (int64_t)a3); break;
+	case SYS_preadv:
+	case SYS_pwritev: ret = (int64_t)a3 < 0 ? -EINVAL : io_vec(t, a0, a1, a2, (int64_t)a3, nr == SYS_pwritev, 0); break;
+	case SYS_preadv2: /* offset -1: the file position */
+	case SYS_pwritev2:
+		ret = (int64_t)a3 < -1 ? -EINVAL : io_vec(t, a0, a1, a2, (int64_t)a3, nr == SYS_pwritev2, a5);
+		break;
+	case SYS_ftruncate: case SYS_fsync: case SYS_fdatasync: case SYS_syncfs: case SYS_fallocate:
+	case SYS_timerfd_settime: case SYS_timerfd_gettime:
+		ret = io_fd_syscall(t, nr, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 });
+		break;
+	case SYS_sync: ret = io_sync(t); break;
+	case SYS_flock: ret = io_flock(t, a0, a1); break;
+	case SYS_sendfile: case SYS_copy_file_range: case SYS_splice: case SYS_tee:
+		ret = io_copy(t, nr, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 });
+		break;
+	case SYS_close_range: ret = io_close_range(t, a0, a1, a2); break;
+	case SYS_memfd_create: ret = io_memfd_create(t, a0, a1); break;
+	case SYS_timerfd_create: ret = io_timerfd_create(t, a0, a1); break;
+	case SYS_readv: ret = io_vec(t, a0, a1, a2, -1, false, 0); break;
+	case SYS_writev: ret = io_vec(t, a0, a1, a2, -1, true, 0); break;
 	case SYS_close: {
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : 0;
@@ -427,6 +394,8 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		else if (a1 == F_SETFD) {
 			pr->cloexec[a0] = a2 & FD_CLOEXEC;
 			ret = 0;
+		} else if ((a1 == F_DUPFD || a1 == F_DUPFD_CLOEXEC) && a2 >= (uint64_t)fd_limit(pr)) {
+			ret = -EINVAL;
 		} else if (a1 == F_DUPFD || a1 == F_DUPFD_CLOEXEC) {
 			int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
 			ret = d < 0 ? -errno : alloc_fd_flags(pr, d, (int)a2, a1 == F_DUPFD_CLOEXEC);
@@ -469,6 +438,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_clone: ret = do_fork(t, a0, a1, a2, a3, a4); break;
 	case SYS_execve: ret = do_execve(t, a0, a1, a2); break;
 	case SYS_wait4: ret = do_wait4(t, (int64_t)(int32_t)a0, a1, a2); break;
+	case SYS_waitid: ret = do_waitid(t, a0, a1, a2, a3, a4); break;
 	case SYS_getdents64: {
 		int h = host_fd(pr, a0);
 		char tmp[IO_CHUNK];
@@ -586,10 +556,43 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		break;
 	}
 	case SYS_rt_sigsuspend: ret = sig_suspend(t, a0, a1); break;
+	case SYS_rt_sigtimedwait: ret = sig_timedwait(t, a0, a1, a2, a3); break;
+	case SYS_rt_sigqueueinfo: ret = sig_queueinfo(t, (int32_t)a0, 0, a1, a2); break;
+	case SYS_rt_tgsigqueueinfo: ret = sig_queueinfo(t, (int32_t)a0, (int32_t)a1, a2, a3); break;
 	case SYS_pause: ret = sig_sleep(t, NULL); break;
 	case SYS_getrandom: ret = sys_getrandom(pr, a0, a1, a2); break;
-	case SYS_prlimit64: ret = sys_prlimit(pr, a0, a1, a2, a3); break;
-	case SYS_getrlimit: ret = sys_prlimit(pr, 0, a0, 0, a1); break;
+	case SYS_prlimit64: ret = sys_prlimit(t, a0, a1, a2, a3); break;
+	case SYS_getrlimit: ret = sys_prlimit(t, 0, a0, 0, a1); break;
+	case SYS_setrlimit: ret = sys_prlimit(t, 0, a0, a1, 0); break;
+	case SYS_prctl: ret = sys_prctl(t, a0, a1, a2, a3, a4); break;
+	case SYS_seccomp: ret = -EINVAL; break; /* no filters of the application's own */
+	case SYS_sched_getscheduler: case SYS_sched_setscheduler: case SYS_sched_getparam: case SYS_sched_setparam:
+	case SYS_sched_get_priority_max: case SYS_sched_get_priority_min: case SYS_sched_rr_get_interval:
+		ret = sys_sched(t, nr, a0, a1, a2);
+		break;
+	case SYS_sched_setaffinity: ret = sys_affinity(t, true, a0, a1, a2); break;
+	case SYS_sched_getaffinity: ret = sys_affinity(t, false, a0, a1, a2); break;
+	case SYS_getcpu: ret = sys_getcpu(t, a0, a1); break;
+	case SYS_getpriority: ret = sys_priority(t, false, a0, a1, 0); break;
+	case SYS_setpriority: ret = sys_priority(t, true, a0, a1, (int32_t)a2); break;
+	case SYS_times: ret = sys_times(t, a0); break;
+	case SYS_getrusage: ret = sys_getrusage(t, (int32_t)a0, a1); break;
+	case SYS_sysinfo: ret = sys_sysinfo(t, a0); break;
+	case SYS_clock_getres: ret = sys_clock_getres(t, a0, a1); break;
+	case SYS_personality: ret = sys_personality(a0); break;
+	case SYS_getresuid: case SYS_getresgid: case SYS_setuid: case SYS_setgid: case SYS_setreuid:
+	case SYS_setregid: case SYS_setresuid: case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid:
+		ret = sys_ids(t, nr, a0, a1, a2);
+		break;
+	case SYS_setgroups: ret = sys_setgroups(t, a0, a1); break;
+	case SYS_capget: ret = sys_capability(t, false, a0, a1); break;
+	case SYS_capset: ret = sys_capability(t, true, a0, a1); break;
+	case SYS_umask: ret = sys_umask(t, a0); break;
+	case SYS_msync: case SYS_mlock: case SYS_mlock2: case SYS_munlock: case SYS_mlockall: case SYS_munlockall:
+	case SYS_mincore:
+		ret = vma_query_syscall(t, nr, a0, a1, a2);
+		break;
+	case SYS_rseq: ret = -ENOSYS; break; /* glibc runs without it; not reported as missing */
 	case SYS_sched_yield: ret = 0; break;
 	case SYS_futex: ret = do_futex(t, a0, a1, a2, a3, a4, a5); break;
 	case SYS_kill: ret = sig_kill(t, (int32_t)a0, 0, a1, SI_USER); break;
@@ -620,6 +623,10 @@ static bool may_block(uint64_t nr)
 {
 	switch (nr) {
 	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_write: case SYS_writev:
+	case SYS_pwrite64: case SYS_preadv: case SYS_pwritev: case SYS_preadv2: case SYS_pwritev2: /* sys_rw pins */
+	case SYS_sendfile: case SYS_copy_file_range: case SYS_splice: case SYS_tee: case SYS_flock:
+	case SYS_fsync: case SYS_fdatasync: case SYS_syncfs: case SYS_sync:
+	case SYS_waitid: case SYS_rt_sigtimedwait:
 	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex: case SYS_execve:
 	case SYS_rt_sigsuspend: case SYS_pause:
 	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:

@@ -43,7 +43,31 @@ static const struct {
 	{ SYS_epoll_create1, "x" }, { SYS_dup3, "ddx" }, { SYS_pipe2, "xx" }, { SYS_prlimit64, "ddxx" },
 	{ SYS_renameat2, "dsdsx" }, { SYS_getrandom, "xdx" }, { SYS_statx, "dsxxx" }, { SYS_rseq, "xdxx" },
 	{ SYS_faccessat2, "dsxx" }, { SYS_alarm, "d" }, { SYS_setitimer, "dxx" }, { SYS_getitimer, "dx" },
-	{ SYS_sysinfo, "x" }, { SYS_getrlimit, "dx" }, { SYS_rt_sigsuspend, "xd" }, { SYS_sched_getaffinity, "dxx" },
+	{ SYS_sysinfo, "x" }, { SYS_getrlimit, "dx" }, { SYS_rt_sigsuspend, "xd" }, { SYS_sched_getaffinity, "ddx" },
+	/* positioned, vectored and in-kernel IO; truncate, sync, locks */
+	{ SYS_preadv, "dxdd" }, { SYS_pwritev, "dxdd" }, { SYS_preadv2, "dxddxx" }, { SYS_pwritev2, "dxddxx" },
+	{ SYS_ftruncate, "dd" }, { SYS_truncate, "sd" }, { SYS_fsync, "d" }, { SYS_fdatasync, "d" }, { SYS_sync, "" },
+	{ SYS_syncfs, "d" }, { SYS_fallocate, "dxdd" }, { SYS_flock, "dx" }, { SYS_sendfile, "ddxd" },
+	{ SYS_copy_file_range, "dxdxdx" }, { SYS_splice, "dxdxdx" }, { SYS_tee, "dddx" }, { SYS_close_range, "ddx" },
+	{ SYS_memfd_create, "sx" }, { SYS_timerfd_create, "dx" }, { SYS_timerfd_settime, "dxxx" },
+	{ SYS_timerfd_gettime, "dx" }, { SYS_utimensat, "dsxx" }, { SYS_utimes, "sx" }, { SYS_futimesat, "dsx" },
+	{ SYS_utime, "sx" }, { SYS_mknod, "sxx" }, { SYS_mknodat, "dsxx" },
+	/* processes, signals */
+	{ SYS_waitid, "ddxxx" }, { SYS_rt_sigtimedwait, "xxxd" }, { SYS_rt_sigqueueinfo, "ddx" },
+	{ SYS_rt_tgsigqueueinfo, "dddx" }, { SYS_prctl, "dxxxx" }, { SYS_seccomp, "dxx" }, { SYS_personality, "x" },
+	/* scheduling, limits, times */
+	{ SYS_sched_setaffinity, "ddx" }, { SYS_sched_getparam, "dx" }, { SYS_sched_setparam, "dx" },
+	{ SYS_sched_getscheduler, "d" }, { SYS_sched_setscheduler, "ddx" }, { SYS_sched_get_priority_max, "d" },
+	{ SYS_sched_get_priority_min, "d" }, { SYS_sched_rr_get_interval, "dx" }, { SYS_getpriority, "dd" },
+	{ SYS_setpriority, "ddd" }, { SYS_getcpu, "xxx" }, { SYS_setrlimit, "dx" }, { SYS_times, "x" },
+	{ SYS_getrusage, "dx" }, { SYS_clock_getres, "dx" },
+	/* credentials */
+	{ SYS_getresuid, "xxx" }, { SYS_getresgid, "xxx" }, { SYS_setuid, "d" }, { SYS_setgid, "d" },
+	{ SYS_setreuid, "dd" }, { SYS_setregid, "dd" }, { SYS_setresuid, "ddd" }, { SYS_setresgid, "ddd" },
+	{ SYS_setfsuid, "d" }, { SYS_setfsgid, "d" }, { SYS_setgroups, "dx" }, { SYS_capget, "xx" }, { SYS_capset, "xx" },
+	/* memory that is only looked at */
+	{ SYS_msync, "xxx" }, { SYS_mlock, "xx" }, { SYS_munlock, "xx" }, { SYS_mlockall, "x" }, { SYS_munlockall, "" },
+	{ SYS_mlock2, "xxx" }, { SYS_mincore, "xxx" },
 };
 
 const char *syscall_name(uint64_t nr)
