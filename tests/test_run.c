@@ -221,6 +221,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 {
 	RUNP(PROGS_DIR "/forkcow", NULL);
+	RUNP(PROGS_DIR "/mmapshared", NULL); /* MAP_SHARED file mappings are the file itself */
 }
 
 /* poll, ppoll, select, pselect6, epoll and eventfd; waits and pipe reads interrupted by signals. */
