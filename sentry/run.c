@@ -56,10 +56,11 @@ int task_loop(struct task *t)
 		if (sig)
 			return end_group(t, sig); /* default action: terminate */
 		sig_restore_suspend_mask(t);
-		uint64_t t0 = now_ns(); /* the application's run: its user time (times, getrusage) and --stats */
+		uint64_t t0 = now_ns(); /* the application's run: its CPU time (cputime.c) and --stats */
+		cpu_enter(t, t0);
 		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
 		uint64_t t1 = now_ns();
-		__atomic_add_fetch(&pr->run_ns, t1 - t0, __ATOMIC_RELAXED);
+		cpu_leave(t, t1);
 		if (ret < 0) {
 			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
 			return end_group(t, SIGKILL);

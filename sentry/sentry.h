@@ -123,8 +123,11 @@ struct process {
 	struct task *exec_task;  /* a thread in execve: every other task stops */
 	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
 	struct ksigaction actions[64];
-	uint64_t itimer_due;     /* ITIMER_REAL: CLOCK_MONOTONIC ns of the next SIGALRM, 0 off (s->lock) */
-	uint64_t itimer_every;   /* its interval in ns, 0 one-shot (s->lock) */
+	/* Interval timers by ITIMER_* (s->lock): when the next signal is due, 0 off — REAL in
+	 * CLOCK_MONOTONIC ns, VIRTUAL and PROF in the process's CPU ns (cputime.c) — and the interval. */
+	uint64_t itimer_due[3];
+	uint64_t itimer_every[3];
+	uint64_t cpu_seen;       /* the highest process CPU time reported: it never goes back (atomic) */
 	mode_t umask;            /* the sentry applies it to what it creates (the host's umask applies too) */
 	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
 	int nice;                /* setpriority stores it; host threads keep theirs */
@@ -150,6 +153,10 @@ struct task {
 	uint64_t saved_mask;     /* rt_sigsuspend: the mask to restore */
 	bool has_saved_mask;
 	int wake_fd;             /* eventfd: signalled when the task must leave a host wait */
+	uint64_t run_start;      /* CLOCK_MONOTONIC ns it last switched into application code, 0 if not
+				  * there now (atomic) */
+	uint64_t run_ns;         /* its time in application code before that (atomic) */
+	uint64_t cpu_seen;       /* the highest thread CPU time reported (atomic) */
 	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
 	int stale_repeats;
 	uint64_t real_blocked;   /* rt_sigtimedwait: the mask it lowered for the wait (such signals queue) */
@@ -256,7 +263,16 @@ long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64
 long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen);
 long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool send);
 
-/* timer.c: alarm, setitimer, getitimer (ITIMER_REAL; the CPU-time timers are not emulated) */
+/* cputime.c: CPU time = time switched into application code (the sentry's own is not counted) */
+void cpu_enter(struct task *t, uint64_t now);
+void cpu_leave(struct task *t, uint64_t now);
+uint64_t task_cpu_ns(struct task *t, uint64_t now);
+/* s->lock held; @running (if non-NULL) gets the number of its tasks in application code now. */
+uint64_t process_cpu_ns(struct process *pr, uint64_t now, int *running);
+/* clock_gettime/clock_getres for CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID: true if @clk is one. */
+bool cpu_clock(struct task *t, uint64_t clk, struct timespec *ts);
+
+/* timer.c: alarm, setitimer, getitimer (REAL, VIRTUAL and PROF) */
 int timer_start(struct sentry *s);
 void timer_stop(struct sentry *s);
 long sys_setitimer(struct task *t, uint64_t which, uint64_t unew, uint64_t uold);

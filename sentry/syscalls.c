@@ -224,14 +224,14 @@ static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t ar
 	return -ENOTTY;
 }
 
-static long sys_clock_gettime(struct process *pr, uint64_t clk, uint64_t uts)
+static long sys_clock_gettime(struct task *t, uint64_t clk, uint64_t uts)
 {
 	struct timespec ts;
 	if (!clock_allowed(clk))
 		return -EINVAL;
-	if (clock_gettime((clockid_t)clk, &ts) < 0)
+	if (!cpu_clock(t, clk, &ts) && clock_gettime((clockid_t)clk, &ts) < 0) /* CPU clocks: the task's */
 		return -errno;
-	return mm_copy_out(pr, uts, &ts, sizeof(ts));
+	return mm_copy_out(t->proc, uts, &ts, sizeof(ts));
 }
 
 static long sys_uname(struct process *pr, uint64_t ubuf)
@@ -507,7 +507,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		break;
 	}
 	case SYS_uname: ret = sys_uname(pr, a0); break;
-	case SYS_clock_gettime: ret = sys_clock_gettime(pr, a0, a1); break;
+	case SYS_clock_gettime: ret = sys_clock_gettime(t, a0, a1); break;
 	case SYS_gettimeofday: {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -305,9 +305,11 @@ static struct timeval ns_tv(uint64_t ns)
 long sys_times(struct task *t, uint64_t ubuf)
 {
 	struct process *pr = t->proc;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&pr->s->lock);
-	struct tms tm = { (clock_t)(__atomic_load_n(&pr->run_ns, __ATOMIC_RELAXED) / NS_PER_TICK), 0,
-			  (clock_t)(pr->child_run_ns / NS_PER_TICK), 0 };
+	uint64_t cpu = process_cpu_ns(pr, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec, NULL);
+	struct tms tm = { (clock_t)(cpu / NS_PER_TICK), 0, (clock_t)(pr->child_run_ns / NS_PER_TICK), 0 };
 	pthread_mutex_unlock(&pr->s->lock);
 	if (ubuf && mm_copy_out(pr, ubuf, &tm, sizeof(tm)) < 0)
 		return -EFAULT;
@@ -321,8 +323,13 @@ long sys_getrusage(struct task *t, int64_t who, uint64_t uru)
 		return -EINVAL;
 	struct rusage ru;
 	memset(&ru, 0, sizeof(ru));
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	pthread_mutex_lock(&pr->s->lock);
-	ru.ru_utime = ns_tv(who == RUSAGE_CHILDREN ? pr->child_run_ns : __atomic_load_n(&pr->run_ns, __ATOMIC_RELAXED));
+	ru.ru_utime = ns_tv(who == RUSAGE_CHILDREN ? pr->child_run_ns
+			    : who == RUSAGE_THREAD ? task_cpu_ns(t, now_ns)
+						   : process_cpu_ns(pr, now_ns, NULL));
 	pthread_mutex_unlock(&pr->s->lock);
 	return mm_copy_out(pr, uru, &ru, sizeof(ru));
 }

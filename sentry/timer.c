@@ -1,19 +1,58 @@
 // SPDX-License-Identifier: Apache-2.0
-// Interval timers: alarm, setitimer and getitimer for ITIMER_REAL, fired by one sentry thread that
-// sleeps until the earliest deadline of any process and queues SIGALRM (process-directed, SI_KERNEL,
-// as Linux sends it). ITIMER_VIRTUAL and ITIMER_PROF count application CPU time, which the sentry does
-// not see per process: they return EINVAL rather than pretending.
+// Interval timers: alarm, setitimer and getitimer, fired by one sentry thread that queues the signal
+// (process-directed, SI_KERNEL, as Linux sends it). ITIMER_REAL counts CLOCK_MONOTONIC: the thread
+// sleeps until the earliest deadline. ITIMER_VIRTUAL and ITIMER_PROF count the process's CPU time
+// (cputime.c: its tasks' time in application code; the sentry's handling is not counted, so PROF
+// counts what VIRTUAL does): while one is armed the thread wakes when the process could first reach it
+// with all its running tasks busy, at least every 50 ms, and at most every millisecond.
 #include <errno.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <time.h>
 #include "sentry.h"
 
+#define CPU_POLL_MIN_NS 1000000ull   /* Linux's own CPU timers tick at 250-1000 Hz */
+#define CPU_POLL_MAX_NS 50000000ull
+
+static const int timer_signal[3] = { SIGALRM, SIGVTALRM, SIGPROF };
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Fire the timers of @p that are due (s->lock held); true if one fired. Lowers *@next to when the
+ * thread should look again. */
+static bool fire_due(struct process *p, uint64_t now, uint64_t *next)
+{
+	bool fired = false;
+	int running = 0;
+	uint64_t cpu = p->itimer_due[ITIMER_VIRTUAL] || p->itimer_due[ITIMER_PROF] ? process_cpu_ns(p, now, &running) : 0;
+	for (int w = ITIMER_REAL; w <= ITIMER_PROF; w++) {
+		if (!p->itimer_due[w])
+			continue;
+		uint64_t clock = w == ITIMER_REAL ? now : cpu;
+		if (p->itimer_due[w] <= clock) {
+			siginfo_t si = { .si_signo = timer_signal[w], .si_code = SI_KERNEL };
+			sig_process_locked(p, timer_signal[w], &si);
+			fired = true;
+			/* Overruns collapse into one signal, as standard signals do. */
+			p->itimer_due[w] = p->itimer_every[w] ? clock + p->itimer_every[w] : 0;
+			if (!p->itimer_due[w])
+				continue;
+		}
+		uint64_t at = p->itimer_due[w];
+		if (w != ITIMER_REAL) { /* the earliest the CPU clock can get there */
+			uint64_t left = (p->itimer_due[w] - cpu) / (uint64_t)(running ? running : 1);
+			left = left < CPU_POLL_MIN_NS ? CPU_POLL_MIN_NS : left > CPU_POLL_MAX_NS ? CPU_POLL_MAX_NS : left;
+			at = now + left;
+		}
+		if (!*next || at < *next)
+			*next = at;
+	}
+	return fired;
 }
 
 static void *timer_main(void *arg)
@@ -23,19 +62,9 @@ static void *timer_main(void *arg)
 	while (!s->timer_stop) {
 		uint64_t now = mono_ns(), next = 0;
 		bool fired = false;
-		for (struct process *p = s->procs; p; p = p->next) {
-			if (!p->itimer_due || p->zombie)
-				continue;
-			if (p->itimer_due <= now) {
-				siginfo_t si = { .si_signo = SIGALRM, .si_code = SI_KERNEL };
-				sig_process_locked(p, SIGALRM, &si);
-				fired = true;
-				/* Overruns collapse into one signal, as standard signals do. */
-				p->itimer_due = p->itimer_every ? now + p->itimer_every : 0;
-			}
-			if (p->itimer_due && (!next || p->itimer_due < next))
-				next = p->itimer_due;
-		}
+		for (struct process *p = s->procs; p; p = p->next)
+			if (!p->zombie)
+				fired |= fire_due(p, now, &next);
 		if (fired) {
 			pthread_mutex_unlock(&s->lock);
 			futex_wake_all(s);
@@ -90,27 +119,30 @@ static struct timeval ns_tv(uint64_t ns)
 	return (struct timeval){ (time_t)(ns / 1000000000ull), (suseconds_t)(ns % 1000000000ull / 1000) };
 }
 
-/* The current ITIMER_REAL of @p (s->lock held). */
-static struct itimerval current(const struct process *p, uint64_t now)
+/* The current value of timer @which of @p (s->lock held). */
+static struct itimerval current(struct process *p, int which, uint64_t now)
 {
 	struct itimerval v = { { 0, 0 }, { 0, 0 } };
-	if (p->itimer_due) {
-		v.it_value = ns_tv(p->itimer_due > now ? p->itimer_due - now : 1000);
-		v.it_interval = ns_tv(p->itimer_every);
+	uint64_t due = p->itimer_due[which];
+	if (due) {
+		uint64_t clock = which == ITIMER_REAL ? now : process_cpu_ns(p, now, NULL);
+		v.it_value = ns_tv(due > clock ? due - clock : 1000);
+		v.it_interval = ns_tv(p->itimer_every[which]);
 	}
 	return v;
 }
 
-/* Set ITIMER_REAL of the caller's process; the old value into *@old. */
-static void set_real(struct task *t, const struct itimerval *nv, struct itimerval *old)
+/* Set timer @which of the caller's process; the old value into *@old. */
+static void set_timer(struct task *t, int which, const struct itimerval *nv, struct itimerval *old)
 {
 	struct sentry *s = t->proc->s;
 	pthread_mutex_lock(&s->lock);
 	uint64_t now = mono_ns();
-	*old = current(t->proc, now);
+	*old = current(t->proc, which, now);
 	uint64_t value = tv_ns(&nv->it_value);
-	t->proc->itimer_due = value ? now + value : 0;
-	t->proc->itimer_every = value ? tv_ns(&nv->it_interval) : 0;
+	uint64_t clock = which == ITIMER_REAL ? now : process_cpu_ns(t->proc, now, NULL);
+	t->proc->itimer_due[which] = value ? clock + value : 0;
+	t->proc->itimer_every[which] = value ? tv_ns(&nv->it_interval) : 0;
 	pthread_cond_signal(&s->timer_cond);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -122,14 +154,14 @@ static bool tv_valid(const struct timeval *tv)
 
 long sys_setitimer(struct task *t, uint64_t which, uint64_t unew, uint64_t uold)
 {
-	if (which != ITIMER_REAL)
+	if (which > ITIMER_PROF)
 		return -EINVAL;
 	struct itimerval nv = { { 0, 0 }, { 0, 0 } }, old;
 	if (unew && mm_copy_in(t->proc, unew, &nv, sizeof(nv)) < 0)
 		return -EFAULT;
 	if (!tv_valid(&nv.it_value) || !tv_valid(&nv.it_interval))
 		return -EINVAL;
-	set_real(t, &nv, &old);
+	set_timer(t, (int)which, &nv, &old);
 	if (uold && mm_copy_out(t->proc, uold, &old, sizeof(old)) < 0)
 		return -EFAULT;
 	return 0;
@@ -137,11 +169,11 @@ long sys_setitimer(struct task *t, uint64_t which, uint64_t unew, uint64_t uold)
 
 long sys_getitimer(struct task *t, uint64_t which, uint64_t ucur)
 {
-	if (which != ITIMER_REAL)
+	if (which > ITIMER_PROF)
 		return -EINVAL;
 	struct sentry *s = t->proc->s;
 	pthread_mutex_lock(&s->lock);
-	struct itimerval v = current(t->proc, mono_ns());
+	struct itimerval v = current(t->proc, (int)which, mono_ns());
 	pthread_mutex_unlock(&s->lock);
 	return mm_copy_out(t->proc, ucur, &v, sizeof(v)) < 0 ? -EFAULT : 0;
 }
@@ -149,7 +181,7 @@ long sys_getitimer(struct task *t, uint64_t which, uint64_t ucur)
 long sys_alarm(struct task *t, uint64_t secs)
 {
 	struct itimerval nv = { { 0, 0 }, { (time_t)(uint32_t)secs, 0 } }, old;
-	set_real(t, &nv, &old);
+	set_timer(t, ITIMER_REAL, &nv, &old);
 	/* the seconds left, rounded to nearest, and at least 1 while one is pending */
 	long left = (long)old.it_value.tv_sec + (old.it_value.tv_usec >= 500000);
 	return !left && (old.it_value.tv_sec || old.it_value.tv_usec) ? 1 : left;

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// CPU time of the sandbox's tasks and processes, for the CPU clocks, times/getrusage and the
+// ITIMER_VIRTUAL/ITIMER_PROF timers.
+//
+// A task's CPU time is the wall time it spends switched into application code: two vDSO clock reads
+// per switch, no host syscall. It is an upper bound (host preemption counts) and leaves out the
+// sentry's own handling, which Linux would report as system time (reported as 0). A task in
+// application code right now counts up to the moment of reading, so a compute loop's timer fires
+// without any syscall. Readers never see a clock go back.
+#include <time.h>
+#include "sentry.h"
+
+void cpu_enter(struct task *t, uint64_t now)
+{
+	__atomic_store_n(&t->run_start, now, __ATOMIC_RELEASE);
+}
+
+void cpu_leave(struct task *t, uint64_t now)
+{
+	uint64_t d = now - __atomic_load_n(&t->run_start, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->run_ns, d, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->proc->run_ns, d, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->run_start, 0, __ATOMIC_RELEASE);
+}
+
+/* Raise *@seen to @v and return the larger: a clock read twice never goes back, even when a task
+ * leaves application code between the reads of its start and its total. */
+static uint64_t never_back(uint64_t *seen, uint64_t v)
+{
+	uint64_t old = __atomic_load_n(seen, __ATOMIC_RELAXED);
+	while (v > old && !__atomic_compare_exchange_n(seen, &old, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	return v > old ? v : old;
+}
+
+static uint64_t running_part(const struct task *t, uint64_t now)
+{
+	uint64_t start = __atomic_load_n(&t->run_start, __ATOMIC_ACQUIRE);
+	return start && now > start ? now - start : 0;
+}
+
+uint64_t task_cpu_ns(struct task *t, uint64_t now)
+{
+	uint64_t part = running_part(t, now);
+	return never_back(&t->cpu_seen, __atomic_load_n(&t->run_ns, __ATOMIC_RELAXED) + part);
+}
+
+uint64_t process_cpu_ns(struct process *pr, uint64_t now, int *running)
+{
+	uint64_t total = 0;
+	int n = 0;
+	for (struct task *t = pr->tasks; t; t = t->next) {
+		uint64_t part = running_part(t, now);
+		total += part;
+		n += part != 0;
+	}
+	if (running)
+		*running = n;
+	return never_back(&pr->cpu_seen, __atomic_load_n(&pr->run_ns, __ATOMIC_RELAXED) + total);
+}
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool cpu_clock(struct task *t, uint64_t clk, struct timespec *ts)
+{
+	uint64_t ns;
+	if (clk == CLOCK_THREAD_CPUTIME_ID) {
+		ns = task_cpu_ns(t, mono_now());
+	} else if (clk == CLOCK_PROCESS_CPUTIME_ID) {
+		pthread_mutex_lock(&t->proc->s->lock);
+		ns = process_cpu_ns(t->proc, mono_now(), NULL);
+		pthread_mutex_unlock(&t->proc->s->lock);
+	} else {
+		return false;
+	}
+	*ts = (struct timespec){ (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+	return true;
+}
