@@ -83,7 +83,8 @@ static void cpu_timers(void)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("a thread's CPU clock: %d; times and getrusage see the CPU time: %d %d\n", spun >= 30000000,
-	       tm.tms_utime + tm.tms_stime >= 10, ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec >= 100000);
+	       tm.tms_utime + tm.tms_stime >= 10, (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec >=
+		       100000);
 }
 
 static void on_alrm(int sig)
