@@ -406,9 +406,11 @@ void st_handler(int sig, u8 *info, struct k_ucontext *uc)
 	u64 rip = uc->mc.rip;
 	bool in_stub = rip >= (u64)st_base && rip < (u64)st_code_end;
 	bool in_resume = rip >= (u64)st_patched_resume && rip < (u64)st_patched_resume_end;
-	if (in_stub && sig == SIGCHLD && !in_resume) {
-		/* A kick while the patched path hands over (maybe holding no context): seen before the
-		 * next context resumes. */
+	bool in_tramp = g->tramp && rip >= g->tramp && rip - g->tramp < ST_TRAMP_AREA;
+	if ((in_stub || in_tramp) && sig == SIGCHLD && !in_resume) {
+		/* A kick while the patched path hands over (maybe holding no context), or on the way
+		 * to it through a trampoline (never report the trampoline's rip): seen before the next
+		 * context resumes. */
 		t->kick_pending = 1;
 		return;
 	}
