@@ -34,6 +34,20 @@ static unsigned prot_access(uint32_t flags)
 		goto out;                                                                              \
 	} while (0)
 
+/* Does PT_LOAD segment @i share a page with another one? Then it is copied, not mapped. */
+static bool shares_a_page(const Elf64_Phdr *ph, int n, int i)
+{
+	uint64_t lo = PAGE_DOWN(ph[i].p_vaddr), hi = PAGE_UP(ph[i].p_vaddr + ph[i].p_memsz);
+	for (int j = 0; j < n; j++) {
+		if (j == i || ph[j].p_type != PT_LOAD || ph[j].p_memsz == 0)
+			continue;
+		uint64_t l = PAGE_DOWN(ph[j].p_vaddr), h = PAGE_UP(ph[j].p_vaddr + ph[j].p_memsz);
+		if (l < hi && lo < h)
+			return true;
+	}
+	return false;
+}
+
 static int read_at(int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
@@ -171,6 +185,16 @@ static int load_image(struct process *pr, const char *file, const char *path, ui
 		    (p->p_vaddr & (PAGE - 1)) != (p->p_offset & (PAGE - 1)) || vend > pr->s->caps.max_user_addr)
 			FAIL(-ENOEXEC, "%s: bad PT_LOAD segment %d", path, i);
 		uint64_t start = PAGE_DOWN(va), end = PAGE_UP(vend), got;
+		if (!(p->p_flags & PF_W) && p->p_filesz == p->p_memsz && !shares_a_page(ph, eh.e_phnum, i) &&
+		    mm_map_file_ro(pr, start, end - start, prot_access(p->p_flags), true, fd, PAGE_DOWN(p->p_offset),
+				   &got) == 0) {
+			/* Code and read-only data: the file itself, copy-on-write (nothing is read now) */
+			if (!img->phdr && p->p_offset == 0)
+				img->phdr = va + eh.e_phoff;
+			if (end > img->end)
+				img->end = end;
+			continue;
+		}
 		/* Writable first to fill it, then the segment's own protection. Segments sharing a page
 		 * (text end / data start) are merged by the later mapping copying the earlier bytes. */
 		uint8_t *buf = calloc(1, end - start);

@@ -6,6 +6,9 @@
 // so valid accesses never fault; a fault therefore always means a real SIGSEGV.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -106,9 +109,8 @@ void vma_unref(struct process *pr, const struct vma *v)
 {
 	if (!v->host) {
 		cv_memfile_decref(pr->s->mf, v->mf_off, v->end - v->start);
-	} else if (__atomic_sub_fetch(&v->host->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		close(v->host->fd);
-		free(v->host);
+	} else {
+		hostmap_put(v->host);
 	}
 }
 
@@ -181,8 +183,32 @@ int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned acces
 	return mm_map_backing(pr, addr, len, access, fixed, shared, cow, NULL, off, out);
 }
 
-int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
-		uint64_t foff, uint64_t *out)
+bool mm_mappable_file(int fd)
+{
+	static const long pseudo[] = { SYSFS_MAGIC, PROC_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
+				       SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
+				       0x62656570 /* configfs */, EFIVARFS_MAGIC, PSTOREFS_MAGIC };
+	struct stat st;
+	struct statfs fs;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(fd, &fs) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
+		if ((long)fs.f_type == pseudo[i])
+			return false;
+	return true;
+}
+
+void hostmap_put(struct hostmap *h)
+{
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		close(h->fd);
+		free(h);
+	}
+}
+
+/* Map host file @fd at [addr, addr+len) from @foff: shared, or private copy-on-write. */
+static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
+		    uint64_t foff, bool shared, uint64_t *out)
 {
 	len = PAGE_UP(len);
 	if (len == 0 || (addr & (PAGE - 1)) || (foff & (PAGE - 1)))
@@ -195,7 +221,16 @@ int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 		free(h);
 		return -ENFILE;
 	}
-	return mm_map_backing(pr, addr, len, access, fixed, true, false, h, foff, out);
+	int ret = mm_map_backing(pr, addr, len, access, fixed, shared, !shared, h, foff, out);
+	if (ret == 0 && !shared)
+		mm_set_file(pr, *out);
+	return ret;
+}
+
+int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
+		uint64_t foff, uint64_t *out)
+{
+	return map_host(pr, addr, len, access, fixed, fd, foff, true, out);
 }
 
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len)
@@ -223,6 +258,11 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 	if (len == 0 || (addr & (PAGE - 1)) || (access & CV_ACCESS_WRITE))
 		return -EINVAL;
 	uint64_t off;
+	/* The file itself, private: pages the program never touches are never read, the host's page
+	 * cache shares them, and a write (after mprotect) copies the page into the memory file. On a
+	 * pseudo file system, or where the host refuses (a noexec mount), a copy from the file cache. */
+	if (mm_mappable_file(fd) && map_host(pr, addr, len, access, fixed, fd, foff, false, out) == 0)
+		return 0;
 	int ret = fc_get(pr->s, fd, foff, len, &off);
 	if (ret < 0)
 		return ret;

@@ -52,6 +52,27 @@ static int copy_pages(struct cv_memfile *mf, uint64_t off, uint64_t len, uint64_
 	return 0;
 }
 
+/* Fresh memory-file pages holding [foff, foff+len) of host file @fd (zeroes past its end). */
+static int copy_file_pages(struct cv_memfile *mf, int fd, uint64_t foff, uint64_t len, uint64_t *copy)
+{
+	void *dst;
+	if (cv_memfile_alloc(mf, len, 0, copy) < 0)
+		return -ENOMEM;
+	if (cv_memfile_ptr(mf, *copy, len, &dst) < 0) {
+		cv_memfile_decref(mf, *copy, len);
+		return -ENOMEM;
+	}
+	for (uint64_t done = 0; done < len;) {
+		ssize_t r = pread(fd, (uint8_t *)dst + done, len - done, (off_t)(foff + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break; /* the end of the file: the rest stays zero */
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
 int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk, bool writable_only)
 {
 	struct mm *mm = &pr->mm;
@@ -67,7 +88,7 @@ int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk,
 			addr = next;
 			continue;
 		}
-		if (cv_memfile_max_refcount(mf, v->mf_off, v->end - v->start) == 1) {
+		if (!v->host && cv_memfile_max_refcount(mf, v->mf_off, v->end - v->start) == 1) {
 			v->cow = false; /* ours alone now: no copy */
 			if (vma_install(pr, v) < 0)
 				return -ENOMEM;
@@ -84,7 +105,13 @@ int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk,
 		i = vma_find(mm, lo);
 		v = &mm->v[i];
 		uint64_t len = hi - lo, copy;
-		if (cv_memfile_max_refcount(mf, v->mf_off, len) != 1) {
+		if (v->host) { /* a private mapping of a host file: the pages now come from the memory file */
+			if (copy_file_pages(mf, v->host->fd, v->mf_off, len, &copy) < 0)
+				return -ENOMEM;
+			hostmap_put(v->host);
+			v->host = NULL;
+			v->mf_off = copy;
+		} else if (cv_memfile_max_refcount(mf, v->mf_off, len) != 1) {
 			if (copy_pages(mf, v->mf_off, len, &copy) < 0)
 				return -ENOMEM;
 			cv_memfile_decref(mf, v->mf_off, len);

@@ -20,6 +20,7 @@ size_t vma_merge(struct mm *mm, size_t i);
 /* Install VMA @v in the address space; copy-on-write memory never writable. 0, -EACCES (a host
  * file's mode forbids the access) or -ENOMEM. */
 int vma_install(struct process *pr, const struct vma *v);
+void hostmap_put(struct hostmap *h);
 /* Take / drop one reference to what backs @v (its memory-file pages, or its host file). */
 int vma_ref(struct process *pr, const struct vma *v);
 void vma_unref(struct process *pr, const struct vma *v);

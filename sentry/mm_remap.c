@@ -35,8 +35,10 @@ static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const stru
 	int ret;
 	if (like->host) {
 		__atomic_add_fetch(&like->host->refs, 1, __ATOMIC_RELAXED);
-		ret = mm_map_backing(pr, addr, len, like->access, true, true, false, like->host,
+		ret = mm_map_backing(pr, addr, len, like->access, true, like->shared, like->cow, like->host,
 				     like->mf_off + (addr - like_start), &got);
+		if (ret == 0 && like->file)
+			mm_set_file(pr, addr);
 		return ret;
 	}
 	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
@@ -70,7 +72,11 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 				free(moved);
 				return -ENOMEM;
 			}
-			v->cow = v->shared ? v->cow : false;
+			if (!v->shared) { /* zeroes now; the pages (and any host file reference) moved */
+				v->cow = false;
+				v->host = NULL;
+				v->file = false;
+			}
 			if (vma_install(pr, v) < 0) {
 				free(moved);
 				return -ENOMEM;

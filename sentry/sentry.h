@@ -310,7 +310,8 @@ int fc_get(struct sentry *s, int fd, uint64_t foff, uint64_t len, uint64_t *mf_o
 void fc_destroy(struct sentry *s);
 
 /* mm.c */
-/* Map [addr, addr+len) privately and read-only from file @fd at @foff, sharing the file cache's pages. */
+/* Map [addr, addr+len) privately and read-only from file @fd at @foff: the host file itself
+ * (copy-on-write), or the file cache's copy. */
 int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
 		   uint64_t foff, uint64_t *out);
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
@@ -320,6 +321,9 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
  * reach the file and other mappings of it: -errno (EACCES: the fd's mode forbids @access). */
 int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
 		uint64_t foff, uint64_t *out);
+/* May host file @fd (the application's) be mapped into the address space itself? A regular file, not
+ * on a pseudo file system, whose "files" may be device registers or kernel state. */
+bool mm_mappable_file(int fd);
 /* Is [addr, addr+len) free of mappings (MAP_FIXED_NOREPLACE)? */
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len);
 /* The VMA starting at @addr holds a private copy of a file (MADV_DONTNEED keeps its contents). */

@@ -133,22 +133,6 @@ long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, in
 	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
 }
 
-/* May @fd (a regular file the application opened) be mapped shared into the address space itself?
- * Not from pseudo file systems, whose "files" may be device registers or kernel state. */
-static bool mappable_host_file(int fd, const struct stat *st)
-{
-	static const long pseudo[] = { SYSFS_MAGIC, PROC_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
-				       SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
-				       0x62656570 /* configfs */, EFIVARFS_MAGIC, PSTOREFS_MAGIC };
-	struct statfs fs;
-	if (!S_ISREG(st->st_mode) || fstatfs(fd, &fs) < 0)
-		return false;
-	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
-		if ((long)fs.f_type == pseudo[i])
-			return false;
-	return true;
-}
-
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
 		     uint64_t off)
 {
@@ -171,7 +155,7 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 			return -EBADF;
 		if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5))
 			anon = true; /* /dev/zero: shared anonymous memory, shared with children too */
-		else if (mappable_host_file(h, &st)) {
+		else if (mm_mappable_file(h)) {
 			long r = mm_map_host(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got);
 			return r < 0 ? r : (long)got;
 		} else if (prot & PROT_WRITE) {
