@@ -140,7 +140,8 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 		if (!(allowed & access)) {
 			resolved = MM_FAULT_REAL;
 		} else if (v->cow && (v->access & CV_ACCESS_WRITE)) {
-			if (mm_unshare(pr, page, page + PAGE, COW_CHUNK, true) == 0)
+			/* A file's page by page: untouched pages keep showing the file, as in Linux. */
+			if (mm_unshare(pr, page, page + PAGE, v->host ? PAGE : COW_CHUNK, true) == 0)
 				resolved = MM_FAULT_COPIED;
 		} else {
 			/* Allowed already: another thread changed the mapping after this access faulted

@@ -82,6 +82,18 @@ int main(void)
 	pread(fd, back, 5, 300);
 	printf("write(2) from it: %s; read(2) into it reaches the file: %s\n", got, back);
 
+	/* A private mapping: untouched pages show the file's later writes; its own writes never reach
+	 * the file, and from then on the page is its own. */
+	char *pv = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, fd, 0);
+	pwrite(fd, "LIVE", 4, 50);
+	printf("a private mapping sees a later file write: %.4s", pv + 50);
+	mprotect(pv, PG, PROT_READ | PROT_WRITE);
+	pv[60] = 'X';
+	pwrite(fd, "LATE", 4, 70);
+	char at60 = 0;
+	pread(fd, &at60, 1, 60);
+	printf("; its write stays private: %c %c; then its copy keeps: %.4s\n", pv[60], at60, pv + 70);
+
 	/* The fd's mode limits the protection. */
 	int ro = open(path, O_RDONLY);
 	errno = 0;
