@@ -3,7 +3,8 @@
 // gets IPv4, IPv6 and route-netlink sockets on the host's network. Unix sockets never bind or connect to
 // a name, pathname or abstract: either would reach the host's own services (docker.sock, D-Bus, X11),
 // which the file policy and the network switch are not meant to open. Calls that may block wait
-// interruptibly; ancillary data (SCM_RIGHTS would carry host fds) is refused.
+// interruptibly. SCM_RIGHTS passes the application's fds (translated both ways); SCM_CREDENTIALS, which
+// would carry the sentry's host pid, is refused on send and dropped on receive.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -275,7 +276,92 @@ long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint
 	return r;
 }
 
-/* sendmsg/recvmsg: the iovecs through one buffer, no ancillary data. */
+#define CTL_MAX 4096 /* ancillary data per message: room for SCM_MAX_FD (253) descriptors */
+
+/* The next control message header at @pos of @ctl[0..len) into *@h: its length, or 0 at the end. */
+static size_t cmsg_at(const uint8_t *ctl, size_t len, size_t pos, struct cmsghdr *h)
+{
+	if (pos + sizeof(*h) > len)
+		return 0;
+	memcpy(h, ctl + pos, sizeof(*h));
+	return h->cmsg_len >= sizeof(*h) && h->cmsg_len <= len - pos ? h->cmsg_len : 0;
+}
+
+/* The application's control data in @ctl (@len bytes), rewritten in place for the host: SCM_RIGHTS
+ * name the application's fds, replaced by dups of their host fds (kept in @dups for the caller to
+ * close); SCM_CREDENTIALS would carry the sentry's host pid: refused. Other types (IP options) pass. */
+static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups, int *ndups)
+{
+	long r = 0;
+	struct cmsghdr h;
+	size_t clen;
+	pthread_mutex_lock(&pr->lock);
+	for (size_t pos = 0; r == 0 && (clen = cmsg_at(ctl, len, pos, &h)) != 0; pos += CMSG_ALIGN(clen)) {
+		if (h.cmsg_level != SOL_SOCKET)
+			continue;
+		if (h.cmsg_type != SCM_RIGHTS) { /* SCM_CREDENTIALS: the sentry's pid would go */
+			r = -EINVAL;
+			break;
+		}
+		uint8_t *fds = ctl + pos + CMSG_LEN(0);
+		size_t n = (clen - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n && r == 0; i++) {
+			int app, hfd;
+			memcpy(&app, fds + i * sizeof(int), sizeof(app));
+			if (app < 0 || (hfd = app_host_fd(pr, (uint64_t)app)) < 0)
+				r = -EBADF;
+			else if (*ndups >= CTL_MAX / (int)sizeof(int) || (hfd = fcntl(hfd, F_DUPFD_CLOEXEC, 3)) < 0)
+				r = -ENFILE;
+			else {
+				dups[(*ndups)++] = hfd;
+				memcpy(fds + i * sizeof(int), &hfd, sizeof(hfd));
+			}
+		}
+	}
+	pthread_mutex_unlock(&pr->lock);
+	return r;
+}
+
+/* Received control data in @ctl (*@len bytes), rewritten in place for the application: SCM_RIGHTS
+ * fds are installed in its fd table (the ones that do not fit are closed, MSG_CTRUNC as Linux does);
+ * SCM_CREDENTIALS, which would show the sentry's host pid, is dropped. */
+static void ctl_to_app(struct process *pr, uint8_t *ctl, size_t *len, bool cloexec, int *msg_flags)
+{
+	size_t out = 0, clen;
+	struct cmsghdr h;
+	pthread_mutex_lock(&pr->lock);
+	for (size_t pos = 0; (clen = cmsg_at(ctl, *len, pos, &h)) != 0; pos += CMSG_ALIGN(clen)) {
+		size_t keep = clen; /* bytes of this message that stay */
+		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS)
+			continue;
+		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
+			uint8_t *fds = ctl + pos + CMSG_LEN(0);
+			size_t n = (clen - CMSG_LEN(0)) / sizeof(int), kept = 0;
+			for (size_t i = 0; i < n; i++) {
+				int hfd;
+				memcpy(&hfd, fds + i * sizeof(int), sizeof(hfd));
+				long app = kept == i ? fd_install(pr, hfd, cloexec) : (close(hfd), -EMFILE);
+				if (app < 0) {
+					*msg_flags |= MSG_CTRUNC;
+					continue;
+				}
+				int a = (int)app;
+				memcpy(fds + kept++ * sizeof(int), &a, sizeof(a));
+			}
+			if (!kept)
+				continue;
+			keep = CMSG_LEN(kept * sizeof(int));
+			h.cmsg_len = keep;
+			memcpy(ctl + pos, &h, sizeof(h));
+		}
+		memmove(ctl + out, ctl + pos, keep); /* out <= pos: only what was already read moves */
+		out += CMSG_ALIGN(keep);
+	}
+	pthread_mutex_unlock(&pr->lock);
+	*len = out < *len ? out : *len;
+}
+
+/* sendmsg/recvmsg: the iovecs through one buffer, the control data translated. */
 long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool send)
 {
 	int h = app_host_fd(t->proc, fd);
@@ -284,10 +370,22 @@ long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool se
 	struct msghdr m;
 	if (mm_copy_in(t->proc, umsg, &m, sizeof(m)) < 0)
 		return -EFAULT;
-	if (send && m.msg_controllen)
-		return -EINVAL; /* ancillary data (SCM_RIGHTS would name host fds) is not passed */
 	if (m.msg_iovlen > 1024)
 		return -EMSGSIZE;
+	uint8_t ctl[CTL_MAX];
+	int dups[CTL_MAX / sizeof(int)], ndups = 0;
+	size_t ctl_len = m.msg_control ? (m.msg_controllen < CTL_MAX ? m.msg_controllen : CTL_MAX) : 0;
+	if (send && m.msg_controllen > CTL_MAX)
+		return -ENOBUFS;
+	if (send && ctl_len) {
+		long c = mm_copy_in(t->proc, (uint64_t)m.msg_control, ctl, ctl_len) < 0 ? -EFAULT
+										      : ctl_to_host(t->proc, ctl, ctl_len, dups, &ndups);
+		if (c < 0) {
+			while (ndups)
+				close(dups[--ndups]);
+			return c;
+		}
+	}
 	struct iovec *iov = malloc((m.msg_iovlen ? m.msg_iovlen : 1) * sizeof(*iov));
 	if (!iov)
 		return -ENOMEM;
@@ -320,8 +418,24 @@ long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool se
 			hm.msg_name = &ss;
 			hm.msg_namelen = sizeof(ss);
 		}
-		r = send ? sendmsg(h, &hm, (int)flags | MSG_NOSIGNAL) : recvmsg(h, &hm, (int)flags);
+		if (ctl_len) {
+			hm.msg_control = ctl;
+			hm.msg_controllen = ctl_len;
+		}
+		/* Received fds are the sentry's: close-on-exec in the host whatever the application asked. */
+		r = send ? sendmsg(h, &hm, (int)flags | MSG_NOSIGNAL) : recvmsg(h, &hm, (int)flags | MSG_CMSG_CLOEXEC);
 		r = r < 0 ? -errno : r;
+		if (r >= 0 && !send && hm.msg_controllen) {
+			size_t got = hm.msg_controllen;
+			int mf = hm.msg_flags;
+			ctl_to_app(t->proc, ctl, &got, flags & MSG_CMSG_CLOEXEC, &mf);
+			hm.msg_flags = mf;
+			hm.msg_controllen = got;
+			if (got && mm_copy_out(t->proc, (uint64_t)m.msg_control, ctl, got) < 0)
+				r = -EFAULT;
+		} else if (!send) {
+			hm.msg_controllen = 0;
+		}
 		if (r >= 0 && !send) {
 			off = 0;
 			for (size_t i = 0; i < m.msg_iovlen && off < (size_t)r; i++) {
@@ -335,13 +449,15 @@ long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool se
 				if (nl && mm_copy_out(t->proc, (uint64_t)m.msg_name, &ss, nl) < 0)
 					r = -EFAULT;
 				m.msg_namelen = m.msg_name ? hm.msg_namelen : 0;
-				m.msg_controllen = 0; /* no ancillary data comes through */
+				m.msg_controllen = hm.msg_controllen;
 				m.msg_flags = hm.msg_flags;
 				if (r >= 0 && mm_copy_out(t->proc, umsg, &m, sizeof(m)) < 0)
 					r = -EFAULT;
 			}
 		}
 	}
+	while (ndups)
+		close(dups[--ndups]);
 	free(buf);
 	free(iov);
 	return r;

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Guest program: sockets. A socketpair always; with an argument "net", a TCP echo over loopback (a
+// Guest program: sockets. A socketpair always, and descriptors passed over it (SCM_RIGHTS); with an argument "net", a TCP echo over loopback (a
 // thread serves one connection) and a UDP round trip, with sendmsg/recvmsg and socket options; with
 // "refused", what cvisor without --net refuses (IPv4, unix sockets other than a pair, named unix
 // addresses). Prints what it sees; the test compares the output with a native run (or, for "refused",
 // with what cvisor must answer).
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -30,6 +32,86 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+/* Send @n fds over @s with one byte; sendmsg's result or -errno. */
+static int send_fds(int s, const int *fds, int n)
+{
+	char byte = 'F';
+	struct iovec io = { &byte, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	return sendmsg(s, &m, 0) < 0 ? -errno : 0;
+}
+
+/* Receive up to @room fds (a control buffer for that many) into @fds; the count, or -errno. */
+static int recv_fds(int s, int *fds, int room, int flags, int *msg_flags)
+{
+	char byte;
+	struct iovec io = { &byte, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = CMSG_SPACE(room * sizeof(int)) };
+	if (recvmsg(s, &m, flags) < 0)
+		return -errno;
+	*msg_flags = m.msg_flags;
+	int n = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds + n, CMSG_DATA(c), k * sizeof(int));
+			n += k;
+		}
+	return n;
+}
+
+/* Descriptors passed between processes over a socketpair: a pipe's read end and a file. */
+static void pass_fds(void)
+{
+	int sv[2], p[2], fds[4], mf;
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t c = fork();
+	if (c == 0) {
+		close(sv[0]);
+		int n = recv_fds(sv[1], fds, 2, MSG_CMSG_CLOEXEC, &mf);
+		char b[32] = { 0 };
+		ssize_t r = n == 2 ? read(fds[0], b, sizeof(b) - 1) : -1;
+		char f[8] = { 0 };
+		ssize_t fr = n == 2 ? pread(fds[1], f, 4, 0) : -1;
+		printf("child got %d fds (cloexec %d): pipe says %.*s, file starts %.*s\n", n,
+		       n == 2 && (fcntl(fds[0], F_GETFD) & FD_CLOEXEC), (int)r, b, (int)fr, f);
+		/* Room for two of three (control space is 8-byte aligned): the third is closed, MSG_CTRUNC. */
+		n = recv_fds(sv[1], fds, 1, 0, &mf);
+		printf("child with room for two: %d fds, truncated %d\n", n, (mf & MSG_CTRUNC) != 0);
+		_exit(0);
+	}
+	close(sv[1]);
+	pipe(p);
+	int file = open("/etc/passwd", O_RDONLY);
+	fds[0] = p[0];
+	fds[1] = file;
+	printf("send 2 fds: %d\n", send_fds(sv[0], fds, 2));
+	write(p[1], "through the pipe", 16);
+	close(p[1]);
+	int three[3] = { file, file, file };
+	int sent = send_fds(sv[0], three, 3);
+	printf("send 3 more: %d; a bad fd: %d\n", sent, send_fds(sv[0], (int[]){ 999 }, 1));
+	int st;
+	waitpid(c, &st, 0);
+	close(p[0]);
+	close(file);
+	close(sv[0]);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -39,6 +121,7 @@ int main(int argc, char **argv)
 	char b[64] = { 0 };
 	ssize_t n = read(sv[1], b, sizeof(b));
 	printf("pair read %zd %.*s\n", n, (int)n, b);
+	pass_fds();
 	if (argc < 2)
 		return 0;
 	if (strcmp(argv[1], "refused") == 0) { /* under cvisor without --net */
