@@ -119,11 +119,8 @@ long io_sync(struct task *t)
  * lock (the call succeeds): holding one would let the sandbox stall host programs locking the same
  * file. A blocking request polls with LOCK_NB so that signals interrupt it.
  */
-long io_flock(struct task *t, uint64_t fd, uint64_t op)
+static long io_flock_held(struct task *t, int h, uint64_t op)
 {
-	int h = app_host_fd(t->proc, fd);
-	if (h < 0)
-		return -EBADF;
 	if (op & LOCK_MAND_)
 		return 0; /* as Linux since 5.15: the old mandatory-lock requests are accepted and ignored */
 	uint64_t kind = op & ~(uint64_t)LOCK_NB;
@@ -141,6 +138,11 @@ long io_flock(struct task *t, uint64_t fd, uint64_t op)
 	}
 }
 
+long io_flock(struct task *t, uint64_t fd, uint64_t op)
+{
+	return WITH_HOST_FD(t, fd, h, io_flock_held(t, h, op));
+}
+
 /* An optional loff_t in application memory: *has tells whether @uoff was given. */
 static long get_off(struct process *pr, uint64_t uoff, loff_t *off, bool *has)
 {
@@ -156,6 +158,8 @@ static long get_off(struct process *pr, uint64_t uoff, loff_t *off, bool *has)
  * COPY_CHUNK bytes per call (short counts are allowed). A pipe, socket or FIFO end that may block is
  * waited for interruptibly first, as read and write do.
  */
+static long copy_held(struct task *t, uint64_t nr, const uint64_t a[6], int in, int out);
+
 long io_copy(struct task *t, uint64_t nr, const uint64_t a[6])
 {
 	struct process *pr = t->proc;
@@ -163,9 +167,21 @@ long io_copy(struct task *t, uint64_t nr, const uint64_t a[6])
 	uint64_t in_fd = a[0], out_fd = sendfile_ ? a[0] : tee_ ? a[1] : a[2];
 	if (sendfile_)
 		in_fd = a[1];
-	int in = app_host_fd(pr, in_fd), out = app_host_fd(pr, out_fd);
-	if (in < 0 || out < 0)
-		return -EBADF;
+	struct fd_ref rin, rout;
+	int in = fd_hold(pr, in_fd, &rin), out = fd_hold(pr, out_fd, &rout);
+	long r = in < 0 || out < 0 ? -EBADF : copy_held(t, nr, a, in, out);
+	if (in >= 0)
+		fd_release(pr, &rin);
+	if (out >= 0)
+		fd_release(pr, &rout);
+	return r;
+}
+
+/* io_copy with both host fds held. */
+static long copy_held(struct task *t, uint64_t nr, const uint64_t a[6], int in, int out)
+{
+	struct process *pr = t->proc;
+	bool sendfile_ = nr == SYS_sendfile, tee_ = nr == SYS_tee;
 	uint64_t uin = sendfile_ ? a[2] : tee_ ? 0 : a[1], uout = sendfile_ || tee_ ? 0 : a[3];
 	uint64_t len = sendfile_ ? a[3] : tee_ ? a[2] : a[4], flags = sendfile_ ? 0 : tee_ ? a[3] : a[5];
 	loff_t oin, oout;
@@ -209,7 +225,7 @@ long io_close_range(struct task *t, uint64_t first, uint64_t last, uint64_t flag
 			pr->cloexec[i] = 1;
 			continue;
 		}
-		close(pr->fds[i]);
+		fd_close(pr, pr->fds[i]);
 		pr->fds[i] = -1;
 		pr->cloexec[i] = 0;
 	}

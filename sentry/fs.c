@@ -24,6 +24,45 @@ static long copy_path(struct process *pr, uint64_t upath, char *path)
 	return n < 0 ? n : 0;
 }
 
+int fd_hold(struct process *pr, uint64_t fd, struct fd_ref *ref)
+{
+	pthread_mutex_lock(&pr->lock);
+	int h = app_host_fd(pr, fd);
+	if (h >= 0) {
+		*ref = (struct fd_ref){ .h = h, .next = pr->held };
+		pr->held = ref;
+	}
+	pthread_mutex_unlock(&pr->lock);
+	return h;
+}
+
+void fd_release(struct process *pr, struct fd_ref *ref)
+{
+	bool last = true;
+	pthread_mutex_lock(&pr->lock);
+	for (struct fd_ref **pp = &pr->held; *pp;) {
+		if (*pp == ref) {
+			*pp = ref->next;
+			continue;
+		}
+		last &= (*pp)->h != ref->h;
+		pp = &(*pp)->next;
+	}
+	if (ref->closing && last)
+		close(ref->h);
+	pthread_mutex_unlock(&pr->lock);
+}
+
+void fd_close(struct process *pr, int h)
+{
+	bool in_use = false;
+	for (struct fd_ref *r = pr->held; r; r = r->next)
+		if (r->h == h)
+			in_use = r->closing = true;
+	if (!in_use)
+		close(h);
+}
+
 long fd_install(struct process *pr, int h, bool cloexec)
 {
 	for (int i = 0; i < fd_limit(pr); i++)

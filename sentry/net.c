@@ -106,9 +106,8 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 	return r < 0 ? r : bind(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
 }
 
-long sys_connect(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
+static long sys_connect_held(struct task *t, int h, uint64_t uaddr, uint64_t len)
 {
-	int h = app_host_fd(t->proc, fd);
 	struct sockaddr_storage ss;
 	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ss);
 	if (r < 0)
@@ -132,17 +131,19 @@ long sys_connect(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 	return -err;
 }
 
+long sys_connect(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
+{
+	return WITH_HOST_FD(t, fd, h, sys_connect_held(t, h, uaddr, len));
+}
+
 long sys_listen(struct task *t, uint64_t fd, uint64_t backlog)
 {
 	int h = app_host_fd(t->proc, fd);
 	return h < 0 ? -EBADF : listen(h, (int)backlog) < 0 ? -errno : 0;
 }
 
-long sys_accept4(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, uint64_t flags)
+static long sys_accept4_held(struct task *t, int h, uint64_t uaddr, uint64_t ulen, uint64_t flags)
 {
-	int h = app_host_fd(t->proc, fd);
-	if (h < 0)
-		return -EBADF;
 	if (flags & ~(uint64_t)(SOCK_CLOEXEC | SOCK_NONBLOCK))
 		return -EINVAL;
 	for (;;) { /* wait where a signal can interrupt; a connection another thread took leaves accept waiting */
@@ -166,6 +167,11 @@ long sys_accept4(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, uin
 		}
 		return fd_install(t->proc, c, flags & SOCK_CLOEXEC);
 	}
+}
+
+long sys_accept4(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, uint64_t flags)
+{
+	return WITH_HOST_FD(t, fd, h, sys_accept4_held(t, h, uaddr, ulen, flags));
 }
 
 long sys_sockname(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t ulen, bool peer)
@@ -219,11 +225,8 @@ static long net_wait(struct task *t, int h, uint64_t flags, bool send)
 	return w < 0 ? w : 0;
 }
 
-long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
+static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
 {
-	int h = app_host_fd(t->proc, fd);
-	if (h < 0)
-		return -EBADF;
 	struct sockaddr_storage ss;
 	long r = uaddr ? addr_in(t->proc, uaddr, alen, &ss) : 0;
 	if (r < 0)
@@ -252,11 +255,13 @@ long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64
 	return r;
 }
 
-long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen)
+long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
 {
-	int h = app_host_fd(t->proc, fd);
-	if (h < 0)
-		return -EBADF;
+	return WITH_HOST_FD(t, fd, h, sys_sendto_held(t, h, ubuf, len, flags, uaddr, alen));
+}
+
+static long sys_recvfrom_held(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen)
+{
 	if (len > NET_IO_MAX)
 		len = NET_IO_MAX;
 	char *buf = malloc(len ? len : 1);
@@ -274,6 +279,11 @@ long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint
 		r = -EFAULT;
 	free(buf);
 	return r;
+}
+
+long sys_recvfrom(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen)
+{
+	return WITH_HOST_FD(t, fd, h, sys_recvfrom_held(t, h, ubuf, len, flags, uaddr, ulen));
 }
 
 #define CTL_MAX 4096 /* ancillary data per message: room for SCM_MAX_FD (253) descriptors */
@@ -362,11 +372,8 @@ static void ctl_to_app(struct process *pr, uint8_t *ctl, size_t *len, bool cloex
 }
 
 /* sendmsg/recvmsg: the iovecs through one buffer, the control data translated. */
-long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool send)
+static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, bool send)
 {
-	int h = app_host_fd(t->proc, fd);
-	if (h < 0)
-		return -EBADF;
 	struct msghdr m;
 	if (mm_copy_in(t->proc, umsg, &m, sizeof(m)) < 0)
 		return -EFAULT;
@@ -461,4 +468,9 @@ long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool se
 	free(buf);
 	free(iov);
 	return r;
+}
+
+long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool send)
+{
+	return WITH_HOST_FD(t, fd, h, sys_msg_held(t, h, umsg, flags, send));
 }

@@ -122,6 +122,7 @@ struct process {
 	bool group_exit;         /* exit_group or a fatal signal: every task stops */
 	struct task *exec_task;  /* a thread in execve: every other task stops */
 	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
+	struct fd_ref *held;     /* host fds in use by unlocked syscalls (lock) */
 	struct ksigaction actions[64];
 	/* Interval timers by ITIMER_* (s->lock): when the next signal is due, 0 off — REAL in
 	 * CLOCK_MONOTONIC ns, VIRTUAL and PROF in the process's CPU ns (cputime.c) — and the interval. */
@@ -246,6 +247,29 @@ long do_setpgid(struct task *t, int64_t pid, int64_t pgid);
 long do_getpgid(struct task *t, int64_t pid, bool session);
 long do_setsid(struct task *t);
 
+/* fs.c: host fds in use by a syscall that runs without the process lock (IO that may block). A
+ * close, dup2 or close_range of the application fd meanwhile leaves the host fd open until the last
+ * user is done, so the number is never reused under it (it could name a sentry file by then). */
+struct fd_ref {
+	int h;
+	bool closing;
+	struct fd_ref *next;   /* process.held */
+};
+/* The host fd behind application fd @fd, held until fd_release(); -1 if none. */
+int fd_hold(struct process *pr, uint64_t fd, struct fd_ref *ref);
+void fd_release(struct process *pr, struct fd_ref *ref);
+/* Evaluate @call with @h the held host fd of application fd @fd of task @t's process; -EBADF if none. */
+#define WITH_HOST_FD(t, fd, h, call)                                                                   \
+	({                                                                                             \
+		struct fd_ref ref_;                                                                    \
+		int h = fd_hold((t)->proc, (fd), &ref_);                                               \
+		long r_ = h < 0 ? -EBADF : (call);                                                     \
+		if (h >= 0)                                                                            \
+			fd_release((t)->proc, &ref_);                                                  \
+		r_;                                                                                    \
+	})
+/* Close host fd @h of the application's table (pr->lock held): now, or when its last user is done. */
+void fd_close(struct process *pr, int h);
 /* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
 long fd_install(struct process *pr, int h, bool cloexec);
 

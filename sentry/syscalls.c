@@ -71,7 +71,7 @@ static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexe
 	if (d < 0)
 		return -errno;
 	if (pr->fds[newfd] >= 0)
-		close(pr->fds[newfd]);
+		fd_close(pr, pr->fds[newfd]);
 	pr->fds[newfd] = d;
 	pr->cloexec[newfd] = cloexec;
 	return (long)newfd;
@@ -93,12 +93,9 @@ static void sig_pipe(struct task *t)
 
 #define PIN_MIN 4096 /* smaller transfers go through the bounce buffer */
 
-long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
+static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
 	struct process *pr = t->proc;
-	int h = host_fd(pr, fd);
-	if (h < 0)
-		return -EBADF;
 	char tmp[IO_CHUNK];
 	if (len > IO_CHUNK)
 		len = IO_CHUNK;
@@ -131,6 +128,11 @@ long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, in
 	if (r < 0)
 		return -errno;
 	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
+}
+
+long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
+{
+	return WITH_HOST_FD(t, fd, h, rw_held(t, h, buf, len, wr, off));
 }
 
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
@@ -290,7 +292,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : 0;
 		if (h >= 0) {
-			close(h);
+			fd_close(pr, h);
 			pr->fds[a0] = -1;
 		}
 		break;

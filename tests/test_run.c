@@ -210,6 +210,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/futexshared", NULL); /* futexes and pthread objects shared between processes */
 	RUNP(PROGS_DIR "/mmapcow", NULL);     /* shared read-only file pages stay private copies */
 	RUNP(PROGS_DIR "/execthread", NULL);  /* execve from a thread: the others end, the pid stays */
+	RUNP(PROGS_DIR "/fdrace", NULL);      /* close under a blocked read: the read keeps its file */
 	RUNP("/usr/bin/python3", "-c",
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
