@@ -4,7 +4,8 @@
 // The futex word is read with an atomic load through the address space while the futex lock is held,
 // and wakers take the same lock, so a wake between the application's store and our check is never
 // lost. Waiters are keyed by (process, address), except a shared futex (no FUTEX_PRIVATE_FLAG) in a
-// MAP_SHARED mapping: that one is keyed by its memory-file offset, so processes sharing the page meet.
+// MAP_SHARED mapping: that one is keyed by its memory-file offset, or for a shared file mapping by the
+// file (device, inode) and offset, so processes sharing the page meet wherever they map it.
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -22,15 +23,16 @@ static void to_abs_monotonic(const struct timespec *rel, struct timespec *abs)
 	}
 }
 
-/* The wait-queue key of futex word @uaddr: (process, address), or (NULL, memory-file offset) for a
- * shared futex in a shared mapping. */
+/* The wait-queue key of futex word @uaddr: (process, address), or for a shared futex in a shared
+ * mapping (NULL, memory-file offset) or (file token, offset). */
 static void futex_key(struct process *pr, uint64_t uaddr, uint64_t op, struct process **kpr, uint64_t *kaddr)
 {
 	uint64_t off;
+	uintptr_t file;
 	*kpr = pr;
 	*kaddr = uaddr;
-	if (!(op & FUTEX_PRIVATE_FLAG) && mm_shared_offset(pr, uaddr, &off)) {
-		*kpr = NULL;
+	if (!(op & FUTEX_PRIVATE_FLAG) && mm_shared_offset(pr, uaddr, &file, &off)) {
+		*kpr = (struct process *)file; /* an identity only, never dereferenced */
 		*kaddr = off;
 	}
 }

@@ -217,10 +217,15 @@ static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned ac
 	if (!h)
 		return -ENOMEM;
 	h->refs = 1;
-	if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+	struct stat st;
+	if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0 || fstat(h->fd, &st) < 0) {
+		if (h->fd >= 0)
+			close(h->fd);
 		free(h);
 		return -ENFILE;
 	}
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
 	int ret = mm_map_backing(pr, addr, len, access, fixed, shared, !shared, h, foff, out);
 	if (ret == 0 && !shared)
 		mm_set_file(pr, *out);
@@ -398,13 +403,18 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 
 static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
 
-bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off)
+bool mm_shared_offset(struct process *pr, uint64_t addr, uintptr_t *file, uint64_t *off)
 {
 	pthread_mutex_lock(&pr->lock);
 	size_t i = vma_find(&pr->mm, addr);
-	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared && !pr->mm.v[i].host;
-	if (shared)
-		*off = pr->mm.v[i].mf_off + (addr - pr->mm.v[i].start);
+	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared;
+	if (shared) {
+		const struct vma *v = &pr->mm.v[i];
+		*off = v->mf_off + (addr - v->start);
+		*file = v->host ? (uintptr_t)(v->host->ino << 1 | 1) : 0;
+		if (v->host)
+			*off ^= v->host->dev << 48;
+	}
 	pthread_mutex_unlock(&pr->lock);
 	return shared;
 }

@@ -66,6 +66,7 @@ struct ksigaction {
 struct hostmap {
 	int fd;
 	int refs;             /* atomic */
+	uint64_t dev, ino;    /* the file's identity: shared futexes in it are keyed by it */
 };
 
 /* One mapping of application memory. It lives in the memory file (private file mappings are copies),
@@ -385,8 +386,10 @@ void mm_unpin(struct process *pr, struct mm_pin *pin);
 /* Give the page holding @addr its own memory if it shares a copy-on-write one (before code in it is
  * patched: a patched site jumps back to its own address, which differs between processes). */
 int mm_own_page(struct process *pr, uint64_t addr);
-/* Is @addr in a MAP_SHARED mapping? Then its memory-file offset goes to *@off. */
-bool mm_shared_offset(struct process *pr, uint64_t addr, uint64_t *off);
+/* Is @addr in a MAP_SHARED mapping? Then *@file and *@off name the page wherever it is mapped: 0 and
+ * its memory-file offset, or (for a host file) a token of the file (odd, never a process pointer) and
+ * the file offset mixed with the device. */
+bool mm_shared_offset(struct process *pr, uint64_t addr, uintptr_t *file, uint64_t *off);
 int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin); /* pr->lock held */
 /* Write bytes regardless of protection (loader, stack setup). 0 or -EFAULT. */
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
