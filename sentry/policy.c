@@ -3,7 +3,8 @@
 //
 // The sandbox's tree is a set of mount points, each a sandbox path bound to a host directory opened
 // once (O_PATH) and marked read-only or read-write: "/" (the host root or --root DIR, read-only),
-// "/tmp" (a private host directory removed at exit, read-write), and every --ro/--rw PATH. A path is
+// "/tmp" and "/dev/shm" (private host directories removed at exit, read-write), and every --ro/--rw
+// PATH. A path is
 // normalised lexically against the task's cwd, matched to its longest mount point, and opened
 // *below that directory fd* with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): neither "..",
 // nor a symlink, nor /proc's magic links can lead outside it. Anything landing on procfs is refused.
@@ -66,6 +67,16 @@ int policy_init(struct sentry *s, char *err, size_t errlen)
 	}
 	if ((ret = add_mount(s, "/tmp", s->pol.tmpdir, true, err, errlen)) < 0)
 		return ret;
+	/* A private /dev/shm too (POSIX shared memory and semaphores: shm_open, sem_open), on the
+	 * host's own /dev/shm when it has one, as Linux keeps it in memory. */
+	strcpy(s->pol.shmdir, "/dev/shm/cvisor-shm-XXXXXX");
+	if (!mkdtemp(s->pol.shmdir)) {
+		strcpy(s->pol.shmdir, "/tmp/cvisor-shm-XXXXXX");
+		if (!mkdtemp(s->pol.shmdir))
+			s->pol.shmdir[0] = 0;
+	}
+	if (s->pol.shmdir[0] && (ret = add_mount(s, "/dev/shm", s->pol.shmdir, true, err, errlen)) < 0)
+		return ret;
 	/* Listings of /proc directories are built here: the host's /tmp, which the sandbox never sees. */
 	strcpy(s->proc_dir, "/tmp/cvisor-proc-XXXXXX");
 	if (!mkdtemp(s->proc_dir))
@@ -96,8 +107,11 @@ void policy_destroy(struct sentry *s)
 		close(s->pol.m[i].fd);
 	s->pol.n = 0;
 	if (s->pol.tmpdir[0])
-		remove_tree(s->pol.tmpdir); /* the private /tmp goes with us */
+		remove_tree(s->pol.tmpdir); /* the private /tmp and /dev/shm go with us */
 	s->pol.tmpdir[0] = 0;
+	if (s->pol.shmdir[0])
+		remove_tree(s->pol.shmdir);
+	s->pol.shmdir[0] = 0;
 	if (s->proc_dir[0])
 		remove_tree(s->proc_dir);
 	s->proc_dir[0] = 0;

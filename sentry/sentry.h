@@ -13,7 +13,7 @@
 #include <cvisor/cvisor.h>
 
 #define SENTRY_PATH_MAX 4096
-#define POLICY_MAX_MOUNTS 34
+#define POLICY_MAX_MOUNTS 35
 
 struct sentry_bind {
 	const char *path;     /* host directory, visible at the same path in the sandbox */
@@ -44,6 +44,7 @@ struct policy {
 	struct mountpt m[POLICY_MAX_MOUNTS];
 	int n;
 	char tmpdir[64];             /* host directory behind the private /tmp */
+	char shmdir[64];             /* ... and behind the private /dev/shm */
 };
 
 /* A path resolved by the policy: below mount point fd @dirfd, at @rel (never empty). */

@@ -225,6 +225,23 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/mmapshared", NULL); /* MAP_SHARED file mappings are the file itself */
 }
 
+/* Real tools: gcc compiles and links a program in the private /tmp (cc1, as, collect2, ld: pipes,
+ * vfork, many mmaps); Python's multiprocessing (a process pool, POSIX semaphores and shared memory
+ * in the private /dev/shm). */
+PLATFORM_TEST(run_toolchain_and_multiprocessing)
+{
+	RUNP("/bin/sh", "-c",
+	     "cd /tmp && d=cvt-gcc-$$ && mkdir $d && cd $d && printf '#include <stdio.h>\nint main(void) { "
+	     "printf(\"%d\\\\n\", 6 * 7); return 0; }\n' > h.c && gcc -O2 -o h h.c && ./h; s=$?; cd .. && rm -rf $d; "
+	     "exit $s");
+	RUNP("/usr/bin/python3", "-c",
+	     "import multiprocessing as m\nfrom multiprocessing import shared_memory\n"
+	     "if __name__ == '__main__':\n"
+	     "    with m.Pool(2) as p: print(sum(p.map(abs, range(-50, 50))))\n"
+	     "    s = shared_memory.SharedMemory(create=True, size=64); s.buf[0] = 7; print(s.buf[0]); s.close(); s.unlink()\n"
+	     "    l = m.Lock(); l.acquire(); l.release(); print('semaphore ok')");
+}
+
 /* poll, ppoll, select, pselect6, epoll and eventfd; waits and pipe reads interrupted by signals. */
 PLATFORM_TEST(run_polling_and_interrupted_waits)
 {
