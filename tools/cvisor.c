@@ -36,7 +36,7 @@ static void help(FILE *f)
 	fprintf(f,
 		"\n  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--net] [--root DIR] [--ro PATH]...\n"
 		"             [--rw PATH]... [--env K=V]... [--cwd DIR] -- PROG [ARGS...]\n"
-		"      host files are visible read-only; /tmp is private and writable; --rw grants writes\n"
+		"      host files are visible read-only; /tmp and /dev/shm are private and writable; --rw grants writes\n"
 		"  cvisor bench [--platform P] [--iterations N] [--json]\n"
 		"\noptions:\n  --help     this text\n  --version  the library version\n");
 }
