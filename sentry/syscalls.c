@@ -92,42 +92,71 @@ static void sig_pipe(struct task *t)
 }
 
 #define PIN_MIN 4096 /* smaller transfers go through the bounce buffer */
+#define RW_MAX 0x7ffff000ull /* Linux's MAX_RW_COUNT: the most one read or write moves */
+
+/* One transfer of up to @len bytes between host fd @h and application memory at @buf: straight into
+ * or out of the application's pages when they can be pinned, else through a bounce buffer (at most
+ * IO_CHUNK). *@asked gets what was attempted. */
+static long rw_once(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off, uint64_t *asked)
+{
+	struct process *pr = t->proc;
+	struct mm_pin pin;
+	long r;
+	int e;
+	*asked = len;
+	if (len >= PIN_MIN && mm_pin(pr, buf, len, wr ? CV_ACCESS_READ : CV_ACCESS_WRITE, &pin) == 0) {
+		r = wr ? (off < 0 ? write(h, pin.ptr, len) : pwrite(h, pin.ptr, len, off))
+		       : (off < 0 ? read(h, pin.ptr, len) : pread(h, pin.ptr, len, off));
+		e = errno;
+		mm_unpin(pr, &pin);
+	} else {
+		char tmp[IO_CHUNK];
+		*asked = len = len > IO_CHUNK ? IO_CHUNK : len;
+		if (wr && mm_copy_in(pr, buf, tmp, len) < 0)
+			return -EFAULT;
+		r = wr ? (off < 0 ? write(h, tmp, len) : pwrite(h, tmp, len, off))
+		       : (off < 0 ? read(h, tmp, len) : pread(h, tmp, len, off));
+		e = errno;
+		if (!wr && r > 0 && mm_copy_out(pr, buf, tmp, (size_t)r) < 0)
+			return -EFAULT;
+	}
+	if (r < 0 && e == EPIPE && wr)
+		sig_pipe(t);
+	return r < 0 ? -e : r;
+}
+
+/* Does a read of @h give all that was asked unless at its end (a file or device, not a pipe, socket
+ * or terminal, which give what they have)? */
+static bool reads_whole(int h)
+{
+	struct stat st;
+	return fstat(h, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !isatty(h)));
+}
 
 static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
-	struct process *pr = t->proc;
-	char tmp[IO_CHUNK];
-	if (len > IO_CHUNK)
-		len = IO_CHUNK;
-	if (off < 0) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
-		long w = host_wait_io(t, h, wr);
-		if (w < 0)
-			return w;
+	uint64_t done = 0, asked;
+	if (len > RW_MAX)
+		len = RW_MAX;
+	/* As in Linux, a write completes (unless a signal interrupts it) and a read of a file or device
+	 * gives all of @len (dd counts short reads); a bounce buffer moves IO_CHUNK at a time. */
+	for (int whole = -1;;) {
+		if (off < 0) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
+			long w = host_wait_io(t, h, wr);
+			if (w < 0)
+				return done ? (long)done : w;
+		}
+		long r = rw_once(t, h, buf + done, len - done, wr, off < 0 ? off : off + (int64_t)done, &asked);
+		if (r <= 0)
+			return done ? (long)done : r;
+		done += (uint64_t)r;
+		if (done == len || (uint64_t)r < asked)
+			return (long)done;
+		if (!wr && whole < 0)
+			whole = reads_whole(h);
+		if (!wr && !whole)
+			return (long)done;
 	}
-	struct mm_pin pin;
-	if (len >= PIN_MIN && mm_pin(pr, buf, len, wr ? CV_ACCESS_READ : CV_ACCESS_WRITE, &pin) == 0) {
-		/* Straight between the file and the application's pages: no bounce copy. */
-		long r = wr ? (off < 0 ? write(h, pin.ptr, len) : pwrite(h, pin.ptr, len, off))
-			    : (off < 0 ? read(h, pin.ptr, len) : pread(h, pin.ptr, len, off));
-		int e = errno;
-		mm_unpin(pr, &pin);
-		if (r < 0 && e == EPIPE && wr)
-			sig_pipe(t);
-		return r < 0 ? -e : r;
-	}
-	if (wr) {
-		if (mm_copy_in(pr, buf, tmp, len) < 0)
-			return -EFAULT;
-		long r = off < 0 ? write(h, tmp, len) : pwrite(h, tmp, len, off);
-		int e = errno;
-		if (r < 0 && e == EPIPE)
-			sig_pipe(t);
-		return r < 0 ? -e : r;
-	}
-	long r = off < 0 ? read(h, tmp, len) : pread(h, tmp, len, off);
-	if (r < 0)
-		return -errno;
-	return mm_copy_out(pr, buf, tmp, (size_t)r) < 0 ? -EFAULT : r;
 }
 
 long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
