@@ -84,7 +84,11 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 	long h;
 	if (procfs_lookup(pr, r.full, nofollow, &h)) /* the sandbox's own /proc */
 		return (int)h;
-	return policy_open(&pr->s->pol, r.full, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0, false, NULL);
+	char to_proc[SENTRY_PATH_MAX];
+	ret = policy_open_proc(&pr->s->pol, r.full, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0, false, NULL, to_proc);
+	if (ret == -EXDEV && procfs_lookup(pr, to_proc, false, &h)) /* a link into /proc (/etc/mtab) */
+		return (int)h;
+	return ret;
 }
 
 /* Character devices any sandbox may write: null, zero, full, random, urandom. */
@@ -106,10 +110,14 @@ static bool harmless_device(const struct stat *st)
 static long open_nonblocking(struct task *t, const char *full, uint64_t flags, uint64_t mode, bool need_rw)
 {
 	const struct policy *pol = &t->proc->s->pol;
+	char to_proc[SENTRY_PATH_MAX];
+	long pr_ret;
 	if (flags & O_PATH) /* no file is opened: nothing blocks (and openat2 refuses O_NONBLOCK here) */
 		return policy_open(pol, full, flags, mode, need_rw, NULL);
 	for (;;) {
-		int h = policy_open(pol, full, flags | O_NONBLOCK, mode, need_rw, NULL);
+		int h = policy_open_proc(pol, full, flags | O_NONBLOCK, mode, need_rw, NULL, to_proc);
+		if (h == -EXDEV && procfs_open_host(t->proc, to_proc, flags, &pr_ret))
+			return pr_ret; /* a link into /proc, such as /etc/mtab: a host fd, as policy_open's */
 		if (h >= 0 && !(flags & O_NONBLOCK) &&
 		    fcntl(h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
 			long e = -errno;

@@ -265,7 +265,7 @@ static const struct mountpt *mount_of(const struct policy *pol, const char *full
  * kernel never resolves anything we have not checked.
  */
 static int walk(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
-		bool *rw_out, int depth, bool *checked)
+		bool *rw_out, int depth, bool *checked, char *to_proc)
 {
 	if (depth > MAX_SYMLINKS)
 		return -ELOOP;
@@ -330,7 +330,11 @@ static int walk(const struct policy *pol, const char *full, uint64_t flags, uint
 				 next ? "/" : "", next ? full + (rest - full) + (next - comps) : "");
 			if (policy_normalize("/", joined, norm) < 0)
 				return -ENAMETOOLONG;
-			return walk(pol, norm, flags, mode, need_rw, rw_out, depth + 1, checked);
+			if (to_proc && (strcmp(norm, "/proc") == 0 || strncmp(norm, "/proc/", 6) == 0)) {
+				strcpy(to_proc, norm); /* the sandbox's own /proc answers it (/etc/mtab) */
+				return -EXDEV;
+			}
+			return walk(pol, norm, flags, mode, need_rw, rw_out, depth + 1, checked, to_proc);
 		}
 		if (last) {
 			if (need_rw && !m->rw) {
@@ -367,8 +371,14 @@ static bool on_procfs(int fd)
 int policy_open(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
 		bool *rw)
 {
+	return policy_open_proc(pol, full, flags, mode, need_rw, rw, NULL);
+}
+
+int policy_open_proc(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
+		     bool *rw, char *to_proc)
+{
 	bool dummy, checked = false;
-	int h = walk(pol, full, flags, mode, need_rw, rw ? rw : &dummy, 0, &checked);
+	int h = walk(pol, full, flags, mode, need_rw, rw ? rw : &dummy, 0, &checked, to_proc);
 	if (h >= 0 && !checked && on_procfs(h)) {
 		close(h);
 		return -EACCES;

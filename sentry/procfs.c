@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "sentry.h"
 
@@ -142,6 +145,39 @@ const char *process_comm(const struct process *p)
 }
 
 /* Generate /proc/PID/@file of @p into @out (s->lock held); false if there is no such file. */
+/* The file system type of host directory fd @fd, by name, as /proc/mounts shows it. */
+static const char *fs_type(int fd)
+{
+	static const struct { long magic; const char *name; } known[] = {
+		{ EXT4_SUPER_MAGIC, "ext4" }, { TMPFS_MAGIC, "tmpfs" }, { OVERLAYFS_SUPER_MAGIC, "overlay" },
+		{ BTRFS_SUPER_MAGIC, "btrfs" }, { XFS_SUPER_MAGIC, "xfs" }, { NFS_SUPER_MAGIC, "nfs" },
+		{ 0x01021997 /* V9FS */, "9p" }, { 0x6a656a63 /* virtiofs (FUSE) */, "fuse" }, { SQUASHFS_MAGIC, "squashfs" },
+	};
+	struct statfs fs;
+	if (fstatfs(fd, &fs) == 0)
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if ((long)fs.f_type == known[i].magic)
+				return known[i].name;
+	return "unknown";
+}
+
+/* /proc/PID/mounts (or mountinfo): the sandbox's own mount points, never the host's table. */
+static void mount_table(const struct policy *pol, bool info, struct text *out)
+{
+	for (int i = 0; i < pol->n; i++) {
+		const struct mountpt *m = &pol->m[i];
+		const char *mode = m->rw ? "rw" : "ro";
+		struct stat st;
+		if (fstat(m->fd, &st) < 0)
+			continue;
+		if (info)
+			putf(out, "%d %d %u:%u / %s %s - %s cvisor %s\n", 100 + i, i ? 100 : 1, major(st.st_dev),
+			     minor(st.st_dev), m->spath, mode, fs_type(m->fd), mode);
+		else
+			putf(out, "cvisor %s %s %s 0 0\n", m->spath, fs_type(m->fd), mode);
+	}
+}
+
 static bool process_file(struct process *p, const char *file, struct text *out)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
@@ -167,6 +203,8 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		for (size_t i = 0; i < p->mm.n; i++)
 			pages += (p->mm.v[i].end - p->mm.v[i].start) / 4096;
 		putf(out, "%llu %llu 0 0 0 0 0\n", (unsigned long long)pages, (unsigned long long)pages);
+	} else if (strcmp(file, "mounts") == 0 || strcmp(file, "mountinfo") == 0) {
+		mount_table(&p->s->pol, strcmp(file, "mountinfo") == 0, out);
 	} else if (strcmp(file, "maps") == 0) {
 		for (size_t i = 0; i < p->mm.n; i++) {
 			const struct vma *v = &p->mm.v[i];
@@ -231,7 +269,8 @@ static long sealed(const struct text *out)
 }
 
 /* The entries of a /proc directory (NULL if @rel is not one), written into a fresh host directory. */
-static const char *const pid_files[] = { "cmdline", "comm", "environ", "maps", "stat", "statm", "status" };
+static const char *const pid_files[] = { "cmdline", "comm", "environ", "maps", "mountinfo", "mounts", "stat",
+					 "statm", "status" };
 
 static int listing(struct process *self, const char *rel)
 {
@@ -313,6 +352,8 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 	if (flags & O_DIRECTORY)
 		return -ENOTDIR;
 	struct text out = { 0 };
+	if (strcmp(rel, "mounts") == 0) /* a link to self/mounts in Linux */
+		rel = "self/mounts";
 	bool found = host_file(rel, &out);
 	if (!found) {
 		char who[32];
@@ -350,16 +391,22 @@ void procfs_release(struct process *pr)
 	remove_tree(dir);
 }
 
-bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)
+bool procfs_open_host(struct process *self, const char *full, uint64_t flags, long *hfd)
 {
 	const char *rel = proc_rel(full);
 	if (!rel)
 		return false;
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
-		*ret = -EACCES;
-		return true;
-	}
-	*ret = procfs_fd(self, rel, flags);
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
+		*hfd = -EACCES;
+	else
+		*hfd = procfs_fd(self, rel, flags);
+	return true;
+}
+
+bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret)
+{
+	if (!procfs_open_host(self, full, flags, ret))
+		return false;
 	if (*ret >= 0)
 		*ret = fd_install(self, (int)*ret, flags & O_CLOEXEC);
 	return true;

@@ -233,6 +233,8 @@ int process_set_args(struct process *pr, char *const argv[], char *const envp[])
 int process_copy_args(struct process *to, const struct process *from);
 /* @full (normalised) is under /proc: open it (*ret: an fd or -errno) and return true; else false. */
 bool procfs_open(struct process *self, const char *full, uint64_t flags, long *ret);
+/* The same, giving the host fd (*hfd, or -errno) instead of installing it. */
+bool procfs_open_host(struct process *self, const char *full, uint64_t flags, long *hfd);
 /* policy.c: remove host directory @dir and everything below it (not following links) */
 void remove_tree(const char *dir);
 /* Remove the /proc listing directories process @pr opened (when it is freed). */
@@ -412,6 +414,10 @@ int policy_resolve(struct process *pr, int64_t dirfd, const char *path, struct r
  * *rw (if non-NULL) tells whether it did. A host fd or -errno; procfs is refused. */
 int policy_open(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
 		bool *rw);
+/* policy_open(), except that a symlink leading into /proc stops the walk: -EXDEV with the normalised
+ * /proc path in @to_proc (SENTRY_PATH_MAX bytes), for the sandbox's own /proc to answer. */
+int policy_open_proc(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
+		     bool *rw, char *to_proc);
 /* O_PATH fd of the directory holding r's last component; -EROFS unless in a read-write mount. */
 int policy_parent(const struct policy *pol, const struct resolved *r, bool *rw);
 

@@ -174,8 +174,8 @@ PLATFORM_TEST(run_no_sentry_proc)
 	if (access(BUSYBOX, X_OK) != 0)
 		SKIP("%s not installed", BUSYBOX);
 	/* Refused: the sandbox has no such file, or it would be the sentry's. */
-	static const char *const paths[] = { "/proc/self/mem", "/dev/fd/7", "/proc/self/fd/9", "/etc/mtab",
-					     "/proc/self/mounts", "/proc/self/task", "/proc/99999/status" };
+	static const char *const paths[] = { "/proc/self/mem", "/dev/fd/7", "/proc/self/fd/9", "/proc/self/task",
+					     "/proc/99999/status" };
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		char *const argv[] = { "busybox", "cat", (char *)paths[i], NULL };
 		struct outcome o;
@@ -199,6 +199,24 @@ PLATFORM_TEST(run_no_sentry_proc)
 			HARNESS_FAIL(0, "%s does not describe the sandboxed program: %.300s", mine[i], o.out);
 		free(o.out);
 	}
+	/* The mount table is the sandbox's own (df reads it), never the host's. */
+	static const char *const tables[] = { "/proc/self/mounts", "/proc/mounts", "/etc/mtab", "/proc/1/mountinfo" };
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char *const argv[] = { "busybox", "cat", (char *)tables[i], NULL };
+		struct outcome o;
+		run_sandboxed(platform, BUSYBOX, argv, &o);
+		EXPECT_EQ(o.status, 0);
+		if (!memmem(o.out, o.len, " / ", 3) || !memmem(o.out, o.len, " /tmp ", 6) ||
+		    !memmem(o.out, o.len, " /dev/shm ", 10) || memmem(o.out, o.len, "proc", 4) ||
+		    memmem(o.out, o.len, "sysfs", 5))
+			HARNESS_FAIL(0, "%s is not the sandbox's mount table: %.300s", tables[i], o.out);
+		free(o.out);
+	}
+	char *const df[] = { "busybox", "df", "/", "/tmp", NULL };
+	struct outcome o;
+	run_sandboxed(platform, BUSYBOX, df, &o);
+	EXPECT_EQ(o.status, 0);
+	free(o.out);
 	RUNP(PROGS_DIR "/procself", "x y");
 }
 
