@@ -236,7 +236,44 @@ static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t ar
 			return -errno;
 		return mm_copy_out(pr, arg, &w, sizeof(w));
 	}
-	return -ENOTTY;
+	int v;
+	switch (req) {
+	case FIONBIO: { /* the file's O_NONBLOCK, as fcntl(F_SETFL) sets it */
+		if (mm_copy_in(pr, arg, &v, sizeof(v)) < 0)
+			return -EFAULT;
+		int fl = fcntl(h, F_GETFL);
+		return fl < 0 || fcntl(h, F_SETFL, v ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0 ? -errno : 0;
+	}
+	case FIOCLEX:
+	case FIONCLEX:
+		pr->cloexec[fd] = req == FIOCLEX;
+		return 0;
+	case FIONREAD: /* also TIOCINQ: bytes ready to read */
+	case TIOCOUTQ:
+		if (ioctl(h, req, &v) < 0)
+			return -errno;
+		return mm_copy_out(pr, arg, &v, sizeof(v));
+	case TCSETS: case TCSETSW: case TCSETSF: { /* the terminal the program was given (raw mode) */
+		struct termios t;
+		if (!isatty(h))
+			return -ENOTTY;
+		if (mm_copy_in(pr, arg, &t, sizeof(t)) < 0)
+			return -EFAULT;
+		return ioctl(h, req, &t) < 0 ? -errno : 0;
+	}
+	case TIOCSWINSZ: {
+		struct winsize w;
+		if (!isatty(h))
+			return -ENOTTY;
+		if (mm_copy_in(pr, arg, &w, sizeof(w)) < 0)
+			return -EFAULT;
+		return ioctl(h, req, &w) < 0 ? -errno : 0;
+	}
+	case TCFLSH: case TCXONC: case TCSBRK: /* integer arguments, terminals only */
+		return !isatty(h) ? -ENOTTY : ioctl(h, req, (int)arg) < 0 ? -errno : 0;
+	default:
+		return -ENOTTY;
+	}
 }
 
 static long sys_clock_gettime(struct task *t, uint64_t clk, uint64_t uts)

@@ -258,6 +258,15 @@ PLATFORM_TEST(run_toolchain_and_multiprocessing)
 	     "    with m.Pool(2) as p: print(sum(p.map(abs, range(-50, 50))))\n"
 	     "    s = shared_memory.SharedMemory(create=True, size=64); s.buf[0] = 7; print(s.buf[0]); s.close(); s.unlink()\n"
 	     "    l = m.Lock(); l.acquire(); l.release(); print('semaphore ok')");
+	/* asyncio: a self-pipe made non-blocking with FIONBIO, a subprocess over pipes, FIONREAD. */
+	RUNP("/usr/bin/python3", "-c",
+	     "import asyncio, fcntl, os, termios, array\n"
+	     "async def main():\n"
+	     "    p = await asyncio.create_subprocess_exec('/bin/echo', 'hi', stdout=asyncio.subprocess.PIPE)\n"
+	     "    out, _ = await p.communicate(); print(out, p.returncode)\n"
+	     "    r, w = os.pipe(); os.write(w, b'abc'); n = array.array('i', [0])\n"
+	     "    fcntl.ioctl(r, termios.FIONREAD, n); print('FIONREAD', n[0])\n"
+	     "asyncio.run(main())");
 }
 
 /* poll, ppoll, select, pselect6, epoll and eventfd; waits and pipe reads interrupted by signals. */
