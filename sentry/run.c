@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include "sentry.h"
@@ -241,6 +242,10 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int ret, status = -1;
 	struct process *init = NULL;
 
+	/* The program gets the caller's descriptor limit; the sentry, which holds the host fds of every
+	 * process's descriptors and its own, takes all the host allows. */
+	if (getrlimit(RLIMIT_NOFILE, &s.nofile) == 0 && s.nofile.rlim_cur < s.nofile.rlim_max)
+		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ s.nofile.rlim_max, s.nofile.rlim_max });
 	/* The default affinity of every task: where the sentry could run before any backend pinned a thread. */
 	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
 		s.cpus[0] = 1;

@@ -98,7 +98,7 @@ struct mm {
 	uint64_t mmap_base;   /* top-down allocation starts below this */
 };
 
-#define SENTRY_MAX_FDS 1024
+#define SENTRY_MAX_FDS 4096
 #define STATS_BUCKETS 16 /* < 1 us, 1-2 us, 2-4 us, ... , >= 16 ms */
 
 struct process {
@@ -203,6 +203,7 @@ struct sentry {
 	struct futex_waiter *futex_waiters;
 	struct policy pol;
 	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
+	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_cow_faults, st_interrupts;

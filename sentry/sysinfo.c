@@ -283,6 +283,8 @@ void rlimits_init(struct process *pr, const struct process *parent)
 	for (int i = 0; i < RLIM_NLIMITS; i++) {
 		if (parent)
 			pr->rlim[i] = parent->rlim[i];
+		else if (i == RLIMIT_NOFILE && pr->s->nofile.rlim_max)
+			pr->rlim[i] = pr->s->nofile;
 		else if (getrlimit(i, &pr->rlim[i]) < 0)
 			pr->rlim[i] = (struct rlimit){ RLIM_INFINITY, RLIM_INFINITY };
 	}
