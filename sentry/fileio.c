@@ -143,6 +143,44 @@ long io_flock(struct task *t, uint64_t fd, uint64_t op)
 	return WITH_HOST_FD(t, fd, h, io_flock_held(t, h, op));
 }
 
+/*
+ * fcntl record locks. Every sandboxed process is the one sentry process on the host, so POSIX locks
+ * (owned by a process) would never conflict between them: they become open-file-description locks on
+ * the host, which do (a process that opens one file twice sees its two descriptors conflict, where
+ * POSIX would merge them; l_pid reads -1). Outside read-write mounts nothing is locked, as for flock,
+ * so the sandbox cannot stall host programs. A waiting lock retries interruptibly.
+ */
+static long io_lock_held(struct task *t, int h, uint64_t cmd, uint64_t uarg)
+{
+	struct flock fl;
+	if (mm_copy_in(t->proc, uarg, &fl, sizeof(fl)) < 0)
+		return -EFAULT;
+	bool get = cmd == F_GETLK || cmd == F_OFD_GETLK, wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+	bool ofd = cmd == F_OFD_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+	if ((ofd && fl.l_pid != 0) || (fl.l_type != F_RDLCK && fl.l_type != F_WRLCK && fl.l_type != F_UNLCK))
+		return -EINVAL;
+	if (!fs_fd_writable(t->proc, h)) {
+		if (!get)
+			return 0;
+		fl.l_type = F_UNLCK;
+		return mm_copy_out(t->proc, uarg, &fl, sizeof(fl));
+	}
+	fl.l_pid = 0;
+	for (;;) {
+		if (fcntl(h, get ? F_OFD_GETLK : F_OFD_SETLK, &fl) == 0)
+			return get ? mm_copy_out(t->proc, uarg, &fl, sizeof(fl)) : 0;
+		if ((errno != EAGAIN && errno != EACCES) || !wait)
+			return -errno;
+		if (sig_nap(t, FLOCK_POLL_NS) < 0)
+			return -EINTR;
+	}
+}
+
+long io_lock(struct task *t, uint64_t fd, uint64_t cmd, uint64_t uarg)
+{
+	return WITH_HOST_FD(t, fd, h, io_lock_held(t, h, cmd, uarg));
+}
+
 /* An optional loff_t in application memory: *has tells whether @uoff was given. */
 static long get_off(struct process *pr, uint64_t uoff, loff_t *off, bool *has)
 {

@@ -439,8 +439,19 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 			ret = -EBADF;
 		else if (a1 == F_GETFL)
 			ret = ret_errno(fcntl(h, F_GETFL));
-		else if (a1 == F_SETFL)
-			ret = ret_errno(fcntl(h, F_SETFL, (int)(a2 & O_NONBLOCK)));
+		else if (a1 == F_SETFL) /* not O_ASYNC: its signals would go to the sentry (F_SETOWN) */
+			ret = ret_errno(fcntl(h, F_SETFL, (int)(a2 & (O_NONBLOCK | O_APPEND | O_DIRECT | O_NOATIME))));
+		else if (a1 == F_GETLK || a1 == F_SETLK || a1 == F_SETLKW || a1 == F_OFD_GETLK || a1 == F_OFD_SETLK ||
+			 a1 == F_OFD_SETLKW)
+			ret = io_lock(t, a0, a1, a2);
+		else if (a1 == F_GETPIPE_SZ || a1 == F_GET_SEALS)
+			ret = ret_errno(fcntl(h, (int)a1));
+		else if (a1 == F_SETPIPE_SZ || a1 == F_ADD_SEALS)
+			ret = ret_errno(fcntl(h, (int)a1, (int)a2));
+		else if (a1 == F_GETOWN)
+			ret = 0; /* no owner: no SIGIO/SIGURG */
+		else if (a1 == F_GETLEASE)
+			ret = F_UNLCK;
 		else if (a1 == F_GETFD)
 			ret = pr->cloexec[a0] ? FD_CLOEXEC : 0;
 		else if (a1 == F_SETFD) {
@@ -695,7 +706,8 @@ static bool may_block(uint64_t nr)
 int do_syscall(struct task *t, const struct cv_exit *ex)
 {
 	struct process *pr = t->proc;
-	bool lock = !may_block(t->st->regs.orig_rax);
+	bool lock = !may_block(t->st->regs.orig_rax) &&
+		    !(t->st->regs.orig_rax == SYS_fcntl && (t->st->regs.rsi == F_SETLKW || t->st->regs.rsi == F_OFD_SETLKW));
 	if (lock)
 		pthread_mutex_lock(&pr->lock); /* the mm and fd table are shared by the process's tasks */
 	int r = dispatch(t, ex);

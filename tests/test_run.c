@@ -229,6 +229,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/mmapcow", NULL);     /* shared read-only file pages stay private copies */
 	RUNP(PROGS_DIR "/execthread", NULL);  /* execve from a thread: the others end, the pid stays */
 	RUNP(PROGS_DIR "/fdrace", NULL);      /* close under a blocked read: the read keeps its file */
+	RUNP(PROGS_DIR "/locks", NULL);       /* fcntl record locks between processes */
 	RUNP("/usr/bin/python3", "-c",
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
@@ -267,6 +268,13 @@ PLATFORM_TEST(run_toolchain_and_multiprocessing)
 	     "    r, w = os.pipe(); os.write(w, b'abc'); n = array.array('i', [0])\n"
 	     "    fcntl.ioctl(r, termios.FIONREAD, n); print('FIONREAD', n[0])\n"
 	     "asyncio.run(main())");
+	/* sqlite in WAL mode: fcntl locks and a shared mapping of its -shm file. */
+	RUNP("/usr/bin/python3", "-c",
+	     "import sqlite3, os, tempfile\nd = tempfile.mkdtemp(); c = sqlite3.connect(d + '/t.db')\n"
+	     "print(c.execute('pragma journal_mode=wal').fetchone()); c.execute('create table t(x)')\n"
+	     "c.executemany('insert into t values (?)', [(i,) for i in range(100)]); c.commit()\n"
+	     "c2 = sqlite3.connect(d + '/t.db'); print(c2.execute('select sum(x) from t').fetchone()); c2.close(); c.close()\n"
+	     "[os.unlink(os.path.join(d, f)) for f in os.listdir(d)]; os.rmdir(d)");
 }
 
 /* poll, ppoll, select, pselect6, epoll and eventfd; waits and pipe reads interrupted by signals. */
