@@ -103,10 +103,10 @@ static void pass_fds(void)
 	write(p[1], "through the pipe", 16);
 	close(p[1]);
 	int three[3] = { file, file, file };
-	int sent = send_fds(sv[0], three, 3);
-	printf("send 3 more: %d; a bad fd: %d\n", sent, send_fds(sv[0], (int[]){ 999 }, 1));
+	int sent = send_fds(sv[0], three, 3), bad = send_fds(sv[0], (int[]){ 999 }, 1);
 	int st;
-	waitpid(c, &st, 0);
+	waitpid(c, &st, 0); /* its lines first: the output is compared */
+	printf("send 3 more: %d; a bad fd: %d\n", sent, bad);
 	close(p[0]);
 	close(file);
 	close(sv[0]);
