@@ -3,6 +3,7 @@
 // writes (mkdir, mknod, unlink, rename, link, symlink, chmod, utimes, truncate) allowed only inside
 // read-write mounts. What they create gets the process's umask.
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,43 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 	return ret;
 }
 
+#define PTS_MAJOR_FIRST 136 /* UNIX98 pty slaves: majors 136-143 */
+#define PTS_MAJOR_LAST 143
+
+static bool is_pty_slave(const struct stat *st)
+{
+	return major(st->st_rdev) >= PTS_MAJOR_FIRST && major(st->st_rdev) <= PTS_MAJOR_LAST;
+}
+
+/* /dev/tty (the caller's terminal, which it handed the program), /dev/ptmx (a new pseudo-terminal)
+ * and the pty slaves pty_is_ours() allows. */
+static bool terminal_device(const struct stat *st)
+{
+	return (major(st->st_rdev) == 5 && (minor(st->st_rdev) == 0 || minor(st->st_rdev) == 2)) || is_pty_slave(st);
+}
+
+/* May the sandbox open pty slave @rdev? If one of its processes holds the master (it opened /dev/ptmx),
+ * or it is the terminal the caller ran cvisor on; never another session's terminal. */
+static bool pty_is_ours(struct sentry *s, dev_t rdev)
+{
+	unsigned n = (major(rdev) - PTS_MAJOR_FIRST) * 256u + minor(rdev);
+	for (int i = 0; i < 3; i++)
+		if (s->stdio_rdev[i] == rdev)
+			return true;
+	bool ours = false;
+	pthread_mutex_lock(&s->lock);
+	for (struct process *q = s->procs; q && !ours; q = q->next)
+		for (int fd = 0; fd < SENTRY_MAX_FDS && !ours; fd++) {
+			int h = __atomic_load_n(&q->fds[fd], __ATOMIC_RELAXED);
+			struct stat st;
+			unsigned ptn;
+			ours = h >= 0 && fstat(h, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 2) &&
+			       ioctl(h, TIOCGPTN, &ptn) == 0 && ptn == n;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return ours;
+}
+
 /* Character devices any sandbox may write: null, zero, full, random, urandom. */
 static bool harmless_device(const struct stat *st)
 {
@@ -174,15 +212,18 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) ||
 		      (flags & O_TMPFILE) == O_TMPFILE;
 	bool need_rw = writes;
-	if (writes) { /* /dev/null and friends may be written wherever they are */
-		struct stat st;
-		int p = policy_open(&pr->s->pol, r.full, O_PATH, 0, false, NULL);
-		if (p >= 0 && fstat(p, &st) == 0 && harmless_device(&st))
-			need_rw = false;
-		if (p >= 0)
-			close(p);
-	}
-	long h = open_nonblocking(t, r.full, flags & ~(uint64_t)O_CLOEXEC, mode & 07777 & ~(uint64_t)pr->umask, need_rw);
+	struct stat st;
+	int p = policy_open(&pr->s->pol, r.full, O_PATH, 0, false, NULL);
+	bool dev = p >= 0 && fstat(p, &st) == 0 && S_ISCHR(st.st_mode);
+	if (p >= 0)
+		close(p);
+	if (dev && is_pty_slave(&st) && !pty_is_ours(pr->s, st.st_rdev))
+		return -EACCES; /* another session's terminal */
+	if (dev && (harmless_device(&st) || terminal_device(&st)))
+		need_rw = false; /* /dev/null and friends, and terminals, may be written wherever they are */
+	/* Terminals never become the sentry's controlling terminal. */
+	long h = open_nonblocking(t, r.full, (flags & ~(uint64_t)O_CLOEXEC) | (dev ? O_NOCTTY : 0),
+				  mode & 07777 & ~(uint64_t)pr->umask, need_rw);
 	return h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
 }
 

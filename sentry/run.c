@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "sentry.h"
@@ -246,6 +247,11 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	 * process's descriptors and its own, takes all the host allows. */
 	if (getrlimit(RLIMIT_NOFILE, &s.nofile) == 0 && s.nofile.rlim_cur < s.nofile.rlim_max)
 		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ s.nofile.rlim_max, s.nofile.rlim_max });
+	for (int i = 0; i < 3; i++) { /* the caller's terminal, which the program may open by name too */
+		struct stat st;
+		if (fstat(i, &st) == 0 && S_ISCHR(st.st_mode))
+			s.stdio_rdev[i] = st.st_rdev;
+	}
 	/* The default affinity of every task: where the sentry could run before any backend pinned a thread. */
 	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
 		s.cpus[0] = 1;

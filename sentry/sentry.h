@@ -204,6 +204,7 @@ struct sentry {
 	struct policy pol;
 	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
 	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
+	dev_t stdio_rdev[3];     /* the devices of the caller's stdin/out/err (its terminal), or 0 */
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_cow_faults, st_interrupts;

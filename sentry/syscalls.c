@@ -219,13 +219,22 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	return (long)got;
 }
 
+/* The kernel's struct termios of TCGETS/TCSETS (36 bytes; glibc's struct termios is larger: copying
+ * that out overran the application's buffer). */
+struct ktermios {
+	uint32_t c_iflag, c_oflag, c_cflag, c_lflag;
+	uint8_t c_line;
+	uint8_t c_cc[19];
+};
+_Static_assert(sizeof(struct ktermios) == 36, "the kernel's struct termios");
+
 static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 {
 	int h = host_fd(pr, fd);
 	if (h < 0)
 		return -EBADF;
 	if (req == TCGETS) {
-		struct termios t;
+		struct ktermios t;
 		if (ioctl(h, TCGETS, &t) < 0)
 			return -errno;
 		return mm_copy_out(pr, arg, &t, sizeof(t));
@@ -254,7 +263,7 @@ static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t ar
 			return -errno;
 		return mm_copy_out(pr, arg, &v, sizeof(v));
 	case TCSETS: case TCSETSW: case TCSETSF: { /* the terminal the program was given (raw mode) */
-		struct termios t;
+		struct ktermios t;
 		if (!isatty(h))
 			return -ENOTTY;
 		if (mm_copy_in(pr, arg, &t, sizeof(t)) < 0)
@@ -271,6 +280,28 @@ static long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t ar
 	}
 	case TCFLSH: case TCXONC: case TCSBRK: /* integer arguments, terminals only */
 		return !isatty(h) ? -ENOTTY : ioctl(h, req, (int)arg) < 0 ? -errno : 0;
+	case TIOCGPTN: /* a pseudo-terminal master's number (ptsname) */
+		if (ioctl(h, TIOCGPTN, &v) < 0)
+			return -errno;
+		return mm_copy_out(pr, arg, &v, sizeof(v));
+	case TIOCSPTLCK: /* unlockpt */
+		if (mm_copy_in(pr, arg, &v, sizeof(v)) < 0)
+			return -EFAULT;
+		return ioctl(h, TIOCSPTLCK, &v) < 0 ? -errno : 0;
+	case TIOCGPTPEER: { /* the slave of a master it holds */
+		int peer = ioctl(h, TIOCGPTPEER, (int)(arg & (O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK)) | O_NOCTTY | O_CLOEXEC);
+		return peer < 0 ? -errno : fd_install(pr, peer, arg & O_CLOEXEC);
+	}
+	case TIOCSCTTY: case TIOCNOTTY: /* a controlling terminal: the sentry never takes one */
+		return isatty(h) ? 0 : -ENOTTY;
+	case TIOCGPGRP: case TIOCGSID: { /* job control on the sandbox's terminal: its own groups */
+		if (!isatty(h))
+			return -ENOTTY;
+		v = req == TIOCGSID ? pr->sid : pr->pgid;
+		return mm_copy_out(pr, arg, &v, sizeof(v));
+	}
+	case TIOCSPGRP:
+		return isatty(h) ? 0 : -ENOTTY;
 	default:
 		return -ENOTTY;
 	}

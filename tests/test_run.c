@@ -268,6 +268,15 @@ PLATFORM_TEST(run_toolchain_and_multiprocessing)
 	     "    r, w = os.pipe(); os.write(w, b'abc'); n = array.array('i', [0])\n"
 	     "    fcntl.ioctl(r, termios.FIONREAD, n); print('FIONREAD', n[0])\n"
 	     "asyncio.run(main())");
+	/* Pseudo-terminals: openpty (ptmx, TIOCGPTN, unlockpt, the slave by name), a line through the
+	 * terminal's line discipline, forkpty (setsid and TIOCSCTTY in the child), termios both ways. */
+	RUNP("/usr/bin/python3", "-c",
+	     "import os, pty, termios, tty\nm, s = pty.openpty(); os.write(s, b'hello\\n'); print(os.read(m, 100))\n"
+	     "print(os.ttyname(s).startswith('/dev/pts/'), os.isatty(s)); a = termios.tcgetattr(s); tty.setraw(s)\n"
+	     "os.write(s, b'raw\\n'); print(os.read(m, 100)); termios.tcsetattr(s, termios.TCSANOW, a)\n"
+	     "pid, fd = pty.fork()\nif pid == 0:\n    print('child on a tty', os.isatty(0)); os._exit(0)\n"
+	     "out = b''\ntry:\n    while True:\n        b = os.read(fd, 100)\n        if not b: break\n        out += b\n"
+	     "except OSError: pass\nos.waitpid(pid, 0); print(out)");
 	/* sqlite in WAL mode: fcntl locks and a shared mapping of its -shm file. */
 	RUNP("/usr/bin/python3", "-c",
 	     "import sqlite3, os, tempfile\nd = tempfile.mkdtemp(); c = sqlite3.connect(d + '/t.db')\n"
