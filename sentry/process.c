@@ -81,6 +81,7 @@ void process_free(struct process *pr)
 		free(t);
 	}
 	mm_destroy(pr);
+	sigfd_free(pr);
 	cv_as_release(pr->as);
 	procfs_release(pr);
 	pthread_mutex_destroy(&pr->lock);
@@ -287,6 +288,11 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 			if (c->fds[i] < 0)
 				ret = -EMFILE;
 		}
+	if (ret == 0 && pr->sigfds) { /* the child's copies of its signalfds read the child's signals */
+		pthread_mutex_lock(&s->lock);
+		sigfd_fork(pr, c);
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (ret == 0)
 		ret = cv_ctx_pull_full_state(t->ctx);
 	if (ret == 0 && (flags & CLONE_PARENT_SETTID)) {

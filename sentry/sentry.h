@@ -90,6 +90,14 @@ struct vma {
 
 struct mm_pin;
 
+/* A signalfd (sigfd.c): the application's descriptor is the read end of a host pipe. */
+struct sigfd {
+	uint64_t ino;          /* the pipe's inode: what identifies the signalfd behind any dup */
+	int rd, wr;            /* the sentry's own read end (to drain it) and write end (to make it ready) */
+	uint64_t mask;         /* signals it reads (s->lock) */
+	struct sigfd *next;
+};
+
 struct mm {
 	struct vma *v;        /* sorted, non-overlapping */
 	size_t n, cap;
@@ -125,6 +133,7 @@ struct process {
 	struct task *exec_task;  /* a thread in execve: every other task stops */
 	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
 	struct fd_ref *held;     /* host fds in use by unlocked syscalls (lock) */
+	struct sigfd *sigfds;    /* its signalfds (s->lock) */
 	struct ksigaction actions[64];
 	/* Interval timers by ITIMER_* (s->lock): when the next signal is due, 0 off — REAL in
 	 * CLOCK_MONOTONIC ns, VIRTUAL and PROF in the process's CPU ns (cputime.c) — and the interval. */
@@ -301,6 +310,16 @@ uint64_t task_cpu_ns(struct task *t, uint64_t now);
 uint64_t process_cpu_ns(struct process *pr, uint64_t now, int *running);
 /* clock_gettime/clock_getres for CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID: true if @clk is one. */
 bool cpu_clock(struct task *t, uint64_t clk, struct timespec *ts);
+
+/* sigfd.c: signalfd */
+long sys_signalfd(struct task *t, int64_t fd, uint64_t umask, uint64_t size, uint64_t flags);
+/* Is host fd @h a signalfd of @p? One load when the process has none. */
+bool sigfd_is(struct process *p, int h);
+long sigfd_read(struct task *t, int h, uint64_t buf, uint64_t len);
+/* A signal was queued for @p (s->lock held): its signalfds that read it become ready. */
+void sigfd_signalled(struct process *p);
+void sigfd_fork(struct process *parent, struct process *child); /* s->lock held */
+void sigfd_free(struct process *p);
 
 /* timer.c: alarm, setitimer, getitimer (REAL, VIRTUAL and PROF) */
 int timer_start(struct sentry *s);

@@ -151,6 +151,8 @@ void sig_queue_locked(struct task *t, int sig, const siginfo_t *info)
 		t->pending |= SIG_BIT(sig);
 		t->pinfo[sig - 1] = *info;
 	}
+	if (t->proc->sigfds)
+		sigfd_signalled(t->proc);
 	pthread_cond_broadcast(&t->proc->s->changed); /* a wait4 in progress returns EINTR */
 	if (!t->exited)
 		task_kick(t); /* it may be running application code or waiting on host fds: make it look */

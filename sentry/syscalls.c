@@ -136,6 +136,8 @@ static bool reads_whole(int h)
 static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
 	uint64_t done = 0, asked;
+	if (!wr && off < 0 && sigfd_is(t->proc, h))
+		return sigfd_read(t, h, buf, len);
 	if (len > RW_MAX)
 		len = RW_MAX;
 	/* As in Linux, a write completes (unless a signal interrupts it) and a read of a file or device
@@ -381,6 +383,8 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		ret = io_copy(t, nr, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 });
 		break;
 	case SYS_close_range: ret = io_close_range(t, a0, a1, a2); break;
+	case SYS_signalfd: ret = sys_signalfd(t, (int32_t)a0, a1, a2, 0); break;
+	case SYS_signalfd4: ret = sys_signalfd(t, (int32_t)a0, a1, a2, a3); break;
 	case SYS_memfd_create: ret = io_memfd_create(t, a0, a1); break;
 	case SYS_timerfd_create: ret = io_timerfd_create(t, a0, a1); break;
 	case SYS_readv: ret = io_vec(t, a0, a1, a2, -1, false, 0); break;

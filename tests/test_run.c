@@ -230,6 +230,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/execthread", NULL);  /* execve from a thread: the others end, the pid stays */
 	RUNP(PROGS_DIR "/fdrace", NULL);      /* close under a blocked read: the read keeps its file */
 	RUNP(PROGS_DIR "/locks", NULL);       /* fcntl record locks between processes */
+	RUNP(PROGS_DIR "/sigfd", NULL);       /* signalfd: signals as data, poll/epoll, a blocked read */
 	RUNP("/usr/bin/python3", "-c",
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
@@ -277,6 +278,8 @@ PLATFORM_TEST(run_toolchain_and_multiprocessing)
 	     "pid, fd = pty.fork()\nif pid == 0:\n    print('child on a tty', os.isatty(0)); os._exit(0)\n"
 	     "out = b''\ntry:\n    while True:\n        b = os.read(fd, 100)\n        if not b: break\n        out += b\n"
 	     "except OSError: pass\nos.waitpid(pid, 0); print(out)");
+	/* script(1): a pty, signalfd for SIGCHLD and SIGWINCH, poll over both. */
+	RUNP("/bin/sh", "-c", "script -qc 'echo in a pty; tty | cut -c1-9' /dev/null | tr -d '\\r'");
 	/* sqlite in WAL mode: fcntl locks and a shared mapping of its -shm file. */
 	RUNP("/usr/bin/python3", "-c",
 	     "import sqlite3, os, tempfile\nd = tempfile.mkdtemp(); c = sqlite3.connect(d + '/t.db')\n"
