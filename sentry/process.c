@@ -152,19 +152,18 @@ void task_exit(struct task *t)
 				sig_queue_locked(o, o->pdeathsig, &di);
 			}
 	}
-	struct task *pt = NULL;
-	for (struct task *o = pr->parent ? pr->parent->tasks : NULL; o && !pt; o = o->next)
-		if (!o->exited)
-			pt = o;
 	siginfo_t si = { .si_signo = SIGCHLD };
 	si.si_code = (pr->exit_status & 0x7f) ? CLD_KILLED : CLD_EXITED;
 	si.si_pid = pr->pid;
 	si.si_status = (pr->exit_status & 0x7f) ? pr->exit_status & 0x7f : (pr->exit_status >> 8) & 0xff;
+	/* Process-directed, to the thread Linux would pick (not just any: one that blocks it would keep it
+	 * pending for good while another waits for it). Ignored by default; a handler, sigsuspend or
+	 * signalfd sees it. */
+	if (pr->parent && !pr->parent->zombie)
+		sig_process_locked(pr->parent, SIGCHLD, &si);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
-	futex_wake_all(s); /* a child's pdeath signal may have to interrupt a futex wait */
-	if (pt) /* ignored by default; a shell's handler or sigsuspend sees it */
-		sig_queue(pt, SIGCHLD, &si);
+	futex_wake_all(s); /* SIGCHLD or a child's pdeath signal may have to interrupt a futex wait */
 }
 
 void process_wait_zombie(struct process *pr)
