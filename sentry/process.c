@@ -130,6 +130,7 @@ void task_exit(struct task *t)
 		for (struct task *o = pr->tasks; o; o = o->next)
 			if (!o->exited)
 				task_kick(o);
+		pthread_cond_broadcast(&s->changed); /* and out of sentry sleeps (pause, nanosleep, wait4) */
 	}
 	bool last = --pr->live_tasks == 0;
 	if (last && !pr->group_exit)
