@@ -398,9 +398,13 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 				break;
 			}
 			len = readlinkat(h, "", out, sizeof(out));
+			int e = errno;
+			struct stat st;
+			if (len < 0 && e == ENOENT && fstat(h, &st) == 0 && !S_ISLNK(st.st_mode))
+				e = EINVAL; /* not a link (an empty name on an O_PATH fd says ENOENT) */
 			close(h);
 			if (len < 0) {
-				*ret = -errno;
+				*ret = -e;
 				break;
 			}
 		}

@@ -408,6 +408,10 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 		process_set_args(pr, argv, envp);
 	free_strv(argv);
 	free_strv(envp);
+	/* /proc/self/exe names the file itself, links resolved (ld.so finds $ORIGIN from it: Java's
+	 * /usr/bin/java is a link into its JDK, whose libraries sit beside the real file). */
+	char canon[SENTRY_PATH_MAX];
+	long cl = ret == 0 ? fs_fd_path(pr, fd, canon, sizeof(canon)) : -1;
 	close(fd);
 	if (ret < 0) {
 		if (s->opts.trace && err[0])
@@ -443,7 +447,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	t->st = cv_ctx_state(ctx);
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
-	pr->exe = strcpy(pr->exe_buf, res.full);
+	pr->exe = strcpy(pr->exe_buf, cl > 0 && canon[0] == '/' && (size_t)cl < sizeof(pr->exe_buf) ? canon : res.full);
 	pthread_mutex_lock(&s->lock);
 	t->comm[0] = 0; /* named after the new program again */
 	pthread_mutex_unlock(&s->lock);

@@ -2,6 +2,7 @@
 // Running a program: the sentry's lifetime, the switch loop of a task, and the shutdown of the rest.
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -273,7 +274,10 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
 	}
-	init->exe = strncpy(init->exe_buf, path, sizeof(init->exe_buf) - 1);
+	/* /proc/self/exe names the file itself, links resolved, as Linux's does (ld.so's $ORIGIN). */
+	char canon[PATH_MAX];
+	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", !opts->root && realpath(path, canon) ? canon : path);
+	init->exe = init->exe_buf;
 	char here[SENTRY_PATH_MAX];
 	if (policy_normalize("/", opts->cwd ? opts->cwd : getcwd(here, sizeof(here)) ? here : "/", init->cwd) < 0)
 		strcpy(init->cwd, "/");

@@ -281,6 +281,11 @@ PLATFORM_TEST(run_toolchain_and_multiprocessing)
 	     "except OSError: pass\nos.waitpid(pid, 0); print(out)");
 	/* script(1): a pty, signalfd for SIGCHLD and SIGWINCH, poll over both. */
 	RUNP("/bin/sh", "-c", "script -qc 'echo in a pty; tty | cut -c1-9' /dev/null | tr -d '\\r'");
+	/* readlink of something that is not a link is EINVAL (Java finds its home that way). */
+	RUNP("/usr/bin/python3", "-c", "import os\ntry: os.readlink('/usr')\nexcept OSError as e: print(e.errno)");
+	/* A JVM: dozens of threads, signals between them, its own memory manager. */
+	if (access("/usr/bin/java", X_OK) == 0)
+		RUNP("/usr/bin/java", "-version");
 	/* sqlite in WAL mode: fcntl locks and a shared mapping of its -shm file. */
 	RUNP("/usr/bin/python3", "-c",
 	     "import sqlite3, os, tempfile\nd = tempfile.mkdtemp(); c = sqlite3.connect(d + '/t.db')\n"
