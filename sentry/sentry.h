@@ -549,6 +549,8 @@ long io_memfd_create(struct task *t, uint64_t uname, uint64_t flags);
 long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags);
 /* fs.c: is the file behind host fd @h inside a read-write mount? */
 bool fs_fd_writable(struct process *pr, int h);
+/* ioctl.c */
+long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg);
 /* fileio.c: fcntl record locks (F_GETLK, F_SETLK(W) and the OFD forms) */
 long io_lock(struct task *t, uint64_t fd, uint64_t cmd, uint64_t uarg);
 
