@@ -2,13 +2,40 @@
 // CPU time of the sandbox's tasks and processes, for the CPU clocks, times/getrusage and the
 // ITIMER_VIRTUAL/ITIMER_PROF timers.
 //
-// A task's CPU time is the wall time it spends switched into application code: two vDSO clock reads
-// per switch, no host syscall. It is an upper bound (host preemption counts) and leaves out the
-// sentry's own handling, which Linux would report as system time (reported as 0). A task in
+// A task's user time is the wall time it spends switched into application code: two vDSO clock reads
+// per switch, no host syscall. It is an upper bound (host preemption counts). Its system time is the
+// wall time the sentry spends handling its syscalls, less the time it waits in them (host polls,
+// sleeps, futex and wait4 waits): one more clock read per syscall, two per wait. A task in
 // application code right now counts up to the moment of reading, so a compute loop's timer fires
 // without any syscall. Readers never see a clock go back.
 #include <time.h>
 #include "sentry.h"
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void cpu_block_begin(struct task *t)
+{
+	t->block_start = mono_now();
+}
+
+void cpu_block_end(struct task *t)
+{
+	t->blocked_ns += mono_now() - t->block_start;
+}
+
+void cpu_syscall_done(struct task *t, uint64_t handled_ns, uint64_t blocked_before)
+{
+	uint64_t waited = t->blocked_ns - blocked_before;
+	if (handled_ns <= waited)
+		return;
+	__atomic_add_fetch(&t->sys_ns, handled_ns - waited, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->proc->sys_ns, handled_ns - waited, __ATOMIC_RELAXED);
+}
 
 void cpu_enter(struct task *t, uint64_t now)
 {
@@ -59,21 +86,15 @@ uint64_t process_cpu_ns(struct process *pr, uint64_t now, int *running)
 	return never_back(&pr->cpu_seen, __atomic_load_n(&pr->run_ns, __ATOMIC_RELAXED) + total);
 }
 
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 bool cpu_clock(struct task *t, uint64_t clk, struct timespec *ts)
 {
 	uint64_t ns;
-	if (clk == CLOCK_THREAD_CPUTIME_ID) {
-		ns = task_cpu_ns(t, mono_now());
+	if (clk == CLOCK_THREAD_CPUTIME_ID) { /* user and system, as Linux's */
+		ns = task_cpu_ns(t, mono_now()) + __atomic_load_n(&t->sys_ns, __ATOMIC_RELAXED);
 	} else if (clk == CLOCK_PROCESS_CPUTIME_ID) {
 		pthread_mutex_lock(&t->proc->s->lock);
-		ns = process_cpu_ns(t->proc, mono_now(), NULL);
+		ns = process_cpu_ns(t->proc, mono_now(), NULL) + __atomic_load_n(&t->proc->sys_ns, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&t->proc->s->lock);
 	} else {
 		return false;

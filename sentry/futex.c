@@ -68,12 +68,14 @@ static long futex_wait(struct task *t, uint64_t uaddr, uint64_t op, uint32_t val
 			ret = -EINTR;
 			break;
 		}
+		cpu_block_begin(t);
 		if (deadline) {
 			if (pthread_cond_timedwait(&w.cond, &s->futex_lock, deadline) == ETIMEDOUT && !w.woken)
 				ret = -ETIMEDOUT;
 		} else {
 			pthread_cond_wait(&w.cond, &s->futex_lock);
 		}
+		cpu_block_end(t);
 	}
 	for (struct futex_waiter **pp = &s->futex_waiters; *pp; pp = &(*pp)->next)
 		if (*pp == &w) {

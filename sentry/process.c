@@ -490,6 +490,7 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, bool nohang, 
 			}
 			*pp = c->next;
 			pr->child_run_ns += __atomic_load_n(&c->run_ns, __ATOMIC_RELAXED) + c->child_run_ns;
+			pr->child_sys_ns += __atomic_load_n(&c->sys_ns, __ATOMIC_RELAXED) + c->child_sys_ns;
 			pthread_mutex_unlock(&s->lock);
 			process_free(c);
 			return 1;
@@ -502,7 +503,9 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, bool nohang, 
 			pthread_mutex_unlock(&s->lock);
 			return nohang && !s->shutting_down ? 0 : -EINTR;
 		}
+		cpu_block_begin(t);
 		pthread_cond_wait(&s->changed, &s->lock);
+		cpu_block_end(t);
 	}
 }
 

@@ -84,7 +84,9 @@ int task_loop(struct task *t)
 			 * other addresses in other processes, and a patched site returns to its own. */
 			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && mm_own_page(pr, t->st->regs.rip - 1) == 0)
 				cv_as_patch_syscall(pr->as, t->st->regs.rip);
+			uint64_t blocked_before = t->blocked_ns;
 			int end = do_syscall(t, &ex);
+			cpu_syscall_done(t, now_ns() - t1, blocked_before);
 			if (pr->s->opts.stats) {
 				__atomic_add_fetch(&pr->s->st_count[nr], 1, __ATOMIC_RELAXED);
 				__atomic_add_fetch(&pr->s->st_switch_ns[nr], t1 - t0, __ATOMIC_RELAXED);

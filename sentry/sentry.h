@@ -146,6 +146,8 @@ struct process {
 	bool dumpable, no_new_privs, subreaper; /* prctl: stored and reported */
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
+	uint64_t sys_ns;         /* time the sentry spent on its syscalls, waits left out (atomic) */
+	uint64_t child_sys_ns;   /* the same for its reaped children and theirs (s->lock) */
 };
 
 struct task {
@@ -169,6 +171,9 @@ struct task {
 				  * there now (atomic) */
 	uint64_t run_ns;         /* its time in application code before that (atomic) */
 	uint64_t cpu_seen;       /* the highest thread CPU time reported (atomic) */
+	uint64_t sys_ns;         /* the sentry's time on its syscalls, waits left out (atomic) */
+	uint64_t blocked_ns;     /* time it spent waiting in the sentry (its own thread only) */
+	uint64_t block_start;
 	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
 	int stale_repeats;
 	uint64_t real_blocked;   /* rt_sigtimedwait: the mask it lowered for the wait (such signals queue) */
@@ -308,6 +313,11 @@ void cpu_leave(struct task *t, uint64_t now);
 uint64_t task_cpu_ns(struct task *t, uint64_t now);
 /* s->lock held; @running (if non-NULL) gets the number of its tasks in application code now. */
 uint64_t process_cpu_ns(struct process *pr, uint64_t now, int *running);
+/* Around a wait in the sentry (a blocked syscall uses no CPU); and after handling a syscall that took
+ * @handled_ns of wall time, of which the waits are not system time. */
+void cpu_block_begin(struct task *t);
+void cpu_block_end(struct task *t);
+void cpu_syscall_done(struct task *t, uint64_t handled_ns, uint64_t blocked_before);
 /* clock_gettime/clock_getres for CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID: true if @clk is one. */
 bool cpu_clock(struct task *t, uint64_t clk, struct timespec *ts);
 

@@ -400,10 +400,15 @@ long sig_sleep(struct task *t, const struct timespec *deadline)
 			break;
 		}
 		if (deadline) {
-			if (pthread_cond_timedwait(&s->changed, &s->lock, deadline) == ETIMEDOUT)
+			cpu_block_begin(t);
+			int w = pthread_cond_timedwait(&s->changed, &s->lock, deadline);
+			cpu_block_end(t);
+			if (w == ETIMEDOUT)
 				break;
 		} else {
+			cpu_block_begin(t);
 			pthread_cond_wait(&s->changed, &s->lock);
+			cpu_block_end(t);
 		}
 	}
 	pthread_mutex_unlock(&s->lock);

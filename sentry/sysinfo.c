@@ -295,9 +295,9 @@ void rlimits_init(struct process *pr, const struct process *parent)
 		nofile->rlim_cur = nofile->rlim_max;
 }
 
-/* --- CPU times: the time the process's tasks spent switched into application code is its user time
- * (measured around every switch, so it includes host scheduling delays); the sentry's work for it
- * is not counted as system time: system time reads 0 --- */
+/* --- CPU times (cputime.c): user time is the time the process's tasks spent switched into
+ * application code (so it includes host scheduling delays), system time the sentry's handling of
+ * their syscalls without the waits --- */
 
 static struct timeval ns_tv(uint64_t ns)
 {
@@ -311,7 +311,8 @@ long sys_times(struct task *t, uint64_t ubuf)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&pr->s->lock);
 	uint64_t cpu = process_cpu_ns(pr, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec, NULL);
-	struct tms tm = { (clock_t)(cpu / NS_PER_TICK), 0, (clock_t)(pr->child_run_ns / NS_PER_TICK), 0 };
+	struct tms tm = { (clock_t)(cpu / NS_PER_TICK), (clock_t)(__atomic_load_n(&pr->sys_ns, __ATOMIC_RELAXED) / NS_PER_TICK),
+			  (clock_t)(pr->child_run_ns / NS_PER_TICK), (clock_t)(pr->child_sys_ns / NS_PER_TICK) };
 	pthread_mutex_unlock(&pr->s->lock);
 	if (ubuf && mm_copy_out(pr, ubuf, &tm, sizeof(tm)) < 0)
 		return -EFAULT;
@@ -332,6 +333,9 @@ long sys_getrusage(struct task *t, int64_t who, uint64_t uru)
 	ru.ru_utime = ns_tv(who == RUSAGE_CHILDREN ? pr->child_run_ns
 			    : who == RUSAGE_THREAD ? task_cpu_ns(t, now_ns)
 						   : process_cpu_ns(pr, now_ns, NULL));
+	ru.ru_stime = ns_tv(who == RUSAGE_CHILDREN ? pr->child_sys_ns
+			    : who == RUSAGE_THREAD ? __atomic_load_n(&t->sys_ns, __ATOMIC_RELAXED)
+						   : __atomic_load_n(&pr->sys_ns, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&pr->s->lock);
 	return mm_copy_out(pr, uru, &ru, sizeof(ru));
 }

@@ -2,9 +2,9 @@
 // Interval timers: alarm, setitimer and getitimer, fired by one sentry thread that queues the signal
 // (process-directed, SI_KERNEL, as Linux sends it). ITIMER_REAL counts CLOCK_MONOTONIC: the thread
 // sleeps until the earliest deadline. ITIMER_VIRTUAL and ITIMER_PROF count the process's CPU time
-// (cputime.c: its tasks' time in application code; the sentry's handling is not counted, so PROF
-// counts what VIRTUAL does): while one is armed the thread wakes when the process could first reach it
-// with all its running tasks busy, at least every 50 ms, and at most every millisecond.
+// (cputime.c: VIRTUAL its tasks' time in application code, PROF that and the sentry's handling of
+// their syscalls, waits left out): while one is armed the thread wakes when the process could first
+// reach it with all its running tasks busy, at least every 50 ms, and at most every millisecond.
 #include <errno.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -33,7 +33,7 @@ static bool fire_due(struct process *p, uint64_t now, uint64_t *next)
 	for (int w = ITIMER_REAL; w <= ITIMER_PROF; w++) {
 		if (!p->itimer_due[w])
 			continue;
-		uint64_t clock = w == ITIMER_REAL ? now : cpu;
+		uint64_t clock = w == ITIMER_REAL ? now : w == ITIMER_PROF ? cpu + __atomic_load_n(&p->sys_ns, __ATOMIC_RELAXED) : cpu;
 		if (p->itimer_due[w] <= clock) {
 			siginfo_t si = { .si_signo = timer_signal[w], .si_code = SI_KERNEL };
 			sig_process_locked(p, timer_signal[w], &si);
@@ -119,13 +119,22 @@ static struct timeval ns_tv(uint64_t ns)
 	return (struct timeval){ (time_t)(ns / 1000000000ull), (suseconds_t)(ns % 1000000000ull / 1000) };
 }
 
+/* What timer @which of @p counts (s->lock held): the monotonic clock, user time, or user and system. */
+static uint64_t timer_clock(struct process *p, int which, uint64_t now)
+{
+	if (which == ITIMER_REAL)
+		return now;
+	uint64_t cpu = process_cpu_ns(p, now, NULL);
+	return which == ITIMER_PROF ? cpu + __atomic_load_n(&p->sys_ns, __ATOMIC_RELAXED) : cpu;
+}
+
 /* The current value of timer @which of @p (s->lock held). */
 static struct itimerval current(struct process *p, int which, uint64_t now)
 {
 	struct itimerval v = { { 0, 0 }, { 0, 0 } };
 	uint64_t due = p->itimer_due[which];
 	if (due) {
-		uint64_t clock = which == ITIMER_REAL ? now : process_cpu_ns(p, now, NULL);
+		uint64_t clock = timer_clock(p, which, now);
 		v.it_value = ns_tv(due > clock ? due - clock : 1000);
 		v.it_interval = ns_tv(p->itimer_every[which]);
 	}
@@ -140,7 +149,7 @@ static void set_timer(struct task *t, int which, const struct itimerval *nv, str
 	uint64_t now = mono_ns();
 	*old = current(t->proc, which, now);
 	uint64_t value = tv_ns(&nv->it_value);
-	uint64_t clock = which == ITIMER_REAL ? now : process_cpu_ns(t->proc, now, NULL);
+	uint64_t clock = timer_clock(t->proc, which, now);
 	t->proc->itimer_due[which] = value ? clock + value : 0;
 	t->proc->itimer_every[which] = value ? tv_ns(&nv->it_interval) : 0;
 	pthread_cond_signal(&s->timer_cond);
