@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Guest program: alarm, setitimer and getitimer (ITIMER_REAL): one-shot and interval SIGALRMs, values
+// Guest program: alarm, setitimer and getitimer: one-shot and interval SIGALRMs, values
 // read back, cancelling, the default action killing a child, and a blocking read interrupted by the
 // alarm; the CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF) and clocks: they count a busy loop, not a
 // sleep. Prints what it sees; the test compares the output with a native run.
