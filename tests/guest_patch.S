@@ -41,6 +41,31 @@ BLOB(g_patch_seq)
 	ud2
 END(g_patch_seq)
 
+/*
+ * The same with glibc's syscall(3) ending, `mov 0x8(%rsp),%r9; syscall`: the number is in rax
+ * already, and r9 must come back as the word above the return address.
+ */
+BLOB(g_patch_dyn)
+1:	mov	$0x601, %eax
+	mov	0x8(%rsp), %r9
+	syscall
+	mov	$0x602, %eax
+	mov	0x8(%rsp), %r9
+	syscall
+	mov	$0x603, %eax
+	mov	0x8(%rsp), %r9
+	syscall
+	mov	$0x604, %eax
+	mov	0x8(%rsp), %r9
+	syscall
+	inc	%r13
+	dec	%r12
+	jnz	1b
+	mov	$0x60f, %eax
+	syscall
+	ud2
+END(g_patch_dyn)
+
 
 
 /*

@@ -9,6 +9,7 @@
 
 GUEST_BLOB(g_patch_loop);
 GUEST_BLOB(g_patch_seq);
+GUEST_BLOB(g_patch_dyn);
 extern const uint8_t g_patch_loop_site_end[], g_patch_loop_after[];
 
 #define LOOP_AFTER (GUEST_CODE_ADDR + (uint64_t)(g_patch_loop_after - g_patch_loop_start))
@@ -218,6 +219,7 @@ PLATFORM_TEST(patch_refuses_what_it_cannot_do)
 struct seq_worker {
 	struct guest *g;
 	struct cv_ctx *ctx;
+	uint64_t r9;          /* g_patch_dyn: what every syscall must see in r9 (0: not checked) */
 	int rounds;
 	int patched_exits;
 	int failed;
@@ -246,7 +248,7 @@ static void *seq_main(void *arg)
 		uint64_t nr = st->regs.orig_rax;
 		if (nr == 0x60f)
 			break;
-		if (nr != want) {
+		if (nr != want || (w->r9 && st->regs.r9 != w->r9)) {
 			w->failed = 3;
 			return NULL;
 		}
@@ -265,11 +267,12 @@ static void *seq_main(void *arg)
 	return NULL;
 }
 
-/* Eight threads run four sites while the first thread to see each one patches it. */
-PLATFORM_TEST(patch_sites_while_threads_run_them)
+/* Eight threads run four sites while the first thread to see each one patches it; @dyn: sites of
+ * syscall(3)'s shape, `mov 0x8(%rsp),%r9; syscall`, whose r9 each thread checks. */
+static void race_sites(const char *platform, bool dyn)
 {
 	struct guest g;
-	guest_setup(&g, platform, g_patch_seq_start, g_patch_seq_end);
+	guest_setup(&g, platform, dyn ? g_patch_dyn_start : g_patch_seq_start, dyn ? g_patch_dyn_end : g_patch_seq_end);
 	need_patching(&g, platform);
 	struct seq_worker w[8];
 	for (int i = 0; i < 8; i++) {
@@ -279,6 +282,11 @@ PLATFORM_TEST(patch_sites_while_threads_run_them)
 		cv_ctx_state(w[i].ctx)->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE - 0x1000 * (uint64_t)i;
 		cv_ctx_state(w[i].ctx)->regs.r12 = (uint64_t)w[i].rounds;
 		cv_ctx_state(w[i].ctx)->regs.r13 = 0;
+		if (dyn) { /* the word above each thread's return address */
+			cv_ctx_state(w[i].ctx)->regs.rsp -= 64;
+			w[i].r9 = 0x1111111111111111ull * (uint64_t)(i + 1);
+			ASSERT_EQ(cv_as_copy_out(g.as, cv_ctx_state(w[i].ctx)->regs.rsp + 8, &w[i].r9, 8), 8);
+		}
 	}
 	for (int i = 0; i < 8; i++)
 		ASSERT_EQ(pthread_create(&w[i].t, NULL, seq_main, &w[i]), 0);
@@ -291,6 +299,52 @@ PLATFORM_TEST(patch_sites_while_threads_run_them)
 	EXPECT_GT(patched, 8 * 3000 * 4 / 2); /* most calls took the patched path */
 	for (int i = 1; i < 8; i++)
 		cv_ctx_release(w[i].ctx);
+	guest_teardown(&g);
+}
+
+PLATFORM_TEST(patch_sites_while_threads_run_them)
+{
+	race_sites(platform, false);
+}
+
+PLATFORM_TEST(patch_syscall3_sites_while_threads_run_them)
+{
+	race_sites(platform, true);
+}
+
+/* A thread that meets a syscall(3) site while it is being patched (its first byte already the trap
+ * byte) makes the site's syscall after the displaced `mov 0x8(%rsp),%r9`; a trap byte anywhere else
+ * stays the program's SIGILL. */
+PLATFORM_TEST(patch_syscall3_site_half_written)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_dyn_start, g_patch_dyn_end);
+	need_patching(&g, platform);
+	uint64_t marker = 0x5a5a123412345a5aull;
+	g.st->regs.rsp -= 64;
+	ASSERT_EQ(cv_as_copy_out(g.as, g.st->regs.rsp + 8, &marker, 8), 8);
+	g.st->regs.r12 = 1000;
+	struct cv_exit e = run_nr(&g, 0x601);
+	ASSERT_TRUE(e.syscall_flags & CV_SYSCALL_PATCHABLE);
+	uint64_t site = g.st->regs.rip - 7;
+	ASSERT_OK(cv_as_patch_syscall(g.as, g.st->regs.rip));
+	EXPECT_EQ(g.code[site - GUEST_CODE_ADDR], 0xff); /* jmp *ptr */
+	/* Back to the site's start with the first byte as a half-way patch leaves it. */
+	g.code[site - GUEST_CODE_ADDR] = 0x06;
+	g.st->regs.rip = site;
+	g.st->regs.rax = 0x601;
+	g.st->regs.r9 = 0;
+	e = run_nr(&g, 0x601);
+	EXPECT_EQ(g.st->regs.r9, marker);
+	EXPECT_EQ(g.st->regs.rip, site + 7);
+	g.code[site - GUEST_CODE_ADDR] = 0xff;
+	run_nr(&g, 0x602); /* and on from there */
+	/* The trap byte where no site is: the program's own illegal instruction. */
+	g.code[site - GUEST_CODE_ADDR - 5] = 0x06; /* the mov $0x601 before the site */
+	g.st->regs.rip = site - 5;
+	e = guest_run(&g);
+	EXPECT_EQ(e.reason, CV_EXIT_SIGNAL);
+	EXPECT_EQ(e.info.si_signo, SIGILL);
 	guest_teardown(&g);
 }
 

@@ -63,8 +63,8 @@ CV_API int cv_as_prefork(struct cv_as *as);
 CV_API int cv_as_postfork(struct cv_as *as);
 
 /*
- * Syscall-site patching (where caps.patches_syscalls): rewrite the `mov $nr,%eax; syscall` that ends
- * at @rip, as reported by a CV_EXIT_SYSCALL with CV_SYSCALL_PATCHABLE, so that later executions enter
+ * Syscall-site patching (where caps.patches_syscalls): rewrite the `mov $nr,%eax; syscall` (or the
+ * `mov 0x8(%rsp),%r9; syscall` that ends glibc's syscall(3)) that ends at @rip, as reported by a CV_EXIT_SYSCALL with CV_SYSCALL_PATCHABLE, so that later executions enter
  * the platform without a signal (they are then reported with CV_SYSCALL_PATCHED; exits, registers and
  * restarts look exactly as before). The code is rewritten in place, through the memory file that backs
  * it, and the new bytes are visible to the application: call it only for memory that is the

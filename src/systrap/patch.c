@@ -11,6 +11,10 @@
 #include "systrap/systrap_internal.h"
 
 static const uint8_t site_insn[2] = { 0x0f, 0x05 };
+/* glibc's syscall(3) ends `mov 0x8(%rsp),%r9; syscall`: a site whose number is the program's rax. */
+static const uint8_t dyn_insn[5] = { 0x4c, 0x8b, 0x4c, 0x24, 0x08 };
+#define DYN_NR 0x10000u /* the site table's number for such a site */
+#define TRAP_BYTE 0x06  /* invalid in 64-bit mode: a thread that meets it traps (SIGILL) */
 
 static uint32_t site_hash(uint64_t addr)
 {
@@ -87,8 +91,12 @@ static int site_add(struct st_platform *sp, uint64_t addr, uint32_t nr)
 	uint64_t ret = addr + 7;
 	int32_t rel = (int32_t)((int64_t)(sp->base + sp->ex->patched_entry) - (int64_t)(tramp + 20));
 	uint8_t *t = sp->patch_rw + ST_PTAB_SIZE + (uint64_t)k * ST_TRAMP_SIZE;
-	t[0] = 0xb8; /* mov $nr, %eax */
-	memcpy(t + 1, &nr, 4);
+	if (nr == DYN_NR) {
+		memcpy(t, dyn_insn, 5); /* the displaced mov 0x8(%rsp),%r9; rax already holds the number */
+	} else {
+		t[0] = 0xb8; /* mov $nr, %eax */
+		memcpy(t + 1, &nr, 4);
+	}
 	t[5] = 0x48; /* movabs $ret, %rcx */
 	t[6] = 0xb9;
 	memcpy(t + 7, &ret, 8);
@@ -112,6 +120,11 @@ static bool site_bytes_ok(const uint8_t b[7], uint64_t nr)
 	return b[0] == 0xb8 && imm == nr && b[5] == site_insn[0] && b[6] == site_insn[1];
 }
 
+static bool site_dyn(const uint8_t b[7])
+{
+	return memcmp(b, dyn_insn, 5) == 0 && b[5] == site_insn[0] && b[6] == site_insn[1];
+}
+
 static bool site_shape_ok(const struct cv_as *as, uint64_t rip)
 {
 	uint64_t site = rip - 7;
@@ -128,7 +141,7 @@ bool st_patch_candidate(struct st_as *sas, struct cv_as *as, uint64_t rip, uint6
 	if (v >> 17 == rip && (v & 0xffff) == nr)
 		return (v >> 16) & 1;
 	uint8_t b[7];
-	bool ok = as_read_raw(as, rip - 7, b, 7) == 7 && site_bytes_ok(b, nr);
+	bool ok = as_read_raw(as, rip - 7, b, 7) == 7 && (site_bytes_ok(b, nr) || site_dyn(b));
 	atomic_store_explicit(e, rip << 17 | (uint64_t)ok << 16 | nr, memory_order_relaxed);
 	return ok;
 }
@@ -162,10 +175,13 @@ int st_as_patch_syscall(struct cv_as *as, uint64_t rip)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (!site_bytes_ok(b, nr) || nr > 0xffff) {
+	bool dyn = site_dyn(b);
+	if (!dyn && (!site_bytes_ok(b, nr) || nr > 0xffff)) {
 		ret = -EINVAL;
 		goto out;
 	}
+	if (dyn)
+		nr = DYN_NR;
 	int k = site_find(sp, site, nr);
 	if (k < 0)
 		k = site_add(sp, site, nr);
@@ -181,21 +197,61 @@ int st_as_patch_syscall(struct cv_as *as, uint64_t rip)
 		ret = -EFAULT; /* not memory-file backed: never written */
 		goto out;
 	}
-	if (as_write_memfile(as, site + 1, jmp + 1, 4) != 4 || as_write_memfile(as, site + 6, jmp + 6, 1) != 1 ||
-	    as_write_memfile(as, site, jmp, 1) != 1)
+	/* A syscall(3) site's first instruction is no harmless mov $imm: the first byte traps before the
+	 * middle changes (st_patch_sigill runs the displaced mov for a thread that meets it). */
+	static const uint8_t trap = TRAP_BYTE;
+	if ((dyn && as_write_memfile(as, site, &trap, 1) != 1) || as_write_memfile(as, site + 1, jmp + 1, 4) != 4 ||
+	    as_write_memfile(as, site + 6, jmp + 6, 1) != 1 || as_write_memfile(as, site, jmp, 1) != 1)
 		ret = -EFAULT;
 out:
 	pthread_mutex_unlock(&sp->patch_lock);
 	return ret;
 }
 
+/* Is @site a syscall(3) site in the table (patch_lock held)? */
+static bool dyn_site_known(const struct st_platform *sp, uint64_t site)
+{
+	for (uint32_t h = site_hash(site);; h = (h + 1) & (ST_PATCH_HASH - 1)) {
+		int32_t k = sp->patch_hash[h];
+		if (k < 0)
+			return false;
+		if (sp->patch_site[k].addr == site && sp->patch_site[k].nr == DYN_NR)
+			return true;
+	}
+}
+
+/* A thread met the trap byte at the start of a syscall(3) site being patched: do what the site did,
+ * `mov 0x8(%rsp),%r9` (on a stack it cannot read, the program's own fault is its SIGILL), then the
+ * syscall with its rax. */
+static bool dyn_site_trap(struct st_platform *sp, struct cv_as *as, struct cv_regs *r)
+{
+	uint8_t b;
+	uint64_t v;
+	if (as_read_raw(as, r->rip, &b, 1) != 1 || b != TRAP_BYTE)
+		return false;
+	pthread_mutex_lock(&sp->patch_lock);
+	bool known = dyn_site_known(sp, r->rip);
+	pthread_mutex_unlock(&sp->patch_lock);
+	if (!known || as_read_raw(as, r->rsp + 8, &v, 8) != 8)
+		return false;
+	r->r9 = v;
+	r->orig_rax = r->rax;
+	r->rip += 7;
+	r->rcx = r->rip;
+	r->r11 = r->eflags;
+	return true;
+}
+
 bool st_patch_sigill(struct st_platform *sp, struct cv_as *as, struct cv_regs *r)
 {
 	if (!sp->patching || r->cs != CV_USER_CS || r->rip < 5)
 		return false;
+	if (dyn_site_trap(sp, as, r))
+		return true;
 	uint64_t site = r->rip - 5;
 	uint8_t b[6];
-	if (as_read_raw(as, site, b, 6) != 6 || b[5] != 0x06 || (b[0] != 0xb8 && b[0] != 0xff))
+	if (as_read_raw(as, site, b, 6) != 6 || b[5] != TRAP_BYTE ||
+	    (b[0] != 0xb8 && b[0] != 0xff && b[0] != dyn_insn[0] && b[0] != TRAP_BYTE))
 		return false;
 	bool found = false;
 	pthread_mutex_lock(&sp->patch_lock);
@@ -206,7 +262,7 @@ bool st_patch_sigill(struct st_platform *sp, struct cv_as *as, struct cv_regs *r
 		if (sp->patch_site[k].addr != site)
 			continue;
 		found = true;
-		if (r->rax == patch_imm((uint32_t)k)) /* it ran the half-written mov */
+		if (sp->patch_site[k].nr != DYN_NR && r->rax == patch_imm((uint32_t)k)) /* the half-written mov */
 			r->rax = sp->patch_site[k].nr;
 	}
 	pthread_mutex_unlock(&sp->patch_lock);
