@@ -47,9 +47,10 @@ int main(void)
 	read(p[0], &b, 1);
 	struct timespec nap = { 0, 50 * 1000 * 1000 };
 	nanosleep(&nap, NULL);
-	printf("parent unlocks: %d\n", lock(fd, F_SETLK, F_UNLCK));
+	int un = lock(fd, F_SETLK, F_UNLCK);
 	int st;
-	waitpid(c, &st, 0);
+	waitpid(c, &st, 0); /* the child's line first: the output is compared */
+	printf("parent unlocked: %d\n", un);
 	/* OFD locks: two opens of the file conflict even in one process. */
 	int a = open(path, O_RDWR), d = open(path, O_RDWR);
 	int first = lock(a, F_OFD_SETLK, F_WRLCK), second = lock(d, F_OFD_SETLK, F_WRLCK);
