@@ -5,6 +5,9 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -229,9 +232,78 @@ static void shutdown_all(struct sentry *s)
 	}
 }
 
+/*
+ * Signals sent to cvisor itself (a terminal's ^C, a supervisor's SIGTERM) go to the sandbox: SIGINT and
+ * SIGQUIT to the first process's group, as a terminal sends them to its foreground group, SIGTERM and
+ * SIGHUP to the first process. The program decides, as natively; if it dies, the sandbox ends through
+ * the ordinary path, which removes the private /tmp and /dev/shm. The sentry's threads (and the stubs
+ * they spawn) block these signals; this thread reads them from a signalfd.
+ */
+struct host_signals {
+	struct sentry *s;
+	struct process *init;
+	int sfd, stop;
+	pthread_t thread;
+	bool running;
+};
+
+static void *host_signals_main(void *arg)
+{
+	struct host_signals *h = arg;
+	struct sentry *s = h->s;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = h->sfd, .events = POLLIN }, { .fd = h->stop, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (p[1].revents)
+			return NULL;
+		struct signalfd_siginfo si;
+		if (!(p[0].revents & POLLIN) || read(h->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			continue;
+		int sig = (int)si.ssi_signo;
+		siginfo_t info = { .si_signo = sig, .si_code = SI_USER }; /* from outside: pid 0 */
+		bool group = sig == SIGINT || sig == SIGQUIT;
+		pthread_mutex_lock(&s->lock);
+		for (struct process *q = s->procs; q; q = q->next)
+			if (!q->zombie && (group ? q->pgid == h->init->pgid : q == h->init))
+				sig_process_locked(q, sig, &info);
+		pthread_mutex_unlock(&s->lock);
+		futex_wake_all(s);
+	}
+}
+
+static void host_signals_start(struct host_signals *h, const sigset_t *set)
+{
+	h->sfd = signalfd(-1, set, SFD_CLOEXEC);
+	h->stop = eventfd(0, EFD_CLOEXEC);
+	h->running = h->sfd >= 0 && h->stop >= 0 && pthread_create(&h->thread, NULL, host_signals_main, h) == 0;
+}
+
+static void host_signals_stop(struct host_signals *h)
+{
+	if (h->running) {
+		uint64_t one = 1;
+		ssize_t w = write(h->stop, &one, sizeof(one));
+		(void)w;
+		pthread_join(h->thread, NULL);
+	}
+	if (h->sfd >= 0)
+		close(h->sfd);
+	if (h->stop >= 0)
+		close(h->stop);
+}
+
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
 	struct sentry s = { .opts = *opts };
+	struct host_signals hs = { .s = &s, .sfd = -1, .stop = -1 };
+	sigset_t forwarded, caller_mask;
+	sigemptyset(&forwarded);
+	sigaddset(&forwarded, SIGINT);
+	sigaddset(&forwarded, SIGTERM);
+	sigaddset(&forwarded, SIGHUP);
+	sigaddset(&forwarded, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &forwarded, &caller_mask); /* before any thread: all inherit it */
 	/* Host writes to a pipe whose reader left must fail with EPIPE, not kill the sentry. */
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&s.lock, NULL);
@@ -315,6 +387,8 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	process_set_args(init, argv, envp);
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
+	hs.init = init;
+	host_signals_start(&hs, &forwarded);
 	task_loop(t);
 	task_exit(t);
 	process_wait_zombie(init); /* its other threads may still run */
@@ -322,6 +396,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
+	host_signals_stop(&hs);
 	shutdown_all(&s);
 	timer_stop(&s);
 	policy_destroy(&s);
@@ -334,5 +409,6 @@ out:
 	pthread_cond_destroy(&s.changed);
 	pthread_mutex_destroy(&s.futex_lock);
 	pthread_mutex_destroy(&s.lock);
+	pthread_sigmask(SIG_SETMASK, &caller_mask, NULL);
 	return status < 0 ? (ret < 0 ? ret : -EIO) : status;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sentry tests: real static programs (busybox applets) run under every backend, output and exit status
 // compared with the same program run natively.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -236,6 +237,58 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
 	     "[t.start() for t in ts]; [t.join() for t in ts]; print(n)");
+}
+
+/* Entries of host directory @dir whose names start with @prefix. */
+static int count_entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A signal to cvisor itself goes to the sandbox: SIGINT to the first process's group, SIGTERM to the
+ * first process; the program decides (a shell's trap runs), and when it dies of it the run ends the
+ * ordinary way: 128+N, and nothing left behind (the private /tmp and /dev/shm). */
+PLATFORM_TEST(run_signals_to_cvisor_reach_the_sandbox)
+{
+	int tmp0 = count_entries("/tmp", "cvisor-tmp-"), shm0 = count_entries("/dev/shm", "cvisor-shm-");
+	char *const trap[] = { "sh", "-c", "trap 'echo trapped; exit 7' INT; sleep 5 & wait", NULL };
+	char *const plain[] = { "sleep", "5", NULL };
+	for (int round = 0; round < 2; round++) {
+		int p[2];
+		ASSERT_EQ(pipe(p), 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			struct sentry_opts opts = { .platform = platform };
+			int st = round == 0 ? sentry_run(&opts, "/bin/sh", trap, environ)
+					    : sentry_run(&opts, "/bin/sleep", plain, environ);
+			_exit(st < 0 ? 126 : (st & 0x7f) ? 128 + (st & 0x7f) : WEXITSTATUS(st));
+		}
+		close(p[1]);
+		struct timespec nap = { 0, 300 * 1000 * 1000 };
+		nanosleep(&nap, NULL); /* running by now */
+		kill(pid, round == 0 ? SIGINT : SIGTERM);
+		struct outcome o;
+		collect(p[0], &o);
+		int st;
+		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		EXPECT_TRUE(WIFEXITED(st));
+		EXPECT_EQ(WEXITSTATUS(st), round == 0 ? 7 : 128 + SIGTERM);
+		if (round == 0 && !memmem(o.out, o.len, "trapped", 7))
+			HARNESS_FAIL(0, "the shell's INT trap did not run: %.200s", o.out);
+		free(o.out);
+	}
+	EXPECT_EQ(count_entries("/tmp", "cvisor-tmp-"), tmp0);
+	EXPECT_EQ(count_entries("/dev/shm", "cvisor-shm-"), shm0);
 }
 
 /* fork() shares private memory copy-on-write: writes by the program, by read(2) and other syscalls,
