@@ -161,6 +161,8 @@ static int fd_spath(struct process *pr, int hfd, char *out)
 	if (n < 0)
 		return -EBADF;
 	host[n] = 0;
+	if (procfs_host_path(pr->s, host, out, SENTRY_PATH_MAX))
+		return 0; /* a /proc listing: the /proc directory it shows */
 	const struct mountpt *best = NULL;
 	size_t best_len = 0;
 	for (int i = 0; i < pr->s->pol.n; i++) {

@@ -296,6 +296,18 @@ static int listing(struct process *self, const char *rel)
 	pthread_mutex_lock(&s->lock);
 	struct process *p = rel[0] ? target(self, who) : NULL;
 	int ret = 0;
+	/* What the directory is, for a descriptor of it to name (readlink, *at() calls): "/proc/PID/..." */
+	char what[SENTRY_PATH_MAX];
+	if (p)
+		snprintf(what, sizeof(what), "/proc/%d%s", p->pid, slash ? slash : "");
+	else
+		snprintf(what, sizeof(what), "/proc");
+	snprintf(path, sizeof(path), "%s.path", dir);
+	int wf = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0400);
+	if (wf < 0 || write(wf, what, strlen(what)) != (ssize_t)strlen(what))
+		ret = -EIO;
+	if (wf >= 0)
+		close(wf);
 	if (!rel[0]) { /* /proc itself */
 		for (struct process *q = s->procs; q; q = q->next) {
 			snprintf(path, sizeof(path), "%s/%d", dir, q->pid);
@@ -331,6 +343,16 @@ static int listing(struct process *self, const char *rel)
 				snprintf(path, sizeof(path), "%s/%d", dir, fd);
 				if (symlink(n > 0 ? target_path : "?", path) < 0)
 					ret = -EIO;
+			}
+		/* Its own listing holds a descriptor too, the lowest free one (this open takes it). */
+		for (int fd = 0; p == self && fd < fd_limit(p); fd++)
+			if (p->fds[fd] < 0) {
+				char target_path[64];
+				snprintf(target_path, sizeof(target_path), "/proc/%d/fd", p->pid);
+				snprintf(path, sizeof(path), "%s/%d", dir, fd);
+				if (symlink(target_path, path) < 0)
+					ret = -EIO;
+				break;
 			}
 	} else {
 		ret = -ENOENT;
@@ -380,6 +402,30 @@ static const char *proc_rel(const char *full)
 	if (strncmp(full, "/proc", 5) != 0 || (full[5] != '/' && full[5] != 0))
 		return NULL;
 	return full[5] ? full + 6 : "";
+}
+
+bool procfs_host_path(const struct sentry *s, const char *host, char *out, size_t cap)
+{
+	size_t pl = strlen(s->proc_dir);
+	if (!s->proc_dir[0] || strncmp(host, s->proc_dir, pl) != 0 || host[pl] != '/')
+		return false;
+	/* proc_dir/PID/SERIAL[/rest]: the listing's own name is in proc_dir/PID/SERIAL.path */
+	const char *serial = strchr(host + pl + 1, '/');
+	if (!serial)
+		return false;
+	const char *rest = strchr(serial + 1, '/');
+	size_t dl = rest ? (size_t)(rest - host) : strlen(host);
+	char file[SENTRY_PATH_MAX + 8], what[SENTRY_PATH_MAX];
+	snprintf(file, sizeof(file), "%.*s.path", (int)dl, host);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, what, sizeof(what) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	what[n] = 0;
+	snprintf(out, cap, "%s%s", what, rest ? rest : "");
+	return true;
 }
 
 void procfs_release(struct process *pr)

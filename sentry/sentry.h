@@ -253,6 +253,8 @@ bool procfs_open(struct process *self, const char *full, uint64_t flags, long *r
 bool procfs_open_host(struct process *self, const char *full, uint64_t flags, long *hfd);
 /* policy.c: remove host directory @dir and everything below it (not following links) */
 void remove_tree(const char *dir);
+/* Is host path @host one of the /proc listing directories (or below one)? Then its sandbox path. */
+bool procfs_host_path(const struct sentry *s, const char *host, char *out, size_t cap);
 /* Remove the /proc listing directories process @pr opened (when it is freed). */
 void procfs_release(struct process *pr);
 /* @full is under /proc: a host fd for stat and the like (*hfd, or -errno) and true; else false. */

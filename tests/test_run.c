@@ -334,6 +334,12 @@ PLATFORM_TEST(run_toolchain_and_multiprocessing)
 	     "except OSError: pass\nos.waitpid(pid, 0); print(out)");
 	/* script(1): a pty, signalfd for SIGCHLD and SIGWINCH, poll over both. */
 	RUNP("/bin/sh", "-c", "script -qc 'echo in a pty; tty | cut -c1-9' /dev/null | tr -d '\\r'");
+	/* A descriptor of a /proc directory names it, and *at() calls work relative to it (ps-style). */
+	RUNP("/usr/bin/python3", "-c",
+	     "import os\nd = os.open('/proc/self', os.O_RDONLY | os.O_DIRECTORY)\n"
+	     "print(os.readlink('/proc/self/fd/%d' % d) == '/proc/%d' % os.getpid())\n"
+	     "print(os.read(os.open('status', os.O_RDONLY, dir_fd=d), 5))\n"
+	     "print(str(d) in os.listdir('/proc/self/fd'), os.readlink('/proc/self/fd/%d' % d).startswith('/proc'))");
 	/* readlink of something that is not a link is EINVAL (Java finds its home that way). */
 	RUNP("/usr/bin/python3", "-c", "import os\ntry: os.readlink('/usr')\nexcept OSError as e: print(e.errno)");
 	/* A JVM: dozens of threads, signals between them, its own memory manager. */
