@@ -233,9 +233,9 @@ static void shutdown_all(struct sentry *s)
 }
 
 /*
- * Signals sent to cvisor itself (a terminal's ^C, a supervisor's SIGTERM) go to the sandbox: SIGINT and
- * SIGQUIT to the first process's group, as a terminal sends them to its foreground group, SIGTERM and
- * SIGHUP to the first process. The program decides, as natively; if it dies, the sandbox ends through
+ * Signals sent to cvisor itself (a terminal's ^C or resize, a supervisor's SIGTERM) go to the sandbox:
+ * SIGINT, SIGQUIT and SIGWINCH to the first process's group, as a terminal sends them to its foreground
+ * group; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 to the first process. The program decides, as natively; if it dies, the sandbox ends through
  * the ordinary path, which removes the private /tmp and /dev/shm. The sentry's threads (and the stubs
  * they spawn) block these signals; this thread reads them from a signalfd.
  */
@@ -262,7 +262,7 @@ static void *host_signals_main(void *arg)
 			continue;
 		int sig = (int)si.ssi_signo;
 		siginfo_t info = { .si_signo = sig, .si_code = SI_USER }; /* from outside: pid 0 */
-		bool group = sig == SIGINT || sig == SIGQUIT;
+		bool group = sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH; /* what a terminal sends */
 		pthread_mutex_lock(&s->lock);
 		for (struct process *q = s->procs; q; q = q->next)
 			if (!q->zombie && (group ? q->pgid == h->init->pgid : q == h->init))
@@ -303,6 +303,9 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	sigaddset(&forwarded, SIGTERM);
 	sigaddset(&forwarded, SIGHUP);
 	sigaddset(&forwarded, SIGQUIT);
+	sigaddset(&forwarded, SIGWINCH);
+	sigaddset(&forwarded, SIGUSR1);
+	sigaddset(&forwarded, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &forwarded, &caller_mask); /* before any thread: all inherit it */
 	/* Host writes to a pipe whose reader left must fail with EPIPE, not kill the sentry. */
 	signal(SIGPIPE, SIG_IGN);
