@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include "sentry.h"
 
@@ -196,8 +197,18 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		     (int)getgid(), SENTRY_MAX_FDS);
 		putf(out, "Threads:\t%d\n", live_threads(p));
 	} else if (strcmp(file, "stat") == 0) {
-		putf(out, "%d (%.15s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-		     p->pid, process_comm(p), state, ppid, p->pgid, p->sid, live_threads(p));
+		/* utime, stime and the children's in clock ticks (cputime.c), as ps and top read them */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+		uint64_t ut = process_cpu_ns(p, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec, NULL) / tick;
+		putf(out,
+		     "%d (%.15s) %c %d %d %d 0 -1 0 0 0 0 0 %llu %llu %llu %llu 20 %d %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 "
+		     "0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		     p->pid, process_comm(p), state, ppid, p->pgid, p->sid, (unsigned long long)ut,
+		     (unsigned long long)(__atomic_load_n(&p->sys_ns, __ATOMIC_RELAXED) / tick),
+		     (unsigned long long)(p->child_run_ns / tick), (unsigned long long)(p->child_sys_ns / tick), p->nice,
+		     live_threads(p));
 	} else if (strcmp(file, "statm") == 0) {
 		uint64_t pages = 0;
 		for (size_t i = 0; i < p->mm.n; i++)
