@@ -260,6 +260,26 @@ static long clone_thread(struct task *t, uint64_t flags, uint64_t newsp, uint64_
 	return ct->tid;
 }
 
+/* clone3: the same as clone, from struct clone_args. pidfds, set_tid and cgroups are not supported. */
+long do_clone3(struct task *t, uint64_t uargs, uint64_t size)
+{
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+			set_tid_size, cgroup;
+	} a = { 0 };
+	if (size < 64 || size > 4096)
+		return -EINVAL;
+	if (mm_copy_in(t->proc, uargs, &a, size < sizeof(a) ? size : sizeof(a)) < 0)
+		return -EFAULT;
+	if ((a.flags & 0xffull) || a.exit_signal > 64 || a.set_tid || a.set_tid_size || a.cgroup ||
+	    (a.flags >> 32) || (a.flags & CLONE_PIDFD))
+		return -EINVAL;
+	if ((a.stack == 0) != (a.stack_size == 0))
+		return -EINVAL;
+	return do_fork(t, a.flags | a.exit_signal, a.stack ? a.stack + a.stack_size : 0, a.parent_tid, a.child_tid,
+		       a.tls);
+}
+
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls)
 {
 	struct process *pr = t->proc;

@@ -473,6 +473,7 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 	      uint64_t val3);
 void futex_wake_all(struct sentry *s);
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
+long do_clone3(struct task *t, uint64_t uargs, uint64_t size);
 long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
 long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru);

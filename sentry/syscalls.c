@@ -445,6 +445,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_fork: ret = do_fork(t, SIGCHLD, 0, 0, 0, 0); break;
 	case SYS_vfork: ret = do_fork(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0); break;
 	case SYS_clone: ret = do_fork(t, a0, a1, a2, a3, a4); break;
+	case SYS_clone3: ret = do_clone3(t, a0, a1); break;
 	case SYS_execve: ret = do_execve(t, a0, a1, a2); break;
 	case SYS_wait4: ret = do_wait4(t, (int64_t)(int32_t)a0, a1, a2); break;
 	case SYS_waitid: ret = do_waitid(t, a0, a1, a2, a3, a4); break;
