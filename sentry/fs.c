@@ -3,6 +3,7 @@
 // writes (mkdir, mknod, unlink, rename, link, symlink, chmod, utimes, truncate) allowed only inside
 // read-write mounts. What they create gets the process's umask.
 #include <errno.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -595,4 +596,35 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 	if (p >= 0)
 		close(p);
 	return true;
+}
+
+/* inotify: the host's, on files the policy opens. A watch is placed through the O_PATH descriptor the
+ * policy gave (/proc/self/fd/N names exactly that inode), so it cannot watch anything the sandbox
+ * cannot open, and its events carry only names below the watched directory. */
+long fs_inotify_init(struct task *t, uint64_t flags)
+{
+	if (flags & ~(uint64_t)(IN_CLOEXEC | IN_NONBLOCK))
+		return -EINVAL;
+	int h = inotify_init1((int)(flags & IN_NONBLOCK) | IN_CLOEXEC);
+	return h < 0 ? -errno : fd_install(t->proc, h, flags & IN_CLOEXEC);
+}
+
+long fs_inotify_add_watch(struct task *t, uint64_t fd, uint64_t upath, uint64_t mask)
+{
+	struct process *pr = t->proc;
+	char path[SENTRY_PATH_MAX], via[64];
+	int in = app_host_fd(pr, fd);
+	if (in < 0)
+		return -EBADF;
+	long ret = copy_path(pr, upath, path);
+	if (ret < 0)
+		return ret;
+	int h = fs_lookup(pr, AT_FDCWD, path, mask & IN_DONT_FOLLOW);
+	if (h < 0)
+		return h;
+	snprintf(via, sizeof(via), "/proc/self/fd/%d", h);
+	ret = inotify_add_watch(in, via, (uint32_t)(mask & ~(uint64_t)IN_DONT_FOLLOW));
+	ret = ret < 0 ? -errno : ret;
+	close(h);
+	return ret;
 }

@@ -559,6 +559,9 @@ long io_flock(struct task *t, uint64_t fd, uint64_t op);
 long io_copy(struct task *t, uint64_t nr, const uint64_t a[6]);
 long io_close_range(struct task *t, uint64_t first, uint64_t last, uint64_t flags);
 long io_memfd_create(struct task *t, uint64_t uname, uint64_t flags);
+/* fs.c: inotify through the policy */
+long fs_inotify_init(struct task *t, uint64_t flags);
+long fs_inotify_add_watch(struct task *t, uint64_t fd, uint64_t upath, uint64_t mask);
 long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags);
 /* fs.c: is the file behind host fd @h inside a read-write mount? */
 bool fs_fd_writable(struct process *pr, int h);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -297,6 +298,14 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_signalfd: ret = sys_signalfd(t, (int32_t)a0, a1, a2, 0); break;
 	case SYS_signalfd4: ret = sys_signalfd(t, (int32_t)a0, a1, a2, a3); break;
 	case SYS_memfd_create: ret = io_memfd_create(t, a0, a1); break;
+	case SYS_inotify_init: ret = fs_inotify_init(t, 0); break;
+	case SYS_inotify_init1: ret = fs_inotify_init(t, a0); break;
+	case SYS_inotify_add_watch: ret = fs_inotify_add_watch(t, a0, a1, a2); break;
+	case SYS_inotify_rm_watch: {
+		int h = host_fd(pr, a0);
+		ret = h < 0 ? -EBADF : inotify_rm_watch(h, (int)a1) < 0 ? -errno : 0;
+		break;
+	}
 	case SYS_timerfd_create: ret = io_timerfd_create(t, a0, a1); break;
 	case SYS_readv: ret = io_vec(t, a0, a1, a2, -1, false, 0); break;
 	case SYS_writev: ret = io_vec(t, a0, a1, a2, -1, true, 0); break;

@@ -49,7 +49,7 @@ static const struct {
 	{ SYS_ftruncate, "dd" }, { SYS_truncate, "sd" }, { SYS_fsync, "d" }, { SYS_fdatasync, "d" }, { SYS_sync, "" },
 	{ SYS_syncfs, "d" }, { SYS_fallocate, "dxdd" }, { SYS_flock, "dx" }, { SYS_sendfile, "ddxd" },
 	{ SYS_copy_file_range, "dxdxdx" }, { SYS_splice, "dxdxdx" }, { SYS_tee, "dddx" }, { SYS_close_range, "ddx" },
-	{ SYS_memfd_create, "sx" }, { SYS_timerfd_create, "dx" }, { SYS_signalfd, "dxd" }, { SYS_signalfd4, "dxdx" }, { SYS_timerfd_settime, "dxxx" },
+	{ SYS_memfd_create, "sx" }, { SYS_timerfd_create, "dx" }, { SYS_signalfd, "dxd" }, { SYS_inotify_init1, "x" }, { SYS_inotify_add_watch, "dsx" }, { SYS_inotify_rm_watch, "dd" }, { SYS_signalfd4, "dxdx" }, { SYS_timerfd_settime, "dxxx" },
 	{ SYS_timerfd_gettime, "dx" }, { SYS_utimensat, "dsxx" }, { SYS_utimes, "sx" }, { SYS_futimesat, "dsx" },
 	{ SYS_utime, "sx" }, { SYS_mknod, "sxx" }, { SYS_mknodat, "dsxx" },
 	/* processes, signals */

@@ -233,6 +233,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/locks", NULL);       /* fcntl record locks between processes */
 	RUNP(PROGS_DIR "/sigfd", NULL);       /* signalfd: signals as data, poll/epoll, a blocked read */
 	RUNP(PROGS_DIR "/childsig", NULL);    /* SIGCHLD to the thread Linux picks, not a blocking one */
+	RUNP(PROGS_DIR "/inotify", NULL);     /* inotify through the policy */
 	RUNP("/usr/bin/python3", "-c",
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"
