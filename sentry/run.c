@@ -89,11 +89,11 @@ int task_loop(struct task *t)
 				cv_as_patch_syscall(pr->as, t->st->regs.rip);
 			uint64_t blocked_before = t->blocked_ns;
 			int end = do_syscall(t, &ex);
-			cpu_syscall_done(t, now_ns() - t1, blocked_before);
+			uint64_t t2 = now_ns();
+			cpu_syscall_done(t, t2 - t1, blocked_before);
 			if (pr->s->opts.stats) {
 				__atomic_add_fetch(&pr->s->st_count[nr], 1, __ATOMIC_RELAXED);
 				__atomic_add_fetch(&pr->s->st_switch_ns[nr], t1 - t0, __ATOMIC_RELAXED);
-				uint64_t t2 = now_ns();
 				__atomic_add_fetch(&pr->s->st_handle_ns[nr], t2 - t1, __ATOMIC_RELAXED);
 				__atomic_add_fetch(&pr->s->st_switch_hist[bucket(t1 - t0)], 1, __ATOMIC_RELAXED);
 				__atomic_add_fetch(&pr->s->st_handle_hist[bucket(t2 - t1)], 1, __ATOMIC_RELAXED);
