@@ -93,7 +93,7 @@ struct mm_pin;
 /* A signalfd (sigfd.c): the application's descriptor is the read end of a host pipe. */
 struct sigfd {
 	uint64_t ino;          /* the pipe's inode: what identifies the signalfd behind any dup */
-	int rd, wr;            /* the sentry's own read end (to drain it) and write end (to make it ready) */
+	int wr;                /* the sentry's write end: a byte in the pipe makes the fd ready */
 	uint64_t mask;         /* signals it reads (s->lock) */
 	struct sigfd *next;
 };

@@ -28,29 +28,52 @@ static uint64_t pending_of(const struct process *p, uint64_t mask)
 	return set & mask;
 }
 
-/* Make @f's pipe readable exactly while a signal of its mask is pending (s->lock held). */
-static void sync_ready(const struct process *p, struct sigfd *f)
+/* Make @f's pipe readable while a signal of its mask is pending (s->lock held): one byte in it. A read
+ * that finds nothing pending drains it (drain()). */
+static void make_ready(const struct process *p, struct sigfd *f)
 {
 	int queued = 0;
-	ioctl(f->rd, FIONREAD, &queued);
-	if (pending_of(p, f->mask) && !queued) {
+	if (pending_of(p, f->mask) && ioctl(f->wr, FIONREAD, &queued) == 0 && !queued) {
 		ssize_t w = write(f->wr, "s", 1);
 		(void)w;
-	} else if (!pending_of(p, f->mask) && queued > 0) {
-		char b[64];
-		while (queued > 0) {
-			ssize_t r = read(f->rd, b, queued < (int)sizeof(b) ? (size_t)queued : sizeof(b));
-			if (r <= 0)
-				break;
-			queued -= (int)r;
+	}
+}
+
+/* Empty the pipe behind read end @h: nothing of its mask is pending (s->lock held). */
+static void drain(int h)
+{
+	int queued = 0;
+	char b[64];
+	ioctl(h, FIONREAD, &queued);
+	while (queued > 0) {
+		ssize_t r = read(h, b, queued < (int)sizeof(b) ? (size_t)queued : sizeof(b));
+		if (r <= 0)
+			break;
+		queued -= (int)r;
+	}
+}
+
+/* Forget the signalfds whose every descriptor is closed (the write end then polls POLLERR), so a
+ * program that makes and closes them in a loop holds no host fds for them (s->lock held). */
+static void prune(struct process *p)
+{
+	for (struct sigfd **pp = &p->sigfds; *pp;) {
+		struct pollfd q = { (*pp)->wr, POLLOUT, 0 };
+		if (poll(&q, 1, 0) == 1 && (q.revents & POLLERR)) {
+			struct sigfd *dead = *pp;
+			*pp = dead->next;
+			close(dead->wr);
+			free(dead);
+			continue;
 		}
+		pp = &(*pp)->next;
 	}
 }
 
 void sigfd_signalled(struct process *p)
 {
 	for (struct sigfd *f = p->sigfds; f; f = f->next)
-		sync_ready(p, f);
+		make_ready(p, f);
 }
 
 /* The signalfd host fd @h belongs to, or NULL (s->lock held). */
@@ -94,7 +117,9 @@ long sys_signalfd(struct task *t, int64_t fd, uint64_t umask, uint64_t size, uin
 		struct sigfd *f = sigfd_of(pr, h);
 		if (f) {
 			f->mask = mask;
-			sync_ready(pr, f);
+			if (!pending_of(pr, mask))
+				drain(h);
+			make_ready(pr, f);
 		}
 		pthread_mutex_unlock(&s->lock);
 		return f ? fd : -EINVAL;
@@ -112,11 +137,12 @@ long sys_signalfd(struct task *t, int64_t fd, uint64_t umask, uint64_t size, uin
 	if (flags & SFD_NONBLOCK)
 		fcntl(p[0], F_SETFL, O_NONBLOCK);
 	fstat(p[0], &st);
-	*f = (struct sigfd){ .ino = st.st_ino, .rd = fcntl(p[0], F_DUPFD_CLOEXEC, 3), .wr = p[1], .mask = mask };
+	*f = (struct sigfd){ .ino = st.st_ino, .wr = p[1], .mask = mask };
 	pthread_mutex_lock(&s->lock);
+	prune(pr);
 	f->next = pr->sigfds;
 	__atomic_store_n(&pr->sigfds, f, __ATOMIC_RELEASE);
-	sync_ready(pr, f);
+	make_ready(pr, f);
 	pthread_mutex_unlock(&s->lock);
 	return fd_install(pr, p[0], flags & SFD_CLOEXEC);
 }
@@ -157,8 +183,8 @@ long sigfd_read(struct task *t, int h, uint64_t buf, uint64_t len)
 		pthread_mutex_lock(&s->lock);
 		struct sigfd *f = sigfd_of(pr, h);
 		int n = f ? dequeue(t, f->mask, got, max) : 0;
-		if (f)
-			sigfd_signalled(pr); /* fewer pending now: other signalfds may go quiet too */
+		if (f && !pending_of(pr, f->mask))
+			drain(h); /* quiet until the next one (others sharing the signals drain on their read) */
 		pthread_mutex_unlock(&s->lock);
 		if (!f)
 			return -EBADF;
@@ -181,7 +207,6 @@ void sigfd_fork(struct process *parent, struct process *child)
 		if (!c)
 			continue;
 		*c = *f;
-		c->rd = fcntl(f->rd, F_DUPFD_CLOEXEC, 3);
 		c->wr = fcntl(f->wr, F_DUPFD_CLOEXEC, 3);
 		c->next = child->sigfds;
 		child->sigfds = c;
@@ -193,7 +218,6 @@ void sigfd_free(struct process *p)
 	while (p->sigfds) {
 		struct sigfd *f = p->sigfds;
 		p->sigfds = f->next;
-		close(f->rd);
 		close(f->wr);
 		free(f);
 	}
