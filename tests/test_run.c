@@ -258,8 +258,8 @@ static int count_entries(const char *dir, const char *prefix)
 PLATFORM_TEST(run_signals_to_cvisor_reach_the_sandbox)
 {
 	int tmp0 = count_entries("/tmp", "cvisor-tmp-"), shm0 = count_entries("/dev/shm", "cvisor-shm-");
-	char *const trap[] = { "sh", "-c", "trap 'echo trapped; exit 7' INT; sleep 5 & wait", NULL };
-	char *const plain[] = { "sleep", "5", NULL };
+	char *const trap[] = { "sh", "-c", "trap 'echo trapped; exit 7' INT; echo ready; sleep 5 & wait", NULL };
+	char *const plain[] = { "sh", "-c", "echo ready; exec sleep 5", NULL };
 	for (int round = 0; round < 2; round++) {
 		int p[2];
 		ASSERT_EQ(pipe(p), 0);
@@ -270,13 +270,15 @@ PLATFORM_TEST(run_signals_to_cvisor_reach_the_sandbox)
 			dup2(p[1], 1);
 			close(p[0]);
 			struct sentry_opts opts = { .platform = platform };
-			int st = round == 0 ? sentry_run(&opts, "/bin/sh", trap, environ)
-					    : sentry_run(&opts, "/bin/sleep", plain, environ);
+			int st = sentry_run(&opts, "/bin/sh", round == 0 ? trap : plain, environ);
 			_exit(st < 0 ? 126 : (st & 0x7f) ? 128 + (st & 0x7f) : WEXITSTATUS(st));
 		}
 		close(p[1]);
-		struct timespec nap = { 0, 300 * 1000 * 1000 };
-		nanosleep(&nap, NULL); /* running by now */
+		char ready[6];
+		size_t got = 0; /* "ready\n": the trap is set, the program runs */
+		for (ssize_t n; got < sizeof(ready) && (n = read(p[0], ready + got, sizeof(ready) - got)) > 0;)
+			got += (size_t)n;
+		EXPECT_EQ(got, sizeof(ready));
 		kill(pid, round == 0 ? SIGINT : SIGTERM);
 		struct outcome o;
 		collect(p[0], &o);

@@ -27,8 +27,8 @@ int main(void)
 		return 1;
 	pthread_t th;
 	pthread_create(&th, NULL, reader, NULL);
-	struct timespec nap = { 0, 50 * 1000 * 1000 };
-	nanosleep(&nap, NULL); /* the reader is blocked in read(2) now */
+	struct timespec nap = { 0, 200 * 1000 * 1000 };
+	nanosleep(&nap, NULL); /* the reader is blocked in read(2) by now (one that was not would read EBADF) */
 	int fd = p[0];
 	close(fd);
 	int again[4];
