@@ -41,6 +41,7 @@ END(g_accum)
 /* cpuid with eax/ecx as the sentry set them; the results go back with marker 0x720. */
 BLOB(g_cpuid)
 	cpuid
+	mov	%ecx, %r9d		/* syscall clobbers rcx with the return address */
 	mov	$0x720, %r8d
 	xchg	%rax, %r8
 	syscall

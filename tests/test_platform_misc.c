@@ -129,7 +129,7 @@ static struct cv_cpuid_entry guest_cpuid(struct guest *g, uint32_t leaf, uint32_
 	g->st->regs.rcx = sub;
 	ASSERT_EQ(guest_run_syscall(g), 0x720);
 	return (struct cv_cpuid_entry){ .leaf = leaf, .subleaf = sub, .eax = (uint32_t)g->st->regs.r8,
-					.ebx = (uint32_t)g->st->regs.rbx, .ecx = (uint32_t)g->st->regs.rcx,
+					.ebx = (uint32_t)g->st->regs.rbx, .ecx = (uint32_t)g->st->regs.r9,
 					.edx = (uint32_t)g->st->regs.rdx };
 }
 
