@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Path system calls, all through the policy: open, stat, access, readlink, xattrs, cwd, and the
-// writes (mkdir, mknod, unlink, rename, link, symlink, chmod, utimes, truncate) allowed only inside
-// read-write mounts. What they create gets the process's umask.
+// Path system calls that read: open, stat, access, readlink, statfs, cwd, inotify — every path walked
+// by walk.c, the host acting only on the fds it opened — and the dispatch of the ones that change
+// things (fs_change.c) and of xattrs (fs_xattr.c). What they create gets the process's umask.
 #include <errno.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -79,17 +79,32 @@ long fd_install(struct process *pr, int h, bool cloexec)
 
 int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow)
 {
-	struct resolved r;
-	int ret = policy_resolve(pr, dirfd, path, &r);
+	struct walk w;
+	int ret = walk_path(pr, dirfd, path, nofollow ? 0 : WALK_FOLLOW, &w);
 	if (ret < 0)
 		return ret;
 	long h;
-	if (procfs_lookup(pr, r.full, nofollow, &h)) /* the sandbox's own /proc */
-		return (int)h;
-	char to_proc[SENTRY_PATH_MAX];
-	ret = policy_open_proc(&pr->s->pol, r.full, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0, false, NULL, to_proc);
-	if (ret == -EXDEV && procfs_lookup(pr, to_proc, false, &h)) /* a link into /proc (/etc/mtab) */
-		return (int)h;
+	if (w.proc) /* the sandbox's own /proc */
+		return procfs_lookup(pr, w.spath, nofollow, &h) ? (int)h : -ENOENT;
+	h = w.fd;
+	w.fd = -1;
+	walk_done(&w);
+	return (int)h;
+}
+
+int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags)
+{
+	struct walk w;
+	int ret = walk_path(pr, dirfd, path, WALK_PARENT | WALK_FOLLOW, &w);
+	if (ret < 0)
+		return ret;
+	long h;
+	if (w.proc)
+		return procfs_open_host(pr, w.spath, flags, &h) ? (int)h : -ENOENT;
+	/* Programs and interpreters: regular files only (never a device opened for a look). */
+	ret = w.fd < 0 ? -ENOENT : w.slash ? -ENOTDIR : S_ISREG(w.st.st_mode) ? walk_reopen(&w, flags, 0)
+	    : S_ISDIR(w.st.st_mode) ? -EISDIR : -EACCES;
+	walk_done(&w);
 	return ret;
 }
 
@@ -140,43 +155,83 @@ static bool harmless_device(const struct stat *st)
 
 #define FIFO_POLL_NS 10000000 /* a blocking open of a FIFO's write end retries this often */
 
-/*
- * Open through the policy, never blocking in the host: a FIFO's blocking open would wait for the other
- * end where no signal reaches (and the end of the sandbox would wait for it). Opened non-blocking; a
- * write end without a reader (ENXIO) is retried in an interruptible sleep; a read end returns at once
- * (its first read waits for a writer's data or close, as host_wait_io does for every pipe).
- */
-static long open_nonblocking(struct task *t, const char *full, uint64_t flags, uint64_t mode, bool need_rw)
+/* open(2) of the walked object @w (or the creation of its entry): a host fd or -errno. */
+static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint64_t mode)
 {
-	const struct policy *pol = &t->proc->s->pol;
-	char to_proc[SENTRY_PATH_MAX];
-	long pr_ret;
-	if (flags & O_PATH) /* no file is opened: nothing blocks (and openat2 refuses O_NONBLOCK here) */
-		return policy_open(pol, full, flags, mode, need_rw, NULL);
+	bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
+	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || tmpfile;
+	if (w->fd < 0) { /* missing: created only by O_CREAT, in a read-write mount */
+		if (!(flags & O_CREAT) || tmpfile)
+			return -ENOENT;
+		if (w->slash)
+			return -EISDIR;
+		return w->rw ? walk_reopen(w, flags, mode & 07777 & ~(uint64_t)pr->umask) : -EROFS;
+	}
+	const struct stat *st = &w->st;
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+		return -EEXIST;
+	if (S_ISLNK(st->st_mode)) { /* asked not to follow: O_PATH opens the link itself */
+		if (!(flags & O_PATH) || (flags & O_DIRECTORY))
+			return (flags & O_DIRECTORY) && !(flags & O_NOFOLLOW) ? -ENOTDIR : -ELOOP;
+		long h = w->fd;
+		w->fd = -1;
+		return h;
+	}
+	if (!S_ISDIR(st->st_mode) && (w->slash || (flags & O_DIRECTORY)))
+		return -ENOTDIR;
+	if (S_ISDIR(st->st_mode) && ((flags & O_CREAT) || ((flags & O_ACCMODE) != O_RDONLY && !tmpfile)))
+		return -EISDIR;
+	if (flags & O_PATH) { /* no file is opened: the walk's fd is the answer */
+		long h = w->fd;
+		w->fd = -1;
+		return h;
+	}
+	bool dev = S_ISCHR(st->st_mode);
+	if (dev && is_pty_slave(st) && !pty_is_ours(pr->s, st->st_rdev))
+		return -EACCES; /* another session's terminal */
+	if (dev && (harmless_device(st) || terminal_device(st)))
+		writes = false; /* /dev/null and friends, and terminals, may be written wherever they are */
+	if (writes && !w->rw)
+		return -EROFS;
+	/* Non-blocking in the host: a FIFO's blocking open would wait where no signal reaches. Terminals
+	 * never become the sentry's controlling terminal. */
+	long h = walk_reopen(w, flags | O_NONBLOCK | (dev ? O_NOCTTY : 0), mode & 07777 & ~(uint64_t)pr->umask);
+	if (h >= 0 && !(flags & O_NONBLOCK) &&
+	    fcntl((int)h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
+		long e = -errno;
+		close((int)h);
+		return e;
+	}
+	return h;
+}
+
+/*
+ * Open through the walk, never blocking in the host: a write end of a FIFO without a reader (ENXIO
+ * non-blocking) is retried in an interruptible sleep; a read end returns at once (its first read
+ * waits for a writer's data or close, as host_wait_io does for every pipe).
+ */
+static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, uint64_t flags, uint64_t mode)
+{
+	struct process *pr = t->proc;
+	/* O_CREAT|O_EXCL never follows a last symlink (Linux: EEXIST even when it dangles). */
+	bool follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
 	for (;;) {
-		int h = policy_open_proc(pol, full, flags | O_NONBLOCK, mode, need_rw, NULL, to_proc);
-		if (h == -EXDEV && procfs_open_host(t->proc, to_proc, flags, &pr_ret))
-			return pr_ret; /* a link into /proc, such as /etc/mtab: a host fd, as policy_open's */
-		if (h >= 0 && !(flags & O_NONBLOCK) &&
-		    fcntl(h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
-			long e = -errno;
-			close(h);
-			return e;
-		}
-		if (h != -ENXIO || (flags & O_NONBLOCK) || (flags & O_ACCMODE) != O_WRONLY)
+		struct walk w;
+		long h = walk_path(pr, dirfd, path, WALK_PARENT | (follow ? WALK_FOLLOW : 0), &w);
+		if (h < 0)
 			return h;
-		struct stat st;
-		int p = policy_open(pol, full, O_PATH, 0, false, NULL);
-		bool fifo = p >= 0 && fstat(p, &st) == 0 && S_ISFIFO(st.st_mode);
-		if (p >= 0)
-			close(p);
-		if (!fifo)
+		if (w.proc) /* the sandbox's own /proc (also reached through a link, like /etc/mtab) */
+			return procfs_open_host(pr, w.spath, flags, &h) ? h : -ENOENT;
+		h = open_walked(pr, &w, flags, mode);
+		bool fifo = w.fd >= 0 && S_ISFIFO(w.st.st_mode);
+		walk_done(&w);
+		if (h != -ENXIO || !fifo || (flags & O_NONBLOCK) || (flags & O_ACCMODE) != O_WRONLY)
 			return h;
 		/* Not under the process lock (the dispatcher holds it for open): the reader may be
 		 * another thread of this process. Nothing here depends on it across the pause. */
-		pthread_mutex_unlock(&t->proc->lock);
+		pthread_mutex_unlock(&pr->lock);
 		long slept = sig_nap(t, FIFO_POLL_NS);
-		pthread_mutex_lock(&t->proc->lock);
+		pthread_mutex_lock(&pr->lock);
 		if (slept < 0)
 			return -EINTR;
 	}
@@ -205,29 +260,7 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 		int d = fcntl(pr->fds[fdn], F_DUPFD_CLOEXEC, 3);
 		return d < 0 ? -errno : fd_install(pr, d, flags & O_CLOEXEC);
 	}
-	struct resolved r;
-	if ((ret = policy_resolve(pr, dirfd, path, &r)) < 0)
-		return ret;
-	if (procfs_open(pr, r.full, flags, &ret)) /* the sandbox's own /proc */
-		return ret;
-	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) ||
-		      (flags & O_TMPFILE) == O_TMPFILE;
-	bool need_rw = writes;
-	struct stat st;
-	/* Devices need a look first: one written where writing is not allowed (/dev/null), a terminal.
-	 * Only for writes and under /dev: a plain read-only open (find, ls) pays nothing. */
-	bool look = writes || strncmp(r.full, "/dev/", 5) == 0;
-	int p = look ? policy_open(&pr->s->pol, r.full, O_PATH, 0, false, NULL) : -1;
-	bool dev = p >= 0 && fstat(p, &st) == 0 && S_ISCHR(st.st_mode);
-	if (p >= 0)
-		close(p);
-	if (dev && is_pty_slave(&st) && !pty_is_ours(pr->s, st.st_rdev))
-		return -EACCES; /* another session's terminal */
-	if (dev && (harmless_device(&st) || terminal_device(&st)))
-		need_rw = false; /* /dev/null and friends, and terminals, may be written wherever they are */
-	/* Terminals never become the sentry's controlling terminal. */
-	long h = open_nonblocking(t, r.full, (flags & ~(uint64_t)O_CLOEXEC) | (dev ? O_NOCTTY : 0),
-				  mode & 07777 & ~(uint64_t)pr->umask, need_rw);
+	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode);
 	return h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
 }
 
@@ -249,42 +282,6 @@ static long with_lookup(struct process *pr, int64_t dirfd, uint64_t upath, bool 
 	return *h < 0 ? *h : 0;
 }
 
-/* Resolve for a change to a directory entry: -EROFS outside read-write mounts. */
-static long for_write(struct process *pr, int64_t dirfd, uint64_t upath, struct resolved *r, int *parent)
-{
-	char path[SENTRY_PATH_MAX];
-	long ret = copy_path(pr, upath, path);
-	if (ret < 0 || (ret = policy_resolve(pr, dirfd, path, r)) < 0)
-		return ret;
-	*parent = policy_parent(&pr->s->pol, r, NULL);
-	return *parent < 0 ? *parent : 0;
-}
-
-/*
- * rename and link: both ends must be in read-write mounts. For link that matters twice over: a hard
- * link from a read-only area into /tmp would make the host's file writable through it.
- */
-static long two_entries(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags,
-			bool link)
-{
-	struct resolved a, b;
-	int pa, pb;
-	long ret = for_write(pr, od, op, &a, &pa);
-	if (ret < 0)
-		return ret;
-	if ((ret = for_write(pr, nd, np, &b, &pb)) < 0) {
-		close(pa);
-		return ret;
-	}
-	if (link)
-		ret = linkat(pa, a.name, pb, b.name, (int)(flags & AT_SYMLINK_FOLLOW)) < 0 ? -errno : 0;
-	else
-		ret = syscall(SYS_renameat2, pa, a.name, pb, b.name, flags) < 0 ? -errno : 0;
-	close(pa);
-	close(pb);
-	return ret;
-}
-
 /* Is the file behind host fd @h inside a read-write mount? (fchmod on a read-only opened file would
  * otherwise change the host's file.) */
 bool fs_fd_writable(struct process *pr, int h)
@@ -304,21 +301,102 @@ bool fs_fd_writable(struct process *pr, int h)
 	return false;
 }
 
-/* utimensat and its older forms; @upath 0: the file of fd @dirfd (futimens). */
-static long set_times(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, int flags)
+static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags)
 {
-	if (!upath) {
-		int h = dirfd >= 0 && dirfd < SENTRY_MAX_FDS ? pr->fds[dirfd] : -1;
-		return h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : futimens(h, ts) < 0 ? -errno : 0;
-	}
-	struct resolved res;
-	int p;
-	long ret = for_write(pr, dirfd, upath, &res, &p);
-	if (ret == 0) {
-		ret = utimensat(p, res.name, ts, flags) < 0 ? -errno : 0;
-		close(p);
-	}
+	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH))
+		return -EINVAL;
+	if (mode & ~(uint64_t)(R_OK | W_OK | X_OK))
+		return -EINVAL;
+	char path[SENTRY_PATH_MAX];
+	long ret = copy_path(pr, upath, path);
+	if (ret < 0)
+		return ret;
+	struct walk w;
+	if ((ret = walk_path(pr, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : WALK_FOLLOW, &w)) < 0)
+		return ret;
+	long h = w.fd;
+	if (w.proc && !procfs_lookup(pr, w.spath, flags & AT_SYMLINK_NOFOLLOW, &h))
+		h = -ENOENT;
+	if (h < 0)
+		return h;
+	ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
+	struct stat st;
+	/* Writable only in read-write mounts, but for /dev/null and friends and terminals. */
+	if (ret == 0 && (mode & W_OK) && (w.proc || !w.rw) &&
+	    !(fstat((int)h, &st) == 0 && (harmless_device(&st) || terminal_device(&st))))
+		ret = -EROFS;
+	if (w.proc)
+		close((int)h);
+	walk_done(&w);
 	return ret;
+}
+
+static long sys_readlink(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t ubuf, uint64_t size)
+{
+	char path[SENTRY_PATH_MAX], out[SENTRY_PATH_MAX];
+	long ret = copy_path(pr, upath, path), len;
+	if (ret < 0)
+		return ret;
+	if ((int64_t)size <= 0)
+		return -EINVAL;
+	struct walk w;
+	if ((ret = walk_path(pr, dirfd, path, 0, &w)) < 0)
+		return ret;
+	if (w.proc && procfs_readlink(pr, w.spath, out, sizeof(out), &len)) { /* the sandbox's, never the sentry's */
+		if (len < 0)
+			return len;
+	} else {
+		long h = w.fd;
+		if (w.proc && !procfs_lookup(pr, w.spath, true, &h))
+			h = -ENOENT;
+		if (h < 0)
+			return h;
+		len = readlinkat((int)h, "", out, sizeof(out));
+		int e = errno;
+		struct stat st;
+		if (len < 0 && e == ENOENT && fstat((int)h, &st) == 0 && !S_ISLNK(st.st_mode))
+			e = EINVAL; /* not a link (an empty name on an O_PATH fd says ENOENT) */
+		if (w.proc)
+			close((int)h);
+		walk_done(&w);
+		if (len < 0)
+			return -e;
+	}
+	if ((uint64_t)len > size)
+		len = (long)size;
+	return mm_copy_out(pr, ubuf, out, (size_t)len) < 0 ? -EFAULT : len;
+}
+
+/* chdir and fchdir (@upath 0: the directory of fd @fd): the cwd is a canonical sandbox path. */
+static long sys_chdir(struct process *pr, uint64_t fd, uint64_t upath)
+{
+	char path[SENTRY_PATH_MAX];
+	struct walk w = { .fd = -1, .dir = -1 };
+	long ret;
+	if (!upath) {
+		int h = app_host_fd(pr, fd);
+		if (h < 0)
+			return -EBADF;
+		if (fstat(h, &w.st) < 0 || !S_ISDIR(w.st.st_mode) || fs_fd_spath(pr, h, w.spath) < 0)
+			return -ENOTDIR;
+	} else if ((ret = copy_path(pr, upath, path)) < 0 || (ret = walk_path(pr, AT_FDCWD, path, WALK_FOLLOW, &w)) < 0) {
+		return ret;
+	} else if (w.proc) {
+		long h;
+		if (!procfs_lookup(pr, w.spath, false, &h))
+			h = -ENOENT;
+		if (h < 0)
+			return h;
+		ret = fstat((int)h, &w.st) < 0 ? -errno : 0;
+		close((int)h);
+		if (ret < 0)
+			return ret;
+	}
+	walk_done(&w);
+	if (!S_ISDIR(w.st.st_mode))
+		return -ENOTDIR;
+	strcpy(pr->cwd, w.spath);
+	return 0;
 }
 
 bool fs_syscall(struct task *t, uint64_t nr, long *ret)
@@ -326,8 +404,7 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 	struct process *pr = t->proc;
 	const struct cv_regs *r = &t->st->regs;
 	uint64_t a0 = r->rdi, a1 = r->rsi, a2 = r->rdx, a3 = r->r10, a4 = r->r8;
-	struct resolved res;
-	int h = -1, p = -1;
+	int h = -1;
 	char path[SENTRY_PATH_MAX];
 	switch (nr) {
 	case SYS_open: *ret = sys_openat(t, AT_FDCWD, a0, a1, a2); break;
@@ -363,60 +440,11 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 		}
 		break;
 	}
-	case SYS_access:
-	case SYS_faccessat:
-	case SYS_faccessat2: {
-		int mode = (int)(nr == SYS_access ? a1 : a2);
-		*ret = with_lookup(pr, nr == SYS_access ? AT_FDCWD : DIRFD(a0), nr == SYS_access ? a0 : a1, false, &h);
-		if (*ret < 0)
-			break;
-		*ret = syscall(SYS_faccessat2, h, "", mode, AT_EMPTY_PATH) < 0 ? -errno : 0;
-		if (*ret == 0 && (mode & W_OK)) {
-			struct resolved rr;
-			mm_strncpy_in(pr, nr == SYS_access ? a0 : a1, path, SENTRY_PATH_MAX);
-			if (policy_resolve(pr, nr == SYS_access ? AT_FDCWD : DIRFD(a0), path, &rr) < 0 || !rr.rw)
-				*ret = -EROFS;
-		}
-		close(h);
-		break;
-	}
-	case SYS_readlink:
-	case SYS_readlinkat: {
-		uint64_t up = nr == SYS_readlink ? a0 : a1, buf = nr == SYS_readlink ? a1 : a2;
-		uint64_t size = nr == SYS_readlink ? a2 : a3;
-		char out[SENTRY_PATH_MAX];
-		long len;
-		if ((*ret = copy_path(pr, up, path)) < 0)
-			break;
-		struct resolved pr_r;
-		if (policy_resolve(pr, nr == SYS_readlink ? AT_FDCWD : DIRFD(a0), path, &pr_r) == 0 &&
-		    procfs_readlink(pr, pr_r.full, out, sizeof(out), &len)) { /* the sandbox's, never the sentry's */
-			if (len < 0) {
-				*ret = len;
-				break;
-			}
-		} else {
-			h = fs_lookup(pr, nr == SYS_readlink ? AT_FDCWD : DIRFD(a0), path, true);
-			if (h < 0) {
-				*ret = h;
-				break;
-			}
-			len = readlinkat(h, "", out, sizeof(out));
-			int e = errno;
-			struct stat st;
-			if (len < 0 && e == ENOENT && fstat(h, &st) == 0 && !S_ISLNK(st.st_mode))
-				e = EINVAL; /* not a link (an empty name on an O_PATH fd says ENOENT) */
-			close(h);
-			if (len < 0) {
-				*ret = -e;
-				break;
-			}
-		}
-		if ((uint64_t)len > size)
-			len = (long)size;
-		*ret = mm_copy_out(pr, buf, out, (size_t)len) < 0 ? -EFAULT : len;
-		break;
-	}
+	case SYS_access: *ret = sys_access(pr, AT_FDCWD, a0, a1, 0); break;
+	case SYS_faccessat: *ret = sys_access(pr, DIRFD(a0), a1, a2, 0); break;
+	case SYS_faccessat2: *ret = sys_access(pr, DIRFD(a0), a1, a2, a3); break;
+	case SYS_readlink: *ret = sys_readlink(pr, AT_FDCWD, a0, a1, a2); break;
+	case SYS_readlinkat: *ret = sys_readlink(pr, DIRFD(a0), a1, a2, a3); break;
 	case SYS_statfs:
 		*ret = with_lookup(pr, AT_FDCWD, a0, false, &h);
 		if (*ret == 0) {
@@ -425,101 +453,50 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 			close(h);
 		}
 		break;
-	case SYS_getxattr:
-	case SYS_lgetxattr: {
-		char name[256], val[4096];
-		*ret = with_lookup(pr, AT_FDCWD, a0, nr == SYS_lgetxattr, &h);
-		if (*ret < 0)
-			break;
-		if (mm_strncpy_in(pr, a1, name, sizeof(name)) < 0) {
-			close(h);
-			*ret = -EFAULT;
-			break;
-		}
-		/* By fd: the path may have changed since the lookup. */
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", h);
-		long n = nr == SYS_lgetxattr ? -1 : getxattr(path, name, val, a3 < sizeof(val) ? a3 : sizeof(val));
-		if (nr == SYS_lgetxattr) {
-			errno = ENODATA; /* xattrs of symlinks themselves: none to report */
-			n = -1;
-		}
-		close(h);
-		*ret = n < 0 ? -errno : (a3 && mm_copy_out(pr, a2, val, (size_t)n) < 0 ? -EFAULT : n);
-		break;
-	}
-	case SYS_chdir:
-	case SYS_fchdir: {
-		if (nr == SYS_chdir) {
-			if ((*ret = copy_path(pr, a0, path)) < 0 || (*ret = policy_resolve(pr, AT_FDCWD, path, &res)) < 0)
-				break;
-		} else {
-			*ret = policy_resolve(pr, DIRFD(a0), ".", &res);
-			if (*ret < 0)
-				break;
-		}
-		h = policy_open(&pr->s->pol, res.full, O_PATH | O_DIRECTORY, 0, false, NULL);
-		if (h < 0) {
-			*ret = h;
-			break;
-		}
-		close(h);
-		strcpy(pr->cwd, res.full);
-		*ret = 0;
-		break;
-	}
+	case SYS_chdir: *ret = sys_chdir(pr, 0, a0); break;
+	case SYS_fchdir: *ret = sys_chdir(pr, a0, 0); break;
 	case SYS_getcwd: {
 		size_t l = strlen(pr->cwd) + 1;
 		*ret = l > a1 ? -ERANGE : mm_copy_out(pr, a0, pr->cwd, l) < 0 ? -EFAULT : (long)l;
 		break;
 	}
-	case SYS_mkdir:
-	case SYS_mkdirat:
-		*ret = for_write(pr, nr == SYS_mkdir ? AT_FDCWD : DIRFD(a0), nr == SYS_mkdir ? a0 : a1, &res, &p);
-		if (*ret == -EBUSY)
-			*ret = -EEXIST; /* a mount point (or "/") exists by definition */
-		if (*ret == 0)
-			*ret = mkdirat(p, res.name, (mode_t)((nr == SYS_mkdir ? a1 : a2) & 07777 & ~pr->umask)) < 0 ? -errno : 0;
+	case SYS_mkdir: *ret = fs_mknod(pr, AT_FDCWD, a0, a1, true); break;
+	case SYS_mkdirat: *ret = fs_mknod(pr, DIRFD(a0), a1, a2, true); break;
+	case SYS_mknod: *ret = fs_mknod(pr, AT_FDCWD, a0, a1, false); break;
+	case SYS_mknodat: *ret = fs_mknod(pr, DIRFD(a0), a1, a2, false); break;
+	case SYS_unlink: *ret = fs_unlink(pr, AT_FDCWD, a0, false); break;
+	case SYS_rmdir: *ret = fs_unlink(pr, AT_FDCWD, a0, true); break;
+	case SYS_unlinkat:
+		*ret = a2 & ~(uint64_t)AT_REMOVEDIR ? -EINVAL : fs_unlink(pr, DIRFD(a0), a1, a2 & AT_REMOVEDIR);
 		break;
-	case SYS_unlink:
-	case SYS_rmdir:
-	case SYS_unlinkat: {
-		int fl = nr == SYS_rmdir ? AT_REMOVEDIR : nr == SYS_unlinkat ? (int)(a2 & AT_REMOVEDIR) : 0;
-		*ret = for_write(pr, nr == SYS_unlinkat ? DIRFD(a0) : AT_FDCWD, nr == SYS_unlinkat ? a1 : a0, &res, &p);
-		if (*ret == 0)
-			*ret = unlinkat(p, res.name, fl) < 0 ? -errno : 0;
-		break;
-	}
-	case SYS_rename: *ret = two_entries(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0, false); break;
-	case SYS_renameat: *ret = two_entries(pr, DIRFD(a0), a1, DIRFD(a2), a3, 0, false); break;
-	case SYS_renameat2: *ret = two_entries(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4, false); break;
-	case SYS_link: *ret = two_entries(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0, true); break;
-	case SYS_linkat: *ret = two_entries(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4, true); break;
-	case SYS_symlink:
-	case SYS_symlinkat: {
-		char target[SENTRY_PATH_MAX];
-		if ((*ret = copy_path(pr, a0, target)) < 0)
-			break;
-		*ret = for_write(pr, nr == SYS_symlink ? AT_FDCWD : DIRFD(a1), nr == SYS_symlink ? a1 : a2, &res, &p);
-		if (*ret == 0) /* the target is only text; resolving it later stays inside the mount */
-			*ret = symlinkat(target, p, res.name) < 0 ? -errno : 0;
-		break;
-	}
-	case SYS_chmod:
-	case SYS_fchmodat:
-		*ret = for_write(pr, nr == SYS_chmod ? AT_FDCWD : DIRFD(a0), nr == SYS_chmod ? a0 : a1, &res, &p);
-		if (*ret == 0)
-			*ret = fchmodat(p, res.name, (mode_t)((nr == SYS_chmod ? a1 : a2) & 07777), 0) < 0 ? -errno : 0;
-		break;
+	case SYS_rename: *ret = fs_rename(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0); break;
+	case SYS_renameat: *ret = fs_rename(pr, DIRFD(a0), a1, DIRFD(a2), a3, 0); break;
+	case SYS_renameat2: *ret = fs_rename(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4); break;
+	case SYS_link: *ret = fs_link(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0); break;
+	case SYS_linkat: *ret = fs_link(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4); break;
+	case SYS_symlink: *ret = fs_symlink(pr, a0, AT_FDCWD, a1); break;
+	case SYS_symlinkat: *ret = fs_symlink(pr, a0, DIRFD(a1), a2); break;
+	case SYS_chmod: *ret = fs_chmod(pr, AT_FDCWD, a0, a1, 0); break;
+	case SYS_fchmodat: *ret = fs_chmod(pr, DIRFD(a0), a1, a2, 0); break;
+	case SYS_fchmodat2: *ret = fs_chmod(pr, DIRFD(a0), a1, a2, a3); break;
 	case SYS_fchmod:
-		h = a0 < SENTRY_MAX_FDS ? pr->fds[a0] : -1;
+		h = app_host_fd(pr, a0);
 		*ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : fchmod(h, (mode_t)(a1 & 07777)) < 0 ? -errno : 0;
+		break;
+	case SYS_chown: *ret = fs_chown(pr, AT_FDCWD, a0, a1, a2, 0); break;
+	case SYS_lchown: *ret = fs_chown(pr, AT_FDCWD, a0, a1, a2, AT_SYMLINK_NOFOLLOW); break;
+	case SYS_fchownat: *ret = fs_chown(pr, DIRFD(a0), a1, a2, a3, a4); break;
+	case SYS_fchown:
+		h = app_host_fd(pr, a0);
+		*ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS
+		       : (uint32_t)a1 == (uint32_t)-1 && (uint32_t)a2 == (uint32_t)-1 ? 0 : -EPERM;
 		break;
 	case SYS_utimensat: {
 		struct timespec ts[2];
 		if (a2 && mm_copy_in(pr, a2, ts, sizeof(ts)) < 0)
 			*ret = -EFAULT;
 		else
-			*ret = set_times(pr, DIRFD(a0), a1, a2 ? ts : NULL, (int)(a3 & AT_SYMLINK_NOFOLLOW));
+			*ret = fs_utimes(pr, DIRFD(a0), a1, a2 ? ts : NULL, a3);
 		break;
 	}
 	case SYS_utimes:
@@ -535,8 +512,10 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 			ts[i] = (struct timespec){ tv[i].tv_sec, tv[i].tv_usec * 1000 };
 		if (utv && (tv[0].tv_usec < 0 || tv[0].tv_usec >= 1000000 || tv[1].tv_usec < 0 || tv[1].tv_usec >= 1000000))
 			*ret = -EINVAL;
+		else if (!(nr == SYS_utimes ? a0 : a1))
+			*ret = -EFAULT; /* futimesat(fd, NULL): no path */
 		else
-			*ret = set_times(pr, nr == SYS_utimes ? AT_FDCWD : DIRFD(a0), nr == SYS_utimes ? a0 : a1,
+			*ret = fs_utimes(pr, nr == SYS_utimes ? AT_FDCWD : DIRFD(a0), nr == SYS_utimes ? a0 : a1,
 					 utv ? ts : NULL, 0);
 		break;
 	}
@@ -547,54 +526,13 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 			break;
 		}
 		struct timespec ts[2] = { { ub[0], 0 }, { ub[1], 0 } };
-		*ret = set_times(pr, AT_FDCWD, a0, a1 ? ts : NULL, 0);
+		*ret = a0 ? fs_utimes(pr, AT_FDCWD, a0, a1 ? ts : NULL, 0) : -EFAULT;
 		break;
 	}
-	case SYS_mknod:
-	case SYS_mknodat: {
-		/* Regular files and FIFOs only: a device node would reach host devices, a socket node is
-		 * not needed (bind makes those, and named unix sockets are refused). */
-		uint64_t mode = nr == SYS_mknod ? a1 : a2, type = mode & S_IFMT;
-		if (type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK) {
-			*ret = -EPERM;
-			break;
-		}
-		if (type != 0 && type != S_IFREG && type != S_IFIFO) {
-			*ret = -EINVAL;
-			break;
-		}
-		*ret = for_write(pr, nr == SYS_mknod ? AT_FDCWD : DIRFD(a0), nr == SYS_mknod ? a0 : a1, &res, &p);
-		if (*ret == -EBUSY)
-			*ret = -EEXIST;
-		if (*ret == 0)
-			*ret = mknodat(p, res.name, (mode_t)((type ? type : S_IFREG) | (mode & 07777 & ~(uint64_t)pr->umask)),
-				       0) < 0 ? -errno : 0;
-		break;
-	}
-	case SYS_truncate:
-		if ((int64_t)a1 < 0) {
-			*ret = -EINVAL;
-			break;
-		}
-		if ((*ret = copy_path(pr, a0, path)) < 0 || (*ret = policy_resolve(pr, AT_FDCWD, path, &res)) < 0)
-			break;
-		/* Non-blocking: a FIFO (which truncate refuses anyway) must not wait for a reader. */
-		h = policy_open(&pr->s->pol, res.full, O_WRONLY | O_NONBLOCK, 0, true, NULL);
-		*ret = h == -ENXIO ? -EINVAL : h < 0 ? h : ftruncate(h, (off_t)a1) < 0 ? -errno : 0;
-		if (h >= 0)
-			close(h);
-		break;
-	case SYS_fchown:
-	case SYS_chown:
-	case SYS_lchown:
-	case SYS_fchownat:
-		*ret = -EPERM; /* ownership stays the host's business */
-		break;
+	case SYS_truncate: *ret = fs_truncate(pr, a0, (int64_t)a1); break;
 	default:
-		return false;
+		return fs_xattr_syscall(t, nr, (const uint64_t[6]){ a0, a1, a2, a3, a4, r->r9 }, ret);
 	}
-	if (p >= 0)
-		close(p);
 	return true;
 }
 

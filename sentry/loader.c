@@ -290,10 +290,8 @@ static int load_script(struct process *pr, const char *file, const char *path, c
 	nargv[k++] = (char *)path;
 	for (size_t i = 1; i < argc; i++)
 		nargv[k++] = argv[i];
-	char norm[SENTRY_PATH_MAX], real[64];
-	int ifd = policy_normalize(pr->cwd[0] ? pr->cwd : "/", interp, norm) < 0
-			  ? -ENAMETOOLONG
-			  : policy_open(&pr->s->pol, norm, O_RDONLY, 0, false, NULL);
+	char real[64];
+	int ifd = fs_open(pr, AT_FDCWD, interp, O_RDONLY);
 	int ret;
 	if (ifd < 0) {
 		snprintf(err, errlen, "%s: its interpreter %s: %s", path, interp, strerror(-ifd));
@@ -325,9 +323,8 @@ static int load_elf_depth(struct process *pr, const char *file, const char *path
 		return ret;
 	if (exe.interp[0]) {
 		/* The interpreter is a sandbox path: opened through the policy like any other. */
-		char norm[SENTRY_PATH_MAX], real[64];
-		int ifd = policy_normalize("/", exe.interp, norm) < 0 ? -ENAMETOOLONG
-									: policy_open(&pr->s->pol, norm, O_RDONLY, 0, false, NULL);
+		char real[64];
+		int ifd = exe.interp[0] == '/' ? fs_open(pr, AT_FDCWD, exe.interp, O_RDONLY) : -ENOENT;
 		if (ifd < 0) {
 			snprintf(err, errlen, "%s: its interpreter %s: %s", path, exe.interp, strerror(-ifd));
 			return ifd == -ENOENT ? -ENOENT : -EACCES;

@@ -397,10 +397,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
 		strcpy(path, pr->exe);
 	/* Through the policy like every path; the image is read from the opened file. */
-	struct resolved res;
-	if ((n = policy_resolve(pr, AT_FDCWD, path, &res)) < 0)
-		return n;
-	int fd = policy_open(&s->pol, res.full, O_RDONLY, 0, false, NULL);
+	int fd = fs_open(pr, AT_FDCWD, path, O_RDONLY);
 	if (fd < 0)
 		return fd;
 	struct stat st;
@@ -423,7 +420,7 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	if (ret == 0)
 		ret = cv_ctx_new(s->p, 0, &ctx);
 	if (ret == 0)
-		ret = load_elf(&tmp, real, res.full, argv, envp, &entry, &sp, err, sizeof(err));
+		ret = load_elf(&tmp, real, path, argv, envp, &entry, &sp, err, sizeof(err));
 	if (ret == 0)
 		process_set_args(pr, argv, envp);
 	free_strv(argv);
@@ -467,7 +464,8 @@ long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
 	t->st = cv_ctx_state(ctx);
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
-	pr->exe = strcpy(pr->exe_buf, cl > 0 && canon[0] == '/' && (size_t)cl < sizeof(pr->exe_buf) ? canon : res.full);
+	snprintf(pr->exe_buf, sizeof(pr->exe_buf), "%s", cl > 0 && canon[0] == '/' ? canon : path);
+	pr->exe = pr->exe_buf;
 	pthread_mutex_lock(&s->lock);
 	t->comm[0] = 0; /* named after the new program again */
 	pthread_mutex_unlock(&s->lock);

@@ -480,10 +480,7 @@ bool procfs_lookup(struct process *self, const char *full, bool nofollow, long *
 		/* A link (exe, cwd, fd/N): itself, as a symlink in a fresh directory, or what it names. */
 		target_path[n] = 0;
 		if (!nofollow) {
-			char norm[SENTRY_PATH_MAX];
-			*hfd = target_path[0] != '/' || policy_normalize("/", target_path, norm) < 0
-				       ? -ENOENT
-				       : policy_open(&self->s->pol, norm, O_PATH, 0, false, NULL);
+			*hfd = target_path[0] != '/' ? -ENOENT : fs_lookup(self, AT_FDCWD, target_path, false);
 			return true;
 		}
 		static unsigned long serial;

@@ -371,10 +371,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int pfd = -1;
 	char real[64];
 	if (opts->root) {
-		struct resolved res;
-		pfd = policy_resolve(init, AT_FDCWD, path, &res);
-		if (pfd == 0)
-			pfd = policy_open(&s.pol, res.full, O_RDONLY, 0, false, NULL);
+		pfd = fs_open(init, AT_FDCWD, path, O_RDONLY);
 		if (pfd < 0) {
 			snprintf(err, sizeof(err), "%s: %s", path, strerror(-pfd));
 			ret = pfd;

@@ -8,11 +8,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <cvisor/cvisor.h>
 
 #define SENTRY_PATH_MAX 4096
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6; newer than this build's headers */
+#endif
 #define POLICY_MAX_MOUNTS 35
 
 struct sentry_bind {
@@ -45,16 +50,6 @@ struct policy {
 	int n;
 	char tmpdir[64];             /* host directory behind the private /tmp */
 	char shmdir[64];             /* ... and behind the private /dev/shm */
-};
-
-/* A path resolved by the policy: below mount point fd @dirfd, at @rel (never empty). */
-struct resolved {
-	int dirfd;
-	bool rw;
-	char full[SENTRY_PATH_MAX];   /* normalised sandbox path */
-	char rel[SENTRY_PATH_MAX];    /* relative to the mount point ("." for the mount point) */
-	char parent[SENTRY_PATH_MAX]; /* rel's directory */
-	char name[256];               /* rel's last component */
 };
 
 /* The kernel's struct sigaction for rt_sigaction on x86-64. */
@@ -441,22 +436,59 @@ int policy_init(struct sentry *s, char *err, size_t errlen);
 void policy_destroy(struct sentry *s);
 /* Lexically normalise @path (relative to @cwd) into @out (SENTRY_PATH_MAX bytes). */
 int policy_normalize(const char *cwd, const char *path, char *out);
-int policy_resolve(struct process *pr, int64_t dirfd, const char *path, struct resolved *r);
-/* Open sandbox path @full (normalised) through the mounts, following symlinks inside the sandbox;
- * with @need_rw, -EROFS unless it ends in a read-write mount (checked before anything is created).
- * *rw (if non-NULL) tells whether it did. A host fd or -errno; procfs is refused. */
-int policy_open(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
-		bool *rw);
-/* policy_open(), except that a symlink leading into /proc stops the walk: -EXDEV with the normalised
- * /proc path in @to_proc (SENTRY_PATH_MAX bytes), for the sandbox's own /proc to answer. */
-int policy_open_proc(const struct policy *pol, const char *full, uint64_t flags, uint64_t mode, bool need_rw,
-		     bool *rw, char *to_proc);
-/* O_PATH fd of the directory holding r's last component; -EROFS unless in a read-write mount. */
-int policy_parent(const struct policy *pol, const struct resolved *r, bool *rw);
+/* The sandbox path of host fd @hfd of @pr (SENTRY_PATH_MAX bytes at @out); 0 or -EBADF. */
+int fs_fd_spath(struct process *pr, int hfd, char *out);
+
+/* walk.c: path resolution with Linux's semantics; the host kernel never resolves a component the
+ * sentry did not (docs/paths.md). */
+#define WALK_FOLLOW 1 /* follow a symlink in the last component (a trailing slash always does) */
+#define WALK_PARENT 2 /* the last component may be missing: then fd is -1 and dir + name say where;
+		       * without WALK_FOLLOW a trailing slash does not follow (unlink("link/") as Linux) */
+enum { WALK_LAST_NORM, WALK_LAST_DOT, WALK_LAST_DOTDOT, WALK_LAST_ROOT };
+struct walk {
+	int fd;          /* O_PATH fd of the object; -1: it does not exist (WALK_PARENT only) */
+	int dir;         /* O_PATH fd of the directory holding entry @name; -1 when the object has no
+			  * entry of its own to act on: a mount point, "/", "." or ".." */
+	struct stat st;  /* the object's, when fd >= 0 */
+	char name[256];  /* the last component */
+	int last;        /* WALK_LAST_*: what the last component was */
+	bool slash;      /* the path ended in '/' */
+	bool mount;      /* the object is a mount point (or "/") */
+	bool rw;         /* the object (or the entry to be made) is in a read-write mount */
+	const struct mountpt *mnt; /* ... that mount */
+	bool proc;       /* in the sandbox's /proc: @spath names it for procfs.c; fd and dir are -1 */
+	char spath[SENTRY_PATH_MAX]; /* canonical sandbox path of the object */
+};
+/* Resolve @path relative to application fd @dirfd (or AT_FDCWD) of @pr. 0 or -errno; on success the
+ * caller owns w's fds (walk_done()). A lookup (no WALK_PARENT) fails with -ENOENT when the object
+ * does not exist and -ENOTDIR when a trailing slash names a non-directory. */
+int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w);
+void walk_done(struct walk *w);
+/* Open the walked object (or create entry dir/name) with open(2) @flags: never following a symlink
+ * (one swapped in since the walk gives ELOOP), never leaving the directory. A host fd or -errno. */
+int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode);
 
 /* fs.c: path syscalls through the policy; returns true if @nr was one of them. */
 bool fs_syscall(struct task *t, uint64_t nr, long *ret);
+/* An O_PATH host fd for @path (the sandbox's /proc included), following a last symlink unless
+ * @nofollow; or -errno. */
 int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow);
+/* open(2) of @path through the walk, without the device and FIFO rules of openat: a host fd or -errno
+ * (loading programs and interpreters). */
+int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags);
+
+/* fs_change.c: the path calls that change the file system (fs_syscall dispatches them) */
+long fs_mknod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, bool is_dir);
+long fs_symlink(struct process *pr, uint64_t utarget, int64_t dirfd, uint64_t upath);
+long fs_unlink(struct process *pr, int64_t dirfd, uint64_t upath, bool rmdir);
+long fs_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags);
+long fs_link(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags);
+long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags);
+long fs_chown(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t uid, uint64_t gid, uint64_t flags);
+long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, uint64_t flags);
+long fs_truncate(struct process *pr, uint64_t upath, int64_t len);
+/* fs_xattr.c: the xattr family; true if @nr was one of them, with the result in *ret */
+bool fs_xattr_syscall(struct task *t, uint64_t nr, const uint64_t a[6], long *ret);
 
 /* process.c */
 struct process *process_new(struct sentry *s, struct process *parent);
