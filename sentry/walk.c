@@ -350,6 +350,18 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, int flags, struct
 	}
 }
 
+static int fast_result(struct walk *w, int fd, int dir, const struct mountpt *m, const char *name, const char *clean)
+{
+	w->fd = fd;
+	w->dir = dir;
+	w->last = WALK_LAST_NORM;
+	w->mnt = m;
+	w->rw = m->rw;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->spath, sizeof(w->spath), "%s", clean);
+	return 1;
+}
+
 /*
  * The common case in one host call: a path without ".." whose every component is a plain directory
  * (the kernel checks that: RESOLVE_NO_SYMLINKS, and RESOLVE_NO_XDEV keeps it on the mount's file
@@ -387,6 +399,19 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 	const struct mountpt *m = mount_of(c->pol, clean, &rest);
 	if (!m || !*rest || m->on_procfs)
 		return 0; /* a mount point itself: the walk knows its parent */
+	if (!(flags & WALK_PARENT)) { /* a lookup: the whole rest in one call, no directory fd to keep */
+		int fd = openat2_fd(m->fd, rest, O_PATH | ((flags & WALK_FOLLOW) ? 0 : O_NOFOLLOW), BENEATH | RESOLVE_NO_XDEV);
+		if (fd == -ELOOP || fd == -EXDEV || fd == -EAGAIN)
+			return 0;
+		if (fd >= 0 && fstat(fd, &w->st) < 0) {
+			close(fd);
+			fd = -EIO;
+		}
+		if (fd < 0)
+			return fd;
+		const char *slash = strrchr(rest, '/');
+		return fast_result(w, fd, -1, m, slash ? slash + 1 : rest, clean);
+	}
 	const char *last = strrchr(rest, '/');
 	int dir;
 	if (last) {
@@ -417,14 +442,7 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 		close(dir);
 		return fd;
 	}
-	w->fd = fd;
-	w->dir = dir;
-	w->last = WALK_LAST_NORM;
-	w->mnt = m;
-	w->rw = m->rw;
-	snprintf(w->name, sizeof(w->name), "%s", last);
-	snprintf(w->spath, sizeof(w->spath), "%s", clean);
-	return 1;
+	return fast_result(w, fd, dir, m, last, clean);
 }
 
 void walk_done(struct walk *w)
