@@ -6,6 +6,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,15 +96,15 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags)
 {
 	struct walk w;
-	int ret = walk_path(pr, dirfd, path, WALK_PARENT | WALK_FOLLOW, &w);
+	int ret = walk_path(pr, dirfd, path, WALK_PARENT | WALK_SLASH | ((flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW), &w);
 	if (ret < 0)
 		return ret;
 	long h;
 	if (w.proc)
 		return procfs_open_host(pr, w.spath, flags, &h) ? (int)h : -ENOENT;
 	/* Programs and interpreters: regular files only (never a device opened for a look). */
-	ret = w.fd < 0 ? -ENOENT : w.slash ? -ENOTDIR : S_ISREG(w.st.st_mode) ? walk_reopen(&w, flags, 0)
-	    : S_ISDIR(w.st.st_mode) ? -EISDIR : -EACCES;
+	ret = w.fd < 0 ? -ENOENT : w.slash && !S_ISDIR(w.st.st_mode) ? -ENOTDIR : S_ISLNK(w.st.st_mode) ? -ELOOP
+	    : S_ISREG(w.st.st_mode) ? walk_reopen(&w, flags, 0) : -EACCES;
 	walk_done(&w);
 	return ret;
 }
@@ -160,11 +161,11 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 {
 	bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || tmpfile;
+	if ((flags & O_CREAT) && w->slash)
+		return -EISDIR; /* Linux: "name/" never creates, exists or not */
 	if (w->fd < 0) { /* missing: created only by O_CREAT, in a read-write mount */
 		if (!(flags & O_CREAT) || tmpfile)
 			return -ENOENT;
-		if (w->slash)
-			return -EISDIR;
 		return w->rw ? walk_reopen(w, flags, mode & 07777 & ~(uint64_t)pr->umask) : -EROFS;
 	}
 	const struct stat *st = &w->st;
@@ -210,14 +211,14 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
  * non-blocking) is retried in an interruptible sleep; a read end returns at once (its first read
  * waits for a writer's data or close, as host_wait_io does for every pipe).
  */
-static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, uint64_t flags, uint64_t mode)
+static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, uint64_t flags, uint64_t mode, int wflags)
 {
 	struct process *pr = t->proc;
 	/* O_CREAT|O_EXCL never follows a last symlink (Linux: EEXIST even when it dangles). */
 	bool follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
 	for (;;) {
 		struct walk w;
-		long h = walk_path(pr, dirfd, path, WALK_PARENT | (follow ? WALK_FOLLOW : 0), &w);
+		long h = walk_path(pr, dirfd, path, WALK_PARENT | WALK_SLASH | (follow ? WALK_FOLLOW : 0) | wflags, &w);
 		if (h < 0)
 			return h;
 		if (w.proc) /* the sandbox's own /proc (also reached through a link, like /etc/mtab) */
@@ -237,7 +238,7 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 	}
 }
 
-static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode)
+static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode, int wflags)
 {
 	struct process *pr = t->proc;
 	char path[SENTRY_PATH_MAX];
@@ -247,7 +248,7 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 	/* The application's own fds by name: never the host's magic links, which are the sentry's fds. */
 	static const char *const self_fd[] = { "/dev/fd/", "/proc/self/fd/", "/dev/stdin", "/dev/stdout",
 					       "/dev/stderr" };
-	for (int k = 0; k < 5; k++) {
+	for (int k = 0; k < 5 && !wflags; k++) {
 		size_t l = strlen(self_fd[k]);
 		if (strncmp(path, self_fd[k], l) != 0 || (k >= 2 && path[l]))
 			continue;
@@ -260,8 +261,46 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 		int d = fcntl(pr->fds[fdn], F_DUPFD_CLOEXEC, 3);
 		return d < 0 ? -errno : fd_install(pr, d, flags & O_CLOEXEC);
 	}
-	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode);
+	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode, wflags);
 	return h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
+}
+
+#define OPEN_FLAGS                                                                                     \
+	(O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK | O_DSYNC | O_ASYNC |       \
+	 O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE | O_SYNC)
+
+/* openat2: openat with strict checks of its arguments and the RESOLVE_* rules done by the walk. */
+static long sys_openat2(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uhow, uint64_t size)
+{
+	struct open_how how;
+	unsigned char extra[64];
+	if (size < sizeof(how))
+		return -EINVAL;
+	if (size > 4096)
+		return -E2BIG;
+	if (mm_copy_in(t->proc, uhow, &how, sizeof(how)) < 0)
+		return -EFAULT;
+	for (uint64_t off = sizeof(how); off < size; off += sizeof(extra)) { /* a newer struct: zeros only */
+		size_t n = size - off < sizeof(extra) ? size - off : sizeof(extra);
+		if (mm_copy_in(t->proc, uhow + off, extra, n) < 0)
+			return -EFAULT;
+		for (size_t i = 0; i < n; i++)
+			if (extra[i])
+				return -E2BIG;
+	}
+	static const uint64_t resolve_all = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS |
+					    RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED;
+	if ((how.flags & ~(uint64_t)OPEN_FLAGS) || (how.resolve & ~resolve_all) ||
+	    ((how.resolve & RESOLVE_BENEATH) && (how.resolve & RESOLVE_IN_ROOT)) || (how.mode & ~(uint64_t)07777) ||
+	    (how.mode && !(how.flags & (O_CREAT | __O_TMPFILE))) ||
+	    ((how.resolve & RESOLVE_CACHED) && (how.flags & (O_CREAT | O_TRUNC | __O_TMPFILE))))
+		return -EINVAL;
+	/* RESOLVE_CACHED ("fail unless cached") is met by doing the lookup. */
+	int wflags = ((how.resolve & RESOLVE_NO_SYMLINKS) ? WALK_NO_SYMLINKS : 0) |
+		     ((how.resolve & RESOLVE_NO_MAGICLINKS) ? WALK_NO_MAGICLINKS : 0) |
+		     ((how.resolve & RESOLVE_NO_XDEV) ? WALK_NO_XDEV : 0) |
+		     ((how.resolve & RESOLVE_BENEATH) ? WALK_BENEATH : 0) | ((how.resolve & RESOLVE_IN_ROOT) ? WALK_IN_ROOT : 0);
+	return sys_openat(t, dirfd, upath, how.flags, how.mode, wflags);
 }
 
 static long stat_out(struct process *pr, int h, uint64_t ust)
@@ -282,23 +321,31 @@ static long with_lookup(struct process *pr, int64_t dirfd, uint64_t upath, bool 
 	return *h < 0 ? *h : 0;
 }
 
-/* Is the file behind host fd @h inside a read-write mount? (fchmod on a read-only opened file would
- * otherwise change the host's file.) */
-bool fs_fd_writable(struct process *pr, int h)
+const struct mountpt *fs_fd_mount(struct process *pr, int h)
 {
 	char link[64], host[SENTRY_PATH_MAX];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", h);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", h); /* the sentry's own view of its fd */
 	ssize_t n = readlink(link, host, sizeof(host) - 1);
-	if (n < 0)
-		return false;
+	if (n < 0 || host[0] != '/')
+		return NULL;
 	host[n] = 0;
+	const struct mountpt *best = NULL;
+	size_t best_len = 0;
 	for (int i = 0; i < pr->s->pol.n; i++) {
 		const struct mountpt *m = &pr->s->pol.m[i];
-		size_t l = strlen(m->hpath);
-		if (m->rw && strncmp(host, m->hpath, l) == 0 && (host[l] == '/' || host[l] == 0))
-			return true;
+		size_t l = strcmp(m->hpath, "/") == 0 ? 0 : strlen(m->hpath);
+		if (strncmp(host, m->hpath, l) == 0 && (host[l] == '/' || host[l] == 0) && (!best || l >= best_len)) {
+			best = m;
+			best_len = l;
+		}
 	}
-	return false;
+	return best;
+}
+
+bool fs_fd_writable(struct process *pr, int h)
+{
+	const struct mountpt *m = fs_fd_mount(pr, h);
+	return m && m->rw;
 }
 
 static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags)
@@ -407,9 +454,10 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 	int h = -1;
 	char path[SENTRY_PATH_MAX];
 	switch (nr) {
-	case SYS_open: *ret = sys_openat(t, AT_FDCWD, a0, a1, a2); break;
-	case SYS_creat: *ret = sys_openat(t, AT_FDCWD, a0, O_CREAT | O_WRONLY | O_TRUNC, a1); break;
-	case SYS_openat: *ret = sys_openat(t, DIRFD(a0), a1, a2, a3); break;
+	case SYS_open: *ret = sys_openat(t, AT_FDCWD, a0, a1, a2, 0); break;
+	case SYS_creat: *ret = sys_openat(t, AT_FDCWD, a0, O_CREAT | O_WRONLY | O_TRUNC, a1, 0); break;
+	case SYS_openat: *ret = sys_openat(t, DIRFD(a0), a1, a2, a3, 0); break;
+	case SYS_openat2: *ret = sys_openat2(t, DIRFD(a0), a1, a2, a3); break;
 	case SYS_stat:
 	case SYS_lstat:
 		*ret = with_lookup(pr, AT_FDCWD, a0, nr == SYS_lstat, &h);

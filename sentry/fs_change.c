@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -146,13 +147,58 @@ long fs_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t
 		ret = -EBUSY;
 	else if (a.mnt != b.mnt)
 		ret = -EXDEV; /* two mounts, as Linux refuses (mv copies) */
-	else if (!S_ISDIR(a.st.st_mode) && (a.slash || b.slash))
-		ret = -ENOTDIR;
+	else if ((flags & RENAME_NOREPLACE) && b.fd >= 0)
+		ret = -EEXIST;
 	else if ((flags & RENAME_EXCHANGE) && b.fd < 0)
 		ret = -ENOENT;
+	else if ((flags & RENAME_EXCHANGE) && b.slash && !S_ISDIR(b.st.st_mode))
+		ret = -ENOTDIR;
+	else if (!S_ISDIR(a.st.st_mode) && (a.slash || (b.slash && !(flags & RENAME_EXCHANGE))))
+		ret = -ENOTDIR; /* unless the source is a directory, trailing slashes are refused */
 	else
 		ret = syscall(SYS_renameat2, a.dir, a.name, b.dir, b.name, flags) < 0 ? -errno : 0;
 	walk_done(&a);
+	walk_done(&b);
+	return ret;
+}
+
+/* "/proc/self/fd/N" or "/dev/fd/N": the host fd behind application fd N (-EBADF), or 0 for another path. */
+static int self_fd(struct process *pr, const char *path)
+{
+	static const char *const prefixes[] = { "/proc/self/fd/", "/dev/fd/" };
+	for (int k = 0; k < 2; k++) {
+		size_t l = strlen(prefixes[k]);
+		char *end;
+		if (strncmp(path, prefixes[k], l) != 0 || !path[l])
+			continue;
+		long n = strtol(path + l, &end, 10);
+		int h = *end || n < 0 ? -1 : app_host_fd(pr, (uint64_t)n);
+		return h < 0 ? -EBADF : h;
+	}
+	return 0;
+}
+
+/* link of an open file by itself (AT_EMPTY_PATH, or /proc/self/fd/N followed: an O_TMPFILE made
+ * visible). The host links the fd's own inode; both in one read-write mount. */
+static long link_fd(struct process *pr, int h, int64_t nd, uint64_t np)
+{
+	struct stat st;
+	struct walk b;
+	if (fstat(h, &st) < 0)
+		return -EBADF;
+	if (S_ISDIR(st.st_mode))
+		return -EPERM;
+	long ret = new_entry(pr, nd, np, false, &b);
+	if (ret < 0)
+		return ret;
+	if (fs_fd_mount(pr, h) != b.mnt) {
+		ret = -EXDEV;
+	} else if (linkat(h, "", b.dir, b.name, AT_EMPTY_PATH) < 0) {
+		/* Without CAP_DAC_READ_SEARCH: the sentry's own magic link to that same fd. */
+		char via[64];
+		snprintf(via, sizeof(via), "/proc/self/fd/%d", h);
+		ret = linkat(AT_FDCWD, via, b.dir, b.name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	}
 	walk_done(&b);
 	return ret;
 }
@@ -166,17 +212,27 @@ long fs_link(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t n
 {
 	if (flags & ~(uint64_t)(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
-	char path[2];
-	if ((flags & AT_EMPTY_PATH) && mm_strncpy_in(pr, op, path, sizeof(path)) == 0)
-		return -ENOENT; /* linking an fd by itself: not offered (Linux asks CAP_DAC_READ_SEARCH) */
+	char path[SENTRY_PATH_MAX];
+	long ret = mm_strncpy_in(pr, op, path, sizeof(path));
+	if (ret < 0)
+		return ret;
+	int h = 0; /* > 0: an open file linked by itself (application host fds are never 0) */
+	if ((flags & AT_EMPTY_PATH) && !path[0])
+		h = od >= 0 && app_host_fd(pr, (uint64_t)od) >= 0 ? app_host_fd(pr, (uint64_t)od) : -EBADF;
+	else if (flags & AT_SYMLINK_FOLLOW)
+		h = self_fd(pr, path);
+	if (h != 0)
+		return h < 0 ? h : link_fd(pr, h, nd, np);
 	struct walk a, b;
-	long ret = walk_user(pr, od, op, WALK_PARENT | ((flags & AT_SYMLINK_FOLLOW) ? WALK_FOLLOW : 0), &a);
+	ret = walk_path(pr, od, path, WALK_PARENT | WALK_SLASH | ((flags & AT_SYMLINK_FOLLOW) ? WALK_FOLLOW : 0), &a);
 	if (ret < 0)
 		return ret;
 	if (a.proc)
 		ret = -EXDEV;
 	else if (a.fd < 0)
 		ret = -ENOENT;
+	else if (a.slash && !S_ISDIR(a.st.st_mode))
+		ret = -ENOTDIR;
 	else if (S_ISDIR(a.st.st_mode) || a.dir < 0)
 		ret = -EPERM;
 	if (ret < 0) {
@@ -187,12 +243,7 @@ long fs_link(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t n
 		walk_done(&a);
 		return ret;
 	}
-	if (a.slash)
-		ret = -ENOTDIR;
-	else if (a.mnt != b.mnt)
-		ret = -EXDEV;
-	else
-		ret = linkat(a.dir, a.name, b.dir, b.name, 0) < 0 ? -errno : 0;
+	ret = a.mnt != b.mnt ? -EXDEV : linkat(a.dir, a.name, b.dir, b.name, 0) < 0 ? -errno : 0;
 	walk_done(&a);
 	walk_done(&b);
 	return ret;
@@ -293,6 +344,8 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len)
 		ret = -EACCES;
 	else if (w.fd < 0)
 		ret = -ENOENT;
+	else if (w.slash && !S_ISDIR(w.st.st_mode))
+		ret = -ENOTDIR;
 	else if (S_ISDIR(w.st.st_mode))
 		ret = -EISDIR;
 	else if (!S_ISREG(w.st.st_mode))

@@ -386,18 +386,31 @@ static void free_strv(char **v)
 	free(v);
 }
 
-long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp)
+long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, uint64_t uenvp, uint64_t flags)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
 	char path[4096], real[4096], err[512] = "";
+	if (flags & ~(uint64_t)(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -EINVAL;
 	long n = mm_strncpy_in(pr, upath, path, sizeof(path));
 	if (n < 0)
 		return n;
-	if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
-		strcpy(path, pr->exe);
-	/* Through the policy like every path; the image is read from the opened file. */
-	int fd = fs_open(pr, AT_FDCWD, path, O_RDONLY);
+	int fd;
+	if (!path[0] && (flags & AT_EMPTY_PATH)) { /* fexecve: the file of the fd (O_PATH too) */
+		pthread_mutex_lock(&pr->lock);
+		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
+		fd = h < 0 ? -EBADF : fcntl(h, F_DUPFD_CLOEXEC, 3);
+		if (h >= 0 && fd < 0)
+			fd = -EMFILE;
+		pthread_mutex_unlock(&pr->lock);
+		snprintf(path, sizeof(path), "/dev/fd/%d", (int)dirfd); /* the name Linux gives it */
+	} else {
+		if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
+			strcpy(path, pr->exe);
+		/* Through the walk like every path; the image is read from the opened file. */
+		fd = fs_open(pr, dirfd, path, O_RDONLY | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+	}
 	if (fd < 0)
 		return fd;
 	struct stat st;

@@ -444,6 +444,14 @@ int fs_fd_spath(struct process *pr, int hfd, char *out);
 #define WALK_FOLLOW 1 /* follow a symlink in the last component (a trailing slash always does) */
 #define WALK_PARENT 2 /* the last component may be missing: then fd is -1 and dir + name say where;
 		       * without WALK_FOLLOW a trailing slash does not follow (unlink("link/") as Linux) */
+#define WALK_SLASH 4  /* with WALK_PARENT: a trailing slash follows a last symlink (open, link's old name) */
+/* openat2's RESOLVE_* rules, relative to the starting directory */
+#define WALK_NO_SYMLINKS 0x10   /* any symlink: -ELOOP */
+#define WALK_NO_MAGICLINKS 0x20 /* a /proc magic link: -ELOOP */
+#define WALK_NO_XDEV 0x40       /* crossing a mount: -EXDEV */
+#define WALK_BENEATH 0x80       /* leaving the starting directory ("..", absolute paths or links): -EXDEV */
+#define WALK_IN_ROOT 0x100      /* the starting directory is "/" for this walk */
+#define WALK_RESOLVE (WALK_NO_SYMLINKS | WALK_NO_MAGICLINKS | WALK_NO_XDEV | WALK_BENEATH | WALK_IN_ROOT)
 enum { WALK_LAST_NORM, WALK_LAST_DOT, WALK_LAST_DOTDOT, WALK_LAST_ROOT };
 struct walk {
 	int fd;          /* O_PATH fd of the object; -1: it does not exist (WALK_PARENT only) */
@@ -506,7 +514,7 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 void futex_wake_all(struct sentry *s);
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
 long do_clone3(struct task *t, uint64_t uargs, uint64_t size);
-long do_execve(struct task *t, uint64_t upath, uint64_t uargv, uint64_t uenvp);
+long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, uint64_t uenvp, uint64_t flags);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
 long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru);
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
@@ -595,7 +603,8 @@ long io_memfd_create(struct task *t, uint64_t uname, uint64_t flags);
 long fs_inotify_init(struct task *t, uint64_t flags);
 long fs_inotify_add_watch(struct task *t, uint64_t fd, uint64_t upath, uint64_t mask);
 long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags);
-/* fs.c: is the file behind host fd @h inside a read-write mount? */
+/* fs.c: the mount holding the file behind host fd @h (by its host path), or NULL; is it read-write? */
+const struct mountpt *fs_fd_mount(struct process *pr, int h);
 bool fs_fd_writable(struct process *pr, int h);
 /* ioctl.c */
 long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg);

@@ -455,7 +455,8 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_vfork: ret = do_fork(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0); break;
 	case SYS_clone: ret = do_fork(t, a0, a1, a2, a3, a4); break;
 	case SYS_clone3: ret = do_clone3(t, a0, a1); break;
-	case SYS_execve: ret = do_execve(t, a0, a1, a2); break;
+	case SYS_execve: ret = do_execveat(t, AT_FDCWD, a0, a1, a2, 0); break;
+	case SYS_execveat: ret = do_execveat(t, (int64_t)(int32_t)a0, a1, a2, a3, a4); break;
 	case SYS_wait4: ret = do_wait4(t, (int64_t)(int32_t)a0, a1, a2); break;
 	case SYS_waitid: ret = do_waitid(t, a0, a1, a2, a3, a4); break;
 	case SYS_getdents64: {
@@ -646,7 +647,7 @@ static bool may_block(uint64_t nr)
 	case SYS_sendfile: case SYS_copy_file_range: case SYS_splice: case SYS_tee: case SYS_flock:
 	case SYS_fsync: case SYS_fdatasync: case SYS_syncfs: case SYS_sync:
 	case SYS_waitid: case SYS_rt_sigtimedwait:
-	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex: case SYS_execve:
+	case SYS_wait4: case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex: case SYS_execve: case SYS_execveat:
 	case SYS_rt_sigsuspend: case SYS_pause:
 	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
 	case SYS_epoll_wait: case SYS_epoll_pwait:

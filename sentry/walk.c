@@ -31,6 +31,8 @@ struct cursor {
 	const struct mountpt *m; /* the mount it is on */
 	char sp[SENTRY_PATH_MAX];
 	int links;               /* symlinks followed so far */
+	int flags;               /* WALK_* */
+	char root[SENTRY_PATH_MAX]; /* "/" of this walk: the sandbox's, or the start with WALK_IN_ROOT/BENEATH */
 };
 
 static int openat2_fd(int dir, const char *name, uint64_t flags, uint64_t resolve)
@@ -105,8 +107,16 @@ static void join(char *out, const char *dir, const char *name)
 	snprintf(out, SENTRY_PATH_MAX, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", name);
 }
 
+/* Back to the walk's "/" (an absolute path or link); -EXDEV under WALK_BENEATH. */
+static int cursor_root(struct cursor *c)
+{
+	return (c->flags & WALK_BENEATH) ? -EXDEV : cursor_set(c, c->root);
+}
+
 static int cursor_up(struct cursor *c)
 {
+	if (strcmp(c->sp, c->root) == 0)
+		return (c->flags & WALK_BENEATH) ? -EXDEV : 0; /* ".." of "/" is "/" */
 	char up[SENTRY_PATH_MAX];
 	snprintf(up, sizeof(up), "%s", c->sp);
 	char *slash = strrchr(up, '/');
@@ -142,18 +152,21 @@ static int step_open(struct cursor *c, const char *name, const char *child_sp, s
 		return -EIO;
 	}
 	struct statfs sf;
-	if (!mnt && st->st_dev != c->dev && (fstatfs(fd, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC)) {
+	int ret = 0;
+	if ((mnt || st->st_dev != c->dev) && (c->flags & WALK_NO_XDEV))
+		ret = -EXDEV;
+	else if (!mnt && st->st_dev != c->dev && (fstatfs(fd, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC))
+		ret = -EACCES;
+	if (ret < 0)
 		close(fd);
-		return -EACCES;
-	}
-	return fd;
+	return ret < 0 ? ret : fd;
 }
 
 /* Replace what is left to walk (@rest) by symlink @fd's target followed by it. */
 static int substitute(struct cursor *c, int fd, char *rest, size_t cap, bool slash)
 {
 	char target[SENTRY_PATH_MAX];
-	if (++c->links > MAX_SYMLINKS)
+	if (++c->links > MAX_SYMLINKS || (c->flags & WALK_NO_SYMLINKS))
 		return -ELOOP;
 	ssize_t n = readlinkat(fd, "", target, sizeof(target) - 1);
 	if (n < 0)
@@ -166,7 +179,7 @@ static int substitute(struct cursor *c, int fd, char *rest, size_t cap, bool sla
 	if (l < 0 || (size_t)l >= cap)
 		return -ENAMETOOLONG;
 	memcpy(rest, joined, (size_t)l + 1);
-	return target[0] == '/' ? cursor_set(c, "/") : 0;
+	return target[0] == '/' ? cursor_root(c) : 0;
 }
 
 /* The next component of *p (advanced past it and its slashes) into @name; false at the end. */
@@ -191,6 +204,8 @@ static bool next_comp(const char **p, char *name, size_t cap, bool *too_long)
 static int enter_proc(struct cursor *c, const char *base, char *rest, size_t cap, int flags, struct walk *w)
 {
 	char joined[2 * SENTRY_PATH_MAX], p[SENTRY_PATH_MAX];
+	if (c->flags & WALK_NO_XDEV)
+		return -EXDEV; /* another file system */
 	snprintf(joined, sizeof(joined), "%s/%s", base, rest);
 	if (policy_normalize("/", joined, p) < 0)
 		return -ENAMETOOLONG;
@@ -211,7 +226,9 @@ static int enter_proc(struct cursor *c, const char *base, char *rest, size_t cap
 		if ((!last || (flags & WALK_FOLLOW) || slash) && strchr(q + 6, '/') &&
 		    procfs_readlink(c->pr, q, target, sizeof(target), &n) && n > 0 && target[0] == '/') {
 			target[n] = 0;
-			if (++c->links > MAX_SYMLINKS)
+			if (c->flags & WALK_BENEATH)
+				return -EXDEV;
+			if (++c->links > MAX_SYMLINKS || (c->flags & (WALK_NO_SYMLINKS | WALK_NO_MAGICLINKS)))
 				return -ELOOP;
 			int l = snprintf(joined, sizeof(joined), "%s%s%s", target, p + i, slash ? "/" : "");
 			if (l < 0 || (size_t)l >= cap)
@@ -263,7 +280,7 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 	int fd = step_open(c, name, child, &st, &mount);
 	if (fd < 0 && fd != -ENOENT)
 		return fd;
-	if (fd >= 0 && S_ISLNK(st.st_mode) && ((flags & WALK_FOLLOW) || (slash && !(flags & WALK_PARENT)))) {
+	if (fd >= 0 && S_ISLNK(st.st_mode) && ((flags & WALK_FOLLOW) || (slash && (flags & (WALK_PARENT | WALK_SLASH)) != WALK_PARENT))) {
 		rest[0] = 0;
 		ret = substitute(c, fd, rest, cap, slash);
 		close(fd);
@@ -456,7 +473,7 @@ void walk_done(struct walk *w)
 
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w)
 {
-	struct cursor c = { .pr = pr, .pol = &pr->s->pol, .fd = -1 };
+	struct cursor c = { .pr = pr, .pol = &pr->s->pol, .fd = -1, .flags = flags, .root = "/" };
 	*w = (struct walk){ .fd = -1, .dir = -1 };
 	char rest[2 * SENTRY_PATH_MAX];
 	if (!path[0])
@@ -477,11 +494,25 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		if (fstat(h, &st) < 0 || !S_ISDIR(st.st_mode) || fs_fd_spath(pr, h, c.sp) < 0)
 			return -ENOTDIR;
 	}
+	if (flags & (WALK_BENEATH | WALK_IN_ROOT)) { /* openat2: the start is this walk's "/" */
+		if (path[0] == '/') {
+			if (flags & WALK_BENEATH)
+				return -EXDEV;
+			snprintf(c.sp, sizeof(c.sp), "%s", dirfd == AT_FDCWD ? pr->cwd : c.root);
+			if (dirfd != AT_FDCWD) {
+				int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
+				if (h < 0 || fs_fd_spath(pr, h, c.sp) < 0)
+					return -EBADF;
+			}
+		}
+		snprintf(c.root, sizeof(c.root), "%s", c.sp);
+	}
 	if (is_proc(c.pol, c.sp)) { /* relative to a /proc directory */
 		ret = enter_proc(&c, c.sp, rest, sizeof(rest), flags, w);
 		if (ret != 0)
 			goto out;
-	} else if ((ret = fast_path(&c, path, flags, w)) != 0 || (ret = cursor_set(&c, c.sp)) < 0) {
+	} else if ((!(flags & WALK_RESOLVE) && (ret = fast_path(&c, path, flags, w)) != 0) ||
+		   (ret = cursor_set(&c, c.sp)) < 0) {
 		goto out;
 	}
 	ret = walk_loop(&c, rest, sizeof(rest), flags, w);
