@@ -172,8 +172,10 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
 		return -EEXIST;
 	if (S_ISLNK(st->st_mode)) { /* asked not to follow: O_PATH opens the link itself */
-		if (!(flags & O_PATH) || (flags & O_DIRECTORY))
-			return (flags & O_DIRECTORY) && !(flags & O_NOFOLLOW) ? -ENOTDIR : -ELOOP;
+		if (flags & O_DIRECTORY)
+			return -ENOTDIR;
+		if (!(flags & O_PATH))
+			return -ELOOP;
 		long h = w->fd;
 		w->fd = -1;
 		return h;
@@ -238,6 +240,39 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 	}
 }
 
+/*
+ * open("/proc/self/fd/N") (and /dev/fd/N, /dev/stdin...): a new open of the same file with the new
+ * flags, as Linux reopens it, through the sentry's own magic link to its host fd: it names exactly
+ * that inode (a symlink's O_PATH fd gives ELOOP, never its target). Writing needs what open needs.
+ */
+static long reopen_fd(struct process *pr, int h, uint64_t flags)
+{
+	struct stat st;
+	char via[64], host[16] = "";
+	if (fstat(h, &st) < 0)
+		return -EBADF;
+	snprintf(via, sizeof(via), "/proc/self/fd/%d", h);
+	ssize_t n = readlink(via, host, sizeof(host) - 1);
+	host[n > 0 ? n : 0] = 0;
+	/* Objects that no path names (pipes, sockets, memfds, anonymous inodes) belong to the sandbox. */
+	bool pathless = host[0] != '/' || strncmp(host, "/memfd:", 7) == 0;
+	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	if (writes && !pathless && !fs_fd_writable(pr, h) && !harmless_device(&st) && !terminal_device(&st))
+		return -EROFS;
+	if (S_ISCHR(st.st_mode) && is_pty_slave(&st) && !pty_is_ours(pr->s, st.st_rdev))
+		return -EACCES;
+	int d = open(via, (int)(flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), 0);
+	if (d < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && !(flags & O_PATH) &&
+	    fcntl(d, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
+		long e = -errno;
+		close(d);
+		return e;
+	}
+	return d;
+}
+
 static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t flags, uint64_t mode, int wflags)
 {
 	struct process *pr = t->proc;
@@ -254,12 +289,14 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 			continue;
 		char *end = NULL;
 		long fdn = k >= 2 ? k - 2 : strtol(path + l, &end, 10);
+		if (k < 2 && *end == '/')
+			break; /* a name below a directory's fd: the walk follows the magic link */
 		if (k < 2 && (*end || end == path + l || fdn < 0 || fdn >= SENTRY_MAX_FDS))
 			return -ENOENT;
 		if (pr->fds[fdn] < 0)
 			return -ENOENT;
-		int d = fcntl(pr->fds[fdn], F_DUPFD_CLOEXEC, 3);
-		return d < 0 ? -errno : fd_install(pr, d, flags & O_CLOEXEC);
+		long d = reopen_fd(pr, pr->fds[fdn], flags & ~(uint64_t)O_CLOEXEC);
+		return d < 0 ? d : fd_install(pr, (int)d, flags & O_CLOEXEC);
 	}
 	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode, wflags);
 	return h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
@@ -359,6 +396,13 @@ static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	if (ret < 0)
 		return ret;
 	struct walk w;
+	if ((flags & AT_EMPTY_PATH) && !path[0]) { /* the file of fd @dirfd itself */
+		long h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
+		if (h < 0)
+			return -EBADF;
+		ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
+		return ret == 0 && (mode & W_OK) && !fs_fd_writable(pr, (int)h) ? -EROFS : ret;
+	}
 	if ((ret = walk_path(pr, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : WALK_FOLLOW, &w)) < 0)
 		return ret;
 	long h = w.fd;
@@ -370,8 +414,8 @@ static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	struct stat st;
 	/* Writable only in read-write mounts, but for /dev/null and friends and terminals. */
 	if (ret == 0 && (mode & W_OK) && (w.proc || !w.rw) &&
-	    !(fstat((int)h, &st) == 0 && (harmless_device(&st) || terminal_device(&st))))
-		ret = -EROFS;
+	    !(fstat((int)h, &st) == 0 && (harmless_device(&st) || terminal_device(&st) || (w.proc && S_ISLNK(st.st_mode)))))
+		ret = -EROFS; /* (a /proc magic link itself, not followed, is as writable as Linux says) */
 	if (w.proc)
 		close((int)h);
 	walk_done(&w);
@@ -387,8 +431,14 @@ static long sys_readlink(struct process *pr, int64_t dirfd, uint64_t upath, uint
 	if ((int64_t)size <= 0)
 		return -EINVAL;
 	struct walk w;
-	if ((ret = walk_path(pr, dirfd, path, 0, &w)) < 0)
+	bool empty = !path[0];
+	if (empty && dirfd >= 0 && app_host_fd(pr, (uint64_t)dirfd) >= 0) { /* the link an O_PATH fd holds */
+		w = (struct walk){ .fd = fcntl(app_host_fd(pr, (uint64_t)dirfd), F_DUPFD_CLOEXEC, 3), .dir = -1 };
+		if (w.fd < 0)
+			return -EMFILE;
+	} else if ((ret = walk_path(pr, dirfd, path, 0, &w)) < 0) {
 		return ret;
+	}
 	if (w.proc && procfs_readlink(pr, w.spath, out, sizeof(out), &len)) { /* the sandbox's, never the sentry's */
 		if (len < 0)
 			return len;
@@ -401,8 +451,8 @@ static long sys_readlink(struct process *pr, int64_t dirfd, uint64_t upath, uint
 		len = readlinkat((int)h, "", out, sizeof(out));
 		int e = errno;
 		struct stat st;
-		if (len < 0 && e == ENOENT && fstat((int)h, &st) == 0 && !S_ISLNK(st.st_mode))
-			e = EINVAL; /* not a link (an empty name on an O_PATH fd says ENOENT) */
+		if (len < 0 && e == ENOENT && !empty && fstat((int)h, &st) == 0 && !S_ISLNK(st.st_mode))
+			e = EINVAL; /* not a link (an empty name on an O_PATH fd says ENOENT, as Linux does for "") */
 		if (w.proc)
 			close((int)h);
 		walk_done(&w);

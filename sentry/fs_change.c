@@ -24,6 +24,18 @@ static long walk_user(struct process *pr, int64_t dirfd, uint64_t upath, int fla
 	return walk_path(pr, dirfd, path, flags, w);
 }
 
+/* Does the sandbox's /proc have the walked entry? 0 (and its stat, if @st), or -ENOENT. */
+static int proc_stat(struct process *pr, const struct walk *w, struct stat *st)
+{
+	long h;
+	struct stat tmp;
+	if (!procfs_lookup(pr, w->spath, true, &h) || h < 0)
+		return -ENOENT;
+	int ret = fstat((int)h, st ? st : &tmp) < 0 ? -ENOENT : 0;
+	close((int)h);
+	return ret;
+}
+
 /* Where a new entry goes (mkdir, mknod, symlink, link's new name): Linux's filename_create(). */
 static long new_entry(struct process *pr, int64_t dirfd, uint64_t upath, bool is_dir, struct walk *w)
 {
@@ -31,7 +43,7 @@ static long new_entry(struct process *pr, int64_t dirfd, uint64_t upath, bool is
 	if (ret < 0)
 		return ret;
 	if (w->proc)
-		ret = -EACCES;
+		ret = proc_stat(pr, w, NULL) == 0 ? -EEXIST : -EACCES;
 	else if (w->last != WALK_LAST_NORM || w->mount || w->fd >= 0)
 		ret = -EEXIST;
 	else if (w->slash && !is_dir)
@@ -91,8 +103,10 @@ static long old_entry(struct process *pr, int64_t dirfd, uint64_t upath, struct 
 	long ret = walk_user(pr, dirfd, upath, WALK_PARENT, w);
 	if (ret < 0)
 		return ret;
-	if (w->proc)
-		ret = -EACCES;
+	struct stat st;
+	if (w->proc) /* Linux's procfs: ENOTDIR for rmdir of a file, EXDEV for rename, else EPERM */
+		ret = proc_stat(pr, w, &st) < 0 ? -ENOENT : not_norm[WALK_LAST_DOT] == -EINVAL && !S_ISDIR(st.st_mode) ? -ENOTDIR
+		      : not_norm[WALK_LAST_DOT] == -EBUSY ? -EXDEV : -EPERM;
 	else if (w->last != WALK_LAST_NORM)
 		ret = not_norm[w->last];
 	else if (w->mount)
@@ -250,14 +264,14 @@ long fs_link(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t n
 }
 
 /* The object of a path call that changes its inode (chmod, chown, utimes): it must exist, outside
- * /proc (@in_proc) and in a read-write mount. */
+ * /proc (else @in_proc is the answer) and in a read-write mount. 1: walked (w is the caller's). */
 static long object(struct process *pr, int64_t dirfd, uint64_t upath, bool nofollow, long in_proc, struct walk *w)
 {
 	long ret = walk_user(pr, dirfd, upath, nofollow ? 0 : WALK_FOLLOW, w);
 	if (ret < 0)
 		return ret;
-	ret = w->proc ? in_proc : !w->rw ? -EROFS : 0;
-	if (ret < 0)
+	ret = w->proc ? in_proc : !w->rw ? -EROFS : 1;
+	if (ret <= 0)
 		walk_done(w);
 	return ret;
 }
@@ -280,10 +294,11 @@ long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, 
 		return -EINVAL;
 	int h;
 	long ret = empty_path_fd(pr, (uint64_t)dirfd, upath, (int)flags, &h);
-	if (ret <= 0)
-		return ret < 0 ? ret : fchmod(h, (mode_t)(mode & 07777)) < 0 ? -errno : 0;
+	if (ret <= 0) /* the fd's own file, O_PATH too, as Linux */
+		return ret < 0 ? ret : syscall(SYS_fchmodat2, h, "", (mode_t)(mode & 07777), AT_EMPTY_PATH) < 0 ? -errno : 0;
 	struct walk w;
-	if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, -EPERM, &w)) < 0)
+	/* A /proc magic link itself (AT_SYMLINK_NOFOLLOW) is a link too: EOPNOTSUPP. */
+	if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, (flags & AT_SYMLINK_NOFOLLOW) ? -EOPNOTSUPP : -EPERM, &w)) <= 0)
 		return ret;
 	if (S_ISLNK(w.st.st_mode))
 		ret = -EOPNOTSUPP; /* a link's own mode (fchmodat2 AT_SYMLINK_NOFOLLOW): Linux refuses too */
@@ -302,9 +317,10 @@ long fs_chown(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t uid, u
 	long ret = empty_path_fd(pr, (uint64_t)dirfd, upath, (int)flags, &h);
 	if (ret == 1) {
 		struct walk w;
-		if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, -EPERM, &w)) < 0)
+		if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, -EPERM, &w)) <= 0)
 			return ret;
 		walk_done(&w);
+		ret = 0;
 	}
 	if (ret < 0)
 		return ret;
@@ -321,10 +337,11 @@ long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct t
 		h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
 		ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : 0;
 	}
-	if (ret <= 0)
-		return ret < 0 ? ret : futimens(h, ts) < 0 ? -errno : 0;
+	if (ret <= 0) /* by fd: futimens needs a real open file, AT_EMPTY_PATH takes O_PATH too */
+		return ret < 0 ? ret : (upath ? utimensat(h, "", ts, AT_EMPTY_PATH) : futimens(h, ts)) < 0 ? -errno : 0;
 	struct walk w;
-	if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, -EACCES, &w)) < 0)
+	/* A /proc magic link itself (AT_SYMLINK_NOFOLLOW): Linux keeps its times in memory only. */
+	if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : -EACCES, &w)) <= 0)
 		return ret;
 	/* The O_PATH fd is the object (a link itself when not following): nothing left to resolve. */
 	ret = utimensat(w.fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;

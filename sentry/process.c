@@ -397,6 +397,9 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	if (n < 0)
 		return n;
 	int fd;
+	/* Relative to a close-on-exec fd, a script's interpreter could not open /dev/fd/N/...: ENOENT. */
+	bool by_fd = dirfd != AT_FDCWD && path[0] != '/';
+	bool cloexec = by_fd && dirfd >= 0 && dirfd < SENTRY_MAX_FDS && pr->cloexec[dirfd];
 	if (!path[0] && (flags & AT_EMPTY_PATH)) { /* fexecve: the file of the fd (O_PATH too) */
 		pthread_mutex_lock(&pr->lock);
 		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
@@ -404,6 +407,11 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		if (h >= 0 && fd < 0)
 			fd = -EMFILE;
 		pthread_mutex_unlock(&pr->lock);
+		struct stat lst;
+		if (fd >= 0 && fstat(fd, &lst) == 0 && S_ISLNK(lst.st_mode)) { /* an O_PATH|O_NOFOLLOW link */
+			close(fd);
+			fd = -ELOOP;
+		}
 		snprintf(path, sizeof(path), "/dev/fd/%d", (int)dirfd); /* the name Linux gives it */
 	} else {
 		if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
@@ -411,6 +419,15 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		/* Through the walk like every path; the image is read from the opened file. */
 		fd = fs_open(pr, dirfd, path, O_RDONLY | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
 	}
+	char magic[2], via[64];
+	snprintf(via, sizeof(via), "/proc/self/fd/%d", fd); /* the fd may be O_PATH: read through it */
+	int rd = fd >= 0 && cloexec ? open(via, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (rd >= 0 && pread(rd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!') {
+		close(fd);
+		fd = -ENOENT;
+	}
+	if (rd >= 0)
+		close(rd);
 	if (fd < 0)
 		return fd;
 	struct stat st;

@@ -483,6 +483,13 @@ bool procfs_lookup(struct process *self, const char *full, bool nofollow, long *
 			*hfd = target_path[0] != '/' ? -ENOENT : fs_lookup(self, AT_FDCWD, target_path, false);
 			return true;
 		}
+		/* Linux reports 64 as the size of an fd link: this link is only stat'ed (readlink asks
+		 * procfs_readlink), so its text may be padded with slashes to that size. */
+		const char *fdl = strstr(full, "/fd/");
+		while (fdl && strchr(fdl + 4, '/'))
+			fdl = strstr(fdl + 1, "/fd/");
+		for (; fdl && n < 64 && (size_t)n + 1 < sizeof(target_path); n++)
+			target_path[n] = '/', target_path[n + 1] = 0;
 		static unsigned long serial;
 		char path[SENTRY_PATH_MAX + 32];
 		snprintf(path, sizeof(path), "%s/l%lu", self->s->proc_dir, __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED));

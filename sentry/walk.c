@@ -234,6 +234,8 @@ static int enter_proc(struct cursor *c, const char *base, char *rest, size_t cap
 			if (l < 0 || (size_t)l >= cap)
 				return -ENAMETOOLONG;
 			memcpy(rest, joined, (size_t)l + 1);
+			if (last) /* a magic link jumps to its object: a symlink there is not followed again */
+				c->flags &= ~WALK_FOLLOW;
 			return cursor_set(c, "/");
 		}
 	}
@@ -303,7 +305,7 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 }
 
 /* The component loop over @rest (which symlinks rewrite), from the cursor. */
-static int walk_loop(struct cursor *c, char *rest, size_t cap, int flags, struct walk *w)
+static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 {
 	char name[256];
 	for (;;) {
@@ -320,7 +322,7 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, int flags, struct
 			after++;
 		if (!*after) { /* the last component */
 			w->slash = *p == '/';
-			int ret = finish(c, name, rest, cap, w->slash, flags, w);
+			int ret = finish(c, name, rest, cap, w->slash, c->flags, w);
 			if (ret != 0)
 				return ret < 0 ? ret : 0;
 			continue;
@@ -337,7 +339,7 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, int flags, struct
 		char child[SENTRY_PATH_MAX];
 		join(child, c->sp, name);
 		if (is_proc(c->pol, child)) {
-			ret = enter_proc(c, child, rest, cap, flags, w);
+			ret = enter_proc(c, child, rest, cap, c->flags, w);
 			if (ret != 0)
 				return ret < 0 ? ret : 0;
 			continue;
@@ -515,7 +517,7 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		   (ret = cursor_set(&c, c.sp)) < 0) {
 		goto out;
 	}
-	ret = walk_loop(&c, rest, sizeof(rest), flags, w);
+	ret = walk_loop(&c, rest, sizeof(rest), w);
 out:
 	if (c.fd >= 0)
 		close(c.fd);

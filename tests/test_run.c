@@ -9,52 +9,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "../sentry/sentry.h"
 #include "harness.h"
+#include "sandbox_run.h"
 
 #define BUSYBOX "/bin/busybox"
-
-extern char **environ;
-
-struct outcome {
-	char *out;
-	size_t len;
-	int status;
-};
-
-/* Read everything until EOF (never stop early: the writer would block and never exit). */
-static void collect(int fd, struct outcome *o)
-{
-	size_t cap = 1 << 16;
-	o->out = malloc(cap);
-	o->len = 0;
-	ASSERT_TRUE(o->out != NULL);
-	ssize_t r;
-	while ((r = read(fd, o->out + o->len, cap - o->len)) > 0) {
-		o->len += (size_t)r;
-		if (o->len == cap) {
-			o->out = realloc(o->out, cap *= 2);
-			ASSERT_TRUE(o->out != NULL);
-		}
-	}
-	close(fd);
-}
-
-static void run_native(const char *prog, char *const argv[], struct outcome *o)
-{
-	int p[2];
-	ASSERT_EQ(pipe(p), 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	pid_t pid;
-	ASSERT_EQ(posix_spawn(&pid, prog, &fa, NULL, argv, environ), 0);
-	close(p[1]);
-	collect(p[0], o);
-	ASSERT_EQ(waitpid(pid, &o->status, 0), pid);
-	posix_spawn_file_actions_destroy(&fa);
-}
 
 static bool stats_next; /* the next run_sandboxed() asks for --stats */
 static bool trace_next; /* ... and for --trace */
@@ -63,29 +21,9 @@ static const char *root_next; /* ... and for --root */
 
 static void run_sandboxed(const char *platform, const char *prog, char *const argv[], struct outcome *o)
 {
-	int p[2];
-	ASSERT_EQ(pipe(p), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) { /* the sentry runs in a child so its stdout can be the pipe */
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		close(p[0]);
-		struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next, .net = net_next,
-					    .root = root_next };
-		int st = sentry_run(&opts, prog, argv, environ);
-		if (st > 0 && (st & 0x7f)) { /* die of the same signal, so our parent sees what native gives */
-			struct rlimit no_core = { 0, 0 };
-			setrlimit(RLIMIT_CORE, &no_core);
-			signal(st & 0x7f, SIG_DFL);
-			raise(st & 0x7f);
-		}
-		_exit(st < 0 ? 126 : WEXITSTATUS(st));
-	}
-	close(p[1]);
-	collect(p[0], o);
-	ASSERT_EQ(waitpid(pid, &o->status, 0), pid);
+	struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next, .net = net_next,
+				    .root = root_next };
+	run_boxed(&opts, prog, argv, o);
 }
 
 static void same_as_native(const char *platform, const char *prog, char *const argv[])
@@ -379,19 +317,6 @@ PLATFORM_TEST(run_sockets)
 	if (!memmem(o.out, o.len, want, sizeof(want) - 1))
 		HARNESS_FAIL(0, "without --net: %.300s", o.out);
 	free(o.out);
-}
-
-/* Copy host file @from to @to with mode @mode. */
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC), out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	ASSERT_TRUE(in >= 0 && out >= 0);
-	char b[65536];
-	ssize_t n;
-	while ((n = read(in, b, sizeof(b))) > 0)
-		ASSERT_EQ(write(out, b, (size_t)n), n);
-	close(in);
-	close(out);
 }
 
 /* --root DIR: the program, its interpreter and every path come from DIR; nothing of the host shows. */
