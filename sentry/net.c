@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Sockets. Without --net a program gets only unnamed local sockets (socketpair); with --net it also
-// gets IPv4, IPv6 and route-netlink sockets on the host's network. Unix sockets never bind or connect to
-// a name, pathname or abstract: either would reach the host's own services (docker.sock, D-Bus, X11),
-// which the file policy and the network switch are not meant to open. Calls that may block wait
+// Sockets: IPv4, IPv6, route-netlink and unix sockets, in the sandbox's own network namespace with only
+// a loopback (without --net; netns.c) or on the host's network (--net). Unix socket names are walked
+// like paths and reach only sockets in the sandbox's writable places, never a host service
+// (docker.sock, D-Bus, X11); abstract names only in the sandbox's own namespace (netns.c). Where no
+// namespace of its own can be made (an unprivileged caller), only socketpair is offered without --net. Calls that may block wait
 // interruptibly. SCM_RIGHTS passes the application's fds (translated both ways); SCM_CREDENTIALS, which
 // would carry the sentry's host pid, is refused on send and dropped on receive.
 #include <errno.h>
@@ -22,7 +23,7 @@
 
 static bool family_allowed(const struct process *pr, int domain, int proto)
 {
-	if (!pr->s->opts.net)
+	if (!pr->s->opts.net && !pr->s->private_net)
 		return false;
 	return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX ||
 	       (domain == AF_NETLINK && proto == NETLINK_ROUTE);
@@ -65,29 +66,33 @@ long sys_socketpair(struct task *t, uint64_t domain, uint64_t type, uint64_t pro
 	return 0;
 }
 
-/* Copy in a socket address for bind/connect/sendto and check it may be used. */
-static long addr_in(struct process *pr, uint64_t uaddr, uint64_t len, struct sockaddr_storage *ss)
+/* Copy in a socket address for bind/connect/sendto and check it may be used (host_addr_done after). */
+static long addr_in(struct process *pr, uint64_t uaddr, uint64_t len, struct host_addr *ha, bool bind)
 {
-	if (len > sizeof(*ss))
+	ha->hold = -1;
+	ha->len = (socklen_t)len;
+	if (len > sizeof(ha->ss))
 		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (len && mm_copy_in(pr, uaddr, ss, len) < 0)
+	memset(&ha->ss, 0, sizeof(ha->ss));
+	if (len && mm_copy_in(pr, uaddr, &ha->ss, len) < 0)
 		return -EFAULT;
-	if (len >= sizeof(sa_family_t) && ss->ss_family == AF_UNIX)
-		return -EACCES; /* named unix sockets would reach the host's services */
+	if (len >= sizeof(sa_family_t) && ha->ss.ss_family == AF_UNIX)
+		return unix_addr_in(pr, ha, bind); /* names walked; the host's services never reachable */
 	return 0;
 }
 
 /* Copy a kernel-filled address back to the application (its length in *ulen, in and out). */
-static long addr_out(struct process *pr, const struct sockaddr_storage *ss, socklen_t got, uint64_t uaddr, uint64_t ulen)
+static long addr_out(struct process *pr, const struct sockaddr_storage *host, socklen_t got, uint64_t uaddr, uint64_t ulen)
 {
 	if (!uaddr || !ulen)
 		return 0;
+	struct sockaddr_storage ss = *host;
+	unix_addr_out(pr->s, &ss, &got);
 	socklen_t room;
 	if (mm_copy_in(pr, ulen, &room, sizeof(room)) < 0)
 		return -EFAULT;
 	socklen_t n = got < room ? got : room;
-	if ((n && mm_copy_out(pr, uaddr, ss, n) < 0) || mm_copy_out(pr, ulen, &got, sizeof(got)) < 0)
+	if ((n && mm_copy_out(pr, uaddr, &ss, n) < 0) || mm_copy_out(pr, ulen, &got, sizeof(got)) < 0)
 		return -EFAULT;
 	return 0;
 }
@@ -101,24 +106,29 @@ static bool blocking(int h)
 long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 {
 	int h = app_host_fd(t->proc, fd);
-	struct sockaddr_storage ss;
-	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ss);
-	return r < 0 ? r : bind(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	struct host_addr ha;
+	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ha, true);
+	r = r < 0 ? r : bind(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
+	if (h >= 0)
+		host_addr_done(&ha);
+	return r;
 }
 
 static long sys_connect_held(struct task *t, int h, uint64_t uaddr, uint64_t len)
 {
-	struct sockaddr_storage ss;
-	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ss);
-	if (r < 0)
+	struct host_addr ha;
+	long r = addr_in(t->proc, uaddr, len, &ha, false);
+	if (r < 0 || !blocking(h)) {
+		r = r < 0 ? r : connect(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
+		host_addr_done(&ha);
 		return r;
-	if (!blocking(h))
-		return connect(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	}
 	/* A blocking connect, made non-blocking so a signal can interrupt the wait. */
 	int fl = fcntl(h, F_GETFL);
 	fcntl(h, F_SETFL, fl | O_NONBLOCK);
-	r = connect(h, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	r = connect(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
 	fcntl(h, F_SETFL, fl);
+	host_addr_done(&ha);
 	if (r != -EINPROGRESS)
 		return r;
 	r = host_wait(t, h, POLLOUT, -1);
@@ -227,26 +237,24 @@ static long net_wait(struct task *t, int h, uint64_t flags, bool send)
 
 static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
 {
-	struct sockaddr_storage ss;
-	long r = uaddr ? addr_in(t->proc, uaddr, alen, &ss) : 0;
-	if (r < 0)
-		return r;
+	struct host_addr ha = { .hold = -1 };
+	long r = uaddr ? addr_in(t->proc, uaddr, alen, &ha, false) : 0;
 	if (len > NET_IO_MAX)
 		len = NET_IO_MAX;
-	char *buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	if (len && mm_copy_in(t->proc, ubuf, buf, len) < 0) {
-		free(buf);
-		return -EFAULT;
-	}
-	r = net_wait(t, h, flags, true);
+	char *buf = r < 0 ? NULL : malloc(len ? len : 1);
+	if (r == 0 && !buf)
+		r = -ENOMEM;
+	if (r == 0 && len && mm_copy_in(t->proc, ubuf, buf, len) < 0)
+		r = -EFAULT;
+	if (r == 0)
+		r = net_wait(t, h, flags, true);
 	if (r == 0) {
-		r = sendto(h, buf, len, (int)flags | MSG_NOSIGNAL, uaddr ? (struct sockaddr *)&ss : NULL,
-			   uaddr ? (socklen_t)alen : 0);
+		r = sendto(h, buf, len, (int)flags | MSG_NOSIGNAL, uaddr ? (struct sockaddr *)&ha.ss : NULL,
+			   uaddr ? ha.len : 0);
 		r = r < 0 ? -errno : r;
 	}
 	free(buf);
+	host_addr_done(&ha);
 	if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) {
 		siginfo_t si = { .si_signo = SIGPIPE, .si_code = SI_USER };
 		si.si_pid = t->proc->pid;
@@ -403,9 +411,10 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 	char *buf = r == 0 ? malloc(total ? total : 1) : NULL;
 	if (r == 0 && !buf)
 		r = -ENOMEM;
-	struct sockaddr_storage ss;
+	struct host_addr ha = { .hold = -1 };
+	struct sockaddr_storage *ss = &ha.ss;
 	if (r == 0 && send && m.msg_name && m.msg_namelen)
-		r = addr_in(t->proc, (uint64_t)m.msg_name, m.msg_namelen, &ss);
+		r = addr_in(t->proc, (uint64_t)m.msg_name, m.msg_namelen, &ha, false);
 	size_t off = 0;
 	for (size_t i = 0; r == 0 && send && i < m.msg_iovlen && off < total; i++) {
 		size_t n = iov[i].iov_len < total - off ? iov[i].iov_len : total - off;
@@ -419,11 +428,11 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 		struct iovec one = { buf, total };
 		struct msghdr hm = { .msg_iov = &one, .msg_iovlen = 1 };
 		if (send && m.msg_name && m.msg_namelen) {
-			hm.msg_name = &ss;
-			hm.msg_namelen = m.msg_namelen;
+			hm.msg_name = ss;
+			hm.msg_namelen = ha.len;
 		} else if (!send) {
-			hm.msg_name = &ss;
-			hm.msg_namelen = sizeof(ss);
+			hm.msg_name = ss;
+			hm.msg_namelen = sizeof(*ss);
 		}
 		if (ctl_len) {
 			hm.msg_control = ctl;
@@ -452,8 +461,9 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 				off += n;
 			}
 			if (r >= 0) {
+				unix_addr_out(t->proc->s, ss, &hm.msg_namelen);
 				socklen_t nl = m.msg_name ? (hm.msg_namelen < m.msg_namelen ? hm.msg_namelen : m.msg_namelen) : 0;
-				if (nl && mm_copy_out(t->proc, (uint64_t)m.msg_name, &ss, nl) < 0)
+				if (nl && mm_copy_out(t->proc, (uint64_t)m.msg_name, ss, nl) < 0)
 					r = -EFAULT;
 				m.msg_namelen = m.msg_name ? hm.msg_namelen : 0;
 				m.msg_controllen = hm.msg_controllen;
@@ -465,6 +475,7 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 	}
 	while (ndups)
 		close(dups[--ndups]);
+	host_addr_done(&ha);
 	free(buf);
 	free(iov);
 	return r;

@@ -321,6 +321,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int ret, status = -1;
 	struct process *init = NULL;
 
+	net_setup(&s); /* before any thread: a namespace is the calling thread's */
 	/* The program gets the caller's descriptor limit; the sentry, which holds the host fds of every
 	 * process's descriptors and its own, takes all the host allows. */
 	if (getrlimit(RLIMIT_NOFILE, &s.nofile) == 0 && s.nofile.rlim_cur < s.nofile.rlim_max)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -190,8 +191,15 @@ struct futex_waiter {
 
 struct fc_entry;
 
+#define UNIX_NAMES_MAX 64 /* unix socket names bound at once that netns.c can give back */
+
 struct sentry {
 	struct sentry_opts opts;
+	bool private_net;        /* in a network namespace of its own (netns.c): loopback only */
+	struct {
+		char host[109], app[109];
+	} unames[UNIX_NAMES_MAX]; /* the magic name a socket was bound by, and the program's name */
+	unsigned n_unames, next_uname;
 	char proc_dir[64];             /* host directory for /proc listings (procfs.c), "" if none */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
 	struct fc_entry *fc;
@@ -289,6 +297,20 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 void fd_close(struct process *pr, int h);
 /* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
 long fd_install(struct process *pr, int h, bool cloexec);
+
+/* netns.c: the sandbox's own network namespace (without --net), and unix socket names */
+void net_setup(struct sentry *s);
+/* A socket address for the host: the application's, with a unix pathname turned into a magic name of
+ * an fd the walk opened (@hold, closed by host_addr_done() after the call). */
+struct host_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int hold;
+};
+long unix_addr_in(struct process *pr, struct host_addr *ha, bool bind);
+/* A unix address from the host, as the application must see it (its own bound names). */
+void unix_addr_out(struct sentry *s, struct sockaddr_storage *ss, socklen_t *len);
+void host_addr_done(struct host_addr *ha);
 
 /* net.c: sockets (IPv4/IPv6/netlink-route only with --net; unix sockets only unnamed) */
 long sys_socket(struct task *t, uint64_t domain, uint64_t type, uint64_t proto);

@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
@@ -306,17 +309,44 @@ PLATFORM_TEST(run_polling_and_interrupted_waits)
 PLATFORM_TEST(run_sockets)
 {
 	RUNP(PROGS_DIR "/sockets", NULL);
+	RUNP(PROGS_DIR "/sockets", "net"); /* loopback in the sandbox's own network namespace */
 	net_next = true;
 	RUNP(PROGS_DIR "/sockets", "net");
 	net_next = false;
-	char *const argv[] = { "sockets", "refused", NULL };
+	/* The host's unix sockets, named and abstract, listening while the sandbox tries them. */
+	char path[64], abstract[64];
+	snprintf(path, sizeof(path), "/var/tmp/cvisor-host-%d.sock", (int)getpid());
+	snprintf(abstract, sizeof(abstract), "cvisor-host-%d", (int)getpid());
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int named = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), abs_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	ASSERT_OK(bind(named, (struct sockaddr *)&un, sizeof(un)) == 0 && listen(named, 1) == 0 ? 0 : -errno);
+	memset(un.sun_path, 0, sizeof(un.sun_path));
+	snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "%s", abstract);
+	ASSERT_OK(bind(abs_, (struct sockaddr *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(abstract))) == 0 &&
+				  listen(abs_, 1) == 0
+			  ? 0
+			  : -errno);
+	char *const argv[] = { "sockets", "contained", path, abstract, NULL };
 	struct outcome o;
 	run_sandboxed(platform, PROGS_DIR "/sockets", argv, &o);
 	EXPECT_EQ(o.status, 0);
-	static const char want[] = "tcp socket: -13\nunix socket: -13\nnamed unix connect: -13\n";
+	static const char want[] = "tcp socket: 0\nconnect outside: -101\nhost's named socket: -13\n"
+				   "host's abstract socket: -111\nchdir: 0\nown bind: 0\nown listen: 0\nown connect: 0\n"
+				   "echo: 1\nown name: cvisor-own.sock\npeer name: cvisor-own.sock\nown abstract: 0 0 0\n";
 	if (!memmem(o.out, o.len, want, sizeof(want) - 1))
-		HARNESS_FAIL(0, "without --net: %.300s", o.out);
+		HARNESS_FAIL(0, "without --net: %.600s", o.out);
 	free(o.out);
+	/* Nothing reached the host's sockets. */
+	int fl = fcntl(named, F_GETFL);
+	fcntl(named, F_SETFL, fl | O_NONBLOCK);
+	fcntl(abs_, F_SETFL, fl | O_NONBLOCK);
+	EXPECT_TRUE(accept(named, NULL, NULL) < 0 && errno == EAGAIN);
+	EXPECT_TRUE(accept(abs_, NULL, NULL) < 0 && errno == EAGAIN);
+	close(named);
+	close(abs_);
+	unlink(path);
 }
 
 /* --root DIR: the program, its interpreter and every path come from DIR; nothing of the host shows. */

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Guest program: sockets. A socketpair always, and descriptors passed over it (SCM_RIGHTS); with an argument "net", a TCP echo over loopback (a
 // thread serves one connection) and a UDP round trip, with sendmsg/recvmsg and socket options; with
-// "refused", what cvisor without --net refuses (IPv4, unix sockets other than a pair, named unix
-// addresses). Prints what it sees; the test compares the output with a native run (or, for "refused",
-// with what cvisor must answer).
+// "contained PATH NAME", what cvisor without --net offers: a network of its own (loopback only: no route
+// out), the host's unix sockets (named PATH, abstract NAME) unreachable, and named and abstract unix
+// sockets of its own. Prints what it sees; the test compares the output with a native run (or, for
+// "contained", with what cvisor must answer).
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +33,54 @@ static void *serve(void *arg)
 		send(c, b, (size_t)n, 0);
 	close(c);
 	return NULL;
+}
+
+static int unix_addr(struct sockaddr_un *un, const char *name, bool abstract)
+{
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	snprintf(un->sun_path + abstract, sizeof(un->sun_path) - 1, "%s", name);
+	return (int)(offsetof(struct sockaddr_un, sun_path) + abstract + strlen(name) + !abstract);
+}
+
+/* cvisor without --net: a network of its own (loopback only), unix names only in its own places. */
+static void contained(const char *host_sock, const char *host_abstract)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in out = { .sin_family = AF_INET, .sin_port = htons(9) };
+	inet_pton(AF_INET, "192.0.2.1", &out.sin_addr); /* TEST-NET-1: no route in the sandbox */
+	printf("tcp socket: %d\n", s < 0 ? -errno : 0);
+	printf("connect outside: %d\n", connect(s, (struct sockaddr *)&out, sizeof(out)) < 0 ? -errno : 0);
+	struct sockaddr_un un;
+	int u = socket(AF_UNIX, SOCK_STREAM, 0), n = unix_addr(&un, host_sock, false);
+	printf("host's named socket: %d\n", connect(u, (struct sockaddr *)&un, (socklen_t)n) < 0 ? -errno : 0);
+	close(u);
+	u = socket(AF_UNIX, SOCK_STREAM, 0);
+	n = unix_addr(&un, host_abstract, true);
+	printf("host's abstract socket: %d\n", connect(u, (struct sockaddr *)&un, (socklen_t)n) < 0 ? -errno : 0);
+	close(u);
+	/* Its own named socket, in its private /tmp, by a relative name. */
+	int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+	unlink("/tmp/cvisor-own.sock");
+	n = unix_addr(&un, "cvisor-own.sock", false);
+	printf("chdir: %d\n", chdir("/tmp"));
+	printf("own bind: %d\n", bind(l, (struct sockaddr *)&un, (socklen_t)n) < 0 ? -errno : 0);
+	printf("own listen: %d\n", listen(l, 1));
+	n = unix_addr(&un, "/tmp/cvisor-own.sock", false);
+	printf("own connect: %d\n", connect(c, (struct sockaddr *)&un, (socklen_t)n) < 0 ? -errno : 0);
+	int a = accept(l, NULL, NULL);
+	printf("echo: %d\n", a >= 0 && send(c, "x", 1, 0) == 1 && recv(a, &(char){ 0 }, 1, 0) == 1);
+	socklen_t sl = sizeof(un);
+	getsockname(l, (struct sockaddr *)&un, &sl);
+	printf("own name: %s\n", un.sun_path);
+	sl = sizeof(un);
+	getpeername(c, (struct sockaddr *)&un, &sl);
+	printf("peer name: %s\n", un.sun_path);
+	/* An abstract name of its own. */
+	int al = socket(AF_UNIX, SOCK_STREAM, 0), ac = socket(AF_UNIX, SOCK_STREAM, 0);
+	n = unix_addr(&un, "cvisor-own-abstract", true);
+	int b = bind(al, (struct sockaddr *)&un, (socklen_t)n), li = listen(al, 1);
+	printf("own abstract: %d %d %d\n", b, li, connect(ac, (struct sockaddr *)&un, (socklen_t)n));
 }
 
 /* Send @n fds over @s with one byte; sendmsg's result or -errno. */
@@ -124,13 +175,8 @@ int main(int argc, char **argv)
 	pass_fds();
 	if (argc < 2)
 		return 0;
-	if (strcmp(argv[1], "refused") == 0) { /* under cvisor without --net */
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-		printf("tcp socket: %d\n", s < 0 ? -errno : 0);
-		struct sockaddr_un un = { .sun_family = AF_UNIX, .sun_path = "/tmp/cvisor-test.sock" };
-		int u = socket(AF_UNIX, SOCK_STREAM, 0);
-		printf("unix socket: %d\n", u < 0 ? -errno : 0);
-		printf("named unix connect: %d\n", connect(sv[0], (struct sockaddr *)&un, sizeof(un)) < 0 ? -errno : 0);
+	if (strcmp(argv[1], "contained") == 0 && argc == 4) { /* under cvisor without --net */
+		contained(argv[2], argv[3]);
 		return 0;
 	}
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
