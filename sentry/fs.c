@@ -154,6 +154,26 @@ static bool harmless_device(const struct stat *st)
 		minor(st->st_rdev) == 8 || minor(st->st_rdev) == 9);
 }
 
+/*
+ * The devices the sandbox may open: null, zero, full, random, urandom, /dev/tty, /dev/ptmx, the pty
+ * slaves it made and the caller's terminal (gVisor's /dev offers the same). Never another host
+ * device, not even to read: /dev/kmsg is the host's kernel log, /dev/kvm, /dev/net/tun, /dev/loop*,
+ * /dev/mem, disks and the rest are the host's hardware and kernel.
+ */
+static bool device_allowed(struct process *pr, const struct stat *st)
+{
+	if (S_ISBLK(st->st_mode))
+		return false;
+	if (!S_ISCHR(st->st_mode))
+		return true;
+	for (int i = 0; i < 3; i++)
+		if (pr->s->stdio_rdev[i] == st->st_rdev)
+			return true;
+	if (is_pty_slave(st))
+		return pty_is_ours(pr->s, st->st_rdev); /* never another session's terminal */
+	return harmless_device(st) || terminal_device(st);
+}
+
 #define FIFO_POLL_NS 10000000 /* a blocking open of a FIFO's write end retries this often */
 
 /* open(2) of the walked object @w (or the creation of its entry): a host fd or -errno. */
@@ -190,8 +210,8 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 		return h;
 	}
 	bool dev = S_ISCHR(st->st_mode);
-	if (dev && is_pty_slave(st) && !pty_is_ours(pr->s, st->st_rdev))
-		return -EACCES; /* another session's terminal */
+	if (!device_allowed(pr, st))
+		return -EACCES;
 	if (dev && (harmless_device(st) || terminal_device(st)))
 		writes = false; /* /dev/null and friends, and terminals, may be written wherever they are */
 	if (writes && !w->rw)
@@ -259,7 +279,7 @@ static long reopen_fd(struct process *pr, int h, uint64_t flags)
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	if (writes && !pathless && !fs_fd_writable(pr, h) && !harmless_device(&st) && !terminal_device(&st))
 		return -EROFS;
-	if (S_ISCHR(st.st_mode) && is_pty_slave(&st) && !pty_is_ours(pr->s, st.st_rdev))
+	if (!device_allowed(pr, &st))
 		return -EACCES;
 	int d = open(via, (int)(flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), 0);
 	if (d < 0)

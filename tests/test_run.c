@@ -486,6 +486,13 @@ PLATFORM_TEST(run_policy_escapes)
 		{ "rm /etc/hostname && echo removed", "removed" },
 		{ "chmod 777 /etc/hostname && echo chmodded", "chmodded" },
 		{ "mkdir /cvisor-test-dir && echo made", "made" },
+		/* Host devices beyond null/zero/full/random/urandom/tty/ptmx, even read-only. */
+		{ ": < /dev/kmsg && echo opened-kmsg", "opened-" },
+		{ ": < /dev/kvm && echo opened-kvm", "opened-" },
+		{ ": < /dev/net/tun && echo opened-tun", "opened-" },
+		{ ": < /dev/loop0 && echo opened-loop", "opened-" },
+		{ ": < /dev/vda && echo opened-disk", "opened-" },
+		{ ": < /dev/null && : < /dev/urandom && : > /dev/null && echo allowed-devices", "" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *const argv[] = { "busybox", "sh", "-c", (char *)cases[i].script, NULL };
