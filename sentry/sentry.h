@@ -494,6 +494,8 @@ struct walk {
  * does not exist and -ENOTDIR when a trailing slash names a non-directory. */
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w);
 void walk_done(struct walk *w);
+/* getdents64 on host fd @h: what /sys may show of a directory (walk.c hides the rest). Bytes or -errno. */
+long fs_getdents(struct process *pr, int h, char *buf, size_t len);
 /* Open the walked object (or create entry dir/name) with open(2) @flags: never following a symlink
  * (one swapped in since the walk gives ELOOP), never leaving the directory. A host fd or -errno. */
 int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode);

@@ -463,8 +463,8 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		int h = host_fd(pr, a0);
 		char tmp[IO_CHUNK];
 		size_t len = a2 < sizeof(tmp) ? (size_t)a2 : sizeof(tmp);
-		long n = h < 0 ? -1 : syscall(SYS_getdents64, h, tmp, len);
-		ret = h < 0 ? -EBADF : n < 0 ? -errno : (mm_copy_out(pr, a1, tmp, (size_t)n) < 0 ? -EFAULT : n);
+		long n = h < 0 ? -EBADF : fs_getdents(pr, h, tmp, len);
+		ret = n < 0 ? n : (mm_copy_out(pr, a1, tmp, (size_t)n) < 0 ? -EFAULT : n);
 		break;
 	}
 	case SYS_brk: ret = (long)mm_brk(pr, a0); break;

@@ -8,6 +8,7 @@
 // result is an O_PATH fd of the object and, for calls on a directory entry, the fd of its directory
 // and its name: callers act on those (AT_EMPTY_PATH, or the name with AT_SYMLINK_NOFOLLOW), never on a
 // host path string. See docs/paths.md.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -73,6 +74,27 @@ static const struct mountpt *mount_of(const struct policy *pol, const char *sp, 
 static bool is_proc(const struct policy *pol, const char *sp)
 {
 	return (strcmp(sp, "/proc") == 0 || strncmp(sp, "/proc/", 6) == 0) && !mount_at(pol, "/proc");
+}
+
+/*
+ * /sys shows no more than gVisor's: the CPU topology programs size themselves by
+ * (/sys/devices/system/cpu: online, possible, present, cpuN), and the directories leading there.
+ * The rest of the host's sysfs (devices, drivers, firmware, cgroups, kernel settings) is ENOENT,
+ * unless --ro/--rw mounts something there explicitly.
+ */
+static bool sys_hidden(const struct policy *pol, const char *sp)
+{
+	static const char cpu[] = "/sys/devices/system/cpu";
+	if (strncmp(sp, "/sys/", 5) != 0)
+		return false;
+	const char *rest;
+	const struct mountpt *m = mount_of(pol, sp, &rest);
+	if (m && strcmp(m->spath, "/sys") >= 0 && strncmp(m->spath, "/sys", 4) == 0)
+		return false; /* the user's own mount at or below /sys */
+	size_t l = strlen(sp);
+	if (l <= sizeof(cpu) - 1) /* an ancestor of the CPU directory (or it) */
+		return strncmp(cpu, sp, l) != 0 || (cpu[l] != '/' && cpu[l] != 0);
+	return strncmp(sp, cpu, sizeof(cpu) - 1) != 0 || sp[sizeof(cpu) - 1] != '/';
 }
 
 /* Stand on canonical sandbox directory @sp (no symlinks, no dots: it was walked before). */
@@ -273,6 +295,8 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 	}
 	char child[SENTRY_PATH_MAX];
 	join(child, c->sp, name);
+	if (sys_hidden(c->pol, child))
+		return -ENOENT;
 	if (is_proc(c->pol, child)) {
 		rest[0] = 0;
 		return enter_proc(c, child, rest, cap, flags, w);
@@ -338,6 +362,8 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 		}
 		char child[SENTRY_PATH_MAX];
 		join(child, c->sp, name);
+		if (sys_hidden(c->pol, child))
+			return -ENOENT;
 		if (is_proc(c->pol, child)) {
 			ret = enter_proc(c, child, rest, cap, c->flags, w);
 			if (ret != 0)
@@ -412,6 +438,8 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 	if (n == 0 || last_dot || path[strlen(path) - 1] == '/')
 		return 0; /* "/", a last "." or a trailing slash take the walk */
 	clean[n] = 0;
+	if (sys_hidden(c->pol, clean))
+		return -ENOENT;
 	if (is_proc(c->pol, clean))
 		return 0;
 	const char *rest;
@@ -552,4 +580,31 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 		h = (int)syscall(SYS_openat2, w->fd, ".", &how, sizeof(how));
 	}
 	return h < 0 ? -errno : h;
+}
+
+long fs_getdents(struct process *pr, int h, char *buf, size_t len)
+{
+	struct statfs sf;
+	char dir[SENTRY_PATH_MAX], child[SENTRY_PATH_MAX + 256];
+	bool filter = fstatfs(h, &sf) == 0 && sf.f_type == SYSFS_MAGIC && fs_fd_spath(pr, h, dir) == 0;
+	for (;;) {
+		long n = syscall(SYS_getdents64, h, buf, len);
+		if (n <= 0 || !filter)
+			return n < 0 ? -errno : n;
+		/* Entries of /sys that sys_hidden() hides are dropped; a chunk of only those reads on. */
+		long out = 0;
+		for (long at = 0; at < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + at);
+			unsigned short rl = d->d_reclen;
+			int l = snprintf(child, sizeof(child), "%s/%s", dir, d->d_name);
+			if (l < 0 || (size_t)l >= sizeof(child) || !sys_hidden(&pr->s->pol, child) ||
+			    strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) {
+				memmove(buf + out, d, rl);
+				out += rl;
+			}
+			at += rl;
+		}
+		if (out > 0)
+			return out;
+	}
 }

@@ -527,6 +527,25 @@ PLATFORM_TEST(run_policy_escapes)
 	EXPECT_TRUE(stat(marker, &st) < 0); /* not on the host's /tmp */
 }
 
+/* /sys shows the CPU topology and nothing else of the host (as gVisor's). */
+PLATFORM_TEST(run_sys_view)
+{
+	if (access(BUSYBOX, X_OK) != 0)
+		SKIP("%s not installed", BUSYBOX);
+	char *const argv[] = { "busybox", "sh", "-c",
+			       "ls /sys /sys/devices /sys/devices/system; test -s /sys/devices/system/cpu/online && echo cpus;"
+			       "ls /sys/class/net 2>/dev/null || echo no-net; cat /sys/kernel/mm/transparent_hugepage/enabled "
+			       "2>/dev/null || echo no-kernel; cd /sys/devices/system/cpu/cpu0/subsystem 2>/dev/null || echo no-bus",
+			       NULL };
+	struct outcome o;
+	run_sandboxed(platform, BUSYBOX, argv, &o);
+	static const char want[] = "/sys:\ndevices\n\n/sys/devices:\nsystem\n\n/sys/devices/system:\ncpu\ncpus\nno-net\n"
+				   "no-kernel\nno-bus\n";
+	if (o.len != sizeof(want) - 1 || memcmp(o.out, want, o.len) != 0)
+		HARNESS_FAIL(0, "/sys in the sandbox:\n%.600s", o.out);
+	free(o.out);
+}
+
 PLATFORM_TEST(run_busybox_signals)
 {
 	RUN("sh", "-c", "yes | head -n 3; echo after");           /* SIGPIPE kills yes quietly */
