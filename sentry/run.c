@@ -334,6 +334,9 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	/* The default affinity of every task: where the sentry could run before any backend pinned a thread. */
 	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
 		s.cpus[0] = 1;
+	/* Before the first thread or stub: they inherit what is left. */
+	if ((ret = confine_privileges(err, sizeof(err))) < 0)
+		goto out;
 	struct cv_platform_opts popts = { sizeof(popts), opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
 	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
 		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",

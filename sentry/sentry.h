@@ -298,6 +298,10 @@ void fd_close(struct process *pr, int h);
 /* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
 long fd_install(struct process *pr, int h, bool cloexec);
 
+/* confine.c: no_new_privs and all capabilities but file access dropped, from the calling thread on
+ * (call it before any thread exists); 0, or -errno with a line in @err. */
+int confine_privileges(char *err, size_t errlen);
+
 /* netns.c: the sandbox's own network namespace (without --net), and unix socket names */
 void net_setup(struct sentry *s);
 /* A socket address for the host: the application's, with a unix pathname turned into a magic name of

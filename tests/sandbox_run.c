@@ -82,3 +82,26 @@ void copy_file(const char *from, const char *to, mode_t mode)
 	close(in);
 	close(out);
 }
+
+pid_t start_boxed(const struct sentry_opts *opts, const char *prog, char *const argv[], int *out)
+{
+	int p[2];
+	ASSERT_EQ(pipe(p), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		int st = sentry_run(opts, prog, argv, environ);
+		_exit(st < 0 ? 126 : (st & 0x7f) ? 128 + (st & 0x7f) : WEXITSTATUS(st));
+	}
+	close(p[1]);
+	char ready[6];
+	size_t got = 0; /* "ready\n": the program runs */
+	for (ssize_t n; got < sizeof(ready) && (n = read(p[0], ready + got, sizeof(ready) - got)) > 0;)
+		got += (size_t)n;
+	EXPECT_EQ(got, sizeof(ready));
+	*out = p[0];
+	return pid;
+}

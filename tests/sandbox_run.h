@@ -21,6 +21,9 @@ void run_native(const char *prog, char *const argv[], struct outcome *o);
  * child die of the same signal, so the status compares with run_native()'s. */
 void run_boxed(const struct sentry_opts *opts, const char *prog, char *const argv[], struct outcome *o);
 
+/* sentry_run() in a forked child, its stdout into a pipe (*out: the read end); returns the child's pid
+ * once the program has printed "ready\n". The child exits with the program's status (128+N if killed). */
+pid_t start_boxed(const struct sentry_opts *opts, const char *prog, char *const argv[], int *out);
 /* Copy host file @from (following links) to @to, created with mode @mode. */
 void copy_file(const char *from, const char *to, mode_t mode);
 

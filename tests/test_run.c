@@ -202,27 +202,12 @@ PLATFORM_TEST(run_signals_to_cvisor_reach_the_sandbox)
 	char *const trap[] = { "sh", "-c", "trap 'echo trapped; exit 7' INT; echo ready; sleep 5 & wait", NULL };
 	char *const plain[] = { "sh", "-c", "echo ready; exec sleep 5", NULL };
 	for (int round = 0; round < 2; round++) {
-		int p[2];
-		ASSERT_EQ(pipe(p), 0);
-		fflush(NULL);
-		pid_t pid = fork();
-		ASSERT_GE(pid, 0);
-		if (pid == 0) {
-			dup2(p[1], 1);
-			close(p[0]);
-			struct sentry_opts opts = { .platform = platform };
-			int st = sentry_run(&opts, "/bin/sh", round == 0 ? trap : plain, environ);
-			_exit(st < 0 ? 126 : (st & 0x7f) ? 128 + (st & 0x7f) : WEXITSTATUS(st));
-		}
-		close(p[1]);
-		char ready[6];
-		size_t got = 0; /* "ready\n": the trap is set, the program runs */
-		for (ssize_t n; got < sizeof(ready) && (n = read(p[0], ready + got, sizeof(ready) - got)) > 0;)
-			got += (size_t)n;
-		EXPECT_EQ(got, sizeof(ready));
+		struct sentry_opts opts = { .platform = platform };
+		int out; /* after "ready": the trap is set, the program runs */
+		pid_t pid = start_boxed(&opts, "/bin/sh", round == 0 ? trap : plain, &out);
 		kill(pid, round == 0 ? SIGINT : SIGTERM);
 		struct outcome o;
-		collect(p[0], &o);
+		collect(out, &o);
 		int st;
 		ASSERT_EQ(waitpid(pid, &st, 0), pid);
 		EXPECT_TRUE(WIFEXITED(st));

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sentry's own confinement, seen from the host while a program runs: every thread of the sentry
+// and of every stub process it made has no_new_privs, no ambient capabilities, and no capability but
+// file access (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER) in its effective, permitted and bounding sets.
+#include <dirent.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "harness.h"
+#include "sandbox_run.h"
+
+#define KEPT ((1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH) | (1ull << CAP_FOWNER))
+
+/* Check one thread's /proc status file; false if it is gone. */
+static bool thread_confined(const char *status_path)
+{
+	FILE *f = fopen(status_path, "re");
+	if (!f)
+		return false;
+	char line[256];
+	int seen = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+		char key[32];
+		if (sscanf(line, "%31[^:]:%llx", key, &v) != 2)
+			continue;
+		if (strcmp(key, "CapEff") == 0 || strcmp(key, "CapPrm") == 0 || strcmp(key, "CapBnd") == 0) {
+			if (v & ~KEPT)
+				HARNESS_FAIL(0, "%s: %s %#llx", status_path, key, v);
+			seen++;
+		} else if (strcmp(key, "CapAmb") == 0 || strcmp(key, "CapInh") == 0) {
+			EXPECT_EQ(v, 0);
+			seen++;
+		} else if (strcmp(key, "NoNewPrivs") == 0) {
+			if (v != 1)
+				HARNESS_FAIL(0, "%s: no_new_privs not set", status_path);
+			seen++;
+		}
+	}
+	fclose(f);
+	EXPECT_EQ(seen, 6);
+	return true;
+}
+
+/* Every thread of @pid and, through the children lists, of its descendants; how many were checked. */
+static int check_tree(pid_t pid)
+{
+	char path[384];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, e->d_name);
+		n += thread_confined(path);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+		FILE *c = fopen(path, "re");
+		for (int child; c && fscanf(c, "%d", &child) == 1;)
+			n += check_tree(child);
+		if (c)
+			fclose(c);
+	}
+	closedir(d);
+	return n;
+}
+
+PLATFORM_TEST(run_sentry_gives_up_privileges)
+{
+	char *const argv[] = { "sh", "-c", "echo ready; exec sleep 5", NULL };
+	struct sentry_opts opts = { .platform = platform };
+	int out;
+	pid_t pid = start_boxed(&opts, "/bin/sh", argv, &out);
+	int checked = check_tree(pid);
+	EXPECT_GE(checked, 2); /* the sentry's threads and at least the program's stub */
+	kill(pid, SIGTERM);
+	struct outcome o;
+	collect(out, &o);
+	free(o.out);
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+}
