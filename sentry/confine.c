@@ -6,9 +6,11 @@
 // bounding set as well, every other one dropped from it. A compromised sentry then cannot mount,
 // load modules or BPF programs, ptrace or signal other users' processes, change its uid, open raw
 // sockets, reboot, or regain any of that through a set-uid or file-capability execve.
+// It also leaves the host's IPC, UTS and cgroup namespaces (netns.c leaves the network's).
 // This is a first layer of issue 11; an unprivileged uid, the mount and pid namespaces and a seccomp
 // filter of the sentry's own are still to come (see README, Security).
 #include <errno.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +25,13 @@
 
 int confine_privileges(char *err, size_t errlen)
 {
+	/* Namespaces of its own for what the sandbox never shares with the host: SysV IPC and POSIX
+	 * message queues, the host name, the cgroup view. Without the privilege (an unprivileged
+	 * caller) it goes on without them. */
+	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0 && errno != EPERM) {
+		snprintf(err, errlen, "cannot enter namespaces of its own: %s", strerror(errno));
+		return -errno;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(errno));
 		return -errno;

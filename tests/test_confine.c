@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sentry's own confinement, seen from the host while a program runs: every thread of the sentry
 // and of every stub process it made has no_new_privs, no ambient capabilities, and no capability but
-// file access (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER) in its effective, permitted and bounding sets.
+// file access (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER) in its effective, permitted and bounding sets;
+// and the sentry is in IPC, UTS, cgroup and (without --net) network namespaces of its own.
 #include <dirent.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
@@ -74,6 +76,15 @@ PLATFORM_TEST(run_sentry_gives_up_privileges)
 	struct sentry_opts opts = { .platform = platform };
 	int out;
 	pid_t pid = start_boxed(&opts, "/bin/sh", argv, &out);
+	static const char *const own_ns[] = { "ipc", "uts", "cgroup", "net" }; /* net: without --net */
+	for (int i = 0; i < 4; i++) {
+		char mine[64], its[64];
+		struct stat a, b;
+		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", own_ns[i]);
+		snprintf(its, sizeof(its), "/proc/%d/ns/%s", (int)pid, own_ns[i]);
+		if (stat(mine, &a) == 0 && stat(its, &b) == 0 && a.st_ino == b.st_ino)
+			HARNESS_FAIL(0, "the sentry shares the host's %s namespace", own_ns[i]);
+	}
 	int checked = check_tree(pid);
 	EXPECT_GE(checked, 2); /* the sentry's threads and at least the program's stub */
 	kill(pid, SIGTERM);
