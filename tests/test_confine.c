@@ -4,8 +4,10 @@
 // file access (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER) in its effective, permitted and bounding sets;
 // and the sentry is in IPC, UTS, cgroup and (without --net) network namespaces of its own.
 #include <dirent.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,4 +95,34 @@ PLATFORM_TEST(run_sentry_gives_up_privileges)
 	free(o.out);
 	int st;
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+}
+
+/* cvisor run by an unprivileged user keeps working: no namespaces to make, no capabilities to drop. */
+PLATFORM_TEST(run_as_unprivileged_user)
+{
+	if (getuid() != 0)
+		SKIP("not root: cannot switch to an unprivileged user here");
+	if (access("/bin/busybox", X_OK) != 0)
+		SKIP("/bin/busybox not installed");
+	fflush(NULL);
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0); /* as an execve of cvisor by that user leaves it */
+		char *const argv[] = { "busybox", "sh", "-c", "id -u; echo written > /tmp/f && cat /tmp/f; cat /etc/shadow", NULL };
+		struct sentry_opts opts = { .platform = platform };
+		struct outcome o;
+		run_boxed(&opts, "/bin/busybox", argv, &o);
+		static const char want[] = "65534\nwritten\n";
+		bool ok = o.len >= sizeof(want) - 1 && memcmp(o.out, want, sizeof(want) - 1) == 0 &&
+			  memmem(o.out, o.len, "Permission denied", 17) && WIFEXITED(o.status) && WEXITSTATUS(o.status) == 1;
+		if (!ok)
+			fprintf(stderr, "  as nobody (status %#x): %.400s\n", o.status, o.out);
+		_exit(ok ? 0 : 1);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
