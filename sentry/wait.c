@@ -95,6 +95,10 @@ long host_wait_io(struct task *t, int fd, bool wr)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || (fl & O_NONBLOCK))
 		return 0;
+	/* The wrong direction (or an O_PATH fd) fails at once, as the call itself would: waiting for
+	 * the other direction never ends (a write to a pipe's read end). */
+	if ((fl & O_PATH) || (fl & O_ACCMODE) == (wr ? O_RDONLY : O_WRONLY))
+		return -EBADF;
 	long r = host_wait(t, fd, wr ? POLLOUT : POLLIN, -1);
 	return r < 0 ? r : 0;
 }

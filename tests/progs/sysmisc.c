@@ -170,6 +170,13 @@ static void fds(void)
 	show("close_range cloexec", syscall(SYS_close_range, 42, 42, 4 /* CLOSE_RANGE_CLOEXEC */));
 	show("fd 42 flags", fcntl(42, F_GETFD));
 	show("close_range reversed", syscall(SYS_close_range, 5, 4, 0));
+	int pp[2];
+	if (pipe(pp) == 0) { /* the wrong end: EBADF at once, never a wait for the other direction */
+		show("write to a pipe's read end", write(pp[0], "x", 1));
+		show("read from a pipe's write end", read(pp[1], &(char){ 0 }, 1));
+		close(pp[0]);
+		close(pp[1]);
+	}
 	close(42);
 	int m = memfd_create("sysmisc", MFD_CLOEXEC);
 	show("memfd write", write(m, "memory", 6));
