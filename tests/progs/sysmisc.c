@@ -297,6 +297,20 @@ static void waits(void)
 	alarm_ms(50);
 	show("waitid interrupted", waitid(P_PID, (id_t)c, &si, WEXITED));
 	alarm_off();
+	int pp[2];
+	static char big[1 << 20];
+	if (pipe(pp) == 0) { /* nobody reads: a signal ends the write with what it wrote */
+		alarm_ms(50);
+		ssize_t w = write(pp[1], big, sizeof(big));
+		alarm_off();
+		printf("big pipe write interrupted: partial %d\n", w > 0 && w < (ssize_t)sizeof(big));
+		alarm_ms(50);
+		w = write(pp[1], big, sizeof(big)); /* a full pipe: nothing written */
+		alarm_off();
+		printf("write to a full pipe interrupted: %s\n", w < 0 && errno == EINTR ? "EINTR" : "no");
+		close(pp[0]);
+		close(pp[1]);
+	}
 	kill(c, SIGKILL);
 	show("waitid killed", waitid(P_PID, (id_t)c, &si, WEXITED));
 	printf("  code %d status %d\n", si.si_code, si.si_status);
