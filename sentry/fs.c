@@ -386,17 +386,8 @@ const struct mountpt *fs_fd_mount(struct process *pr, int h)
 	if (n < 0 || host[0] != '/')
 		return NULL;
 	host[n] = 0;
-	const struct mountpt *best = NULL;
-	size_t best_len = 0;
-	for (int i = 0; i < pr->s->pol.n; i++) {
-		const struct mountpt *m = &pr->s->pol.m[i];
-		size_t l = strcmp(m->hpath, "/") == 0 ? 0 : strlen(m->hpath);
-		if (strncmp(host, m->hpath, l) == 0 && (host[l] == '/' || host[l] == 0) && (!best || l >= best_len)) {
-			best = m;
-			best_len = l;
-		}
-	}
-	return best;
+	size_t len;
+	return policy_host_mount(&pr->s->pol, host, &len);
 }
 
 bool fs_fd_writable(struct process *pr, int h)

@@ -149,6 +149,22 @@ int policy_normalize(const char *cwd, const char *path, char *out)
 	return 0;
 }
 
+const struct mountpt *policy_host_mount(const struct policy *pol, const char *host, size_t *len)
+{
+	const struct mountpt *best = NULL;
+	size_t best_len = 0;
+	for (int i = 0; i < pol->n; i++) {
+		const struct mountpt *m = &pol->m[i];
+		size_t l = strcmp(m->hpath, "/") == 0 ? 0 : strlen(m->hpath);
+		if (strncmp(host, m->hpath, l) == 0 && (host[l] == '/' || host[l] == 0) && (!best || l >= best_len)) {
+			best = m;
+			best_len = l;
+		}
+	}
+	*len = best_len;
+	return best;
+}
+
 /* Sandbox path of an application fd's file, mapped back through the mount points. */
 int fs_fd_spath(struct process *pr, int hfd, char *out)
 {
@@ -160,16 +176,8 @@ int fs_fd_spath(struct process *pr, int hfd, char *out)
 	host[n] = 0;
 	if (procfs_host_path(pr->s, host, out, SENTRY_PATH_MAX))
 		return 0; /* a /proc listing: the /proc directory it shows */
-	const struct mountpt *best = NULL;
-	size_t best_len = 0;
-	for (int i = 0; i < pr->s->pol.n; i++) {
-		const struct mountpt *m = &pr->s->pol.m[i];
-		size_t l = strcmp(m->hpath, "/") == 0 ? 0 : strlen(m->hpath);
-		if (strncmp(host, m->hpath, l) == 0 && (host[l] == '/' || host[l] == 0) && (!best || l >= best_len)) {
-			best = m;
-			best_len = l;
-		}
-	}
+	size_t best_len;
+	const struct mountpt *best = policy_host_mount(&pr->s->pol, host, &best_len);
 	if (!best)
 		return -EBADF;
 	char joined[2 * SENTRY_PATH_MAX];

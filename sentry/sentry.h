@@ -462,6 +462,8 @@ int policy_init(struct sentry *s, char *err, size_t errlen);
 void policy_destroy(struct sentry *s);
 /* Lexically normalise @path (relative to @cwd) into @out (SENTRY_PATH_MAX bytes). */
 int policy_normalize(const char *cwd, const char *path, char *out);
+/* The mount whose host directory holds host path @host (the longest), its length in *len; or NULL. */
+const struct mountpt *policy_host_mount(const struct policy *pol, const char *host, size_t *len);
 /* The sandbox path of host fd @hfd of @pr (SENTRY_PATH_MAX bytes at @out); 0 or -EBADF. */
 int fs_fd_spath(struct process *pr, int hfd, char *out);
 
