@@ -399,7 +399,9 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	int fd;
 	/* Relative to a close-on-exec fd, a script's interpreter could not open /dev/fd/N/...: ENOENT. */
 	bool by_fd = dirfd != AT_FDCWD && path[0] != '/';
+	pthread_mutex_lock(&pr->lock); /* execve runs without it */
 	bool cloexec = by_fd && dirfd >= 0 && dirfd < SENTRY_MAX_FDS && pr->cloexec[dirfd];
+	pthread_mutex_unlock(&pr->lock);
 	if (!path[0] && (flags & AT_EMPTY_PATH)) { /* fexecve: the file of the fd (O_PATH too) */
 		pthread_mutex_lock(&pr->lock);
 		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
