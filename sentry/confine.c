@@ -23,12 +23,14 @@
 /* The capabilities the sentry keeps (when it has them): file access as the caller's root would. */
 #define KEPT_CAPS ((1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH) | (1ull << CAP_FOWNER))
 
-int confine_privileges(char *err, size_t errlen)
+int confine_privileges(bool jailed, char *err, size_t errlen)
 {
-	/* Namespaces of its own for what the sandbox never shares with the host: SysV IPC and POSIX
-	 * message queues, the host name, the cgroup view. Without the privilege (an unprivileged
-	 * caller) it goes on without them. */
-	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0 && errno != EPERM) {
+	/* In the jail (jail.c) the namespaces are made and the capabilities are those of the jail's user
+	 * namespace: every one goes. Otherwise namespaces of its own for what the sandbox never shares with
+	 * the host: SysV IPC and POSIX message queues, the host name, the cgroup view (without the
+	 * privilege, an unprivileged caller goes on without them). */
+	uint64_t kept = jailed ? 0 : KEPT_CAPS;
+	if (!jailed && unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0 && errno != EPERM) {
 		snprintf(err, errlen, "cannot enter namespaces of its own: %s", strerror(errno));
 		return -errno;
 	}
@@ -46,10 +48,10 @@ int confine_privileges(char *err, size_t errlen)
 	/* The bounding set first (dropping needs CAP_SETPCAP, which goes with the rest below). Without
 	 * CAP_SETPCAP (an unprivileged caller) the set is left as it is: its permitted set is empty. */
 	for (int cap = 0; cap < 64; cap++)
-		if (!(KEPT_CAPS & (1ull << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+		if (!(kept & (1ull << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
 		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EPERM)
 			break; /* EINVAL: past the last capability this kernel knows */
-	uint64_t permitted = ((uint64_t)data[1].permitted << 32 | data[0].permitted) & KEPT_CAPS;
+	uint64_t permitted = ((uint64_t)data[1].permitted << 32 | data[0].permitted) & kept;
 	for (int i = 0; i < 2; i++) {
 		data[i].permitted = data[i].effective = (uint32_t)(permitted >> (32 * i));
 		data[i].inheritable = 0;

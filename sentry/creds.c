@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Credentials: the sandbox runs with the sentry's user and groups, fixed, and no capabilities. The set*id
+// Credentials: the sandbox runs with its caller's user and groups (jail.c: not the sentry's own), fixed, and no capabilities. The set*id
 // calls succeed only when they change nothing; capget reports an empty set. Also the umask.
 #include <errno.h>
 #include <linux/capability.h>
@@ -31,11 +31,8 @@ static long unchanged(const uint32_t cur[3], const uint32_t want[3])
 
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
 {
-	uid_t u[3];
-	gid_t g[3];
-	getresuid(&u[0], &u[1], &u[2]);
-	getresgid(&g[0], &g[1], &g[2]);
-	uint32_t uid[3] = { u[0], u[1], u[2] }, gid[3] = { g[0], g[1], g[2] };
+	const struct launch *L = t->proc->s->L;
+	const uint32_t *uid = L->uid, *gid = L->gid;
 	uint32_t x = (uint32_t)a0, y = (uint32_t)a1, z = (uint32_t)a2;
 	switch (nr) {
 	case SYS_getresuid: return put_ids(t->proc, uid, (const uint64_t[3]){ a0, a1, a2 });
@@ -64,11 +61,14 @@ long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist)
 {
 	if (size > NGROUPS_MAX_)
 		return -EINVAL;
-	gid_t cur[256], *want = calloc(size ? size : 1, sizeof(gid_t));
+	gid_t cur[64], *want = calloc(size ? size : 1, sizeof(gid_t));
 	if (!want)
 		return -ENOMEM;
 	long ret = size && mm_copy_in(t->proc, ulist, want, size * sizeof(gid_t)) < 0 ? -EFAULT : 0;
-	int n = getgroups(256, cur);
+	const struct launch *L = t->proc->s->L;
+	int n = L->ngroups;
+	for (int i = 0; i < n; i++)
+		cur[i] = L->groups[i];
 	if (ret == 0 && (n < 0 || (uint64_t)n != size))
 		ret = -EPERM;
 	if (ret == 0) {

@@ -363,7 +363,11 @@ static long sys_openat2(struct task *t, int64_t dirfd, uint64_t upath, uint64_t 
 static long stat_out(struct process *pr, int h, uint64_t ust)
 {
 	struct stat st;
-	long ret = fstat(h, &st) < 0 ? -errno : mm_copy_out(pr, ust, &st, sizeof(st));
+	long ret = fstat(h, &st) < 0 ? -errno : 0;
+	if (ret == 0) {
+		ids_report(pr->s, &st.st_uid, &st.st_gid);
+		ret = mm_copy_out(pr, ust, &st, sizeof(st));
+	}
 	close(h);
 	return ret;
 }
@@ -544,7 +548,11 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 			*ret = with_lookup(pr, DIRFD(a0), a1, a2 & AT_SYMLINK_NOFOLLOW, &h);
 		}
 		if (*ret == 0) {
-			*ret = statx(h, "", AT_EMPTY_PATH, (unsigned)a3, &sx) < 0 ? -errno : mm_copy_out(pr, a4, &sx, sizeof(sx));
+			*ret = statx(h, "", AT_EMPTY_PATH, (unsigned)a3, &sx) < 0 ? -errno : 0;
+			if (*ret == 0) {
+				ids_report(pr->s, &sx.stx_uid, &sx.stx_gid);
+				*ret = mm_copy_out(pr, a4, &sx, sizeof(sx));
+			}
 			close(h);
 		}
 		break;

@@ -29,21 +29,30 @@
 
 #define MAGIC_PREFIX "/proc/self/fd/"
 
-void net_setup(struct sentry *s)
+bool net_loopback_up(void)
 {
-	if (s->opts.net)
-		return;
-	/* Unprivileged callers without user namespaces keep the older rule: no IP sockets at all. */
-	if (unshare(CLONE_NEWNET) < 0)
-		return;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	strcpy(ifr.ifr_name, "lo");
-	s->private_net = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
-			 (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) == 0);
+	bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) == 0);
 	if (fd >= 0)
 		close(fd);
+	return up;
+}
+
+void net_setup(struct sentry *s)
+{
+	if (s->opts.net)
+		return;
+	if (s->L->confined) { /* the jail made the namespace (jail.c) */
+		s->private_net = s->L->private_net;
+		return;
+	}
+	/* Unprivileged callers without user namespaces keep the older rule: no IP sockets at all. */
+	if (unshare(CLONE_NEWNET) < 0)
+		return;
+	s->private_net = net_loopback_up();
 }
 
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;

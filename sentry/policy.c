@@ -50,9 +50,29 @@ static int add_mount(struct sentry *s, const char *spath, const char *hpath, boo
 	return 0;
 }
 
+/* Confined, the sentry's own mount namespace holds each place at a fixed path (view.c). */
+static int policy_init_view(struct sentry *s, char *err, size_t errlen)
+{
+	const struct sentry_opts *o = &s->opts;
+	int ret = add_mount(s, "/", "/root", false, err, errlen);
+	if (ret == 0)
+		ret = add_mount(s, "/tmp", "/tmp", true, err, errlen);
+	if (ret == 0)
+		ret = add_mount(s, "/dev/shm", "/shm", true, err, errlen);
+	for (int i = 0; ret == 0 && i < o->n_binds; i++) {
+		char at[32];
+		snprintf(at, sizeof(at), "/m/%d", i);
+		ret = add_mount(s, o->binds[i].path, at, o->binds[i].rw, err, errlen);
+	}
+	strcpy(s->proc_dir, "/scratch");
+	return ret;
+}
+
 int policy_init(struct sentry *s, char *err, size_t errlen)
 {
 	const struct sentry_opts *o = &s->opts;
+	if (s->L->confined)
+		return policy_init_view(s, err, errlen);
 	int ret = add_mount(s, "/", o->root ? o->root : "/", false, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -109,7 +129,7 @@ void policy_destroy(struct sentry *s)
 	if (s->pol.shmdir[0])
 		remove_tree(s->pol.shmdir);
 	s->pol.shmdir[0] = 0;
-	if (s->proc_dir[0])
+	if (s->proc_dir[0] && !s->L->confined)
 		remove_tree(s->proc_dir);
 	s->proc_dir[0] = 0;
 }

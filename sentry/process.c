@@ -616,7 +616,7 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 		si.si_signo = SIGCHLD;
 		si.si_code = !sig ? CLD_EXITED : (r.status & 0x80) ? CLD_DUMPED : CLD_KILLED;
 		si.si_pid = r.pid;
-		si.si_uid = getuid();
+		si.si_uid = pr->s->L->uid[0];
 		si.si_status = sig ? sig : (r.status >> 8) & 0xff;
 	}
 	struct rusage ru;

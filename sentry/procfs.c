@@ -182,6 +182,7 @@ static void mount_table(const struct policy *pol, bool info, struct text *out)
 static bool process_file(struct process *p, const char *file, struct text *out)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
+	const struct launch *L = p->s->L;
 	char state = p->zombie ? 'Z' : 'R';
 	if (strcmp(file, "cmdline") == 0) {
 		put(out, p->args ? p->args : "", p->args_len);
@@ -192,9 +193,9 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 	} else if (strcmp(file, "status") == 0) {
 		putf(out, "Name:\t%.15s\nUmask:\t%04o\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
 		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : "running", p->pid, p->pid, ppid);
-		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\n", (int)getuid(),
-		     (int)getuid(), (int)getuid(), (int)getuid(), (int)getgid(), (int)getgid(), (int)getgid(),
-		     (int)getgid(), SENTRY_MAX_FDS);
+		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\n", (int)L->uid[0],
+		     (int)L->uid[1], (int)L->uid[2], (int)L->uid[1], (int)L->gid[0], (int)L->gid[1], (int)L->gid[2],
+		     (int)L->gid[1], SENTRY_MAX_FDS);
 		putf(out, "Threads:\t%d\n", live_threads(p));
 	} else if (strcmp(file, "stat") == 0) {
 		/* utime, stime and the children's in clock ticks (cputime.c), as ps and top read them */
@@ -240,20 +241,37 @@ static const char *const host_files[] = { "cpuinfo", "meminfo", "version", "upti
 					  "filesystems", "sys/kernel/osrelease", "sys/kernel/ostype",
 					  "sys/kernel/pid_max", "sys/kernel/ngroups_max", "sys/vm/overcommit_memory" };
 
+#define N_HOST_FILES (sizeof(host_files) / sizeof(host_files[0]))
+static int host_fds[N_HOST_FILES];
+static bool host_fds_kept;
+
+/* Open the host files now, while the host's /proc is in view (the jail's /proc shows only pids). */
+void procfs_keep_host_files(void)
+{
+	for (size_t i = 0; i < N_HOST_FILES; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/proc/%s", host_files[i]);
+		host_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	host_fds_kept = true;
+}
+
 static bool host_file(const char *rel, struct text *out)
 {
-	for (size_t i = 0; i < sizeof(host_files) / sizeof(host_files[0]); i++)
+	for (size_t i = 0; i < N_HOST_FILES; i++)
 		if (strcmp(rel, host_files[i]) == 0) {
 			char path[128];
 			snprintf(path, sizeof(path), "/proc/%s", rel);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			int fd = host_fds_kept ? host_fds[i] : open(path, O_RDONLY | O_CLOEXEC);
 			if (fd < 0)
 				return false;
 			char b[4096];
 			ssize_t n;
-			while ((n = read(fd, b, sizeof(b))) > 0)
-				put(out, b, (size_t)n);
-			close(fd);
+			off_t at = 0;
+			while ((n = pread(fd, b, sizeof(b), at)) > 0) /* from the start each time: a fresh copy */
+				put(out, b, (size_t)n), at += n;
+			if (!host_fds_kept)
+				close(fd);
 			return true;
 		}
 	return false;

@@ -295,7 +295,52 @@ static void host_signals_stop(struct host_signals *h)
 
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
-	struct sentry s = { .opts = *opts };
+	struct launch L = { .prog_fd = -1 };
+	/* Without --root the program is the host file the caller named (it may be where the sandbox does
+	 * not look, e.g. the host's /tmp): opened here, with the caller's rights. Under --root it is a path
+	 * inside the root, opened through the policy. Either way its interpreter comes through the policy. */
+	if (!opts->root) {
+		L.prog_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (L.prog_fd < 0) {
+			int e = errno;
+			fprintf(stderr, "cvisor: %s: %s\n", path, strerror(e));
+			return -e;
+		}
+	}
+	/* /proc/self/exe names the file itself, links resolved, as Linux's does (ld.so's $ORIGIN). */
+	char canon[PATH_MAX];
+	snprintf(L.exe, sizeof(L.exe), "%s", !opts->root && realpath(path, canon) ? canon : path);
+	char here[SENTRY_PATH_MAX];
+	if (policy_normalize("/", opts->cwd ? opts->cwd : getcwd(here, sizeof(here)) ? here : "/", L.cwd) < 0)
+		strcpy(L.cwd, "/");
+	/* The sandbox's credentials are the caller's. */
+	uid_t u[3];
+	gid_t g[3];
+	getresuid(&u[0], &u[1], &u[2]);
+	getresgid(&g[0], &g[1], &g[2]);
+	for (int i = 0; i < 3; i++)
+		L.uid[i] = u[i], L.gid[i] = g[i];
+	gid_t groups[64];
+	int ng = getgroups(64, groups);
+	for (int i = 0; i < ng; i++)
+		L.groups[L.ngroups++] = groups[i];
+	int ret;
+	if (opts->no_confine) {
+		fprintf(stderr, "cvisor: WARNING: --unsafe-no-confine: the sentry runs with all of the caller's "
+				"privileges and namespaces; a sentry bug hands the program the host\n");
+		ret = sentry_main(opts, &L, path, argv, envp);
+	} else {
+		ret = jail_run(opts, &L, path, argv, envp);
+	}
+	if (L.prog_fd >= 0)
+		close(L.prog_fd);
+	return ret;
+}
+
+int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
+		char *const envp[])
+{
+	struct sentry s = { .opts = *opts, .L = L };
 	struct host_signals hs = { .s = &s, .sfd = -1, .stop = -1 };
 	sigset_t forwarded, caller_mask;
 	sigemptyset(&forwarded);
@@ -335,7 +380,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
 		s.cpus[0] = 1;
 	/* Before the first thread or stub: they inherit what is left. */
-	if ((ret = confine_privileges(err, sizeof(err))) < 0)
+	if (!opts->no_confine && (ret = confine_privileges(L->confined, err, sizeof(err))) < 0)
 		goto out;
 	struct cv_platform_opts popts = { sizeof(popts), opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
 	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
@@ -355,26 +400,19 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
 	}
-	/* /proc/self/exe names the file itself, links resolved, as Linux's does (ld.so's $ORIGIN). */
-	char canon[PATH_MAX];
-	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", !opts->root && realpath(path, canon) ? canon : path);
+	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", L->exe);
 	init->exe = init->exe_buf;
-	char here[SENTRY_PATH_MAX];
-	if (policy_normalize("/", opts->cwd ? opts->cwd : getcwd(here, sizeof(here)) ? here : "/", init->cwd) < 0)
-		strcpy(init->cwd, "/");
+	snprintf(init->cwd, sizeof(init->cwd), "%s", L->cwd);
 	/* The program's stdio are ours (duplicates, so closing them does not close ours). */
 	for (int i = 0; i < 3; i++)
 		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
 	struct task *t = init->tasks;
 	uint64_t entry, sp;
-	/*
-	 * Without --root the program is the host file the user named (it may be where the sandbox does not
-	 * look, e.g. the host's /tmp). Under --root it is a path inside the root, opened through the policy.
-	 * Either way its interpreter comes through the policy.
-	 */
 	int pfd = -1;
 	char real[64];
-	if (opts->root) {
+	if (L->prog_fd >= 0) {
+		snprintf(real, sizeof(real), "/proc/self/fd/%d", L->prog_fd);
+	} else {
 		pfd = fs_open(init, AT_FDCWD, path, O_RDONLY);
 		if (pfd < 0) {
 			snprintf(err, sizeof(err), "%s: %s", path, strerror(-pfd));
@@ -383,7 +421,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 		}
 		snprintf(real, sizeof(real), "/proc/self/fd/%d", pfd);
 	}
-	ret = load_elf(init, pfd >= 0 ? real : path, path, argv, envp, &entry, &sp, err, sizeof(err));
+	ret = load_elf(init, real, path, argv, envp, &entry, &sp, err, sizeof(err));
 	if (pfd >= 0)
 		close(pfd);
 	if (ret < 0)

@@ -24,6 +24,7 @@
 struct sentry_bind {
 	const char *path;     /* host directory, visible at the same path in the sandbox */
 	bool rw;
+	bool as_root;         /* read-only with the caller's ownership (--ro-as-root): root-only files readable */
 };
 
 struct sentry_opts {
@@ -36,6 +37,25 @@ struct sentry_opts {
 	const char *cwd;      /* initial working directory in the sandbox (NULL: the caller's) */
 	struct sentry_bind binds[32]; /* --ro / --rw */
 	int n_binds;
+	bool no_confine;      /* --unsafe-no-confine: the sentry in the caller's process, namespaces, privileges */
+};
+
+/*
+ * What the caller's process hands to the sentry (jail.c): the program, where it starts, who it runs as,
+ * and whether the sentry is confined (its own namespaces and mount view, view.c; ids translated).
+ */
+struct launch {
+	int prog_fd;                  /* the program, opened by the caller; -1: by name through the policy */
+	char exe[4096];               /* /proc/self/exe of the first process */
+	char cwd[SENTRY_PATH_MAX];    /* its working directory, a sandbox path */
+	uint32_t uid[3], gid[3];      /* the caller's ids: the sandbox's credentials */
+	uint32_t groups[64];
+	int ngroups;
+	bool confined;                /* in the jail: the policy's host paths are the view's (view.c) */
+	bool private_net;             /* the jail's network namespace has its loopback up */
+	/* Ids the kernel reports inside the jail's user namespace, as the program must see them: the
+	 * jail's own id 0 is the caller's, the overflow id a host id the namespace does not map. */
+	uint32_t self_uid, self_gid, unmapped_uid, unmapped_gid, overflow_uid, overflow_gid;
 };
 
 struct mountpt {
@@ -195,6 +215,7 @@ struct fc_entry;
 
 struct sentry {
 	struct sentry_opts opts;
+	const struct launch *L;  /* the program, the caller's identity, and whether the sentry is confined */
 	bool private_net;        /* in a network namespace of its own (netns.c): loopback only */
 	struct {
 		char host[109], app[109];
@@ -300,10 +321,21 @@ long fd_install(struct process *pr, int h, bool cloexec);
 
 /* confine.c: no_new_privs and all capabilities but file access dropped, from the calling thread on
  * (call it before any thread exists); 0, or -errno with a line in @err. */
-int confine_privileges(char *err, size_t errlen);
+int confine_privileges(bool jailed, char *err, size_t errlen);
+/* jail.c: run the sentry in a process of its own, confined; returns what sentry_main() returned. */
+int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path, char *const argv[], char *const envp[]);
+int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
+		char *const envp[]);
+/* view.c: build the sentry's mount namespace (the sandbox's view and nothing else) and pivot into it. */
+void procfs_keep_host_files(void);
+int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);
+/* The ids of a struct stat / statx the program sees (ids.c). */
+void ids_report(const struct sentry *s, uint32_t *uid, uint32_t *gid);
 
 /* netns.c: the sandbox's own network namespace (without --net), and unix socket names */
 void net_setup(struct sentry *s);
+/* Bring this network namespace's loopback up; whether it is. */
+bool net_loopback_up(void);
 /* A socket address for the host: the application's, with a unix pathname turned into a magic name of
  * an fd the walk opened (@hold, closed by host_addr_done() after the call). */
 struct host_addr {

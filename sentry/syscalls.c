@@ -321,7 +321,11 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_fstat: {
 		struct stat st;
 		int h = host_fd(pr, a0);
-		ret = h < 0 ? -EBADF : fstat(h, &st) < 0 ? -errno : mm_copy_out(pr, a1, &st, sizeof(st));
+		ret = h < 0 ? -EBADF : fstat(h, &st) < 0 ? -errno : 0;
+		if (ret == 0) {
+			ids_report(pr->s, &st.st_uid, &st.st_gid);
+			ret = mm_copy_out(pr, a1, &st, sizeof(st));
+		}
 		break;
 	}
 	case SYS_lseek: {
@@ -509,16 +513,14 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		ret = pr->parent ? pr->parent->pid : 0;
 		pthread_mutex_unlock(&pr->s->lock);
 		break;
-	case SYS_getuid: ret = getuid(); break;
-	case SYS_geteuid: ret = geteuid(); break;
-	case SYS_getgid: ret = getgid(); break;
-	case SYS_getegid: ret = getegid(); break;
+	case SYS_getuid: ret = pr->s->L->uid[0]; break;
+	case SYS_geteuid: ret = pr->s->L->uid[1]; break;
+	case SYS_getgid: ret = pr->s->L->gid[0]; break;
+	case SYS_getegid: ret = pr->s->L->gid[1]; break;
 	case SYS_getgroups: {
-		gid_t g[64];
-		int n = getgroups(64, g);
-		if (n < 0)
-			ret = -errno;
-		else if (a0 == 0)
+		const uint32_t *g = pr->s->L->groups;
+		int n = pr->s->L->ngroups;
+		if (a0 == 0)
 			ret = n;
 		else if (a0 < (uint64_t)n)
 			ret = -EINVAL;

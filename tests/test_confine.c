@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sentry's own confinement, seen from the host while a program runs: every thread of the sentry
-// and of every stub process it made has no_new_privs, no ambient capabilities, and no capability but
-// file access (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER) in its effective, permitted and bounding sets;
-// and the sentry is in IPC, UTS, cgroup and (without --net) network namespaces of its own.
+// (and of its keeper) and every stub process it made has no_new_privs and no capability at all; the sentry is in
+// user, mount, pid, IPC, UTS, cgroup and (without --net) network namespaces of its own, runs as the
+// host's nobody when started by root, and its root directory is the jail, not the host's.
 #include <dirent.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "sandbox_run.h"
 
-#define KEPT ((1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH) | (1ull << CAP_FOWNER))
 
 /* Check one thread's /proc status file; false if it is gone. */
 static bool thread_confined(const char *status_path)
@@ -30,7 +29,7 @@ static bool thread_confined(const char *status_path)
 		if (sscanf(line, "%31[^:]:%llx", key, &v) != 2)
 			continue;
 		if (strcmp(key, "CapEff") == 0 || strcmp(key, "CapPrm") == 0 || strcmp(key, "CapBnd") == 0) {
-			if (v & ~KEPT)
+			if (v)
 				HARNESS_FAIL(0, "%s: %s %#llx", status_path, key, v);
 			seen++;
 		} else if (strcmp(key, "CapAmb") == 0 || strcmp(key, "CapInh") == 0) {
@@ -72,29 +71,73 @@ static int check_tree(pid_t pid)
 	return n;
 }
 
+/* The only child of @pid (0 if none). */
+static pid_t only_child(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *c = fopen(path, "re");
+	int child = 0;
+	if (c) {
+		if (fscanf(c, "%d", &child) != 1)
+			child = 0;
+		fclose(c);
+	}
+	return child;
+}
+
+/* The "Uid:" line of /proc/@pid/status: the four ids (real, effective, saved, fs). */
+static void host_uids(pid_t pid, unsigned ids[4])
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	ASSERT_TRUE(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u %u %u %u", &ids[0], &ids[1], &ids[2], &ids[3]) == 4)
+			break;
+	fclose(f);
+}
+
 PLATFORM_TEST(run_sentry_gives_up_privileges)
 {
 	char *const argv[] = { "sh", "-c", "echo ready; exec sleep 5", NULL };
 	struct sentry_opts opts = { .platform = platform };
 	int out;
 	pid_t pid = start_boxed(&opts, "/bin/sh", argv, &out);
-	static const char *const own_ns[] = { "ipc", "uts", "cgroup", "net" }; /* net: without --net */
-	for (int i = 0; i < 4; i++) {
+	/* Started by root, the sentry is our child's child; otherwise a keeper is between them (jail.c). */
+	pid_t first = only_child(pid), sentry = getuid() == 0 ? first : first ? only_child(first) : 0;
+	ASSERT_GT(sentry, 0);
+	static const char *const own_ns[] = { "user", "mnt", "pid", "ipc", "uts", "cgroup", "net" }; /* net: without --net */
+	for (size_t i = 0; i < sizeof(own_ns) / sizeof(own_ns[0]); i++) {
 		char mine[64], its[64];
 		struct stat a, b;
 		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", own_ns[i]);
-		snprintf(its, sizeof(its), "/proc/%d/ns/%s", (int)pid, own_ns[i]);
+		snprintf(its, sizeof(its), "/proc/%d/ns/%s", (int)sentry, own_ns[i]);
 		if (stat(mine, &a) == 0 && stat(its, &b) == 0 && a.st_ino == b.st_ino)
 			HARNESS_FAIL(0, "the sentry shares the host's %s namespace", own_ns[i]);
 	}
-	int checked = check_tree(pid);
-	EXPECT_GE(checked, 2); /* the sentry's threads and at least the program's stub */
+	unsigned ids[4] = { 1, 1, 1, 1 };
+	host_uids(sentry, ids);
+	for (int i = 0; i < 4; i++)
+		EXPECT_EQ(ids[i], getuid() == 0 ? 65534u : getuid());
+	/* Its root is the jail: the sandbox's tree under root/, nothing of the host's beside it. */
+	char jail[64];
+	struct stat st;
+	snprintf(jail, sizeof(jail), "/proc/%d/root/root/etc", (int)sentry);
+	if (getuid() == 0) { /* only root may look through another user's root link */
+		EXPECT_EQ(stat(jail, &st), 0);
+		snprintf(jail, sizeof(jail), "/proc/%d/root/etc", (int)sentry);
+		EXPECT_NE(stat(jail, &st), 0);
+	}
+	int checked = check_tree(first);
+	EXPECT_GE(checked, 2); /* the sentry's threads (and any keeper) and at least the program's stub */
 	kill(pid, SIGTERM);
 	struct outcome o;
 	collect(out, &o);
 	free(o.out);
-	int st;
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	int status;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 }
 
 /* cvisor run by an unprivileged user keeps working: no namespaces to make, no capabilities to drop. */

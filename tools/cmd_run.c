@@ -122,13 +122,15 @@ int cmd_run(int argc, char **argv)
 		} else if (strcmp(a, "--root") == 0 && has_arg) {
 			check_dir(a, argv[i + 1]);
 			o.root = argv[++i];
-		} else if ((strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0) && has_arg) {
+		} else if (strcmp(a, "--unsafe-no-confine") == 0) {
+			o.no_confine = true;
+		} else if ((strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0 || strcmp(a, "--ro-as-root") == 0) && has_arg) {
 			if (o.n_binds == (int)(sizeof(o.binds) / sizeof(o.binds[0])))
 				usage_error("too many --ro/--rw options");
 			check_dir(a, argv[i + 1]);
 			if (argv[i + 1][0] != '/')
 				usage_error("%s %s: give an absolute path", a, argv[i + 1]);
-			o.binds[o.n_binds++] = (struct sentry_bind){ argv[++i], strcmp(a, "--rw") == 0 };
+			o.binds[o.n_binds++] = (struct sentry_bind){ argv[++i], strcmp(a, "--rw") == 0, strcmp(a, "--ro-as-root") == 0 };
 		} else if (strcmp(a, "--cwd") == 0 && has_arg) {
 			if (argv[i + 1][0] != '/')
 				usage_error("--cwd %s: give an absolute path", argv[i + 1]);

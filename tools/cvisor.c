@@ -35,8 +35,15 @@ static void help(FILE *f)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
 		"\n  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--net] [--root DIR] [--ro PATH]...\n"
-		"             [--rw PATH]... [--env K=V]... [--cwd DIR] -- PROG [ARGS...]\n"
-		"      host files are visible read-only; /tmp and /dev/shm are private and writable; --rw grants writes\n"
+		"             [--rw PATH]... [--ro-as-root PATH]... [--env K=V]... [--cwd DIR] [--unsafe-no-confine]\n"
+		"             -- PROG [ARGS...]\n"
+		"      host files are visible read-only; /tmp and /dev/shm are private and writable; --rw grants writes;\n"
+		"      without --net the sandbox has a network of its own (loopback only)\n"
+		"      the sentry confines itself in layers: its own user, mount, pid, network, IPC, UTS and cgroup\n"
+		"      namespaces; an unprivileged host identity (nobody when started by root: root-only files stay\n"
+		"      closed unless granted with --ro-as-root); no capabilities, no_new_privs; a mount view holding\n"
+		"      only what the sandbox may see, read-only but for /tmp, /dev/shm and --rw; a seccomp filter of\n"
+		"      its own. --unsafe-no-confine turns all of that off (debugging only)\n"
 		"  cvisor bench [--platform P] [--iterations N] [--json]\n"
 		"\noptions:\n  --help     this text\n  --version  the library version\n");
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the stub-process backends (ptrace, systrap): host probes, the mmap result of an
 // injected mapping, CPUID emulation under CPUID faulting, and 32-bit syscall instructions.
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,22 @@
 #include "arch/x86_64/arch.h"
 #include "internal.h"
 
+/* Without /proc/sys (a jail's pid-only /proc): the lowest page this process may map, by trying. */
+static unsigned long probe_mmap_min_addr(void)
+{
+	for (unsigned long a = PAGE_SIZE; a < (1ul << 20); a += PAGE_SIZE) {
+		void *p = mmap((void *)a, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED) {
+			munmap(p, PAGE_SIZE);
+			if (p == (void *)a)
+				return a;
+		} else if (errno == EEXIST) {
+			return a; /* something is mapped there already, so it may be */
+		}
+	}
+	return 65536;
+}
+
 uint64_t host_mmap_min_addr(void)
 {
 	unsigned long v = 65536;
@@ -18,6 +35,8 @@ uint64_t host_mmap_min_addr(void)
 		if (fscanf(f, "%lu", &v) != 1)
 			v = 65536;
 		fclose(f);
+	} else {
+		v = probe_mmap_min_addr();
 	}
 	v = (v + PAGE_MASK) & ~PAGE_MASK;
 	return v < PAGE_SIZE ? PAGE_SIZE : v;
