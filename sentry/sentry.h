@@ -327,6 +327,10 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
 		char *const envp[]);
 /* view.c: build the sentry's mount namespace (the sandbox's view and nothing else) and pivot into it. */
+/* Called once the sentry is fully confined, before the program's first byte is read: NULL but in the
+ * test that plays a compromised sentry (tests/test_compromised.c), which runs its attacks there. */
+extern void (*sentry_confined_hook)(void);
+int seccomp_confine(const char *platform, char *err, size_t errlen);
 void procfs_keep_host_files(void);
 int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);
 /* The ids of a struct stat / statx the program sees (ids.c). */
