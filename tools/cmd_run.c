@@ -109,6 +109,9 @@ int cmd_run(int argc, char **argv)
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			run_help(stdout);
+			return 0;
 		} else if (strcmp(a, "--platform") == 0 && has_arg) {
 			o.platform = argv[++i];
 		} else if (strcmp(a, "--trace") == 0) {

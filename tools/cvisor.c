@@ -27,6 +27,22 @@ void usage_error(const char *fmt, ...)
 	exit(2);
 }
 
+void run_help(FILE *f)
+{
+	fprintf(f,
+		"  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--net] [--root DIR] [--ro PATH]...\n"
+		"             [--rw PATH]... [--ro-as-root PATH]... [--env K=V]... [--cwd DIR] [--unsafe-no-confine]\n"
+		"             -- PROG [ARGS...]\n"
+		"      host files are visible read-only; /tmp and /dev/shm are private (tmpfs) and writable; --rw\n"
+		"      grants writes; without --net the sandbox has a network of its own (loopback only)\n"
+		"      the sentry confines itself in layers before the program starts: its own user, mount, pid,\n"
+		"      network, IPC, UTS and cgroup namespaces; an unprivileged host identity (the caller's uid, or\n"
+		"      nobody when started by root: root-only files stay closed unless granted with --ro-as-root);\n"
+		"      no capabilities, no_new_privs; a mount view holding only what the sandbox may see, read-only\n"
+		"      but for /tmp, /dev/shm and --rw; a seccomp filter of its own that ends it at any host syscall\n"
+		"      it does not need. --unsafe-no-confine turns all of that off (debugging only)\n");
+}
+
 static void help(FILE *f)
 {
 	fprintf(f, "usage: cvisor COMMAND [OPTIONS]\n\n"
@@ -34,16 +50,9 @@ static void help(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
-		"\n  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--net] [--root DIR] [--ro PATH]...\n"
-		"             [--rw PATH]... [--ro-as-root PATH]... [--env K=V]... [--cwd DIR] [--unsafe-no-confine]\n"
-		"             -- PROG [ARGS...]\n"
-		"      host files are visible read-only; /tmp and /dev/shm are private and writable; --rw grants writes;\n"
-		"      without --net the sandbox has a network of its own (loopback only)\n"
-		"      the sentry confines itself in layers: its own user, mount, pid, network, IPC, UTS and cgroup\n"
-		"      namespaces; an unprivileged host identity (nobody when started by root: root-only files stay\n"
-		"      closed unless granted with --ro-as-root); no capabilities, no_new_privs; a mount view holding\n"
-		"      only what the sandbox may see, read-only but for /tmp, /dev/shm and --rw; a seccomp filter of\n"
-		"      its own. --unsafe-no-confine turns all of that off (debugging only)\n"
+		"\n");
+	run_help(f);
+	fprintf(f,
 		"  cvisor bench [--platform P] [--iterations N] [--json]\n"
 		"\noptions:\n  --help     this text\n  --version  the library version\n");
 }
