@@ -337,8 +337,6 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	return ret;
 }
 
-void (*sentry_confined_hook)(void);
-
 int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
 		char *const envp[])
 {
@@ -406,8 +404,8 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	 * (seccomp.c): before the first byte of the untrusted program is read. */
 	if (L->confined && (ret = seccomp_confine(cv_platform_name(s.p), err, sizeof(err))) < 0)
 		goto out;
-	if (sentry_confined_hook)
-		sentry_confined_hook();
+	if (sentry_test_confined)
+		sentry_test_confined();
 	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", L->exe);
 	init->exe = init->exe_buf;
 	snprintf(init->cwd, sizeof(init->cwd), "%s", L->cwd);

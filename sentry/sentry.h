@@ -327,9 +327,10 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
 		char *const envp[]);
 /* view.c: build the sentry's mount namespace (the sandbox's view and nothing else) and pivot into it. */
-/* Called once the sentry is fully confined, before the program's first byte is read: NULL but in the
- * test that plays a compromised sentry (tests/test_compromised.c), which runs its attacks there. */
-extern void (*sentry_confined_hook)(void);
+/* Called once the sentry is fully confined, before the program's first byte is read. Defined only in
+ * the test binary (tests/test_compromised.c plays a compromised sentry there); in cvisor the weak
+ * reference stays unresolved, a constant NULL, and no call happens. */
+void sentry_test_confined(void) __attribute__((weak));
 int seccomp_confine(const char *platform, char *err, size_t errlen);
 void procfs_keep_host_files(void);
 int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);

@@ -6,7 +6,8 @@
 //
 //   /root     the sandbox's "/" (the host's root or --root DIR), every mount below it bound read-only,
 //             no set-uid, no devices; its /proc, /tmp (and, for the kernel, everything under them)
-//             covered by empty read-only tmpfs, its /sys by a tmpfs holding only devices/system/cpu
+//             covered by empty read-only tmpfs (so are the host's /run and /var/tmp, where its
+//             services' unix sockets live: see hide_sockets), its /sys by a tmpfs holding only devices/system/cpu
 //             (what gVisor's /sys shows), its /dev by a tmpfs of the devices the sandbox offers
 //             (null zero full random urandom tty ptmx, the host's pts for ptys, fd/std* links)
 //   /m/N      the N-th --ro/--rw path: read-only, or read-write; when started by root, --rw paths
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -86,6 +88,38 @@ static int hide(const char *dir)
 	if (!is_dir(dir))
 		return 0;
 	return tmpfs(dir, "0555", 0) < 0 || readonly(dir) < 0 ? -1 : 0;
+}
+
+/*
+ * The host's /run and /var/tmp, where its services keep their unix sockets (D-Bus, journald, databases:
+ * often world-writable, and a socket connects through a read-only mount): empty in the view of the
+ * host's root, so a compromised sentry cannot reach them either. A resolv.conf that lives under /run
+ * (systemd-resolved's) is bound back, for --net.
+ */
+static int hide_sockets(void)
+{
+	char conf[4096];
+	bool keep = realpath("/etc/resolv.conf", conf) && strncmp(conf, "/run/", 5) == 0;
+	if (hide("root/var/tmp") < 0 || !is_dir("root/run") || tmpfs("root/run", "0755", 0) < 0)
+		return -1;
+	if (keep) {
+		char here[4200] = "root";
+		for (char *slash = conf + 1; (slash = strchr(slash, '/')); *slash++ = '/') {
+			*slash = 0;
+			snprintf(here, sizeof(here), "root%s", conf);
+			if (mkdir(here, 0755) < 0 && errno != EEXIST)
+				return -1;
+		}
+		snprintf(here, sizeof(here), "root%s", conf);
+		int fd = open(here, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -1;
+		close(fd);
+		if (mount(conf, here, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, here, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+			return -1;
+	}
+	return readonly("root/run");
 }
 
 /* The sandbox's /sys: only the CPUs' directory of the host's. */
@@ -208,7 +242,8 @@ int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t 
 	if (ret < 0)
 		goto fail;
 	step = "the sandbox's /proc, /tmp, /sys and /dev";
-	if (hide("root/proc") < 0 || hide("root/tmp") < 0 || make_sys() < 0 || make_dev(idmap_userns >= 0) < 0)
+	if (hide("root/proc") < 0 || hide("root/tmp") < 0 || make_sys() < 0 || make_dev(idmap_userns >= 0) < 0 ||
+	    (!o->root && hide_sockets() < 0))
 		goto fail;
 	step = "the private /tmp and /dev/shm";
 	if (tmpfs("tmp", "1777", owner) < 0 || tmpfs("shm", "1777", owner) < 0 || tmpfs("scratch", "0700", owner) < 0)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // A compromised sentry (issue 11): the test takes the place of an exploit that runs code of its choice
 // inside the sentry at the worst moment — the sentry fully set up and confined, the untrusted program
-// about to load — through sentry_confined_hook. From there it tries what an attacker would: the host
+// about to load — through sentry_test_confined(), which only this test binary defines (the last test
+// checks that cvisor holds none of it). From there it tries what an attacker would: the host
 // syscalls that must be impossible, the host's files, devices, processes, network and terminal.
 // Every attempt must fail: stopped by the sentry's own seccomp filter (caught here with a SIGSYS
 // handler, as an attacker could: the syscall never ran), or refused by the kernel because the jail
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,7 +28,16 @@
 static pid_t test_pid;     /* this process: outside the sentry's pid namespace */
 static int host_port;      /* a TCP listener of this process on the host's 127.0.0.1 */
 static char host_mark[48]; /* a file the attacker tries to leave in the host's /tmp */
+static char host_socks[3][64]; /* named unix sockets of the host: in /tmp, /run and /var/tmp */
+static char abstract_name[64];   /* an abstract unix socket of the host (its name without the NUL) */
 static volatile sig_atomic_t trapped = -1;
+static void (*attack_fn)(void);
+
+void sentry_test_confined(void)
+{
+	if (attack_fn)
+		attack_fn();
+}
 
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
@@ -130,6 +141,31 @@ static void attack(void)
 	must_fail("connect-host-loopback", s < 0 ? -1 : connect(s, (struct sockaddr *)&a, sizeof(a)), ECONNREFUSED);
 	if (s >= 0)
 		close(s);
+	a.sin_addr.s_addr = inet_addr("192.0.2.1"); /* TEST-NET-1: any address off this machine */
+	a.sin_port = htons(80);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	must_fail("connect-outside", s < 0 ? -1 : connect(s, (struct sockaddr *)&a, sizeof(a)), ENETUNREACH);
+	if (s >= 0)
+		close(s);
+	/* Host services' unix sockets, even world-writable ones: neither named nor abstract. */
+	static const char *const sock_names[] = { "unix-host-tmp", "unix-host-run", "unix-host-var-tmp" };
+	for (int i = 0; i < 3; i++) {
+		struct sockaddr_un u = { .sun_family = AF_UNIX };
+		memcpy(u.sun_path, "/root", 5); /* where the host's tree is */
+		memcpy(u.sun_path + 5, host_socks[i], strlen(host_socks[i]) + 1);
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		must_fail(sock_names[i], s < 0 ? -1 : connect(s, (struct sockaddr *)&u, sizeof(u)), ENOENT);
+		if (s >= 0)
+			close(s);
+	}
+	struct sockaddr_un u = { .sun_family = AF_UNIX };
+	size_t len = strlen(abstract_name);
+	memcpy(u.sun_path + 1, abstract_name, len);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	must_fail("unix-host-abstract", s < 0 ? -1 : connect(s, (struct sockaddr *)&u, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)),
+		  ECONNREFUSED);
+	if (s >= 0)
+		close(s);
 	/* Capabilities: none left to use. */
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { 0 };
@@ -160,18 +196,68 @@ static int listen_on_host_loopback(void)
 	return s;
 }
 
+/* A world-writable unix socket of the host listening at @path (or, if @path is NULL, the abstract one). */
+static int host_unix_socket(const char *path)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(s, 0);
+	struct sockaddr_un u = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(u);
+	if (path) {
+		snprintf(u.sun_path, sizeof(u.sun_path), "%s", path);
+	} else {
+		size_t n = strlen(abstract_name);
+		memcpy(u.sun_path + 1, abstract_name, n);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	}
+	ASSERT_EQ(bind(s, (struct sockaddr *)&u, len), 0);
+	if (path)
+		ASSERT_EQ(chmod(path, 0777), 0);
+	ASSERT_EQ(listen(s, 1), 0);
+	return s;
+}
+
+/* Nothing reached listener @s: no connection waits to be accepted. */
+static void expect_untouched(int s, const char *what)
+{
+	fcntl(s, F_SETFL, O_NONBLOCK);
+	int c = accept(s, NULL, NULL);
+	if (c >= 0) {
+		HARNESS_FAIL(0, "the host's %s listener was reached", what);
+		close(c);
+	}
+	close(s);
+}
+
 PLATFORM_TEST(run_compromised_sentry_reaches_nothing)
 {
 	test_pid = getpid();
 	snprintf(host_mark, sizeof(host_mark), "cvisor-compromised-%d", (int)test_pid);
 	int l = listen_on_host_loopback();
-	sentry_confined_hook = attack;
+	static const char *const dirs[] = { "/tmp", "/run", "/var/tmp" };
+	int socks[4];
+	char dir_of[3][48];
+	for (int i = 0; i < 3; i++) {
+		snprintf(dir_of[i], sizeof(dir_of[i]), "%s/cvisor-compromised-%d", dirs[i], (int)test_pid);
+		ASSERT_EQ(mkdir(dir_of[i], 0755), 0);
+		snprintf(host_socks[i], sizeof(host_socks[i]), "%s/s", dir_of[i]);
+		socks[i] = host_unix_socket(host_socks[i]);
+	}
+	snprintf(abstract_name, sizeof(abstract_name), "cvisor-compromised-%d", (int)test_pid);
+	socks[3] = host_unix_socket(NULL);
+	attack_fn = attack;
 	char *const argv[] = { "echo", "the sandbox still runs", NULL };
 	struct sentry_opts opts = { .platform = platform };
 	struct outcome o;
 	run_boxed(&opts, "/bin/echo", argv, &o);
-	sentry_confined_hook = NULL;
-	close(l);
+	attack_fn = NULL;
+	expect_untouched(l, "loopback");
+	for (int i = 0; i < 4; i++)
+		expect_untouched(socks[i], i < 3 ? host_socks[i] : "abstract unix");
+	for (int i = 0; i < 3; i++) {
+		unlink(host_socks[i]);
+		rmdir(dir_of[i]);
+	}
 	static const char *const attacks[] = {
 		"execve", "execveat", "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "bpf",
 		"io_uring_setup", "kexec_load", "init_module", "finit_module", "delete_module", "keyctl", "add_key",
@@ -179,7 +265,8 @@ PLATFORM_TEST(run_compromised_sentry_reaches_nothing)
 		"userfaultfd", "setresuid", "setuid", "capset", "fork", "clone-newuser-thread", "mmap-exec",
 		"mprotect-exec", "socket-packet", "socket-netlink-audit", "ioctl-tiocsti", "open-host-etc-shadow",
 		"open-sandbox-etc-shadow", "write-etc-passwd", "mkdir-in-root", "open-dev-kmsg", "open-proc-sys",
-		"open-caller-environ", "kill-caller", "connect-host-loopback", "capabilities",
+		"open-caller-environ", "kill-caller", "connect-host-loopback", "connect-outside", "unix-host-tmp",
+		"unix-host-run", "unix-host-var-tmp", "unix-host-abstract", "capabilities",
 	};
 	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
 		char want[96];
@@ -205,12 +292,12 @@ PLATFORM_TEST(run_compromised_sentry_reaches_nothing)
 
 PLATFORM_TEST(run_compromised_sentry_dies_at_a_forbidden_syscall)
 {
-	sentry_confined_hook = attack_and_die;
+	attack_fn = attack_and_die;
 	char *const argv[] = { "echo", "must not run", NULL };
 	struct sentry_opts opts = { .platform = platform };
 	struct outcome o;
 	run_boxed(&opts, "/bin/echo", argv, &o);
-	sentry_confined_hook = NULL;
+	attack_fn = NULL;
 	EXPECT_TRUE(strstr(o.out, "seccomp filter stopped host syscall mount") != NULL);
 	EXPECT_TRUE(strstr(o.out, "the sentry was killed by signal 31") != NULL);
 	EXPECT_TRUE(strstr(o.out, "must not run") == NULL);
@@ -219,4 +306,29 @@ PLATFORM_TEST(run_compromised_sentry_dies_at_a_forbidden_syscall)
 	if (harness_failures)
 		fprintf(stderr, "  output:\n%s\n", o.out);
 	free(o.out);
+}
+
+/* The attacker's entry point is in this test binary only: cvisor itself holds none of its code. */
+TEST(cvisor_binary_has_no_test_attack_code)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 16);
+	ASSERT_GT(n, 0);
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	ASSERT_TRUE(slash != NULL);
+	strcpy(slash + 1, "cvisor");
+	int fd = open(self, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		SKIP("%s: %s", self, strerror(errno));
+	struct stat st;
+	ASSERT_EQ(fstat(fd, &st), 0);
+	char *bin = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(bin != MAP_FAILED);
+	static const char marker[] = "attack %s: %s (%s)";
+	EXPECT_TRUE(memmem(bin, (size_t)st.st_size, marker, sizeof(marker) - 1) == NULL);
+	/* while this binary, which has the attacker, does contain it */
+	EXPECT_TRUE(strstr(marker, "attack") != NULL);
+	munmap(bin, (size_t)st.st_size);
+	close(fd);
 }
