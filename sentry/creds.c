@@ -59,6 +59,8 @@ static int cmp_gid(const void *a, const void *b)
 /* setgroups: only the current supplementary groups (in any order) are accepted. */
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist)
 {
+	if (t->proc->s->L->uid[1] != 0)
+		return -EPERM; /* without CAP_SETGID, before anything else (as Linux checks) */
 	if (size > NGROUPS_MAX_)
 		return -EINVAL;
 	gid_t cur[64], *want = calloc(size ? size : 1, sizeof(gid_t));

@@ -365,7 +365,7 @@ static long stat_out(struct process *pr, int h, uint64_t ust)
 	struct stat st;
 	long ret = fstat(h, &st) < 0 ? -errno : 0;
 	if (ret == 0) {
-		ids_report(pr->s, &st.st_uid, &st.st_gid);
+		ids_report(pr->s, h, &st.st_uid, &st.st_gid);
 		ret = mm_copy_out(pr, ust, &st, sizeof(st));
 	}
 	close(h);
@@ -400,6 +400,21 @@ bool fs_fd_writable(struct process *pr, int h)
 	return m && m->rw;
 }
 
+/*
+ * May @mode (R_OK, W_OK, X_OK) be had on the /proc fd link @spath itself (not followed)? Its bits are
+ * the fd's access mode (procfs_fd_link_mode); the sandbox's root passes but for X_OK without any x bit.
+ */
+static long proc_link_access(struct process *pr, const char *spath, int mode)
+{
+	int m = procfs_fd_link_mode(pr, spath);
+	if (m < 0)
+		return 0;
+	if (pr->s->L->uid[1] == 0)
+		return (mode & X_OK) && !(m & 0111) ? -EACCES : 0;
+	int need = ((mode & R_OK) ? 0400 : 0) | ((mode & W_OK) ? 0200 : 0) | ((mode & X_OK) ? 0100 : 0);
+	return (m & need) == need ? 0 : -EACCES;
+}
+
 static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags)
 {
 	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH))
@@ -421,6 +436,8 @@ static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	if ((ret = walk_path(pr, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : WALK_FOLLOW, &w)) < 0)
 		return ret;
 	long h = w.fd;
+	if (w.proc && (flags & AT_SYMLINK_NOFOLLOW) && (ret = proc_link_access(pr, w.spath, (int)mode)) < 0)
+		return ret;
 	if (w.proc && !procfs_lookup(pr, w.spath, flags & AT_SYMLINK_NOFOLLOW, &h))
 		h = -ENOENT;
 	if (h < 0)
@@ -550,7 +567,7 @@ bool fs_syscall(struct task *t, uint64_t nr, long *ret)
 		if (*ret == 0) {
 			*ret = statx(h, "", AT_EMPTY_PATH, (unsigned)a3, &sx) < 0 ? -errno : 0;
 			if (*ret == 0) {
-				ids_report(pr->s, &sx.stx_uid, &sx.stx_gid);
+				ids_report(pr->s, h, &sx.stx_uid, &sx.stx_gid);
 				*ret = mm_copy_out(pr, a4, &sx, sizeof(sx));
 			}
 			close(h);
@@ -674,6 +691,15 @@ long fs_inotify_add_watch(struct task *t, uint64_t fd, uint64_t upath, uint64_t 
 	long ret = copy_path(pr, upath, path);
 	if (ret < 0)
 		return ret;
+	if (mask & IN_DONT_FOLLOW) { /* a /proc fd link itself: watching it needs read permission */
+		struct walk w;
+		if ((ret = walk_path(pr, AT_FDCWD, path, 0, &w)) < 0)
+			return ret;
+		ret = w.proc ? proc_link_access(pr, w.spath, R_OK) : 0;
+		walk_done(&w);
+		if (ret < 0)
+			return ret;
+	}
 	int h = fs_lookup(pr, AT_FDCWD, path, mask & IN_DONT_FOLLOW);
 	if (h < 0)
 		return h;

@@ -33,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -178,7 +179,7 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 			_exit(0);
 		close(caller_pidfd);
 	}
-	int keep[] = { 0, 1, 2, L->prog_fd, userns, report };
+	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd };
 	qsort(keep, sizeof(keep) / sizeof(keep[0]), sizeof(int), cmp_int);
 	close_others(keep, sizeof(keep) / sizeof(keep[0])); /* nothing of the caller's but stdio */
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (opts->net ? 0 : CLONE_NEWNET)) < 0) {
@@ -329,25 +330,35 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 	/* k: our child, the keeper or (started by root) the sentry itself */
 	pid_t caller = getpid(), k;
 	bool direct = geteuid() == 0;
+	int ids[2] = { -1, -1 };
 	if (direct) {
 		k = spawn_as_root(opts, L, rep[1], path, argv, envp);
 	} else {
+		/* The sentry will ask us whose a file is (ids.c): its namespace maps no one but the caller. */
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ids) == 0)
+			L->ids_fd = ids[1];
 		fflush(NULL);
 		k = fork();
 		if (k == 0) {
 			close(rep[0]);
 			if (sfd >= 0)
 				close(sfd);
+			if (ids[0] >= 0)
+				close(ids[0]);
 			keeper_process(opts, L, rep[1], caller, path, argv, envp);
 		}
+		if (ids[1] >= 0)
+			close(ids[1]);
+		L->ids_fd = -1;
 	}
 	close(rep[1]);
 	int ret = k < 0 ? (direct ? k : -errno) : -EIO, wstatus = -1;
 	int sentry_pidfd = direct && k > 0 ? (int)syscall(SYS_pidfd_open, k, 0) : -1;
 	bool returned = false;
 	while (k > 0) {
-		struct pollfd p[2] = { { .fd = rep[0], .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
-		if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0) {
+		struct pollfd p[3] = { { .fd = rep[0], .events = POLLIN }, { .fd = sfd, .events = POLLIN },
+				       { .fd = ids[0], .events = POLLIN } }; /* poll skips the negative fds */
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -359,6 +370,8 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 				if (si.ssi_code != SI_KERNEL && sentry_pidfd >= 0)
 					syscall(SYS_pidfd_send_signal, sentry_pidfd, (int)si.ssi_signo, NULL, 0);
 		}
+		if (p[2].revents & POLLIN)
+			ids_serve(ids[0]);
 		if (!p[0].revents)
 			continue;
 		struct report r;
@@ -372,6 +385,8 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 			wstatus = r.val;
 	}
 	close(rep[0]);
+	if (ids[0] >= 0)
+		close(ids[0]);
 	if (sentry_pidfd >= 0)
 		close(sentry_pidfd);
 	int st = 0;

@@ -559,3 +559,27 @@ bool procfs_readlink(struct process *self, const char *full, char *out, size_t c
 		*len = (long)cap - 1;
 	return true;
 }
+
+/* The permission bits Linux gives the link /proc/PID/fd/N itself: r-x for an fd open for reading, -wx
+ * for writing, nothing for O_PATH (owner only). -1 if @full is no such link. */
+int procfs_fd_link_mode(struct process *self, const char *full)
+{
+	char target_path[SENTRY_PATH_MAX];
+	long n;
+	if (strncmp(full, "/proc/", 6) != 0 || !strstr(full, "/fd/") ||
+	    !procfs_readlink(self, full, target_path, sizeof(target_path), &n) || n < 0)
+		return -1;
+	const char *num = strrchr(full, '/') + 1;
+	char *end;
+	long fd = strtol(num, &end, 10);
+	if (*end || end == num || fd < 0 || fd >= SENTRY_MAX_FDS)
+		return -1;
+	int h = __atomic_load_n(&self->fds[fd], __ATOMIC_RELAXED);
+	int fl = h >= 0 ? fcntl(h, F_GETFL) : -1;
+	if (strncmp(full, "/proc/self/", 11) != 0 && strncmp(full, "/proc/thread-self/", 18) != 0)
+		return 0500; /* another process's fds: its access mode is not ours to know cheaply */
+	if (fl < 0 || (fl & O_PATH))
+		return 0;
+	int acc = fl & O_ACCMODE;
+	return (acc == O_RDONLY ? 0500 : acc == O_WRONLY ? 0300 : 0700);
+}

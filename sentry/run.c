@@ -295,7 +295,7 @@ static void host_signals_stop(struct host_signals *h)
 
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
-	struct launch L = { .prog_fd = -1 };
+	struct launch L = { .prog_fd = -1, .ids_fd = -1 };
 	/* Without --root the program is the host file the caller named (it may be where the sandbox does
 	 * not look, e.g. the host's /tmp): opened here, with the caller's rights. Under --root it is a path
 	 * inside the root, opened through the policy. Either way its interpreter comes through the policy. */

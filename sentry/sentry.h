@@ -56,6 +56,7 @@ struct launch {
 	/* Ids the kernel reports inside the jail's user namespace, as the program must see them: the
 	 * jail's own id 0 is the caller's, the overflow id a host id the namespace does not map. */
 	uint32_t self_uid, self_gid, unmapped_uid, unmapped_gid, overflow_uid, overflow_gid;
+	int ids_fd; /* not started by root: a socket to the caller, which says whose a file is (ids.c) */
 };
 
 struct mountpt {
@@ -332,10 +333,12 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
  * reference stays unresolved, a constant NULL, and no call happens. */
 void sentry_test_confined(void) __attribute__((weak));
 int seccomp_confine(const char *platform, char *err, size_t errlen);
+int procfs_fd_link_mode(struct process *self, const char *full);
 void procfs_keep_host_files(void);
 int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);
 /* The ids of a struct stat / statx the program sees (ids.c). */
-void ids_report(const struct sentry *s, uint32_t *uid, uint32_t *gid);
+void ids_report(const struct sentry *s, int h, uint32_t *uid, uint32_t *gid);
+void ids_serve(int sock);
 
 /* netns.c: the sandbox's own network namespace (without --net), and unix socket names */
 void net_setup(struct sentry *s);

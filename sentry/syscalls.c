@@ -323,7 +323,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		int h = host_fd(pr, a0);
 		ret = h < 0 ? -EBADF : fstat(h, &st) < 0 ? -errno : 0;
 		if (ret == 0) {
-			ids_report(pr->s, &st.st_uid, &st.st_gid);
+			ids_report(pr->s, h, &st.st_uid, &st.st_gid);
 			ret = mm_copy_out(pr, a1, &st, sizeof(st));
 		}
 		break;

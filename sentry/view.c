@@ -6,8 +6,8 @@
 //
 //   /root     the sandbox's "/" (the host's root or --root DIR), every mount below it bound read-only,
 //             no set-uid, no devices; its /proc, /tmp (and, for the kernel, everything under them)
-//             covered by empty read-only tmpfs (so are the host's /run and /var/tmp, where its
-//             services' unix sockets live: see hide_sockets), its /sys by a tmpfs holding only devices/system/cpu
+//             covered by empty read-only tmpfs (so is the host's /run, where its services' unix
+//             sockets live: see hide_sockets), its /sys by a tmpfs holding only devices/system/cpu
 //             (what gVisor's /sys shows), its /dev by a tmpfs of the devices the sandbox offers
 //             (null zero full random urandom tty ptmx, the host's pts for ptys, fd/std* links)
 //   /m/N      the N-th --ro/--rw path: read-only, or read-write; when started by root, --rw paths
@@ -91,16 +91,18 @@ static int hide(const char *dir)
 }
 
 /*
- * The host's /run and /var/tmp, where its services keep their unix sockets (D-Bus, journald, databases:
- * often world-writable, and a socket connects through a read-only mount): empty in the view of the
- * host's root, so a compromised sentry cannot reach them either. A resolv.conf that lives under /run
+ * The host's /run, where its services keep their unix sockets (D-Bus, journald, databases: often
+ * world-writable, and a socket connects through a read-only mount): empty in the view of the host's
+ * root, so a compromised sentry cannot reach them either. A resolv.conf that lives under /run
  * (systemd-resolved's) is bound back, for --net.
  */
 static int hide_sockets(void)
 {
 	char conf[4096];
 	bool keep = realpath("/etc/resolv.conf", conf) && strncmp(conf, "/run/", 5) == 0;
-	if (hide("root/var/tmp") < 0 || !is_dir("root/run") || tmpfs("root/run", "0755", 0) < 0)
+	if (!is_dir("root/run"))
+		return 0;
+	if (tmpfs("root/run", "0755", 0) < 0)
 		return -1;
 	if (keep) {
 		char here[4200] = "root";

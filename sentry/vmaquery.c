@@ -61,11 +61,23 @@ static long sys_mincore(struct process *pr, uint64_t addr, uint64_t len, uint64_
 }
 
 /* RLIMIT_MEMLOCK bounds what an unprivileged process may lock (nothing is really locked: the
- * memory file's pages are never swapped out by the sentry). */
+ * memory file's pages are never swapped out by the sentry); the sandbox's root (CAP_IPC_LOCK in its
+ * world) is not bound by it. */
 static long memlock_allowed(const struct process *pr, uint64_t len)
 {
 	uint64_t limit = pr->rlim[RLIMIT_MEMLOCK].rlim_cur;
+	if (pr->s->L->uid[1] == 0)
+		return 0;
 	return limit == 0 ? -EPERM : limit != RLIM_INFINITY && len > limit ? -ENOMEM : 0;
+}
+
+/* All the process maps, as the kernel's total_vm counts it for mlockall(MCL_CURRENT). */
+static uint64_t mapped_total(const struct mm *mm)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < mm->n; i++)
+		n += mm->v[i].end - mm->v[i].start;
+	return n;
 }
 
 long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
@@ -99,7 +111,7 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 	case SYS_mlockall:
 		if (!a0 || (a0 & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) || a0 == MCL_ONFAULT)
 			return -EINVAL;
-		return memlock_allowed(pr, 0);
+		return memlock_allowed(pr, (a0 & MCL_CURRENT) ? mapped_total(&pr->mm) : 0);
 	case SYS_munlockall:
 		return 0;
 	default:
