@@ -113,6 +113,127 @@ static long futex_wake(struct sentry *s, struct process *kpr, uint64_t key, uint
 	return woken + (requeue ? moved : 0);
 }
 
+/* Atomically apply the operation encoded in @encoded to the word at @uaddr2: its old value, or -errno. */
+static long futex_atomic_op(struct process *pr, uint64_t uaddr2, uint32_t encoded, uint32_t *old)
+{
+	unsigned opc = (encoded >> 28) & 0xf;
+	uint32_t oparg = (uint32_t)((int32_t)(encoded << 8) >> 20); /* 12 bits, sign-extended */
+	if (opc & FUTEX_OP_OPARG_SHIFT) {
+		opc &= ~(unsigned)FUTEX_OP_OPARG_SHIFT;
+		oparg = 1u << (oparg & 31); /* Linux masks a shift out of range to 0..31 */
+	}
+	if (opc > FUTEX_OP_XOR)
+		return -ENOSYS;
+	if (!mm_writable(pr, uaddr2) || mm_own_page(pr, uaddr2) < 0)
+		return -EFAULT;
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t cur, nv, seen;
+		if (cv_as_load_u32(pr->as, uaddr2, &cur) < 0)
+			return -EFAULT;
+		switch (opc) {
+		case FUTEX_OP_SET: nv = oparg; break;
+		case FUTEX_OP_ADD: nv = cur + oparg; break;
+		case FUTEX_OP_OR: nv = cur | oparg; break;
+		case FUTEX_OP_ANDN: nv = cur & ~oparg; break;
+		default: nv = cur ^ oparg; break;
+		}
+		if (cv_as_cas_u32(pr->as, uaddr2, cur, nv, &seen) < 0)
+			return -EFAULT;
+		if (seen == cur) {
+			*old = cur;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+static bool futex_cmp(uint32_t old, uint32_t encoded)
+{
+	int32_t cmparg = (int32_t)(encoded << 20) >> 20, v = (int32_t)old;
+	switch ((encoded >> 24) & 0xf) {
+	case FUTEX_OP_CMP_EQ: return v == cmparg;
+	case FUTEX_OP_CMP_NE: return v != cmparg;
+	case FUTEX_OP_CMP_LT: return v < cmparg;
+	case FUTEX_OP_CMP_LE: return v <= cmparg;
+	case FUTEX_OP_CMP_GT: return v > cmparg;
+	case FUTEX_OP_CMP_GE: return v >= cmparg;
+	default: return false;
+	}
+}
+
+/* FUTEX_WAKE_OP: change the word at @uaddr2, wake @n on @uaddr and, if the old value compares, @n2 on
+ * @uaddr2. The change is made before the wake-ups are decided (a waiter checks the word under the
+ * futex lock, so it either saw the new value or is woken). */
+static long futex_wake_op(struct task *t, uint64_t uaddr, uint64_t op, uint32_t n, uint32_t n2, uint64_t uaddr2,
+			  uint32_t encoded)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	if (uaddr2 & 3)
+		return -EINVAL;
+	unsigned cmp = (encoded >> 24) & 0xf;
+	if (cmp > FUTEX_OP_CMP_GE)
+		return -ENOSYS;
+	struct process *kpr, *kpr2;
+	uint64_t key, key2;
+	futex_key(pr, uaddr, op, &kpr, &key);
+	futex_key(pr, uaddr2, op, &kpr2, &key2);
+	uint32_t old;
+	long ret = futex_atomic_op(pr, uaddr2, encoded, &old);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->futex_lock);
+	ret = futex_wake(s, kpr, key, FUTEX_BITSET_MATCH_ANY, n, false, NULL, 0, 0);
+	if (futex_cmp(old, encoded))
+		ret += futex_wake(s, kpr2, key2, FUTEX_BITSET_MATCH_ANY, n2, false, NULL, 0, 0);
+	pthread_mutex_unlock(&s->futex_lock);
+	return ret;
+}
+
+/* A robust futex whose owner @t died: mark it FUTEX_OWNER_DIED (waiters kept) and wake one waiter. */
+static void robust_death(struct task *t, uint64_t uaddr)
+{
+	struct process *pr = t->proc;
+	if (uaddr & 3)
+		return;
+	bool ok = mm_writable(pr, uaddr) && mm_own_page(pr, uaddr) == 0;
+	for (int tries = 0; ok && tries < 1000; tries++) {
+		uint32_t cur, seen;
+		if (cv_as_load_u32(pr->as, uaddr, &cur) < 0 || (cur & FUTEX_TID_MASK) != (uint32_t)t->tid)
+			return;
+		uint32_t nv = (cur & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+		if (cv_as_cas_u32(pr->as, uaddr, cur, nv, &seen) < 0)
+			return;
+		if (seen != cur)
+			continue;
+		if (cur & FUTEX_WAITERS)
+			do_futex(t, uaddr, FUTEX_WAKE, 1, 0, 0, 0); /* shared: robust mutexes may be */
+		return;
+	}
+}
+
+#define ROBUST_LIST_LIMIT 2048 /* as Linux: a looped list ends */
+
+void futex_robust_exit(struct task *t)
+{
+	struct process *pr = t->proc;
+	struct { uint64_t next; int64_t offset; uint64_t pending; } head;
+	if (!t->robust_head || mm_copy_in(pr, t->robust_head, &head, sizeof(head)) < 0)
+		return;
+	uint64_t entry = head.next;
+	for (int n = 0; entry != t->robust_head && n < ROBUST_LIST_LIMIT; n++) {
+		uint64_t next;
+		if (mm_copy_in(pr, entry & ~1ull, &next, sizeof(next)) < 0)
+			break;
+		if (entry != head.pending)
+			robust_death(t, (entry & ~1ull) + (uint64_t)head.offset);
+		entry = next;
+	}
+	if (head.pending)
+		robust_death(t, (head.pending & ~1ull) + (uint64_t)head.offset);
+	t->robust_head = 0;
+}
+
 long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_t utime, uint64_t uaddr2,
 	      uint64_t val3)
 {
@@ -162,10 +283,13 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 		uint64_t key;
 		futex_key(pr, uaddr, op, &kpr, &key);
 		pthread_mutex_lock(&s->futex_lock);
-		long n = futex_wake(s, kpr, key, bitset, (uint32_t)val, false, NULL, 0, 0);
+		/* Linux wakes at least one: a count of 0 wakes one waiter too. */
+		long n = futex_wake(s, kpr, key, bitset, (uint32_t)val ? (uint32_t)val : 1, false, NULL, 0, 0);
 		pthread_mutex_unlock(&s->futex_lock);
 		return n;
 	}
+	case FUTEX_WAKE_OP:
+		return futex_wake_op(t, uaddr, op, (uint32_t)val, (uint32_t)utime, uaddr2, (uint32_t)val3);
 	case FUTEX_REQUEUE:
 	case FUTEX_CMP_REQUEUE: {
 		if (uaddr2 & 3)

@@ -304,6 +304,15 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 	return mm_remove_range(pr, addr, end);
 }
 
+bool mm_writable(struct process *pr, uint64_t addr)
+{
+	pthread_mutex_lock(&pr->lock);
+	size_t i = vma_find(&pr->mm, addr);
+	bool ok = i < pr->mm.n && pr->mm.v[i].start <= addr && (pr->mm.v[i].access & CV_ACCESS_WRITE);
+	pthread_mutex_unlock(&pr->lock);
+	return ok;
+}
+
 int mm_own_page(struct process *pr, uint64_t addr)
 {
 	uint64_t page = addr & ~(PAGE - 1);
@@ -355,7 +364,8 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 uint64_t mm_brk(struct process *pr, uint64_t want)
 {
 	struct mm *mm = &pr->mm;
-	if (want < mm->brk_start)
+	/* Out of range (brk(-1) would round up to 0 and unmap everything): the break stays, as Linux. */
+	if (want < mm->brk_start || want > pr->s->caps.max_user_addr)
 		return mm->brk;
 	uint64_t old_top = PAGE_UP(mm->brk), new_top = PAGE_UP(want);
 	if (new_top > old_top) {

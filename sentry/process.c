@@ -116,6 +116,7 @@ void task_exit(struct task *t)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
+	futex_robust_exit(t); /* the robust mutexes it held: their waiters learn the owner died */
 	/* CLONE_CHILD_CLEARTID: zero the tid word and wake its futex (pthread_join waits on it). */
 	if (t->clear_child_tid && !t->ends_group) {
 		uint32_t zero = 0;
@@ -321,6 +322,10 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	}
 	if (ret == 0 && (flags & CLONE_CHILD_CLEARTID))
 		ct->clear_child_tid = ctid;
+	if (ret == 0 && (flags & CLONE_CHILD_SETTID)) { /* in the child's memory: glibc's fork keeps its tid there */
+		uint32_t cpid = (uint32_t)c->pid;
+		mm_copy_out(c, ctid, &cpid, 4);
+	}
 	if (ret < 0) {
 		pthread_mutex_lock(&s->lock);
 		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next)

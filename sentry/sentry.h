@@ -173,6 +173,7 @@ struct task {
 	struct cv_cpu_state *st;
 	int tid;
 	uint64_t clear_child_tid;
+	uint64_t robust_head;    /* set_robust_list: walked when the task ends (futex.c) */
 	struct task *next;       /* proc->tasks (s->lock) */
 	bool exited;
 	int exit_code;           /* wait status this task ended with */
@@ -483,6 +484,8 @@ void mm_unpin(struct process *pr, struct mm_pin *pin);
 /* Give the page holding @addr its own memory if it shares a copy-on-write one (before code in it is
  * patched: a patched site jumps back to its own address, which differs between processes). */
 int mm_own_page(struct process *pr, uint64_t addr);
+/* May the application write the page holding @addr (its mapping's protection)? */
+bool mm_writable(struct process *pr, uint64_t addr);
 /* Is @addr in a MAP_SHARED mapping? Then *@file and *@off name the page wherever it is mapped: 0 and
  * its memory-file offset, or (for a host file) a token of the file (odd, never a process pointer) and
  * the file offset mixed with the device. */
@@ -581,6 +584,8 @@ void task_exit(struct task *t);
 void process_wait_zombie(struct process *pr);
 long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_t utime, uint64_t uaddr2,
 	      uint64_t val3);
+/* The task's robust futexes, as it ends: each it held is marked FUTEX_OWNER_DIED, a waiter woken. */
+void futex_robust_exit(struct task *t);
 void futex_wake_all(struct sentry *s);
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
 long do_clone3(struct task *t, uint64_t uargs, uint64_t size);
@@ -623,6 +628,7 @@ void sig_restore_suspend_mask(struct task *t);
 long sys_prctl(struct task *t, uint64_t op, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /* sched_{get,set}scheduler, sched_{get,set}param, sched_get_priority_{max,min}, sched_rr_get_interval */
 long sys_sched(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+long sys_get_robust_list(struct task *t, uint64_t pid, uint64_t uhead, uint64_t ulen);
 long sys_affinity(struct task *t, bool set, uint64_t pid, uint64_t len, uint64_t umask);
 long sys_getcpu(struct task *t, uint64_t ucpu, uint64_t unode);
 long sys_priority(struct task *t, bool set, uint64_t which, uint64_t who, int64_t nice);

@@ -489,7 +489,10 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		}
 		break;
 	case SYS_set_tid_address: t->clear_child_tid = a0; ret = t->tid; break;
-	case SYS_set_robust_list: ret = 0; break;
+	case SYS_set_robust_list: /* the head's size is the ABI's (next, futex_offset, list_op_pending) */
+		ret = a1 != 24 ? -EINVAL : (t->robust_head = a0, 0);
+		break;
+	case SYS_get_robust_list: ret = sys_get_robust_list(t, a0, a1, a2); break;
 	case SYS_rt_sigaction: ret = sig_action(t, a0, a1, a2, a3); break;
 	case SYS_rt_sigprocmask: ret = sig_procmask(t, a0, a1, a2, a3); break;
 	case SYS_sigaltstack: ret = sig_altstack(t, a0, a1); break;

@@ -153,8 +153,6 @@ long sys_affinity(struct task *t, bool set, uint64_t pid, uint64_t len, uint64_t
 	struct sentry *s = pr->s;
 	uint64_t mask[16] = { 0 };
 	long size = (long)sizeof(mask);
-	if ((int32_t)pid < 0)
-		return -EINVAL;
 	if (set) {
 		size_t n = len < sizeof(mask) ? (size_t)len : sizeof(mask);
 		if (mm_copy_in(pr, umask, mask, n) < 0)
@@ -376,4 +374,18 @@ long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures)
 long sys_personality(uint64_t persona)
 {
 	return (uint32_t)persona == 0xffffffffu || (uint32_t)persona == 0 ? 0 : -EINVAL;
+}
+
+long sys_get_robust_list(struct task *t, uint64_t pid, uint64_t uhead, uint64_t ulen)
+{
+	struct sentry *s = t->proc->s;
+	pthread_mutex_lock(&s->lock);
+	struct task *o = find_task(t, (int32_t)pid);
+	uint64_t head = o ? o->robust_head : 0, len = 24;
+	pthread_mutex_unlock(&s->lock);
+	if (!o)
+		return -ESRCH;
+	if (mm_copy_out(t->proc, ulen, &len, sizeof(len)) < 0 || mm_copy_out(t->proc, uhead, &head, sizeof(head)) < 0)
+		return -EFAULT;
+	return 0;
 }
