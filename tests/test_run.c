@@ -296,6 +296,28 @@ PLATFORM_TEST(run_sockets)
 {
 	RUNP(PROGS_DIR "/sockets", NULL);
 	RUNP(PROGS_DIR "/sockets", "net"); /* loopback in the sandbox's own network namespace */
+	/* The same from Python: TCP and UDP over 127.0.0.1 and ::1, a named unix socket in the private /tmp. */
+	RUNP("/usr/bin/python3", "-c",
+		 "import os, socket, threading\n"
+		 "def echo_tcp(fam, host):\n"
+		 "    s = socket.socket(fam, socket.SOCK_STREAM); s.bind((host, 0)); s.listen()\n"
+		 "    def serve():\n"
+		 "        c, _ = s.accept(); c.sendall(c.recv(100).upper()); c.close()\n"
+		 "    t = threading.Thread(target=serve); t.start()\n"
+		 "    c = socket.create_connection(s.getsockname()[:2]); c.sendall(b'hello'); r = c.recv(100); t.join(); print('tcp', host, r)\n"
+		 "def echo_udp(fam, host):\n"
+		 "    a = socket.socket(fam, socket.SOCK_DGRAM); a.bind((host, 0)); b = socket.socket(fam, socket.SOCK_DGRAM)\n"
+		 "    b.sendto(b'ping', a.getsockname()[:2]); d, peer = a.recvfrom(100); a.sendto(d + b'-pong', peer); print('udp', host, b.recv(100))\n"
+		 "echo_tcp(socket.AF_INET, '127.0.0.1'); echo_udp(socket.AF_INET, '127.0.0.1')\n"
+		 "try:\n"
+		 "    socket.socket(socket.AF_INET6).bind(('::1', 0)); v6 = True\n"
+		 "except OSError:\n"
+		 "    v6 = False\n"
+		 "if v6:\n"
+		 "    echo_tcp(socket.AF_INET6, '::1'); echo_udp(socket.AF_INET6, '::1')\n"
+		 "p = '/tmp/cvisor-lo-%d.sock' % os.getpid()\n"
+		 "u = socket.socket(socket.AF_UNIX); u.bind(p); u.listen()\n"
+		 "c = socket.socket(socket.AF_UNIX); c.connect(p); a, _ = u.accept(); c.sendall(b'unix'); print('unix', a.recv(10)); os.unlink(p)\n");
 	net_next = true;
 	RUNP(PROGS_DIR "/sockets", "net");
 	net_next = false;
