@@ -160,6 +160,7 @@ struct process {
 	mode_t umask;            /* the sentry applies it to what it creates (the host's umask applies too) */
 	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
 	int nice;                /* setpriority stores it; host threads keep theirs */
+	int ioprio;              /* ioprio_set stores it (sysmore.c) */
 	bool dumpable, no_new_privs, subreaper; /* prctl: stored and reported */
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
@@ -628,6 +629,12 @@ void sig_restore_suspend_mask(struct task *t);
 long sys_prctl(struct task *t, uint64_t op, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /* sched_{get,set}scheduler, sched_{get,set}param, sched_get_priority_{max,min}, sched_rr_get_interval */
 long sys_sched(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+long sys_fadvise(struct task *t, uint64_t fd, int64_t off, int64_t len, uint64_t advice);
+long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t prio);
+long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint64_t size_or_flags, uint64_t flags);
+long sys_getdents_old(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t count);
+long sys_clock_settime(struct task *t, uint64_t clk, uint64_t uts);
+long sys_settimeofday(struct task *t, uint64_t utv, uint64_t utz);
 long sys_get_robust_list(struct task *t, uint64_t pid, uint64_t uhead, uint64_t ulen);
 long sys_affinity(struct task *t, bool set, uint64_t pid, uint64_t len, uint64_t umask);
 long sys_getcpu(struct task *t, uint64_t ucpu, uint64_t unode);

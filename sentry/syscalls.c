@@ -471,6 +471,14 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		ret = n < 0 ? n : (mm_copy_out(pr, a1, tmp, (size_t)n) < 0 ? -EFAULT : n);
 		break;
 	}
+	case SYS_getdents: ret = sys_getdents_old(t, a0, a1, a2); break;
+	case SYS_fadvise64: ret = sys_fadvise(t, a0, (int64_t)a1, (int64_t)a2, a3); break;
+	case SYS_ioprio_get: ret = sys_ioprio(t, false, a0, a1, 0); break;
+	case SYS_ioprio_set: ret = sys_ioprio(t, true, a0, a1, a2); break;
+	case SYS_sched_getattr: ret = sys_sched_attr(t, false, a0, a1, a2, a3); break;
+	case SYS_sched_setattr: ret = sys_sched_attr(t, true, a0, a1, 0, a2); break;
+	case SYS_clock_settime: ret = sys_clock_settime(t, a0, a1); break;
+	case SYS_settimeofday: ret = sys_settimeofday(t, a0, a1); break;
 	case SYS_brk: ret = (long)mm_brk(pr, a0); break;
 	case SYS_mmap: ret = sys_mmap(pr, a0, a1, a2, a3, (int64_t)a4, a5); break;
 	case SYS_munmap: ret = mm_unmap(pr, a0, a1); break;

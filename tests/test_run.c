@@ -435,6 +435,7 @@ PLATFORM_TEST(run_interval_timers)
 PLATFORM_TEST(run_misc_syscalls)
 {
 	RUNP(PROGS_DIR "/sysmisc", NULL);
+	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUN("sh", "-c", "umask 077; umask; cd /tmp; rm -f u; touch u; stat -c %a u; rm u");
 	RUN("sh", "-c", "cd /tmp; echo hello > t$$; truncate -s 3 t$$; cat t$$; echo; sync; rm t$$; echo synced");
 	RUN("sh", "-c", "nice -n 5 nice; timeout 5 echo in-time; ulimit -n 100; ulimit -n");

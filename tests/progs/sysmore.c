@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+// Smaller syscalls conformance suites use (issue 12), printed for a native/sandboxed comparison:
+// posix_fadvise, ioprio_get/set, sched_getattr/setattr, the old getdents, clock_settime and
+// settimeofday with bad arguments.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static void show(const char *what, long ret)
+{
+	printf("%s: %ld%s%s\n", what, ret, ret < 0 ? " " : "", ret < 0 ? strerrorname_np(errno) : "");
+}
+
+struct sched_attr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+};
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(void)
+{
+	int fd = open("/etc/passwd", O_RDONLY);
+	int p[2];
+	if (fd < 0 || pipe(p) < 0)
+		return 1;
+	printf("fadvise sequential: %d\n", posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL));
+	printf("fadvise dontneed: %d\n", posix_fadvise(fd, 0, 4096, POSIX_FADV_DONTNEED));
+	printf("fadvise bad advice: %s\n", strerrorname_np(posix_fadvise(fd, 0, 0, 99)));
+	printf("fadvise pipe: %s\n", strerrorname_np(posix_fadvise(p[0], 0, 0, POSIX_FADV_NORMAL)));
+	printf("fadvise bad fd: %s\n", strerrorname_np(posix_fadvise(999, 0, 0, POSIX_FADV_NORMAL)));
+	printf("fadvise negative length: %s\n", strerrorname_np(posix_fadvise(fd, 0, -1, POSIX_FADV_NORMAL)));
+
+	show("ioprio_get self", syscall(SYS_ioprio_get, 1, 0));
+	show("ioprio_set best-effort 4", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4));
+	show("ioprio_get again", syscall(SYS_ioprio_get, 1, 0));
+	show("ioprio_set idle", syscall(SYS_ioprio_set, 1, 0, 3 << 13));
+	show("ioprio_get idle", syscall(SYS_ioprio_get, 1, 0));
+	show("ioprio_set bad class", syscall(SYS_ioprio_set, 1, 0, 7 << 13));
+	show("ioprio_set level with a hint", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 9));
+	show("ioprio_set none with a level", syscall(SYS_ioprio_set, 1, 0, 3));
+	show("ioprio_get bad which", syscall(SYS_ioprio_get, 9, 0));
+	show("ioprio_get no such pid", syscall(SYS_ioprio_get, 1, 999999));
+
+	struct sched_attr a;
+	memset(&a, 0x55, sizeof(a));
+	show("sched_getattr", syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0));
+	printf("  size %u policy %u flags %llu nice %d prio %u\n", a.size, a.sched_policy,
+	       (unsigned long long)a.sched_flags, a.sched_nice, a.sched_priority);
+	show("sched_getattr small", syscall(SYS_sched_getattr, 0, &a, 20, 0));
+	show("sched_getattr flags", syscall(SYS_sched_getattr, 0, &a, sizeof(a), 1));
+	show("sched_getattr no such pid", syscall(SYS_sched_getattr, 999999, &a, sizeof(a), 0));
+	memset(&a, 0, sizeof(a));
+	a.size = 48;
+	a.sched_policy = SCHED_BATCH;
+	a.sched_nice = 5;
+	show("sched_setattr batch nice 5", syscall(SYS_sched_setattr, 0, &a, 0));
+	printf("  scheduler %d nice %d\n", sched_getscheduler(0), getpriority(0, 0));
+	a.sched_policy = 42;
+	show("sched_setattr bad policy", syscall(SYS_sched_setattr, 0, &a, 0));
+	a.sched_policy = SCHED_OTHER;
+	a.sched_nice = 5;
+	show("sched_setattr back", syscall(SYS_sched_setattr, 0, &a, 0));
+
+	/* The old getdents: the same names as readdir gives. */
+	int d = open("/etc", O_RDONLY | O_DIRECTORY);
+	char buf[8192], *names[4096];
+	int n = 0;
+	long got;
+	while ((got = syscall(SYS_getdents, d, buf, sizeof(buf))) > 0)
+		for (long at = 0; at < got;) {
+			unsigned short reclen;
+			memcpy(&reclen, buf + at + 16, 2);
+			char type = buf[at + reclen - 1];
+			if (n < 4096 && (type == DT_DIR || type == DT_REG || type == DT_LNK))
+				names[n++] = strdup(buf + at + 18);
+			at += reclen;
+		}
+	show("getdents end", got);
+	qsort(names, (size_t)n, sizeof(names[0]), cmp);
+	DIR *dir = opendir("/etc");
+	char *want[4096];
+	int m = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		if (m < 4096 && (e->d_type == DT_DIR || e->d_type == DT_REG || e->d_type == DT_LNK))
+			want[m++] = strdup(e->d_name);
+	qsort(want, (size_t)m, sizeof(want[0]), cmp);
+	int same = n == m;
+	for (int i = 0; same && i < n; i++)
+		same = strcmp(names[i], want[i]) == 0;
+	printf("getdents names as readdir's: %d\n", same);
+	show("getdents on a file", syscall(SYS_getdents, fd, buf, sizeof(buf)));
+	show("getdents bad fd", syscall(SYS_getdents, 999, buf, sizeof(buf)));
+
+	struct timespec bad = { 0, -1 };
+	show("clock_settime bad nsec", clock_settime(CLOCK_REALTIME, &bad));
+	show("clock_settime bad clock", clock_settime(99, &bad));
+	show("clock_settime monotonic", clock_settime(CLOCK_MONOTONIC, &(struct timespec){ 1, 0 }));
+	struct timeval tv = { 0, 2000000 };
+	show("settimeofday bad usec", settimeofday(&tv, NULL));
+	return 0;
+}
