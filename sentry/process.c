@@ -143,6 +143,7 @@ void task_exit(struct task *t)
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
 	pr->zombie = true;
+	pidfd_process_ended(pr);
 	for (struct process *c = s->procs; c; c = c->next) {
 		if (c->parent != pr)
 			continue;
@@ -579,9 +580,8 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 }
 
 /*
- * waitid: P_PID, P_PGID (0: the caller's group) and P_ALL. Job-control stops and continues are not
- * emulated, so WSTOPPED and WCONTINUED alone never find a child; P_PIDFD needs pidfds (none). The
- * rusage is zeros.
+ * waitid: P_PID, P_PGID (0: the caller's group), P_PIDFD (pidfd.c) and P_ALL. Job-control stops and
+ * continues are not emulated, so WSTOPPED and WCONTINUED alone never find a child. The rusage is zeros.
  */
 long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru)
 {
@@ -599,6 +599,11 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 		if ((int32_t)id < 0)
 			return -EINVAL;
 		group = (int32_t)id ? (int32_t)id : pr->pgid;
+	} else if (idtype == P_PIDFD) {
+		long p = pidfd_waitid_pid(pr, id);
+		if (p < 0)
+			return p;
+		pid = p;
 	} else if (idtype != P_ALL) {
 		return -EINVAL;
 	}

@@ -629,6 +629,11 @@ void sig_restore_suspend_mask(struct task *t);
 long sys_prctl(struct task *t, uint64_t op, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /* sched_{get,set}scheduler, sched_{get,set}param, sched_get_priority_{max,min}, sched_rr_get_interval */
 long sys_sched(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+/* pidfd.c */
+long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags);
+long sys_pidfd_send_signal(struct task *t, uint64_t fd, uint64_t sig, uint64_t uinfo, uint64_t flags);
+long pidfd_waitid_pid(struct process *pr, uint64_t fd);
+void pidfd_process_ended(struct process *pr); /* s->lock held */
 long sys_fadvise(struct task *t, uint64_t fd, int64_t off, int64_t len, uint64_t advice);
 long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t prio);
 long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint64_t size_or_flags, uint64_t flags);

@@ -472,6 +472,8 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		break;
 	}
 	case SYS_getdents: ret = sys_getdents_old(t, a0, a1, a2); break;
+	case SYS_pidfd_open: ret = sys_pidfd_open(t, a0, a1); break;
+	case SYS_pidfd_send_signal: ret = sys_pidfd_send_signal(t, a0, a1, a2, a3); break;
 	case SYS_fadvise64: ret = sys_fadvise(t, a0, (int64_t)a1, (int64_t)a2, a3); break;
 	case SYS_ioprio_get: ret = sys_ioprio(t, false, a0, a1, 0); break;
 	case SYS_ioprio_set: ret = sys_ioprio(t, true, a0, a1, a2); break;

@@ -436,6 +436,15 @@ PLATFORM_TEST(run_misc_syscalls)
 {
 	RUNP(PROGS_DIR "/sysmisc", NULL);
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
+	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
+	RUNP("/usr/bin/python3", "-c",    /* asyncio's pidfd child watcher */
+	     "import asyncio, warnings\n"
+	     "warnings.simplefilter('ignore')\n"
+	     "async def main():\n"
+	     "    p = await asyncio.create_subprocess_exec('/bin/sh', '-c', 'exit 5')\n"
+	     "    print('exit', await p.wait())\n"
+	     "asyncio.set_child_watcher(asyncio.PidfdChildWatcher())\n"
+	     "asyncio.run(main())\n");
 	RUN("sh", "-c", "umask 077; umask; cd /tmp; rm -f u; touch u; stat -c %a u; rm u");
 	RUN("sh", "-c", "cd /tmp; echo hello > t$$; truncate -s 3 t$$; cat t$$; echo; sync; rm t$$; echo synced");
 	RUN("sh", "-c", "nice -n 5 nice; timeout 5 echo in-time; ulimit -n 100; ulimit -n");
