@@ -82,6 +82,7 @@ void process_free(struct process *pr)
 	}
 	mm_destroy(pr);
 	sigfd_free(pr);
+	ptimers_clear(pr);
 	cv_as_release(pr->as);
 	procfs_release(pr);
 	pthread_mutex_destroy(&pr->lock);
@@ -506,6 +507,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	pr->exe = pr->exe_buf;
 	pthread_mutex_lock(&s->lock);
 	t->comm[0] = 0; /* named after the new program again */
+	ptimers_clear(pr); /* POSIX timers end at execve (interval timers stay) */
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < 64; i++) /* handlers do not survive execve; ignored signals stay ignored */
 		if (pr->actions[i].handler != (uint64_t)SIG_IGN)

@@ -161,6 +161,8 @@ struct process {
 	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
 	int nice;                /* setpriority stores it; host threads keep theirs */
 	int ioprio;              /* ioprio_set stores it (sysmore.c) */
+	struct ptimer *ptimers;  /* POSIX timers by id (ptimer.c; s->lock) */
+	int n_ptimers;
 	bool dumpable, no_new_privs, subreaper; /* prctl: stored and reported */
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
@@ -629,6 +631,15 @@ void sig_restore_suspend_mask(struct task *t);
 long sys_prctl(struct task *t, uint64_t op, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /* sched_{get,set}scheduler, sched_{get,set}param, sched_get_priority_{max,min}, sched_rr_get_interval */
 long sys_sched(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+/* ptimer.c: POSIX timers */
+struct ptimer;
+bool ptimers_fire(struct process *p, uint64_t mono, uint64_t *next); /* s->lock held, as timer.c's */
+void ptimers_clear(struct process *p);                              /* execve, exit */
+long sys_timer_create(struct task *t, uint64_t clock, uint64_t usev, uint64_t uid);
+long sys_timer_settime(struct task *t, uint64_t id, uint64_t flags, uint64_t unew, uint64_t uold);
+long sys_timer_gettime(struct task *t, uint64_t id, uint64_t ucur);
+long sys_timer_getoverrun(struct task *t, uint64_t id);
+long sys_timer_delete(struct task *t, uint64_t id);
 /* pidfd.c */
 long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags);
 long sys_pidfd_send_signal(struct task *t, uint64_t fd, uint64_t sig, uint64_t uinfo, uint64_t flags);

@@ -473,6 +473,11 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	}
 	case SYS_getdents: ret = sys_getdents_old(t, a0, a1, a2); break;
 	case SYS_pidfd_open: ret = sys_pidfd_open(t, a0, a1); break;
+	case SYS_timer_create: ret = sys_timer_create(t, a0, a1, a2); break;
+	case SYS_timer_settime: ret = sys_timer_settime(t, a0, a1, a2, a3); break;
+	case SYS_timer_gettime: ret = sys_timer_gettime(t, a0, a1); break;
+	case SYS_timer_getoverrun: ret = sys_timer_getoverrun(t, a0); break;
+	case SYS_timer_delete: ret = sys_timer_delete(t, a0); break;
 	case SYS_pidfd_send_signal: ret = sys_pidfd_send_signal(t, a0, a1, a2, a3); break;
 	case SYS_fadvise64: ret = sys_fadvise(t, a0, (int64_t)a1, (int64_t)a2, a3); break;
 	case SYS_ioprio_get: ret = sys_ioprio(t, false, a0, a1, 0); break;

@@ -63,8 +63,10 @@ static void *timer_main(void *arg)
 		uint64_t now = mono_ns(), next = 0;
 		bool fired = false;
 		for (struct process *p = s->procs; p; p = p->next)
-			if (!p->zombie)
+			if (!p->zombie) {
 				fired |= fire_due(p, now, &next);
+				fired |= ptimers_fire(p, now, &next);
+			}
 		if (fired) {
 			pthread_mutex_unlock(&s->lock);
 			futex_wake_all(s);

@@ -437,6 +437,7 @@ PLATFORM_TEST(run_misc_syscalls)
 	RUNP(PROGS_DIR "/sysmisc", NULL);
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
+	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */
 	RUNP("/usr/bin/python3", "-c",    /* asyncio's pidfd child watcher */
 	     "import asyncio, warnings\n"
 	     "warnings.simplefilter('ignore')\n"
