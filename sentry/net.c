@@ -467,7 +467,8 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 					r = -EFAULT;
 				m.msg_namelen = m.msg_name ? hm.msg_namelen : 0;
 				m.msg_controllen = hm.msg_controllen;
-				m.msg_flags = hm.msg_flags;
+				/* the kernel echoes the MSG_CMSG_CLOEXEC we added; the program sees only its own */
+				m.msg_flags = hm.msg_flags & ~(int)(MSG_CMSG_CLOEXEC & ~flags);
 				if (r >= 0 && mm_copy_out(t->proc, umsg, &m, sizeof(m)) < 0)
 					r = -EFAULT;
 			}

@@ -197,6 +197,21 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		     (int)L->uid[1], (int)L->uid[2], (int)L->uid[1], (int)L->gid[0], (int)L->gid[1], (int)L->gid[2],
 		     (int)L->gid[1], SENTRY_MAX_FDS);
 		putf(out, "Threads:\t%d\n", live_threads(p));
+		/* Signals: the main thread's pending and blocked sets, the process's dispositions */
+		const struct task *lead = NULL;
+		for (const struct task *o = p->zombie ? NULL : p->tasks; o; o = o->next)
+			if (!lead || o->tid == p->pid)
+				lead = o;
+		uint64_t ign = 0, cgt = 0;
+		for (int i = 0; i < 64; i++)
+			if (p->actions[i].handler == (uint64_t)SIG_IGN)
+				ign |= 1ull << i;
+			else if (p->actions[i].handler != (uint64_t)SIG_DFL)
+				cgt |= 1ull << i;
+		putf(out, "SigQ:\t%d/%llu\nSigPnd:\t%016llx\nShdPnd:\t%016llx\nSigBlk:\t%016llx\nSigIgn:\t%016llx\nSigCgt:\t%016llx\n",
+		     lead ? __builtin_popcountll(lead->pending) : 0, (unsigned long long)p->rlim[RLIMIT_SIGPENDING].rlim_cur,
+		     (unsigned long long)(lead ? lead->pending : 0), 0ull, (unsigned long long)(lead ? lead->blocked : 0),
+		     (unsigned long long)ign, (unsigned long long)cgt);
 	} else if (strcmp(file, "stat") == 0) {
 		/* utime, stime and the children's in clock ticks (cputime.c), as ps and top read them */
 		struct timespec now;

@@ -187,6 +187,12 @@ struct task {
 	uint64_t altstack_sp, altstack_size;
 	uint64_t saved_mask;     /* rt_sigsuspend: the mask to restore */
 	bool has_saved_mask;
+	/* SA_RESTART (signal.c): the syscall a signal interrupted (nr + 1, 0 if none or not restartable),
+	 * the handler frames whose sigreturn restarts it, and a restart due now. */
+	uint64_t interrupted_nr;
+	struct { uint64_t frame, nr; } restarts[4];
+	int n_restarts;
+	bool restart_now;
 	int wake_fd;             /* eventfd: signalled when the task must leave a host wait */
 	uint64_t run_start;      /* CLOCK_MONOTONIC ns it last switched into application code, 0 if not
 				  * there now (atomic) */
@@ -615,6 +621,8 @@ void sig_queue_locked(struct task *t, int sig, const siginfo_t *info);
 long sig_queueinfo(struct task *t, int64_t pid, int64_t tid, uint64_t sig, uint64_t uinfo);
 long sig_timedwait(struct task *t, uint64_t uset, uint64_t uinfo, uint64_t uts, uint64_t size);
 /* rt_sigreturn: restore what the frame at rsp saved; returns the restored rax, or -EFAULT. */
+/* Was syscall @nr (args @a) interrupted in a way SA_RESTART restarts (Linux's -ERESTARTSYS)? */
+bool sig_restartable(uint64_t nr, const uint64_t a[6]);
 long sig_return(struct task *t);
 /* Before resuming t: deliver a pending unblocked signal. 0, or the signal that kills the process. */
 int sig_deliver(struct task *t);
@@ -663,6 +671,9 @@ long sys_getrusage(struct task *t, int64_t who, uint64_t uru);
 long sys_sysinfo(struct task *t, uint64_t uinfo);
 /* May clock @clk be read from the host? (Never a CPU clock named by a host pid.) */
 bool clock_allowed(uint64_t clk);
+/* A CPU clock by id, as glibc's clock_getcpuclockid/pthread_getcpuclockid make them (~id << 3 |
+ * thread << 2 | type) with the sandbox's ids: 0 and *@ts, or -EINVAL. */
+long cpu_clock_by_id(struct task *t, uint64_t clk, struct timespec *ts);
 long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures);
 long sys_personality(uint64_t persona);
 /* creds.c: fixed credentials, no capabilities; the umask */

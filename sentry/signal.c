@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Signals: actions, masks, queues, delivery on x86-64 rt_sigframes with the XSAVE state, sigreturn.
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include "sentry.h"
 
 /* The kernel's x86-64 ucontext (glibc's ucontext_t has a larger sigmask, so it cannot be used). */
@@ -315,6 +318,15 @@ long sig_return(struct task *t)
 	uint64_t frame = r->rsp - 8; /* the handler's ret popped pretcode */
 	if (mm_copy_in(pr, frame, &f, sizeof(f)) < 0)
 		return -EFAULT;
+	/* The frame of a handler that interrupted a restartable syscall with SA_RESTART: the syscall runs
+	 * again once the registers are back (frames deeper than it were left by longjmp). */
+	for (int i = t->n_restarts - 1; i >= 0; i--)
+		if (t->restarts[i].frame == frame) {
+			t->restart_now = true;
+			r->orig_rax = t->restarts[i].nr;
+			t->n_restarts = i;
+			break;
+		}
 	r->r8 = f.uc.r8, r->r9 = f.uc.r9, r->r10 = f.uc.r10, r->r11 = f.uc.r11;
 	r->r12 = f.uc.r12, r->r13 = f.uc.r13, r->r14 = f.uc.r14, r->r15 = f.uc.r15;
 	r->rdi = f.uc.rdi, r->rsi = f.uc.rsi, r->rbp = f.uc.rbp, r->rbx = f.uc.rbx;
@@ -348,6 +360,7 @@ int sig_deliver(struct task *t)
 		uint64_t ready = t->pending & ~t->blocked;
 		if (!ready) {
 			pthread_mutex_unlock(&s->lock);
+			t->interrupted_nr = 0; /* no handler ran: the EINTR stands (what interrupted it was ignored) */
 			return 0;
 		}
 		int sig = __builtin_ctzll(ready) + 1;
@@ -361,9 +374,37 @@ int sig_deliver(struct task *t)
 			return sig;
 		if (setup_frame(t, sig, &info, &act) < 0)
 			return SIGSEGV; /* no room for the frame: as Linux, the process dies */
+		if (t->interrupted_nr && (act.flags & SA_RESTART)) { /* restarted when the handler returns */
+			if (t->n_restarts == 4) {
+				memmove(&t->restarts[0], &t->restarts[1], 3 * sizeof(t->restarts[0]));
+				t->n_restarts = 3;
+			}
+			t->restarts[t->n_restarts].frame = t->st->regs.rsp;
+			t->restarts[t->n_restarts++].nr = t->interrupted_nr - 1;
+		}
+		t->interrupted_nr = 0;
 		if (act.flags & SA_RESETHAND)
 			pr->actions[sig - 1].handler = (uint64_t)SIG_DFL;
 		return 0;
+	}
+}
+
+bool sig_restartable(uint64_t nr, const uint64_t a[6])
+{
+	switch (nr) {
+	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_preadv: case SYS_preadv2:
+	case SYS_write: case SYS_writev: case SYS_pwrite64: case SYS_pwritev: case SYS_pwritev2:
+	case SYS_recvfrom: case SYS_recvmsg: case SYS_sendto: case SYS_sendmsg:
+	case SYS_accept: case SYS_accept4: case SYS_wait4: case SYS_waitid: case SYS_flock:
+	case SYS_open: case SYS_openat: case SYS_openat2: case SYS_ioctl:
+	case SYS_sendfile: case SYS_splice: case SYS_tee: case SYS_copy_file_range:
+		return true;
+	case SYS_fcntl:
+		return a[1] == F_SETLKW || a[1] == F_OFD_SETLKW;
+	case SYS_futex: /* a wait without a timeout (with one, Linux returns EINTR to a handler) */
+		return ((a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT || (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET) && !a[3];
+	default:
+		return false;
 	}
 }
 

@@ -224,6 +224,10 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 static long sys_clock_gettime(struct task *t, uint64_t clk, uint64_t uts)
 {
 	struct timespec ts;
+	if ((int32_t)clk < 0) { /* another thread's or process's CPU clock */
+		long r = cpu_clock_by_id(t, clk, &ts);
+		return r < 0 ? r : mm_copy_out(t->proc, uts, &ts, sizeof(ts));
+	}
 	if (!clock_allowed(clk))
 		return -EINVAL;
 	if (!cpu_clock(t, clk, &ts) && clock_gettime((clockid_t)clk, &ts) < 0) /* CPU clocks: the task's */
@@ -653,6 +657,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	}
 done:
 	t->st->regs.rax = (uint64_t)ret; /* t->st, not r: execve replaces the context */
+	t->interrupted_nr = ret == -EINTR && sig_restartable(nr, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 }) ? nr + 1 : 0;
 	if (pr->s->opts.trace)
 		trace_line(t, nr, ret, (const uint64_t[6]){ a0, a1, a2, a3, a4, a5 }, unimplemented);
 	return 0;
@@ -690,5 +695,9 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	int r = dispatch(t, ex);
 	if (lock)
 		pthread_mutex_unlock(&pr->lock);
+	if (r == 0 && t->restart_now) { /* sigreturn to a syscall SA_RESTART restarts: run it again */
+		t->restart_now = false;
+		return do_syscall(t, ex);
+	}
 	return r;
 }

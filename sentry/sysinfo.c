@@ -363,10 +363,16 @@ bool clock_allowed(uint64_t clk)
 long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures)
 {
 	struct timespec ts;
-	if (!clock_allowed(clk))
+	if ((int32_t)clk < 0) { /* a CPU clock by id: nanoseconds, if it names one */
+		long r = cpu_clock_by_id(t, clk, &ts);
+		if (r < 0)
+			return r;
+		ts = (struct timespec){ 0, 1 };
+	} else if (!clock_allowed(clk)) {
 		return -EINVAL;
-	if (clock_getres((clockid_t)clk, &ts) < 0)
+	} else if (clock_getres((clockid_t)clk, &ts) < 0) {
 		return -errno;
+	}
 	return ures ? mm_copy_out(t->proc, ures, &ts, sizeof(ts)) : 0;
 }
 

@@ -169,6 +169,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/signals", NULL); /* handlers, altstack, masks, fault recovery, SIGCHLD, kill, abort */
 	RUNP(PROGS_DIR "/futexshared", NULL); /* futexes and pthread objects shared between processes */
 	RUNP(PROGS_DIR "/futexmore", NULL);   /* wake(0), WAKE_OP, robust mutexes of dead owners, brk(-1) */
+	RUNP(PROGS_DIR "/sigmore", NULL);     /* SA_RESTART, CPU clocks by id, recvmsg flags, Sig* in status */
 	RUNP(PROGS_DIR "/mmapcow", NULL);     /* shared read-only file pages stay private copies */
 	RUNP(PROGS_DIR "/execthread", NULL);  /* execve from a thread: the others end, the pid stays */
 	RUNP(PROGS_DIR "/fdrace", NULL);      /* close under a blocked read: the read keeps its file */
