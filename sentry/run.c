@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "sentry.h"
 
@@ -324,6 +325,13 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int ng = getgroups(64, groups);
 	for (int i = 0; i < ng; i++)
 		L.groups[L.ngroups++] = groups[i];
+	/* Signals the caller ignores stay ignored in the program, as across execve (nohup's SIGHUP). */
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction old; /* the raw call: glibc hides its own signals 32 and 33 */
+		if (sig != SIGKILL && sig != SIGSTOP && syscall(SYS_rt_sigaction, sig, NULL, &old, 8) == 0 &&
+		    old.handler == (uint64_t)SIG_IGN)
+			L.ignored |= 1ull << (sig - 1);
+	}
 	int ret;
 	if (opts->no_confine) {
 		fprintf(stderr, "cvisor: WARNING: --unsafe-no-confine: the sentry runs with all of the caller's "
@@ -406,6 +414,9 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 		goto out;
 	if (sentry_test_confined)
 		sentry_test_confined();
+	for (int i = 0; i < 64; i++)
+		if (L->ignored & (1ull << i))
+			init->actions[i].handler = (uint64_t)SIG_IGN;
 	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", L->exe);
 	init->exe = init->exe_buf;
 	snprintf(init->cwd, sizeof(init->cwd), "%s", L->cwd);

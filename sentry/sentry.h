@@ -57,6 +57,7 @@ struct launch {
 	 * jail's own id 0 is the caller's, the overflow id a host id the namespace does not map. */
 	uint32_t self_uid, self_gid, unmapped_uid, unmapped_gid, overflow_uid, overflow_gid;
 	int ids_fd; /* not started by root: a socket to the caller, which says whose a file is (ids.c) */
+	uint64_t ignored; /* the signals the caller ignores: the program starts ignoring them too */
 };
 
 struct mountpt {
