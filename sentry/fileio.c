@@ -73,11 +73,18 @@ long io_fd_syscall(struct task *t, uint64_t nr, const uint64_t a[6])
 		return -EBADF;
 	switch (nr) {
 	case SYS_ftruncate: /* the fd's access mode decides, as it did at open (through the policy) */
-		return (int64_t)a[1] < 0 ? -EINVAL : ret_errno(ftruncate(h, (off_t)a[1]));
+		if ((int64_t)a[1] < 0)
+			return -EINVAL;
+		if (fsize_size(pr, a[1]) < 0)
+			return -EFBIG;
+		return ret_errno(ftruncate(h, (off_t)a[1]));
 	case SYS_fsync: return ret_errno(fsync(h));
 	case SYS_fdatasync: return ret_errno(fdatasync(h));
 	case SYS_syncfs: return ret_errno(syncfs(h));
-	case SYS_fallocate: return ret_errno(fallocate(h, (int)a[1], (off_t)a[2], (off_t)a[3]));
+	case SYS_fallocate:
+		if (!(a[1] & FALLOC_FL_KEEP_SIZE) && (int64_t)a[2] >= 0 && (int64_t)a[3] > 0 && fsize_size(pr, a[2] + a[3]) < 0)
+			return -EFBIG;
+		return ret_errno(fallocate(h, (int)a[1], (off_t)a[2], (off_t)a[3]));
 	case SYS_timerfd_settime: {
 		struct itimerspec nw, old;
 		if (mm_copy_in(pr, a[2], &nw, sizeof(nw)) < 0)

@@ -369,6 +369,8 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len)
 		ret = -EINVAL;
 	else if (!w.rw)
 		ret = -EROFS;
+	else
+		ret = (int)fsize_size(pr, (uint64_t)len);
 	if (ret == 0) {
 		int h = walk_reopen(&w, O_WRONLY | O_NONBLOCK, 0);
 		ret = h < 0 ? h : ftruncate(h, len) < 0 ? -errno : 0;

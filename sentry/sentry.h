@@ -654,6 +654,10 @@ long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags);
 long sys_pidfd_send_signal(struct task *t, uint64_t fd, uint64_t sig, uint64_t uinfo, uint64_t flags);
 long pidfd_waitid_pid(struct process *pr, uint64_t fd);
 void pidfd_process_ended(struct process *pr); /* s->lock held */
+/* RLIMIT_FSIZE: a write of *@len at @off (-1: the file position) to host fd @h is cut at the limit;
+ * at or past it, SIGXFSZ and -EFBIG. fsize_size: a file made @size long (truncate, fallocate). */
+long fsize_write(struct process *pr, int h, int64_t off, uint64_t *len);
+long fsize_size(struct process *pr, uint64_t size);
 long sys_fadvise(struct task *t, uint64_t fd, int64_t off, int64_t len, uint64_t advice);
 long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t prio);
 long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint64_t size_or_flags, uint64_t flags);

@@ -139,6 +139,9 @@ static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 		return sigfd_read(t, h, buf, len);
 	if (len > RW_MAX)
 		len = RW_MAX;
+	long lim = wr ? fsize_write(t->proc, h, off, &len) : 0;
+	if (lim < 0)
+		return lim;
 	/* As in Linux, a write completes (unless a signal interrupts it) and a read of a file or device
 	 * gives all of @len (dd counts short reads); a bounce buffer moves IO_CHUNK at a time. */
 	for (int whole = -1;;) {

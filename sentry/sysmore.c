@@ -2,13 +2,17 @@
 // Smaller syscalls that conformance suites use (issue 12), each as Linux answers it for an unprivileged
 // process in its own world: posix_fadvise (a hint, passed to the host file), ioprio_get/set and
 // sched_getattr/setattr (kept by the sentry, never applied to its threads), the old getdents (built
-// from getdents64), clock_settime/settimeofday (EPERM: the sandbox cannot set the host's clock).
+// from getdents64), clock_settime/settimeofday (EPERM: the sandbox cannot set the host's clock),
+// RLIMIT_FSIZE (writes cut at the limit, SIGXFSZ and EFBIG at it).
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -199,4 +203,45 @@ long sys_settimeofday(struct task *t, uint64_t utv, uint64_t utz)
 	if (utv && (tv.tv_usec < 0 || tv.tv_usec >= 1000000 || tv.tv_sec < 0))
 		return -EINVAL;
 	return -EPERM;
+}
+
+/* SIGXFSZ, as Linux sends it to a process going past its file size limit. */
+static void xfsz(struct process *pr)
+{
+	siginfo_t si = { .si_signo = SIGXFSZ, .si_code = SI_USER };
+	pthread_mutex_lock(&pr->s->lock);
+	sig_process_locked(pr, SIGXFSZ, &si);
+	pthread_mutex_unlock(&pr->s->lock);
+	futex_wake_all(pr->s);
+}
+
+long fsize_write(struct process *pr, int h, int64_t off, uint64_t *len)
+{
+	uint64_t lim = pr->rlim[RLIMIT_FSIZE].rlim_cur;
+	struct stat st;
+	if (lim == RLIM_INFINITY || !*len || fstat(h, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	int64_t pos = off;
+	if (pos < 0) {
+		int fl = fcntl(h, F_GETFL);
+		pos = fl >= 0 && (fl & O_APPEND) ? st.st_size : lseek(h, 0, SEEK_CUR);
+		if (pos < 0)
+			return 0;
+	}
+	if ((uint64_t)pos >= lim) {
+		xfsz(pr);
+		return -EFBIG;
+	}
+	if (*len > lim - (uint64_t)pos)
+		*len = lim - (uint64_t)pos;
+	return 0;
+}
+
+long fsize_size(struct process *pr, uint64_t size)
+{
+	uint64_t lim = pr->rlim[RLIMIT_FSIZE].rlim_cur;
+	if (lim == RLIM_INFINITY || size <= lim)
+		return 0;
+	xfsz(pr);
+	return -EFBIG;
 }

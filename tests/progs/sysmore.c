@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -30,6 +32,14 @@ struct sched_attr {
 	uint64_t sched_runtime, sched_deadline, sched_period;
 	uint32_t sched_util_min, sched_util_max;
 };
+
+static volatile int xfsz_count;
+
+static void on_xfsz(int sig)
+{
+	(void)sig;
+	xfsz_count++;
+}
 
 static int cmp(const void *a, const void *b)
 {
@@ -109,6 +119,38 @@ int main(void)
 	printf("getdents names as readdir's: %d\n", same);
 	show("getdents on a file", syscall(SYS_getdents, fd, buf, sizeof(buf)));
 	show("getdents bad fd", syscall(SYS_getdents, 999, buf, sizeof(buf)));
+
+	/* RLIMIT_FSIZE: writes cut at the limit, SIGXFSZ and EFBIG past it; the default action kills. */
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/cvisor-fsize-%d", (int)getpid());
+	fflush(stdout);
+	pid_t c = fork();
+	if (c == 0) {
+		struct rlimit l = { 100, 100 };
+		setrlimit(RLIMIT_FSIZE, &l);
+		signal(SIGXFSZ, on_xfsz);
+		int f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		char big[200];
+		memset(big, 'a', sizeof(big));
+		show("write across the limit", write(f, big, sizeof(big)));
+		show("write at the limit", write(f, big, 10));
+		show("pwrite across it", pwrite(f, big, 100, 50));
+		show("ftruncate past it", ftruncate(f, 200));
+		show("ftruncate below it", ftruncate(f, 50));
+		show("fallocate past it", fallocate(f, 0, 0, 4096));
+		printf("  SIGXFSZ handled %d times\n", xfsz_count);
+		signal(SIGXFSZ, SIG_DFL);
+		lseek(f, 0, SEEK_END);
+		fflush(stdout);
+		if (ftruncate(f, 100) < 0 || lseek(f, 100, SEEK_SET) < 0)
+			_exit(1);
+		show("not reached", write(f, big, 1)); /* killed here */
+		_exit(0);
+	}
+	int st;
+	waitpid(c, &st, 0);
+	printf("past the limit without a handler: killed by %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	unlink(path);
 
 	struct timespec bad = { 0, -1 };
 	show("clock_settime bad nsec", clock_settime(CLOCK_REALTIME, &bad));
