@@ -169,3 +169,43 @@ PLATFORM_TEST(run_as_unprivileged_user)
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
+
+/* Started by root, the sandbox reads host files as nobody: a root-only file stays closed under --ro and
+ * opens under --ro-as-root (an idmapped read-only mount), which still refuses writes. */
+PLATFORM_TEST(run_ro_as_root_grants_root_only_files)
+{
+	if (getuid() != 0)
+		SKIP("not root: nothing is closed to the sandbox that is open to the caller");
+	if (access("/bin/busybox", X_OK) != 0)
+		SKIP("/bin/busybox not installed");
+	char dir[] = "/var/tmp/cvisor-asroot-XXXXXX", file[64];
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	snprintf(file, sizeof(file), "%s/secret", dir);
+	FILE *f = fopen(file, "we");
+	ASSERT_TRUE(f != NULL);
+	fputs("the secret\n", f);
+	fclose(f);
+	ASSERT_EQ(chmod(file, 0600), 0);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cat %s; echo more >> %s; touch %s/new", file, file, dir);
+	char *const argv[] = { "busybox", "sh", "-c", cmd, NULL };
+	for (int as_root = 0; as_root < 2; as_root++) {
+		struct sentry_opts opts = { .platform = platform, .n_binds = 1 };
+		opts.binds[0] = (struct sentry_bind){ dir, false, as_root != 0 };
+		struct outcome o;
+		run_boxed(&opts, "/bin/busybox", argv, &o);
+		bool read_it = memmem(o.out, o.len, "the secret", 10) != NULL;
+		if (read_it != (as_root != 0))
+			HARNESS_FAIL(0, "%s: %.300s", as_root ? "--ro-as-root could not read" : "--ro read a root-only file", o.out);
+		if (!memmem(o.out, o.len, as_root ? "Read-only file system" : "Permission denied", as_root ? 21 : 17))
+			HARNESS_FAIL(0, "%s: a write was not refused: %.300s", as_root ? "--ro-as-root" : "--ro", o.out);
+		free(o.out);
+	}
+	struct stat st;
+	char extra[80];
+	snprintf(extra, sizeof(extra), "%s/new", dir);
+	EXPECT_NE(stat(extra, &st), 0);
+	EXPECT_TRUE(stat(file, &st) == 0 && st.st_size == 11);
+	unlink(file);
+	rmdir(dir);
+}
