@@ -109,6 +109,13 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 	struct host_addr ha;
 	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ha, true);
 	r = r < 0 ? r : bind(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
+	if (r == 0 && ha.ss.ss_family == AF_UNIX && ha.hold >= 0) {
+		/* The socket file gets the process's umask (the sentry's own is 0); never through a link
+		 * another thread might have put in its place. */
+		const char *name = strrchr(((struct sockaddr_un *)&ha.ss)->sun_path, '/');
+		if (name)
+			syscall(SYS_fchmodat2, ha.hold, name + 1, 0777 & ~(unsigned)t->proc->umask, AT_SYMLINK_NOFOLLOW);
+	}
 	if (h >= 0)
 		host_addr_done(&ha);
 	return r;

@@ -28,8 +28,9 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		pr->dumpable = parent->dumpable;
 		pr->no_new_privs = parent->no_new_privs;
 	} else {
-		pr->umask = umask(022); /* the caller's, read back (the sentry never changes its own) */
-		umask(pr->umask);
+		/* The caller's, taken over: from now on the sentry's own umask is 0, so what it creates for a
+		 * process gets exactly the mode that process's umask leaves (both would apply otherwise). */
+		pr->umask = umask(0);
 		pr->nice = getpriority(PRIO_PROCESS, 0); /* the caller's nice value, as a native child has */
 		pr->dumpable = true;
 	}

@@ -439,6 +439,14 @@ PLATFORM_TEST(run_misc_syscalls)
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
 	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */
+	RUNP("/usr/bin/python3", "-c",    /* exactly the process's umask on what it creates (umask 002) */
+	     "import os, socket, shutil\n"
+	     "os.umask(0o002); d = '/tmp/um%d' % os.getpid(); os.makedirs(d + '/b', 0o555)\n"
+	     "print(oct(os.stat(d).st_mode & 0o777), oct(os.stat(d + '/b').st_mode & 0o777))\n"
+	     "s = socket.socket(socket.AF_UNIX); s.bind(d + '/s'); print(oct(os.stat(d + '/s').st_mode & 0o777))\n"
+	     "os.open(d + '/f', os.O_CREAT | os.O_WRONLY, 0o666); print(oct(os.stat(d + '/f').st_mode & 0o777))\n"
+	     "os.mkfifo(d + '/p', 0o666); print(oct(os.stat(d + '/p').st_mode & 0o777))\n"
+	     "os.chmod(d + '/b', 0o755); shutil.rmtree(d)\n");
 	RUNP("/usr/bin/python3", "-c",    /* asyncio's pidfd child watcher */
 	     "import asyncio, warnings\n"
 	     "warnings.simplefilter('ignore')\n"
