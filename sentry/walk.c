@@ -328,6 +328,34 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 	return 1;
 }
 
+/*
+ * A directory the sentry may not search (@child: host root's /root, 0700, as the host's nobody) on the
+ * way to a policy mount below it (--ro-as-root /root/.pyenv): the sandbox's view holds that mount, so
+ * when the rest of the path names it by plain components, the walk continues on the mount itself.
+ * 1 if it did (@rest is what is left below the mount), 0 if not.
+ */
+static int jump_to_mount(struct cursor *c, const char *child, char *rest, size_t cap)
+{
+	char full[2 * SENTRY_PATH_MAX + 8];
+	if (snprintf(full, sizeof(full), "%s/%s", child, rest) >= (int)sizeof(full))
+		return 0;
+	const char *below;
+	const struct mountpt *m = mount_of(c->pol, full, &below);
+	size_t have = strlen(c->sp);
+	if (!m || strlen(m->spath) <= have || strncmp(m->spath, child, strlen(child)) != 0)
+		return 0;
+	for (const char *q = m->spath + strlen(child); *q; q++) /* only names between here and the mount */
+		if (q[0] == '/' && (q[1] == '/' || (q[1] == '.' && (q[2] == '/' || !q[2] || (q[2] == '.' && (q[3] == '/' || !q[3]))))))
+			return 0;
+	if (cursor_set(c, m->spath) < 0)
+		return 0;
+	size_t n = strlen(below);
+	if (n + 1 > cap)
+		return 0;
+	memmove(rest, below, n + 1);
+	return 1;
+}
+
 /* The component loop over @rest (which symlinks rewrite), from the cursor. */
 static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 {
@@ -373,6 +401,8 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 		struct stat st;
 		bool mount;
 		int fd = step_open(c, name, child, &st, &mount);
+		if (fd == -EACCES && jump_to_mount(c, child, rest, cap))
+			continue;
 		if (fd < 0)
 			return fd;
 		if (S_ISLNK(st.st_mode)) {
