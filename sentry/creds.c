@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Credentials: the sandbox runs with its caller's user and groups (jail.c: not the sentry's own), fixed, and no capabilities. The set*id
-// calls succeed only when they change nothing; capget reports an empty set. Also the umask.
+// Credentials: each process of the sandbox has real, effective, saved and fs user and group ids and
+// supplementary groups (struct creds), its caller's at first (jail.c: not the sentry's own). The set*id
+// calls follow Linux's rules, the sandbox's root (effective uid 0) holding CAP_SETUID/CAP_SETGID and,
+// for capget, every capability; the others none. The host never sees these ids: the sentry is one
+// host identity, and files keep the owners the host gives them (stat reports them, ids.c). Also umask.
 #include <errno.h>
 #include <linux/capability.h>
 #include <stdlib.h>
@@ -20,34 +23,105 @@ static long put_ids(struct process *pr, const uint32_t ids[3], const uint64_t up
 	return 0;
 }
 
-/* Would setting ids @want (NO_CHANGE: keep) over @cur leave every one as it is? */
-static long unchanged(const uint32_t cur[3], const uint32_t want[3])
+static bool is_one_of(uint32_t id, const uint32_t cur[4])
+{
+	return id == cur[0] || id == cur[1] || id == cur[2];
+}
+
+/* setresuid/setresgid (@want: r, e, s; NO_CHANGE keeps one) on ids @cur, as Linux: the privileged may
+ * set any id, the others only ids they have. The fs id follows the effective one. */
+static long set_res(uint32_t cur[4], const uint32_t want[3], bool privileged)
 {
 	for (int i = 0; i < 3; i++)
-		if (want[i] != NO_CHANGE && want[i] != cur[i])
+		if (want[i] != NO_CHANGE && !privileged && !is_one_of(want[i], cur))
 			return -EPERM;
+	for (int i = 0; i < 3; i++)
+		if (want[i] != NO_CHANGE)
+			cur[i] = want[i];
+	cur[3] = cur[1];
 	return 0;
+}
+
+/* setreuid/setregid: the real id may become the effective, the effective any of the three; the saved
+ * id follows the new effective one when the real id is set or the effective differs from the old real. */
+static long set_re(uint32_t cur[4], uint32_t r, uint32_t e, bool privileged)
+{
+	uint32_t old_r = cur[0];
+	if (!privileged && ((r != NO_CHANGE && r != cur[0] && r != cur[1]) || (e != NO_CHANGE && !is_one_of(e, cur))))
+		return -EPERM;
+	if (r != NO_CHANGE)
+		cur[0] = r;
+	if (e != NO_CHANGE)
+		cur[1] = e;
+	if (r != NO_CHANGE || (e != NO_CHANGE && e != old_r))
+		cur[2] = cur[1];
+	cur[3] = cur[1];
+	return 0;
+}
+
+/* setuid/setgid: the privileged set all three; the others only the effective, to their real or saved. */
+static long set_one(uint32_t cur[4], uint32_t x, bool privileged)
+{
+	if (privileged) {
+		cur[0] = cur[1] = cur[2] = cur[3] = x;
+		return 0;
+	}
+	if (x != cur[0] && x != cur[2])
+		return -EPERM;
+	cur[1] = cur[3] = x;
+	return 0;
+}
+
+/* setfsuid/setfsgid: the old fs id, always; changed when allowed. */
+static long set_fs(uint32_t cur[4], uint32_t x, bool privileged)
+{
+	uint32_t old = cur[3];
+	if (x != NO_CHANGE && (privileged || is_one_of(x, cur) || x == cur[3]))
+		cur[3] = x;
+	return old;
 }
 
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
 {
-	const struct launch *L = t->proc->s->L;
-	const uint32_t *uid = L->uid, *gid = L->gid;
+	struct process *pr = t->proc;
+	struct creds *c = &pr->cred;
 	uint32_t x = (uint32_t)a0, y = (uint32_t)a1, z = (uint32_t)a2;
+	/* CAP_SETUID and CAP_SETGID: the sandbox's root has them; a uid change drops them with it */
+	bool priv = cred_root(c);
+	long ret;
+	pthread_mutex_lock(&pr->s->lock); /* /proc readers look at them */
 	switch (nr) {
-	case SYS_getresuid: return put_ids(t->proc, uid, (const uint64_t[3]){ a0, a1, a2 });
-	case SYS_getresgid: return put_ids(t->proc, gid, (const uint64_t[3]){ a0, a1, a2 });
-	/* setuid(x) as an unprivileged process sets the effective id; as root all three. */
-	case SYS_setuid: return x == NO_CHANGE ? -EINVAL : unchanged(uid, (const uint32_t[3]){ uid[1] ? NO_CHANGE : x, x, uid[1] ? NO_CHANGE : x });
-	case SYS_setgid: return x == NO_CHANGE ? -EINVAL : unchanged(gid, (const uint32_t[3]){ uid[1] ? NO_CHANGE : x, x, uid[1] ? NO_CHANGE : x });
-	case SYS_setreuid: return unchanged(uid, (const uint32_t[3]){ x, y, NO_CHANGE });
-	case SYS_setregid: return unchanged(gid, (const uint32_t[3]){ x, y, NO_CHANGE });
-	case SYS_setresuid: return unchanged(uid, (const uint32_t[3]){ x, y, z });
-	case SYS_setresgid: return unchanged(gid, (const uint32_t[3]){ x, y, z });
-	case SYS_setfsuid: return uid[1]; /* returns the previous fsuid, which stays */
-	case SYS_setfsgid: return gid[1];
-	default: return -ENOSYS;
+	case SYS_getresuid: {
+		uint32_t ids[3] = { c->uid[0], c->uid[1], c->uid[2] };
+		pthread_mutex_unlock(&pr->s->lock);
+		return put_ids(pr, ids, (const uint64_t[3]){ a0, a1, a2 });
 	}
+	case SYS_getresgid: {
+		uint32_t ids[3] = { c->gid[0], c->gid[1], c->gid[2] };
+		pthread_mutex_unlock(&pr->s->lock);
+		return put_ids(pr, ids, (const uint64_t[3]){ a0, a1, a2 });
+	}
+	case SYS_setuid: ret = x == NO_CHANGE ? -EINVAL : set_one(c->uid, x, priv); break;
+	case SYS_setgid: ret = x == NO_CHANGE ? -EINVAL : set_one(c->gid, x, priv); break;
+	case SYS_setreuid: ret = set_re(c->uid, x, y, priv); break;
+	case SYS_setregid: ret = set_re(c->gid, x, y, priv); break;
+	case SYS_setresuid: ret = set_res(c->uid, (const uint32_t[3]){ x, y, z }, priv); break;
+	case SYS_setresgid: ret = set_res(c->gid, (const uint32_t[3]){ x, y, z }, priv); break;
+	case SYS_setfsuid: ret = set_fs(c->uid, x, priv); break;
+	case SYS_setfsgid: ret = set_fs(c->gid, x, priv); break;
+	default: ret = -ENOSYS; break;
+	}
+	if (ret >= 0 && nr != SYS_setfsuid && nr != SYS_setfsgid && nr != SYS_setgid && nr != SYS_setregid &&
+	    nr != SYS_setresgid) { /* capabilities follow the uids, as Linux's (without keepcaps) */
+		if (c->uid[0] && c->uid[1] && c->uid[2])
+			c->cap_prm = c->cap_eff = 0;
+		else if (c->uid[1])
+			c->cap_eff = 0;
+		else
+			c->cap_eff = c->cap_prm;
+	}
+	pthread_mutex_unlock(&pr->s->lock);
+	return ret;
 }
 
 static int cmp_gid(const void *a, const void *b)
@@ -56,33 +130,44 @@ static int cmp_gid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* setgroups: only the current supplementary groups (in any order) are accepted. */
+/* setgroups: the sandbox's root sets any list (CAP_SETGID); anyone else gets EPERM, as Linux. */
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist)
 {
-	if (t->proc->s->L->uid[1] != 0)
+	struct process *pr = t->proc;
+	if (!cred_root(&pr->cred))
 		return -EPERM; /* without CAP_SETGID, before anything else (as Linux checks) */
 	if (size > NGROUPS_MAX_)
 		return -EINVAL;
-	gid_t cur[64], *want = calloc(size ? size : 1, sizeof(gid_t));
-	if (!want)
-		return -ENOMEM;
-	long ret = size && mm_copy_in(t->proc, ulist, want, size * sizeof(gid_t)) < 0 ? -EFAULT : 0;
-	const struct launch *L = t->proc->s->L;
-	int n = L->ngroups;
-	for (int i = 0; i < n; i++)
-		cur[i] = L->groups[i];
-	if (ret == 0 && (n < 0 || (uint64_t)n != size))
-		ret = -EPERM;
-	if (ret == 0) {
-		qsort(cur, (size_t)n, sizeof(gid_t), cmp_gid);
-		qsort(want, size, sizeof(gid_t), cmp_gid);
-		ret = memcmp(cur, want, size * sizeof(gid_t)) ? -EPERM : 0;
-	}
-	free(want);
-	return ret;
+	if (size > 64)
+		return -ENOMEM; /* more than the sandbox keeps */
+	uint32_t want[64];
+	if (size && mm_copy_in(pr, ulist, want, size * sizeof(gid_t)) < 0)
+		return -EFAULT;
+	qsort(want, size, sizeof(want[0]), cmp_gid);
+	pthread_mutex_lock(&pr->s->lock);
+	memcpy(pr->cred.groups, want, size * sizeof(want[0]));
+	pr->cred.ngroups = (int)size;
+	pthread_mutex_unlock(&pr->s->lock);
+	return 0;
 }
 
-/* capget reports that the sandbox holds no capabilities; capset may only keep it so. */
+long sys_getgroups(struct task *t, uint64_t size, uint64_t ulist)
+{
+	struct process *pr = t->proc;
+	pthread_mutex_lock(&pr->s->lock);
+	struct creds c = pr->cred;
+	pthread_mutex_unlock(&pr->s->lock);
+	if ((int32_t)size < 0)
+		return -EINVAL;
+	if (size == 0)
+		return c.ngroups;
+	if (size < (uint64_t)c.ngroups)
+		return -EINVAL;
+	return mm_copy_out(pr, ulist, c.groups, (size_t)c.ngroups * sizeof(gid_t)) < 0 ? -EFAULT : c.ngroups;
+}
+
+/* capget: what the process holds (its root: every capability, until a uid change drops them); capset
+ * may only narrow its own, as Linux allows without CAP_SETPCAP. */
 long sys_capability(struct task *t, bool set, uint64_t uhdr, uint64_t udata)
 {
 	struct process *pr = t->proc;
@@ -99,25 +184,40 @@ long sys_capability(struct task *t, bool set, uint64_t uhdr, uint64_t udata)
 	}
 	if (hdr.pid < 0)
 		return -EINVAL;
-	pthread_mutex_lock(&pr->s->lock);
-	bool found = hdr.pid == 0 || hdr.pid == t->tid;
-	for (struct process *p = pr->s->procs; p && !found; p = p->next)
-		for (struct task *o = p->zombie ? NULL : p->tasks; o; o = o->next)
-			found |= !o->exited && o->tid == hdr.pid;
-	pthread_mutex_unlock(&pr->s->lock);
 	if (set && hdr.pid != 0 && hdr.pid != t->tid)
 		return -EPERM;
-	if (!found)
+	pthread_mutex_lock(&pr->s->lock);
+	struct process *of = hdr.pid == 0 || hdr.pid == t->tid ? pr : NULL;
+	for (struct process *p = pr->s->procs; p && !of; p = p->next)
+		for (struct task *o = p->zombie ? NULL : p->tasks; o && !of; o = o->next)
+			if (!o->exited && o->tid == hdr.pid)
+				of = p;
+	uint64_t eff = of ? of->cred.cap_eff : 0, prm = of ? of->cred.cap_prm : 0;
+	pthread_mutex_unlock(&pr->s->lock);
+	if (!of)
 		return -ESRCH;
 	struct __user_cap_data_struct data[2];
 	memset(data, 0, sizeof(data));
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = (uint32_t)(eff >> (32 * i));
+		data[i].permitted = (uint32_t)(prm >> (32 * i));
+	}
 	if (!set)
 		return udata ? mm_copy_out(pr, udata, data, (size_t)words * sizeof(data[0])) : 0;
 	struct __user_cap_data_struct want[2];
 	memset(want, 0, sizeof(want));
 	if (mm_copy_in(pr, udata, want, (size_t)words * sizeof(want[0])) < 0)
 		return -EFAULT;
-	return memcmp(want, data, sizeof(data)) ? -EPERM : 0;
+	uint64_t weff = want[0].effective | (words > 1 ? (uint64_t)want[1].effective << 32 : 0);
+	uint64_t wprm = want[0].permitted | (words > 1 ? (uint64_t)want[1].permitted << 32 : 0);
+	uint64_t winh = want[0].inheritable | (words > 1 ? (uint64_t)want[1].inheritable << 32 : 0);
+	if ((wprm & ~prm) || (weff & ~wprm) || (winh & ~prm))
+		return -EPERM;
+	pthread_mutex_lock(&pr->s->lock);
+	pr->cred.cap_prm = wprm;
+	pr->cred.cap_eff = weff;
+	pthread_mutex_unlock(&pr->s->lock);
+	return 0;
 }
 
 long sys_umask(struct task *t, uint64_t mask)

@@ -409,7 +409,7 @@ static long proc_link_access(struct process *pr, const char *spath, int mode)
 	int m = procfs_fd_link_mode(pr, spath);
 	if (m < 0)
 		return 0;
-	if (pr->s->L->uid[1] == 0)
+	if (cred_root(&pr->cred))
 		return (mode & X_OK) && !(m & 0111) ? -EACCES : 0;
 	int need = ((mode & R_OK) ? 0400 : 0) | ((mode & W_OK) ? 0200 : 0) | ((mode & X_OK) ? 0100 : 0);
 	return (m & need) == need ? 0 : -EACCES;

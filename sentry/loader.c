@@ -345,8 +345,8 @@ static int load_elf_depth(struct process *pr, const char *file, const char *path
 	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
 	uint64_t aux[] = {
 		AT_PHDR, exe.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, exe.phnum, AT_PAGESZ, PAGE,
-		AT_BASE, exe.interp[0] ? INTERP_BASE : 0, AT_FLAGS, 0, AT_ENTRY, exe.entry, AT_UID, pr->s->L->uid[0],
-		AT_EUID, pr->s->L->uid[1], AT_GID, pr->s->L->gid[0], AT_EGID, pr->s->L->gid[1], AT_CLKTCK, 100, AT_SECURE, 0,
+		AT_BASE, exe.interp[0] ? INTERP_BASE : 0, AT_FLAGS, 0, AT_ENTRY, exe.entry, AT_UID, pr->cred.uid[0],
+		AT_EUID, pr->cred.uid[1], AT_GID, pr->cred.gid[0], AT_EGID, pr->cred.gid[1], AT_CLKTCK, 100, AT_SECURE, 0,
 		AT_HWCAP, d,
 	};
 	ret = build_stack(pr, argv, envp, path, aux, sizeof(aux) / sizeof(aux[0]), sp);

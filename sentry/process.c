@@ -23,6 +23,7 @@ struct process *process_new(struct sentry *s, struct process *parent)
 	pr->s = s;
 	pr->exit_status = -1;
 	if (parent) {
+		pr->cred = parent->cred;
 		pr->umask = parent->umask;
 		pr->nice = parent->nice;
 		pr->dumpable = parent->dumpable;
@@ -31,6 +32,12 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		/* The caller's, taken over: from now on the sentry's own umask is 0, so what it creates for a
 		 * process gets exactly the mode that process's umask leaves (both would apply otherwise). */
 		pr->umask = umask(0);
+		const struct launch *L = s->L;
+		for (int i = 0; i < 4; i++)
+			pr->cred.uid[i] = L->uid[i < 3 ? i : 1], pr->cred.gid[i] = L->gid[i < 3 ? i : 1];
+		pr->cred.ngroups = L->ngroups < 64 ? L->ngroups : 64;
+		memcpy(pr->cred.groups, L->groups, sizeof(pr->cred.groups));
+		pr->cred.cap_eff = pr->cred.cap_prm = pr->cred.uid[1] == 0 ? CRED_ALL_CAPS : 0;
 		pr->nice = getpriority(PRIO_PROCESS, 0); /* the caller's nice value, as a native child has */
 		pr->dumpable = true;
 	}
@@ -629,7 +636,7 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 		si.si_signo = SIGCHLD;
 		si.si_code = !sig ? CLD_EXITED : (r.status & 0x80) ? CLD_DUMPED : CLD_KILLED;
 		si.si_pid = r.pid;
-		si.si_uid = pr->s->L->uid[0];
+		si.si_uid = pr->cred.uid[0];
 		si.si_status = sig ? sig : (r.status >> 8) & 0xff;
 	}
 	struct rusage ru;

@@ -182,7 +182,6 @@ static void mount_table(const struct policy *pol, bool info, struct text *out)
 static bool process_file(struct process *p, const char *file, struct text *out)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
-	const struct launch *L = p->s->L;
 	char state = p->zombie ? 'Z' : 'R';
 	if (strcmp(file, "cmdline") == 0) {
 		put(out, p->args ? p->args : "", p->args_len);
@@ -193,9 +192,13 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 	} else if (strcmp(file, "status") == 0) {
 		putf(out, "Name:\t%.15s\nUmask:\t%04o\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
 		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : "running", p->pid, p->pid, ppid);
-		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\n", (int)L->uid[0],
-		     (int)L->uid[1], (int)L->uid[2], (int)L->uid[1], (int)L->gid[0], (int)L->gid[1], (int)L->gid[2],
-		     (int)L->gid[1], SENTRY_MAX_FDS);
+		const struct creds *c = &p->cred;
+		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\nGroups:\t",
+		     (int)c->uid[0], (int)c->uid[1], (int)c->uid[2], (int)c->uid[3], (int)c->gid[0], (int)c->gid[1],
+		     (int)c->gid[2], (int)c->gid[3], SENTRY_MAX_FDS);
+		for (int i = 0; i < c->ngroups; i++)
+			putf(out, "%d ", (int)c->groups[i]);
+		putf(out, "\n");
 		putf(out, "Threads:\t%d\n", live_threads(p));
 		/* Signals: the main thread's pending and blocked sets, the process's dispositions */
 		const struct task *lead = NULL;

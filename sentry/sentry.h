@@ -127,6 +127,22 @@ struct mm {
 #define SENTRY_MAX_FDS 4096
 #define STATS_BUCKETS 16 /* < 1 us, 1-2 us, 2-4 us, ... , >= 16 ms */
 
+/* A process's credentials as the sandbox sees them (creds.c): real, effective, saved and filesystem
+ * user and group ids and the supplementary groups. The sandbox's root (effective uid 0) holds every
+ * capability in its own world; the host never sees these ids (the sentry is one host identity). */
+struct creds {
+	uint32_t uid[4], gid[4]; /* real, effective, saved, fs */
+	uint32_t groups[64];
+	int ngroups;
+	uint64_t cap_eff, cap_prm; /* capget/capset: all of them for the sandbox's root at first */
+};
+#define CRED_ALL_CAPS ((1ull << 41) - 1) /* CAP_CHOWN .. CAP_CHECKPOINT_RESTORE (40) */
+
+static inline bool cred_root(const struct creds *c)
+{
+	return c->uid[1] == 0;
+}
+
 struct process {
 	struct sentry *s;
 	struct cv_as *as;
@@ -162,6 +178,7 @@ struct process {
 	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
 	int nice;                /* setpriority stores it; host threads keep theirs */
 	int ioprio;              /* ioprio_set stores it (sysmore.c) */
+	struct creds cred;       /* the process's ids (creds.c), the caller's at first */
 	struct ptimer *ptimers;  /* POSIX timers by id (ptimer.c; s->lock) */
 	int n_ptimers;
 	bool dumpable, no_new_privs, subreaper; /* prctl: stored and reported */
@@ -684,6 +701,7 @@ long sys_personality(uint64_t persona);
 /* creds.c: fixed credentials, no capabilities; the umask */
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist);
+long sys_getgroups(struct task *t, uint64_t size, uint64_t ulist);
 long sys_capability(struct task *t, bool set, uint64_t uhdr, uint64_t udata);
 long sys_umask(struct task *t, uint64_t mask);
 /* procfs.c: a task's name (prctl PR_SET_NAME, else the program's); the process's is its main task's.

@@ -538,21 +538,11 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 		ret = pr->parent ? pr->parent->pid : 0;
 		pthread_mutex_unlock(&pr->s->lock);
 		break;
-	case SYS_getuid: ret = pr->s->L->uid[0]; break;
-	case SYS_geteuid: ret = pr->s->L->uid[1]; break;
-	case SYS_getgid: ret = pr->s->L->gid[0]; break;
-	case SYS_getegid: ret = pr->s->L->gid[1]; break;
-	case SYS_getgroups: {
-		const uint32_t *g = pr->s->L->groups;
-		int n = pr->s->L->ngroups;
-		if (a0 == 0)
-			ret = n;
-		else if (a0 < (uint64_t)n)
-			ret = -EINVAL;
-		else
-			ret = mm_copy_out(pr, a1, g, (size_t)n * sizeof(gid_t)) < 0 ? -EFAULT : n;
-		break;
-	}
+	case SYS_getuid: ret = pr->cred.uid[0]; break;
+	case SYS_geteuid: ret = pr->cred.uid[1]; break;
+	case SYS_getgid: ret = pr->cred.gid[0]; break;
+	case SYS_getegid: ret = pr->cred.gid[1]; break;
+	case SYS_getgroups: ret = sys_getgroups(t, a0, a1); break;
 	case SYS_uname: ret = sys_uname(pr, a0); break;
 	case SYS_clock_gettime: ret = sys_clock_gettime(t, a0, a1); break;
 	case SYS_gettimeofday: {

@@ -223,7 +223,7 @@ long sys_priority(struct task *t, bool set, uint64_t which, uint64_t who, int64_
 			continue;
 		if (which == PRIO_PGRP && p->pgid != (id ? id : pr->pgid))
 			continue;
-		if (which == PRIO_USER && id && id != (int64_t)pr->s->L->uid[0])
+		if (which == PRIO_USER && id && id != (int64_t)pr->cred.uid[0])
 			continue;
 		if (!set) {
 			best = p->nice < best ? p->nice : best;

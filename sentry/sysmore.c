@@ -50,7 +50,7 @@ long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t
 		/* data: a level (3 bits) and, since Linux 6.4, hints above it */
 		if (cls > IOPRIO_CLASS_IDLE || (cls == IOPRIO_CLASS_NONE && (data & 7)))
 			return -EINVAL;
-		if (cls == IOPRIO_CLASS_RT && pr->s->L->uid[1] != 0)
+		if (cls == IOPRIO_CLASS_RT && !cred_root(&pr->cred))
 			return -EPERM; /* CAP_SYS_ADMIN or CAP_SYS_NICE */
 	}
 	struct sentry *s = pr->s;
@@ -59,7 +59,7 @@ long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t
 	for (struct process *p = s->procs; p; p = p->next) {
 		bool match = which == IOPRIO_WHO_PROCESS ? (who == 0 ? p == pr : (uint64_t)p->pid == who)
 			     : which == IOPRIO_WHO_PGRP ? (who == 0 ? p->pgid == pr->pgid : (uint64_t)p->pgid == who)
-							: (who == 0 || who == pr->s->L->uid[1]); /* one user here */
+							: (who == 0 || who == pr->cred.uid[1]); /* one user here */
 		if (!match || p->zombie)
 			continue;
 		if (set)
@@ -118,7 +118,7 @@ long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint
 			if (!q->exited && (uint64_t)q->tid == pid)
 				o = q;
 	if (o && set) {
-		if (a.sched_nice < o->proc->nice && pr->s->L->uid[1] != 0)
+		if (a.sched_nice < o->proc->nice && !cred_root(&pr->cred))
 			o = NULL, a.sched_flags = 1; /* lowering nice needs CAP_SYS_NICE */
 		else
 			o->sched_policy = (int)a.sched_policy, o->proc->nice = a.sched_nice;

@@ -66,7 +66,7 @@ static long sys_mincore(struct process *pr, uint64_t addr, uint64_t len, uint64_
 static long memlock_allowed(const struct process *pr, uint64_t len)
 {
 	uint64_t limit = pr->rlim[RLIMIT_MEMLOCK].rlim_cur;
-	if (pr->s->L->uid[1] == 0)
+	if (cred_root(&pr->cred))
 		return 0;
 	return limit == 0 ? -EPERM : limit != RLIM_INFINITY && len > limit ? -ENOMEM : 0;
 }

@@ -439,6 +439,26 @@ PLATFORM_TEST(run_misc_syscalls)
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
 	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */
+	if (getuid() == 0) /* the credentials model: the sandbox's root changes ids and groups in its world */
+		RUNP("/usr/bin/python3", "-c",
+		     "import os\n"
+		     "print(os.getresuid(), os.getresgid(), os.getgroups())\n"
+		     "os.setgroups([1, 2, 3]); print(sorted(os.getgroups()))\n"
+		     "os.setresgid(10, 20, 30); print(os.getresgid())\n"
+		     "pid = os.fork()\n"
+		     "if pid == 0:\n"
+		     "    os.setresuid(100, 200, 300); print('child', os.getresuid(), flush=True)\n"
+		     "    try: os.setuid(0)\n"
+		     "    except PermissionError as e: print('child setuid 0:', e.errno, flush=True)\n"
+		     "    os.setuid(300); print('child', os.getresuid(), flush=True)\n"
+		     "    try: os.setgroups([5])\n"
+		     "    except PermissionError as e: print('child setgroups:', e.errno, flush=True)\n"
+		     "    os._exit(0)\n"
+		     "os.waitpid(pid, 0)\n"
+		     "os.seteuid(1000); print(os.getresuid())\n"
+		     "os.seteuid(0); print(os.getresuid())\n"
+		     "os.initgroups('root', 0); print(sorted(os.getgroups()))\n"
+		     "print(open('/proc/self/status').read().count('Uid:\t0\t0\t0\t0'))\n");
 	RUNP("/usr/bin/python3", "-c",    /* exactly the process's umask on what it creates (umask 002) */
 	     "import os, socket, shutil\n"
 	     "os.umask(0o002); d = '/tmp/um%d' % os.getpid(); os.makedirs(d + '/b', 0o555)\n"
