@@ -314,17 +314,29 @@ long fs_chown(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t uid, u
 	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
 	int h;
+	struct stat st;
+	uint32_t u = 0, g = 0;
 	long ret = empty_path_fd(pr, (uint64_t)dirfd, upath, (int)flags, &h);
+	/* Owners are the host's (ids.c): a chown to what the file has already is done; another owner is
+	 * not emulated yet. */
 	if (ret == 1) {
 		struct walk w;
 		if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, -EPERM, &w)) <= 0)
 			return ret;
+		u = w.st.st_uid, g = w.st.st_gid;
+		ids_report(pr->s, w.fd, &u, &g);
 		walk_done(&w);
 		ret = 0;
+	} else if (ret == 0) {
+		if (fstat(h, &st) < 0)
+			return -EBADF;
+		u = st.st_uid, g = st.st_gid;
+		ids_report(pr->s, h, &u, &g);
 	}
 	if (ret < 0)
 		return ret;
-	return (uint32_t)uid == (uint32_t)-1 && (uint32_t)gid == (uint32_t)-1 ? 0 : -EPERM;
+	bool same = ((uint32_t)uid == (uint32_t)-1 || (uint32_t)uid == u) && ((uint32_t)gid == (uint32_t)-1 || (uint32_t)gid == g);
+	return same ? 0 : -EPERM;
 }
 
 long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, uint64_t flags)
