@@ -24,7 +24,7 @@ import time
 import xml.etree.ElementTree as ET
 
 FAST = ["test_select", "test_poll", "test_epoll", "test_fileio", "test_pty", "test_wait4", "test_fork1",
-        "test_stat", "test_pwd", "test_sched", "test_thread", "test_threadsignals", "test_popen"]
+        "test_stat", "test_pwd", "test_sched", "test_thread", "test_threadsignals", "test_popen", "test_resource"]
 FULL = ("test_os test_posix test_subprocess test_signal test_threading test_select test_selectors test_poll "
         "test_epoll test_mmap test_fcntl test_fileio test_pty test_tempfile test_shutil test_pathlib test_stat "
         "test_time test_resource test_sched test_popen test_wait4 test_fork1 test_socket test_socketserver "
@@ -94,9 +94,9 @@ def main():
     modules = a.modules or (FULL if a.full else FAST)
     platforms = a.platform or ["systrap", "ptrace"]
     py = a.python or find_python()
-    if not py:
-        print("cpython.py: no Python with its test package (set CVISOR_TEST_PYTHON)", file=sys.stderr)
-        return 2
+    if not py:  # not a failure of cvisor's: say so plainly and let the caller decide
+        print("cpython.py: skipped: no Python with its test package here (set CVISOR_TEST_PYTHON)")
+        return 0 if a.fast else 2
     cvisor = os.path.realpath(a.cvisor)
     prefix = os.path.dirname(os.path.dirname(py))  # .../versions/3.11.7
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -119,7 +119,7 @@ def main():
                 rc, bt, bout, bhung = run_one(cmd, work, a.timeout, env)
                 boxed = results(box_xml)
                 worse = sorted(k for k, v in native.items() if v == "pass" and boxed.get(k) in ("fail", "error"))
-                missing = not boxed and not bhung
+                missing = not boxed and not bhung and bool(native)
                 bad += len(worse) + (1 if bhung or missing else 0)
                 cell = counts(boxed) + (" HANG" if bhung else " (no results)" if missing else "")
                 row += [cell, str(len(worse)), "%.1f" % (bt / nt if nt > 0 else 0)]
