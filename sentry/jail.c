@@ -283,8 +283,8 @@ static pid_t spawn_as_root(const struct sentry_opts *opts, struct launch *L, int
 		if (s == 0)
 			sentry_process(opts, L, userns, report, true, caller, path, argv, envp);
 		s = s < 0 ? -errno : s;
-		if (setns(back, CLONE_NEWPID) < 0) /* cannot fail for root: it is our own pid namespace */
-			abort();
+		if (setns(back, CLONE_NEWPID) < 0) /* not expected for root: it is our own pid namespace */
+			fprintf(stderr, "cvisor: cannot return to the caller's pid namespace: %s\n", strerror(errno));
 	}
 	if (s < 0)
 		fprintf(stderr, "cvisor: cannot make %s for the sentry: %s (--unsafe-no-confine runs without)\n", what,
