@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "sentry.h"
@@ -85,12 +86,22 @@ void pidfd_process_ended(struct process *pr)
 		}
 }
 
-/* The pid a pidfd (application fd @fd) stands for: > 0, or -EBADF. */
-static long pidfd_pid(struct process *pr, uint64_t fd)
+/* The pid a pidfd (application fd @fd) stands for: > 0, or -EBADF. A descriptor of a /proc/PID
+ * directory is one too, as Linux takes it. */
+static long pidfd_pid(struct process *pr, uint64_t fd, bool proc_dir_too)
 {
 	int h = fd < SENTRY_MAX_FDS ? __atomic_load_n(&pr->fds[fd], __ATOMIC_RELAXED) : -1;
 	struct stat st;
-	if (h < 0 || fstat(h, &st) < 0 || !S_ISFIFO(st.st_mode))
+	if (h < 0 || fstat(h, &st) < 0)
+		return -EBADF;
+	if (S_ISDIR(st.st_mode) && proc_dir_too) {
+		char sp[SENTRY_PATH_MAX], *end;
+		if (fs_fd_spath(pr, h, sp) < 0 || strncmp(sp, "/proc/", 6) != 0)
+			return -EBADF;
+		long pid = strcmp(sp + 6, "self") == 0 ? pr->pid : strtol(sp + 6, &end, 10);
+		return pid > 0 && (strcmp(sp + 6, "self") == 0 || !*end) ? pid : -EBADF;
+	}
+	if (!S_ISFIFO(st.st_mode))
 		return -EBADF;
 	long pid = -EBADF;
 	pthread_mutex_lock(&pr->s->lock);
@@ -109,7 +120,7 @@ long sys_pidfd_send_signal(struct task *t, uint64_t fd, uint64_t sig, uint64_t u
 {
 	if ((flags & ~(uint64_t)7) || __builtin_popcountll(flags) > 1)
 		return -EINVAL;
-	long pid = pidfd_pid(t->proc, fd);
+	long pid = pidfd_pid(t->proc, fd, true);
 	if (pid < 0)
 		return pid;
 	int pgid = 0;
@@ -130,5 +141,5 @@ long sys_pidfd_send_signal(struct task *t, uint64_t fd, uint64_t sig, uint64_t u
 
 long pidfd_waitid_pid(struct process *pr, uint64_t fd)
 {
-	return pidfd_pid(pr, fd);
+	return pidfd_pid(pr, fd, false); /* waitid takes no /proc/PID directory */
 }
