@@ -17,7 +17,7 @@
 #include "sentry.h"
 
 #define POLL_MAX 4096
-#define EPOLL_MAX_EVENTS 1024
+#define EPOLL_MAX_EVENTS 65536
 
 void task_kick(struct task *t)
 {
@@ -328,9 +328,11 @@ long sys_epoll_wait(struct task *t, uint64_t epfd, uint64_t uevs, uint64_t max, 
 	long r = with_mask(t, umask, masksize, &mask, &has);
 	if (r < 0)
 		return r;
-	if (max > EPOLL_MAX_EVENTS)
+	if (max > EPOLL_MAX_EVENTS) /* more than any sandbox has descriptors to watch */
 		max = EPOLL_MAX_EVENTS;
-	struct epoll_event evs[EPOLL_MAX_EVENTS];
+	struct epoll_event small[64], *evs = max <= 64 ? small : malloc(max * sizeof(*evs));
+	if (!evs)
+		return -ENOMEM;
 	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
 	mask_enter(t, has, mask);
 	for (;;) {
@@ -351,5 +353,7 @@ long sys_epoll_wait(struct task *t, uint64_t epfd, uint64_t uevs, uint64_t max, 
 	mask_leave(t, has, r);
 	if (r > 0 && mm_copy_out(t->proc, uevs, evs, (size_t)r * sizeof(evs[0])) < 0)
 		r = -EFAULT;
+	if (evs != small)
+		free(evs);
 	return r;
 }

@@ -439,6 +439,13 @@ PLATFORM_TEST(run_misc_syscalls)
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
 	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */
+	RUNP("/usr/bin/python3", "-c",    /* epoll_wait with more ready descriptors than 1024 */
+	     "import resource, select, socket\n"
+	     "s, h = resource.getrlimit(resource.RLIMIT_NOFILE); resource.setrlimit(resource.RLIMIT_NOFILE, (min(h, 4096), h))\n"
+	     "ep = select.epoll(); keep = []\n"
+	     "for i in range(1500):\n"
+	     "    a, b = socket.socketpair(); keep += [a, b]; ep.register(b.fileno(), select.EPOLLOUT)\n"
+	     "print(len(ep.poll(0, 2000)))\n");
 	if (getuid() == 0) /* the credentials model: the sandbox's root changes ids and groups in its world */
 		RUNP("/usr/bin/python3", "-c",
 		     "import os\n"

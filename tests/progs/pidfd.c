@@ -100,5 +100,10 @@ int main(void)
 	show("pidfd_send_signal two flags", syscall(SYS_pidfd_send_signal, fd, 0, NULL, 3));
 	show("pidfd_send_signal 0 to self", syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0));
 	show("waitid P_PIDFD bad fd", waitid(P_PIDFD, 999, &si, WEXITED));
+	char self[32];
+	snprintf(self, sizeof(self), "/proc/%d", (int)getpid());
+	int dirfd = open(self, O_RDONLY | O_DIRECTORY);
+	show("pidfd_send_signal by a /proc/PID descriptor", syscall(SYS_pidfd_send_signal, dirfd, 0, NULL, 0));
+	show("waitid P_PIDFD by a /proc/PID descriptor", waitid(P_PIDFD, (id_t)dirfd, &si, WEXITED | WNOHANG));
 	return 0;
 }
