@@ -210,6 +210,8 @@ static bool host_has_user32_cs(void)
 	pid_t pid = fork();
 	ASSERT_TRUE(pid >= 0);
 	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* a sanitizer's handler would report the expected fault */
+		signal(SIGILL, SIG_DFL);
 		uint8_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
 				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 		if (page == MAP_FAILED)

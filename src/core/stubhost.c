@@ -46,6 +46,7 @@ bool host_runs_int80(void)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* the probe's fault is expected: no handler of the host's reports it */
 		long ret;
 		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) /* i386 getpid */ : "memory");
 		_exit(ret > 0 ? 0 : 1);
