@@ -410,7 +410,7 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	}
 	/* From here on, with every thread it will need but its tasks', the sentry confines its own syscalls
 	 * (seccomp.c): before the first byte of the untrusted program is read. */
-	if (L->confined && (ret = seccomp_confine(cv_platform_name(s.p), err, sizeof(err))) < 0)
+	if (L->confined && (ret = seccomp_confine(s.p, err, sizeof(err))) < 0)
 		goto out;
 	if (sentry_test_confined)
 		sentry_test_confined();

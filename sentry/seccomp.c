@@ -11,7 +11,8 @@
 // makes threads only (no fork, no namespaces); clone3, whose flags a filter cannot see, says ENOSYS
 // (glibc then uses clone). No new executable memory: mmap and mprotect refuse PROT_EXEC.
 //
-// Stub processes do not inherit this filter: the backends clone them from a source stub made before
+// The backend says what its code in the sentry's threads calls (cv_platform_host_syscalls), beside that
+// code. Stub processes do not inherit this filter: the backends clone them from a source stub made before
 // it (src/ptrace/stub.c, src/systrap/stubproc.c), and each stub has a filter of its own.
 //
 // The filter is a binary search over the sorted allow-list (about 8 comparisons for any syscall),
@@ -59,10 +60,9 @@ static const struct rule common[] = {
 	{ SYS_nanosleep, ANY }, { SYS_clock_nanosleep, ANY }, { SYS_clock_gettime, ANY },
 	{ SYS_clock_getres, ANY }, { SYS_gettimeofday, ANY }, { SYS_time, ANY }, { SYS_getrandom, ANY },
 	{ SYS_prctl, PRCTL }, { SYS_getcpu, ANY },
-	/* backends and the sentry's tasks: CPU placement, stub wake-ups, stub processes (kill and wait
-	 * reach only the sentry's pid namespace) */
-	{ SYS_sched_getaffinity, ANY }, { SYS_sched_setaffinity, ANY }, { SYS_membarrier, ANY },
-	{ SYS_kill, ANY }, { SYS_tkill, ANY }, { SYS_wait4, ANY }, { SYS_waitid, ANY },
+	/* the sentry's tasks and jail.c: kicks, CPU placement, pidfds of its own (kill and wait reach only
+	 * the sentry's pid namespace); the backend's own needs come from cv_platform_host_syscalls() */
+	{ SYS_sched_getaffinity, ANY }, { SYS_sched_setaffinity, ANY }, { SYS_kill, ANY }, { SYS_tkill, ANY },
 	{ SYS_pidfd_open, ANY }, { SYS_pidfd_send_signal, ANY }, { SYS_getppid, ANY },
 	/* fileio.c, fs.c, walk.c, fs_change.c, fs_xattr.c, procfs.c: the application's files */
 	{ SYS_read, ANY }, { SYS_write, ANY }, { SYS_readv, ANY }, { SYS_writev, ANY }, { SYS_pread64, ANY },
@@ -108,12 +108,6 @@ static const struct rule common[] = {
 	{ SYS_sched_get_priority_max, ANY }, { SYS_sched_get_priority_min, ANY },
 	{ SYS_sched_rr_get_interval, ANY },
 };
-
-/* The ptrace backend's sentry side (src/ptrace/): tracing its stubs. */
-static const struct rule ptrace_rules[] = { { SYS_ptrace, ANY } };
-
-/* The systrap backend's sentry side (src/systrap/): stub notifications come through ioctl (IOCTL). */
-static const struct rule systrap_rules[] = { { SYS_seccomp, ANY } };
 
 /* ioctl requests: terminals the program was given (ioctl.c), ptys (fs.c), signalfd (sigfd.c), and
  * systrap's seccomp notifications. Never TIOCSTI, TIOCLINUX, or another device's requests. */
@@ -281,16 +275,23 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	_exit(128 + SIGSYS);
 }
 
-int seccomp_confine(const char *platform, char *err, size_t errlen)
+int seccomp_confine(const struct cv_platform *plat, char *err, size_t errlen)
 {
-	static struct rule rules[sizeof(common) / sizeof(common[0]) + 4];
+	static struct rule rules[sizeof(common) / sizeof(common[0]) + 64];
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
 		rules[n++] = common[i];
-	if (strcmp(platform, "ptrace") == 0)
-		rules[n++] = ptrace_rules[0];
-	else if (strcmp(platform, "systrap") == 0)
-		rules[n++] = systrap_rules[0];
+	/* The backend's, beside its code (src/ptrace/ptrace.c, src/systrap/systrap.c): added unless the
+	 * sentry lists the number already, with its argument check (ioctl, for one). */
+	const int *more;
+	int m = cv_platform_host_syscalls(plat, &more);
+	for (int i = 0; i < m && n < sizeof(rules) / sizeof(rules[0]); i++) {
+		bool have = false;
+		for (size_t j = 0; j < n && !have; j++)
+			have = rules[j].nr == more[i];
+		if (!have)
+			rules[n++] = (struct rule){ more[i], ANY };
+	}
 	qsort(rules, n, sizeof(rules[0]), cmp_rule);
 
 	static struct prog p;

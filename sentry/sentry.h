@@ -360,7 +360,7 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
  * the test binary (tests/test_compromised.c plays a compromised sentry there); in cvisor the weak
  * reference stays unresolved, a constant NULL, and no call happens. */
 void sentry_test_confined(void) __attribute__((weak));
-int seccomp_confine(const char *platform, char *err, size_t errlen);
+int seccomp_confine(const struct cv_platform *p, char *err, size_t errlen);
 int procfs_fd_link_mode(struct process *self, const char *full);
 void procfs_keep_host_files(void);
 int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);

@@ -118,6 +118,9 @@ struct cv_ctx {
  */
 struct cv_platform_ops {
 	const char *name;
+	/* cv_platform_host_syscalls(): what the backend's code running in the caller's threads calls */
+	const int *host_syscalls;
+	int n_host_syscalls;
 	struct cv_platform_requirements req;
 	/* 0 if usable here, else -errno with a reason in why. */
 	int (*probe)(char *why, size_t whylen);

@@ -5,6 +5,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "guestlib.h"
@@ -529,4 +530,26 @@ PLATFORM_TEST(ctx_bound_needs_prepare_sleep)
 	ASSERT_OK(cv_ctx_pull_full_state(g.ctx));
 	expect_pulled(&g, 6 * INC, 6);
 	guest_teardown(&g);
+}
+
+/* What the backend calls from the caller's threads, for a caller's own seccomp allow-list. */
+PLATFORM_TEST(host_syscalls_list)
+{
+	struct cv_platform *p;
+	ASSERT_OK(cv_platform_open(platform, NULL, &p));
+	const int *nrs = NULL;
+	int n = cv_platform_host_syscalls(p, &nrs);
+	ASSERT_GE(n, 1);
+	ASSERT_TRUE(nrs != NULL);
+	bool has_ptrace = false, has_wait = false;
+	for (int i = 0; i < n; i++) {
+		EXPECT_TRUE(nrs[i] >= 0 && nrs[i] < 512);
+		has_ptrace |= nrs[i] == SYS_ptrace;
+		has_wait |= nrs[i] == SYS_waitid;
+	}
+	EXPECT_EQ(has_ptrace, strcmp(platform, "ptrace") == 0); /* only the tracer traces */
+	EXPECT_TRUE(has_wait);                                   /* both reap their stubs */
+	EXPECT_EQ(cv_platform_host_syscalls(NULL, &nrs), -EINVAL);
+	EXPECT_EQ(cv_platform_host_syscalls(p, NULL), -EINVAL);
+	cv_platform_close(p);
 }

@@ -102,6 +102,16 @@ struct cv_platform_caps {
 CV_API int cv_platform_caps(const struct cv_platform *p, struct cv_platform_caps *caps);
 
 /*
+ * The host syscalls (x86-64 numbers) the backend makes from the caller's threads after
+ * cv_platform_open(), for a caller that confines itself with a seccomp allow-list (cvisor's sentry
+ * does): *@nrs is set to a static array. It lists what the backend needs beyond what any threaded
+ * program makes (memory, futex, signals, clocks, read/write/close); argument checks, e.g. of ioctl
+ * requests, are the caller's to add. Stub processes are not the caller's threads and keep their own
+ * filters. Returns the number of entries, or -EINVAL for a bad handle or a NULL @nrs.
+ */
+CV_API int cv_platform_host_syscalls(const struct cv_platform *p, const int **nrs);
+
+/*
  * A memory barrier on every CPU running application threads of this platform (membarrier(2)), so that
  * the sentry's earlier writes are seen by application threads in program order.
  * Returns 0; -EINVAL; -ENOSYS when has_global_membarrier is false.

@@ -154,6 +154,14 @@ CV_API int cv_platform_caps(const struct cv_platform *p, struct cv_platform_caps
 	return 0;
 }
 
+CV_API int cv_platform_host_syscalls(const struct cv_platform *p, const int **nrs)
+{
+	if (!platform_valid(p) || !nrs)
+		return -EINVAL;
+	*nrs = p->ops->host_syscalls;
+	return p->ops->n_host_syscalls;
+}
+
 CV_API int cv_platform_membarrier(struct cv_platform *p)
 {
 	if (!platform_valid(p))

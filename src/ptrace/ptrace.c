@@ -229,8 +229,15 @@ static int pt_ctx_sleep(struct cv_ctx *ctx)
 	return pt_fpu_pull(ctx);
 }
 
+/* The tracer side (stub.c, switch.c, thread.c, inject.c): tracing and waiting for stubs, killing them,
+ * pinning tracers, short sleeps while a stub parks, membarrier for the kick slots. */
+static const int host_syscalls[] = { SYS_ptrace, SYS_wait4, SYS_waitid, SYS_kill, SYS_tgkill,
+				     SYS_sched_setaffinity, SYS_sched_getaffinity, SYS_nanosleep, SYS_membarrier };
+
 const struct cv_platform_ops cv_ptrace_ops = {
 	.name = "ptrace",
+	.host_syscalls = host_syscalls,
+	.n_host_syscalls = sizeof(host_syscalls) / sizeof(host_syscalls[0]),
 	.req = { .needs_ptrace = true, .needs_seccomp = true, .needs_same_pid_ns = false },
 	.probe = pt_probe,
 	.open = pt_open,

@@ -284,8 +284,18 @@ static int st_ctx_sleep(struct cv_ctx *ctx)
 	return 0;
 }
 
+/* The sentry side (stubproc.c, switch.c): the monitor thread's epoll over the stubs' seccomp
+ * notification fds and its eventfd, ioctl for the notifications (SECCOMP_IOCTL_NOTIF_*), waiting for
+ * and killing stubs, yields and CPU placement while a hand-off spins, membarrier, and the stub window
+ * file's size. */
+static const int host_syscalls[] = { SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_eventfd2, SYS_ioctl,
+				     SYS_poll, SYS_ppoll, SYS_wait4, SYS_waitid, SYS_kill, SYS_tgkill, SYS_sched_yield,
+				     SYS_sched_getaffinity, SYS_sched_setaffinity, SYS_membarrier, SYS_ftruncate };
+
 const struct cv_platform_ops cv_systrap_ops = {
 	.name = "systrap",
+	.host_syscalls = host_syscalls,
+	.n_host_syscalls = sizeof(host_syscalls) / sizeof(host_syscalls[0]),
 	.req = { .needs_ptrace = false, .needs_seccomp = true, .needs_same_pid_ns = false },
 	.probe = st_probe,
 	.open = st_open,
