@@ -5,6 +5,7 @@
 // mappings as copies made at mmap time. Each mapping is also installed in the address space at once,
 // so valid accesses never fault; a fault therefore always means a real SIGSEGV.
 #include <errno.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -304,6 +305,21 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 	return mm_remove_range(pr, addr, end);
 }
 
+bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add)
+{
+	uint64_t lim = pr->rlim[RLIMIT_AS].rlim_cur;
+	if (lim == RLIM_INFINITY)
+		return true;
+	uint64_t total = 0, end = addr + add;
+	for (size_t i = 0; i < pr->mm.n; i++) {
+		const struct vma *v = &pr->mm.v[i];
+		total += v->end - v->start;
+		if (addr && v->start < end && addr < v->end) /* MAP_FIXED over it: replaced, not added */
+			total -= (v->end < end ? v->end : end) - (v->start > addr ? v->start : addr);
+	}
+	return add <= lim && total <= lim - add;
+}
+
 bool mm_writable(struct process *pr, uint64_t addr)
 {
 	pthread_mutex_lock(&pr->lock);
@@ -370,7 +386,7 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 	uint64_t old_top = PAGE_UP(mm->brk), new_top = PAGE_UP(want);
 	if (new_top > old_top) {
 		uint64_t got;
-		if (!mm_range_free(mm, old_top, new_top) ||
+		if (!mm_as_allows(pr, 0, new_top - old_top) || !mm_range_free(mm, old_top, new_top) ||
 		    mm_map_anon(pr, old_top, new_top - old_top, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &got) < 0)
 			return mm->brk;
 	} else if (new_top < old_top) {

@@ -122,6 +122,8 @@ long mm_remap(struct process *pr, uint64_t old, uint64_t old_len, uint64_t new_l
 		    (new_addr < old_end && old < new_end))
 			return -EINVAL;
 	}
+	if (new_len > old_len && !mm_as_allows(pr, 0, new_len - old_len))
+		return -ENOMEM; /* RLIMIT_AS */
 	if (old_len == 0) {
 		/* A second mapping of the same shared pages (Linux allows it for shared memory only). */
 		size_t i = vma_find(mm, old);

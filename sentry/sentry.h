@@ -511,6 +511,9 @@ void mm_unpin(struct process *pr, struct mm_pin *pin);
 /* Give the page holding @addr its own memory if it shares a copy-on-write one (before code in it is
  * patched: a patched site jumps back to its own address, which differs between processes). */
 int mm_own_page(struct process *pr, uint64_t addr);
+/* RLIMIT_AS: may the process map @add more bytes (at @addr with MAP_FIXED, else 0: what it replaces
+ * there does not count)? pr->lock held. */
+bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add);
 /* May the application write the page holding @addr (its mapping's protection)? */
 bool mm_writable(struct process *pr, uint64_t addr);
 /* Is @addr in a MAP_SHARED mapping? Then *@file and *@off name the page wherever it is mapped: 0 and

@@ -180,6 +180,8 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 		return -EINVAL;
 	if ((flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED) && !mm_is_free(pr, addr, len))
 		return -EEXIST;
+	if (!mm_as_allows(pr, fixed ? addr : 0, (len + 4095) & ~4095ull))
+		return -ENOMEM; /* RLIMIT_AS */
 	int h = -1;
 	if (!anon && (h = host_fd(pr, (uint64_t)fd)) < 0)
 		return -EBADF;

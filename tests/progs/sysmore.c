@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
@@ -151,6 +152,29 @@ int main(void)
 	waitpid(c, &st, 0);
 	printf("past the limit without a handler: killed by %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	unlink(path);
+
+	/* RLIMIT_AS: mappings, brk and mremap growth past it fail with ENOMEM. */
+	fflush(stdout);
+	c = fork();
+	if (c == 0) {
+		struct rlimit l = { 1ul << 30, 1ul << 30 };
+		setrlimit(RLIMIT_AS, &l);
+		void *a = mmap(NULL, 512ul << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		show("mmap 512 MiB under a 1 GiB RLIMIT_AS", a == MAP_FAILED ? -1 : 0);
+		void *b = mmap(NULL, 512ul << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		show("mmap 512 MiB more", b == MAP_FAILED ? -1 : 0);
+		void *g = mremap(a, 512ul << 20, 900ul << 20, MREMAP_MAYMOVE);
+		show("mremap it to 900 MiB", g == MAP_FAILED ? -1 : 0);
+		void *f = mmap(a, 256ul << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		show("mmap MAP_FIXED over it", f == MAP_FAILED ? -1 : 0);
+		munmap(a, 512ul << 20);
+		void *brk0 = sbrk(0);
+		show("brk 600 MiB", syscall(SYS_brk, (char *)brk0 + (600ul << 20)) == (long)(uintptr_t)brk0 ? -1 : 0);
+		show("brk 50 MiB", syscall(SYS_brk, (char *)brk0 + (50ul << 20)) == (long)(uintptr_t)brk0 ? -1 : 0);
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(c, &st, 0);
 
 	struct timespec bad = { 0, -1 };
 	show("clock_settime bad nsec", clock_settime(CLOCK_REALTIME, &bad));
