@@ -22,10 +22,12 @@ static uint64_t mono_now(void)
 void cpu_block_begin(struct task *t)
 {
 	t->block_start = mono_now();
+	__atomic_store_n(&t->sleeping, true, __ATOMIC_RELAXED);
 }
 
 void cpu_block_end(struct task *t)
 {
+	__atomic_store_n(&t->sleeping, false, __ATOMIC_RELAXED);
 	t->blocked_ns += mono_now() - t->block_start;
 }
 

@@ -525,17 +525,45 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	return 0;
 }
 
-/* What a wait found: the child, its pid and wait status. */
+/* What a wait found: the child, its wait status and how it changed (CLD_EXITED, _KILLED, _DUMPED,
+ * _STOPPED, _CONTINUED). */
 struct reaped {
-	int pid, status;
+	int pid, status, code;
 };
 
+/* Has child @c a change @want (WEXITED, WSTOPPED, WCONTINUED) asks for? Then fill *@out, and take the
+ * report unless @nowait (s->lock held; reaping a zombie is the caller's). */
+static bool child_changed(struct process *c, int want, bool nowait, struct reaped *out)
+{
+	if (c->zombie) {
+		if (!(want & WEXITED))
+			return false;
+		int sig = c->exit_status & 0x7f;
+		*out = (struct reaped){ c->pid, c->exit_status,
+					!sig ? CLD_EXITED : (c->exit_status & 0x80) ? CLD_DUMPED : CLD_KILLED };
+		return true;
+	}
+	if ((want & WSTOPPED) && c->stop_report && c->stop_sig) {
+		*out = (struct reaped){ c->pid, (c->stop_sig << 8) | 0x7f, CLD_STOPPED };
+		c->stop_report &= nowait;
+		return true;
+	}
+	if ((want & WCONTINUED) && c->cont_report) {
+		*out = (struct reaped){ c->pid, 0xffff, CLD_CONTINUED };
+		c->cont_report &= nowait;
+		return true;
+	}
+	return false;
+}
+
 /*
- * The wait4/waitid loop: wait for a zombie child of t's process (pid > 0: that one; @group: a member of
- * that process group; else any), reap it unless @nowait, and fill *@out. 1 found, 0 with @nohang when
- * none has exited yet, -ECHILD, or -EINTR when a signal (or the end of the process or sandbox) comes.
+ * The wait4/waitid loop: wait for a child of t's process (pid > 0: that one; @group: a member of that
+ * process group; else any) to exit, stop or continue as @want says, reap it unless @nowait, and fill
+ * *@out. 1 found, 0 with @nohang when none has changed yet, -ECHILD, or -EINTR when a signal (or the
+ * end of the process or sandbox) comes.
  */
-static long wait_child(struct task *t, int64_t pid, int64_t group, bool nohang, bool nowait, struct reaped *out)
+static long wait_child(struct task *t, int64_t pid, int64_t group, int want, bool nohang, bool nowait,
+		       struct reaped *out)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
@@ -547,10 +575,9 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, bool nohang, 
 			if (c->parent != pr || (pid > 0 && c->pid != pid) || (group && c->pgid != group))
 				continue;
 			any = true;
-			if (!c->zombie)
+			if (!child_changed(c, want, nowait, out))
 				continue;
-			*out = (struct reaped){ c->pid, c->exit_status };
-			if (nowait) {
+			if (nowait || !c->zombie) {
 				pthread_mutex_unlock(&s->lock);
 				return 1;
 			}
@@ -581,7 +608,8 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE))
 		return -EINVAL;
 	struct reaped r;
-	long ret = wait_child(t, pid, pid == 0 ? pr->pgid : pid < -1 ? -pid : 0, options & WNOHANG, false, &r);
+	int want = WEXITED | ((options & WUNTRACED) ? WSTOPPED : 0) | (int)(options & WCONTINUED);
+	long ret = wait_child(t, pid, pid == 0 ? pr->pgid : pid < -1 ? -pid : 0, want, options & WNOHANG, false, &r);
 	if (ret <= 0)
 		return ret;
 	if (ustatus && mm_copy_out(pr, ustatus, &r.status, 4) < 0)
@@ -589,10 +617,7 @@ long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 	return r.pid;
 }
 
-/*
- * waitid: P_PID, P_PGID (0: the caller's group), P_PIDFD (pidfd.c) and P_ALL. Job-control stops and
- * continues are not emulated, so WSTOPPED and WCONTINUED alone never find a child. The rusage is zeros.
- */
+/* waitid: P_PID, P_PGID (0: the caller's group), P_PIDFD (pidfd.c) and P_ALL. The rusage is zeros. */
 long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru)
 {
 	struct process *pr = t->proc;
@@ -617,27 +642,20 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 	} else if (idtype != P_ALL) {
 		return -EINVAL;
 	}
-	struct reaped r = { 0, 0 };
-	long ret;
-	if (options & WEXITED) {
-		ret = wait_child(t, pid, group, options & WNOHANG, options & WNOWAIT, &r);
-	} else { /* only stops or continues, which never happen: block like Linux until a signal */
-		ret = wait_child(t, pid, group, true, true, &r);
-		if (ret >= 0)
-			ret = (options & WNOHANG) ? 0 : sig_sleep(t, NULL);
-		r.pid = 0;
-	}
+	struct reaped r = { 0, 0, 0 };
+	long ret = wait_child(t, pid, group, (int)(options & (WEXITED | WSTOPPED | WCONTINUED)), options & WNOHANG,
+			      options & WNOWAIT, &r);
 	if (ret < 0)
 		return ret;
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
 	if (ret > 0) {
-		int sig = r.status & 0x7f;
 		si.si_signo = SIGCHLD;
-		si.si_code = !sig ? CLD_EXITED : (r.status & 0x80) ? CLD_DUMPED : CLD_KILLED;
+		si.si_code = r.code;
 		si.si_pid = r.pid;
 		si.si_uid = pr->cred.uid[0];
-		si.si_status = sig ? sig : (r.status >> 8) & 0xff;
+		si.si_status = r.code == CLD_EXITED ? (r.status >> 8) & 0xff : r.code == CLD_STOPPED ? r.status >> 8
+			     : r.code == CLD_CONTINUED ? SIGCONT : r.status & 0x7f;
 	}
 	struct rusage ru;
 	memset(&ru, 0, sizeof(ru));

@@ -179,10 +179,23 @@ static void mount_table(const struct policy *pol, bool info, struct text *out)
 	}
 }
 
+/* Its state letter: Z exited, T stopped, S every thread waiting in the sentry, else R (s->lock held). */
+static char process_state(const struct process *p)
+{
+	if (p->zombie)
+		return 'Z';
+	if (p->stop_sig)
+		return 'T';
+	for (const struct task *t = p->tasks; t; t = t->next)
+		if (!t->exited && !__atomic_load_n(&t->sleeping, __ATOMIC_RELAXED))
+			return 'R';
+	return 'S';
+}
+
 static bool process_file(struct process *p, const char *file, struct text *out)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
-	char state = p->zombie ? 'Z' : 'R';
+	char state = process_state(p);
 	if (strcmp(file, "cmdline") == 0) {
 		put(out, p->args ? p->args : "", p->args_len);
 	} else if (strcmp(file, "environ") == 0) {
@@ -191,7 +204,7 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		putf(out, "%.15s\n", process_comm(p));
 	} else if (strcmp(file, "status") == 0) {
 		putf(out, "Name:\t%.15s\nUmask:\t%04o\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
-		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : "running", p->pid, p->pid, ppid);
+		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : state == 'T' ? "stopped" : state == 'S' ? "sleeping" : "running", p->pid, p->pid, ppid);
 		const struct creds *c = &p->cred;
 		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\nGroups:\t",
 		     (int)c->uid[0], (int)c->uid[1], (int)c->uid[2], (int)c->uid[3], (int)c->gid[0], (int)c->gid[1],

@@ -62,6 +62,13 @@ int task_loop(struct task *t)
 		int sig = sig_deliver(t);
 		if (sig)
 			return end_group(t, sig); /* default action: terminate */
+		if (t->restart_now) { /* a call a stop (or an ignored signal) interrupted starts again */
+			t->restart_now = false;
+			struct cv_exit again = { .reason = CV_EXIT_SYSCALL };
+			if (do_syscall(t, &again))
+				return t->exit_code;
+			continue;
+		}
 		sig_restore_suspend_mask(t);
 		uint64_t t0 = now_ns(); /* the application's run: its CPU time (cputime.c) and --stats */
 		cpu_enter(t, t0);

@@ -182,6 +182,10 @@ struct process {
 	struct ptimer *ptimers;  /* POSIX timers by id (ptimer.c; s->lock) */
 	int n_ptimers;
 	bool dumpable, no_new_privs, subreaper; /* prctl: stored and reported */
+	/* Job control (jobctl.c; s->lock): the signal that stopped it (0: running), and a stop or a
+	 * continue its parent's wait has not yet reported. */
+	int stop_sig;
+	bool stop_report, cont_report;
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
 	uint64_t sys_ns;         /* time the sentry spent on its syscalls, waits left out (atomic) */
@@ -219,6 +223,7 @@ struct task {
 	uint64_t sys_ns;         /* the sentry's time on its syscalls, waits left out (atomic) */
 	uint64_t blocked_ns;     /* time it spent waiting in the sentry (its own thread only) */
 	uint64_t block_start;
+	bool sleeping;           /* between cpu_block_begin and _end: /proc shows it sleeping (atomic) */
 	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
 	int stale_repeats;
 	uint64_t real_blocked;   /* rt_sigtimedwait: the mask it lowered for the wait (such signals queue) */
@@ -430,6 +435,17 @@ long sys_getitimer(struct task *t, uint64_t which, uint64_t ucur);
 long sys_alarm(struct task *t, uint64_t secs);
 /* signal.c: queue a process-directed signal to @p (s->lock held; the caller calls futex_wake_all after). */
 void sig_process_locked(struct process *p, int sig, const siginfo_t *info);
+
+/* jobctl.c: job-control stops. Is @sig one of the stop signals? */
+bool jobctl_is_stop(int sig);
+/* Signal @sig is being generated for @p (s->lock held): SIGCONT resumes it, a stop signal discards a
+ * pending SIGCONT (and SIGCONT pending stops). */
+void jobctl_generated(struct process *p, int sig);
+/* Task @t took stop signal @sig with the default action: stop its process (true), or discard the
+ * signal (an orphaned group, for all but SIGSTOP: false). */
+bool jobctl_stop(struct task *t, int sig);
+/* Wait while @t's process is stopped, until SIGCONT, SIGKILL or the end of the process or sandbox. */
+void jobctl_park(struct task *t);
 
 /* After kicking tasks (s->lock held on entry and exit): broadcast s->changed, wake futex waiters, then
  * wait on s->changed for up to @ms milliseconds. */

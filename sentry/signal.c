@@ -46,7 +46,7 @@ _Static_assert(sizeof(struct rt_sigframe) == 440, "kernel rt_sigframe layout");
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
 #define UNBLOCKABLE (SIG_BIT(SIGKILL) | SIG_BIT(SIGSTOP))
 
-enum dfl { DFL_TERM, DFL_IGNORE };
+enum dfl { DFL_TERM, DFL_IGNORE, DFL_STOP };
 
 static enum dfl default_action(int sig)
 {
@@ -54,12 +54,13 @@ static enum dfl default_action(int sig)
 	case SIGCHLD:
 	case SIGURG:
 	case SIGWINCH:
-	case SIGCONT:
-	case SIGSTOP: /* job control is not emulated: stops are ignored */
+	case SIGCONT: /* its effect (jobctl.c) happens when it is generated */
+		return DFL_IGNORE;
+	case SIGSTOP:
 	case SIGTSTP:
 	case SIGTTIN:
 	case SIGTTOU:
-		return DFL_IGNORE;
+		return DFL_STOP;
 	default:
 		return DFL_TERM;
 	}
@@ -148,6 +149,7 @@ static bool ignored_now(const struct task *t, int sig)
 
 void sig_queue_locked(struct task *t, int sig, const siginfo_t *info)
 {
+	jobctl_generated(t->proc, sig); /* SIGCONT resumes, even blocked or ignored */
 	if (sig != SIGKILL && ignored_now(t, sig))
 		return;
 	if (!(t->pending & SIG_BIT(sig))) { /* standard signals do not queue twice */
@@ -355,12 +357,17 @@ int sig_deliver(struct task *t)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
+	bool no_handler = false; /* a signal was taken that ran no handler: a stop, or one ignored now */
 	for (;;) {
+		jobctl_park(t); /* while the process is stopped (only SIGKILL gets through) */
 		pthread_mutex_lock(&s->lock);
 		uint64_t ready = t->pending & ~t->blocked;
 		if (!ready) {
 			pthread_mutex_unlock(&s->lock);
-			t->interrupted_nr = 0; /* no handler ran: the EINTR stands (what interrupted it was ignored) */
+			/* As Linux, a restartable call interrupted by a signal that ran no handler starts again
+			 * (after a stop and SIGCONT, cat goes on reading); else the EINTR stands. */
+			t->restart_now = no_handler && t->interrupted_nr;
+			t->interrupted_nr = 0;
 			return 0;
 		}
 		int sig = __builtin_ctzll(ready) + 1;
@@ -368,8 +375,15 @@ int sig_deliver(struct task *t)
 		t->pending &= ~SIG_BIT(sig);
 		pthread_mutex_unlock(&s->lock);
 		struct ksigaction act = pr->actions[sig - 1];
-		if (act.handler == (uint64_t)SIG_IGN || (act.handler == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE))
+		if (act.handler == (uint64_t)SIG_IGN || (act.handler == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE)) {
+			no_handler = true;
 			continue;
+		}
+		if (act.handler == (uint64_t)SIG_DFL && default_action(sig) == DFL_STOP) {
+			jobctl_stop(t, sig); /* parks at the top of the loop (or discarded: orphaned group) */
+			no_handler = true;
+			continue;
+		}
 		if (act.handler == (uint64_t)SIG_DFL || sig == SIGKILL)
 			return sig;
 		if (setup_frame(t, sig, &info, &act) < 0)

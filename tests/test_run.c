@@ -170,6 +170,10 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/futexshared", NULL); /* futexes and pthread objects shared between processes */
 	RUNP(PROGS_DIR "/futexmore", NULL);   /* wake(0), WAKE_OP, robust mutexes of dead owners, brk(-1) */
 	RUNP(PROGS_DIR "/sigmore", NULL);     /* SA_RESTART, CPU clocks by id, recvmsg flags, Sig* in status */
+	RUNP(PROGS_DIR "/jobctl", NULL);      /* stops, continues, their wait statuses and SIGCHLD codes */
+	RUNP("/bin/bash", "-c", /* a shell's kill -STOP / -CONT, /proc states T and S, wait */
+	     "sleep 5 & p=$!; kill -STOP $p; sleep 0.2; cut -d' ' -f3 /proc/$p/stat; kill -CONT $p; sleep 0.1;"
+	     " cut -d' ' -f3 /proc/$p/stat; kill $p; wait $p; echo $?");
 	RUNP(PROGS_DIR "/mmapcow", NULL);     /* shared read-only file pages stay private copies */
 	RUNP(PROGS_DIR "/execthread", NULL);  /* execve from a thread: the others end, the pid stays */
 	RUNP(PROGS_DIR "/fdrace", NULL);      /* close under a blocked read: the read keeps its file */

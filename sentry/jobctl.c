@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Job control, as Linux does it: a stop signal whose action is the default (SIGSTOP always; SIGTSTP,
+// SIGTTIN and SIGTTOU unless the process group is orphaned) stops every thread of the process until
+// SIGCONT or SIGKILL. Generating SIGCONT resumes the process even when SIGCONT is blocked or ignored
+// and discards pending stop signals; generating a stop signal discards a pending SIGCONT. The parent
+// learns of both through wait (WUNTRACED/WSTOPPED, WCONTINUED) and SIGCHLD (CLD_STOPPED,
+// CLD_CONTINUED; none with SA_NOCLDSTOP).
+//
+// The stop is reported as soon as the first thread takes the signal; the others are kicked and park
+// before they next run application code (a thread blocked in a syscall parks when the call returns).
+// Signals other than SIGKILL stay pending while the process is stopped.
+#include <signal.h>
+#include "sentry.h"
+
+#define SIG_BIT(sig) (1ull << ((sig) - 1))
+#define STOP_SIGS (SIG_BIT(SIGSTOP) | SIG_BIT(SIGTSTP) | SIG_BIT(SIGTTIN) | SIG_BIT(SIGTTOU))
+
+bool jobctl_is_stop(int sig)
+{
+	return sig >= 1 && sig <= 64 && (STOP_SIGS & SIG_BIT(sig));
+}
+
+/* Tell @p's parent that @p stopped or continued (s->lock held). */
+static void notify_parent(struct process *p, int code, int status)
+{
+	struct process *pa = p->parent;
+	pthread_cond_broadcast(&p->s->changed); /* a wait in progress looks again */
+	if (!pa || pa->zombie || (pa->actions[SIGCHLD - 1].flags & SA_NOCLDSTOP))
+		return;
+	siginfo_t si = { .si_signo = SIGCHLD, .si_code = code };
+	si.si_pid = p->pid;
+	si.si_uid = p->cred.uid[0];
+	si.si_status = status;
+	sig_process_locked(pa, SIGCHLD, &si);
+}
+
+void jobctl_generated(struct process *p, int sig)
+{
+	if (sig == SIGCONT) {
+		for (struct task *o = p->tasks; o; o = o->next)
+			o->pending &= ~STOP_SIGS;
+		if (p->stop_sig) {
+			p->stop_sig = 0;
+			p->stop_report = false;
+			p->cont_report = true;
+			notify_parent(p, CLD_CONTINUED, SIGCONT);
+		}
+	} else if (jobctl_is_stop(sig)) {
+		for (struct task *o = p->tasks; o; o = o->next)
+			o->pending &= ~SIG_BIT(SIGCONT);
+	}
+}
+
+/*
+ * Is process group @pgid orphaned (s->lock held)? As POSIX: no member has a parent in another group of
+ * the same session. The sandbox's first process counts as having one (its caller, a shell, natively),
+ * so its group is never orphaned.
+ */
+static bool group_orphaned(struct sentry *s, int pgid)
+{
+	for (struct process *q = s->procs; q; q = q->next) {
+		if (q->zombie || q->pgid != pgid)
+			continue;
+		if (q->pid == 1)
+			return false;
+		if (q->parent && !q->parent->zombie && q->parent->pgid != pgid && q->parent->sid == q->sid)
+			return false;
+	}
+	return true;
+}
+
+bool jobctl_stop(struct task *t, int sig)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&s->lock);
+	bool stops = sig == SIGSTOP || !group_orphaned(s, pr->pgid);
+	if (stops && !pr->stop_sig) {
+		pr->stop_sig = sig;
+		pr->stop_report = true;
+		pr->cont_report = false;
+		for (struct task *o = pr->tasks; o; o = o->next)
+			if (!o->exited && o != t)
+				task_kick(o);
+		notify_parent(pr, CLD_STOPPED, sig);
+	}
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s); /* SIGCHLD may have to interrupt the parent's futex wait */
+	return stops;
+}
+
+void jobctl_park(struct task *t)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	if (!__atomic_load_n(&pr->stop_sig, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&s->lock);
+	while (pr->stop_sig && !(t->pending & SIG_BIT(SIGKILL)) && !s->shutting_down && !pr->group_exit &&
+	       !pr->exec_task) {
+		cpu_block_begin(t);
+		pthread_cond_wait(&s->changed, &s->lock);
+		cpu_block_end(t);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
