@@ -39,6 +39,7 @@ void jobctl_generated(struct process *p, int sig)
 	if (sig == SIGCONT) {
 		for (struct task *o = p->tasks; o; o = o->next)
 			o->pending &= ~STOP_SIGS;
+		ptrace_sigcont(p);
 		if (p->stop_sig) {
 			p->stop_sig = 0;
 			p->stop_report = false;
@@ -77,6 +78,7 @@ bool jobctl_stop(struct task *t, int sig)
 	bool stops = sig == SIGSTOP || !group_orphaned(s, pr->pgid);
 	if (stops && !pr->stop_sig) {
 		pr->stop_sig = sig;
+		pr->stop_seq++;
 		pr->stop_report = true;
 		pr->cont_report = false;
 		for (struct task *o = pr->tasks; o; o = o->next)
@@ -97,7 +99,7 @@ void jobctl_park(struct task *t)
 		return;
 	pthread_mutex_lock(&s->lock);
 	while (pr->stop_sig && !(t->pending & SIG_BIT(SIGKILL)) && !s->shutting_down && !pr->group_exit &&
-	       !pr->exec_task) {
+	       !pr->exec_task && !t->pt.tracer) { /* a tracee reports the stop to its tracer instead */
 		cpu_block_begin(t);
 		pthread_cond_wait(&s->changed, &s->lock);
 		cpu_block_end(t);

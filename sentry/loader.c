@@ -128,6 +128,8 @@ static int build_stack(struct process *pr, char *const argv[], char *const envp[
 	uint64_t extra[] = { AT_RANDOM, rnd_addr, AT_PLATFORM, platform_addr, AT_EXECFN, execfn_addr, AT_NULL, 0 };
 	for (size_t i = 0; i < 8; i++)
 		w[k++] = extra[i];
+	pr->auxv_len = (naux + 8) * 8 <= sizeof(pr->auxv) ? (naux + 8) * 8 : 0; /* for /proc/PID/auxv */
+	memcpy(pr->auxv, w + k - naux - 8, pr->auxv_len);
 	if (ret == 0)
 		ret = mm_poke(pr, sp, w, words * 8);
 	free(w);

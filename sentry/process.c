@@ -134,6 +134,10 @@ void task_exit(struct task *t)
 	}
 	pthread_mutex_lock(&s->lock);
 	t->exited = true;
+	if (t->pt.tracer) { /* its tracer's wait reports the end */
+		t->pt.stopped = false;
+		pthread_cond_broadcast(&s->changed);
+	}
 	if (t->ends_group && !pr->group_exit) {
 		pr->group_exit = true;
 		pr->exit_status = t->exit_code;
@@ -153,6 +157,7 @@ void task_exit(struct task *t)
 	pthread_mutex_lock(&s->lock);
 	pr->zombie = true;
 	pidfd_process_ended(pr);
+	ptrace_tracer_gone(pr);
 	for (struct process *c = s->procs; c; c = c->next) {
 		if (c->parent != pr)
 			continue;
@@ -263,6 +268,8 @@ static long clone_thread(struct task *t, uint64_t flags, uint64_t newsp, uint64_
 		mm_copy_out(pr, ctid, &tid, 4);
 	if (flags & CLONE_CHILD_CLEARTID)
 		ct->clear_child_tid = ctid;
+	if (t->pt.tracer)
+		ptrace_fork(t, ct, flags);
 	if (!start_task(pr->s, ct)) {
 		ct->exit_code = SIGKILL;
 		task_exit(ct);
@@ -351,6 +358,10 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	process_copy_args(c, pr);
 	strcpy(c->cwd, pr->cwd);
 	memcpy(c->actions, pr->actions, sizeof(c->actions));
+	c->persona = pr->persona;
+	memcpy(c->auxv, pr->auxv, sizeof(c->auxv));
+	c->auxv_len = pr->auxv_len;
+	c->has_procmem = pr->has_procmem;
 	ct->blocked = t->blocked;
 	task_inherit(ct, t);
 	ct->altstack_sp = t->altstack_sp;
@@ -361,6 +372,8 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 		ct->st->regs.rsp = newsp;
 	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
 	cv_ctx_full_state_changed(ct->ctx);
+	if (t->pt.tracer)
+		ptrace_fork(t, ct, flags);
 	if (!start_task(s, ct)) {
 		ct->exit_code = SIGKILL;
 		task_exit(ct);
@@ -504,6 +517,8 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	cv_as_release(pr->as);
 	pr->as = tmp.as;
 	pr->mm = tmp.mm;
+	memcpy(pr->auxv, tmp.auxv, sizeof(pr->auxv));
+	pr->auxv_len = tmp.auxv_len;
 	pthread_mutex_lock(&s->lock); /* the shutdown path interrupts t->ctx under the lock */
 	cv_ctx_release(t->ctx);
 	t->ctx = ctx;
@@ -536,8 +551,8 @@ struct reaped {
 static bool child_changed(struct process *c, int want, bool nowait, struct reaped *out)
 {
 	if (c->zombie) {
-		if (!(want & WEXITED))
-			return false;
+		if (!(want & WEXITED) || c->remote_users || ptrace_holds_zombie(c))
+			return false; /* being read by process_vm_readv; a tracer has yet to see it end */
 		int sig = c->exit_status & 0x7f;
 		*out = (struct reaped){ c->pid, c->exit_status,
 					!sig ? CLD_EXITED : (c->exit_status & 0x80) ? CLD_DUMPED : CLD_KILLED };
@@ -588,7 +603,15 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, int want, boo
 			process_free(c);
 			return 1;
 		}
-		if (!any) {
+		int tid, status, traced = ptrace_wait(pr, pid, group, nowait, &tid, &status);
+		if (traced == 1) { /* a tracee's stop or end */
+			pthread_mutex_unlock(&s->lock);
+			int sig = status & 0x7f;
+			*out = (struct reaped){ tid, status, (status & 0xff) == 0x7f ? CLD_TRAPPED : !sig ? CLD_EXITED
+								      : CLD_KILLED };
+			return 1;
+		}
+		if (!any && traced < 0) {
 			pthread_mutex_unlock(&s->lock);
 			return -ECHILD;
 		}
@@ -654,7 +677,8 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 		si.si_code = r.code;
 		si.si_pid = r.pid;
 		si.si_uid = pr->cred.uid[0];
-		si.si_status = r.code == CLD_EXITED ? (r.status >> 8) & 0xff : r.code == CLD_STOPPED ? r.status >> 8
+		si.si_status = r.code == CLD_EXITED ? (r.status >> 8) & 0xff
+			     : r.code == CLD_STOPPED || r.code == CLD_TRAPPED ? (r.status >> 8) & 0xff
 			     : r.code == CLD_CONTINUED ? SIGCONT : r.status & 0x7f;
 	}
 	struct rusage ru;

@@ -187,6 +187,9 @@ static char process_state(const struct process *p)
 	if (p->stop_sig)
 		return 'T';
 	for (const struct task *t = p->tasks; t; t = t->next)
+		if (!t->exited && t->pt.stopped)
+			return 't'; /* tracing stop */
+	for (const struct task *t = p->tasks; t; t = t->next)
 		if (!t->exited && !__atomic_load_n(&t->sleeping, __ATOMIC_RELAXED))
 			return 'R';
 	return 'S';
@@ -196,7 +199,9 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
 	char state = process_state(p);
-	if (strcmp(file, "cmdline") == 0) {
+	if (strcmp(file, "auxv") == 0) {
+		put(out, (const char *)p->auxv, p->auxv_len);
+	} else if (strcmp(file, "cmdline") == 0) {
 		put(out, p->args ? p->args : "", p->args_len);
 	} else if (strcmp(file, "environ") == 0) {
 		put(out, p->env ? p->env : "", p->env_len);
@@ -204,10 +209,14 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		putf(out, "%.15s\n", process_comm(p));
 	} else if (strcmp(file, "status") == 0) {
 		putf(out, "Name:\t%.15s\nUmask:\t%04o\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
-		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : state == 'T' ? "stopped" : state == 'S' ? "sleeping" : "running", p->pid, p->pid, ppid);
+		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : state == 'T' ? "stopped" : state == 't' ? "tracing stop" : state == 'S' ? "sleeping" : "running", p->pid, p->pid, ppid);
 		const struct creds *c = &p->cred;
-		putf(out, "TracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\nGroups:\t",
-		     (int)c->uid[0], (int)c->uid[1], (int)c->uid[2], (int)c->uid[3], (int)c->gid[0], (int)c->gid[1],
+		struct task *leader = NULL;
+		for (struct task *o = p->tasks; o; o = o->next)
+			if (o->tid == p->pid)
+				leader = o;
+		putf(out, "TracerPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\nGroups:\t",
+		     leader && leader->pt.tracer ? leader->pt.tracer->pid : 0, (int)c->uid[0], (int)c->uid[1], (int)c->uid[2], (int)c->uid[3], (int)c->gid[0], (int)c->gid[1],
 		     (int)c->gid[2], (int)c->gid[3], SENTRY_MAX_FDS);
 		for (int i = 0; i < c->ngroups; i++)
 			putf(out, "%d ", (int)c->groups[i]);
@@ -447,8 +456,11 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 			pthread_mutex_lock(&s->lock);
 			struct process *p = target(self, who);
 			/* Another process's memory map changes under its own lock: only our own is listed. */
-			bool own_mm = strcmp(slash + 1, "maps") == 0 || strcmp(slash + 1, "statm") == 0;
-			found = p && (!own_mm || p == self) && process_file(p, slash + 1, &out);
+			const char *file = slash + 1;
+			if (strncmp(file, "task/", 5) == 0 && strchr(file + 5, '/')) /* a thread's: its process's */
+				file = strchr(file + 5, '/') + 1;
+			bool own_mm = strcmp(file, "maps") == 0 || strcmp(file, "statm") == 0;
+			found = p && (!own_mm || p == self) && process_file(p, file, &out);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
@@ -502,6 +514,8 @@ bool procfs_open_host(struct process *self, const char *full, uint64_t flags, lo
 	const char *rel = proc_rel(full);
 	if (!rel)
 		return false;
+	if (procmem_open(self, rel, hfd))
+		return true;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
 		*hfd = -EACCES;
 	else

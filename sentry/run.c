@@ -93,10 +93,18 @@ int task_loop(struct task *t)
 			 * program, so every patchable site may be patched (a failure only keeps it slow) —
 			 * in a page of the process's own: a page shared through the file cache may sit at
 			 * other addresses in other processes, and a patched site returns to its own. */
-			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && mm_own_page(pr, t->st->regs.rip - 1) == 0)
+			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && !t->pt.tracer && mm_own_page(pr, t->st->regs.rip - 1) == 0)
 				cv_as_patch_syscall(pr->as, t->st->regs.rip);
 			uint64_t blocked_before = t->blocked_ns;
-			int end = do_syscall(t, &ex);
+			int end;
+			if (t->pt.tracer) { /* a tracee: its tracer sees the entry, may change or skip the call */
+				uint64_t sys = t->st->regs.orig_rax;
+				ptrace_syscall_entry(t);
+				end = t->st->regs.orig_rax == (uint64_t)-1 ? 0 : do_syscall(t, &ex);
+				ptrace_syscall_exit(t, sys, end);
+			} else {
+				end = do_syscall(t, &ex);
+			}
 			uint64_t t2 = now_ns();
 			cpu_syscall_done(t, t2 - t1, blocked_before);
 			if (pr->s->opts.stats) {
@@ -117,6 +125,19 @@ int task_loop(struct task *t)
 				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
 					(unsigned long long)t->st->regs.rip, ex.info.si_addr);
 			__atomic_add_fetch(&pr->s->st_faults, 1, __ATOMIC_RELAXED);
+			if (t->pt.tracer) { /* the tracer sees the fault first (a breakpoint, a step's trap) */
+				if (t->pt.step && ex.info.si_signo == SIGTRAP) {
+					t->st->regs.eflags &= ~0x100ull;
+					t->pt.step = false;
+				}
+				int was = ex.info.si_signo, with = ptrace_signal_stop(t, &ex.info);
+				if (!with)
+					break; /* suppressed: the program goes on */
+				if (with != was) { /* another signal: delivered as sent, not forced */
+					sig_queue(t, with, &ex.info);
+					break;
+				}
+			}
 			sig = sig_fault(t, &ex.info); /* its handler, or death */
 			if (sig)
 				return end_group(t, sig);

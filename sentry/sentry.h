@@ -186,10 +186,42 @@ struct process {
 	 * continue its parent's wait has not yet reported. */
 	int stop_sig;
 	bool stop_report, cont_report;
+	unsigned stop_seq;       /* counts its stops (a tracee reports each once) */
+	int remote_users;        /* process_vm_readv/writev copying now: it is not reaped meanwhile */
+	uint64_t auxv[64];       /* the auxiliary vector it was started with, for /proc/PID/auxv */
+	size_t auxv_len;         /* bytes */
+	bool has_procmem;        /* it opened a /proc/PID/mem (procmem.c; inherited with the fds) */
+	uint32_t persona;        /* personality(2): stored (ADDR_NO_RANDOMIZE changes nothing here) */
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
 	uint64_t sys_ns;         /* time the sentry spent on its syscalls, waits left out (atomic) */
 	uint64_t child_sys_ns;   /* the same for its reaped children and theirs (s->lock) */
+};
+
+/* ptrace (ptrace.c, ptrace_req.c): a task's tracer and the stop it is in; under s->lock. */
+enum { PT_STOP_SIGNAL = 1, PT_STOP_SYSCALL_ENTRY, PT_STOP_SYSCALL_EXIT, PT_STOP_EVENT, PT_STOP_GROUP };
+struct task_ptrace {
+	struct process *tracer;  /* NULL: not traced */
+	bool seized;             /* PTRACE_SEIZE (else TRACEME or ATTACH) */
+	bool stopped;            /* in a ptrace-stop: the tracer may look at it and resume it */
+	bool reported;           /* the tracer's wait has seen this stop */
+	bool listening;          /* PTRACE_LISTEN: stays stopped; SIGCONT traps it again */
+	bool trap_notify;        /* SIGCONT came while it was stopped (seized): LISTEN traps again at once */
+	bool interrupt;          /* PTRACE_INTERRUPT, or an auto-attached child's first stop, is due */
+	bool syscalls;           /* resumed with PTRACE_SYSCALL: stops at syscall entry and exit */
+	bool step;               /* resumed with PTRACE_SINGLESTEP (the trap flag is set) */
+	bool fp_changed;         /* the tracer wrote its XSAVE state */
+	bool exit_reported;      /* the tracer's wait has seen it end */
+	uint32_t options;        /* PTRACE_O_* */
+	int kind;                /* PT_STOP_* */
+	int status;              /* the stop as wait reports it */
+	int resume_sig;          /* the signal the tracer resumed it with */
+	int busy;                /* tracer requests reading or writing its state now: it stays stopped */
+	int pending_event;       /* PTRACE_EVENT_* of the syscall in progress (fork, vfork, clone) */
+	uint64_t pending_msg;
+	uint64_t msg;            /* PTRACE_GETEVENTMSG */
+	unsigned stop_seq;       /* the group stop it last reported (process.stop_seq) */
+	siginfo_t info;          /* a signal-delivery-stop's signal (GETSIGINFO, SETSIGINFO) */
 };
 
 struct task {
@@ -224,6 +256,7 @@ struct task {
 	uint64_t blocked_ns;     /* time it spent waiting in the sentry (its own thread only) */
 	uint64_t block_start;
 	bool sleeping;           /* between cpu_block_begin and _end: /proc shows it sleeping (atomic) */
+	struct task_ptrace pt;
 	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
 	int stale_repeats;
 	uint64_t real_blocked;   /* rt_sigtimedwait: the mask it lowered for the wait (such signals queue) */
@@ -247,8 +280,16 @@ struct fc_entry;
 
 #define UNIX_NAMES_MAX 64 /* unix socket names bound at once that netns.c can give back */
 
+struct procmem_ent {
+	uint64_t dev, ino;       /* the memfd behind the application's fd */
+	int pid;                 /* whose memory it is */
+};
+#define PROCMEM_MAX 64
+
 struct sentry {
 	struct sentry_opts opts;
+	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
+	unsigned n_procmem;
 	const struct launch *L;  /* the program, the caller's identity, and whether the sentry is confined */
 	bool private_net;        /* in a network namespace of its own (netns.c): loopback only */
 	struct {
@@ -446,6 +487,49 @@ void jobctl_generated(struct process *p, int sig);
 bool jobctl_stop(struct task *t, int sig);
 /* Wait while @t's process is stopped, until SIGCONT, SIGKILL or the end of the process or sandbox. */
 void jobctl_park(struct task *t);
+
+/* ptrace.c: the tracee side (stops); ptrace_req.c: the requests */
+long sys_ptrace(struct task *t, uint64_t req, int64_t pid, uint64_t addr, uint64_t data);
+long sys_process_vm(struct task *t, int64_t pid, uint64_t ulocal, uint64_t nlocal, uint64_t uremote,
+		    uint64_t nremote, uint64_t flags, bool write);
+/* May @tracer trace (or read the memory of) @p? As Linux in a user namespace: the same ids (and @p
+ * dumpable), or the tracer holds CAP_SYS_PTRACE (the sandbox's root). */
+bool ptrace_may_access(const struct process *tracer, const struct process *p);
+/* The process of thread @tid, if @t may read its memory, kept from being freed until ptrace_unpin();
+ * else NULL and -ESRCH/-EPERM in *@err. */
+struct process *ptrace_pin(struct task *t, int64_t tid, long *err);
+void ptrace_unpin(struct process *p);
+/* Copy @len bytes between @self's memory at @local and @p's at @remote (@write: into @p; @force: past
+ * its protection, copy-on-write kept). Bytes copied up to the first fault, or -EFAULT. */
+long remote_copy(struct process *self, struct process *p, uint64_t local, uint64_t remote, size_t len, bool write,
+		 bool force);
+/* procmem.c: /proc/PID/mem. Open it (true, *@hfd a host fd or -errno) if @rel names one. */
+bool procmem_open(struct process *self, const char *rel, long *hfd);
+/* Is host fd @h a /proc/PID/mem of @pr's? Then read or write it (@off < 0: at the fd's position). */
+bool procmem_is(struct process *pr, int h, int *pid);
+long procmem_rw(struct task *t, int h, int pid, uint64_t buf, uint64_t len, bool wr, int64_t off);
+/* Signal-delivery-stop for the signal in *@info: the signal to deliver instead (0: none), *@info
+ * updated to it. */
+int ptrace_signal_stop(struct task *t, siginfo_t *info);
+/* Group-stop and PTRACE_INTERRUPT stops due for traced @t; whether it stopped. */
+bool ptrace_pending_stops(struct task *t);
+/* Around a syscall of traced @t: the entry stop, then events, the exit stop and a single step's end
+ * (@ends: exit or exit_group, which only gets PTRACE_EVENT_EXIT). */
+void ptrace_syscall_entry(struct task *t);
+int ptrace_syscall_exit(struct task *t, uint64_t nr, bool ends);
+/* @child of traced @t was made by clone flags @flags: auto-attach it if the options say (before it runs). */
+void ptrace_fork(struct task *t, struct task *child, uint64_t flags);
+/* wait4/waitid of tracer @pr (s->lock held): a stop or end of a tracee to report — 1 with *@tid and
+ * *@status, 0 if it has tracees but none to report, -1 if it has none. */
+int ptrace_wait(struct process *pr, int64_t pid, int64_t group, bool nowait, int *tid, int *status);
+/* Has zombie @c a tracer other than its parent that has not seen it end (its parent waits)? */
+bool ptrace_holds_zombie(const struct process *c);
+bool ptrace_exit_reportable(const struct task *o);
+/* Tracer @tr ended (s->lock held): its tracees go on untraced (PTRACE_O_EXITKILL: killed). */
+void ptrace_tracer_gone(struct process *tr);
+/* SIGCONT for @p (s->lock held): its seized, stopped tracees trap again (now, or at PTRACE_LISTEN). */
+void ptrace_sigcont(struct process *p);
+void ptrace_retrap(struct task *o);
 
 /* After kicking tasks (s->lock held on entry and exit): broadcast s->changed, wake futex waiters, then
  * wait on s->changed for up to @ms milliseconds. */
@@ -716,7 +800,7 @@ bool clock_allowed(uint64_t clk);
  * thread << 2 | type) with the sandbox's ids: 0 and *@ts, or -EINVAL. */
 long cpu_clock_by_id(struct task *t, uint64_t clk, struct timespec *ts);
 long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures);
-long sys_personality(uint64_t persona);
+long sys_personality(struct task *t, uint64_t persona);
 /* creds.c: fixed credentials, no capabilities; the umask */
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist);

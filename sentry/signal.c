@@ -143,6 +143,8 @@ static bool ignored_now(const struct task *t, int sig)
 {
 	if ((__atomic_load_n(&t->blocked, __ATOMIC_RELAXED) | t->real_blocked) & SIG_BIT(sig))
 		return false; /* blocked, or blocked before an rt_sigtimedwait lowered the mask for it */
+	if (t->pt.tracer)
+		return false; /* a tracer sees even ignored signals */
 	uint64_t h = t->proc->actions[sig - 1].handler;
 	return h == (uint64_t)SIG_IGN || (h == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE);
 }
@@ -360,6 +362,8 @@ int sig_deliver(struct task *t)
 	bool no_handler = false; /* a signal was taken that ran no handler: a stop, or one ignored now */
 	for (;;) {
 		jobctl_park(t); /* while the process is stopped (only SIGKILL gets through) */
+		if (t->pt.tracer && ptrace_pending_stops(t))
+			no_handler = true;
 		pthread_mutex_lock(&s->lock);
 		uint64_t ready = t->pending & ~t->blocked;
 		if (!ready) {
@@ -374,6 +378,17 @@ int sig_deliver(struct task *t)
 		siginfo_t info = t->pinfo[sig - 1];
 		t->pending &= ~SIG_BIT(sig);
 		pthread_mutex_unlock(&s->lock);
+		if (t->pt.tracer && sig != SIGKILL) { /* signal-delivery-stop: the tracer decides */
+			sig = ptrace_signal_stop(t, &info);
+			if (!sig) {
+				no_handler = true;
+				continue;
+			}
+			if (t->blocked & SIG_BIT(sig)) { /* a blocked signal waits in the queue */
+				sig_queue(t, sig, &info);
+				continue;
+			}
+		}
 		struct ksigaction act = pr->actions[sig - 1];
 		if (act.handler == (uint64_t)SIG_IGN || (act.handler == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE)) {
 			no_handler = true;

@@ -137,6 +137,9 @@ static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 	uint64_t done = 0, asked;
 	if (!wr && off < 0 && sigfd_is(t->proc, h))
 		return sigfd_read(t, h, buf, len);
+	int mem_pid;
+	if (procmem_is(t->proc, h, &mem_pid))
+		return procmem_rw(t, h, mem_pid, buf, len, wr, off);
 	if (len > RW_MAX)
 		len = RW_MAX;
 	long lim = wr ? fsize_write(t->proc, h, off, &len) : 0;
@@ -618,7 +621,7 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_getrusage: ret = sys_getrusage(t, (int32_t)a0, a1); break;
 	case SYS_sysinfo: ret = sys_sysinfo(t, a0); break;
 	case SYS_clock_getres: ret = sys_clock_getres(t, a0, a1); break;
-	case SYS_personality: ret = sys_personality(a0); break;
+	case SYS_personality: ret = sys_personality(t, a0); break;
 	case SYS_getresuid: case SYS_getresgid: case SYS_setuid: case SYS_setgid: case SYS_setreuid:
 	case SYS_setregid: case SYS_setresuid: case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid:
 		ret = sys_ids(t, nr, a0, a1, a2);
@@ -635,6 +638,11 @@ static int dispatch(struct task *t, const struct cv_exit *ex)
 	case SYS_sched_yield: ret = 0; break;
 	case SYS_futex: ret = do_futex(t, a0, a1, a2, a3, a4, a5); break;
 	case SYS_kill: ret = sig_kill(t, (int32_t)a0, 0, a1, SI_USER); break;
+	case SYS_ptrace: ret = sys_ptrace(t, a0, (int64_t)a1, a2, a3); break;
+	case SYS_process_vm_readv:
+	case SYS_process_vm_writev:
+		ret = sys_process_vm(t, (int64_t)a0, a1, a2, a3, a4, a5, nr == SYS_process_vm_writev);
+		break;
 	case SYS_tkill: ret = (int32_t)a0 <= 0 ? -EINVAL : sig_kill(t, 0, (int32_t)a0, a1, SI_TKILL); break;
 	case SYS_tgkill:
 		ret = (int32_t)a0 <= 0 || (int32_t)a1 <= 0 ? -EINVAL : sig_kill(t, (int32_t)a0, (int32_t)a1, a2, SI_TKILL);
@@ -674,6 +682,7 @@ static bool may_block(uint64_t nr)
 	case SYS_connect: case SYS_accept: case SYS_accept4: case SYS_sendto: case SYS_recvfrom:
 	case SYS_sendmsg: case SYS_recvmsg:
 	case SYS_exit: case SYS_exit_group:
+	case SYS_ptrace: case SYS_process_vm_readv: case SYS_process_vm_writev: /* lock the other process */
 		return true;
 	default:
 		return false;

@@ -377,9 +377,18 @@ long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures)
 }
 
 /* personality: only Linux's own (PER_LINUX); 0xffffffff queries it. */
-long sys_personality(uint64_t persona)
+/* personality(2): Linux's own (PER_LINUX) with any flags (gdb sets ADDR_NO_RANDOMIZE; the sandbox's
+ * layout does not change); the old one is returned, 0xffffffff only asks. */
+long sys_personality(struct task *t, uint64_t persona)
 {
-	return (uint32_t)persona == 0xffffffffu || (uint32_t)persona == 0 ? 0 : -EINVAL;
+	struct process *pr = t->proc;
+	uint32_t old = pr->persona;
+	if ((uint32_t)persona == 0xffffffffu)
+		return old;
+	if ((persona & 0xff) != 0)
+		return -EINVAL;
+	pr->persona = (uint32_t)persona;
+	return old;
 }
 
 long sys_get_robust_list(struct task *t, uint64_t pid, uint64_t uhead, uint64_t ulen)

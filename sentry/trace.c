@@ -53,7 +53,8 @@ static const struct {
 	{ SYS_timerfd_gettime, "dx" }, { SYS_utimensat, "dsxx" }, { SYS_utimes, "sx" }, { SYS_futimesat, "dsx" },
 	{ SYS_utime, "sx" }, { SYS_mknod, "sxx" }, { SYS_mknodat, "dsxx" },
 	/* processes, signals */
-	{ SYS_waitid, "ddxxx" }, { SYS_rt_sigtimedwait, "xxxd" }, { SYS_rt_sigqueueinfo, "ddx" },
+	{ SYS_waitid, "ddxxx" }, { SYS_ptrace, "ddxx" }, { SYS_process_vm_readv, "dxdxdx" },
+	{ SYS_process_vm_writev, "dxdxdx" }, { SYS_rt_sigtimedwait, "xxxd" }, { SYS_rt_sigqueueinfo, "ddx" },
 	{ SYS_rt_tgsigqueueinfo, "dddx" }, { SYS_prctl, "dxxxx" }, { SYS_seccomp, "dxx" }, { SYS_personality, "x" },
 	/* scheduling, limits, times */
 	{ SYS_sched_setaffinity, "ddx" }, { SYS_sched_getparam, "dx" }, { SYS_sched_setparam, "dx" },
