@@ -231,6 +231,9 @@ static long copy_held(struct task *t, uint64_t nr, const uint64_t a[6], int in, 
 	uint64_t len = sendfile_ ? a[3] : tee_ ? a[2] : a[4], flags = sendfile_ ? 0 : tee_ ? a[3] : a[5];
 	loff_t oin, oout;
 	bool hin, hout;
+	int mem_pid;
+	if (procmem_is(pr, in, &mem_pid) || procmem_is(pr, out, &mem_pid))
+		return -EINVAL; /* /proc/PID/mem is read and written, never spliced (as Linux) */
 	long r = get_off(pr, uin, &oin, &hin);
 	if (r == 0)
 		r = get_off(pr, uout, &oout, &hout);

@@ -121,6 +121,19 @@ struct task *task_new(struct process *pr)
 	return t;
 }
 
+void process_notify_exit(struct process *pr)
+{
+	siginfo_t si = { .si_signo = SIGCHLD };
+	si.si_code = (pr->exit_status & 0x7f) ? CLD_KILLED : CLD_EXITED;
+	si.si_pid = pr->pid;
+	si.si_status = (pr->exit_status & 0x7f) ? pr->exit_status & 0x7f : (pr->exit_status >> 8) & 0xff;
+	/* Process-directed, to the thread Linux would pick (not just any: one that blocks it would keep it
+	 * pending for good while another waits for it). Ignored by default; a handler, sigsuspend or
+	 * signalfd sees it. */
+	if (pr->parent && !pr->parent->zombie)
+		sig_process_locked(pr->parent, SIGCHLD, &si);
+}
+
 void task_exit(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -169,15 +182,8 @@ void task_exit(struct task *t)
 				sig_queue_locked(o, o->pdeathsig, &di);
 			}
 	}
-	siginfo_t si = { .si_signo = SIGCHLD };
-	si.si_code = (pr->exit_status & 0x7f) ? CLD_KILLED : CLD_EXITED;
-	si.si_pid = pr->pid;
-	si.si_status = (pr->exit_status & 0x7f) ? pr->exit_status & 0x7f : (pr->exit_status >> 8) & 0xff;
-	/* Process-directed, to the thread Linux would pick (not just any: one that blocks it would keep it
-	 * pending for good while another waits for it). Ignored by default; a handler, sigsuspend or
-	 * signalfd sees it. */
-	if (pr->parent && !pr->parent->zombie)
-		sig_process_locked(pr->parent, SIGCHLD, &si);
+	if (!ptrace_holds_zombie(pr)) /* else when its tracer has seen it end (ptrace.c) */
+		process_notify_exit(pr);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	futex_wake_all(s); /* SIGCHLD or a child's pdeath signal may have to interrupt a futex wait */

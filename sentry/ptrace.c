@@ -231,6 +231,8 @@ int ptrace_wait(struct process *pr, int64_t pid, int64_t group, bool nowait, int
 				if (!nowait) {
 					o->pt.exit_reported = true;
 					o->pt.tracer = NULL;
+					if (p->zombie && !ptrace_holds_zombie(p))
+						process_notify_exit(p); /* its parent learns of it now */
 					pthread_cond_broadcast(&pr->s->changed); /* the real parent may reap it now */
 				}
 				return 1;

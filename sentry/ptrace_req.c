@@ -358,6 +358,7 @@ long sys_ptrace(struct task *t, uint64_t req, int64_t pid, uint64_t addr, uint64
 		if (ret == 0 && !o->pt.stopped) {
 			o->pt.interrupt = true;
 			task_kick(o);
+			pthread_cond_broadcast(&s->changed); /* out of a sentry sleep */
 		}
 	} else if (!o->pt.stopped || (o->pt.listening && req != PTRACE_DETACH && req != PTRACE_CONT &&
 				      req != PTRACE_SYSCALL && req != PTRACE_GETEVENTMSG)) {

@@ -522,6 +522,8 @@ void ptrace_fork(struct task *t, struct task *child, uint64_t flags);
 /* wait4/waitid of tracer @pr (s->lock held): a stop or end of a tracee to report — 1 with *@tid and
  * *@status, 0 if it has tracees but none to report, -1 if it has none. */
 int ptrace_wait(struct process *pr, int64_t pid, int64_t group, bool nowait, int *tid, int *status);
+/* SIGCHLD to the parent of @pr, which ended (s->lock held). */
+void process_notify_exit(struct process *pr);
 /* Has zombie @c a tracer other than its parent that has not seen it end (its parent waits)? */
 bool ptrace_holds_zombie(const struct process *c);
 bool ptrace_exit_reportable(const struct task *o);

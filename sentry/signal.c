@@ -454,7 +454,8 @@ int sig_fault(struct task *t, const siginfo_t *info)
 bool sig_interrupting(struct task *t)
 {
 	struct task *ex = __atomic_load_n(&t->proc->exec_task, __ATOMIC_ACQUIRE);
-	return (ex && ex != t) || (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) & ~t->blocked) != 0;
+	return (ex && ex != t) || (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) & ~t->blocked) != 0 ||
+	       __atomic_load_n(&t->pt.interrupt, __ATOMIC_RELAXED); /* PTRACE_INTERRUPT stops it */
 }
 
 /* Block until a signal is deliverable or the deadline (CLOCK_MONOTONIC; NULL: none) passes.

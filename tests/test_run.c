@@ -187,6 +187,24 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	     "[t.start() for t in ts]; [t.join() for t in ts]; print(n)");
 }
 
+/* ptrace inside the sandbox: a tracer's every request compared with native; strace -f (one file per
+ * process, so that scheduling does not reorder lines) and a gdb session (breakpoints, backtraces,
+ * finish, next, a thread, a signal) give what they give natively, addresses and pids aside. */
+PLATFORM_TEST(run_ptrace_strace_gdb)
+{
+	RUNP(PROGS_DIR "/ptracer", NULL);
+	RUNP("/bin/sh", "-c",
+	     "d=/tmp/cvt-strace-$$ && mkdir $d && cd $d && strace -ff -qq -o t -e trace=write,exit_group,wait4,kill,"
+	     "execve,clone,vfork,fork -e signal=none sh -c 'echo hi; /bin/sh -c \"exit 3\"; echo $?; kill -0 $$' && "
+	     "for f in $(ls t.* | sort -t. -k2 -n); do sed -E 's/0x[0-9a-f]+/X/g; s/= [0-9]{1,}$/= N/; "
+	     "s/\\(-?[0-9]+,/(P,/; s/ \\/\\* [0-9]+ vars \\*\\///; s/ +/ /g' $f; done; cd /; rm -rf $d");
+	RUNP("/bin/sh", "-c",
+	     "gdb -nx -batch -ex 'break compute' -ex run -ex bt -ex 'info args' -ex finish -ex next -ex next "
+	     "-ex 'p total' -ex continue -ex bt -ex thread -ex delete -ex continue "
+	     "-ex 'p $_siginfo.si_signo' -ex continue " PROGS_DIR "/gdbme 2>&1 | "
+	     "sed -E 's/0x[0-9a-f]+/X/g; s/(process|LWP) [0-9]+/\\1 N/g'");
+}
+
 /* Entries of host directory @dir whose names start with @prefix. */
 static int count_entries(const char *dir, const char *prefix)
 {
