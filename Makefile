@@ -23,7 +23,7 @@ CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -fno-strict-aliasing
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
-CPPFLAGS += -Iinclude -Isrc -DPROGS_DIR='"$(BUILD)/progs"'
+CPPFLAGS += -Iinclude -Isrc -DPROGS_DIR='"$(BUILD)/progs"' -DBUILD_DIR='"$(BUILD)"'
 LIBS    := -lZydis -lpthread
 SAN     ?=
 
@@ -41,7 +41,12 @@ HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.
 
 PROGS    := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(sort $(wildcard tests/progs/*.c)))
 
-all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests $(PROGS)
+all: $(BUILD)/libcvisor.a $(BUILD)/$(SONAME) $(BUILD)/cvisor $(BUILD)/run_tests $(PROGS) $(BUILD)/progs/ttyjobs.py
+
+# Drives terminal job control through a pty (tests/test_run.c); beside the guest programs.
+$(BUILD)/progs/ttyjobs.py: tests/ttyjobs.py
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # Guest programs the sentry tests run: plain builds, never sanitized (they run inside the sandbox).
 $(BUILD)/progs/%: tests/progs/%.c

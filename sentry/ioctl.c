@@ -88,11 +88,15 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 	case TIOCGPGRP: case TIOCGSID: { /* job control on the sandbox's terminal: its own groups */
 		if (!isatty(h))
 			return -ENOTTY;
-		v = req == TIOCGSID ? pr->sid : pr->pgid;
+		v = req == TIOCGSID ? pr->sid : (int)jobctl_tty_pgrp(pr, 0, false);
 		return mm_copy_out(pr, arg, &v, sizeof(v));
 	}
-	case TIOCSPGRP:
-		return isatty(h) ? 0 : -ENOTTY;
+	case TIOCSPGRP: /* the group the terminal's ^C and ^Z go to, and that may read it */
+		if (!isatty(h))
+			return -ENOTTY;
+		if (mm_copy_in(pr, arg, &v, sizeof(v)) < 0)
+			return -EFAULT;
+		return jobctl_tty_pgrp(pr, v, true);
 	default:
 		return -ENOTTY;
 	}

@@ -44,7 +44,7 @@
 /* Messages to the caller on the report pipe: the sentry's host pid, how sentry_main() returned, how
  * the sentry process ended (the keeper's word, when it died without returning). */
 struct report {
-	char tag; /* 'P', 'R', 'W' */
+	char tag; /* 'P', 'R', 'W'; 'S': the first process stopped (job control: cvisor stops too) */
 	int val;
 };
 
@@ -53,6 +53,31 @@ static void say(int fd, char tag, int val)
 	struct report r = { tag, val };
 	ssize_t n = write(fd, &r, sizeof(r));
 	(void)n;
+}
+
+void jail_report_stop(const struct launch *L, int sig)
+{
+	if (L && L->report_fd >= 0)
+		say(L->report_fd, 'S', sig);
+}
+
+/* The first process stopped with @sig: stop as natively it would have (the shell that started us
+ * sees "Stopped" and the signal; its SIGCONT reaches the sentry too, in our process group). */
+static void stop_like(int sig)
+{
+	if (sig == SIGSTOP || sig < 1 || sig > 64) {
+		raise(SIGSTOP);
+		return;
+	}
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigaction(sig, &dfl, &old);
+	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+	raise(sig);
+	pthread_sigmask(SIG_BLOCK, &one, NULL);
+	sigaction(sig, &old, NULL);
 }
 
 static int write_text(int dirfd, const char *name, const char *text)
@@ -211,6 +236,7 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 	L->self_gid = root ? 0 : L->gid[1];
 	L->unmapped_uid = root ? 0 : L->overflow_uid;
 	L->unmapped_gid = root ? 0 : L->overflow_gid;
+	L->report_fd = report;
 	ret = sentry_main(opts, L, path, argv, envp);
 out:
 	if (err[0])
@@ -314,7 +340,9 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 	L->overflow_gid = read_id("/proc/sys/kernel/overflowgid");
 	sigset_t fwd, old;
 	sigemptyset(&fwd);
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2 };
+	/* SIGTSTP too: a terminal's ^Z goes to the sandbox's foreground job, and we stop only when the
+	 * first process does ('S'), so that a shell inside keeps its own job control. */
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2, SIGTSTP };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&fwd, sigs[i]);
 	pthread_sigmask(SIG_BLOCK, &fwd, &old); /* the keeper and the sentry inherit the mask */
@@ -383,6 +411,8 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 			returned = true, ret = r.val;
 		else if (r.tag == 'W')
 			wstatus = r.val;
+		else if (r.tag == 'S')
+			stop_like(r.val);
 	}
 	close(rep[0]);
 	if (ids[0] >= 0)

@@ -9,7 +9,11 @@
 // The stop is reported as soon as the first thread takes the signal; the others are kicked and park
 // before they next run application code (a thread blocked in a syscall parks when the call returns).
 // Signals other than SIGKILL stay pending while the process is stopped.
+#include <errno.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include "sentry.h"
 
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
@@ -85,6 +89,8 @@ bool jobctl_stop(struct task *t, int sig)
 			if (!o->exited && o != t)
 				task_kick(o);
 		notify_parent(pr, CLD_STOPPED, sig);
+		if (pr->pid == 1)
+			jail_report_stop(s->L, sig);
 	}
 	pthread_mutex_unlock(&s->lock);
 	futex_wake_all(s); /* SIGCHLD may have to interrupt the parent's futex wait */
@@ -105,4 +111,62 @@ void jobctl_park(struct task *t)
 		cpu_block_end(t);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Is host fd @h the caller's terminal (the one the sandbox's job control is about)? */
+static bool caller_tty(const struct sentry *s, int h)
+{
+	struct stat st;
+	if (fstat(h, &st) < 0 || !S_ISCHR(st.st_mode))
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (s->stdio_rdev[i] && s->stdio_rdev[i] == st.st_rdev)
+			return true;
+	return false;
+}
+
+long jobctl_tty_access(struct task *t, int h, bool wr)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	if (__atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) ||
+	    !caller_tty(s, h))
+		return 0; /* the foreground, or not the terminal */
+	int sig = wr ? SIGTTOU : SIGTTIN;
+	struct termios tio;
+	if (wr && (ioctl(h, TCGETS, &tio) < 0 || !(tio.c_lflag & TOSTOP)))
+		return 0;
+	bool refused = pr->actions[sig - 1].handler == (uint64_t)SIG_IGN || (t->blocked & SIG_BIT(sig));
+	if (refused) /* a write goes ahead; a read fails */
+		return wr ? 0 : -EIO;
+	pthread_mutex_lock(&s->lock);
+	long ret = -EINTR;
+	if (group_orphaned(s, pr->pgid)) {
+		ret = -EIO;
+	} else {
+		siginfo_t si = { .si_signo = sig, .si_code = SI_KERNEL };
+		for (struct process *q = s->procs; q; q = q->next)
+			if (!q->zombie && q->pgid == pr->pgid)
+				sig_process_locked(q, sig, &si);
+	}
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s);
+	return ret;
+}
+
+long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set)
+{
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&s->lock);
+	long ret = s->fg_pgrp;
+	if (set) {
+		bool found = false;
+		for (struct process *q = s->procs; q && pgrp > 0; q = q->next)
+			found |= !q->zombie && q->pgid == pgrp && q->sid == pr->sid;
+		ret = pgrp < 0 ? -EINVAL : found ? 0 : -EPERM;
+		if (found)
+			s->fg_pgrp = (int)pgrp;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }

@@ -262,9 +262,11 @@ static void shutdown_all(struct sentry *s)
 }
 
 /*
- * Signals sent to cvisor itself (a terminal's ^C or resize, a supervisor's SIGTERM) go to the sandbox:
- * SIGINT, SIGQUIT and SIGWINCH to the first process's group, as a terminal sends them to its foreground
- * group; SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 to the first process. The program decides, as natively; if it dies, the sandbox ends through
+ * Signals sent to cvisor itself (a terminal's ^C, ^Z or resize, a supervisor's SIGTERM) go to the
+ * sandbox: SIGINT, SIGQUIT, SIGWINCH and SIGTSTP to the terminal's foreground group (jobctl.c: the
+ * first process's group until a shell inside sets another), as a terminal sends them, and SIGCONT
+ * (cvisor continued after it stopped with the first process) too; SIGTERM, SIGHUP, SIGUSR1 and
+ * SIGUSR2 to the first process. The program decides, as natively; if it dies, the sandbox ends through
  * the ordinary path, which removes the private /tmp and /dev/shm. The sentry's threads (and the stubs
  * they spawn) block these signals; this thread reads them from a signalfd.
  */
@@ -291,10 +293,11 @@ static void *host_signals_main(void *arg)
 			continue;
 		int sig = (int)si.ssi_signo;
 		siginfo_t info = { .si_signo = sig, .si_code = SI_USER }; /* from outside: pid 0 */
-		bool group = sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH; /* what a terminal sends */
+		/* what a terminal sends, to its foreground group; SIGCONT (cvisor's own fg or bg) too */
+		bool group = sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH || sig == SIGTSTP || sig == SIGCONT;
 		pthread_mutex_lock(&s->lock);
 		for (struct process *q = s->procs; q; q = q->next)
-			if (!q->zombie && (group ? q->pgid == h->init->pgid : q == h->init))
+			if (!q->zombie && (group ? q->pgid == s->fg_pgrp : q == h->init))
 				sig_process_locked(q, sig, &info);
 		pthread_mutex_unlock(&s->lock);
 		futex_wake_all(s);
@@ -324,7 +327,7 @@ static void host_signals_stop(struct host_signals *h)
 
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
-	struct launch L = { .prog_fd = -1, .ids_fd = -1 };
+	struct launch L = { .prog_fd = -1, .ids_fd = -1, .report_fd = -1 };
 	/* Without --root the program is the host file the caller named (it may be where the sandbox does
 	 * not look, e.g. the host's /tmp): opened here, with the caller's rights. Under --root it is a path
 	 * inside the root, opened through the policy. Either way its interpreter comes through the policy. */
@@ -387,6 +390,8 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	sigaddset(&forwarded, SIGWINCH);
 	sigaddset(&forwarded, SIGUSR1);
 	sigaddset(&forwarded, SIGUSR2);
+	sigaddset(&forwarded, SIGTSTP); /* ^Z: the sandbox's foreground job stops (and cvisor with it) */
+	sigaddset(&forwarded, SIGCONT); /* cvisor continued: so is that job */
 	pthread_sigmask(SIG_BLOCK, &forwarded, &caller_mask); /* before any thread: all inherit it */
 	/* Host writes to a pipe whose reader left must fail with EPIPE, not kill the sentry. */
 	signal(SIGPIPE, SIG_IGN);
@@ -475,6 +480,7 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
 	hs.init = init;
+	s.fg_pgrp = init->pgid; /* the first process starts in the foreground */
 	host_signals_start(&hs, &forwarded);
 	task_loop(t);
 	task_exit(t);

@@ -58,6 +58,7 @@ struct launch {
 	uint32_t self_uid, self_gid, unmapped_uid, unmapped_gid, overflow_uid, overflow_gid;
 	int ids_fd; /* not started by root: a socket to the caller, which says whose a file is (ids.c) */
 	uint64_t ignored; /* the signals the caller ignores: the program starts ignoring them too */
+	int report_fd;    /* confined: the pipe to the caller (jail.c), else -1 */
 };
 
 struct mountpt {
@@ -318,6 +319,7 @@ struct sentry {
 	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
 	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
 	dev_t stdio_rdev[3];     /* the devices of the caller's stdin/out/err (its terminal), or 0 */
+	int fg_pgrp;             /* the foreground process group of that terminal (jobctl.c; lock) */
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_cow_faults, st_interrupts;
@@ -401,6 +403,8 @@ int confine_privileges(bool jailed, char *err, size_t errlen);
 int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path, char *const argv[], char *const envp[]);
 int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
 		char *const envp[]);
+/* The first process stopped: tell the caller, which stops too (jail.c). */
+void jail_report_stop(const struct launch *L, int sig);
 /* view.c: build the sentry's mount namespace (the sandbox's view and nothing else) and pivot into it. */
 /* Called once the sentry is fully confined, before the program's first byte is read. Defined only in
  * the test binary (tests/test_compromised.c plays a compromised sentry there); in cvisor the weak
@@ -485,6 +489,12 @@ void jobctl_generated(struct process *p, int sig);
 /* Task @t took stop signal @sig with the default action: stop its process (true), or discard the
  * signal (an orphaned group, for all but SIGSTOP: false). */
 bool jobctl_stop(struct task *t, int sig);
+/* Before a read (or a write) of host fd @h at its position by @t: a background process reading the
+ * caller's terminal (writing it, with TOSTOP) gets SIGTTIN (SIGTTOU) — -EINTR, the call restarts
+ * after the stop — or -EIO; 0 to go ahead. */
+long jobctl_tty_access(struct task *t, int h, bool wr);
+/* TIOCGPGRP and TIOCSPGRP on the caller's terminal. */
+long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set);
 /* Wait while @t's process is stopped, until SIGCONT, SIGKILL or the end of the process or sandbox. */
 void jobctl_park(struct task *t);
 

@@ -149,7 +149,9 @@ static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 	 * gives all of @len (dd counts short reads); a bounce buffer moves IO_CHUNK at a time. */
 	for (int whole = -1;;) {
 		if (off < 0) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
-			long w = host_wait_io(t, h, wr);
+			long w = done ? 0 : jobctl_tty_access(t, h, wr); /* a background job's terminal IO */
+			if (w == 0)
+				w = host_wait_io(t, h, wr);
 			if (w < 0)
 				return done ? (long)done : w;
 		}

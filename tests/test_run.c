@@ -205,6 +205,27 @@ PLATFORM_TEST(run_ptrace_strace_gdb)
 	     "sed -E 's/0x[0-9a-f]+/X/g; s/(process|LWP) [0-9]+/\\1 N/g'");
 }
 
+/* Terminal job control through a pseudo-terminal (tests/ttyjobs.py): a background job reading the
+ * terminal stops (SIGTTIN), ^Z stops an interactive shell's foreground job and the shell reports it,
+ * ^Z to cvisor run from a shell stops it as it stops the program natively, and fg goes on. */
+PLATFORM_TEST(run_terminal_job_control)
+{
+	if (access("/usr/bin/python3", X_OK) != 0 || access("/bin/bash", X_OK) != 0)
+		SKIP("python3 or bash not installed");
+	static struct outcome native;
+	char *const nat[] = { "python3", PROGS_DIR "/ttyjobs.py", NULL };
+	if (!native.out)
+		run_native("/usr/bin/python3", nat, &native);
+	char *const box[] = { "python3", PROGS_DIR "/ttyjobs.py", BUILD_DIR "/cvisor", "run", "--platform",
+			      (char *)platform, "--", NULL };
+	struct outcome o;
+	run_native("/usr/bin/python3", box, &o);
+	EXPECT_EQ(o.status, 0);
+	if (o.len != native.len || memcmp(o.out, native.out, o.len) != 0)
+		HARNESS_FAIL(0, "terminal job control differs\n--- native\n%s\n--- cvisor\n%s", native.out, o.out);
+	free(o.out);
+}
+
 /* Entries of host directory @dir whose names start with @prefix. */
 static int count_entries(const char *dir, const char *prefix)
 {
