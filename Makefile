@@ -56,16 +56,6 @@ $(BUILD)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
 
-# Syscall names for --trace, from the kernel headers this build sees (linux-libc-dev).
-$(BUILD)/gen/syscall_names.h:
-	@mkdir -p $(dir $@)
-	echo '#include <asm/unistd.h>' | $(CC) -E -dM - | \
-		awk '$$1 == "#define" && $$2 ~ /^__NR_/ && $$3 ~ /^[0-9]+$$/ { sub(/^__NR_/, "", $$2); print "[" $$3 "] = \"" $$2 "\"," }' >$@.tmp
-	mv $@.tmp $@
-
-$(BUILD)/sentry/trace.o: $(BUILD)/gen/syscall_names.h
-$(BUILD)/sentry/trace.o: CPPFLAGS += -I$(BUILD)/gen
-
 # The systrap stub: freestanding, general registers only, linked into one flat position-independent
 # blob that src/systrap/blob.S embeds. Never sanitized: it runs inside stub processes.
 STUB_CFLAGS := -O2 -std=gnu11 $(WARN) -ffreestanding -fno-builtin -fpie -fno-plt -fno-stack-protector \

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define NGROUPS_MAX_ 65536
 #define NO_CHANGE ((uint32_t)-1) /* a set*id argument that keeps the current id */
@@ -227,3 +228,25 @@ long sys_umask(struct task *t, uint64_t mask)
 	pr->umask = (mode_t)(mask & 0777);
 	return old;
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(getuid, t->proc->cred.uid[0])
+SYSCALL_ENTRY(geteuid, t->proc->cred.uid[1])
+SYSCALL_ENTRY(getgid, t->proc->cred.gid[0])
+SYSCALL_ENTRY(getegid, t->proc->cred.gid[1])
+SYSCALL_ENTRY(getgroups, sys_getgroups(t, a[0], a[1]))
+SYSCALL_ENTRY(setgroups, sys_setgroups(t, a[0], a[1]))
+SYSCALL_ENTRY(capget, sys_capability(t, false, a[0], a[1]))
+SYSCALL_ENTRY(capset, sys_capability(t, true, a[0], a[1]))
+SYSCALL_ENTRY(umask, sys_umask(t, a[0]))
+SYSCALL_ENTRY(getresuid, sys_ids(t, SYS_getresuid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(getresgid, sys_ids(t, SYS_getresgid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setuid, sys_ids(t, SYS_setuid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setgid, sys_ids(t, SYS_setgid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setreuid, sys_ids(t, SYS_setreuid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setregid, sys_ids(t, SYS_setregid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setresuid, sys_ids(t, SYS_setresuid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setresgid, sys_ids(t, SYS_setresgid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setfsuid, sys_ids(t, SYS_setfsuid, a[0], a[1], a[2]))
+SYSCALL_ENTRY(setfsgid, sys_ids(t, SYS_setfsgid, a[0], a[1], a[2]))

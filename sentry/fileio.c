@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define IOV_MAX_ 1024
 #define COPY_CHUNK (1u << 20) /* in-kernel copies go in steps so a signal is noticed between them */
@@ -297,3 +298,28 @@ long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags)
 	int h = timerfd_create((int)clk, (int)(flags & TFD_NONBLOCK) | TFD_CLOEXEC);
 	return h < 0 ? -errno : fd_install(t->proc, h, flags & TFD_CLOEXEC);
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(preadv, (int64_t)a[3] < 0 ? -EINVAL : io_vec(t, a[0], a[1], a[2], (int64_t)a[3], false, 0))
+SYSCALL_ENTRY(pwritev, (int64_t)a[3] < 0 ? -EINVAL : io_vec(t, a[0], a[1], a[2], (int64_t)a[3], true, 0))
+SYSCALL_ENTRY(preadv2, (int64_t)a[3] < -1 ? -EINVAL : io_vec(t, a[0], a[1], a[2], (int64_t)a[3], false, a[5]))
+SYSCALL_ENTRY(pwritev2, (int64_t)a[3] < -1 ? -EINVAL : io_vec(t, a[0], a[1], a[2], (int64_t)a[3], true, a[5]))
+SYSCALL_ENTRY(readv, io_vec(t, a[0], a[1], a[2], -1, false, 0))
+SYSCALL_ENTRY(writev, io_vec(t, a[0], a[1], a[2], -1, true, 0))
+SYSCALL_ENTRY(sync, io_sync(t))
+SYSCALL_ENTRY(flock, io_flock(t, a[0], a[1]))
+SYSCALL_ENTRY(close_range, io_close_range(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(memfd_create, io_memfd_create(t, a[0], a[1]))
+SYSCALL_ENTRY(timerfd_create, io_timerfd_create(t, a[0], a[1]))
+SYSCALL_ENTRY(ftruncate, io_fd_syscall(t, SYS_ftruncate, a))
+SYSCALL_ENTRY(fsync, io_fd_syscall(t, SYS_fsync, a))
+SYSCALL_ENTRY(fdatasync, io_fd_syscall(t, SYS_fdatasync, a))
+SYSCALL_ENTRY(syncfs, io_fd_syscall(t, SYS_syncfs, a))
+SYSCALL_ENTRY(fallocate, io_fd_syscall(t, SYS_fallocate, a))
+SYSCALL_ENTRY(timerfd_settime, io_fd_syscall(t, SYS_timerfd_settime, a))
+SYSCALL_ENTRY(timerfd_gettime, io_fd_syscall(t, SYS_timerfd_gettime, a))
+SYSCALL_ENTRY(sendfile, io_copy(t, SYS_sendfile, a))
+SYSCALL_ENTRY(copy_file_range, io_copy(t, SYS_copy_file_range, a))
+SYSCALL_ENTRY(splice, io_copy(t, SYS_splice, a))
+SYSCALL_ENTRY(tee, io_copy(t, SYS_tee, a))

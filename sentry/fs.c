@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Path system calls that read: open, stat, access, readlink, statfs, cwd, inotify — every path walked
-// by walk.c, the host acting only on the fds it opened — and the dispatch of the ones that change
-// things (fs_change.c) and of xattrs (fs_xattr.c). What they create gets the process's umask.
+// by walk.c, the host acting only on the fds it opened; the ones that change things are in
+// fs_change.c, xattrs in fs_xattr.c. What they create gets the process's umask.
 #include <errno.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -13,13 +13,10 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "sentry.h"
-
-/* dirfd arguments are ints: AT_FDCWD arrives as 0xffffff9c in a 64-bit register. */
-#define DIRFD(x) ((int64_t)(int32_t)(x))
+#include "systable.h"
 
 static long copy_path(struct process *pr, uint64_t upath, char *path)
 {
@@ -528,147 +525,93 @@ static long sys_chdir(struct process *pr, uint64_t fd, uint64_t upath)
 	return 0;
 }
 
-bool fs_syscall(struct task *t, uint64_t nr, long *ret)
+/* Entry points of the syscall table (systable.c) for the path calls that read. */
+
+long sc_stat(struct task *t, const uint64_t a[6])
+{
+	int h = -1;
+	long ret = with_lookup(t->proc, AT_FDCWD, a[0], false, &h);
+	return ret < 0 ? ret : stat_out(t->proc, h, a[1]);
+}
+
+long sc_lstat(struct task *t, const uint64_t a[6])
+{
+	int h = -1;
+	long ret = with_lookup(t->proc, AT_FDCWD, a[0], true, &h);
+	return ret < 0 ? ret : stat_out(t->proc, h, a[1]);
+}
+
+long sc_newfstatat(struct task *t, const uint64_t a[6])
 {
 	struct process *pr = t->proc;
-	const struct cv_regs *r = &t->st->regs;
-	uint64_t a0 = r->rdi, a1 = r->rsi, a2 = r->rdx, a3 = r->r10, a4 = r->r8;
-	int h = -1;
 	char path[SENTRY_PATH_MAX];
-	switch (nr) {
-	case SYS_open: *ret = sys_openat(t, AT_FDCWD, a0, a1, a2, 0); break;
-	case SYS_creat: *ret = sys_openat(t, AT_FDCWD, a0, O_CREAT | O_WRONLY | O_TRUNC, a1, 0); break;
-	case SYS_openat: *ret = sys_openat(t, DIRFD(a0), a1, a2, a3, 0); break;
-	case SYS_openat2: *ret = sys_openat2(t, DIRFD(a0), a1, a2, a3); break;
-	case SYS_stat:
-	case SYS_lstat:
-		*ret = with_lookup(pr, AT_FDCWD, a0, nr == SYS_lstat, &h);
-		if (*ret == 0)
-			*ret = stat_out(pr, h, a1);
-		break;
-	case SYS_newfstatat:
-		if ((a3 & AT_EMPTY_PATH) && mm_strncpy_in(pr, a1, path, 2) == 0) {
-			h = a0 < SENTRY_MAX_FDS ? pr->fds[a0] : -1;
-			*ret = h < 0 ? -EBADF : stat_out(pr, fcntl(h, F_DUPFD_CLOEXEC, 3), a2);
-			break;
-		}
-		*ret = with_lookup(pr, DIRFD(a0), a1, a3 & AT_SYMLINK_NOFOLLOW, &h);
-		if (*ret == 0)
-			*ret = stat_out(pr, h, a2);
-		break;
-	case SYS_statx: {
-		struct statx sx;
-		if ((a2 & AT_EMPTY_PATH) && mm_strncpy_in(pr, a1, path, 2) == 0) {
-			h = DIRFD(a0) >= 0 && a0 < SENTRY_MAX_FDS && pr->fds[a0] >= 0 ? fcntl(pr->fds[a0], F_DUPFD_CLOEXEC, 3) : -EBADF;
-			*ret = h < 0 ? -EBADF : 0;
-		} else {
-			*ret = with_lookup(pr, DIRFD(a0), a1, a2 & AT_SYMLINK_NOFOLLOW, &h);
-		}
-		if (*ret == 0) {
-			*ret = statx(h, "", AT_EMPTY_PATH, (unsigned)a3, &sx) < 0 ? -errno : 0;
-			if (*ret == 0) {
-				ids_report(pr->s, h, &sx.stx_uid, &sx.stx_gid);
-				*ret = mm_copy_out(pr, a4, &sx, sizeof(sx));
-			}
-			close(h);
-		}
-		break;
+	int h = -1;
+	if ((a[3] & AT_EMPTY_PATH) && mm_strncpy_in(pr, a[1], path, 2) == 0) {
+		h = a[0] < SENTRY_MAX_FDS ? pr->fds[a[0]] : -1;
+		return h < 0 ? -EBADF : stat_out(pr, fcntl(h, F_DUPFD_CLOEXEC, 3), a[2]);
 	}
-	case SYS_access: *ret = sys_access(pr, AT_FDCWD, a0, a1, 0); break;
-	case SYS_faccessat: *ret = sys_access(pr, DIRFD(a0), a1, a2, 0); break;
-	case SYS_faccessat2: *ret = sys_access(pr, DIRFD(a0), a1, a2, a3); break;
-	case SYS_readlink: *ret = sys_readlink(pr, AT_FDCWD, a0, a1, a2); break;
-	case SYS_readlinkat: *ret = sys_readlink(pr, DIRFD(a0), a1, a2, a3); break;
-	case SYS_statfs:
-		*ret = with_lookup(pr, AT_FDCWD, a0, false, &h);
-		if (*ret == 0) {
-			struct statfs sf;
-			*ret = fstatfs(h, &sf) < 0 ? -errno : mm_copy_out(pr, a1, &sf, sizeof(sf));
-			close(h);
-		}
-		break;
-	case SYS_chdir: *ret = sys_chdir(pr, 0, a0); break;
-	case SYS_fchdir: *ret = sys_chdir(pr, a0, 0); break;
-	case SYS_getcwd: {
-		size_t l = strlen(pr->cwd) + 1;
-		*ret = l > a1 ? -ERANGE : mm_copy_out(pr, a0, pr->cwd, l) < 0 ? -EFAULT : (long)l;
-		break;
-	}
-	case SYS_mkdir: *ret = fs_mknod(pr, AT_FDCWD, a0, a1, true); break;
-	case SYS_mkdirat: *ret = fs_mknod(pr, DIRFD(a0), a1, a2, true); break;
-	case SYS_mknod: *ret = fs_mknod(pr, AT_FDCWD, a0, a1, false); break;
-	case SYS_mknodat: *ret = fs_mknod(pr, DIRFD(a0), a1, a2, false); break;
-	case SYS_unlink: *ret = fs_unlink(pr, AT_FDCWD, a0, false); break;
-	case SYS_rmdir: *ret = fs_unlink(pr, AT_FDCWD, a0, true); break;
-	case SYS_unlinkat:
-		*ret = a2 & ~(uint64_t)AT_REMOVEDIR ? -EINVAL : fs_unlink(pr, DIRFD(a0), a1, a2 & AT_REMOVEDIR);
-		break;
-	case SYS_rename: *ret = fs_rename(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0); break;
-	case SYS_renameat: *ret = fs_rename(pr, DIRFD(a0), a1, DIRFD(a2), a3, 0); break;
-	case SYS_renameat2: *ret = fs_rename(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4); break;
-	case SYS_link: *ret = fs_link(pr, AT_FDCWD, a0, AT_FDCWD, a1, 0); break;
-	case SYS_linkat: *ret = fs_link(pr, DIRFD(a0), a1, DIRFD(a2), a3, a4); break;
-	case SYS_symlink: *ret = fs_symlink(pr, a0, AT_FDCWD, a1); break;
-	case SYS_symlinkat: *ret = fs_symlink(pr, a0, DIRFD(a1), a2); break;
-	case SYS_chmod: *ret = fs_chmod(pr, AT_FDCWD, a0, a1, 0); break;
-	case SYS_fchmodat: *ret = fs_chmod(pr, DIRFD(a0), a1, a2, 0); break;
-	case SYS_fchmodat2: *ret = fs_chmod(pr, DIRFD(a0), a1, a2, a3); break;
-	case SYS_fchmod:
-		h = app_host_fd(pr, a0);
-		*ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : fchmod(h, (mode_t)(a1 & 07777)) < 0 ? -errno : 0;
-		break;
-	case SYS_chown: *ret = fs_chown(pr, AT_FDCWD, a0, a1, a2, 0); break;
-	case SYS_lchown: *ret = fs_chown(pr, AT_FDCWD, a0, a1, a2, AT_SYMLINK_NOFOLLOW); break;
-	case SYS_fchownat: *ret = fs_chown(pr, DIRFD(a0), a1, a2, a3, a4); break;
-	case SYS_fchown:
-		h = app_host_fd(pr, a0);
-		*ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS
-		       : (uint32_t)a1 == (uint32_t)-1 && (uint32_t)a2 == (uint32_t)-1 ? 0 : -EPERM;
-		break;
-	case SYS_utimensat: {
-		struct timespec ts[2];
-		if (a2 && mm_copy_in(pr, a2, ts, sizeof(ts)) < 0)
-			*ret = -EFAULT;
-		else
-			*ret = fs_utimes(pr, DIRFD(a0), a1, a2 ? ts : NULL, a3);
-		break;
-	}
-	case SYS_utimes:
-	case SYS_futimesat: {
-		struct timeval tv[2] = { { 0, 0 }, { 0, 0 } };
-		struct timespec ts[2];
-		uint64_t utv = nr == SYS_utimes ? a1 : a2;
-		if (utv && mm_copy_in(pr, utv, tv, sizeof(tv)) < 0) {
-			*ret = -EFAULT;
-			break;
-		}
-		for (int i = 0; i < 2; i++)
-			ts[i] = (struct timespec){ tv[i].tv_sec, tv[i].tv_usec * 1000 };
-		if (utv && (tv[0].tv_usec < 0 || tv[0].tv_usec >= 1000000 || tv[1].tv_usec < 0 || tv[1].tv_usec >= 1000000))
-			*ret = -EINVAL;
-		else if (!(nr == SYS_utimes ? a0 : a1))
-			*ret = -EFAULT; /* futimesat(fd, NULL): no path */
-		else
-			*ret = fs_utimes(pr, nr == SYS_utimes ? AT_FDCWD : DIRFD(a0), nr == SYS_utimes ? a0 : a1,
-					 utv ? ts : NULL, 0);
-		break;
-	}
-	case SYS_utime: {
-		int64_t ub[2] = { 0, 0 }; /* struct utimbuf: actime, modtime */
-		if (a1 && mm_copy_in(pr, a1, ub, sizeof(ub)) < 0) {
-			*ret = -EFAULT;
-			break;
-		}
-		struct timespec ts[2] = { { ub[0], 0 }, { ub[1], 0 } };
-		*ret = a0 ? fs_utimes(pr, AT_FDCWD, a0, a1 ? ts : NULL, 0) : -EFAULT;
-		break;
-	}
-	case SYS_truncate: *ret = fs_truncate(pr, a0, (int64_t)a1); break;
-	default:
-		return fs_xattr_syscall(t, nr, (const uint64_t[6]){ a0, a1, a2, a3, a4, r->r9 }, ret);
-	}
-	return true;
+	long ret = with_lookup(pr, DIRFD(a[0]), a[1], a[3] & AT_SYMLINK_NOFOLLOW, &h);
+	return ret < 0 ? ret : stat_out(pr, h, a[2]);
 }
+
+long sc_statx(struct task *t, const uint64_t a[6])
+{
+	struct process *pr = t->proc;
+	char path[SENTRY_PATH_MAX];
+	struct statx sx;
+	int h = -1;
+	long ret;
+	if ((a[2] & AT_EMPTY_PATH) && mm_strncpy_in(pr, a[1], path, 2) == 0) {
+		h = DIRFD(a[0]) >= 0 && a[0] < SENTRY_MAX_FDS && pr->fds[a[0]] >= 0 ? fcntl(pr->fds[a[0]], F_DUPFD_CLOEXEC, 3)
+										  : -EBADF;
+		ret = h < 0 ? -EBADF : 0;
+	} else {
+		ret = with_lookup(pr, DIRFD(a[0]), a[1], a[2] & AT_SYMLINK_NOFOLLOW, &h);
+	}
+	if (ret < 0)
+		return ret;
+	ret = statx(h, "", AT_EMPTY_PATH, (unsigned)a[3], &sx) < 0 ? -errno : 0;
+	if (ret == 0) {
+		ids_report(pr->s, h, &sx.stx_uid, &sx.stx_gid);
+		ret = mm_copy_out(pr, a[4], &sx, sizeof(sx));
+	}
+	close(h);
+	return ret;
+}
+
+long sc_statfs(struct task *t, const uint64_t a[6])
+{
+	int h = -1;
+	long ret = with_lookup(t->proc, AT_FDCWD, a[0], false, &h);
+	if (ret < 0)
+		return ret;
+	struct statfs sf;
+	ret = fstatfs(h, &sf) < 0 ? -errno : mm_copy_out(t->proc, a[1], &sf, sizeof(sf));
+	close(h);
+	return ret;
+}
+
+long sc_getcwd(struct task *t, const uint64_t a[6])
+{
+	struct process *pr = t->proc;
+	size_t l = strlen(pr->cwd) + 1;
+	return l > a[1] ? -ERANGE : mm_copy_out(pr, a[0], pr->cwd, l) < 0 ? -EFAULT : (long)l;
+}
+
+SYSCALL_ENTRY(open, sys_openat(t, AT_FDCWD, a[0], a[1], a[2], 0))
+SYSCALL_ENTRY(creat, sys_openat(t, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1], 0))
+SYSCALL_ENTRY(openat, sys_openat(t, DIRFD(a[0]), a[1], a[2], a[3], 0))
+SYSCALL_ENTRY(openat2, sys_openat2(t, DIRFD(a[0]), a[1], a[2], a[3]))
+SYSCALL_ENTRY(access, sys_access(t->proc, AT_FDCWD, a[0], a[1], 0))
+SYSCALL_ENTRY(faccessat, sys_access(t->proc, DIRFD(a[0]), a[1], a[2], 0))
+SYSCALL_ENTRY(faccessat2, sys_access(t->proc, DIRFD(a[0]), a[1], a[2], a[3]))
+SYSCALL_ENTRY(readlink, sys_readlink(t->proc, AT_FDCWD, a[0], a[1], a[2]))
+SYSCALL_ENTRY(readlinkat, sys_readlink(t->proc, DIRFD(a[0]), a[1], a[2], a[3]))
+SYSCALL_ENTRY(chdir, sys_chdir(t->proc, 0, a[0]))
+SYSCALL_ENTRY(fchdir, sys_chdir(t->proc, a[0], 0))
+SYSCALL_ENTRY(inotify_init, fs_inotify_init(t, 0))
+SYSCALL_ENTRY(inotify_init1, fs_inotify_init(t, a[0]))
+SYSCALL_ENTRY(inotify_add_watch, fs_inotify_add_watch(t, a[0], a[1], a[2]))
 
 /* inotify: the host's, on files the policy opens. A watch is placed through the O_PATH descriptor the
  * policy gave (/proc/self/fd/N names exactly that inode), so it cannot watch anything the sandbox

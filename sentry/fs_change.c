@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 static long walk_user(struct process *pr, int64_t dirfd, uint64_t upath, int flags, struct walk *w)
 {
@@ -392,3 +394,77 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len)
 	walk_done(&w);
 	return ret;
 }
+
+/* Entry points of the syscall table (systable.c). */
+
+long sc_fchmod(struct task *t, const uint64_t a[6])
+{
+	int h = app_host_fd(t->proc, a[0]);
+	return h < 0 ? -EBADF : !fs_fd_writable(t->proc, h) ? -EROFS : fchmod(h, (mode_t)(a[1] & 07777)) < 0 ? -errno : 0;
+}
+
+long sc_fchown(struct task *t, const uint64_t a[6])
+{
+	int h = app_host_fd(t->proc, a[0]);
+	return h < 0 ? -EBADF : !fs_fd_writable(t->proc, h) ? -EROFS
+	       : (uint32_t)a[1] == (uint32_t)-1 && (uint32_t)a[2] == (uint32_t)-1 ? 0 : -EPERM;
+}
+
+long sc_utimensat(struct task *t, const uint64_t a[6])
+{
+	struct timespec ts[2];
+	if (a[2] && mm_copy_in(t->proc, a[2], ts, sizeof(ts)) < 0)
+		return -EFAULT;
+	return fs_utimes(t->proc, DIRFD(a[0]), a[1], a[2] ? ts : NULL, a[3]);
+}
+
+/* utimes and futimesat: times as struct timeval at @utv (0: now) for @upath below @dirfd. */
+static long utimes_tv(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t utv)
+{
+	struct timeval tv[2] = { { 0, 0 }, { 0, 0 } };
+	struct timespec ts[2];
+	if (utv && mm_copy_in(pr, utv, tv, sizeof(tv)) < 0)
+		return -EFAULT;
+	for (int i = 0; i < 2; i++)
+		ts[i] = (struct timespec){ tv[i].tv_sec, tv[i].tv_usec * 1000 };
+	if (utv && (tv[0].tv_usec < 0 || tv[0].tv_usec >= 1000000 || tv[1].tv_usec < 0 || tv[1].tv_usec >= 1000000))
+		return -EINVAL;
+	if (!upath)
+		return -EFAULT; /* futimesat(fd, NULL): no path */
+	return fs_utimes(pr, dirfd, upath, utv ? ts : NULL, 0);
+}
+
+SYSCALL_ENTRY(utimes, utimes_tv(t->proc, AT_FDCWD, a[0], a[1]))
+SYSCALL_ENTRY(futimesat, utimes_tv(t->proc, DIRFD(a[0]), a[1], a[2]))
+
+long sc_utime(struct task *t, const uint64_t a[6])
+{
+	int64_t ub[2] = { 0, 0 }; /* struct utimbuf: actime, modtime */
+	if (a[1] && mm_copy_in(t->proc, a[1], ub, sizeof(ub)) < 0)
+		return -EFAULT;
+	struct timespec ts[2] = { { ub[0], 0 }, { ub[1], 0 } };
+	return a[0] ? fs_utimes(t->proc, AT_FDCWD, a[0], a[1] ? ts : NULL, 0) : -EFAULT;
+}
+
+SYSCALL_ENTRY(mkdir, fs_mknod(t->proc, AT_FDCWD, a[0], a[1], true))
+SYSCALL_ENTRY(mkdirat, fs_mknod(t->proc, DIRFD(a[0]), a[1], a[2], true))
+SYSCALL_ENTRY(mknod, fs_mknod(t->proc, AT_FDCWD, a[0], a[1], false))
+SYSCALL_ENTRY(mknodat, fs_mknod(t->proc, DIRFD(a[0]), a[1], a[2], false))
+SYSCALL_ENTRY(unlink, fs_unlink(t->proc, AT_FDCWD, a[0], false))
+SYSCALL_ENTRY(rmdir, fs_unlink(t->proc, AT_FDCWD, a[0], true))
+SYSCALL_ENTRY(unlinkat,
+	      a[2] & ~(uint64_t)AT_REMOVEDIR ? -EINVAL : fs_unlink(t->proc, DIRFD(a[0]), a[1], a[2] & AT_REMOVEDIR))
+SYSCALL_ENTRY(rename, fs_rename(t->proc, AT_FDCWD, a[0], AT_FDCWD, a[1], 0))
+SYSCALL_ENTRY(renameat, fs_rename(t->proc, DIRFD(a[0]), a[1], DIRFD(a[2]), a[3], 0))
+SYSCALL_ENTRY(renameat2, fs_rename(t->proc, DIRFD(a[0]), a[1], DIRFD(a[2]), a[3], a[4]))
+SYSCALL_ENTRY(link, fs_link(t->proc, AT_FDCWD, a[0], AT_FDCWD, a[1], 0))
+SYSCALL_ENTRY(linkat, fs_link(t->proc, DIRFD(a[0]), a[1], DIRFD(a[2]), a[3], a[4]))
+SYSCALL_ENTRY(symlink, fs_symlink(t->proc, a[0], AT_FDCWD, a[1]))
+SYSCALL_ENTRY(symlinkat, fs_symlink(t->proc, a[0], DIRFD(a[1]), a[2]))
+SYSCALL_ENTRY(chmod, fs_chmod(t->proc, AT_FDCWD, a[0], a[1], 0))
+SYSCALL_ENTRY(fchmodat, fs_chmod(t->proc, DIRFD(a[0]), a[1], a[2], 0))
+SYSCALL_ENTRY(fchmodat2, fs_chmod(t->proc, DIRFD(a[0]), a[1], a[2], a[3]))
+SYSCALL_ENTRY(chown, fs_chown(t->proc, AT_FDCWD, a[0], a[1], a[2], 0))
+SYSCALL_ENTRY(lchown, fs_chown(t->proc, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW))
+SYSCALL_ENTRY(fchownat, fs_chown(t->proc, DIRFD(a[0]), a[1], a[2], a[3], a[4]))
+SYSCALL_ENTRY(truncate, fs_truncate(t->proc, a[0], (int64_t)a[1]))

@@ -14,6 +14,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define XATTR_NAME_MAX_ 255
 #define XATTR_SIZE_MAX_ 65536
@@ -92,70 +93,61 @@ static long by_path(struct process *pr, uint64_t upath, bool follow, const struc
 	return ret == -ENOSYS ? -EOPNOTSUPP : ret;
 }
 
-bool fs_xattr_syscall(struct task *t, uint64_t nr, const uint64_t a[6], long *ret)
+/* One xattr call: operation @op (X_GET, X_SET, X_LIST, X_REMOVE) on fd a[0] (@by_fd) or on path a[0]. */
+static long xattr_call(struct task *t, const uint64_t a[6], enum xop op, bool by_fd, bool follow)
 {
 	struct process *pr = t->proc;
-	struct xreq x = { .op = X_GET };
-	bool by_fd = false, follow = true;
-	switch (nr) {
-	case SYS_fgetxattr: by_fd = true; break;
-	case SYS_lgetxattr: follow = false; break;
-	case SYS_getxattr: break;
-	case SYS_fsetxattr: by_fd = true; x.op = X_SET; break;
-	case SYS_lsetxattr: follow = false; x.op = X_SET; break;
-	case SYS_setxattr: x.op = X_SET; break;
-	case SYS_flistxattr: by_fd = true; x.op = X_LIST; break;
-	case SYS_llistxattr: follow = false; x.op = X_LIST; break;
-	case SYS_listxattr: x.op = X_LIST; break;
-	case SYS_fremovexattr: by_fd = true; x.op = X_REMOVE; break;
-	case SYS_lremovexattr: follow = false; x.op = X_REMOVE; break;
-	case SYS_removexattr: x.op = X_REMOVE; break;
-	default: return false;
-	}
+	struct xreq x = { .op = op };
+	long ret;
 	char name[XATTR_NAME_MAX_ + 1];
 	uint64_t ubuf = x.op == X_LIST ? a[1] : a[2], size = x.op == X_LIST ? a[2] : a[3];
 	if (x.op != X_LIST) {
 		long n = mm_strncpy_in(pr, a[1], name, sizeof(name));
-		if (n < 0 || n == 0) {
-			*ret = n == -EFAULT ? -EFAULT : -ERANGE;
-			return true;
-		}
+		if (n < 0 || n == 0)
+			return n == -EFAULT ? -EFAULT : -ERANGE;
 		x.name = name;
 	}
-	if ((x.op == X_SET || x.op == X_REMOVE) && strncmp(name, "user.", 5) != 0) {
-		*ret = -EPERM; /* never host-side powers: see the top of this file */
-		return true;
-	}
+	if ((x.op == X_SET || x.op == X_REMOVE) && strncmp(name, "user.", 5) != 0)
+		return -EPERM; /* never host-side powers: see the top of this file */
 	if (x.op == X_SET) {
-		if (a[4] & ~(uint64_t)(XATTR_CREATE | XATTR_REPLACE)) {
-			*ret = -EINVAL;
-			return true;
-		}
-		if (size > XATTR_SIZE_MAX_) {
-			*ret = -E2BIG;
-			return true;
-		}
+		if (a[4] & ~(uint64_t)(XATTR_CREATE | XATTR_REPLACE))
+			return -EINVAL;
+		if (size > XATTR_SIZE_MAX_)
+			return -E2BIG;
 		x.flags = (int)a[4];
 	}
 	if (x.op != X_REMOVE) {
 		x.size = size > XATTR_SIZE_MAX_ ? XATTR_SIZE_MAX_ : size;
 		x.buf = malloc(x.size ? x.size : 1);
-		if (!x.buf) {
-			*ret = -ENOMEM;
-			return true;
-		}
+		if (!x.buf)
+			return -ENOMEM;
 	}
-	*ret = x.op == X_SET && x.size && mm_copy_in(pr, ubuf, x.buf, x.size) < 0 ? -EFAULT : 0;
-	if (*ret == 0 && by_fd) {
+	ret = x.op == X_SET && x.size && mm_copy_in(pr, ubuf, x.buf, x.size) < 0 ? -EFAULT : 0;
+	if (ret == 0 && by_fd) {
 		int h = app_host_fd(pr, a[0]);
-		*ret = h < 0 ? -EBADF : (x.op == X_SET || x.op == X_REMOVE) && !fs_fd_writable(pr, h) ? -EROFS : on_fd(h, &x);
-	} else if (*ret == 0) {
-		*ret = by_path(pr, a[0], follow, &x);
+		ret = h < 0 ? -EBADF : (x.op == X_SET || x.op == X_REMOVE) && !fs_fd_writable(pr, h) ? -EROFS : on_fd(h, &x);
+	} else if (ret == 0) {
+		ret = by_path(pr, a[0], follow, &x);
 	}
-	if (*ret > 0 && (x.op == X_GET || x.op == X_LIST) && x.size && mm_copy_out(pr, ubuf, x.buf, (size_t)*ret) < 0)
-		*ret = -EFAULT;
-	if (x.op == X_SET && *ret > 0)
-		*ret = 0;
+	if (ret > 0 && (x.op == X_GET || x.op == X_LIST) && x.size && mm_copy_out(pr, ubuf, x.buf, (size_t)ret) < 0)
+		ret = -EFAULT;
+	if (x.op == X_SET && ret > 0)
+		ret = 0;
 	free(x.buf);
-	return true;
+	return ret;
 }
+
+/* Entry points of the syscall table (systable.c): get, set, list, remove; by path, by link, by fd. */
+
+SYSCALL_ENTRY(getxattr, xattr_call(t, a, X_GET, false, true))
+SYSCALL_ENTRY(lgetxattr, xattr_call(t, a, X_GET, false, false))
+SYSCALL_ENTRY(fgetxattr, xattr_call(t, a, X_GET, true, true))
+SYSCALL_ENTRY(setxattr, xattr_call(t, a, X_SET, false, true))
+SYSCALL_ENTRY(lsetxattr, xattr_call(t, a, X_SET, false, false))
+SYSCALL_ENTRY(fsetxattr, xattr_call(t, a, X_SET, true, true))
+SYSCALL_ENTRY(listxattr, xattr_call(t, a, X_LIST, false, true))
+SYSCALL_ENTRY(llistxattr, xattr_call(t, a, X_LIST, false, false))
+SYSCALL_ENTRY(flistxattr, xattr_call(t, a, X_LIST, true, true))
+SYSCALL_ENTRY(removexattr, xattr_call(t, a, X_REMOVE, false, true))
+SYSCALL_ENTRY(lremovexattr, xattr_call(t, a, X_REMOVE, false, false))
+SYSCALL_ENTRY(fremovexattr, xattr_call(t, a, X_REMOVE, true, true))

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "sentry.h"
+#include "systable.h"
 
 static void to_abs_monotonic(const struct timespec *rel, struct timespec *abs)
 {
@@ -320,3 +321,7 @@ void futex_wake_all(struct sentry *s)
 		pthread_cond_signal(&w->cond); /* they re-check shutting_down / group_exit */
 	pthread_mutex_unlock(&s->futex_lock);
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(futex, do_futex(t, a[0], a[1], a[2], a[3], a[4], a[5]))

@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 /* The kernel's struct termios of TCGETS/TCSETS (36 bytes; glibc's struct termios is larger: copying
  * that out overran the application's buffer). */
@@ -97,3 +98,7 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 		return -ENOTTY;
 	}
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(ioctl, sys_ioctl(t->proc, a[0], a[1], a[2]))

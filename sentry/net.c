@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define NET_IO_MAX (64u << 10)
 
@@ -493,3 +494,22 @@ long sys_msg(struct task *t, uint64_t fd, uint64_t umsg, uint64_t flags, bool se
 {
 	return WITH_HOST_FD(t, fd, h, sys_msg_held(t, h, umsg, flags, send));
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(socket, sys_socket(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(socketpair, sys_socketpair(t, a[0], a[1], a[2], a[3]))
+SYSCALL_ENTRY(bind, sys_bind(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(connect, sys_connect(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(listen, sys_listen(t, a[0], a[1]))
+SYSCALL_ENTRY(accept, sys_accept4(t, a[0], a[1], a[2], 0))
+SYSCALL_ENTRY(accept4, sys_accept4(t, a[0], a[1], a[2], a[3]))
+SYSCALL_ENTRY(getsockname, sys_sockname(t, a[0], a[1], a[2], false))
+SYSCALL_ENTRY(getpeername, sys_sockname(t, a[0], a[1], a[2], true))
+SYSCALL_ENTRY(setsockopt, sys_sockopt(t, a[0], a[1], a[2], a[3], a[4], true))
+SYSCALL_ENTRY(getsockopt, sys_sockopt(t, a[0], a[1], a[2], a[3], a[4], false))
+SYSCALL_ENTRY(shutdown, sys_shutdown(t, a[0], a[1]))
+SYSCALL_ENTRY(sendto, sys_sendto(t, a[0], a[1], a[2], a[3], a[4], a[5]))
+SYSCALL_ENTRY(recvfrom, sys_recvfrom(t, a[0], a[1], a[2], a[3], a[4], a[5]))
+SYSCALL_ENTRY(sendmsg, sys_msg(t, a[0], a[1], a[2], true))
+SYSCALL_ENTRY(recvmsg, sys_msg(t, a[0], a[1], a[2], false))

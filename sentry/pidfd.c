@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #ifndef PIDFD_NONBLOCK
 #define PIDFD_NONBLOCK O_NONBLOCK
@@ -143,3 +144,8 @@ long pidfd_waitid_pid(struct process *pr, uint64_t fd)
 {
 	return pidfd_pid(pr, fd, false); /* waitid takes no /proc/PID directory */
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(pidfd_open, sys_pidfd_open(t, a[0], a[1]))
+SYSCALL_ENTRY(pidfd_send_signal, sys_pidfd_send_signal(t, a[0], a[1], a[2], a[3]))

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include "sentry.h"
+#include "systable.h"
 
 #ifndef SIGEV_THREAD_ID
 #define SIGEV_THREAD_ID 4
@@ -308,3 +309,11 @@ long sys_timer_delete(struct task *t, uint64_t id)
 	pthread_mutex_unlock(&pr->s->lock);
 	return pt ? 0 : -EINVAL;
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(timer_create, sys_timer_create(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(timer_settime, sys_timer_settime(t, a[0], a[1], a[2], a[3]))
+SYSCALL_ENTRY(timer_gettime, sys_timer_gettime(t, a[0], a[1]))
+SYSCALL_ENTRY(timer_getoverrun, sys_timer_getoverrun(t, a[0]))
+SYSCALL_ENTRY(timer_delete, sys_timer_delete(t, a[0]))

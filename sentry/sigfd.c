@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
 
@@ -222,3 +223,8 @@ void sigfd_free(struct process *p)
 		free(f);
 	}
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(signalfd, sys_signalfd(t, (int32_t)a[0], a[1], a[2], 0))
+SYSCALL_ENTRY(signalfd4, sys_signalfd(t, (int32_t)a[0], a[1], a[2], a[3]))

@@ -12,6 +12,7 @@
 #include <sys/times.h>
 #include <unistd.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define NS_PER_TICK 10000000ull /* times(2) counts USER_HZ (100) ticks */
 #define MAX_RT_PRIO 99
@@ -395,3 +396,28 @@ long sys_get_robust_list(struct task *t, uint64_t pid, uint64_t uhead, uint64_t 
 		return -EFAULT;
 	return 0;
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(get_robust_list, sys_get_robust_list(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(prlimit64, sys_prlimit(t, a[0], a[1], a[2], a[3]))
+SYSCALL_ENTRY(getrlimit, sys_prlimit(t, 0, a[0], 0, a[1]))
+SYSCALL_ENTRY(setrlimit, sys_prlimit(t, 0, a[0], a[1], 0))
+SYSCALL_ENTRY(prctl, sys_prctl(t, a[0], a[1], a[2], a[3], a[4]))
+SYSCALL_ENTRY(sched_setaffinity, sys_affinity(t, true, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_getaffinity, sys_affinity(t, false, a[0], a[1], a[2]))
+SYSCALL_ENTRY(getcpu, sys_getcpu(t, a[0], a[1]))
+SYSCALL_ENTRY(getpriority, sys_priority(t, false, a[0], a[1], 0))
+SYSCALL_ENTRY(setpriority, sys_priority(t, true, a[0], a[1], (int32_t)a[2]))
+SYSCALL_ENTRY(times, sys_times(t, a[0]))
+SYSCALL_ENTRY(getrusage, sys_getrusage(t, (int32_t)a[0], a[1]))
+SYSCALL_ENTRY(sysinfo, sys_sysinfo(t, a[0]))
+SYSCALL_ENTRY(clock_getres, sys_clock_getres(t, a[0], a[1]))
+SYSCALL_ENTRY(personality, sys_personality(a[0]))
+SYSCALL_ENTRY(sched_getscheduler, sys_sched(t, SYS_sched_getscheduler, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_setscheduler, sys_sched(t, SYS_sched_setscheduler, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_getparam, sys_sched(t, SYS_sched_getparam, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_setparam, sys_sched(t, SYS_sched_setparam, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_get_priority_max, sys_sched(t, SYS_sched_get_priority_max, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_get_priority_min, sys_sched(t, SYS_sched_get_priority_min, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_rr_get_interval, sys_sched(t, SYS_sched_rr_get_interval, a[0], a[1], a[2]))

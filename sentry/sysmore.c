@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define IOPRIO_CLASS_SHIFT 13
 #define IOPRIO_PRIO_MASK ((1u << IOPRIO_CLASS_SHIFT) - 1)
@@ -245,3 +246,14 @@ long fsize_size(struct process *pr, uint64_t size)
 	xfsz(pr);
 	return -EFBIG;
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(fadvise64, sys_fadvise(t, a[0], (int64_t)a[1], (int64_t)a[2], a[3]))
+SYSCALL_ENTRY(ioprio_get, sys_ioprio(t, false, a[0], a[1], 0))
+SYSCALL_ENTRY(ioprio_set, sys_ioprio(t, true, a[0], a[1], a[2]))
+SYSCALL_ENTRY(sched_getattr, sys_sched_attr(t, false, a[0], a[1], a[2], a[3]))
+SYSCALL_ENTRY(sched_setattr, sys_sched_attr(t, true, a[0], a[1], 0, a[2]))
+SYSCALL_ENTRY(clock_settime, sys_clock_settime(t, a[0], a[1]))
+SYSCALL_ENTRY(settimeofday, sys_settimeofday(t, a[0], a[1]))
+SYSCALL_ENTRY(getdents, sys_getdents_old(t, a[0], a[1], a[2]))

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define CPU_POLL_MIN_NS 1000000ull   /* Linux's own CPU timers tick at 250-1000 Hz */
 #define CPU_POLL_MAX_NS 50000000ull
@@ -197,3 +198,9 @@ long sys_alarm(struct task *t, uint64_t secs)
 	long left = (long)old.it_value.tv_sec + (old.it_value.tv_usec >= 500000);
 	return !left && (old.it_value.tv_sec || old.it_value.tv_usec) ? 1 : left;
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(alarm, sys_alarm(t, a[0]))
+SYSCALL_ENTRY(setitimer, sys_setitimer(t, a[0], a[1], a[2]))
+SYSCALL_ENTRY(getitimer, sys_getitimer(t, a[0], a[1]))

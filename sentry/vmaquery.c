@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include "sentry.h"
+#include "systable.h"
 
 #define PAGE 4096ull
 #ifndef MLOCK_ONFAULT
@@ -118,3 +119,13 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 		return -ENOSYS;
 	}
 }
+
+/* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
+
+SYSCALL_ENTRY(msync, vma_query_syscall(t, SYS_msync, a[0], a[1], a[2]))
+SYSCALL_ENTRY(mlock, vma_query_syscall(t, SYS_mlock, a[0], a[1], a[2]))
+SYSCALL_ENTRY(mlock2, vma_query_syscall(t, SYS_mlock2, a[0], a[1], a[2]))
+SYSCALL_ENTRY(munlock, vma_query_syscall(t, SYS_munlock, a[0], a[1], a[2]))
+SYSCALL_ENTRY(mlockall, vma_query_syscall(t, SYS_mlockall, a[0], a[1], a[2]))
+SYSCALL_ENTRY(munlockall, vma_query_syscall(t, SYS_munlockall, a[0], a[1], a[2]))
+SYSCALL_ENTRY(mincore, vma_query_syscall(t, SYS_mincore, a[0], a[1], a[2]))
