@@ -60,7 +60,7 @@ void syscall_table_print(FILE *f, bool markdown);
 
 /* Every handler of the table, by the file that holds it. */
 #define SYSCALL_HANDLER(name) long sc_##name(struct task *t, const uint64_t a[6])
-/* syscalls.c */
+/* kernel/syscalls.c */
 SYSCALL_HANDLER(read); SYSCALL_HANDLER(write); SYSCALL_HANDLER(pread64); SYSCALL_HANDLER(pwrite64);
 SYSCALL_HANDLER(close); SYSCALL_HANDLER(fstat); SYSCALL_HANDLER(lseek); SYSCALL_HANDLER(fstatfs);
 SYSCALL_HANDLER(epoll_create); SYSCALL_HANDLER(epoll_create1); SYSCALL_HANDLER(eventfd);
@@ -71,21 +71,21 @@ SYSCALL_HANDLER(madvise); SYSCALL_HANDLER(mremap); SYSCALL_HANDLER(brk); SYSCALL
 SYSCALL_HANDLER(clock_gettime); SYSCALL_HANDLER(gettimeofday); SYSCALL_HANDLER(time);
 SYSCALL_HANDLER(nanosleep); SYSCALL_HANDLER(clock_nanosleep); SYSCALL_HANDLER(uname);
 SYSCALL_HANDLER(getrandom);
-/* fileio.c */
+/* fs/fileio.c */
 SYSCALL_HANDLER(preadv); SYSCALL_HANDLER(pwritev); SYSCALL_HANDLER(preadv2); SYSCALL_HANDLER(pwritev2);
 SYSCALL_HANDLER(readv); SYSCALL_HANDLER(writev); SYSCALL_HANDLER(sync); SYSCALL_HANDLER(flock);
 SYSCALL_HANDLER(close_range); SYSCALL_HANDLER(memfd_create); SYSCALL_HANDLER(timerfd_create);
 SYSCALL_HANDLER(ftruncate); SYSCALL_HANDLER(fsync); SYSCALL_HANDLER(fdatasync); SYSCALL_HANDLER(syncfs);
 SYSCALL_HANDLER(fallocate); SYSCALL_HANDLER(timerfd_settime); SYSCALL_HANDLER(timerfd_gettime);
 SYSCALL_HANDLER(sendfile); SYSCALL_HANDLER(copy_file_range); SYSCALL_HANDLER(splice); SYSCALL_HANDLER(tee);
-/* fs.c */
+/* fs/fs.c */
 SYSCALL_HANDLER(stat); SYSCALL_HANDLER(lstat); SYSCALL_HANDLER(newfstatat); SYSCALL_HANDLER(statx);
 SYSCALL_HANDLER(statfs); SYSCALL_HANDLER(getcwd); SYSCALL_HANDLER(open); SYSCALL_HANDLER(creat);
 SYSCALL_HANDLER(openat); SYSCALL_HANDLER(openat2); SYSCALL_HANDLER(access); SYSCALL_HANDLER(faccessat);
 SYSCALL_HANDLER(faccessat2); SYSCALL_HANDLER(readlink); SYSCALL_HANDLER(readlinkat); SYSCALL_HANDLER(chdir);
 SYSCALL_HANDLER(fchdir); SYSCALL_HANDLER(inotify_init); SYSCALL_HANDLER(inotify_init1);
 SYSCALL_HANDLER(inotify_add_watch);
-/* fs_change.c */
+/* fs/fs_change.c */
 SYSCALL_HANDLER(fchmod); SYSCALL_HANDLER(fchown); SYSCALL_HANDLER(utimensat); SYSCALL_HANDLER(utimes);
 SYSCALL_HANDLER(futimesat); SYSCALL_HANDLER(utime); SYSCALL_HANDLER(mkdir); SYSCALL_HANDLER(mkdirat);
 SYSCALL_HANDLER(mknod); SYSCALL_HANDLER(mknodat); SYSCALL_HANDLER(unlink); SYSCALL_HANDLER(rmdir);
@@ -93,20 +93,20 @@ SYSCALL_HANDLER(unlinkat); SYSCALL_HANDLER(rename); SYSCALL_HANDLER(renameat); S
 SYSCALL_HANDLER(link); SYSCALL_HANDLER(linkat); SYSCALL_HANDLER(symlink); SYSCALL_HANDLER(symlinkat);
 SYSCALL_HANDLER(chmod); SYSCALL_HANDLER(fchmodat); SYSCALL_HANDLER(fchmodat2); SYSCALL_HANDLER(chown);
 SYSCALL_HANDLER(lchown); SYSCALL_HANDLER(fchownat); SYSCALL_HANDLER(truncate);
-/* fs_xattr.c */
+/* fs/fs_xattr.c */
 SYSCALL_HANDLER(getxattr); SYSCALL_HANDLER(lgetxattr); SYSCALL_HANDLER(fgetxattr); SYSCALL_HANDLER(setxattr);
 SYSCALL_HANDLER(lsetxattr); SYSCALL_HANDLER(fsetxattr); SYSCALL_HANDLER(listxattr);
 SYSCALL_HANDLER(llistxattr); SYSCALL_HANDLER(flistxattr); SYSCALL_HANDLER(removexattr);
 SYSCALL_HANDLER(lremovexattr); SYSCALL_HANDLER(fremovexattr);
-/* ioctl.c */
+/* fs/ioctl.c */
 SYSCALL_HANDLER(ioctl);
-/* net.c */
+/* net/net.c */
 SYSCALL_HANDLER(socket); SYSCALL_HANDLER(socketpair); SYSCALL_HANDLER(bind); SYSCALL_HANDLER(connect);
 SYSCALL_HANDLER(listen); SYSCALL_HANDLER(accept); SYSCALL_HANDLER(accept4); SYSCALL_HANDLER(getsockname);
 SYSCALL_HANDLER(getpeername); SYSCALL_HANDLER(setsockopt); SYSCALL_HANDLER(getsockopt);
 SYSCALL_HANDLER(shutdown); SYSCALL_HANDLER(sendto); SYSCALL_HANDLER(recvfrom); SYSCALL_HANDLER(sendmsg);
 SYSCALL_HANDLER(recvmsg);
-/* taskcalls.c */
+/* kernel/taskcalls.c */
 SYSCALL_HANDLER(getppid); SYSCALL_HANDLER(set_tid_address); SYSCALL_HANDLER(set_robust_list);
 SYSCALL_HANDLER(exit); SYSCALL_HANDLER(exit_group); SYSCALL_HANDLER(rt_sigreturn);
 SYSCALL_HANDLER(rt_sigpending); SYSCALL_HANDLER(sched_yield); SYSCALL_HANDLER(seccomp); SYSCALL_HANDLER(rseq);
@@ -120,18 +120,18 @@ SYSCALL_HANDLER(sigaltstack); SYSCALL_HANDLER(rt_sigsuspend); SYSCALL_HANDLER(rt
 SYSCALL_HANDLER(rt_sigqueueinfo); SYSCALL_HANDLER(rt_tgsigqueueinfo); SYSCALL_HANDLER(pause);
 SYSCALL_HANDLER(kill); SYSCALL_HANDLER(tkill); SYSCALL_HANDLER(tgkill); SYSCALL_HANDLER(getpid);
 SYSCALL_HANDLER(gettid);
-/* futex.c */
+/* kernel/futex.c */
 SYSCALL_HANDLER(futex);
-/* timer.c */
+/* kernel/timer.c */
 SYSCALL_HANDLER(alarm); SYSCALL_HANDLER(setitimer); SYSCALL_HANDLER(getitimer);
-/* ptimer.c */
+/* kernel/ptimer.c */
 SYSCALL_HANDLER(timer_create); SYSCALL_HANDLER(timer_settime); SYSCALL_HANDLER(timer_gettime);
 SYSCALL_HANDLER(timer_getoverrun); SYSCALL_HANDLER(timer_delete);
-/* pidfd.c */
+/* kernel/pidfd.c */
 SYSCALL_HANDLER(pidfd_open); SYSCALL_HANDLER(pidfd_send_signal);
-/* sigfd.c */
+/* kernel/sigfd.c */
 SYSCALL_HANDLER(signalfd); SYSCALL_HANDLER(signalfd4);
-/* sysinfo.c */
+/* kernel/sysinfo.c */
 SYSCALL_HANDLER(get_robust_list); SYSCALL_HANDLER(prlimit64); SYSCALL_HANDLER(getrlimit);
 SYSCALL_HANDLER(setrlimit); SYSCALL_HANDLER(prctl); SYSCALL_HANDLER(sched_setaffinity);
 SYSCALL_HANDLER(sched_getaffinity); SYSCALL_HANDLER(getcpu); SYSCALL_HANDLER(getpriority);
@@ -140,17 +140,17 @@ SYSCALL_HANDLER(clock_getres); SYSCALL_HANDLER(personality); SYSCALL_HANDLER(sch
 SYSCALL_HANDLER(sched_setscheduler); SYSCALL_HANDLER(sched_getparam); SYSCALL_HANDLER(sched_setparam);
 SYSCALL_HANDLER(sched_get_priority_max); SYSCALL_HANDLER(sched_get_priority_min);
 SYSCALL_HANDLER(sched_rr_get_interval);
-/* sysmore.c */
+/* kernel/sysmore.c */
 SYSCALL_HANDLER(fadvise64); SYSCALL_HANDLER(ioprio_get); SYSCALL_HANDLER(ioprio_set);
 SYSCALL_HANDLER(sched_getattr); SYSCALL_HANDLER(sched_setattr); SYSCALL_HANDLER(clock_settime);
 SYSCALL_HANDLER(settimeofday); SYSCALL_HANDLER(getdents);
-/* creds.c */
+/* kernel/creds.c */
 SYSCALL_HANDLER(getuid); SYSCALL_HANDLER(geteuid); SYSCALL_HANDLER(getgid); SYSCALL_HANDLER(getegid);
 SYSCALL_HANDLER(getgroups); SYSCALL_HANDLER(setgroups); SYSCALL_HANDLER(capget); SYSCALL_HANDLER(capset);
 SYSCALL_HANDLER(umask); SYSCALL_HANDLER(getresuid); SYSCALL_HANDLER(getresgid); SYSCALL_HANDLER(setuid);
 SYSCALL_HANDLER(setgid); SYSCALL_HANDLER(setreuid); SYSCALL_HANDLER(setregid); SYSCALL_HANDLER(setresuid);
 SYSCALL_HANDLER(setresgid); SYSCALL_HANDLER(setfsuid); SYSCALL_HANDLER(setfsgid);
-/* vmaquery.c */
+/* mm/vmaquery.c */
 SYSCALL_HANDLER(msync); SYSCALL_HANDLER(mlock); SYSCALL_HANDLER(mlock2); SYSCALL_HANDLER(munlock);
 SYSCALL_HANDLER(mlockall); SYSCALL_HANDLER(munlockall); SYSCALL_HANDLER(mincore);
 

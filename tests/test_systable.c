@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sentry's syscall table (sentry/systable.c): every entry well formed, its numbers the kernel's,
+// The sentry's syscall table (sentry/kernel/systable.c): every entry well formed, its numbers the kernel's,
 // and docs/syscalls.md exactly what `cvisor syscalls --markdown` prints, so the docs cannot go stale.
 #include <stdbool.h>
 #include <stdio.h>
