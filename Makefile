@@ -32,12 +32,12 @@ LIB_ASM  := $(filter-out src/systrap/stub/%,$(sort $(wildcard src/*/*.S src/*/*/
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(LIB_ASM))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_ASM := $(sort $(wildcard tests/*.S))
-SENTRY_SRC := $(sort $(wildcard sentry/*.c))
+SENTRY_SRC := $(sort $(wildcard sentry/*.c sentry/*/*.c))
 TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC) $(SENTRY_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TEST_ASM))
-TOOL_SRC := $(sort $(wildcard tools/*.c sentry/*.c))
+TOOL_SRC := $(sort $(wildcard tools/*.c sentry/*.c sentry/*/*.c))
 TOOL_ASM := $(sort $(wildcard tools/*.S))
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TOOL_ASM))
-HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.h tools/*.h sentry/*.h)
+HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.h tools/*.h sentry/*.h sentry/*/*.h)
 
 PROGS    := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(sort $(wildcard tests/progs/*.c)))
 
@@ -60,16 +60,6 @@ $(BUILD)/%.o: %.c $(HDRS)
 $(BUILD)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
-
-# Syscall names for --trace, from the kernel headers this build sees (linux-libc-dev).
-$(BUILD)/gen/syscall_names.h:
-	@mkdir -p $(dir $@)
-	echo '#include <asm/unistd.h>' | $(CC) -E -dM - | \
-		awk '$$1 == "#define" && $$2 ~ /^__NR_/ && $$3 ~ /^[0-9]+$$/ { sub(/^__NR_/, "", $$2); print "[" $$3 "] = \"" $$2 "\"," }' >$@.tmp
-	mv $@.tmp $@
-
-$(BUILD)/sentry/trace.o: $(BUILD)/gen/syscall_names.h
-$(BUILD)/sentry/trace.o: CPPFLAGS += -I$(BUILD)/gen
 
 # The systrap stub: freestanding, general registers only, linked into one flat position-independent
 # blob that src/systrap/blob.S embeds. Never sanitized: it runs inside stub processes.

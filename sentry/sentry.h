@@ -340,8 +340,9 @@ static inline int app_host_fd(const struct process *pr, uint64_t fd)
 
 #define SIG_UNBLOCKABLE ((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)))
 
-/* trace.c: --trace lines; the name of syscall @nr or NULL */
+/* trace.c: --trace lines */
 void trace_syscall(struct task *t, uint64_t nr, const uint64_t args[6], long ret);
+/* systable.c: the name of syscall @nr or NULL */
 const char *syscall_name(uint64_t nr);
 
 /* procfs.c: the sandbox's own /proc */
@@ -691,16 +692,14 @@ long fs_getdents(struct process *pr, int h, char *buf, size_t len);
  * (one swapped in since the walk gives ELOOP), never leaving the directory. A host fd or -errno. */
 int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode);
 
-/* fs.c: path syscalls through the policy; returns true if @nr was one of them. */
-bool fs_syscall(struct task *t, uint64_t nr, long *ret);
-/* An O_PATH host fd for @path (the sandbox's /proc included), following a last symlink unless
+/* fs.c: path syscalls through the policy (their entry points: systable.h). An O_PATH host fd for @path (the sandbox's /proc included), following a last symlink unless
  * @nofollow; or -errno. */
 int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow);
 /* open(2) of @path through the walk, without the device and FIFO rules of openat: a host fd or -errno
  * (loading programs and interpreters). */
 int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags);
 
-/* fs_change.c: the path calls that change the file system (fs_syscall dispatches them) */
+/* fs_change.c: the path calls that change the file system */
 long fs_mknod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, bool is_dir);
 long fs_symlink(struct process *pr, uint64_t utarget, int64_t dirfd, uint64_t upath);
 long fs_unlink(struct process *pr, int64_t dirfd, uint64_t upath, bool rmdir);
@@ -710,8 +709,6 @@ long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, 
 long fs_chown(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t uid, uint64_t gid, uint64_t flags);
 long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, uint64_t flags);
 long fs_truncate(struct process *pr, uint64_t upath, int64_t len);
-/* fs_xattr.c: the xattr family; true if @nr was one of them, with the result in *ret */
-bool fs_xattr_syscall(struct task *t, uint64_t nr, const uint64_t a[6], long *ret);
 
 /* process.c */
 struct process *process_new(struct sentry *s, struct process *parent);
@@ -859,7 +856,7 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg);
 /* fileio.c: fcntl record locks (F_GETLK, F_SETLK(W) and the OFD forms) */
 long io_lock(struct task *t, uint64_t fd, uint64_t cmd, uint64_t uarg);
 
-/* syscalls.c */
+/* systable.c */
 /* Handle the syscall in t's registers; returns 1 if the task ended (see task.exit_code). */
 int do_syscall(struct task *t, const struct cv_exit *ex);
 

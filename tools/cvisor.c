@@ -14,6 +14,7 @@ static const struct {
 	{ "run", cmd_run, "run a program in the sandbox" },
 	{ "platforms", cmd_platforms, "list execution backends: usable here or why not, capabilities" },
 	{ "bench", cmd_bench, "time a trapped getpid round trip on each usable backend, against native" },
+	{ "syscalls", cmd_syscalls, "the sentry's syscall table: what each syscall does in the sandbox" },
 };
 
 void usage_error(const char *fmt, ...)
@@ -54,6 +55,7 @@ static void help(FILE *f)
 	run_help(f);
 	fprintf(f,
 		"  cvisor bench [--platform P] [--iterations N] [--json]\n"
+		"  cvisor syscalls [--markdown]\n"
 		"\noptions:\n  --help     this text\n  --version  the library version\n");
 }
 

@@ -10,6 +10,7 @@
 int cmd_platforms(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_syscalls(int argc, char **argv);
 
 /* The usage of `cvisor run`, with the layers of the sentry's confinement. */
 void run_help(FILE *f);

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sandbox's own network, and unix socket names.
+//
+// Without --net the sentry moves into a network namespace of its own before the program starts, with
+// only a loopback device, up: a program that serves and talks to itself on 127.0.0.1 or ::1 just works
+// (as under runsc --network=none), and nothing it does reaches another host or the host's own
+// services. Abstract unix names live in the network namespace too, so there they are the sandbox's
+// own; with --net (the host's namespace) they are refused, as they would reach the host's services.
+//
+// Pathname unix sockets are files: their names are walked like every path (walk.c). bind makes the
+// socket node through the sentry's magic link to the walked directory ("/proc/self/fd/D/name": one
+// component, never followed), only in a read-write mount; connect and sendto reach a socket node by
+// the magic link to its O_PATH fd ("/proc/self/fd/N": that inode, nothing resolved by name), and only
+// one in a read-write mount: a socket of the host's (docker.sock, D-Bus) is never reachable.
+// Addresses the kernel reports back (getsockname, getpeername, accept, recvfrom) carry those magic
+// names; they are given back as the name the program bound.
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "../sentry.h"
+
+#define MAGIC_PREFIX "/proc/self/fd/"
+
+bool net_loopback_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) == 0);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+void net_setup(struct sentry *s)
+{
+	if (s->opts.net)
+		return;
+	if (s->L->confined) { /* the jail made the namespace (jail.c) */
+		s->private_net = s->L->private_net;
+		return;
+	}
+	/* Unprivileged callers without user namespaces keep the older rule: no IP sockets at all. */
+	if (unshare(CLONE_NEWNET) < 0)
+		return;
+	s->private_net = net_loopback_up();
+}
+
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Remember that host name @host stands for the name @app the program bound. */
+static void remember(struct sentry *s, const char *host, const char *app)
+{
+	pthread_mutex_lock(&names_lock);
+	unsigned i = 0;
+	while (i < s->n_unames && strcmp(s->unames[i].host, host) != 0)
+		i++;
+	if (i == s->n_unames) /* a new one: in the next slot, the oldest making room */
+		i = s->n_unames < UNIX_NAMES_MAX ? s->n_unames++ : s->next_uname++ % UNIX_NAMES_MAX;
+	size_t hl = strnlen(host, sizeof(s->unames[i].host) - 1), al = strnlen(app, sizeof(s->unames[i].app) - 1);
+	memcpy(s->unames[i].host, host, hl);
+	s->unames[i].host[hl] = 0;
+	memcpy(s->unames[i].app, app, al);
+	s->unames[i].app[al] = 0;
+	pthread_mutex_unlock(&names_lock);
+}
+
+long unix_addr_in(struct process *pr, struct host_addr *ha, bool bind)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ha->ss;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (ha->len <= off || sun->sun_path[0] == 0) /* autobind or an abstract name: per network namespace */
+		return pr->s->private_net ? 0 : -EACCES;
+	char path[sizeof(sun->sun_path) + 1];
+	size_t n = strnlen(sun->sun_path, ha->len - off);
+	memcpy(path, sun->sun_path, n);
+	path[n] = 0;
+	struct walk w;
+	long ret = walk_path(pr, AT_FDCWD, path, bind ? WALK_PARENT : WALK_FOLLOW, &w);
+	if (ret < 0)
+		return ret;
+	int len;
+	if (bind) {
+		ret = w.proc ? -EACCES : w.last != WALK_LAST_NORM || w.mount || w.fd >= 0 ? -EADDRINUSE
+		    : w.slash ? -ENOENT : !w.rw ? -EROFS : 0;
+		len = snprintf(sun->sun_path, sizeof(sun->sun_path), MAGIC_PREFIX "%d/%s", w.dir, w.name);
+	} else {
+		ret = w.proc || !S_ISSOCK(w.st.st_mode) ? -ECONNREFUSED : !w.rw ? -EACCES : 0;
+		len = snprintf(sun->sun_path, sizeof(sun->sun_path), MAGIC_PREFIX "%d", w.fd);
+	}
+	if (ret == 0 && (len < 0 || (size_t)len >= sizeof(sun->sun_path)))
+		ret = -ENAMETOOLONG; /* a long name in a deep descriptor: past sun_path's 108 bytes */
+	if (ret == 0) {
+		ha->len = (socklen_t)(off + (size_t)len + 1);
+		ha->hold = bind ? w.dir : w.fd; /* the magic link must name it until the call is made */
+		if (bind) {
+			w.dir = -1;
+			remember(pr->s, sun->sun_path, path);
+		} else {
+			w.fd = -1;
+		}
+	}
+	walk_done(&w);
+	return ret;
+}
+
+void unix_addr_out(struct sentry *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (ss->ss_family != AF_UNIX || *len <= off || strncmp(sun->sun_path, MAGIC_PREFIX, strlen(MAGIC_PREFIX)) != 0)
+		return;
+	char host[sizeof(sun->sun_path) + 1];
+	size_t n = strnlen(sun->sun_path, *len - off);
+	memcpy(host, sun->sun_path, n);
+	host[n] = 0;
+	*len = (socklen_t)off; /* unnamed, unless it is a name the program bound */
+	pthread_mutex_lock(&names_lock);
+	for (unsigned i = 0; i < s->n_unames; i++)
+		if (strcmp(s->unames[i].host, host) == 0) {
+			size_t l = strlen(s->unames[i].app);
+			memcpy(sun->sun_path, s->unames[i].app, l + 1);
+			*len = (socklen_t)(off + l + 1);
+		}
+	pthread_mutex_unlock(&names_lock);
+}
+
+void host_addr_done(struct host_addr *ha)
+{
+	if (ha->hold >= 0)
+		close(ha->hold);
+	ha->hold = -1;
+}

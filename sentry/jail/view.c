@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sentry's mount namespace: the sandbox's view of the host and nothing else (issue 11).
+//
+// Built in a new mount namespace (every mount private, so nothing propagates back to the host), on a
+// small tmpfs that becomes the sentry's root by pivot_root; the host's old tree is then detached:
+//
+//   /root     the sandbox's "/" (the host's root or --root DIR), every mount below it bound read-only,
+//             no set-uid, no devices; its /proc, /tmp (and, for the kernel, everything under them)
+//             covered by empty read-only tmpfs (so is the host's /run, where its services' unix
+//             sockets live: see hide_sockets), its /sys by a tmpfs holding only devices/system/cpu
+//             (what gVisor's /sys shows), its /dev by a tmpfs of the devices the sandbox offers
+//             (null zero full random urandom tty ptmx, the host's pts for ptys, fd/std* links)
+//   /m/N      the N-th --ro/--rw path: read-only, or read-write; when started by root, --rw paths
+//             (and --ro-as-root ones) are idmapped mounts whose host root files are the jail's
+//   /tmp /shm the sandbox's private /tmp and /dev/shm: tmpfs, gone with the namespace
+//   /scratch  the sentry's own scratch space (listings of the sandbox's /proc)
+//   /proc     the sentry's own procfs (subset=pid: its pid namespace's processes, nothing of the host)
+//
+// The root tmpfs is then read-only: a confused or compromised sentry can write only below /tmp, /shm,
+// /scratch and the --rw mounts, whatever path it tries; the kernel enforces it. The sentry's policy
+// (policy.c) opens its mount points from these paths.
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "../sentry.h"
+
+/* The devices a sandbox may open (fs.c decides again, by device number, for every open). */
+static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * A detached copy of the tree of O_PATH fd @src (every mount below it too) with mount attributes
+ * @attrs, idmapped through @userns if >= 0: a mount fd to attach(), or -errno.
+ */
+static int clone_tree(int src, uint64_t attrs, int userns)
+{
+	int t = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+	if (t < 0)
+		return -errno;
+	struct mount_attr a = { .attr_set = attrs | (userns >= 0 ? MOUNT_ATTR_IDMAP : 0),
+				.userns_fd = userns >= 0 ? (uint64_t)userns : 0 };
+	if (syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0) {
+		int e = errno;
+		close(t);
+		return -e;
+	}
+	return t;
+}
+
+/* Attach detached tree @t at @target (and close it). 0, or -1 with errno. */
+static int attach(int t, const char *target)
+{
+	int ret = (int)syscall(SYS_move_mount, t, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+	int e = errno;
+	close(t);
+	errno = e;
+	return ret < 0 ? -1 : 0;
+}
+
+static int tmpfs(const char *target, const char *mode, unsigned owner)
+{
+	char data[96];
+	snprintf(data, sizeof(data), "mode=%s,uid=%u,gid=%u", mode, owner, owner);
+	return mount("cvisor", target, "tmpfs", MS_NOSUID | MS_NODEV, data);
+}
+
+static int readonly(const char *target)
+{
+	return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
+/* Cover @dir of the sandbox's root with an empty read-only tmpfs, if it has one. */
+static int hide(const char *dir)
+{
+	if (!is_dir(dir))
+		return 0;
+	return tmpfs(dir, "0555", 0) < 0 || readonly(dir) < 0 ? -1 : 0;
+}
+
+/*
+ * The host's /run, where its services keep their unix sockets (D-Bus, journald, databases: often
+ * world-writable, and a socket connects through a read-only mount): empty in the view of the host's
+ * root, so a compromised sentry cannot reach them either. A resolv.conf that lives under /run
+ * (systemd-resolved's) is bound back, for --net.
+ */
+static int hide_sockets(void)
+{
+	char conf[4096];
+	bool keep = realpath("/etc/resolv.conf", conf) && strncmp(conf, "/run/", 5) == 0;
+	if (!is_dir("root/run"))
+		return 0;
+	if (tmpfs("root/run", "0755", 0) < 0)
+		return -1;
+	if (keep) {
+		char here[4200] = "root";
+		for (char *slash = conf + 1; (slash = strchr(slash, '/')); *slash++ = '/') {
+			*slash = 0;
+			snprintf(here, sizeof(here), "root%s", conf);
+			if (mkdir(here, 0755) < 0 && errno != EEXIST)
+				return -1;
+		}
+		snprintf(here, sizeof(here), "root%s", conf);
+		int fd = open(here, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -1;
+		close(fd);
+		if (mount(conf, here, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, here, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+			return -1;
+	}
+	return readonly("root/run");
+}
+
+/* The sandbox's /sys: only the CPUs' directory of the host's. */
+static int make_sys(void)
+{
+	if (!is_dir("root/sys"))
+		return 0;
+	if (tmpfs("root/sys", "0555", 0) < 0)
+		return -1;
+	if (is_dir("/sys/devices/system/cpu")) {
+		int src = open("/sys/devices/system/cpu", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		int t = src < 0 ? -1 : clone_tree(src, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, -1);
+		if (src >= 0)
+			close(src);
+		if (t < 0) {
+			errno = src < 0 ? errno : -t;
+			return -1;
+		}
+		if (mkdir("root/sys/devices", 0555) < 0 || mkdir("root/sys/devices/system", 0555) < 0 ||
+		    mkdir("root/sys/devices/system/cpu", 0555) < 0) {
+			int e = errno;
+			close(t);
+			errno = e;
+			return -1;
+		}
+		if (attach(t, "root/sys/devices/system/cpu") < 0)
+			return -1;
+	}
+	return readonly("root/sys");
+}
+
+/*
+ * The sandbox's /dev: the devices it is offered, bound from the host's, and the usual links. ptmx finds
+ * its devpts as "pts" beside it, which a bound file cannot show (its parent is not in the bind): as root,
+ * a ptmx node of our own beside the host's devpts (the caller's terminal keeps its name); otherwise a
+ * devpts instance of the sandbox's own, ptmx a link into it.
+ */
+static int make_dev(bool root)
+{
+	if (!is_dir("root/dev"))
+		return 0;
+	if (mount("cvisor", "root/dev", "tmpfs", MS_NOSUID | (root ? 0 : MS_NODEV), "mode=0755") < 0)
+		return -1;
+	char host[64], here[64];
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		snprintf(host, sizeof(host), "/dev/%s", devices[i]);
+		snprintf(here, sizeof(here), "root/dev/%s", devices[i]);
+		struct stat st;
+		if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode))
+			continue;
+		int fd = open(here, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return -1;
+		close(fd);
+		if (mount(host, here, NULL, MS_BIND, NULL) < 0)
+			return -1;
+	}
+	/* fs.c lets the sandbox open only the ptys it holds the master of and the caller's terminal. */
+	if (mkdir("root/dev/pts", 0755) < 0)
+		return -1;
+	if (root && is_dir("/dev/pts")) {
+		if (mount("/dev/pts", "root/dev/pts", NULL, MS_BIND, NULL) < 0 ||
+		    mknod("root/dev/ptmx", S_IFCHR | 0666, makedev(5, 2)) < 0)
+			return -1;
+	} else if (mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") == 0) {
+		if (symlink("pts/ptmx", "root/dev/ptmx") < 0)
+			return -1;
+	}
+	if (mkdir("root/dev/shm", 01777) < 0 || symlink("/proc/self/fd", "root/dev/fd") < 0 ||
+	    symlink("/proc/self/fd/0", "root/dev/stdin") < 0 || symlink("/proc/self/fd/1", "root/dev/stdout") < 0 ||
+	    symlink("/proc/self/fd/2", "root/dev/stderr") < 0)
+		return -1;
+	return mount(NULL, "root/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (root ? 0 : MS_NODEV), NULL);
+}
+
+int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t errlen)
+{
+	/* Owner of the writable tmpfs: the jail's id 0, as the mounter names it (host nobody for root). */
+	unsigned owner = idmap_userns >= 0 ? 65534 : 0;
+	int trees[33], n = 0, ret = 0;
+	const char *step = "private mounts";
+	mode_t mask = umask(0); /* the modes below are meant exactly */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		goto fail;
+	/* Copies of the trees the sandbox sees, taken in this namespace before anything covers them. */
+	const char *rootdir = o->root ? o->root : "/";
+	for (; n <= o->n_binds; n++) {
+		const struct sentry_bind *b = n ? &o->binds[n - 1] : NULL;
+		step = b ? b->path : rootdir;
+		int src = open(step, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (src < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "%s: %s%s", step, strerror(errno), b ? " (only directories can be mounted)" : "");
+			goto out;
+		}
+		bool mapped = b && idmap_userns >= 0 && (b->rw || b->as_root);
+		uint64_t attrs = (b && b->rw ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+		trees[n] = clone_tree(src, attrs, mapped ? idmap_userns : -1);
+		if (trees[n] == -EINVAL && mapped) { /* a file system that cannot map ownership */
+			fprintf(stderr, "cvisor: %s: its file system cannot map ownership; the sandbox %s it as uid %u\n",
+				b->path, b->rw ? "writes" : "reads", owner);
+			trees[n] = clone_tree(src, attrs, -1);
+		}
+		close(src);
+		if (trees[n] < 0) {
+			errno = -trees[n];
+			goto fail;
+		}
+	}
+	const char *stage = is_dir("/tmp") ? "/tmp" : is_dir("/mnt") ? "/mnt" : "/dev";
+	step = "the sentry's root";
+	if (mount("cvisor", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") < 0 || chdir(stage) < 0)
+		goto fail;
+	if (mkdir("root", 0755) < 0 || mkdir("proc", 0555) < 0 || mkdir("tmp", 01777) < 0 || mkdir("shm", 01777) < 0 ||
+	    mkdir("scratch", 0700) < 0 || mkdir("m", 0755) < 0)
+		goto fail;
+	step = "the sandbox's root";
+	ret = attach(trees[0], "root");
+	trees[0] = -1;
+	if (ret < 0)
+		goto fail;
+	step = "the sandbox's /proc, /tmp, /sys and /dev";
+	if (hide("root/proc") < 0 || hide("root/tmp") < 0 || make_sys() < 0 || make_dev(idmap_userns >= 0) < 0 ||
+	    (!o->root && hide_sockets() < 0))
+		goto fail;
+	step = "the private /tmp and /dev/shm";
+	if (tmpfs("tmp", "1777", owner) < 0 || tmpfs("shm", "1777", owner) < 0 || tmpfs("scratch", "0700", owner) < 0)
+		goto fail;
+	for (int i = 1; i < n; i++) {
+		char at[32];
+		snprintf(at, sizeof(at), "m/%d", i - 1);
+		step = o->binds[i - 1].path;
+		ret = mkdir(at, 0755) < 0 ? -1 : attach(trees[i], at);
+		trees[i] = -1;
+		if (ret < 0)
+			goto fail;
+	}
+	step = "the sentry's /proc";
+	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid") < 0)
+		goto fail;
+	step = "pivot_root";
+	if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		goto fail;
+	step = "the read-only root";
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		goto fail;
+	ret = 0;
+	goto out;
+fail:
+	ret = -errno;
+	snprintf(err, errlen, "cannot build the sentry's view (%s): %s", step, strerror(errno));
+out:
+	umask(mask);
+	for (int i = 0; i < n; i++)
+		if (trees[i] >= 0)
+			close(trees[i]);
+	return ret;
+}

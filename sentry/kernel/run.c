@@ -1,0 +1,507 @@
+// SPDX-License-Identifier: Apache-2.0
+// Running a program: the sentry's lifetime, the switch loop of a task, and the shutdown of the rest.
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "../sentry.h"
+
+static int end_group(struct task *t, int status)
+{
+	t->exit_code = status;
+	t->ends_group = true;
+	return status;
+}
+
+static uint64_t now_ns(void);
+
+/* --stats histogram bucket of @ns: 0 below 1 us, then one per power of two of microseconds. */
+static int bucket(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	int b = 0;
+	while (us && b < STATS_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
+/* A SIGSEGV the memory manager resolves (copy-on-write, or a race with another thread changing the
+ * mapping): retry the access. A page that keeps faulting "stale" at one address is a real fault. */
+static bool retry_fault(struct task *t, uint64_t addr, unsigned access)
+{
+	int how = mm_fault(t->proc, addr, access);
+	if (how == MM_FAULT_STALE && addr == t->stale_addr && ++t->stale_repeats > 3)
+		how = MM_FAULT_REAL;
+	if (how != MM_FAULT_STALE || addr != t->stale_addr)
+		t->stale_repeats = 0;
+	t->stale_addr = how == MM_FAULT_STALE ? addr : 0;
+	if (how == MM_FAULT_REAL)
+		return false;
+	__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+int task_loop(struct task *t)
+{
+	struct process *pr = t->proc;
+	for (;;) {
+		struct cv_exit ex;
+		int sig = sig_deliver(t);
+		if (sig)
+			return end_group(t, sig); /* default action: terminate */
+		if (t->restart_now) { /* a call a stop (or an ignored signal) interrupted starts again */
+			t->restart_now = false;
+			struct cv_exit again = { .reason = CV_EXIT_SYSCALL };
+			if (do_syscall(t, &again))
+				return t->exit_code;
+			continue;
+		}
+		sig_restore_suspend_mask(t);
+		uint64_t t0 = now_ns(); /* the application's run: its CPU time (cputime.c) and --stats */
+		cpu_enter(t, t0);
+		int ret = cv_ctx_switch(t->ctx, pr->as, &ex);
+		uint64_t t1 = now_ns();
+		cpu_leave(t, t1);
+		if (ret < 0) {
+			fprintf(stderr, "cvisor: process %d: the sandbox failed: %s\n", pr->pid, cv_strerror(ret));
+			return end_group(t, SIGKILL);
+		}
+		if (__atomic_load_n(&pr->s->shutting_down, __ATOMIC_ACQUIRE))
+			return end_group(t, SIGKILL);
+		if (__atomic_load_n(&pr->group_exit, __ATOMIC_ACQUIRE))
+			return t->exit_code = SIGKILL; /* another task ended the process */
+		struct task *ex_task = __atomic_load_n(&pr->exec_task, __ATOMIC_ACQUIRE);
+		if (ex_task && ex_task != t)
+			return t->exit_code = SIGKILL; /* another thread is replacing the program */
+		switch (ex.reason) {
+		case CV_EXIT_SYSCALL: {
+			uint64_t nr = t->st->regs.orig_rax < 512 ? t->st->regs.orig_rax : 512;
+			/* All application memory is the sentry's own memory file and nothing here traces a
+			 * program, so every patchable site may be patched (a failure only keeps it slow) —
+			 * in a page of the process's own: a page shared through the file cache may sit at
+			 * other addresses in other processes, and a patched site returns to its own. */
+			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && !t->pt.tracer && mm_own_page(pr, t->st->regs.rip - 1) == 0)
+				cv_as_patch_syscall(pr->as, t->st->regs.rip);
+			uint64_t blocked_before = t->blocked_ns;
+			int end;
+			if (t->pt.tracer) { /* a tracee: its tracer sees the entry, may change or skip the call */
+				uint64_t sys = t->st->regs.orig_rax;
+				ptrace_syscall_entry(t);
+				end = t->st->regs.orig_rax == (uint64_t)-1 ? 0 : do_syscall(t, &ex);
+				ptrace_syscall_exit(t, sys, end);
+			} else {
+				end = do_syscall(t, &ex);
+			}
+			uint64_t t2 = now_ns();
+			cpu_syscall_done(t, t2 - t1, blocked_before);
+			if (pr->s->opts.stats) {
+				__atomic_add_fetch(&pr->s->st_count[nr], 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_switch_ns[nr], t1 - t0, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_handle_ns[nr], t2 - t1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_switch_hist[bucket(t1 - t0)], 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&pr->s->st_handle_hist[bucket(t2 - t1)], 1, __ATOMIC_RELAXED);
+			}
+			if (end)
+				return t->exit_code;
+			break;
+		}
+		case CV_EXIT_SIGNAL:
+			if (ex.info.si_signo == SIGSEGV && retry_fault(t, (uint64_t)ex.info.si_addr, ex.access))
+				break; /* copy-on-write memory, now the process's own: the access is retried */
+			if (pr->s->opts.trace)
+				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
+					(unsigned long long)t->st->regs.rip, ex.info.si_addr);
+			__atomic_add_fetch(&pr->s->st_faults, 1, __ATOMIC_RELAXED);
+			if (t->pt.tracer) { /* the tracer sees the fault first (a breakpoint, a step's trap) */
+				if (t->pt.step && ex.info.si_signo == SIGTRAP) {
+					t->st->regs.eflags &= ~0x100ull;
+					t->pt.step = false;
+				}
+				int was = ex.info.si_signo, with = ptrace_signal_stop(t, &ex.info);
+				if (!with)
+					break; /* suppressed: the program goes on */
+				if (with != was) { /* another signal: delivered as sent, not forced */
+					sig_queue(t, with, &ex.info);
+					break;
+				}
+			}
+			sig = sig_fault(t, &ex.info); /* its handler, or death */
+			if (sig)
+				return end_group(t, sig);
+			break;
+		default:
+			__atomic_add_fetch(&pr->s->st_interrupts, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * --stats: per syscall, how often, the mean time in the platform switch that ended with it (the
+ * application's own run since the previous trap plus the trap and return), and the mean time the
+ * sentry spent handling it (including any wait it blocked in).
+ */
+void stats_print(struct sentry *s)
+{
+	uint64_t total = 0, sw = 0, hd = 0;
+	int order[513], n = 0;
+	for (int i = 0; i < 513; i++)
+		if (s->st_count[i]) {
+			order[n++] = i;
+			total += s->st_count[i];
+			sw += s->st_switch_ns[i];
+			hd += s->st_handle_ns[i];
+		}
+	for (int i = 1; i < n; i++) /* by count, descending */
+		for (int j = i; j > 0 && s->st_count[order[j]] > s->st_count[order[j - 1]]; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults (+%llu copy-on-write), %llu interrupts\n",
+		(unsigned long long)total, (unsigned long long)s->st_faults, (unsigned long long)s->st_cow_faults,
+		(unsigned long long)s->st_interrupts);
+	fprintf(stderr, "%-18s %10s %16s %16s\n", "syscall", "count", "switch us/call", "sentry us/call");
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+		char name[40];
+		const char *sn = i < 512 ? syscall_name((uint64_t)i) : NULL;
+		if (sn)
+			snprintf(name, sizeof(name), "%s", sn);
+		else
+			snprintf(name, sizeof(name), i < 512 ? "%d" : "other", i);
+		fprintf(stderr, "%-18s %10llu %16.2f %16.2f\n", name, (unsigned long long)s->st_count[i],
+			(double)s->st_switch_ns[i] / 1000.0 / (double)s->st_count[i],
+			(double)s->st_handle_ns[i] / 1000.0 / (double)s->st_count[i]);
+	}
+	if (total)
+		fprintf(stderr, "%-18s %10llu %16.2f %16.2f\n", "all", (unsigned long long)total,
+			(double)sw / 1000.0 / (double)total, (double)hd / 1000.0 / (double)total);
+	if (!total)
+		return;
+	/* Latency histograms: the switch (trap, the application's run since the last one, return) and
+	 * the sentry's handling, in power-of-two microsecond buckets. */
+	fprintf(stderr, "%-18s", "latency (us)");
+	for (int b = 0; b < STATS_BUCKETS; b++) {
+		char h[16];
+		if (b == 0)
+			snprintf(h, sizeof(h), "<1");
+		else if (b == STATS_BUCKETS - 1)
+			snprintf(h, sizeof(h), ">=%u", 1u << (b - 1));
+		else
+			snprintf(h, sizeof(h), "%u-%u", 1u << (b - 1), 1u << b);
+		fprintf(stderr, " %9s", h);
+	}
+	fputc('\n', stderr);
+	const uint64_t *rows[2] = { s->st_switch_hist, s->st_handle_hist };
+	static const char *const labels[2] = { "switch", "sentry" };
+	for (int r = 0; r < 2; r++) {
+		fprintf(stderr, "%-18s", labels[r]);
+		for (int b = 0; b < STATS_BUCKETS; b++)
+			fprintf(stderr, " %9llu", (unsigned long long)rows[r][b]);
+		fputc('\n', stderr);
+	}
+}
+
+void nudge_and_wait(struct sentry *s, int ms)
+{
+	pthread_cond_broadcast(&s->changed); /* waiters in wait4 and sentry sleeps look again */
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s);
+	pthread_mutex_lock(&s->lock);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)ms * 1000 * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+}
+
+/* The first process exited: stop every other task and wait for their host threads. */
+static void shutdown_all(struct sentry *s)
+{
+	pthread_mutex_lock(&s->lock);
+	__atomic_store_n(&s->shutting_down, true, __ATOMIC_RELEASE);
+	while (s->host_threads > 0) {
+		for (struct process *pr = s->procs; pr; pr = pr->next)
+			for (struct task *t = pr->tasks; t; t = t->next)
+				if (!t->exited)
+					task_kick(t);
+		nudge_and_wait(s, 10);
+	}
+	struct process *all = s->procs;
+	s->procs = NULL;
+	pthread_mutex_unlock(&s->lock);
+	while (all) {
+		struct process *next = all->next;
+		process_free(all);
+		all = next;
+	}
+}
+
+/*
+ * Signals sent to cvisor itself (a terminal's ^C, ^Z or resize, a supervisor's SIGTERM) go to the
+ * sandbox: SIGINT, SIGQUIT, SIGWINCH and SIGTSTP to the terminal's foreground group (jobctl.c: the
+ * first process's group until a shell inside sets another), as a terminal sends them, and SIGCONT
+ * (cvisor continued after it stopped with the first process) too; SIGTERM, SIGHUP, SIGUSR1 and
+ * SIGUSR2 to the first process. The program decides, as natively; if it dies, the sandbox ends through
+ * the ordinary path, which removes the private /tmp and /dev/shm. The sentry's threads (and the stubs
+ * they spawn) block these signals; this thread reads them from a signalfd.
+ */
+struct host_signals {
+	struct sentry *s;
+	struct process *init;
+	int sfd, stop;
+	pthread_t thread;
+	bool running;
+};
+
+static void *host_signals_main(void *arg)
+{
+	struct host_signals *h = arg;
+	struct sentry *s = h->s;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = h->sfd, .events = POLLIN }, { .fd = h->stop, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (p[1].revents)
+			return NULL;
+		struct signalfd_siginfo si;
+		if (!(p[0].revents & POLLIN) || read(h->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			continue;
+		int sig = (int)si.ssi_signo;
+		siginfo_t info = { .si_signo = sig, .si_code = SI_USER }; /* from outside: pid 0 */
+		/* what a terminal sends, to its foreground group; SIGCONT (cvisor's own fg or bg) too */
+		bool group = sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH || sig == SIGTSTP || sig == SIGCONT;
+		pthread_mutex_lock(&s->lock);
+		for (struct process *q = s->procs; q; q = q->next)
+			if (!q->zombie && (group ? q->pgid == s->fg_pgrp : q == h->init))
+				sig_process_locked(q, sig, &info);
+		pthread_mutex_unlock(&s->lock);
+		futex_wake_all(s);
+	}
+}
+
+static void host_signals_start(struct host_signals *h, const sigset_t *set)
+{
+	h->sfd = signalfd(-1, set, SFD_CLOEXEC);
+	h->stop = eventfd(0, EFD_CLOEXEC);
+	h->running = h->sfd >= 0 && h->stop >= 0 && pthread_create(&h->thread, NULL, host_signals_main, h) == 0;
+}
+
+static void host_signals_stop(struct host_signals *h)
+{
+	if (h->running) {
+		uint64_t one = 1;
+		ssize_t w = write(h->stop, &one, sizeof(one));
+		(void)w;
+		pthread_join(h->thread, NULL);
+	}
+	if (h->sfd >= 0)
+		close(h->sfd);
+	if (h->stop >= 0)
+		close(h->stop);
+}
+
+int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
+{
+	struct launch L = { .prog_fd = -1, .ids_fd = -1, .report_fd = -1 };
+	/* Without --root the program is the host file the caller named (it may be where the sandbox does
+	 * not look, e.g. the host's /tmp): opened here, with the caller's rights. Under --root it is a path
+	 * inside the root, opened through the policy. Either way its interpreter comes through the policy. */
+	if (!opts->root) {
+		L.prog_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (L.prog_fd < 0) {
+			int e = errno;
+			fprintf(stderr, "cvisor: %s: %s\n", path, strerror(e));
+			return -e;
+		}
+	}
+	/* /proc/self/exe names the file itself, links resolved, as Linux's does (ld.so's $ORIGIN). */
+	char canon[PATH_MAX];
+	snprintf(L.exe, sizeof(L.exe), "%s", !opts->root && realpath(path, canon) ? canon : path);
+	char here[SENTRY_PATH_MAX];
+	if (policy_normalize("/", opts->cwd ? opts->cwd : getcwd(here, sizeof(here)) ? here : "/", L.cwd) < 0)
+		strcpy(L.cwd, "/");
+	/* The sandbox's credentials are the caller's. */
+	uid_t u[3];
+	gid_t g[3];
+	getresuid(&u[0], &u[1], &u[2]);
+	getresgid(&g[0], &g[1], &g[2]);
+	for (int i = 0; i < 3; i++)
+		L.uid[i] = u[i], L.gid[i] = g[i];
+	gid_t groups[64];
+	int ng = getgroups(64, groups);
+	for (int i = 0; i < ng; i++)
+		L.groups[L.ngroups++] = groups[i];
+	/* Signals the caller ignores stay ignored in the program, as across execve (nohup's SIGHUP). */
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction old; /* the raw call: glibc hides its own signals 32 and 33 */
+		if (sig != SIGKILL && sig != SIGSTOP && syscall(SYS_rt_sigaction, sig, NULL, &old, 8) == 0 &&
+		    old.handler == (uint64_t)SIG_IGN)
+			L.ignored |= 1ull << (sig - 1);
+	}
+	int ret;
+	if (opts->no_confine) {
+		fprintf(stderr, "cvisor: WARNING: --unsafe-no-confine: the sentry runs with all of the caller's "
+				"privileges and namespaces; a sentry bug hands the program the host\n");
+		ret = sentry_main(opts, &L, path, argv, envp);
+	} else {
+		ret = jail_run(opts, &L, path, argv, envp);
+	}
+	if (L.prog_fd >= 0)
+		close(L.prog_fd);
+	return ret;
+}
+
+int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
+		char *const envp[])
+{
+	struct sentry s = { .opts = *opts, .L = L };
+	struct host_signals hs = { .s = &s, .sfd = -1, .stop = -1 };
+	sigset_t forwarded, caller_mask;
+	sigemptyset(&forwarded);
+	sigaddset(&forwarded, SIGINT);
+	sigaddset(&forwarded, SIGTERM);
+	sigaddset(&forwarded, SIGHUP);
+	sigaddset(&forwarded, SIGQUIT);
+	sigaddset(&forwarded, SIGWINCH);
+	sigaddset(&forwarded, SIGUSR1);
+	sigaddset(&forwarded, SIGUSR2);
+	sigaddset(&forwarded, SIGTSTP); /* ^Z: the sandbox's foreground job stops (and cvisor with it) */
+	sigaddset(&forwarded, SIGCONT); /* cvisor continued: so is that job */
+	pthread_sigmask(SIG_BLOCK, &forwarded, &caller_mask); /* before any thread: all inherit it */
+	/* Host writes to a pipe whose reader left must fail with EPIPE, not kill the sentry. */
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_mutex_init(&s.futex_lock, NULL);
+	pthread_mutex_init(&s.fc_lock, NULL);
+	pthread_condattr_t ca; /* deadlines on s.changed are CLOCK_MONOTONIC (sleeps, shutdown) */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s.changed, &ca);
+	pthread_condattr_destroy(&ca);
+	char err[512] = "";
+	int ret, status = -1;
+	struct process *init = NULL;
+
+	net_setup(&s); /* before any thread: a namespace is the calling thread's */
+	/* The program gets the caller's descriptor limit; the sentry, which holds the host fds of every
+	 * process's descriptors and its own, takes all the host allows. */
+	if (getrlimit(RLIMIT_NOFILE, &s.nofile) == 0 && s.nofile.rlim_cur < s.nofile.rlim_max)
+		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ s.nofile.rlim_max, s.nofile.rlim_max });
+	for (int i = 0; i < 3; i++) { /* the caller's terminal, which the program may open by name too */
+		struct stat st;
+		if (fstat(i, &st) == 0 && S_ISCHR(st.st_mode))
+			s.stdio_rdev[i] = st.st_rdev;
+	}
+	/* The default affinity of every task: where the sentry could run before any backend pinned a thread. */
+	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
+		s.cpus[0] = 1;
+	/* Before the first thread or stub: they inherit what is left. */
+	if (!opts->no_confine && (ret = confine_privileges(L->confined, err, sizeof(err))) < 0)
+		goto out;
+	struct cv_platform_opts popts = { sizeof(popts), opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
+	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
+		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",
+			 cv_strerror(ret));
+		goto out;
+	}
+	cv_platform_caps(s.p, &s.caps);
+	if ((ret = timer_start(&s)) < 0) {
+		snprintf(err, sizeof(err), "cannot start the timer thread: %s", cv_strerror(ret));
+		goto out;
+	}
+	if ((ret = policy_init(&s, err, sizeof(err))) < 0)
+		goto out;
+	if ((ret = cv_memfile_new(NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
+		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
+		ret = ret < 0 ? ret : -ENOMEM;
+		goto out;
+	}
+	/* From here on, with every thread it will need but its tasks', the sentry confines its own syscalls
+	 * (seccomp.c): before the first byte of the untrusted program is read. */
+	if (L->confined && (ret = seccomp_confine(s.p, err, sizeof(err))) < 0)
+		goto out;
+	if (sentry_test_confined)
+		sentry_test_confined();
+	for (int i = 0; i < 64; i++)
+		if (L->ignored & (1ull << i))
+			init->actions[i].handler = (uint64_t)SIG_IGN;
+	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", L->exe);
+	init->exe = init->exe_buf;
+	snprintf(init->cwd, sizeof(init->cwd), "%s", L->cwd);
+	/* The program's stdio are ours (duplicates, so closing them does not close ours). */
+	for (int i = 0; i < 3; i++)
+		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+	struct task *t = init->tasks;
+	uint64_t entry, sp;
+	int pfd = -1;
+	char real[64];
+	if (L->prog_fd >= 0) {
+		snprintf(real, sizeof(real), "/proc/self/fd/%d", L->prog_fd);
+	} else {
+		pfd = fs_open(init, AT_FDCWD, path, O_RDONLY);
+		if (pfd < 0) {
+			snprintf(err, sizeof(err), "%s: %s", path, strerror(-pfd));
+			ret = pfd;
+			goto out;
+		}
+		snprintf(real, sizeof(real), "/proc/self/fd/%d", pfd);
+	}
+	ret = load_elf(init, real, path, argv, envp, &entry, &sp, err, sizeof(err));
+	if (pfd >= 0)
+		close(pfd);
+	if (ret < 0)
+		goto out;
+	process_set_args(init, argv, envp);
+	t->st->regs.rip = entry;
+	t->st->regs.rsp = sp;
+	hs.init = init;
+	s.fg_pgrp = init->pgid; /* the first process starts in the foreground */
+	host_signals_start(&hs, &forwarded);
+	task_loop(t);
+	task_exit(t);
+	process_wait_zombie(init); /* its other threads may still run */
+	status = init->exit_status;
+out:
+	if (err[0])
+		fprintf(stderr, "cvisor: %s\n", err);
+	host_signals_stop(&hs);
+	shutdown_all(&s);
+	timer_stop(&s);
+	policy_destroy(&s);
+	if (opts->stats)
+		stats_print(&s);
+	fc_destroy(&s);
+	pthread_mutex_destroy(&s.fc_lock);
+	cv_memfile_close(s.mf);
+	cv_platform_close(s.p);
+	pthread_cond_destroy(&s.changed);
+	pthread_mutex_destroy(&s.futex_lock);
+	pthread_mutex_destroy(&s.lock);
+	pthread_sigmask(SIG_SETMASK, &caller_mask, NULL);
+	return status < 0 ? (ret < 0 ? ret : -EIO) : status;
+}

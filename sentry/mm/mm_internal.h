@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to the memory manager (mm.c, mm_cow.c): the VMA table's primitives. */
+#ifndef CVISOR_SENTRY_MM_INTERNAL_H
+#define CVISOR_SENTRY_MM_INTERNAL_H
+
+#include "../sentry.h"
+
+#define PAGE 4096ull
+#define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
+
+/* Room for @extra more VMAs; 0 or -ENOMEM. */
+int vma_reserve(struct mm *mm, size_t extra);
+/* Index of the first VMA ending above @addr (mm->n if none). */
+size_t vma_find(const struct mm *mm, uint64_t addr);
+/* Split the VMA containing @addr (if any, and not at its start) so that a VMA starts there. */
+int vma_split_at(struct mm *mm, uint64_t addr);
+/* Merge VMA @i with its neighbours where they continue it exactly (addresses, memory-file offsets and
+ * every attribute); returns the index of the VMA that now holds VMA @i's start. */
+size_t vma_merge(struct mm *mm, size_t i);
+/* Install VMA @v in the address space; copy-on-write memory never writable. 0, -EACCES (a host
+ * file's mode forbids the access) or -ENOMEM. */
+int vma_install(struct process *pr, const struct vma *v);
+void hostmap_put(struct hostmap *h);
+/* Take / drop one reference to what backs @v (its memory-file pages, or its host file). */
+int vma_ref(struct process *pr, const struct vma *v);
+void vma_unref(struct process *pr, const struct vma *v);
+
+/* Forget [start, end): memory-file references dropped, the address space untouched. 0 or -ENOMEM. */
+int mm_remove_range(struct process *pr, uint64_t start, uint64_t end);
+bool mm_range_free(const struct mm *mm, uint64_t start, uint64_t end);
+/* Is [addr, end) mapped without holes? */
+bool mm_range_mapped(const struct mm *mm, uint64_t addr, uint64_t end);
+/* The highest free gap of @len bytes below mm->mmap_base, or 0. */
+uint64_t mm_find_gap(const struct process *pr, uint64_t len);
+/* Install memory-file pages [off, off+len) (one reference, ours now) as a VMA at @addr or a free gap;
+ * the reference is dropped on failure. 0, -ENOMEM or -EFAULT; the address in *@out. */
+int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		 bool cow, uint64_t off, uint64_t *out);
+/* The same for a host file mapping holding a reference to @host (dropped on failure). */
+int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		   bool cow, struct hostmap *host, uint64_t off, uint64_t *out);
+
+/* Give the private memory of [@start, @end) (pr->lock held) pages of its own wherever it shares them
+ * copy-on-write: whole VMAs nobody else shares any more just become writable; otherwise the range,
+ * widened to @chunk-aligned bounds inside each VMA, is copied. With @writable_only, only VMAs the
+ * application may write. 0, or -ENOMEM. */
+int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk, bool writable_only);
+
+#endif
