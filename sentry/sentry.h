@@ -123,6 +123,7 @@ struct mm {
 	struct mm_pin *pins;  /* pins the sentry writes through, in progress (fork copies their pages now) */
 	uint64_t brk_start, brk;
 	uint64_t mmap_base;   /* top-down allocation starts below this */
+	uint64_t stack_start; /* the initial stack's mapping (RLIMIT_DATA does not count it) */
 };
 
 #define SENTRY_MAX_FDS 4096
@@ -175,6 +176,7 @@ struct process {
 	uint64_t itimer_due[3];
 	uint64_t itimer_every[3];
 	uint64_t cpu_seen;       /* the highest process CPU time reported: it never goes back (atomic) */
+	uint64_t xcpu_sent;      /* RLIMIT_CPU: seconds of CPU time up to which SIGXCPU was sent (s->lock) */
 	mode_t umask;            /* the sentry applies it to what it creates (the host's umask applies too) */
 	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
 	int nice;                /* setpriority stores it; host threads keep theirs */
@@ -627,6 +629,8 @@ int mm_own_page(struct process *pr, uint64_t addr);
 /* RLIMIT_AS: may the process map @add more bytes (at @addr with MAP_FIXED, else 0: what it replaces
  * there does not count)? pr->lock held. */
 bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add);
+/* RLIMIT_DATA: the same for private writable mappings (the break, data, anonymous; not the stack). */
+bool mm_data_allows(struct process *pr, uint64_t addr, uint64_t add);
 /* May the application write the page holding @addr (its mapping's protection)? */
 bool mm_writable(struct process *pr, uint64_t addr);
 /* Is @addr in a MAP_SHARED mapping? Then *@file and *@off name the page wherever it is mapped: 0 and

@@ -21,11 +21,14 @@ static bool stats_next; /* the next run_sandboxed() asks for --stats */
 static bool trace_next; /* ... and for --trace */
 static bool net_next;   /* ... and for --net */
 static const char *root_next; /* ... and for --root */
+static const char *ro_next;   /* ... and for one --ro directory */
 
 static void run_sandboxed(const char *platform, const char *prog, char *const argv[], struct outcome *o)
 {
 	struct sentry_opts opts = { .platform = platform, .stats = stats_next, .trace = trace_next, .net = net_next,
 				    .root = root_next };
+	if (ro_next)
+		opts.binds[opts.n_binds++] = (struct sentry_bind){ .path = ro_next };
 	run_boxed(&opts, prog, argv, o);
 }
 
@@ -171,6 +174,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/futexmore", NULL);   /* wake(0), WAKE_OP, robust mutexes of dead owners, brk(-1) */
 	RUNP(PROGS_DIR "/sigmore", NULL);     /* SA_RESTART, CPU clocks by id, recvmsg flags, Sig* in status */
 	RUNP(PROGS_DIR "/jobctl", NULL);      /* stops, continues, their wait statuses and SIGCHLD codes */
+	RUNP(PROGS_DIR "/rlimits", NULL);     /* RLIMIT_DATA, _STACK, _NPROC and _CPU enforced */
 	RUNP("/bin/bash", "-c", /* a shell's kill -STOP / -CONT, /proc states T and S, wait */
 	     "sleep 5 & p=$!; kill -STOP $p; sleep 0.2; cut -d' ' -f3 /proc/$p/stat; kill -CONT $p; sleep 0.1;"
 	     " cut -d' ' -f3 /proc/$p/stat; kill $p; wait $p; echo $?");
@@ -190,25 +194,28 @@ PLATFORM_TEST(run_threads_futexes_signals)
 /* ptrace inside the sandbox: a tracer's every request compared with native; strace -f (one file per
  * process, so that scheduling does not reorder lines) and a gdb session (breakpoints, backtraces,
  * finish, next, a thread, a signal) give what they give natively, addresses and pids aside. */
-PLATFORM_TEST(run_ptrace_strace_gdb)
+PLATFORM_TEST_TIMEOUT(run_ptrace_strace_gdb, 150)
 {
 	RUNP(PROGS_DIR "/ptracer", NULL);
 	RUNP("/bin/sh", "-c",
-	     "d=/tmp/cvt-strace-$$ && mkdir $d && cd $d && strace -ff -qq -o t -e trace=write,exit_group,wait4,kill,"
+	     "d=/tmp/cvt-strace-$$ && mkdir $d && cd $d && timeout -k 5 40 strace -ff -qq -o t -e trace=write,exit_group,wait4,kill,"
 	     "execve,clone,vfork,fork -e signal=none sh -c 'echo hi; /bin/sh -c \"exit 3\"; echo $?; kill -0 $$' && "
 	     "for f in $(ls t.* | sort -t. -k2 -n); do sed -E 's/0x[0-9a-f]+/X/g; s/= [0-9]{1,}$/= N/; "
 	     "s/\\(-?[0-9]+,/(P,/; s/ \\/\\* [0-9]+ vars \\*\\///; s/ +/ /g' $f; done; cd /; rm -rf $d");
+	char cwd[SENTRY_PATH_MAX]; /* gdb opens the program and its sources by name: this checkout, even */
+	ro_next = getcwd(cwd, sizeof(cwd)); /* one under /tmp (the sandbox has its own /tmp) */
 	RUNP("/bin/sh", "-c",
-	     "gdb -nx -batch -ex 'break compute' -ex run -ex bt -ex 'info args' -ex finish -ex next -ex next "
+	     "timeout -k 5 40 gdb -nx -batch -ex 'break compute' -ex run -ex bt -ex 'info args' -ex finish -ex next -ex next "
 	     "-ex 'p total' -ex continue -ex bt -ex thread -ex delete -ex continue "
 	     "-ex 'p $_siginfo.si_signo' -ex continue " PROGS_DIR "/gdbme 2>&1 | "
 	     "sed -E 's/0x[0-9a-f]+/X/g; s/(process|LWP) [0-9]+/\\1 N/g'");
+	ro_next = NULL;
 }
 
 /* Terminal job control through a pseudo-terminal (tests/ttyjobs.py): a background job reading the
  * terminal stops (SIGTTIN), ^Z stops an interactive shell's foreground job and the shell reports it,
  * ^Z to cvisor run from a shell stops it as it stops the program natively, and fg goes on. */
-PLATFORM_TEST(run_terminal_job_control)
+PLATFORM_TEST_TIMEOUT(run_terminal_job_control, 120)
 {
 	if (access("/usr/bin/python3", X_OK) != 0 || access("/bin/bash", X_OK) != 0)
 		SKIP("python3 or bash not installed");

@@ -329,9 +329,10 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 }
 
 /*
- * A directory the sentry may not search (@child: host root's /root, 0700, as the host's nobody) on the
- * way to a policy mount below it (--ro-as-root /root/.pyenv): the sandbox's view holds that mount, so
- * when the rest of the path names it by plain components, the walk continues on the mount itself.
+ * A directory the sentry may not search (@child: host root's /root, 0700, as the host's nobody), or one
+ * that does not exist (a --ro bind of /tmp/x/y: the private /tmp has no x), on the way to a policy
+ * mount below it: the sandbox's view holds that mount, so when the rest of the path names it by plain
+ * components, the walk continues on the mount itself (the directories between are not listed).
  * 1 if it did (@rest is what is left below the mount), 0 if not.
  */
 static int jump_to_mount(struct cursor *c, const char *child, char *rest, size_t cap)
@@ -401,7 +402,7 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 		struct stat st;
 		bool mount;
 		int fd = step_open(c, name, child, &st, &mount);
-		if (fd == -EACCES && jump_to_mount(c, child, rest, cap))
+		if ((fd == -EACCES || fd == -ENOENT) && jump_to_mount(c, child, rest, cap))
 			continue;
 		if (fd < 0)
 			return fd;

@@ -304,10 +304,28 @@ long do_clone3(struct task *t, uint64_t uargs, uint64_t size)
 		       a.tls);
 }
 
+/* RLIMIT_NPROC: has the real user of @pr as many tasks as its limit? As Linux, threads count, and a
+ * process with CAP_SYS_ADMIN or CAP_SYS_RESOURCE (the sandbox's root) is not held to it. */
+static bool nproc_exceeded(struct process *pr)
+{
+	uint64_t lim = pr->rlim[RLIMIT_NPROC].rlim_cur;
+	if (lim == RLIM_INFINITY || (pr->cred.cap_eff & ((1ull << 21) | (1ull << 24))))
+		return false;
+	uint64_t n = 0;
+	pthread_mutex_lock(&pr->s->lock);
+	for (struct process *p = pr->s->procs; p; p = p->next)
+		for (struct task *o = p->zombie || p->cred.uid[0] != pr->cred.uid[0] ? NULL : p->tasks; o; o = o->next)
+			n += !o->exited;
+	pthread_mutex_unlock(&pr->s->lock);
+	return n >= lim;
+}
+
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
+	if (nproc_exceeded(pr))
+		return -EAGAIN;
 	if (flags & CLONE_THREAD)
 		return clone_thread(t, flags, newsp, ptid, ctid, tls);
 	/* fork, vfork and posix_spawn's clone(CLONE_VM|CLONE_VFORK): all become a copy (vfork's sharing is
@@ -479,7 +497,8 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		return total > MAX_ARG_BYTES ? -E2BIG : -EFAULT;
 	}
 	/* Build the new image in a fresh address space; only success replaces the old one. */
-	struct process tmp = { .s = s };
+	struct process tmp = { .s = s, .cred = pr->cred }; /* the auxv's ids; the stack's RLIMIT_STACK */
+	memcpy(tmp.rlim, pr->rlim, sizeof(tmp.rlim));
 	struct cv_ctx *ctx = NULL;
 	uint64_t entry, sp;
 	long ret = cv_as_new(s->p, &tmp.as);

@@ -188,6 +188,8 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 		return -EEXIST;
 	if (!mm_as_allows(pr, fixed ? addr : 0, (len + 4095) & ~4095ull))
 		return -ENOMEM; /* RLIMIT_AS */
+	if ((prot & PROT_WRITE) && !shared && !mm_data_allows(pr, fixed ? addr : 0, (len + 4095) & ~4095ull))
+		return -ENOMEM; /* RLIMIT_DATA */
 	int h = -1;
 	if (!anon && (h = host_fd(pr, (uint64_t)fd)) < 0)
 		return -EBADF;

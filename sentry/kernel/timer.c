@@ -24,13 +24,48 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * RLIMIT_CPU of @p, whose CPU time is @cpu ns (s->lock held): as Linux, SIGXCPU when it reaches the
+ * soft limit and every second after, SIGKILL at the hard limit. Lowers *@next as fire_due does.
+ */
+static bool cpu_limit(struct process *p, uint64_t cpu, uint64_t now, int running, uint64_t *next)
+{
+	uint64_t soft = p->rlim[RLIMIT_CPU].rlim_cur, hard = p->rlim[RLIMIT_CPU].rlim_max, secs = cpu / 1000000000ull;
+	bool fired = false;
+	if (p->xcpu_sent == UINT64_MAX)
+		return false; /* killed already */
+	if (hard != RLIM_INFINITY && secs >= hard) {
+		siginfo_t si = { .si_signo = SIGKILL, .si_code = SI_KERNEL };
+		sig_process_locked(p, SIGKILL, &si);
+		p->xcpu_sent = UINT64_MAX;
+		return true;
+	}
+	if (soft != RLIM_INFINITY && secs >= soft && secs >= p->xcpu_sent) {
+		siginfo_t si = { .si_signo = SIGXCPU, .si_code = SI_KERNEL };
+		sig_process_locked(p, SIGXCPU, &si);
+		p->xcpu_sent = secs + 1; /* the next one a second of CPU time later */
+		fired = true;
+	}
+	uint64_t due = soft != RLIM_INFINITY && p->xcpu_sent <= soft ? soft : p->xcpu_sent;
+	if (hard != RLIM_INFINITY && (soft == RLIM_INFINITY || hard < due))
+		due = hard;
+	uint64_t left = due * 1000000000ull > cpu ? (due * 1000000000ull - cpu) / (uint64_t)(running ? running : 1) : 0;
+	left = left < CPU_POLL_MIN_NS ? CPU_POLL_MIN_NS : left > CPU_POLL_MAX_NS ? CPU_POLL_MAX_NS : left;
+	if (!*next || now + left < *next)
+		*next = now + left;
+	return fired;
+}
+
 /* Fire the timers of @p that are due (s->lock held); true if one fired. Lowers *@next to when the
  * thread should look again. */
 static bool fire_due(struct process *p, uint64_t now, uint64_t *next)
 {
 	bool fired = false;
 	int running = 0;
-	uint64_t cpu = p->itimer_due[ITIMER_VIRTUAL] || p->itimer_due[ITIMER_PROF] ? process_cpu_ns(p, now, &running) : 0;
+	bool limited = p->rlim[RLIMIT_CPU].rlim_cur != RLIM_INFINITY || p->rlim[RLIMIT_CPU].rlim_max != RLIM_INFINITY;
+	uint64_t cpu = p->itimer_due[ITIMER_VIRTUAL] || p->itimer_due[ITIMER_PROF] || limited ? process_cpu_ns(p, now, &running) : 0;
+	if (limited)
+		fired |= cpu_limit(p, cpu + __atomic_load_n(&p->sys_ns, __ATOMIC_RELAXED), now, running, next);
 	for (int w = ITIMER_REAL; w <= ITIMER_PROF; w++) {
 		if (!p->itimer_due[w])
 			continue;
@@ -74,9 +109,9 @@ static void *timer_main(void *arg)
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		if (!next) {
-			pthread_cond_wait(&s->timer_cond, &s->lock);
-		} else {
+		if (!next) /* nothing armed: look again in a second (a new process's RLIMIT_CPU) */
+			next = now + 1000000000ull;
+		{
 			struct timespec ts = { (time_t)(next / 1000000000ull), (long)(next % 1000000000ull) };
 			pthread_cond_timedwait(&s->timer_cond, &s->lock, &ts);
 		}

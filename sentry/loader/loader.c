@@ -18,7 +18,8 @@
 #define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
 #define PIE_BASE 0x555555554000ull
 #define INTERP_BASE 0x7e0000000000ull /* the dynamic linker, well below the stack */
-#define STACK_SIZE (8ull << 20)
+#define STACK_MIN (128ull << 10) /* the stack's size: RLIMIT_STACK within these bounds */
+#define STACK_MAX (256ull << 20) /* (and when it is unlimited) */
 #define MAX_PHDRS 64
 
 static unsigned prot_access(uint32_t flags)
@@ -74,9 +75,13 @@ static int build_stack(struct process *pr, char *const argv[], char *const envp[
 {
 	struct cv_platform_caps *c = &pr->s->caps;
 	uint64_t top = PAGE_DOWN(c->max_user_addr) - 16 * PAGE, stack;
-	int ret = mm_map_anon(pr, top - STACK_SIZE, STACK_SIZE, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &stack);
+	/* RLIMIT_STACK sizes the stack (it does not grow): a deep recursion faults where Linux's would. */
+	uint64_t size = pr->rlim[RLIMIT_STACK].rlim_cur;
+	size = size == RLIM_INFINITY || size > STACK_MAX ? STACK_MAX : size < STACK_MIN ? STACK_MIN : PAGE_UP(size);
+	int ret = mm_map_anon(pr, top - size, size, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &stack);
 	if (ret < 0)
 		return ret;
+	pr->mm.stack_start = stack;
 	pr->mm.mmap_base = stack - (256ull << 20); /* mmap grows down from below the stack */
 
 	size_t argc = 0, envc = 0;

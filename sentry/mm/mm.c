@@ -305,19 +305,32 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 	return mm_remove_range(pr, addr, end);
 }
 
-bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add)
+/* May @pr map @add bytes more (at @addr with MAP_FIXED, where what it replaces does not count) under
+ * limit @lim, counting its mappings (@data: only the private writable ones but the stack)? */
+static bool within(struct process *pr, uint64_t addr, uint64_t add, uint64_t lim, bool data)
 {
-	uint64_t lim = pr->rlim[RLIMIT_AS].rlim_cur;
 	if (lim == RLIM_INFINITY)
 		return true;
 	uint64_t total = 0, end = addr + add;
 	for (size_t i = 0; i < pr->mm.n; i++) {
 		const struct vma *v = &pr->mm.v[i];
+		if (data && (!(v->access & CV_ACCESS_WRITE) || v->shared || v->host || v->start == pr->mm.stack_start))
+			continue;
 		total += v->end - v->start;
 		if (addr && v->start < end && addr < v->end) /* MAP_FIXED over it: replaced, not added */
 			total -= (v->end < end ? v->end : end) - (v->start > addr ? v->start : addr);
 	}
 	return add <= lim && total <= lim - add;
+}
+
+bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add)
+{
+	return within(pr, addr, add, pr->rlim[RLIMIT_AS].rlim_cur, false);
+}
+
+bool mm_data_allows(struct process *pr, uint64_t addr, uint64_t add)
+{
+	return within(pr, addr, add, pr->rlim[RLIMIT_DATA].rlim_cur, true);
 }
 
 bool mm_writable(struct process *pr, uint64_t addr)
@@ -386,7 +399,9 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 	uint64_t old_top = PAGE_UP(mm->brk), new_top = PAGE_UP(want);
 	if (new_top > old_top) {
 		uint64_t got;
-		if (!mm_as_allows(pr, 0, new_top - old_top) || !mm_range_free(mm, old_top, new_top) ||
+		uint64_t data = pr->rlim[RLIMIT_DATA].rlim_cur; /* as Linux: the break's own size counts */
+		if (!mm_as_allows(pr, 0, new_top - old_top) || (data != RLIM_INFINITY && want - mm->brk_start > data) ||
+		    !mm_range_free(mm, old_top, new_top) ||
 		    mm_map_anon(pr, old_top, new_top - old_top, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &got) < 0)
 			return mm->brk;
 	} else if (new_top < old_top) {

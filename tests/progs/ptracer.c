@@ -254,6 +254,7 @@ static void exitkill(void)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	alarm(40); /* a hang shows where it stopped */
 	traceme_flow();
 	seize_attach();
 	exitkill();
