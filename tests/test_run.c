@@ -174,7 +174,10 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/futexmore", NULL);   /* wake(0), WAKE_OP, robust mutexes of dead owners, brk(-1) */
 	RUNP(PROGS_DIR "/sigmore", NULL);     /* SA_RESTART, CPU clocks by id, recvmsg flags, Sig* in status */
 	RUNP(PROGS_DIR "/jobctl", NULL);      /* stops, continues, their wait statuses and SIGCHLD codes */
+	char cwd[SENTRY_PATH_MAX];            /* it execs itself: the checkout in view, even one under /tmp */
+	ro_next = getcwd(cwd, sizeof(cwd));
 	RUNP(PROGS_DIR "/rlimits", NULL);     /* RLIMIT_DATA, _STACK, _NPROC and _CPU enforced */
+	ro_next = NULL;
 	RUNP("/bin/bash", "-c", /* a shell's kill -STOP / -CONT, /proc states T and S, wait */
 	     "sleep 5 & p=$!; kill -STOP $p; sleep 0.2; cut -d' ' -f3 /proc/$p/stat; kill -CONT $p; sleep 0.1;"
 	     " cut -d' ' -f3 /proc/$p/stat; kill $p; wait $p; echo $?");
