@@ -48,10 +48,11 @@ $(BUILD)/progs/ttyjobs.py: tests/ttyjobs.py
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-# Guest programs the sentry tests run: plain builds, never sanitized (they run inside the sandbox).
+# Guest programs the sentry tests run: plain builds, never sanitized (they run inside the sandbox);
+# their debug info names sources relative to the checkout (gdb finds them, from a copy too).
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -pthread -o $@ $<
+	$(CC) -O2 -g -fdebug-prefix-map=$(CURDIR)=. -std=gnu11 -Wall -Wextra -pthread -o $@ $<
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
