@@ -283,6 +283,11 @@ struct fc_entry;
 
 #define UNIX_NAMES_MAX 64 /* unix socket names bound at once that netns.c can give back */
 
+struct owner {
+	uint64_t dev, ino;       /* a file the sandbox chowned (fs/owners.c) */
+	uint32_t uid, gid;       /* ... and the owner it gave it */
+};
+
 struct procmem_ent {
 	uint64_t dev, ino;       /* the memfd behind the application's fd */
 	int pid;                 /* whose memory it is */
@@ -293,6 +298,9 @@ struct sentry {
 	struct sentry_opts opts;
 	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
 	unsigned n_procmem;
+	pthread_mutex_t owners_lock; /* the owners the sandbox gave files (fs/owners.c) */
+	struct owner *owners;        /* sorted by device and inode */
+	size_t n_owners, cap_owners;
 	const struct launch *L;  /* the program, the caller's identity, and whether the sentry is confined */
 	bool private_net;        /* in a network namespace of its own (netns.c): loopback only */
 	struct {
@@ -419,6 +427,12 @@ void procfs_keep_host_files(void);
 int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);
 /* The ids of a struct stat / statx the program sees (ids.c). */
 void ids_report(const struct sentry *s, int h, uint32_t *uid, uint32_t *gid);
+/* fs/owners.c: the owner the sandbox gave file (@dev, @ino) with chown, if it did (into *@uid, *@gid);
+ * record one; forget one (its last link removed); free the table at the end. */
+void owners_get(struct sentry *s, uint64_t dev, uint64_t ino, uint32_t *uid, uint32_t *gid);
+int owners_set(struct sentry *s, uint64_t dev, uint64_t ino, uint32_t uid, uint32_t gid);
+void owners_forget(struct sentry *s, uint64_t dev, uint64_t ino);
+void owners_free(struct sentry *s);
 void ids_serve(int sock);
 
 /* netns.c: the sandbox's own network namespace (without --net), and unix socket names */

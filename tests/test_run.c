@@ -488,6 +488,18 @@ PLATFORM_TEST(run_interval_timers)
  * sandbox refuses where a native root would succeed. */
 PLATFORM_TEST(run_misc_syscalls)
 {
+	/* chown: the owner the sandbox gives a file is what it then sees (the host file keeps its own);
+	 * CAP_CHOWN decides; a new file on a removed one's inode does not inherit it. */
+	RUNP("/usr/bin/python3", "-c",
+	     "import os\ndef t(f, *a):\n    try: f(*a); return 'ok'\n    except OSError as e: return e.errno\n"
+	     "p = '/tmp/cvt-chown-%d' % os.getpid(); open(p, 'w').close()\n"
+	     "print(t(os.chown, p, 2**31, 2**31), os.stat(p).st_uid == 2**31, os.stat(p).st_gid == 2**31)\n"
+	     "print(t(os.chown, p, -1, -1), t(os.lchown, p, 3, 4), os.lstat(p).st_uid)\n"
+	     "fd = os.open(p, os.O_RDONLY); print(t(os.fchown, fd, 9, 9), os.fstat(fd).st_uid); os.close(fd)\n"
+	     "os.unlink(p); open(p, 'w').close(); print(os.stat(p).st_uid == os.getuid())\n"
+	     "k = os.fork()\nif k == 0:\n    if os.getuid() == 0: os.setgid(100); os.setuid(1000)\n"
+	     "    print(t(os.chown, p, 1000, -1), t(os.chown, p, -1, 5), flush=True); os._exit(0)\n"
+	     "os.waitpid(k, 0); os.unlink(p)");
 	RUNP(PROGS_DIR "/sysmisc", NULL);
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */

@@ -363,6 +363,7 @@ static long stat_out(struct process *pr, int h, uint64_t ust)
 	long ret = fstat(h, &st) < 0 ? -errno : 0;
 	if (ret == 0) {
 		ids_report(pr->s, h, &st.st_uid, &st.st_gid);
+		owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
 		ret = mm_copy_out(pr, ust, &st, sizeof(st));
 	}
 	close(h);
@@ -573,6 +574,7 @@ long sc_statx(struct task *t, const uint64_t a[6])
 	ret = statx(h, "", AT_EMPTY_PATH, (unsigned)a[3], &sx) < 0 ? -errno : 0;
 	if (ret == 0) {
 		ids_report(pr->s, h, &sx.stx_uid, &sx.stx_gid);
+		owners_get(pr->s, makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino, &sx.stx_uid, &sx.stx_gid);
 		ret = mm_copy_out(pr, a[4], &sx, sizeof(sx));
 	}
 	close(h);

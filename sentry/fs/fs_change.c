@@ -136,6 +136,8 @@ long fs_unlink(struct process *pr, int64_t dirfd, uint64_t upath, bool rmdir)
 		ret = is_dir ? -EISDIR : -ENOTDIR;
 	else
 		ret = unlinkat(w.dir, w.name, rmdir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	if (ret == 0 && (is_dir || w.st.st_nlink <= 1)) /* its last link: an owner given it goes too */
+		owners_forget(pr->s, w.st.st_dev, w.st.st_ino);
 	walk_done(&w);
 	return ret;
 }
@@ -311,34 +313,54 @@ long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, 
 }
 
 /* Ownership stays the host's business: only the no-op (-1, -1) succeeds. */
+static long chown_as(struct process *pr, struct stat *st, bool rw, uint64_t uid, uint64_t gid);
+
 long fs_chown(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t uid, uint64_t gid, uint64_t flags)
 {
 	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
 	int h;
 	struct stat st;
-	uint32_t u = 0, g = 0;
+	bool rw = false;
 	long ret = empty_path_fd(pr, (uint64_t)dirfd, upath, (int)flags, &h);
-	/* Owners are the host's (ids.c): a chown to what the file has already is done; another owner is
-	 * not emulated yet. */
 	if (ret == 1) {
 		struct walk w;
 		if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, -EPERM, &w)) <= 0)
 			return ret;
-		u = w.st.st_uid, g = w.st.st_gid;
-		ids_report(pr->s, w.fd, &u, &g);
+		st = w.st;
+		ids_report(pr->s, w.fd, &st.st_uid, &st.st_gid);
+		rw = w.rw;
 		walk_done(&w);
 		ret = 0;
 	} else if (ret == 0) {
 		if (fstat(h, &st) < 0)
 			return -EBADF;
-		u = st.st_uid, g = st.st_gid;
-		ids_report(pr->s, h, &u, &g);
+		ids_report(pr->s, h, &st.st_uid, &st.st_gid);
+		rw = fs_fd_writable(pr, h);
 	}
-	if (ret < 0)
-		return ret;
-	bool same = ((uint32_t)uid == (uint32_t)-1 || (uint32_t)uid == u) && ((uint32_t)gid == (uint32_t)-1 || (uint32_t)gid == g);
-	return same ? 0 : -EPERM;
+	return ret < 0 ? ret : chown_as(pr, &st, rw, uid, gid);
+}
+
+/* chown of the file @st describes (its ids as the program sees them; @rw: on a writable mount). */
+static long chown_as(struct process *pr, struct stat *st_, bool rw, uint64_t uid, uint64_t gid)
+{
+	struct stat st = *st_;
+	/* The owner is the host's, or the one the sandbox gave it (fs/owners.c); the credentials decide. */
+	owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
+	uint32_t u = (uint32_t)uid == (uint32_t)-1 ? st.st_uid : (uint32_t)uid;
+	uint32_t g = (uint32_t)gid == (uint32_t)-1 ? st.st_gid : (uint32_t)gid;
+	if (u == st.st_uid && g == st.st_gid)
+		return 0;
+	const struct creds *c = &pr->cred;
+	bool cap = c->cap_eff & 1; /* CAP_CHOWN */
+	bool member = g == c->gid[3];
+	for (int i = 0; i < c->ngroups && !member; i++)
+		member = c->groups[i] == g;
+	if (!rw)
+		return -EROFS;
+	if ((u != st.st_uid && !cap) || (g != st.st_gid && !cap && (c->uid[3] != st.st_uid || !member)))
+		return -EPERM;
+	return owners_set(pr->s, st.st_dev, st.st_ino, u, g);
 }
 
 long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, uint64_t flags)
@@ -406,8 +428,11 @@ long sc_fchmod(struct task *t, const uint64_t a[6])
 long sc_fchown(struct task *t, const uint64_t a[6])
 {
 	int h = app_host_fd(t->proc, a[0]);
-	return h < 0 ? -EBADF : !fs_fd_writable(t->proc, h) ? -EROFS
-	       : (uint32_t)a[1] == (uint32_t)-1 && (uint32_t)a[2] == (uint32_t)-1 ? 0 : -EPERM;
+	struct stat st;
+	if (h < 0 || fstat(h, &st) < 0)
+		return -EBADF;
+	ids_report(t->proc->s, h, &st.st_uid, &st.st_gid);
+	return chown_as(t->proc, &st, fs_fd_writable(t->proc, h), a[1], a[2]);
 }
 
 long sc_utimensat(struct task *t, const uint64_t a[6])

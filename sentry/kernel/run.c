@@ -496,6 +496,7 @@ out:
 	if (opts->stats)
 		stats_print(&s);
 	fc_destroy(&s);
+	owners_free(&s);
 	pthread_mutex_destroy(&s.fc_lock);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);

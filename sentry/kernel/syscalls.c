@@ -294,6 +294,7 @@ long sc_fstat(struct task *t, const uint64_t a[6])
 	long ret = h < 0 ? -EBADF : fstat(h, &st) < 0 ? -errno : 0;
 	if (ret == 0) {
 		ids_report(pr->s, h, &st.st_uid, &st.st_gid);
+		owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
 		ret = mm_copy_out(pr, a[1], &st, sizeof(st));
 	}
 	return ret;
