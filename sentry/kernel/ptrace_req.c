@@ -134,6 +134,29 @@ static void set_regs(struct task *o, const struct cv_regs *r)
 	o->st->regs.ss = ss;
 }
 
+/*
+ * Would the platform load FP image @img (@n bytes: the legacy area, or a whole XSAVE area)? Refused as
+ * Linux refuses it for ptrace, with EINVAL and the old state kept: MXCSR bits outside the CPU's mask
+ * (the one the saved image holds), XSTATE_BV bits the context does not hold, anything set in the rest
+ * of the header. Otherwise the tracee's next switch would fail and the process die for the tracer's typo.
+ */
+static bool fp_image_ok(const struct task *o, const uint8_t *img, size_t n)
+{
+	uint32_t mxcsr, mask;
+	memcpy(&mxcsr, img + 24, 4);
+	memcpy(&mask, (const uint8_t *)o->st->xsave + 28, 4);
+	if (mxcsr & ~(mask ? mask : 0xffbfu))
+		return false;
+	if (n <= 512)
+		return true;
+	uint64_t bv;
+	memcpy(&bv, img + 512, 8);
+	for (size_t i = 520; i < n && i < 576; i++)
+		if (img[i])
+			return false;
+	return !(bv & ~o->st->xfeatures);
+}
+
 /* The XSAVE area as PTRACE_GETREGSET NT_X86_XSTATE gives it: XCR0 in the software-reserved bytes. */
 static void xstate_out(const struct task *o, uint8_t *buf, size_t len)
 {
@@ -173,7 +196,9 @@ static long regset(struct task *t, struct task *o, uint64_t type, uint64_t uiov,
 			memcpy(&r, buf, sizeof(r));
 			set_regs(o, &r);
 		} else {
-			memcpy(o->st->xsave, buf, n < 464 ? n : 464); /* not the software-reserved bytes */
+			if (n < 512 || !fp_image_ok(o, buf, n))
+				return -EINVAL;
+			memcpy(o->st->xsave, buf, 464); /* not the software-reserved bytes */
 			if (n > 512)
 				memcpy((uint8_t *)o->st->xsave + 512, buf + 512, n - 512);
 			o->pt.fp_changed = true;
@@ -285,6 +310,8 @@ static long on_stopped(struct task *t, struct task *o, int req, uint64_t addr, u
 		uint8_t fx[512];
 		if (mm_copy_in(pr, data, fx, sizeof(fx)) < 0)
 			return -EFAULT;
+		if (!fp_image_ok(o, fx, sizeof(fx)))
+			return -EINVAL;
 		memcpy(o->st->xsave, fx, 464);
 		o->pt.fp_changed = true;
 		return 0;

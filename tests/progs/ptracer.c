@@ -157,6 +157,9 @@ static void traceme_flow(void)
 	struct user_fpregs_struct fp;
 	long fr = ptrace(PTRACE_GETFPREGS, c, 0, &fp);
 	printf("fpregs: %ld mxcsr %#x\n", fr, fp.mxcsr & 0xffc0);
+	printf("setfpregs unchanged: %s\n", res(ptrace(PTRACE_SETFPREGS, c, 0, &fp)));
+	fp.mxcsr = 0xffffffffu; /* reserved bits: refused, the old state kept */
+	printf("setfpregs bad mxcsr: %s\n", res(ptrace(PTRACE_SETFPREGS, c, 0, &fp)));
 	/* single steps: rip moves, each step is a SIGTRAP stop */
 	unsigned long long rip0 = r.rip;
 	for (int i = 0; i < 2; i++) {
