@@ -301,6 +301,14 @@ struct sentry {
 	pthread_mutex_t owners_lock; /* the owners the sandbox gave files (fs/owners.c) */
 	struct owner *owners;        /* sorted by device and inode */
 	size_t n_owners, cap_owners;
+	pthread_mutex_t fa_lock;      /* O_ASYNC, F_SETOWN, F_SETSIG and F_NOTIFY records (fs/fasync.c) */
+	struct fasync *fa_list;
+	unsigned fa_n;                /* records: 0 keeps every hook to one load */
+	uint64_t fa_next_id;
+	int fa_ep, fa_ep_in, fa_ep_out; /* the watching thread's epoll set over the two below */
+	int fa_stop, fa_inotify;      /* and its stop eventfd and inotify instance */
+	pthread_t fa_thread;
+	bool fa_running;
 	const struct launch *L;  /* the program, the caller's identity, and whether the sentry is confined */
 	bool private_net;        /* in a network namespace of its own (netns.c): loopback only */
 	struct {
@@ -869,6 +877,25 @@ long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags);
 /* fs.c: the mount holding the file behind host fd @h (by its host path), or NULL; is it read-write? */
 const struct mountpt *fs_fd_mount(struct process *pr, int h);
 bool fs_fd_writable(struct process *pr, int h);
+/* fasync.c: signal-driven I/O and F_NOTIFY, per open file description (see the file). Host fd @d is
+ * a new copy of @h (a dup, fork's copy); host fd @h of a sandbox fd is being closed. */
+void fasync_dup(struct sentry *s, int h, int d);
+void fasync_closed(struct sentry *s, int h);
+/* Is O_ASYNC armed on @h's description (F_GETFL)? Arm or disarm it through sandbox fd @fd. */
+bool fasync_armed(struct sentry *s, int h);
+long fasync_set_async(struct process *pr, int fd, int h, bool on);
+/* F_SETOWN(_EX): @type F_OWNER_*, @id a sandbox id or 0; -EINVAL, -ESRCH. F_GETOWN(_EX). */
+long fasync_setown(struct process *pr, int h, int type, int id);
+void fasync_getown(struct process *pr, int h, int *type, int *id);
+long fasync_setsig(struct process *pr, int h, uint64_t sig);
+long fasync_getsig(struct process *pr, int h);
+/* F_NOTIFY with DN_* @mask on directory @h (sandbox fd @fd): -ENOTDIR, -ENOMEM. */
+long fasync_notify(struct process *pr, int fd, int h, uint32_t mask);
+/* End the watching thread and free the records (the sandbox is gone). */
+void fasync_stop(struct sentry *s);
+/* A dup of host fd @h at 3 or above, close-on-exec, that keeps its signal-driven I/O record. */
+int host_dup(struct sentry *s, int h);
+
 /* ioctl.c */
 long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg);
 /* fileio.c: fcntl record locks (F_GETLK, F_SETLK(W) and the OFD forms) */

@@ -188,6 +188,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/sigfd", NULL);       /* signalfd: signals as data, poll/epoll, a blocked read */
 	RUNP(PROGS_DIR "/childsig", NULL);    /* SIGCHLD to the thread Linux picks, not a blocking one */
 	RUNP(PROGS_DIR "/inotify", NULL);     /* inotify through the policy */
+	RUNP(PROGS_DIR "/fasync", NULL);      /* O_ASYNC, F_SETOWN(_EX), F_SETSIG, FIOASYNC, F_NOTIFY */
 	RUNP("/usr/bin/python3", "-c",
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"

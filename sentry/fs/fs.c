@@ -56,6 +56,7 @@ void fd_release(struct process *pr, struct fd_ref *ref)
 void fd_close(struct process *pr, int h)
 {
 	bool in_use = false;
+	fasync_closed(pr->s, h);
 	for (struct fd_ref *r = pr->held; r; r = r->next)
 		if (r->h == h)
 			in_use = r->closing = true;

@@ -5,7 +5,10 @@
 // (TIOCSTI, which would inject input into a terminal, is one of the refused).
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 #include "../sentry.h"
@@ -44,6 +47,29 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 			return -EFAULT;
 		int fl = fcntl(h, F_GETFL);
 		return fl < 0 || fcntl(h, F_SETFL, v ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0 ? -errno : 0;
+	}
+	case FIOASYNC: /* O_ASYNC, as fcntl(F_SETFL) arms it */
+		if (mm_copy_in(pr, arg, &v, sizeof(v)) < 0)
+			return -EFAULT;
+		return fasync_set_async(pr, (int)fd, h, v != 0);
+	case FIOSETOWN: /* also SIOCSPGRP, sockets only: F_SETOWN */
+	case SIOCSPGRP: {
+		struct stat st;
+		if (fstat(h, &st) < 0 || !S_ISSOCK(st.st_mode))
+			return -ENOTTY;
+		if (mm_copy_in(pr, arg, &v, sizeof(v)) < 0)
+			return -EFAULT;
+		return v == INT_MIN ? -EINVAL : fasync_setown(pr, h, v < 0 ? F_OWNER_PGRP : F_OWNER_PID, v < 0 ? -v : v);
+	}
+	case FIOGETOWN: /* also SIOCGPGRP */
+	case SIOCGPGRP: {
+		struct stat st;
+		if (fstat(h, &st) < 0 || !S_ISSOCK(st.st_mode))
+			return -ENOTTY;
+		int type, id;
+		fasync_getown(pr, h, &type, &id);
+		v = type == F_OWNER_PGRP ? -id : id;
+		return mm_copy_out(pr, arg, &v, sizeof(v));
 	}
 	case FIOCLEX:
 	case FIONCLEX:

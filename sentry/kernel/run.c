@@ -492,6 +492,7 @@ out:
 	host_signals_stop(&hs);
 	shutdown_all(&s);
 	timer_stop(&s);
+	fasync_stop(&s);
 	policy_destroy(&s);
 	if (opts->stats)
 		stats_print(&s);

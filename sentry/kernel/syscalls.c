@@ -4,6 +4,7 @@
 #include <asm/prctl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
@@ -67,7 +68,7 @@ static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexe
 		return -EBADF;
 	if (old == newfd)
 		return (long)newfd;
-	int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
+	int d = host_dup(pr->s, h);
 	if (d < 0)
 		return -errno;
 	if (pr->fds[newfd] >= 0)
@@ -344,10 +345,39 @@ long sc_fcntl(struct task *t, const uint64_t a[6])
 	uint64_t cmd = a[1];
 	if (h < 0)
 		return -EBADF;
-	if (cmd == F_GETFL)
-		return ret_errno(fcntl(h, F_GETFL));
-	if (cmd == F_SETFL) /* not O_ASYNC: its signals would go to the sentry (F_SETOWN) */
-		return ret_errno(fcntl(h, F_SETFL, (int)(a[2] & (O_NONBLOCK | O_APPEND | O_DIRECT | O_NOATIME))));
+	if (cmd == F_GETFL) {
+		int fl = fcntl(h, F_GETFL);
+		return fl < 0 ? -errno : fasync_armed(pr->s, h) ? fl | O_ASYNC : fl;
+	}
+	if (cmd == F_SETFL) { /* O_ASYNC is the sentry's (fasync.c): the host's would signal the sentry */
+		if (fcntl(h, F_SETFL, (int)(a[2] & (O_NONBLOCK | O_APPEND | O_DIRECT | O_NOATIME))) < 0)
+			return -errno;
+		return fasync_set_async(pr, (int)a[0], h, a[2] & O_ASYNC);
+	}
+	if (cmd == F_SETOWN) /* a negative id names a process group */
+		return (int)a[2] == INT_MIN ? -EINVAL
+					    : fasync_setown(pr, h, (int)a[2] < 0 ? F_OWNER_PGRP : F_OWNER_PID,
+							    (int)a[2] < 0 ? -(int)a[2] : (int)a[2]);
+	if (cmd == F_GETOWN || cmd == F_GETOWN_EX) {
+		int type, id;
+		fasync_getown(pr, h, &type, &id);
+		struct f_owner_ex o = { .type = (enum __pid_type)type, .pid = id };
+		if (cmd == F_GETOWN_EX)
+			return mm_copy_out(pr, a[2], &o, sizeof(o));
+		return o.type == F_OWNER_PGRP ? -(long)o.pid : o.pid;
+	}
+	if (cmd == F_SETOWN_EX) {
+		struct f_owner_ex o;
+		if (mm_copy_in(pr, a[2], &o, sizeof(o)) < 0)
+			return -EFAULT;
+		return fasync_setown(pr, h, (int)o.type, o.pid);
+	}
+	if (cmd == F_SETSIG)
+		return fasync_setsig(pr, h, a[2]);
+	if (cmd == F_GETSIG)
+		return fasync_getsig(pr, h);
+	if (cmd == F_NOTIFY)
+		return fasync_notify(pr, (int)a[0], h, (uint32_t)a[2]);
 	if (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
 	    cmd == F_OFD_SETLKW)
 		return io_lock(t, a[0], cmd, a[2]);
@@ -355,8 +385,6 @@ long sc_fcntl(struct task *t, const uint64_t a[6])
 		return ret_errno(fcntl(h, (int)cmd));
 	if (cmd == F_SETPIPE_SZ || cmd == F_ADD_SEALS)
 		return ret_errno(fcntl(h, (int)cmd, (int)a[2]));
-	if (cmd == F_GETOWN)
-		return 0; /* no owner: no SIGIO/SIGURG */
 	if (cmd == F_GETLEASE)
 		return F_UNLCK;
 	if (cmd == F_GETFD)
@@ -368,7 +396,7 @@ long sc_fcntl(struct task *t, const uint64_t a[6])
 	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && a[2] >= (uint64_t)fd_limit(pr))
 		return -EINVAL;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-		int d = fcntl(h, F_DUPFD_CLOEXEC, 3);
+		int d = host_dup(pr->s, h);
 		return d < 0 ? -errno : alloc_fd_flags(pr, d, (int)a[2], cmd == F_DUPFD_CLOEXEC);
 	}
 	return -EINVAL;
@@ -378,7 +406,7 @@ long sc_dup(struct task *t, const uint64_t a[6])
 {
 	struct process *pr = t->proc;
 	int h = host_fd(pr, a[0]);
-	int d = h < 0 ? -1 : fcntl(h, F_DUPFD_CLOEXEC, 0);
+	int d = h < 0 ? -1 : host_dup(pr->s, h);
 	return h < 0 ? -EBADF : d < 0 ? -errno : alloc_fd(pr, d, 0);
 }
 

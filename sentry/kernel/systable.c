@@ -89,7 +89,7 @@ static const struct syscall_def table[SYSCALL_TABLE_SIZE] = {
 	NOSYS(69, msgsnd),
 	NOSYS(70, msgrcv),
 	NOSYS(71, msgctl),
-	SYS(72, fcntl, "ddx", SC_PARTIAL, "F_SETOWN, F_SETSIG, leases and F_NOTIFY: EINVAL; F_GETOWN says no owner"),
+	SYS(72, fcntl, "ddx", SC_PARTIAL, "leases: EINVAL; O_ASYNC, F_SETOWN and F_SETSIG of a description passed over a unix socket start afresh"),
 	SYS(73, flock, "dx", SC_UNLOCKED, NULL),
 	SYS(74, fsync, "d", SC_UNLOCKED, NULL),
 	SYS(75, fdatasync, "d", SC_UNLOCKED, NULL),

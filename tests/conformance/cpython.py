@@ -34,11 +34,13 @@ FULL = ("test_os test_posix test_subprocess test_signal test_threading test_sele
 
 
 def find_python():
-    """A Python that has its test package (Debian's python3 ships none; pyenv's does)."""
+    """The newest Python that has its test package (Debian's python3 ships none; pyenv's do)."""
     cands = [os.environ.get("CVISOR_TEST_PYTHON", "")]
     root = os.path.expanduser("~/.pyenv/versions")
     if os.path.isdir(root):
-        cands += [os.path.join(root, v, "bin", "python3") for v in sorted(os.listdir(root), reverse=True)]
+        def version(v):  # "3.13.0" after "3.9.18": by number, not by text
+            return tuple(int(x) if x.isdigit() else 0 for x in v.split("."))
+        cands += [os.path.join(root, v, "bin", "python3") for v in sorted(os.listdir(root), key=version, reverse=True)]
     cands += [shutil.which("python3") or ""]
     for py in cands:
         if py and os.access(py, os.X_OK) and subprocess.run(
