@@ -194,6 +194,13 @@ struct process {
 	uint64_t auxv[64];       /* the auxiliary vector it was started with, for /proc/PID/auxv */
 	size_t auxv_len;         /* bytes */
 	bool has_procmem;        /* it opened a /proc/PID/mem (procmem.c; inherited with the fds) */
+	/* A vfork child (CLONE_VFORK; process.c): the task blocked in the clone until it execs or ends
+	 * (s->lock; NULL once released or given up), and with CLONE_VM the VMAs right after the fork,
+	 * whose pages it writes go back to the parent (mm_vfork.c). */
+	struct task *vfork_waiter;
+	bool vfork_vm, vfork_releasing;
+	struct vma *vfork_snap;
+	size_t vfork_nsnap;
 	uint32_t persona;        /* personality(2): stored (ADDR_NO_RANDOMIZE changes nothing here) */
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
@@ -236,6 +243,7 @@ struct task {
 	uint64_t robust_head;    /* set_robust_list: walked when the task ends (futex.c) */
 	struct task *next;       /* proc->tasks (s->lock) */
 	bool exited;
+	bool vfork_done;         /* its vfork child exec'd or ended (s->lock; process.c) */
 	int exit_code;           /* wait status this task ended with */
 	bool ends_group;         /* it ended the whole process */
 	uint64_t blocked;        /* signal mask */
@@ -753,6 +761,8 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 void futex_robust_exit(struct task *t);
 void futex_wake_all(struct sentry *s);
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls);
+/* vfork child @c execs (its point of no return) or ends: its parent goes on (process.c). */
+void vfork_release(struct process *c);
 long do_clone3(struct task *t, uint64_t uargs, uint64_t size);
 long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, uint64_t uenvp, uint64_t flags);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
@@ -760,6 +770,10 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
  * sides (the parent's pr->lock held). 0 or -ENOMEM. */
 int mm_fork(struct process *parent, struct process *child);
+/* mm_vfork.c: note child @c's VMAs after mm_fork (a CLONE_VM vfork child); write the pages it wrote
+ * since back into @parent (its exec or end), then forget the note. */
+int mm_vfork_snapshot(struct process *c);
+void mm_vfork_copy_back(struct process *c, struct process *parent);
 
 /* signal.c */
 long sig_action(struct task *t, uint64_t sig, uint64_t uact, uint64_t uold, uint64_t size);
@@ -877,6 +891,32 @@ long io_timerfd_create(struct task *t, uint64_t clk, uint64_t flags);
 /* fs.c: the mount holding the file behind host fd @h (by its host path), or NULL; is it read-write? */
 const struct mountpt *fs_fd_mount(struct process *pr, int h);
 bool fs_fd_writable(struct process *pr, int h);
+/* perm.c: access checks by the sandbox's credentials (see the file). MAY_* as Linux's. */
+#define MAY_EXEC 1
+#define MAY_WRITE 2
+#define MAY_READ 4
+/* Does @pr pass every mode-bit check but execution (CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH)? */
+bool perm_overrides(const struct process *pr);
+/* The owner of host object @h (@st) as the sandbox sees it (ids.c, then owners.c). */
+void perm_owner(struct process *pr, int h, const struct stat *st, uint32_t *uid, uint32_t *gid);
+/* Linux's generic_permission for @mask on @h (@st) with @pr's fs ids, groups and capabilities; the
+ * _real form as access(2) asks (real ids); _fd stats @h itself. 0 or -EACCES. */
+long perm_check(struct process *pr, int h, const struct stat *st, int mask);
+long perm_check_real(struct process *pr, int h, const struct stat *st, int mask);
+long perm_check_fd(struct process *pr, int h, int mask);
+/* Owner of @h, or CAP_FOWNER (chmod, utimes with times, Linux's inode_owner_or_capable)? */
+bool perm_owner_or_capable(struct process *pr, int h, const struct stat *st);
+/* May entry @h (@st) of directory @dirh be removed or renamed away: write and search on the directory
+ * (-EACCES) and, if it is sticky, owning the file or the directory or CAP_FOWNER (-EPERM)? */
+long perm_may_delete(struct process *pr, int dirh, int h, const struct stat *st);
+/* May an entry be made in directory @dirh (write and search)? 0 or -EACCES. */
+long perm_may_create(struct process *pr, int dirh);
+/* chmod keeps S_ISGID: CAP_FSETID, or a member of the file's group. */
+bool perm_keeps_setgid(struct process *pr, int h, const struct stat *st);
+/* @pr just made @h in directory @dirh: its owner is the maker's fs ids (the directory's group if it
+ * is setgid), recorded where the host's owner reads differently. */
+void perm_created(struct process *pr, int dirh, int h);
+
 /* fasync.c: signal-driven I/O and F_NOTIFY, per open file description (see the file). Host fd @d is
  * a new copy of @h (a dup, fork's copy); host fd @h of a sandbox fd is being closed. */
 void fasync_dup(struct sentry *s, int h, int d);

@@ -282,6 +282,7 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 {
 	RUNP(PROGS_DIR "/forkcow", NULL);
 	RUNP(PROGS_DIR "/mmapshared", NULL); /* MAP_SHARED file mappings are the file itself */
+	RUNP(PROGS_DIR "/vforkmem", NULL);   /* vfork's child writes the parent's memory; posix_spawn errors */
 }
 
 /* Real tools: gcc compiles and links a program in the private /tmp (cc1, as, collect2, ld: pipes,
@@ -477,6 +478,13 @@ PLATFORM_TEST(run_scripts)
 PLATFORM_TEST(run_process_groups)
 {
 	RUNP(PROGS_DIR "/pgroups", NULL);
+}
+
+/* Access checks by the credentials: a process that became uid 1000 meets mode bits, sticky and
+ * setgid directories, access(2) by real ids, setfsuid (as root natively; skipped for another uid). */
+PLATFORM_TEST(run_permissions)
+{
+	RUNP(PROGS_DIR "/perms", NULL);
 }
 
 /* alarm and interval timers: handlers, pause/sigsuspend, an interrupted read, the default action. */

@@ -184,7 +184,15 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 	if (w->fd < 0) { /* missing: created only by O_CREAT, in a read-write mount */
 		if (!(flags & O_CREAT) || tmpfile)
 			return -ENOENT;
-		return w->rw ? walk_reopen(w, flags, mode & 07777 & ~(uint64_t)pr->umask) : -EROFS;
+		if (!w->rw)
+			return -EROFS;
+		long ret = perm_may_create(pr, w->dir);
+		if (ret < 0)
+			return ret;
+		long h = walk_reopen(w, flags, mode & 07777 & ~(uint64_t)pr->umask);
+		if (h >= 0)
+			perm_created(pr, w->dir, (int)h); /* owned by its maker, as the sandbox sees it */
+		return h;
 	}
 	const struct stat *st = &w->st;
 	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
@@ -214,6 +222,12 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 		writes = false; /* /dev/null and friends, and terminals, may be written wherever they are */
 	if (writes && !w->rw)
 		return -EROFS;
+	if (!perm_overrides(pr)) { /* the mode bits, for the sandbox's credentials */
+		int acc = (int)(flags & O_ACCMODE), mask = acc == O_RDONLY ? MAY_READ : acc == O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
+		long ret = perm_check(pr, w->fd, st, (flags & O_TRUNC) ? mask | MAY_WRITE : mask);
+		if (ret < 0)
+			return ret;
+	}
 	/* Non-blocking in the host: a FIFO's blocking open would wait where no signal reaches. Terminals
 	 * never become the sentry's controlling terminal. */
 	long h = walk_reopen(w, flags | O_NONBLOCK | (dev ? O_NOCTTY : 0), mode & 07777 & ~(uint64_t)pr->umask);
@@ -414,6 +428,14 @@ static long proc_link_access(struct process *pr, const char *spath, int mode)
 	return (m & need) == need ? 0 : -EACCES;
 }
 
+/* access(2) by the sandbox's credentials: the real ids, or the effective ones with AT_EACCESS. */
+static long access_as(struct process *pr, int h, const struct stat *st, int mode, uint64_t flags)
+{
+	if (!mode) /* F_OK: existence only */
+		return 0;
+	return (flags & AT_EACCESS) ? perm_check(pr, h, st, mode) : perm_check_real(pr, h, st, mode);
+}
+
 static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags)
 {
 	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH))
@@ -429,7 +451,10 @@ static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 		long h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
 		if (h < 0)
 			return -EBADF;
-		ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
+		struct stat st;
+		ret = fstat((int)h, &st) < 0 ? -errno : access_as(pr, (int)h, &st, (int)mode, flags);
+		if (ret == 0)
+			ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
 		return ret == 0 && (mode & W_OK) && !fs_fd_writable(pr, (int)h) ? -EROFS : ret;
 	}
 	if ((ret = walk_path(pr, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : WALK_FOLLOW, &w)) < 0)
@@ -441,7 +466,9 @@ static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 		h = -ENOENT;
 	if (h < 0)
 		return h;
-	ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
+	ret = w.proc ? 0 : access_as(pr, (int)h, &w.st, (int)mode, flags);
+	if (ret == 0)
+		ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
 	struct stat st;
 	/* Writable only in read-write mounts, but for /dev/null and friends and terminals. */
 	if (ret == 0 && (mode & W_OK) && (w.proc || !w.rw) &&
@@ -520,9 +547,16 @@ static long sys_chdir(struct process *pr, uint64_t fd, uint64_t upath)
 		if (ret < 0)
 			return ret;
 	}
-	walk_done(&w);
-	if (!S_ISDIR(w.st.st_mode))
+	if (!S_ISDIR(w.st.st_mode)) {
+		walk_done(&w);
 		return -ENOTDIR;
+	}
+	/* search permission on the directory itself (the sandbox's own /proc aside) */
+	int h = upath ? w.fd : app_host_fd(pr, fd);
+	ret = h >= 0 ? perm_check(pr, h, &w.st, MAY_EXEC) : 0;
+	walk_done(&w);
+	if (ret < 0)
+		return ret;
 	strcpy(pr->cwd, w.spath);
 	return 0;
 }

@@ -52,9 +52,21 @@ static long new_entry(struct process *pr, int64_t dirfd, uint64_t upath, bool is
 		ret = -ENOENT; /* "name/" asks for a directory */
 	else if (!w->rw)
 		ret = -EROFS;
+	else
+		ret = perm_may_create(pr, w->dir);
 	if (ret < 0)
 		walk_done(w);
 	return ret;
+}
+
+/* The entry just made at @w: owned by its maker as the sandbox sees it (perm.c). */
+static void made(struct process *pr, const struct walk *w)
+{
+	int h = openat(w->dir, w->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (h >= 0) {
+		perm_created(pr, w->dir, h);
+		close(h);
+	}
 }
 
 long fs_mknod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, bool is_dir)
@@ -77,6 +89,8 @@ long fs_mknod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, 
 		ret = mkdirat(w.dir, w.name, perm) < 0 ? -errno : 0;
 	else
 		ret = mknodat(w.dir, w.name, (mode_t)(type ? type : S_IFREG) | perm, 0) < 0 ? -errno : 0;
+	if (ret == 0)
+		made(pr, &w);
 	walk_done(&w);
 	return ret;
 }
@@ -94,6 +108,8 @@ long fs_symlink(struct process *pr, uint64_t utarget, int64_t dirfd, uint64_t up
 		return ret;
 	/* The target is only text: whoever follows it later walks it in the sandbox's namespace. */
 	ret = symlinkat(target, w.dir, w.name) < 0 ? -errno : 0;
+	if (ret == 0)
+		made(pr, &w);
 	walk_done(&w);
 	return ret;
 }
@@ -117,6 +133,8 @@ static long old_entry(struct process *pr, int64_t dirfd, uint64_t upath, struct 
 		ret = -EROFS;
 	else if (w->fd < 0)
 		ret = -ENOENT;
+	else
+		ret = perm_may_delete(pr, w->dir, w->fd, &w->st);
 	if (ret < 0)
 		walk_done(w);
 	return ret;
@@ -139,6 +157,23 @@ long fs_unlink(struct process *pr, int64_t dirfd, uint64_t upath, bool rmdir)
 	if (ret == 0 && (is_dir || w.st.st_nlink <= 1)) /* its last link: an owner given it goes too */
 		owners_forget(pr->s, w.st.st_dev, w.st.st_ino);
 	walk_done(&w);
+	return ret;
+}
+
+/* Linux's may_delete on both ends (may_create where the new name is free) and, for a directory
+ * moving to another parent, write permission on it (its ".." changes). */
+static long rename_allowed(struct process *pr, const struct walk *a, const struct walk *b, uint64_t flags)
+{
+	if (perm_overrides(pr) && perm_owner_or_capable(pr, a->fd, &a->st))
+		return 0;
+	long ret = b->fd >= 0 ? perm_may_delete(pr, b->dir, b->fd, &b->st) : perm_may_create(pr, b->dir);
+	struct stat da, db;
+	if (ret < 0 || fstat(a->dir, &da) < 0 || fstat(b->dir, &db) < 0 || (da.st_dev == db.st_dev && da.st_ino == db.st_ino))
+		return ret;
+	if (S_ISDIR(a->st.st_mode))
+		ret = perm_check(pr, a->fd, &a->st, MAY_WRITE);
+	if (ret == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b->st.st_mode))
+		ret = perm_check(pr, b->fd, &b->st, MAY_WRITE);
 	return ret;
 }
 
@@ -173,6 +208,8 @@ long fs_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t
 		ret = -ENOTDIR;
 	else if (!S_ISDIR(a.st.st_mode) && (a.slash || (b.slash && !(flags & RENAME_EXCHANGE))))
 		ret = -ENOTDIR; /* unless the source is a directory, trailing slashes are refused */
+	else if ((ret = rename_allowed(pr, &a, &b, flags)) < 0)
+		;
 	else
 		ret = syscall(SYS_renameat2, a.dir, a.name, b.dir, b.name, flags) < 0 ? -errno : 0;
 	walk_done(&a);
@@ -292,6 +329,23 @@ static long empty_path_fd(struct process *pr, uint64_t fd, uint64_t upath, int f
 	return *h < 0 ? -EBADF : !fs_fd_writable(pr, *h) ? -EROFS : 0;
 }
 
+/* chmod by the sandbox's credentials: the owner or CAP_FOWNER (EPERM); S_ISGID goes unless the
+ * caller is in the file's group or has CAP_FSETID, silently, as Linux. @st: NULL to stat @h. */
+static long chmod_as(struct process *pr, int h, const struct stat *st, uint64_t mode, bool open_file)
+{
+	struct stat tmp;
+	if (!st && fstat(h, &tmp) < 0)
+		return -errno;
+	st = st ? st : &tmp;
+	if (!perm_owner_or_capable(pr, h, st))
+		return -EPERM;
+	if ((mode & S_ISGID) && !perm_keeps_setgid(pr, h, st))
+		mode &= ~(uint64_t)S_ISGID;
+	/* fchmod(2) wants an open file (EBADF for O_PATH, as Linux); the path forms take the object */
+	long r = open_file ? fchmod(h, (mode_t)(mode & 07777)) : syscall(SYS_fchmodat2, h, "", (mode_t)(mode & 07777), AT_EMPTY_PATH);
+	return r < 0 ? -errno : 0;
+}
+
 long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags)
 {
 	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
@@ -299,7 +353,7 @@ long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, 
 	int h;
 	long ret = empty_path_fd(pr, (uint64_t)dirfd, upath, (int)flags, &h);
 	if (ret <= 0) /* the fd's own file, O_PATH too, as Linux */
-		return ret < 0 ? ret : syscall(SYS_fchmodat2, h, "", (mode_t)(mode & 07777), AT_EMPTY_PATH) < 0 ? -errno : 0;
+		return ret < 0 ? ret : chmod_as(pr, h, NULL, mode, false);
 	struct walk w;
 	/* A /proc magic link itself (AT_SYMLINK_NOFOLLOW) is a link too: EOPNOTSUPP. */
 	if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, (flags & AT_SYMLINK_NOFOLLOW) ? -EOPNOTSUPP : -EPERM, &w)) <= 0)
@@ -307,7 +361,7 @@ long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, 
 	if (S_ISLNK(w.st.st_mode))
 		ret = -EOPNOTSUPP; /* a link's own mode (fchmodat2 AT_SYMLINK_NOFOLLOW): Linux refuses too */
 	else
-		ret = syscall(SYS_fchmodat2, w.fd, "", (mode_t)(mode & 07777), AT_EMPTY_PATH) < 0 ? -errno : 0;
+		ret = chmod_as(pr, w.fd, &w.st, mode, false);
 	walk_done(&w);
 	return ret;
 }
@@ -363,6 +417,23 @@ static long chown_as(struct process *pr, struct stat *st_, bool rw, uint64_t uid
 	return owners_set(pr->s, st.st_dev, st.st_ino, u, g);
 }
 
+/* Linux's may_setattr for times: given times need the owner or CAP_FOWNER (EPERM); "now" also
+ * write permission (EACCES); both omitted ask nothing. @st: NULL to stat @h. */
+static long times_allowed(struct process *pr, int h, const struct stat *st, const struct timespec *ts)
+{
+	bool given = ts && ((ts[0].tv_nsec != UTIME_NOW && ts[0].tv_nsec != UTIME_OMIT) ||
+			    (ts[1].tv_nsec != UTIME_NOW && ts[1].tv_nsec != UTIME_OMIT));
+	if (ts && ts[0].tv_nsec == UTIME_OMIT && ts[1].tv_nsec == UTIME_OMIT)
+		return 0;
+	struct stat tmp;
+	if (!st && fstat(h, &tmp) < 0)
+		return -errno;
+	st = st ? st : &tmp;
+	if (perm_owner_or_capable(pr, h, st))
+		return 0;
+	return given ? -EPERM : perm_check(pr, h, st, MAY_WRITE);
+}
+
 long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, uint64_t flags)
 {
 	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
@@ -373,6 +444,8 @@ long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct t
 		h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
 		ret = h < 0 ? -EBADF : !fs_fd_writable(pr, h) ? -EROFS : 0;
 	}
+	if (ret == 0)
+		ret = times_allowed(pr, h, NULL, ts);
 	if (ret <= 0) /* by fd: futimens needs a real open file, AT_EMPTY_PATH takes O_PATH too */
 		return ret < 0 ? ret : (upath ? utimensat(h, "", ts, AT_EMPTY_PATH) : futimens(h, ts)) < 0 ? -errno : 0;
 	struct walk w;
@@ -380,7 +453,9 @@ long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct t
 	if ((ret = object(pr, dirfd, upath, flags & AT_SYMLINK_NOFOLLOW, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : -EACCES, &w)) <= 0)
 		return ret;
 	/* The O_PATH fd is the object (a link itself when not following): nothing left to resolve. */
-	ret = utimensat(w.fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	ret = times_allowed(pr, w.fd, &w.st, ts);
+	if (ret == 0)
+		ret = utimensat(w.fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	walk_done(&w);
 	return ret;
 }
@@ -405,7 +480,7 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len)
 		ret = -EINVAL;
 	else if (!w.rw)
 		ret = -EROFS;
-	else
+	else if ((ret = perm_check(pr, w.fd, &w.st, MAY_WRITE)) == 0)
 		ret = (int)fsize_size(pr, (uint64_t)len);
 	if (ret == 0) {
 		int h = walk_reopen(&w, O_WRONLY | O_NONBLOCK, 0);
@@ -422,7 +497,7 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len)
 long sc_fchmod(struct task *t, const uint64_t a[6])
 {
 	int h = app_host_fd(t->proc, a[0]);
-	return h < 0 ? -EBADF : !fs_fd_writable(t->proc, h) ? -EROFS : fchmod(h, (mode_t)(a[1] & 07777)) < 0 ? -errno : 0;
+	return h < 0 ? -EBADF : !fs_fd_writable(t->proc, h) ? -EROFS : chmod_as(t->proc, h, NULL, a[1], true);
 }
 
 long sc_fchown(struct task *t, const uint64_t a[6])

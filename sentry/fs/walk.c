@@ -32,6 +32,7 @@ struct cursor {
 	const struct mountpt *m; /* the mount it is on */
 	char sp[SENTRY_PATH_MAX];
 	int links;               /* symlinks followed so far */
+	bool search;             /* check search permission on each directory (perm.c; not for root) */
 	int flags;               /* WALK_* */
 	char root[SENTRY_PATH_MAX]; /* "/" of this walk: the sandbox's, or the start with WALK_IN_ROOT/BENEATH */
 };
@@ -370,6 +371,11 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 		}
 		if (too_long)
 			return -ENAMETOOLONG;
+		/* Linux's may_lookup: every component, the last, "." and ".." too, needs search on its
+		 * directory */
+		int denied = c->search ? (int)perm_check_fd(c->pr, c->fd, MAY_EXEC) : 0;
+		if (denied < 0)
+			return denied;
 		const char *after = p;
 		while (*after == '/')
 			after++;
@@ -534,7 +540,8 @@ void walk_done(struct walk *w)
 
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w)
 {
-	struct cursor c = { .pr = pr, .pol = &pr->s->pol, .fd = -1, .flags = flags, .root = "/" };
+	struct cursor c = { .pr = pr, .pol = &pr->s->pol, .fd = -1, .flags = flags, .root = "/",
+			    .search = !perm_overrides(pr) };
 	*w = (struct walk){ .fd = -1, .dir = -1 };
 	char rest[2 * SENTRY_PATH_MAX];
 	if (!path[0])
@@ -572,7 +579,7 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		ret = enter_proc(&c, c.sp, rest, sizeof(rest), flags, w);
 		if (ret != 0)
 			goto out;
-	} else if ((!(flags & WALK_RESOLVE) && (ret = fast_path(&c, path, flags, w)) != 0) ||
+	} else if ((!(flags & WALK_RESOLVE) && !c.search && (ret = fast_path(&c, path, flags, w)) != 0) ||
 		   (ret = cursor_set(&c, c.sp)) < 0) {
 		goto out;
 	}

@@ -89,6 +89,7 @@ void process_free(struct process *pr)
 		free(t);
 	}
 	mm_destroy(pr);
+	free(pr->vfork_snap);
 	sigfd_free(pr);
 	ptimers_clear(pr);
 	cv_as_release(pr->as);
@@ -166,6 +167,7 @@ void task_exit(struct task *t)
 	futex_wake_all(s); /* tasks of an exiting group may sleep in futex waits */
 	if (!last)
 		return;
+	vfork_release(pr); /* a vfork parent goes on, with what the child wrote in its memory */
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
 	pr->zombie = true;
@@ -320,6 +322,8 @@ static bool nproc_exceeded(struct process *pr)
 	return n >= lim;
 }
 
+static void vfork_wait(struct task *t);
+
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls)
 {
 	struct process *pr = t->proc;
@@ -340,8 +344,11 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	if (!c)
 		return -EAGAIN;
 	struct task *ct = task_new(c);
+	c->vfork_vm = (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
 	cv_as_prefork(pr->as); /* no half-patched syscall site is copied */
 	int ret = ct ? mm_fork(pr, c) : -ENOMEM;
+	if (ret == 0 && c->vfork_vm)
+		ret = mm_vfork_snapshot(c);
 	cv_as_postfork(pr->as);
 	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
 		if (pr->fds[i] >= 0) {
@@ -398,11 +405,66 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	cv_ctx_full_state_changed(ct->ctx);
 	if (t->pt.tracer)
 		ptrace_fork(t, ct, flags);
+	int pid = c->pid;
+	if (flags & CLONE_VFORK) {
+		pthread_mutex_lock(&s->lock);
+		t->vfork_done = false;
+		c->vfork_waiter = t;
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (!start_task(s, ct)) {
 		ct->exit_code = SIGKILL;
 		task_exit(ct);
 	}
-	return c->pid;
+	if (flags & CLONE_VFORK)
+		vfork_wait(t);
+	return pid;
+}
+
+/* A vfork parent waits (killable only, as Linux's wait_for_vfork_done) until its child execs or
+ * ends; without the process lock, which the child's release takes to write its memory back. */
+static void vfork_wait(struct task *t)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_lock(&s->lock);
+	while (!t->vfork_done) {
+		if (pr->group_exit || s->shutting_down || (t->pending & (1ull << (SIGKILL - 1)))) {
+			struct process *c = s->procs;
+			while (c && c->vfork_waiter != t)
+				c = c->next;
+			if (!c || !c->vfork_releasing) { /* given up: the child must not reach this task */
+				if (c)
+					c->vfork_waiter = NULL;
+				break;
+			}
+		}
+		nudge_and_wait(s, 50);
+	}
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&pr->lock);
+}
+
+void vfork_release(struct process *c)
+{
+	struct sentry *s = c->s;
+	pthread_mutex_lock(&s->lock);
+	struct task *w = c->vfork_waiter;
+	c->vfork_releasing = w != NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (w && c->vfork_vm)
+		mm_vfork_copy_back(c, w->proc);
+	free(c->vfork_snap);
+	c->vfork_snap = NULL;
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->lock);
+	w->vfork_done = true;
+	c->vfork_waiter = NULL;
+	c->vfork_releasing = false;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* Copy a NULL-terminated array of strings out of application memory. */
@@ -485,7 +547,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	if (fd < 0)
 		return fd;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || perm_check(pr, fd, &st, MAY_EXEC) < 0) {
 		close(fd);
 		return -EACCES;
 	}
@@ -538,6 +600,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		t->tid = pr->pid;
 	}
 	pthread_mutex_unlock(&s->lock);
+	vfork_release(pr); /* before its old memory goes: a vfork parent reads what it wrote there */
 	mm_destroy(pr);
 	cv_as_release(pr->as);
 	pr->as = tmp.as;
