@@ -309,6 +309,9 @@ struct sentry {
 	pthread_mutex_t owners_lock; /* the owners the sandbox gave files (fs/owners.c) */
 	struct owner *owners;        /* sorted by device and inode */
 	size_t n_owners, cap_owners;
+	struct uc_ent *uc;            /* unix sockets' credentials (net/unixcred.c) */
+	size_t uc_n, uc_cap;
+	uint64_t uc_clock;
 	pthread_mutex_t fa_lock;      /* O_ASYNC, F_SETOWN, F_SETSIG and F_NOTIFY records (fs/fasync.c) */
 	struct fasync *fa_list;
 	unsigned fa_n;                /* records: 0 keeps every hook to one load */
@@ -463,6 +466,25 @@ struct host_addr {
 	int hold;
 };
 long unix_addr_in(struct process *pr, struct host_addr *ha, bool bind);
+/* unixcred.c: SO_PEERCRED and SCM_CREDENTIALS as the sandbox's (see the file). Host socket @h was
+ * made (socket, socketpair) or accepted from listener @lh, bound (socket file @name in @dir, or an
+ * abstract name), listens, connected (to socket file @file, an O_PATH fd, or abstract @sun), sent a
+ * message (with SCM_CREDENTIALS @given, else NULL; to a name, or @file -1 and @sun NULL). */
+struct ucred;
+struct sockaddr_un;
+void uc_created(struct process *pr, int h);
+void uc_pair(struct process *pr, int a, int b);
+void uc_bound(struct process *pr, int h, int dir, const char *name, const struct sockaddr_un *sun, socklen_t len);
+void uc_listen(struct process *pr, int h);
+void uc_connected(struct process *pr, int h, int file, const struct sockaddr_un *sun, socklen_t len);
+void uc_accepted(struct process *pr, int lh, int nh);
+void uc_sent(struct process *pr, int h, const struct ucred *given, int file, const struct sockaddr_un *sun, socklen_t len);
+/* SO_PEERCRED of @h; the credentials a message received on @h carries (SO_PASSCRED). */
+void uc_peercred(struct process *pr, int h, struct ucred *out);
+void uc_received(struct process *pr, int h, struct ucred *out);
+/* May @pr send SCM_CREDENTIALS @c (Linux's scm_check_creds)? 0, -EPERM, -ESRCH, -EINVAL. */
+long uc_check(struct process *pr, const struct ucred *c);
+void uc_free(struct sentry *s);
 /* A unix address from the host, as the application must see it (its own bound names). */
 void unix_addr_out(struct sentry *s, struct sockaddr_storage *ss, socklen_t *len);
 void host_addr_done(struct host_addr *ha);
@@ -589,6 +611,9 @@ long host_wait(struct task *t, int fd, short events, int timeout_ms);
 /* Before a read or write that may block on @fd (pipe, socket, terminal, FIFO opened blocking): wait for
  * it interruptibly. 0 to go ahead, -EINTR. */
 long host_wait_io(struct task *t, int fd, bool wr);
+/* A socket's SO_SNDTIMEO (@send) or SO_RCVTIMEO in milliseconds, -1 for none (or not a socket): a
+ * blocking call waits that long, then fails with EAGAIN, as Linux's. */
+int sock_timeout_ms(int fd, bool send);
 long sys_poll(struct task *t, uint64_t ufds, uint64_t nfds, int64_t timeout_ms, uint64_t umask, bool has_mask);
 long sys_ppoll(struct task *t, uint64_t ufds, uint64_t nfds, uint64_t uts, uint64_t umask, uint64_t masksize);
 long sys_select(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64_t e, int64_t timeout_ms,

@@ -480,11 +480,13 @@ PLATFORM_TEST(run_process_groups)
 	RUNP(PROGS_DIR "/pgroups", NULL);
 }
 
-/* Access checks by the credentials: a process that became uid 1000 meets mode bits, sticky and
- * setgid directories, access(2) by real ids, setfsuid (as root natively; skipped for another uid). */
-PLATFORM_TEST(run_permissions)
+/* Credentials at work: a process that became uid 1000 meets mode bits, sticky and setgid
+ * directories, access(2) by real ids, setfsuid (as root natively; skipped for another uid); unix
+ * sockets' peer and message credentials. */
+PLATFORM_TEST(run_credentials)
 {
 	RUNP(PROGS_DIR "/perms", NULL);
+	RUNP(PROGS_DIR "/unixcred", NULL); /* SO_PEERCRED and SCM_CREDENTIALS: the sandbox's pids and ids */
 }
 
 /* alarm and interval timers: handlers, pause/sigsuspend, an interrupted read, the default action. */

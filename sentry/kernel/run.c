@@ -493,6 +493,7 @@ out:
 	shutdown_all(&s);
 	timer_stop(&s);
 	fasync_stop(&s);
+	uc_free(&s);
 	policy_destroy(&s);
 	if (opts->stats)
 		stats_print(&s);

@@ -87,6 +87,16 @@ long host_wait(struct task *t, int fd, short events, int timeout_ms)
 	return wait_fds(t, p, 1, timeout_ms);
 }
 
+int sock_timeout_ms(int fd, bool send)
+{
+	struct timeval tv;
+	socklen_t l = sizeof(tv);
+	if (getsockopt(fd, SOL_SOCKET, send ? SO_SNDTIMEO : SO_RCVTIMEO, &tv, &l) < 0 || (!tv.tv_sec && !tv.tv_usec))
+		return -1;
+	int64_t ms = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 long host_wait_io(struct task *t, int fd, bool wr)
 {
 	struct stat st;
@@ -99,8 +109,9 @@ long host_wait_io(struct task *t, int fd, bool wr)
 	 * the other direction never ends (a write to a pipe's read end). */
 	if ((fl & O_PATH) || (fl & O_ACCMODE) == (wr ? O_RDONLY : O_WRONLY))
 		return -EBADF;
-	long r = host_wait(t, fd, wr ? POLLOUT : POLLIN, -1);
-	return r < 0 ? r : 0;
+	int timeout = S_ISSOCK(st.st_mode) ? sock_timeout_ms(fd, wr) : -1; /* SO_RCVTIMEO, SO_SNDTIMEO */
+	long r = host_wait(t, fd, wr ? POLLOUT : POLLIN, timeout);
+	return r < 0 ? r : r == 0 && timeout >= 0 ? -EAGAIN : 0;
 }
 
 /* ppoll/pselect6's signal mask: in force for the wait, kept for the handler's frame on -EINTR. */

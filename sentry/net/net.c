@@ -4,8 +4,8 @@
 // like paths and reach only sockets in the sandbox's writable places, never a host service
 // (docker.sock, D-Bus, X11); abstract names only in the sandbox's own namespace (netns.c). Where no
 // namespace of its own can be made (an unprivileged caller), only socketpair is offered without --net. Calls that may block wait
-// interruptibly. SCM_RIGHTS passes the application's fds (translated both ways); SCM_CREDENTIALS, which
-// would carry the sentry's host pid, is refused on send and dropped on receive.
+// interruptibly. SCM_RIGHTS passes the application's fds (translated both ways); SCM_CREDENTIALS and
+// SO_PEERCRED, which name the sentry on the host, are the sandbox's (unixcred.c).
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -36,6 +36,8 @@ long sys_socket(struct task *t, uint64_t domain, uint64_t type, uint64_t proto)
 		return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX || domain == AF_NETLINK ? -EACCES
 														: -EAFNOSUPPORT;
 	int h = socket((int)domain, (int)(type | SOCK_CLOEXEC), (int)proto);
+	if (h >= 0 && domain == AF_UNIX)
+		uc_created(t->proc, h);
 	return h < 0 ? -errno : fd_install(t->proc, h, type & SOCK_CLOEXEC);
 }
 
@@ -46,6 +48,7 @@ long sys_socketpair(struct task *t, uint64_t domain, uint64_t type, uint64_t pro
 	int sv[2];
 	if (socketpair(AF_UNIX, (int)(type | SOCK_CLOEXEC), (int)proto, sv) < 0)
 		return -errno;
+	uc_pair(t->proc, sv[0], sv[1]);
 	long a = fd_install(t->proc, sv[0], type & SOCK_CLOEXEC);
 	if (a < 0) {
 		close(sv[1]);
@@ -116,6 +119,9 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 		const char *name = strrchr(((struct sockaddr_un *)&ha.ss)->sun_path, '/');
 		if (name)
 			syscall(SYS_fchmodat2, ha.hold, name + 1, 0777 & ~(unsigned)t->proc->umask, AT_SYMLINK_NOFOLLOW);
+		uc_bound(t->proc, h, ha.hold, name ? name + 1 : NULL, NULL, 0);
+	} else if (r == 0 && ha.ss.ss_family == AF_UNIX) {
+		uc_bound(t->proc, h, -1, NULL, (struct sockaddr_un *)&ha.ss, ha.len);
 	}
 	if (h >= 0)
 		host_addr_done(&ha);
@@ -128,6 +134,8 @@ static long sys_connect_held(struct task *t, int h, uint64_t uaddr, uint64_t len
 	long r = addr_in(t->proc, uaddr, len, &ha, false);
 	if (r < 0 || !blocking(h)) {
 		r = r < 0 ? r : connect(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
+		if ((r == 0 || r == -EINPROGRESS) && ha.ss.ss_family == AF_UNIX)
+			uc_connected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
 		host_addr_done(&ha);
 		return r;
 	}
@@ -136,12 +144,17 @@ static long sys_connect_held(struct task *t, int h, uint64_t uaddr, uint64_t len
 	fcntl(h, F_SETFL, fl | O_NONBLOCK);
 	r = connect(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
 	fcntl(h, F_SETFL, fl);
+	if ((r == 0 || r == -EINPROGRESS) && ha.ss.ss_family == AF_UNIX)
+		uc_connected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
 	host_addr_done(&ha);
 	if (r != -EINPROGRESS)
 		return r;
-	r = host_wait(t, h, POLLOUT, -1);
+	int timeout = sock_timeout_ms(h, true);
+	r = host_wait(t, h, POLLOUT, timeout);
 	if (r < 0)
 		return r;
+	if (r == 0 && timeout >= 0)
+		return -EINPROGRESS; /* SO_SNDTIMEO ran out: still connecting, as Linux says */
 	int err = 0;
 	socklen_t el = sizeof(err);
 	if (getsockopt(h, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
@@ -157,7 +170,12 @@ long sys_connect(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 long sys_listen(struct task *t, uint64_t fd, uint64_t backlog)
 {
 	int h = app_host_fd(t->proc, fd);
-	return h < 0 ? -EBADF : listen(h, (int)backlog) < 0 ? -errno : 0;
+	if (h < 0)
+		return -EBADF;
+	if (listen(h, (int)backlog) < 0)
+		return -errno;
+	uc_listen(t->proc, h); /* a connecting peer sees the credentials of now */
+	return 0;
 }
 
 static long sys_accept4_held(struct task *t, int h, uint64_t uaddr, uint64_t ulen, uint64_t flags)
@@ -166,9 +184,12 @@ static long sys_accept4_held(struct task *t, int h, uint64_t uaddr, uint64_t ule
 		return -EINVAL;
 	for (;;) { /* wait where a signal can interrupt; a connection another thread took leaves accept waiting */
 		if (blocking(h)) {
-			long w = host_wait(t, h, POLLIN, -1);
+			int timeout = sock_timeout_ms(h, false);
+			long w = host_wait(t, h, POLLIN, timeout);
 			if (w < 0)
 				return w;
+			if (w == 0 && timeout >= 0)
+				return -EAGAIN; /* SO_RCVTIMEO ran out */
 		}
 		struct sockaddr_storage ss;
 		socklen_t got = sizeof(ss);
@@ -183,6 +204,8 @@ static long sys_accept4_held(struct task *t, int h, uint64_t uaddr, uint64_t ule
 			close(c);
 			return r;
 		}
+		if (ss.ss_family == AF_UNIX)
+			uc_accepted(t->proc, h, c);
 		return fd_install(t->proc, c, flags & SOCK_CLOEXEC);
 	}
 }
@@ -223,6 +246,11 @@ long sys_sockopt(struct task *t, uint64_t fd, uint64_t level, uint64_t name, uin
 	socklen_t got = room < sizeof(v) ? room : sizeof(v);
 	if (getsockopt(h, (int)level, (int)name, v, &got) < 0)
 		return -errno;
+	if (level == SOL_SOCKET && name == SO_PEERCRED) { /* the host's names the sentry */
+		struct ucred c;
+		uc_peercred(t->proc, h, &c);
+		memcpy(v, &c, got < sizeof(c) ? got : sizeof(c));
+	}
 	if ((got && mm_copy_out(t->proc, uval, v, got) < 0) || mm_copy_out(t->proc, len, &got, sizeof(got)) < 0)
 		return -EFAULT;
 	return 0;
@@ -239,8 +267,9 @@ static long net_wait(struct task *t, int h, uint64_t flags, bool send)
 {
 	if ((flags & MSG_DONTWAIT) || !blocking(h))
 		return 0;
-	long w = host_wait(t, h, send ? POLLOUT : POLLIN, -1);
-	return w < 0 ? w : 0;
+	int timeout = sock_timeout_ms(h, send);
+	long w = host_wait(t, h, send ? POLLOUT : POLLIN, timeout);
+	return w < 0 ? w : w == 0 && timeout >= 0 ? -EAGAIN : 0;
 }
 
 static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
@@ -260,6 +289,8 @@ static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, 
 		r = sendto(h, buf, len, (int)flags | MSG_NOSIGNAL, uaddr ? (struct sockaddr *)&ha.ss : NULL,
 			   uaddr ? ha.len : 0);
 		r = r < 0 ? -errno : r;
+		if (r >= 0)
+			uc_sent(t->proc, h, NULL, ha.hold, uaddr ? (struct sockaddr_un *)&ha.ss : NULL, ha.len);
 	}
 	free(buf);
 	host_addr_done(&ha);
@@ -315,8 +346,10 @@ static size_t cmsg_at(const uint8_t *ctl, size_t len, size_t pos, struct cmsghdr
 
 /* The application's control data in @ctl (@len bytes), rewritten in place for the host: SCM_RIGHTS
  * name the application's fds, replaced by dups of their host fds (kept in @dups for the caller to
- * close); SCM_CREDENTIALS would carry the sentry's host pid: refused. Other types (IP options) pass. */
-static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups, int *ndups)
+ * close); SCM_CREDENTIALS are checked against the sender's credentials, kept in *@given for the
+ * receiver (unixcred.c) and replaced by the sentry's own, which the host accepts. Other types (IP
+ * options) pass. */
+static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups, int *ndups, struct ucred *given, bool *has_given)
 {
 	long r = 0;
 	struct cmsghdr h;
@@ -325,7 +358,21 @@ static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups,
 	for (size_t pos = 0; r == 0 && (clen = cmsg_at(ctl, len, pos, &h)) != 0; pos += CMSG_ALIGN(clen)) {
 		if (h.cmsg_level != SOL_SOCKET)
 			continue;
-		if (h.cmsg_type != SCM_RIGHTS) { /* SCM_CREDENTIALS: the sentry's pid would go */
+		if (h.cmsg_type == SCM_CREDENTIALS) {
+			struct ucred c, host = { .pid = getpid(), .uid = geteuid(), .gid = getegid() };
+			if (clen < CMSG_LEN(sizeof(c))) {
+				r = -EINVAL;
+				break;
+			}
+			memcpy(&c, ctl + pos + CMSG_LEN(0), sizeof(c));
+			if ((r = uc_check(pr, &c)) < 0)
+				break;
+			*given = c;
+			*has_given = true;
+			memcpy(ctl + pos + CMSG_LEN(0), &host, sizeof(host));
+			continue;
+		}
+		if (h.cmsg_type != SCM_RIGHTS) {
 			r = -EINVAL;
 			break;
 		}
@@ -348,18 +395,22 @@ static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups,
 	return r;
 }
 
-/* Received control data in @ctl (*@len bytes), rewritten in place for the application: SCM_RIGHTS
- * fds are installed in its fd table (the ones that do not fit are closed, MSG_CTRUNC as Linux does);
- * SCM_CREDENTIALS, which would show the sentry's host pid, is dropped. */
-static void ctl_to_app(struct process *pr, uint8_t *ctl, size_t *len, bool cloexec, int *msg_flags)
+/* Received control data in @ctl (*@len bytes) on host socket @hs, rewritten in place for the
+ * application: SCM_RIGHTS fds are installed in its fd table (the ones that do not fit are closed,
+ * MSG_CTRUNC as Linux does); SCM_CREDENTIALS, which name the sentry, become the sender's as the
+ * sandbox knows them (unixcred.c). */
+static void ctl_to_app(struct process *pr, int hs, uint8_t *ctl, size_t *len, bool cloexec, int *msg_flags)
 {
 	size_t out = 0, clen;
 	struct cmsghdr h;
 	pthread_mutex_lock(&pr->lock);
 	for (size_t pos = 0; (clen = cmsg_at(ctl, *len, pos, &h)) != 0; pos += CMSG_ALIGN(clen)) {
 		size_t keep = clen; /* bytes of this message that stay */
-		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS)
-			continue;
+		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS && clen >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred c;
+			uc_received(pr, hs, &c);
+			memcpy(ctl + pos + CMSG_LEN(0), &c, sizeof(c));
+		}
 		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
 			uint8_t *fds = ctl + pos + CMSG_LEN(0);
 			size_t n = (clen - CMSG_LEN(0)) / sizeof(int), kept = 0;
@@ -400,9 +451,12 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 	size_t ctl_len = m.msg_control ? (m.msg_controllen < CTL_MAX ? m.msg_controllen : CTL_MAX) : 0;
 	if (send && m.msg_controllen > CTL_MAX)
 		return -ENOBUFS;
+	struct ucred given;
+	bool has_given = false;
 	if (send && ctl_len) {
-		long c = mm_copy_in(t->proc, (uint64_t)m.msg_control, ctl, ctl_len) < 0 ? -EFAULT
-										      : ctl_to_host(t->proc, ctl, ctl_len, dups, &ndups);
+		long c = mm_copy_in(t->proc, (uint64_t)m.msg_control, ctl, ctl_len) < 0
+				 ? -EFAULT
+				 : ctl_to_host(t->proc, ctl, ctl_len, dups, &ndups, &given, &has_given);
 		if (c < 0) {
 			while (ndups)
 				close(dups[--ndups]);
@@ -449,10 +503,13 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 		/* Received fds are the sentry's: close-on-exec in the host whatever the application asked. */
 		r = send ? sendmsg(h, &hm, (int)flags | MSG_NOSIGNAL) : recvmsg(h, &hm, (int)flags | MSG_CMSG_CLOEXEC);
 		r = r < 0 ? -errno : r;
+		if (send && r >= 0)
+			uc_sent(t->proc, h, has_given ? &given : NULL, ha.hold,
+				m.msg_name && m.msg_namelen ? (struct sockaddr_un *)ss : NULL, ha.len);
 		if (r >= 0 && !send && hm.msg_controllen) {
 			size_t got = hm.msg_controllen;
 			int mf = hm.msg_flags;
-			ctl_to_app(t->proc, ctl, &got, flags & MSG_CMSG_CLOEXEC, &mf);
+			ctl_to_app(t->proc, h, ctl, &got, flags & MSG_CMSG_CLOEXEC, &mf);
 			hm.msg_flags = mf;
 			hm.msg_controllen = got;
 			if (got && mm_copy_out(t->proc, (uint64_t)m.msg_control, ctl, got) < 0)
