@@ -3,9 +3,13 @@
 // own, which becomes readable when the process ends (a byte is written, as Linux's pidfd polls
 // readable then); pidfd_send_signal and waitid(P_PIDFD) find the process again by the pipe's inode.
 // asyncio's PidfdChildWatcher and subprocess-style waiters work as natively; read(2) on a pidfd gives
-// that byte where Linux says EINVAL (nothing uses it).
+// that byte where Linux says EINVAL (nothing uses it). The sentry keeps the write end until no read
+// end is left anywhere (the pipe then reports POLLERR on it): each pidfd_open first forgets those, so
+// the records and host fds follow what the application holds, and a pipe's inode is never reused
+// while a record names it.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +26,28 @@ struct pidfd {
 	dev_t dev;
 	ino_t ino;
 	int pid;
-	int wfd; /* the pipe's write end until the process ends, then -1 */
+	int wfd;    /* the pipe's write end, kept while any read end is open */
+	bool ended; /* the byte that says so is written */
 	struct pidfd *next;
 };
 
 static struct pidfd *pidfds; /* s->lock; one sentry per process */
+
+/* Forget the pidfds whose every read end is closed (s->lock held). */
+static void sweep(void)
+{
+	for (struct pidfd **pp = &pidfds; *pp;) {
+		struct pollfd p = { .fd = (*pp)->wfd, .events = POLLOUT };
+		if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+			struct pidfd *e = *pp;
+			*pp = e->next;
+			close(e->wfd);
+			free(e);
+			continue;
+		}
+		pp = &(*pp)->next;
+	}
+}
 
 long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags)
 {
@@ -49,12 +70,14 @@ long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags)
 	}
 	long ret = -ESRCH;
 	pthread_mutex_lock(&s->lock);
+	sweep();
 	for (struct process *q = s->procs; q; q = q->next) {
 		if (q->pid == (int)pid) {
 			ret = 0;
 			if (q->zombie) { /* ended already: readable from the start */
 				ssize_t n = write(p[1], "x", 1);
 				(void)n;
+				e->ended = true;
 			}
 			break;
 		}
@@ -63,7 +86,7 @@ long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags)
 				ret = -ENOENT; /* a thread, not a process */
 	}
 	if (ret == 0) {
-		*e = (struct pidfd){ st.st_dev, st.st_ino, (int)pid, p[1], pidfds };
+		*e = (struct pidfd){ st.st_dev, st.st_ino, (int)pid, p[1], e->ended, pidfds };
 		pidfds = e;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -79,11 +102,10 @@ long sys_pidfd_open(struct task *t, uint64_t pid, uint64_t flags)
 void pidfd_process_ended(struct process *pr)
 {
 	for (struct pidfd *e = pidfds; e; e = e->next)
-		if (e->pid == pr->pid && e->wfd >= 0) {
+		if (e->pid == pr->pid && !e->ended) {
 			ssize_t n = write(e->wfd, "x", 1);
 			(void)n;
-			close(e->wfd);
-			e->wfd = -1;
+			e->ended = true;
 		}
 }
 
