@@ -197,6 +197,7 @@ struct process {
 	/* A vfork child (CLONE_VFORK; process.c): the task blocked in the clone until it execs or ends
 	 * (s->lock; NULL once released or given up), and with CLONE_VM the VMAs right after the fork,
 	 * whose pages it writes go back to the parent (mm_vfork.c). */
+	dev_t ctty;              /* its controlling terminal if a sandbox pty (ptyjob.c; s->lock), else 0 */
 	struct task *vfork_waiter;
 	bool vfork_vm, vfork_releasing;
 	struct vma *vfork_snap;
@@ -302,6 +303,13 @@ struct procmem_ent {
 };
 #define PROCMEM_MAX 64
 
+/* A pseudo-terminal of the sandbox that is a session's controlling terminal (ptyjob.c). */
+struct ptyjob {
+	dev_t rdev;  /* the slave's device */
+	int sid, fg; /* the session it controls, its foreground group */
+};
+#define PTYJOB_MAX 32
+
 struct sentry {
 	struct sentry_opts opts;
 	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
@@ -349,6 +357,8 @@ struct sentry {
 	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
 	dev_t stdio_rdev[3];     /* the devices of the caller's stdin/out/err (its terminal), or 0 */
 	int fg_pgrp;             /* the foreground process group of that terminal (jobctl.c; lock) */
+	struct ptyjob ptyjobs[PTYJOB_MAX]; /* the sandbox's ptys that control a session (ptyjob.c; lock) */
+	unsigned n_ptyjobs;
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_cow_faults, st_interrupts;
@@ -550,6 +560,15 @@ bool jobctl_stop(struct task *t, int sig);
 long jobctl_tty_access(struct task *t, int h, bool wr);
 /* TIOCGPGRP and TIOCSPGRP on the caller's terminal. */
 long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set);
+/* ptyjob.c: the sandbox's ptys as controlling terminals. Answer a terminal ioctl (TIOCSCTTY,
+ * TIOCNOTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID) on host fd @h if it is one: true and *@ret. */
+bool ptyjob_ioctl(struct process *pr, int h, uint64_t req, uint64_t arg, long *ret);
+/* The foreground group of @h if it is @pr's controlling sandbox pty, else -1. */
+long ptyjob_fg(struct process *pr, int h);
+/* @len bytes at @buf were written to host fd @h: a pty master's ^C, ^\ or ^Z signals. */
+void ptyjob_input(struct task *t, int h, uint64_t buf, uint64_t len);
+/* Session leader @pr ends: its terminal's foreground group gets SIGHUP, the session none (s->lock). */
+void ptyjob_leader_gone(struct process *pr);
 /* Wait while @t's process is stopped, until SIGCONT, SIGKILL or the end of the process or sandbox. */
 void jobctl_park(struct task *t);
 

@@ -478,6 +478,7 @@ PLATFORM_TEST(run_scripts)
 PLATFORM_TEST(run_process_groups)
 {
 	RUNP(PROGS_DIR "/pgroups", NULL);
+	RUNP(PROGS_DIR "/ptyjobs", NULL); /* a pty the program makes as a session's terminal: ^C, ^Z, SIGTTIN */
 }
 
 /* Credentials at work: a process that became uid 1000 meets mode bits, sticky and setgid

@@ -41,6 +41,9 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 		return mm_copy_out(pr, arg, &w, sizeof(w));
 	}
 	int v;
+	long pj;
+	if (ptyjob_ioctl(pr, h, req, arg, &pj)) /* a session's controlling pty of the sandbox */
+		return pj;
 	switch (req) {
 	case FIONBIO: { /* the file's O_NONBLOCK, as fcntl(F_SETFL) sets it */
 		if (mm_copy_in(pr, arg, &v, sizeof(v)) < 0)

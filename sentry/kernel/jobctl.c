@@ -129,9 +129,9 @@ long jobctl_tty_access(struct task *t, int h, bool wr)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	if (__atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) ||
-	    !caller_tty(s, h))
-		return 0; /* the foreground, or not the terminal */
+	long fg = caller_tty(s, h) ? __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) : ptyjob_fg(pr, h);
+	if (fg < 0 || __atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == fg)
+		return 0; /* not a controlling terminal, or the foreground */
 	int sig = wr ? SIGTTOU : SIGTTIN;
 	struct termios tio;
 	if (wr && (ioctl(h, TCGETS, &tio) < 0 || !(tio.c_lflag & TOSTOP)))
@@ -160,10 +160,12 @@ long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set)
 	pthread_mutex_lock(&s->lock);
 	long ret = s->fg_pgrp;
 	if (set) {
-		bool found = false;
-		for (struct process *q = s->procs; q && pgrp > 0; q = q->next)
+		bool found = false, any = false;
+		for (struct process *q = s->procs; q && pgrp > 0; q = q->next) {
 			found |= !q->zombie && q->pgid == pgrp && q->sid == pr->sid;
-		ret = pgrp < 0 ? -EINVAL : found ? 0 : -EPERM;
+			any |= !q->zombie && q->pgid == pgrp;
+		}
+		ret = pgrp < 0 ? -EINVAL : found ? 0 : any ? -EPERM : -ESRCH; /* Linux: no such group, ESRCH */
 		if (found)
 			s->fg_pgrp = (int)pgrp;
 	}

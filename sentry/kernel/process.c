@@ -171,6 +171,7 @@ void task_exit(struct task *t)
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
 	pr->zombie = true;
+	ptyjob_leader_gone(pr);
 	pidfd_process_ended(pr);
 	ptrace_tracer_gone(pr);
 	for (struct process *c = s->procs; c; c = c->next) {
@@ -393,6 +394,7 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	memcpy(c->auxv, pr->auxv, sizeof(c->auxv));
 	c->auxv_len = pr->auxv_len;
 	c->has_procmem = pr->has_procmem;
+	c->ctty = pr->ctty;
 	ct->blocked = t->blocked;
 	task_inherit(ct, t);
 	ct->altstack_sp = t->altstack_sp;
@@ -836,6 +838,7 @@ long do_setsid(struct task *t)
 		leads |= !q->zombie && q != pr && q->pgid == pr->pid;
 	if (pr->pgid != pr->pid && !leads) {
 		pr->sid = pr->pgid = pr->pid;
+		pr->ctty = 0; /* a new session has no controlling terminal */
 		ret = pr->pid;
 	}
 	pthread_mutex_unlock(&s->lock);

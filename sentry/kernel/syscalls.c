@@ -170,9 +170,18 @@ static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 	}
 }
 
+/* A write to a sandbox pty's master is the terminal's input: ^C, ^\ and ^Z signal (ptyjob.c). */
+static long rw_tty(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
+{
+	long r = rw_held(t, h, buf, len, wr, off);
+	if (wr && r > 0 && off < 0)
+		ptyjob_input(t, h, buf, (uint64_t)r);
+	return r;
+}
+
 long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
-	return WITH_HOST_FD(t, fd, h, rw_held(t, h, buf, len, wr, off));
+	return WITH_HOST_FD(t, fd, h, rw_tty(t, h, buf, len, wr, off));
 }
 
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
