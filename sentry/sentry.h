@@ -324,8 +324,8 @@ struct sentry {
 	struct fasync *fa_list;
 	unsigned fa_n;                /* records: 0 keeps every hook to one load */
 	uint64_t fa_next_id;
-	int fa_ep, fa_ep_in, fa_ep_out; /* the watching thread's epoll set over the two below */
-	int fa_stop, fa_inotify;      /* and its stop eventfd and inotify instance */
+	int fa_ep;                    /* the watching thread's epoll set: each record's two sets, */
+	int fa_stop, fa_inotify;      /* its stop eventfd and its inotify instance */
 	pthread_t fa_thread;
 	bool fa_running;
 	const struct launch *L;  /* the program, the caller's identity, and whether the sentry is confined */

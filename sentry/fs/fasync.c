@@ -2,11 +2,11 @@
 // Signal-driven I/O and directory notification, as the sandbox's own: O_ASYNC (fcntl F_SETFL, ioctl
 // FIOASYNC), the owner (F_SETOWN, F_SETOWN_EX, FIOSETOWN/SIOCSPGRP), the signal (F_SETSIG), SIGURG,
 // and F_NOTIFY. The host never learns of any of it — its owner would be a host pid and its signals
-// would reach the sentry — so one sentry thread watches the files instead: an edge-triggered epoll set
-// over the armed descriptions (a new arrival is a new edge, as Linux's kill_fasync fires per arrival)
-// (one for arrivals, one for room to write, so that an always-writable socket does not turn every
-// arrival into a POLL_OUT too: an epoll item reports only what it asked for) and an inotify instance
-// for F_NOTIFY's directories; it queues the signal to the owner as Linux's
+// would reach the sentry — so one sentry thread watches the files instead: per armed description two
+// edge-triggered epoll sets (a new arrival is a new edge, as Linux's kill_fasync fires per arrival;
+// one for arrivals, one for room to write, so that an always-writable socket does not turn every
+// arrival into a POLL_OUT too: an epoll item reports only what it asked for), nested in the thread's
+// set, and an inotify instance for F_NOTIFY's directories; it queues the signal to the owner as Linux's
 // send_sigio does (F_SETSIG 0: SIGIO with SI_KERNEL; else that signal with the POLL_* reason, the band
 // and the descriptor).
 //
@@ -31,9 +31,7 @@
 
 #define ID_STOP 1 /* epoll data: the stop eventfd */
 #define ID_INOTIFY 2 /* the inotify instance */
-#define ID_IN 3 /* the epoll set of arrivals */
-#define ID_OUT 4 /* the epoll set of room to write */
-#define ID_FIRST 16
+#define ID_FIRST 16 /* a record's sets: its id * 2, + 1 for room to write */
 #define EV_BATCH 16
 #define OUT_MAX 64
 
@@ -44,7 +42,7 @@ struct fasync {
 	int nh, cap;
 	int watched;       /* the member in the epoll sets, -1 none */
 	uint32_t watching; /* its events, both sets together */
-	uint32_t prime;    /* readiness when it was (re)registered: not an event */
+	int ep_in, ep_out; /* its epoll sets (arrivals, room to write), -1 until first watched */
 	uint32_t last_in;  /* what arrivals reported last: a hangup or error is signalled once */
 	bool async;        /* O_ASYNC armed */
 	bool sock, fifo;
@@ -98,7 +96,7 @@ static struct fasync *get(struct sentry *s, int h)
 	if (fstat(h, &st) < 0 || !(f = calloc(1, sizeof(*f))))
 		return NULL;
 	f->id = ID_FIRST + s->fa_next_id++;
-	f->watched = f->dn_wd = -1;
+	f->watched = f->dn_wd = f->ep_in = f->ep_out = -1;
 	f->owner_type = F_OWNER_TID; /* a fresh description's type, as Linux reports it */
 	f->sock = S_ISSOCK(st.st_mode);
 	f->fifo = S_ISFIFO(st.st_mode);
@@ -115,8 +113,8 @@ static struct fasync *get(struct sentry *s, int h)
 static void unwatch(struct sentry *s, struct fasync *f)
 {
 	if (f->watched >= 0) {
-		epoll_ctl(s->fa_ep_in, EPOLL_CTL_DEL, f->watched, NULL);
-		epoll_ctl(s->fa_ep_out, EPOLL_CTL_DEL, f->watched, NULL);
+		epoll_ctl(f->ep_in, EPOLL_CTL_DEL, f->watched, NULL);
+		epoll_ctl(f->ep_out, EPOLL_CTL_DEL, f->watched, NULL);
 	}
 	f->watched = -1;
 	f->watching = 0;
@@ -140,19 +138,17 @@ static int start(struct sentry *s)
 	if (s->fa_running)
 		return 0;
 	s->fa_ep = epoll_create1(EPOLL_CLOEXEC);
-	s->fa_ep_in = epoll_create1(EPOLL_CLOEXEC);
-	s->fa_ep_out = epoll_create1(EPOLL_CLOEXEC);
 	s->fa_stop = eventfd(0, EFD_CLOEXEC);
 	s->fa_inotify = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	const int fds[4] = { s->fa_stop, s->fa_inotify, s->fa_ep_in, s->fa_ep_out };
-	bool ok = s->fa_ep >= 0 && s->fa_ep_in >= 0 && s->fa_ep_out >= 0 && s->fa_stop >= 0 && s->fa_inotify >= 0;
-	for (int i = 0; i < 4 && ok; i++) {
+	const int fds[2] = { s->fa_stop, s->fa_inotify };
+	bool ok = s->fa_ep >= 0 && s->fa_stop >= 0 && s->fa_inotify >= 0;
+	for (int i = 0; i < 2 && ok; i++) {
 		struct epoll_event e = { .events = EPOLLIN, .data.u64 = ID_STOP + (uint64_t)i };
 		ok = epoll_ctl(s->fa_ep, EPOLL_CTL_ADD, fds[i], &e) == 0;
 	}
 	if (!ok || pthread_create(&s->fa_thread, NULL, fa_main, s) != 0) {
-		int *all[5] = { &s->fa_ep, &s->fa_ep_in, &s->fa_ep_out, &s->fa_stop, &s->fa_inotify };
-		for (int i = 0; i < 5; i++) {
+		int *all[3] = { &s->fa_ep, &s->fa_stop, &s->fa_inotify };
+		for (int i = 0; i < 3; i++) {
 			if (*all[i] >= 0)
 				close(*all[i]);
 			*all[i] = -1;
@@ -163,8 +159,29 @@ static int start(struct sentry *s)
 	return 0;
 }
 
+/* Make @f's two epoll sets and put them in the thread's (fa_lock held). */
+static int sets(struct sentry *s, struct fasync *f)
+{
+	if (f->ep_in >= 0)
+		return 0;
+	f->ep_in = epoll_create1(EPOLL_CLOEXEC);
+	f->ep_out = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ein = { .events = EPOLLIN, .data.u64 = f->id * 2 };
+	struct epoll_event eout = { .events = EPOLLIN, .data.u64 = f->id * 2 + 1 };
+	if (f->ep_in >= 0 && f->ep_out >= 0 && epoll_ctl(s->fa_ep, EPOLL_CTL_ADD, f->ep_in, &ein) == 0 &&
+	    epoll_ctl(s->fa_ep, EPOLL_CTL_ADD, f->ep_out, &eout) == 0)
+		return 0;
+	if (f->ep_in >= 0)
+		close(f->ep_in);
+	if (f->ep_out >= 0)
+		close(f->ep_out);
+	f->ep_in = f->ep_out = -1;
+	return -ENOMEM;
+}
+
 /* Register, change or drop @f's watch to match what it needs (fa_lock held). The readiness at that
- * moment is primed away: Linux signals only what happens after O_ASYNC is armed. */
+ * moment is drained at once from the record's own sets: Linux signals only what happens after
+ * O_ASYNC is armed. */
 static void rewatch(struct sentry *s, struct fasync *f)
 {
 	uint32_t ev = wanted(f);
@@ -174,21 +191,22 @@ static void rewatch(struct sentry *s, struct fasync *f)
 	}
 	if (ev == f->watching && f->watched >= 0)
 		return;
-	if (start(s) < 0)
+	if (start(s) < 0 || sets(s, f) < 0)
 		return;
 	int h = f->watched >= 0 ? f->watched : f->hfds[0];
 	unwatch(s, f);
 	struct epoll_event ein = { .events = (ev & ~(uint32_t)EPOLLOUT) | EPOLLET, .data.u64 = f->id };
 	struct epoll_event eout = { .events = EPOLLOUT | EPOLLET, .data.u64 = f->id };
-	if (epoll_ctl(s->fa_ep_in, EPOLL_CTL_ADD, h, &ein) < 0)
+	if (epoll_ctl(f->ep_in, EPOLL_CTL_ADD, h, &ein) < 0)
 		return; /* a regular file or directory: nothing to signal, as on Linux */
-	if ((ev & EPOLLOUT) && epoll_ctl(s->fa_ep_out, EPOLL_CTL_ADD, h, &eout) < 0) {
-		epoll_ctl(s->fa_ep_in, EPOLL_CTL_DEL, h, NULL);
+	if ((ev & EPOLLOUT) && epoll_ctl(f->ep_out, EPOLL_CTL_ADD, h, &eout) < 0) {
+		epoll_ctl(f->ep_in, EPOLL_CTL_DEL, h, NULL);
 		return;
 	}
-	struct pollfd p = { .fd = h, .events = (short)(POLLIN | POLLOUT | POLLPRI | POLLRDHUP) };
-	f->prime = poll(&p, 1, 0) == 1 ? (uint32_t)p.revents : 0;
-	f->last_in = f->prime & ~(uint32_t)EPOLLOUT;
+	struct epoll_event now;
+	f->last_in = epoll_wait(f->ep_in, &now, 1, 0) == 1 ? now.events : 0; /* what already holds */
+	while (epoll_wait(f->ep_out, &now, 1, 0) == 1)
+		;
 	f->watched = h;
 	f->watching = ev;
 }
@@ -196,6 +214,10 @@ static void rewatch(struct sentry *s, struct fasync *f)
 static void drop_record(struct sentry *s, struct fasync *f)
 {
 	unwatch(s, f);
+	if (f->ep_in >= 0) { /* closing them takes them out of the thread's set */
+		close(f->ep_in);
+		close(f->ep_out);
+	}
 	for (struct fasync **pp = &s->fa_list; *pp; pp = &(*pp)->next)
 		if (*pp == f) {
 			*pp = f->next;
@@ -507,9 +529,6 @@ static void out_add(struct fa_out *o, int *n, const struct fasync *f, int code, 
 /* The signals an epoll report @ev on @f means (fa_lock held): @out from the set of room to write. */
 static void on_events(struct fasync *f, uint32_t ev, bool out, struct fa_out *o, int *n)
 {
-	uint32_t primed = f->prime & (out ? EPOLLOUT : ~(uint32_t)EPOLLOUT);
-	f->prime &= ~primed;
-	ev &= ~primed; /* the first report after registering repeats what was already so */
 	if (out) { /* a socket's hangup is the other set's POLL_HUP; a pipe's reader leaving is POLL_OUT */
 		if ((ev & EPOLLOUT) && f->async && !(f->sock && (ev & (EPOLLHUP | EPOLLERR))))
 			out_add(o, n, f, POLL_OUT, f->fd, false);
@@ -533,21 +552,15 @@ static void on_events(struct fasync *f, uint32_t ev, bool out, struct fa_out *o,
 		out_add(o, n, f, POLL_ERR, f->fd, false);
 }
 
-/* Drain epoll set @ep (ID_IN or ID_OUT) without waiting (fa_lock held). */
-static void on_set(struct sentry *s, int ep, bool out, struct fa_out *o, int *n)
+/* Take what record @id's set (@out: room to write) reports, without waiting (fa_lock held). */
+static void on_set(struct sentry *s, uint64_t id, bool out, struct fa_out *o, int *n)
 {
-	struct epoll_event ev[EV_BATCH];
-	int k;
-	while ((k = epoll_wait(ep, ev, EV_BATCH, 0)) > 0) {
-		for (int i = 0; i < k; i++)
-			for (struct fasync *f = s->fa_list; f; f = f->next)
-				if (f->id == ev[i].data.u64) {
-					on_events(f, ev[i].events, out, o, n);
-					break;
-				}
-		if (k < EV_BATCH || *n >= OUT_MAX)
-			break;
-	}
+	struct fasync *f = s->fa_list;
+	while (f && f->id != id)
+		f = f->next;
+	struct epoll_event ev;
+	if (f && f->ep_in >= 0 && epoll_wait(out ? f->ep_out : f->ep_in, &ev, 1, 0) == 1)
+		on_events(f, ev.events, out, o, n);
 }
 
 /* Read the inotify events and turn those an F_NOTIFY asked for into signals (fa_lock held). */
@@ -626,7 +639,7 @@ static void *fa_main(void *arg)
 			} else if (ev[i].data.u64 == ID_INOTIFY) {
 				on_inotify(s, out, &n);
 			} else {
-				on_set(s, ev[i].data.u64 == ID_IN ? s->fa_ep_in : s->fa_ep_out, ev[i].data.u64 == ID_OUT, out, &n);
+				on_set(s, ev[i].data.u64 / 2, ev[i].data.u64 & 1, out, &n);
 			}
 		}
 		pthread_mutex_unlock(&s->fa_lock);
@@ -646,8 +659,6 @@ void fasync_stop(struct sentry *s)
 		if (write(s->fa_stop, &one, sizeof(one)) == sizeof(one))
 			pthread_join(s->fa_thread, NULL);
 		close(s->fa_ep);
-		close(s->fa_ep_in);
-		close(s->fa_ep_out);
 		close(s->fa_stop);
 		close(s->fa_inotify);
 		s->fa_running = false;
@@ -655,6 +666,10 @@ void fasync_stop(struct sentry *s)
 	while (s->fa_list) {
 		struct fasync *f = s->fa_list;
 		s->fa_list = f->next;
+		if (f->ep_in >= 0) {
+			close(f->ep_in);
+			close(f->ep_out);
+		}
 		free(f->hfds);
 		free(f);
 	}
