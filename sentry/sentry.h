@@ -207,6 +207,8 @@ struct process {
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
 	uint64_t sys_ns;         /* time the sentry spent on its syscalls, waits left out (atomic) */
 	uint64_t child_sys_ns;   /* the same for its reaped children and theirs (s->lock) */
+	uint64_t rss_hwm;        /* its peak resident bytes as last measured (mm_rss_peak) */
+	uint64_t child_maxrss;   /* the largest peak of its reaped children and theirs (s->lock) */
 };
 
 /* ptrace (ptrace.c, ptrace_req.c): a task's tracer and the stop it is in; under s->lock. */
@@ -814,6 +816,12 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
  * sides (the parent's pr->lock held). 0 or -ENOMEM. */
 int mm_fork(struct process *parent, struct process *child);
+/* Resident bytes of @pr's memory: what its private and shared-anonymous mappings hold in the memory
+ * file (pages never touched are holes; a host file's shared mapping is not counted). mm_rss_peak also
+ * raises pr->rss_hwm, which getrusage's ru_maxrss and VmHWM report; measured at those queries, large
+ * munmaps and the end. The VMA table must be stable (the process lock or its end). */
+uint64_t mm_rss(const struct process *pr);
+uint64_t mm_rss_peak(struct process *pr);
 /* mm_vfork.c: note child @c's VMAs after mm_fork (a CLONE_VM vfork child); write the pages it wrote
  * since back into @parent (its exec or end), then forget the note. */
 int mm_vfork_snapshot(struct process *c);

@@ -283,6 +283,7 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/forkcow", NULL);
 	RUNP(PROGS_DIR "/mmapshared", NULL); /* MAP_SHARED file mappings are the file itself */
 	RUNP(PROGS_DIR "/vforkmem", NULL);   /* vfork's child writes the parent's memory; posix_spawn errors */
+	RUNP(PROGS_DIR "/rusage", NULL);     /* ru_maxrss, VmRSS/VmHWM, statm; ppoll/pselect6 time left */
 }
 
 /* Real tools: gcc compiles and links a program in the private /tmp (cc1, as, collect2, ld: pipes,

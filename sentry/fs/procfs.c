@@ -195,7 +195,7 @@ static char process_state(const struct process *p)
 	return 'S';
 }
 
-static bool process_file(struct process *p, const char *file, struct text *out)
+static bool process_file(struct process *p, const char *file, struct text *out, bool own)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
 	char state = process_state(p);
@@ -221,6 +221,14 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		for (int i = 0; i < c->ngroups; i++)
 			putf(out, "%d ", (int)c->groups[i]);
 		putf(out, "\n");
+		/* Memory: only one's own (another process's VMAs change under its own lock) */
+		uint64_t size = 0, rss = own ? mm_rss_peak(p) : 0;
+		for (size_t i = 0; own && i < p->mm.n; i++)
+			size += p->mm.v[i].end - p->mm.v[i].start;
+		if (own)
+			putf(out, "VmPeak:\t%8llu kB\nVmSize:\t%8llu kB\nVmHWM:\t%8llu kB\nVmRSS:\t%8llu kB\n",
+			     (unsigned long long)(size / 1024), (unsigned long long)(size / 1024),
+			     (unsigned long long)(p->rss_hwm / 1024), (unsigned long long)(rss / 1024));
 		putf(out, "Threads:\t%d\n", live_threads(p));
 		/* Signals: the main thread's pending and blocked sets, the process's dispositions */
 		const struct task *lead = NULL;
@@ -254,7 +262,7 @@ static bool process_file(struct process *p, const char *file, struct text *out)
 		uint64_t pages = 0;
 		for (size_t i = 0; i < p->mm.n; i++)
 			pages += (p->mm.v[i].end - p->mm.v[i].start) / 4096;
-		putf(out, "%llu %llu 0 0 0 0 0\n", (unsigned long long)pages, (unsigned long long)pages);
+		putf(out, "%llu %llu 0 0 0 0 0\n", (unsigned long long)pages, (unsigned long long)(mm_rss(p) / 4096));
 	} else if (strcmp(file, "mounts") == 0 || strcmp(file, "mountinfo") == 0) {
 		mount_table(&p->s->pol, strcmp(file, "mountinfo") == 0, out);
 	} else if (strcmp(file, "maps") == 0) {
@@ -460,7 +468,7 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 			if (strncmp(file, "task/", 5) == 0 && strchr(file + 5, '/')) /* a thread's: its process's */
 				file = strchr(file + 5, '/') + 1;
 			bool own_mm = strcmp(file, "maps") == 0 || strcmp(file, "statm") == 0;
-			found = p && (!own_mm || p == self) && process_file(p, file, &out);
+			found = p && (!own_mm || p == self) && process_file(p, file, &out, p == self);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}

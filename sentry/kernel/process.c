@@ -168,6 +168,7 @@ void task_exit(struct task *t)
 	if (!last)
 		return;
 	vfork_release(pr); /* a vfork parent goes on, with what the child wrote in its memory */
+	mm_rss_peak(pr);   /* its peak, for the parent's RUSAGE_CHILDREN */
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
 	pr->zombie = true;
@@ -689,6 +690,9 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, int want, boo
 			*pp = c->next;
 			pr->child_run_ns += __atomic_load_n(&c->run_ns, __ATOMIC_RELAXED) + c->child_run_ns;
 			pr->child_sys_ns += __atomic_load_n(&c->sys_ns, __ATOMIC_RELAXED) + c->child_sys_ns;
+			uint64_t peak = c->rss_hwm > c->child_maxrss ? c->rss_hwm : c->child_maxrss;
+			if (peak > pr->child_maxrss)
+				pr->child_maxrss = peak;
 			pthread_mutex_unlock(&s->lock);
 			process_free(c);
 			return 1;

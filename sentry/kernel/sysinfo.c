@@ -335,7 +335,16 @@ long sys_getrusage(struct task *t, int64_t who, uint64_t uru)
 	ru.ru_stime = ns_tv(who == RUSAGE_CHILDREN ? pr->child_sys_ns
 			    : who == RUSAGE_THREAD ? __atomic_load_n(&t->sys_ns, __ATOMIC_RELAXED)
 						   : __atomic_load_n(&pr->sys_ns, __ATOMIC_RELAXED));
+	uint64_t child_peak = pr->child_maxrss;
 	pthread_mutex_unlock(&pr->s->lock);
+	if (who == RUSAGE_CHILDREN) {
+		ru.ru_maxrss = (long)(child_peak / 1024);
+	} else { /* kB, as Linux: the process's peak (a thread's is its process's) */
+		pthread_mutex_lock(&pr->lock);
+		mm_rss_peak(pr);
+		ru.ru_maxrss = (long)(pr->rss_hwm / 1024);
+		pthread_mutex_unlock(&pr->lock);
+	}
 	return mm_copy_out(pr, uru, &ru, sizeof(ru));
 }
 

@@ -215,15 +215,36 @@ static long timeout_of(struct process *pr, uint64_t uts, int64_t *ms)
 	return 0;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ppoll and pselect6 write back the time left, as Linux (none after a timeout; also when a signal
+ * interrupted the wait). @t0: when the wait began. */
+static long time_left(struct process *pr, uint64_t uts, int64_t t0, long ret)
+{
+	struct timespec ts;
+	if (!uts || (ret < 0 && ret != -EINTR) || mm_copy_in(pr, uts, &ts, sizeof(ts)) < 0)
+		return ret;
+	int64_t left = ret == 0 ? 0 : ts.tv_sec * 1000000000 + ts.tv_nsec - (mono_ns() - t0);
+	if (left < 0)
+		left = 0;
+	ts = (struct timespec){ left / 1000000000, left % 1000000000 };
+	return mm_copy_out(pr, uts, &ts, sizeof(ts)) < 0 && ret >= 0 ? -EFAULT : ret;
+}
+
 long sys_ppoll(struct task *t, uint64_t ufds, uint64_t nfds, uint64_t uts, uint64_t umask, uint64_t masksize)
 {
-	int64_t ms;
+	int64_t ms, t0 = mono_ns();
 	uint64_t mask = 0;
-	bool has;
+	bool has = false;
 	long r = timeout_of(t->proc, uts, &ms);
 	if (r == 0)
 		r = with_mask(t, umask, masksize, &mask, &has);
-	return r < 0 ? r : poll_user(t, ufds, nfds, ms, mask, has);
+	return r < 0 ? r : time_left(t->proc, uts, t0, poll_user(t, ufds, nfds, ms, mask, has));
 }
 
 #define LONGS(n) (((n) + 63) / 64)
@@ -300,7 +321,7 @@ long sys_oldselect(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64
 
 long sys_pselect6(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64_t e, uint64_t uts, uint64_t usig)
 {
-	int64_t ms;
+	int64_t ms, t0 = mono_ns();
 	long ret = timeout_of(t->proc, uts, &ms);
 	if (ret < 0)
 		return ret;
@@ -312,7 +333,7 @@ long sys_pselect6(struct task *t, uint64_t nfds, uint64_t r, uint64_t w, uint64_
 		if ((ret = with_mask(t, sig[0], sig[1], &mask, &has)) < 0)
 			return ret;
 	}
-	return sys_select(t, nfds, r, w, e, ms, mask, has);
+	return time_left(t->proc, uts, t0, sys_select(t, nfds, r, w, e, ms, mask, has));
 }
 
 long sys_epoll_ctl(struct task *t, uint64_t epfd, uint64_t op, uint64_t fd, uint64_t uev)

@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include "mm_internal.h"
 
+#define RSS_MEASURE_UNMAP (1ull << 20) /* an munmap this large measures the peak first */
+
 int vma_reserve(struct mm *mm, size_t extra)
 {
 	if (mm->n + extra <= mm->cap)
@@ -285,6 +287,43 @@ void mm_set_file(struct process *pr, uint64_t addr)
 		pr->mm.v[i].file = true;
 }
 
+/* Bytes of memory-file range [off, off+len) that hold data (SEEK_DATA/SEEK_HOLE: holes are pages
+ * nobody wrote). */
+static uint64_t data_in(int fd, uint64_t off, uint64_t len)
+{
+	uint64_t n = 0, pos = off, end = off + len;
+	while (pos < end) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0 || (uint64_t)d >= end)
+			break;
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		uint64_t stop = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+		n += stop - (uint64_t)d;
+		pos = stop;
+	}
+	return n;
+}
+
+uint64_t mm_rss(const struct process *pr)
+{
+	int fd = cv_memfile_fd(pr->s->mf);
+	uint64_t n = 0;
+	for (size_t i = 0; i < pr->mm.n; i++) {
+		const struct vma *v = &pr->mm.v[i];
+		if (!v->host)
+			n += data_in(fd, v->mf_off, v->end - v->start);
+	}
+	return n;
+}
+
+uint64_t mm_rss_peak(struct process *pr)
+{
+	uint64_t n = mm_rss(pr);
+	if (n > pr->rss_hwm)
+		pr->rss_hwm = n;
+	return n;
+}
+
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 {
 	uint64_t end;
@@ -299,6 +338,8 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 		addr = pr->s->caps.min_user_addr;
 	if (addr >= end)
 		return 0;
+	if (end - addr >= RSS_MEASURE_UNMAP)
+		mm_rss_peak(pr); /* a large free may end a peak getrusage would not see otherwise */
 	int ret = cv_as_unmap(pr->as, addr, end - addr);
 	if (ret < 0)
 		return ret == -EINVAL ? -EINVAL : -ENOMEM;
