@@ -359,6 +359,8 @@ struct sentry {
 	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
 	dev_t stdio_rdev[3];     /* the devices of the caller's stdin/out/err (its terminal), or 0 */
 	int fg_pgrp;             /* the foreground process group of that terminal (jobctl.c; lock) */
+	char uts_host[65], uts_domain[65]; /* sethostname/setdomainname: the sandbox's names (lock) */
+	bool uts_host_set, uts_domain_set;
 	struct ptyjob ptyjobs[PTYJOB_MAX]; /* the sandbox's ptys that control a session (ptyjob.c; lock) */
 	unsigned n_ptyjobs;
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
@@ -478,6 +480,8 @@ struct host_addr {
 	int hold;
 };
 long unix_addr_in(struct process *pr, struct host_addr *ha, bool bind);
+/* After a unix bind without a name (autobind): under --net, the kernel's name is the sandbox's. */
+void unix_autobound(struct sentry *s, int h);
 /* unixcred.c: SO_PEERCRED and SCM_CREDENTIALS as the sandbox's (see the file). Host socket @h was
  * made (socket, socketpair) or accepted from listener @lh, bound (socket file @name in @dir, or an
  * abstract name), listens, connected (to socket file @file, an O_PATH fd, or abstract @sun), sent a

@@ -70,6 +70,7 @@ SYSCALL_HANDLER(inotify_rm_watch); SYSCALL_HANDLER(mmap); SYSCALL_HANDLER(munmap
 SYSCALL_HANDLER(madvise); SYSCALL_HANDLER(mremap); SYSCALL_HANDLER(brk); SYSCALL_HANDLER(arch_prctl);
 SYSCALL_HANDLER(clock_gettime); SYSCALL_HANDLER(gettimeofday); SYSCALL_HANDLER(time);
 SYSCALL_HANDLER(nanosleep); SYSCALL_HANDLER(clock_nanosleep); SYSCALL_HANDLER(uname);
+SYSCALL_HANDLER(sethostname); SYSCALL_HANDLER(setdomainname);
 SYSCALL_HANDLER(getrandom);
 /* fs/fileio.c */
 SYSCALL_HANDLER(preadv); SYSCALL_HANDLER(pwritev); SYSCALL_HANDLER(preadv2); SYSCALL_HANDLER(pwritev2);

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -377,6 +378,20 @@ PLATFORM_TEST(run_sockets)
 		 "c = socket.socket(socket.AF_UNIX); c.connect(p); a, _ = u.accept(); c.sendall(b'unix'); print('unix', a.recv(10)); os.unlink(p)\n");
 	net_next = true;
 	RUNP(PROGS_DIR "/sockets", "net");
+	/* Abstract names with --net (bound, connected, reported back, the longest, autobind, a missing
+	 * one), interface ioctls, and the sandbox's own host name (the host's stays). */
+	RUNP("/usr/bin/python3", "-c",
+	     "import os, socket\n"
+	     "n = b'\\0cvisor-abs-%d' % os.getpid()\n"
+	     "s = socket.socket(socket.AF_UNIX); s.bind(n); s.listen(); print(s.getsockname() == n)\n"
+	     "c = socket.socket(socket.AF_UNIX); c.connect(n); a, _ = s.accept(); print(c.getpeername() == n)\n"
+	     "a.send(b'hi'); print(c.recv(2))\n"
+	     "try:\n    socket.socket(socket.AF_UNIX).bind(n)\nexcept OSError as e:\n    print('rebind', e.errno)\n"
+	     "x = socket.socket(socket.AF_UNIX); x.bind(''); x.listen(); print(len(x.getsockname()))\n"
+	     "socket.socket(socket.AF_UNIX).connect(x.getsockname()); print('autobound reached')\n"
+	     "try:\n    socket.socket(socket.AF_UNIX).connect(n + b'-missing')\nexcept OSError as e:\n    print('missing', e.errno)\n"
+	     "m = n + b'x' * (108 - len(n)); y = socket.socket(socket.AF_UNIX); y.bind(m); print(y.getsockname() == m)\n"
+	     "print(socket.if_nametoindex('lo'), socket.if_indextoname(1))\n");
 	net_next = false;
 	/* The host's unix sockets, named and abstract, listening while the sandbox tries them. */
 	char path[64], abstract[64];
@@ -403,6 +418,15 @@ PLATFORM_TEST(run_sockets)
 	if (!memmem(o.out, o.len, want, sizeof(want) - 1))
 		HARNESS_FAIL(0, "without --net: %.600s", o.out);
 	free(o.out);
+	/* With --net too: the sandbox's abstract names are its own (bound on the host under the sentry's
+	 * names), the host's are not reachable. */
+	net_next = true;
+	run_sandboxed(platform, PROGS_DIR "/sockets", argv, &o);
+	net_next = false;
+	EXPECT_EQ(o.status, 0);
+	if (!memmem(o.out, o.len, "host's abstract socket: -111\n", 29) || !memmem(o.out, o.len, "own abstract: 0 0 0\n", 20))
+		HARNESS_FAIL(0, "with --net: %.600s", o.out);
+	free(o.out);
 	/* Nothing reached the host's sockets. */
 	int fl = fcntl(named, F_GETFL);
 	fcntl(named, F_SETFL, fl | O_NONBLOCK);
@@ -412,6 +436,32 @@ PLATFORM_TEST(run_sockets)
 	close(named);
 	close(abs_);
 	unlink(path);
+}
+
+/* sethostname and setdomainname name the sandbox (its root may; another uid gets EPERM), never the
+ * host. Not compared with native: there it would rename this machine. */
+PLATFORM_TEST(run_uts_names)
+{
+	if (geteuid() != 0)
+		SKIP("the sandbox's credentials are the caller's: only a root caller's sandbox has a root");
+	struct utsname before, after;
+	uname(&before);
+	char *const argv[] = { "python3", "-c",
+			       "import os, socket\n"
+			       "socket.sethostname('cvisor-box'); print(socket.gethostname(), os.uname().nodename)\n"
+			       "try:\n    socket.sethostname('x' * 65)\nexcept OSError as e:\n    print('long', e.errno)\n"
+			       "os.setuid(1000)\n"
+			       "try:\n    socket.sethostname('y')\nexcept OSError as e:\n    print('uid 1000', e.errno)\n",
+			       NULL };
+	struct outcome o;
+	run_sandboxed(platform, "/usr/bin/python3", argv, &o);
+	EXPECT_EQ(o.status, 0);
+	static const char want[] = "cvisor-box cvisor-box\nlong 22\nuid 1000 1\n";
+	if (o.len != sizeof(want) - 1 || memcmp(o.out, want, o.len) != 0)
+		HARNESS_FAIL(0, "sandbox said: %.300s", o.out);
+	free(o.out);
+	uname(&after);
+	EXPECT_TRUE(strcmp(before.nodename, after.nodename) == 0);
 }
 
 /* --root DIR: the program, its interpreter and every path come from DIR; nothing of the host shows. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/sockios.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -73,6 +74,33 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 		fasync_getown(pr, h, &type, &id);
 		v = type == F_OWNER_PGRP ? -id : id;
 		return mm_copy_out(pr, arg, &v, sizeof(v));
+	}
+	case SIOCGIFINDEX: case SIOCGIFNAME: case SIOCGIFFLAGS: case SIOCGIFADDR: case SIOCGIFNETMASK:
+	case SIOCGIFBRDADDR: case SIOCGIFDSTADDR: case SIOCGIFMTU: case SIOCGIFHWADDR: case SIOCGIFTXQLEN: {
+		/* an interface's name, index, flags or addresses (if_nametoindex): read only, the sentry's
+		 * network namespace (the sandbox's loopback, or the host's with --net) */
+		struct ifreq ifr;
+		if (mm_copy_in(pr, arg, &ifr, sizeof(ifr)) < 0)
+			return -EFAULT;
+		if (ioctl(h, req, &ifr) < 0)
+			return -errno;
+		return mm_copy_out(pr, arg, &ifr, sizeof(ifr));
+	}
+	case SIOCGIFCONF: { /* every interface with an address: into the program's buffer, or its size */
+		struct ifconf ifc;
+		if (mm_copy_in(pr, arg, &ifc, sizeof(ifc)) < 0)
+			return -EFAULT;
+		uint64_t ubuf = (uint64_t)ifc.ifc_buf;
+		int room = ifc.ifc_len < 0 ? 0 : ifc.ifc_len > 64 * (int)sizeof(struct ifreq) ? 64 * (int)sizeof(struct ifreq) : ifc.ifc_len;
+		struct ifreq reqs[64];
+		ifc.ifc_len = ubuf ? room : 0;
+		ifc.ifc_buf = ubuf ? (char *)reqs : NULL;
+		if (ioctl(h, SIOCGIFCONF, &ifc) < 0)
+			return -errno;
+		if (ubuf && ifc.ifc_len > 0 && mm_copy_out(pr, ubuf, reqs, (size_t)ifc.ifc_len) < 0)
+			return -EFAULT;
+		ifc.ifc_buf = (char *)ubuf;
+		return mm_copy_out(pr, arg, &ifc, sizeof(ifc));
 	}
 	case FIOCLEX:
 	case FIONCLEX:

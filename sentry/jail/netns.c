@@ -5,7 +5,10 @@
 // only a loopback device, up: a program that serves and talks to itself on 127.0.0.1 or ::1 just works
 // (as under runsc --network=none), and nothing it does reaches another host or the host's own
 // services. Abstract unix names live in the network namespace too, so there they are the sandbox's
-// own; with --net (the host's namespace) they are refused, as they would reach the host's services.
+// own; with --net (the host's namespace) the sandbox gets a namespace of its own inside the host's: a
+// name it binds is bound on the host under a name of the sentry's ("\0cvisor-PID-N"), connect and
+// sendto reach only names the sandbox bound (or autobound), and the kernel's reports are given back
+// as the sandbox's names — a host service's abstract socket (X11, D-Bus) is never reachable.
 //
 // Pathname unix sockets are files: their names are walked like every path (walk.c). bind makes the
 // socket node through the sentry's magic link to the walked directory ("/proc/self/fd/D/name": one
@@ -74,12 +77,86 @@ static void remember(struct sentry *s, const char *host, const char *app)
 	pthread_mutex_unlock(&names_lock);
 }
 
+/* Abstract names under --net: the program's, and the host's it stands for (names_lock). */
+static struct {
+	char app[sizeof(((struct sockaddr_un *)0)->sun_path)], host[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t app_len, host_len;
+} abs_names[UNIX_NAMES_MAX];
+static unsigned n_abs, next_abs, abs_serial;
+
+/* The entry whose app (@by_app) or host name is @name (names_lock held), or -1. Newest first. */
+static int abs_find(const char *name, size_t len, bool by_app)
+{
+	for (unsigned k = 0; k < n_abs; k++) {
+		unsigned i = (next_abs + n_abs - 1 - k) % UNIX_NAMES_MAX;
+		size_t l = by_app ? abs_names[i].app_len : abs_names[i].host_len;
+		if (l == len && memcmp(by_app ? abs_names[i].app : abs_names[i].host, name, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void abs_add(const char *app, size_t app_len, const char *host, size_t host_len)
+{
+	unsigned i = (next_abs + n_abs) % UNIX_NAMES_MAX;
+	if (n_abs < UNIX_NAMES_MAX)
+		n_abs++;
+	else
+		next_abs = (next_abs + 1) % UNIX_NAMES_MAX; /* the oldest makes room */
+	memcpy(abs_names[i].app, app, app_len);
+	abs_names[i].app_len = app_len;
+	memcpy(abs_names[i].host, host, host_len);
+	abs_names[i].host_len = host_len;
+}
+
+/* An abstract name (or autobind) under --net, rewritten to the host name it stands for. */
+static long abstract_in(struct host_addr *ha, bool bind)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ha->ss;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (ha->len <= off)
+		return bind ? 0 : -EINVAL; /* autobind: a fresh name, harmless anywhere */
+	size_t len = ha->len - off;
+	pthread_mutex_lock(&names_lock);
+	int i = abs_find(sun->sun_path, len, true);
+	long ret = 0;
+	if (i < 0 && bind) { /* the program's first bind of it: a name of the sentry's on the host */
+		char host[sizeof(sun->sun_path)];
+		int n = snprintf(host + 1, sizeof(host) - 1, "cvisor-%d-%u", (int)getpid(), ++abs_serial);
+		host[0] = 0;
+		abs_add(sun->sun_path, len, host, (size_t)n + 1);
+		i = abs_find(sun->sun_path, len, true);
+	}
+	if (i < 0) {
+		ret = -ECONNREFUSED; /* not the sandbox's: never a host service's */
+	} else {
+		memset(sun->sun_path, 0, sizeof(sun->sun_path));
+		memcpy(sun->sun_path, abs_names[i].host, abs_names[i].host_len);
+		ha->len = (socklen_t)(off + abs_names[i].host_len);
+	}
+	pthread_mutex_unlock(&names_lock);
+	return ret;
+}
+
+void unix_autobound(struct sentry *s, int h)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (s->private_net || getsockname(h, (struct sockaddr *)&sun, &len) < 0 || len <= off || sun.sun_path[0])
+		return;
+	pthread_mutex_lock(&names_lock);
+	if (abs_find(sun.sun_path, len - off, false) < 0) /* the kernel's own name: the program's as it is */
+		abs_add(sun.sun_path, len - off, sun.sun_path, len - off);
+	pthread_mutex_unlock(&names_lock);
+}
+
 long unix_addr_in(struct process *pr, struct host_addr *ha, bool bind)
 {
 	struct sockaddr_un *sun = (struct sockaddr_un *)&ha->ss;
 	size_t off = offsetof(struct sockaddr_un, sun_path);
 	if (ha->len <= off || sun->sun_path[0] == 0) /* autobind or an abstract name: per network namespace */
-		return pr->s->private_net ? 0 : -EACCES;
+		return pr->s->private_net ? 0 : abstract_in(ha, bind);
 	char path[sizeof(sun->sun_path) + 1];
 	size_t n = strnlen(sun->sun_path, ha->len - off);
 	memcpy(path, sun->sun_path, n);
@@ -117,6 +194,17 @@ void unix_addr_out(struct sentry *s, struct sockaddr_storage *ss, socklen_t *len
 {
 	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
 	size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (ss->ss_family == AF_UNIX && !s->private_net && *len > off && sun->sun_path[0] == 0) {
+		pthread_mutex_lock(&names_lock); /* a host abstract name: the program's it stands for */
+		int i = abs_find(sun->sun_path, *len - off, false);
+		if (i >= 0) {
+			memset(sun->sun_path, 0, sizeof(sun->sun_path));
+			memcpy(sun->sun_path, abs_names[i].app, abs_names[i].app_len);
+			*len = (socklen_t)(off + abs_names[i].app_len);
+		}
+		pthread_mutex_unlock(&names_lock);
+		return;
+	}
 	if (ss->ss_family != AF_UNIX || *len <= off || strncmp(sun->sun_path, MAGIC_PREFIX, strlen(MAGIC_PREFIX)) != 0)
 		return;
 	char host[sizeof(sun->sun_path) + 1];

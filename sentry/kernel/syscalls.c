@@ -262,8 +262,37 @@ static long sys_uname(struct process *pr, uint64_t ubuf)
 {
 	struct utsname u;
 	uname(&u);
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&s->lock); /* the names the sandbox gave itself */
+	if (s->uts_host_set)
+		memcpy(u.nodename, s->uts_host, sizeof(s->uts_host));
+	if (s->uts_domain_set)
+		memcpy(u.domainname, s->uts_domain, sizeof(s->uts_domain));
+	pthread_mutex_unlock(&s->lock);
 	return mm_copy_out(pr, ubuf, &u, sizeof(u));
 }
+
+/* sethostname and setdomainname: the sandbox's own UTS names (its root's, CAP_SYS_ADMIN there); the
+ * host's stay as they are. */
+static long set_uts(struct process *pr, uint64_t uname, int64_t len, bool host)
+{
+	struct sentry *s = pr->s;
+	if (!(pr->cred.cap_eff & (1ull << 21)))
+		return -EPERM;
+	if ((int32_t)len < 0 || (int32_t)len > 64) /* __NEW_UTS_LEN */
+		return -EINVAL;
+	char name[65] = { 0 };
+	if (len && mm_copy_in(pr, uname, name, (size_t)(int32_t)len) < 0)
+		return -EFAULT;
+	pthread_mutex_lock(&s->lock);
+	memcpy(host ? s->uts_host : s->uts_domain, name, sizeof(name));
+	*(host ? &s->uts_host_set : &s->uts_domain_set) = true;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+SYSCALL_ENTRY(sethostname, set_uts(t->proc, a[0], (int64_t)a[1], true))
+SYSCALL_ENTRY(setdomainname, set_uts(t->proc, a[0], (int64_t)a[1], false))
 
 static long sys_getrandom(struct process *pr, uint64_t buf, uint64_t len, uint64_t flags)
 {

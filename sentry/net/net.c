@@ -122,6 +122,7 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 		uc_bound(t->proc, h, ha.hold, name ? name + 1 : NULL, NULL, 0);
 	} else if (r == 0 && ha.ss.ss_family == AF_UNIX) {
 		uc_bound(t->proc, h, -1, NULL, (struct sockaddr_un *)&ha.ss, ha.len);
+		unix_autobound(t->proc->s, h);
 	}
 	if (h >= 0)
 		host_addr_done(&ha);
