@@ -356,6 +356,11 @@ struct sentry {
 	struct futex_waiter *futex_waiters;
 	struct policy pol;
 	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
+	/* By host fd: how many more sandbox fd slots than one hold it (fork shares the parent's host fds
+	 * rather than dup them: the sandbox's processes together stay within the sentry's RLIMIT_NOFILE;
+	 * fs.c fd_share, fd_close). NULL: every slot has a host fd of its own. */
+	uint32_t *fd_shares;
+	size_t n_fd_shares;
 	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
 	dev_t stdio_rdev[3];     /* the devices of the caller's stdin/out/err (its terminal), or 0 */
 	int fg_pgrp;             /* the foreground process group of that terminal (jobctl.c; lock) */
@@ -437,6 +442,8 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 	})
 /* Close host fd @h of the application's table (pr->lock held): now, or when its last user is done. */
 void fd_close(struct process *pr, int h);
+/* Let one more fd slot hold host fd @h (a fork's copy): true, or false where it needs a dup. */
+bool fd_share(struct sentry *s, int h);
 /* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
 long fd_install(struct process *pr, int h, bool cloexec);
 
@@ -493,6 +500,7 @@ void uc_pair(struct process *pr, int a, int b);
 void uc_bound(struct process *pr, int h, int dir, const char *name, const struct sockaddr_un *sun, socklen_t len);
 void uc_listen(struct process *pr, int h);
 void uc_connected(struct process *pr, int h, int file, const struct sockaddr_un *sun, socklen_t len);
+void uc_unconnected(struct process *pr, int h, int file, const struct sockaddr_un *sun, socklen_t len);
 void uc_accepted(struct process *pr, int lh, int nh);
 void uc_sent(struct process *pr, int h, const struct ucred *given, int file, const struct sockaddr_un *sun, socklen_t len);
 /* SO_PEERCRED of @h; the credentials a message received on @h carries (SO_PASSCRED). */

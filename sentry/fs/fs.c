@@ -53,10 +53,25 @@ void fd_release(struct process *pr, struct fd_ref *ref)
 	pthread_mutex_unlock(&pr->lock);
 }
 
+bool fd_share(struct sentry *s, int h)
+{
+	if (!s->fd_shares || h < 0 || (size_t)h >= s->n_fd_shares)
+		return false;
+	__atomic_fetch_add(&s->fd_shares[h], 1, __ATOMIC_ACQ_REL);
+	return true;
+}
+
 void fd_close(struct process *pr, int h)
 {
+	struct sentry *s = pr->s;
+	if (s->fd_shares && h >= 0 && (size_t)h < s->n_fd_shares) { /* another slot still holds it */
+		uint32_t v = __atomic_load_n(&s->fd_shares[h], __ATOMIC_ACQUIRE);
+		while (v > 0)
+			if (__atomic_compare_exchange_n(&s->fd_shares[h], &v, v - 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return;
+	}
 	bool in_use = false;
-	fasync_closed(pr->s, h);
+	fasync_closed(s, h);
 	for (struct fd_ref *r = pr->held; r; r = r->next)
 		if (r->h == h)
 			in_use = r->closing = true;

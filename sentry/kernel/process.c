@@ -354,7 +354,7 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	cv_as_postfork(pr->as);
 	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
 		if (pr->fds[i] >= 0) {
-			c->fds[i] = host_dup(s, pr->fds[i]);
+			c->fds[i] = fd_share(s, pr->fds[i]) ? pr->fds[i] : host_dup(s, pr->fds[i]);
 			c->cloexec[i] = pr->cloexec[i];
 			if (c->fds[i] < 0)
 				ret = -EMFILE;

@@ -412,6 +412,11 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	 * process's descriptors and its own, takes all the host allows. */
 	if (getrlimit(RLIMIT_NOFILE, &s.nofile) == 0 && s.nofile.rlim_cur < s.nofile.rlim_max)
 		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ s.nofile.rlim_max, s.nofile.rlim_max });
+	struct rlimit own;
+	if (getrlimit(RLIMIT_NOFILE, &own) == 0) { /* a slot per host fd the sentry may have */
+		s.n_fd_shares = own.rlim_cur == RLIM_INFINITY || own.rlim_cur > (1u << 20) ? (1u << 20) : own.rlim_cur;
+		s.fd_shares = calloc(s.n_fd_shares, sizeof(*s.fd_shares));
+	}
 	for (int i = 0; i < 3; i++) { /* the caller's terminal, which the program may open by name too */
 		struct stat st;
 		if (fstat(i, &st) == 0 && S_ISCHR(st.st_mode))
@@ -499,6 +504,7 @@ out:
 		stats_print(&s);
 	fc_destroy(&s);
 	owners_free(&s);
+	free(s.fd_shares);
 	pthread_mutex_destroy(&s.fc_lock);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);

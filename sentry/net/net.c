@@ -133,10 +133,14 @@ static long sys_connect_held(struct task *t, int h, uint64_t uaddr, uint64_t len
 {
 	struct host_addr ha;
 	long r = addr_in(t->proc, uaddr, len, &ha, false);
+	/* The credentials go to the listener's queue before the host connects: its accept may come first */
+	bool named = r == 0 && ha.ss.ss_family == AF_UNIX;
+	if (named)
+		uc_connected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
 	if (r < 0 || !blocking(h)) {
 		r = r < 0 ? r : connect(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
-		if ((r == 0 || r == -EINPROGRESS) && ha.ss.ss_family == AF_UNIX)
-			uc_connected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
+		if (named && r < 0 && r != -EINPROGRESS)
+			uc_unconnected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
 		host_addr_done(&ha);
 		return r;
 	}
@@ -145,8 +149,8 @@ static long sys_connect_held(struct task *t, int h, uint64_t uaddr, uint64_t len
 	fcntl(h, F_SETFL, fl | O_NONBLOCK);
 	r = connect(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
 	fcntl(h, F_SETFL, fl);
-	if ((r == 0 || r == -EINPROGRESS) && ha.ss.ss_family == AF_UNIX)
-		uc_connected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
+	if (named && r < 0 && r != -EINPROGRESS)
+		uc_unconnected(t->proc, h, ha.hold, (struct sockaddr_un *)&ha.ss, ha.len);
 	host_addr_done(&ha);
 	if (r != -EINPROGRESS)
 		return r;

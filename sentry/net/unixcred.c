@@ -222,6 +222,21 @@ void uc_connected(struct process *pr, int h, int file, const struct sockaddr_un 
 	pthread_mutex_unlock(&uc_lock);
 }
 
+void uc_unconnected(struct process *pr, int h, int file, const struct sockaddr_un *sun, socklen_t len)
+{
+	uint64_t ino = ino_of(h);
+	pthread_mutex_lock(&uc_lock);
+	struct uc_ent *l = named(pr->s, file, sun, len), *e = ent(pr->s, ino, false);
+	for (int i = 0; l && i < l->qn; i++)
+		if (l->q[i].ino == ino) {
+			memmove(&l->q[i], &l->q[i + 1], (size_t)(--l->qn - i) * sizeof(l->q[0]));
+			break;
+		}
+	if (e)
+		e->has_peer = false;
+	pthread_mutex_unlock(&uc_lock);
+}
+
 void uc_accepted(struct process *pr, int lh, int nh)
 {
 	uint64_t li = ino_of(lh), ni = ino_of(nh);
