@@ -574,6 +574,10 @@ bool jobctl_stop(struct task *t, int sig);
 long jobctl_tty_access(struct task *t, int h, bool wr);
 /* TIOCGPGRP and TIOCSPGRP on the caller's terminal. */
 long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set);
+/* @t changes its controlling terminal @h (tcsetpgrp, tcsetattr): from a background group SIGTTOU
+ * stops it first (-EINTR; -EIO when its group is orphaned; 0 when it ignores or blocks SIGTTOU),
+ * Linux's tty_check_change. 0 from the foreground or for another file. */
+long jobctl_tty_change(struct task *t, int h);
 /* ptyjob.c: the sandbox's ptys as controlling terminals. Answer a terminal ioctl (TIOCSCTTY,
  * TIOCNOTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID) on host fd @h if it is one: true and *@ret. */
 bool ptyjob_ioctl(struct process *pr, int h, uint64_t req, uint64_t arg, long *ret);
@@ -1001,7 +1005,7 @@ void fasync_stop(struct sentry *s);
 int host_dup(struct sentry *s, int h);
 
 /* ioctl.c */
-long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg);
+long sys_ioctl(struct task *t, uint64_t fd, uint64_t req, uint64_t arg);
 /* fileio.c: fcntl record locks (F_GETLK, F_SETLK(W) and the OFD forms) */
 long io_lock(struct task *t, uint64_t fd, uint64_t cmd, uint64_t uarg);
 

@@ -24,16 +24,22 @@ struct ktermios {
 };
 _Static_assert(sizeof(struct ktermios) == 36, "the kernel's struct termios");
 
-long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
+long sys_ioctl(struct task *t, uint64_t fd, uint64_t req, uint64_t arg)
 {
+	struct process *pr = t->proc;
 	int h = app_host_fd(pr, fd);
 	if (h < 0)
 		return -EBADF;
+	if (req == TIOCSPGRP || req == TCSETS || req == TCSETSW || req == TCSETSF) {
+		long c = jobctl_tty_change(t, h); /* from the background: SIGTTOU, as Linux */
+		if (c < 0)
+			return req == TIOCSPGRP && c == -EIO ? -ENOTTY : c;
+	}
 	if (req == TCGETS) {
-		struct ktermios t;
-		if (ioctl(h, TCGETS, &t) < 0)
+		struct ktermios kt;
+		if (ioctl(h, TCGETS, &kt) < 0)
 			return -errno;
-		return mm_copy_out(pr, arg, &t, sizeof(t));
+		return mm_copy_out(pr, arg, &kt, sizeof(kt));
 	}
 	if (req == TIOCGWINSZ) {
 		struct winsize w;
@@ -112,12 +118,12 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 			return -errno;
 		return mm_copy_out(pr, arg, &v, sizeof(v));
 	case TCSETS: case TCSETSW: case TCSETSF: { /* the terminal the program was given (raw mode) */
-		struct ktermios t;
+		struct ktermios kt;
 		if (!isatty(h))
 			return -ENOTTY;
-		if (mm_copy_in(pr, arg, &t, sizeof(t)) < 0)
+		if (mm_copy_in(pr, arg, &kt, sizeof(kt)) < 0)
 			return -EFAULT;
-		return ioctl(h, req, &t) < 0 ? -errno : 0;
+		return ioctl(h, req, &kt) < 0 ? -errno : 0;
 	}
 	case TIOCSWINSZ: {
 		struct winsize w;
@@ -162,4 +168,4 @@ long sys_ioctl(struct process *pr, uint64_t fd, uint64_t req, uint64_t arg)
 
 /* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
 
-SYSCALL_ENTRY(ioctl, sys_ioctl(t->proc, a[0], a[1], a[2]))
+SYSCALL_ENTRY(ioctl, sys_ioctl(t, a[0], a[1], a[2]))

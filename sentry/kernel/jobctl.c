@@ -154,6 +154,30 @@ long jobctl_tty_access(struct task *t, int h, bool wr)
 	return ret;
 }
 
+long jobctl_tty_change(struct task *t, int h)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	long fg = caller_tty(s, h) ? __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) : ptyjob_fg(pr, h);
+	if (fg <= 0 || __atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == fg)
+		return 0;
+	if (pr->actions[SIGTTOU - 1].handler == (uint64_t)SIG_IGN || (t->blocked & SIG_BIT(SIGTTOU)))
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	long ret = -EINTR;
+	if (group_orphaned(s, pr->pgid)) {
+		ret = -EIO;
+	} else {
+		siginfo_t si = { .si_signo = SIGTTOU, .si_code = SI_KERNEL };
+		for (struct process *q = s->procs; q; q = q->next)
+			if (!q->zombie && q->pgid == pr->pgid)
+				sig_process_locked(q, SIGTTOU, &si);
+	}
+	pthread_mutex_unlock(&s->lock);
+	futex_wake_all(s);
+	return ret;
+}
+
 long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set)
 {
 	struct sentry *s = pr->s;

@@ -100,6 +100,17 @@ static void leader(const char *slave_name)
 	printf("background read: job %s\n", how(st));
 	kill(d, SIGKILL);
 	waitpid(d, &st, 0);
+	pid_t e = fork(); /* a background job taking the terminal gets SIGTTOU first */
+	if (e == 0) {
+		setpgid(0, 0);
+		signal(SIGTTOU, SIG_DFL);
+		_exit(tcsetpgrp(tty, getpgrp()) < 0 ? 2 : 3);
+	}
+	setpgid(e, e);
+	waitpid(e, &st, WUNTRACED);
+	printf("background tcsetpgrp: job %s\n", how(st));
+	kill(e, SIGKILL);
+	waitpid(e, &st, 0);
 	tell('q');
 	hear(down[0]);
 }
