@@ -581,6 +581,9 @@ long jobctl_tty_change(struct task *t, int h);
 /* ptyjob.c: the sandbox's ptys as controlling terminals. Answer a terminal ioctl (TIOCSCTTY,
  * TIOCNOTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID) on host fd @h if it is one: true and *@ret. */
 bool ptyjob_ioctl(struct process *pr, int h, uint64_t req, uint64_t arg, long *ret);
+/* @pr opened host fd @h with open(2) @flags: a session leader without a terminal takes a free pty
+ * slave opened without O_NOCTTY, as Linux's tty_open. */
+void ptyjob_opened(struct process *pr, int h, uint64_t flags);
 /* The foreground group of @h if it is @pr's controlling sandbox pty, else -1. */
 long ptyjob_fg(struct process *pr, int h);
 /* @len bytes at @buf were written to host fd @h: a pty master's ^C, ^\ or ^Z signals. */

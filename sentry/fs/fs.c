@@ -246,6 +246,8 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 	/* Non-blocking in the host: a FIFO's blocking open would wait where no signal reaches. Terminals
 	 * never become the sentry's controlling terminal. */
 	long h = walk_reopen(w, flags | O_NONBLOCK | (dev ? O_NOCTTY : 0), mode & 07777 & ~(uint64_t)pr->umask);
+	if (h >= 0 && dev)
+		ptyjob_opened(pr, (int)h, flags); /* the host never sees it as a controlling terminal */
 	if (h >= 0 && !(flags & O_NONBLOCK) &&
 	    fcntl((int)h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
 		long e = -errno;

@@ -162,6 +162,21 @@ bool ptyjob_ioctl(struct process *pr, int h, uint64_t req, uint64_t arg, long *r
 	return true;
 }
 
+void ptyjob_opened(struct process *pr, int h, uint64_t flags)
+{
+	struct sentry *s = pr->s;
+	dev_t rdev;
+	bool master;
+	if ((flags & O_NOCTTY) || pr->pid != pr->sid || pr->ctty || !pty_of(s, h, &rdev, &master) || master)
+		return;
+	pthread_mutex_lock(&s->lock); /* Linux's tty_open: a leader without one takes a free terminal */
+	if (!find(s, rdev) && s->n_ptyjobs < PTYJOB_MAX && !pr->ctty) {
+		s->ptyjobs[s->n_ptyjobs++] = (struct ptyjob){ .rdev = rdev, .sid = pr->sid, .fg = pr->pgid };
+		pr->ctty = rdev;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 long ptyjob_fg(struct process *pr, int h)
 {
 	struct sentry *s = pr->s;

@@ -486,6 +486,8 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	t->st->regs.rsp = sp;
 	hs.init = init;
 	s.fg_pgrp = init->pgid; /* the first process starts in the foreground */
+	for (int i = 0; i < 3 && !init->ctty; i++) /* natively its terminal is the caller's: no pty is taken */
+		init->ctty = s.stdio_rdev[i];
 	host_signals_start(&hs, &forwarded);
 	task_loop(t);
 	task_exit(t);

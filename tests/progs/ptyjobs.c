@@ -142,6 +142,19 @@ int main(void)
 			return 1;
 	}
 	printf("outside: TIOCGPGRP on the master is the leader's group: %d\n", ioctl(m, TIOCGPGRP, &v) == 0 && v == a);
+	/* A session leader that opens a free pty without O_NOCTTY takes it as its terminal. */
+	int m2 = posix_openpt(O_RDWR | O_NOCTTY);
+	char name2[64];
+	if (m2 < 0 || grantpt(m2) < 0 || unlockpt(m2) < 0 || ptsname_r(m2, name2, sizeof(name2)) != 0)
+		return 1;
+	pid_t l2 = fork();
+	if (l2 == 0) {
+		setsid();
+		int t2 = open(name2, O_RDWR); /* no O_NOCTTY */
+		printf("opened without O_NOCTTY: foreground is me %d\n", tcgetpgrp(t2) == getpid());
+		_exit(0);
+	}
+	waitpid(l2, NULL, 0);
 	printf("outside: TIOCGPGRP on the slave: %s\n", ioctl(outside, TIOCGPGRP, &v) < 0 ? strerror(errno) : "ok");
 	printf("outside: TIOCSPGRP on the slave: %s\n", ioctl(outside, TIOCSPGRP, &v) < 0 ? strerror(errno) : "ok");
 	if (write(down[1], "k", 1) != 1)
