@@ -230,6 +230,35 @@ static long user_area(struct task *o, uint64_t off, uint64_t *val, bool poke)
 	return poke && *val ? -EIO : 0;
 }
 
+/* PTRACE_PEEKSIGINFO: the siginfo of @o's pending signals from index @off (its own queue; the shared
+ * one is empty: the sentry queues a process-directed signal on the thread that takes it). Standard
+ * signals pend once each, in signal order. The count copied, or -EINVAL/-EFAULT. */
+static long peek_siginfo(struct task *t, struct task *o, uint64_t uargs, uint64_t data)
+{
+	struct {
+		uint64_t off;
+		uint32_t flags;
+		int32_t nr;
+	} a;
+	if (mm_copy_in(t->proc, uargs, &a, sizeof(a)) < 0)
+		return -EFAULT;
+	if ((a.flags & ~1u /* PTRACE_PEEKSIGINFO_SHARED */) || a.nr < 0)
+		return -EINVAL;
+	siginfo_t q[64];
+	int n = 0;
+	uint64_t idx = 0;
+	struct sentry *s = t->proc->s;
+	pthread_mutex_lock(&s->lock);
+	for (int sig = 1; sig <= 64 && !(a.flags & 1) && n < a.nr; sig++)
+		if ((o->pending & SIG_BIT(sig)) && idx++ >= a.off)
+			q[n++] = o->pinfo[sig - 1];
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < n; i++)
+		if (mm_copy_out(t->proc, data + (uint64_t)i * sizeof(siginfo_t), &q[i], sizeof(q[i])) < 0)
+			return i ? i : -EFAULT;
+	return n;
+}
+
 static long syscall_info(struct task *t, struct task *o, uint64_t size, uint64_t ubuf)
 {
 	struct syscall_info si;
@@ -337,6 +366,8 @@ static long on_stopped(struct task *t, struct task *o, int req, uint64_t addr, u
 			return -EINVAL;
 		o->pt.options = (uint32_t)data;
 		return 0;
+	case PTRACE_PEEKSIGINFO:
+		return peek_siginfo(t, o, addr, data);
 	case PTRACE_GETSIGMASK:
 		return addr != 8 ? -EINVAL : mm_copy_out(pr, data, &o->blocked, 8) < 0 ? -EFAULT : 0;
 	case PTRACE_SETSIGMASK:

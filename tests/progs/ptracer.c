@@ -3,7 +3,8 @@
 // syscall-entry and -exit stops (TRACESYSGOOD), GET_SYSCALL_INFO, a syscall's result changed and a
 // syscall skipped, PEEK/POKEDATA, GETREGS/SETREGS, GETFPREGS, single steps, a signal suppressed and
 // one injected, fork and exec events with their messages, the exit event, SEIZE + INTERRUPT, ATTACH
-// and DETACH, EXITKILL, process_vm_readv/writev and /proc/PID/mem, and the errors of bad requests.
+// and DETACH, EXITKILL, process_vm_readv/writev and /proc/PID/mem, PEEKSIGINFO, and the errors of bad
+// requests.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +255,44 @@ static void exitkill(void)
 	printf("EXITKILL: %s\n", describe(wait_stop(c)));
 }
 
+/* PTRACE_PEEKSIGINFO: the tracee's own pending signals (two blocked ones sent to the thread). */
+static void peeksiginfo(void)
+{
+	pid_t c = fork();
+	if (c == 0) {
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		sigset_t b;
+		sigemptyset(&b);
+		sigaddset(&b, SIGUSR1);
+		sigaddset(&b, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &b, NULL);
+		syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1);
+		syscall(SYS_tgkill, getpid(), gettid(), SIGUSR2);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	printf("peeksiginfo stop: %s\n", describe(wait_stop(c)));
+	struct {
+		uint64_t off;
+		uint32_t flags;
+		int32_t nr;
+	} a = { 0, 0, 8 };
+	siginfo_t si[8];
+	long n = ptrace(PTRACE_PEEKSIGINFO, c, &a, si);
+	printf("peeksiginfo: %ld", n);
+	for (long i = 0; i < n; i++)
+		printf(" sig %d code %d", si[i].si_signo, si[i].si_code);
+	a = (typeof(a)){ 1, 0, 8 };
+	n = ptrace(PTRACE_PEEKSIGINFO, c, &a, si);
+	printf("; from 1: %ld sig %d", n, n > 0 ? si[0].si_signo : 0);
+	a = (typeof(a)){ 0, 1, 8 };
+	printf("; shared: %ld", ptrace(PTRACE_PEEKSIGINFO, c, &a, si));
+	a = (typeof(a)){ 0, 2, 8 };
+	printf("; bad flags: %s\n", res(ptrace(PTRACE_PEEKSIGINFO, c, &a, si)));
+	kill(c, SIGKILL);
+	wait_stop(c);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -261,5 +300,6 @@ int main(void)
 	traceme_flow();
 	seize_attach();
 	exitkill();
+	peeksiginfo();
 	return 0;
 }
