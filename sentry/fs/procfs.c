@@ -221,11 +221,15 @@ static bool process_file(struct process *p, const char *file, struct text *out, 
 		for (int i = 0; i < c->ngroups; i++)
 			putf(out, "%d ", (int)c->groups[i]);
 		putf(out, "\n");
-		/* Memory: only one's own (another process's VMAs change under its own lock) */
-		uint64_t size = 0, rss = own ? mm_rss_peak(p) : 0;
-		for (size_t i = 0; own && i < p->mm.n; i++)
+		/* Memory: another process's VMAs change under its own lock, which is taken only if free
+		 * (never waited for under the process table's: the lock order is the other way) */
+		bool mem = !p->zombie && (own || pthread_mutex_trylock(&p->lock) == 0);
+		uint64_t size = 0, rss = mem ? mm_rss_peak(p) : 0;
+		for (size_t i = 0; mem && i < p->mm.n; i++)
 			size += p->mm.v[i].end - p->mm.v[i].start;
-		if (own)
+		if (mem && !own)
+			pthread_mutex_unlock(&p->lock);
+		if (mem)
 			putf(out, "VmPeak:\t%8llu kB\nVmSize:\t%8llu kB\nVmHWM:\t%8llu kB\nVmRSS:\t%8llu kB\n",
 			     (unsigned long long)(size / 1024), (unsigned long long)(size / 1024),
 			     (unsigned long long)(p->rss_hwm / 1024), (unsigned long long)(rss / 1024));
