@@ -125,20 +125,18 @@ static bool caller_tty(const struct sentry *s, int h)
 	return false;
 }
 
-long jobctl_tty_access(struct task *t, int h, bool wr)
+/* Does @t ignore or block @sig (then a background terminal access is not stopped)? */
+static bool refused(const struct task *t, int sig)
+{
+	return t->proc->actions[sig - 1].handler == (uint64_t)SIG_IGN || (t->blocked & SIG_BIT(sig));
+}
+
+/* A background access to the terminal: @sig to @t's whole group (-EINTR: the call restarts after the
+ * stop), or -EIO when the group is orphaned and nothing would continue it. */
+static long stop_group(struct task *t, int sig)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	long fg = caller_tty(s, h) ? __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) : ptyjob_fg(pr, h);
-	if (fg < 0 || __atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == fg)
-		return 0; /* not a controlling terminal, or the foreground */
-	int sig = wr ? SIGTTOU : SIGTTIN;
-	struct termios tio;
-	if (wr && (ioctl(h, TCGETS, &tio) < 0 || !(tio.c_lflag & TOSTOP)))
-		return 0;
-	bool refused = pr->actions[sig - 1].handler == (uint64_t)SIG_IGN || (t->blocked & SIG_BIT(sig));
-	if (refused) /* a write goes ahead; a read fails */
-		return wr ? 0 : -EIO;
 	pthread_mutex_lock(&s->lock);
 	long ret = -EINTR;
 	if (group_orphaned(s, pr->pgid)) {
@@ -154,6 +152,22 @@ long jobctl_tty_access(struct task *t, int h, bool wr)
 	return ret;
 }
 
+long jobctl_tty_access(struct task *t, int h, bool wr)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	long fg = caller_tty(s, h) ? __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) : ptyjob_fg(pr, h);
+	if (fg < 0 || __atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == fg)
+		return 0; /* not a controlling terminal, or the foreground */
+	int sig = wr ? SIGTTOU : SIGTTIN;
+	struct termios tio;
+	if (wr && (ioctl(h, TCGETS, &tio) < 0 || !(tio.c_lflag & TOSTOP)))
+		return 0;
+	if (refused(t, sig)) /* a write goes ahead; a read fails */
+		return wr ? 0 : -EIO;
+	return stop_group(t, sig);
+}
+
 long jobctl_tty_change(struct task *t, int h)
 {
 	struct process *pr = t->proc;
@@ -161,21 +175,7 @@ long jobctl_tty_change(struct task *t, int h)
 	long fg = caller_tty(s, h) ? __atomic_load_n(&s->fg_pgrp, __ATOMIC_RELAXED) : ptyjob_fg(pr, h);
 	if (fg <= 0 || __atomic_load_n(&pr->pgid, __ATOMIC_RELAXED) == fg)
 		return 0;
-	if (pr->actions[SIGTTOU - 1].handler == (uint64_t)SIG_IGN || (t->blocked & SIG_BIT(SIGTTOU)))
-		return 0;
-	pthread_mutex_lock(&s->lock);
-	long ret = -EINTR;
-	if (group_orphaned(s, pr->pgid)) {
-		ret = -EIO;
-	} else {
-		siginfo_t si = { .si_signo = SIGTTOU, .si_code = SI_KERNEL };
-		for (struct process *q = s->procs; q; q = q->next)
-			if (!q->zombie && q->pgid == pr->pgid)
-				sig_process_locked(q, SIGTTOU, &si);
-	}
-	pthread_mutex_unlock(&s->lock);
-	futex_wake_all(s);
-	return ret;
+	return refused(t, SIGTTOU) ? 0 : stop_group(t, SIGTTOU);
 }
 
 long jobctl_tty_pgrp(struct process *pr, int64_t pgrp, bool set)

@@ -295,8 +295,8 @@ long uc_check(struct process *pr, const struct ucred *c)
 
 void uc_sent(struct process *pr, int h, const struct ucred *given, int file, const struct sockaddr_un *sun, socklen_t len)
 {
-	if (!is_unix(h))
-		return;
+	if (!__atomic_load_n(&pr->s->uc_n, __ATOMIC_RELAXED) || !is_unix(h))
+		return; /* no unix socket was ever made: nothing to ask the host per send */
 	struct ucred c = given ? *given : real(pr);
 	pthread_mutex_lock(&uc_lock);
 	struct uc_ent *e = ent(pr->s, ino_of(h), true);
