@@ -485,10 +485,13 @@ struct host_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int hold;
+	bool abs_new; /* an abstract name under --net that this bind named first (netns.c) */
 };
 long unix_addr_in(struct process *pr, struct host_addr *ha, bool bind);
 /* After a unix bind without a name (autobind): under --net, the kernel's name is the sandbox's. */
 void unix_autobound(struct sentry *s, int h);
+/* A unix bind to (rewritten) address @ha failed: an abstract name it named first is forgotten. */
+void unix_abstract_unbound(struct sentry *s, const struct host_addr *ha);
 /* unixcred.c: SO_PEERCRED and SCM_CREDENTIALS as the sandbox's (see the file). Host socket @h was
  * made (socket, socketpair) or accepted from listener @lh, bound (socket file @name in @dir, or an
  * abstract name), listens, connected (to socket file @file, an O_PATH fd, or abstract @sun), sent a

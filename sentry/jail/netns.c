@@ -6,7 +6,8 @@
 // (as under runsc --network=none), and nothing it does reaches another host or the host's own
 // services. Abstract unix names live in the network namespace too, so there they are the sandbox's
 // own; with --net (the host's namespace) the sandbox gets a namespace of its own inside the host's: a
-// name it binds is bound on the host under a name of the sentry's ("\0cvisor-PID-N"), connect and
+// name it binds is bound on the host under an unguessable one of the sentry's ("\0cvisor-" and 128
+// random bits: no host process can bind it first), forgotten if that bind fails; connect and
 // sendto reach only names the sandbox bound (or autobound), and the kernel's reports are given back
 // as the sandbox's names — a host service's abstract socket (X11, D-Bus) is never reachable.
 //
@@ -24,6 +25,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -82,7 +84,7 @@ static struct {
 	char app[sizeof(((struct sockaddr_un *)0)->sun_path)], host[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	size_t app_len, host_len;
 } abs_names[UNIX_NAMES_MAX];
-static unsigned n_abs, next_abs, abs_serial;
+static unsigned n_abs, next_abs;
 
 /* The entry whose app (@by_app) or host name is @name (names_lock held), or -1. Newest first. */
 static int abs_find(const char *name, size_t len, bool by_app)
@@ -121,13 +123,23 @@ static long abstract_in(struct host_addr *ha, bool bind)
 	int i = abs_find(sun->sun_path, len, true);
 	long ret = 0;
 	if (i < 0 && bind) { /* the program's first bind of it: a name of the sentry's on the host */
+		/* unguessable, so that no host process can bind it first and be reached in its place */
 		char host[sizeof(sun->sun_path)];
-		int n = snprintf(host + 1, sizeof(host) - 1, "cvisor-%d-%u", (int)getpid(), ++abs_serial);
+		uint64_t r[2] = { 0, 0 };
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			ret = -EAGAIN;
+		int n = snprintf(host + 1, sizeof(host) - 1, "cvisor-%016llx%016llx", (unsigned long long)r[0],
+				 (unsigned long long)r[1]);
 		host[0] = 0;
-		abs_add(sun->sun_path, len, host, (size_t)n + 1);
-		i = abs_find(sun->sun_path, len, true);
+		if (ret == 0) {
+			abs_add(sun->sun_path, len, host, (size_t)n + 1);
+			i = abs_find(sun->sun_path, len, true);
+			ha->abs_new = true;
+		}
 	}
-	if (i < 0) {
+	if (ret < 0) {
+		/* no name without randomness */
+	} else if (i < 0) {
 		ret = -ECONNREFUSED; /* not the sandbox's: never a host service's */
 	} else {
 		memset(sun->sun_path, 0, sizeof(sun->sun_path));
@@ -136,6 +148,19 @@ static long abstract_in(struct host_addr *ha, bool bind)
 	}
 	pthread_mutex_unlock(&names_lock);
 	return ret;
+}
+
+void unix_abstract_unbound(struct sentry *s, const struct host_addr *ha)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&ha->ss;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	if (s->private_net || !ha->abs_new || ha->ss.ss_family != AF_UNIX || ha->len <= off || sun->sun_path[0])
+		return;
+	pthread_mutex_lock(&names_lock); /* a bind that failed: its name stands for nothing */
+	int i = abs_find(sun->sun_path, ha->len - off, false);
+	if (i >= 0)
+		abs_names[i].app_len = abs_names[i].host_len = (size_t)-1; /* matches no name again */
+	pthread_mutex_unlock(&names_lock);
 }
 
 void unix_autobound(struct sentry *s, int h)

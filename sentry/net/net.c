@@ -74,6 +74,7 @@ long sys_socketpair(struct task *t, uint64_t domain, uint64_t type, uint64_t pro
 static long addr_in(struct process *pr, uint64_t uaddr, uint64_t len, struct host_addr *ha, bool bind)
 {
 	ha->hold = -1;
+	ha->abs_new = false;
 	ha->len = (socklen_t)len;
 	if (len > sizeof(ha->ss))
 		return -EINVAL;
@@ -113,6 +114,8 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 	struct host_addr ha;
 	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ha, true);
 	r = r < 0 ? r : bind(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
+	if (r < 0 && h >= 0)
+		unix_abstract_unbound(t->proc->s, &ha);
 	if (r == 0 && ha.ss.ss_family == AF_UNIX && ha.hold >= 0) {
 		/* The socket file gets the process's umask (the sentry's own is 0); never through a link
 		 * another thread might have put in its place. */
