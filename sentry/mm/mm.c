@@ -16,7 +16,8 @@
 #include <sys/mman.h>
 #include "mm_internal.h"
 
-#define RSS_MEASURE_UNMAP (1ull << 20) /* an munmap this large measures the peak first */
+#define RSS_MEASURE_UNMAP (64ull << 20) /* an munmap this large measures the peak first: rare enough
+						* that the walk over every VMA costs nothing that matters */
 
 int vma_reserve(struct mm *mm, size_t extra)
 {
