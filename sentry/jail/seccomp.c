@@ -58,6 +58,9 @@ static const struct rule common[] = {
 	{ SYS_rt_sigreturn, ANY }, { SYS_sigaltstack, ANY }, { SYS_getpid, ANY }, { SYS_gettid, ANY },
 	{ SYS_tgkill, ANY }, { SYS_exit, ANY }, { SYS_exit_group, ANY }, { SYS_sched_yield, ANY },
 	{ SYS_nanosleep, ANY }, { SYS_clock_nanosleep, ANY }, { SYS_clock_gettime, ANY },
+	/* the kernel's own restart of a timed wait (futex, nanosleep) a kick signal's handler interrupted:
+	 * it resumes only that call, already allowed (a vfork parent's timed wait in process.c meets it) */
+	{ SYS_restart_syscall, ANY },
 	{ SYS_clock_getres, ANY }, { SYS_gettimeofday, ANY }, { SYS_time, ANY }, { SYS_getrandom, ANY },
 	{ SYS_prctl, PRCTL }, { SYS_getcpu, ANY },
 	/* the sentry's tasks and jail.c: kicks, CPU placement, pidfds of its own (kill and wait reach only
