@@ -38,12 +38,20 @@ static void notify_tracer(struct task *t)
  * wait until it is resumed, detached, killed (SIGKILL) or its process or the sandbox ends. Returns
  * the signal the tracer resumed it with (0 if none, or if it was not traced).
  */
+static int pt_park(struct task *t, int kind, int status, const siginfo_t *info, uint64_t msg);
+
 static int pt_stop(struct task *t, int kind, int status, const siginfo_t *info, uint64_t msg)
+{
+	cv_ctx_pull_full_state(t->ctx); /* the tracer may read and write all of it */
+	pthread_mutex_lock(&t->proc->s->lock);
+	return pt_park(t, kind, status, info, msg);
+}
+
+/* The body of pt_stop, entered with s->lock held and the full state pulled; releases the lock. */
+static int pt_park(struct task *t, int kind, int status, const siginfo_t *info, uint64_t msg)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	cv_ctx_pull_full_state(t->ctx); /* the tracer may read and write all of it */
-	pthread_mutex_lock(&s->lock);
 	if (!t->pt.tracer) {
 		pthread_mutex_unlock(&s->lock);
 		return 0;
@@ -100,27 +108,50 @@ int ptrace_signal_stop(struct task *t, siginfo_t *info)
 	return sig;
 }
 
-bool ptrace_pending_stops(struct task *t)
+/* The wait status of the group stop or PTRACE_EVENT_STOP trap @t owes its tracer, 0 if none
+ * (s->lock held). With @take, the trap is consumed: as Linux, any PTRACE_EVENT_STOP trap answers a
+ * pending PTRACE_INTERRUPT and a SIGCONT's notification at once. */
+static int pending_stop(struct task *t, bool take)
 {
 	struct process *pr = t->proc;
-	struct sentry *s = pr->s;
+	int status = 0;
+	if (!t->pt.tracer)
+		return 0;
+	if (pr->stop_sig && t->pt.stop_seq != pr->stop_seq) {
+		/* a group stop: reported as itself (seized: as PTRACE_EVENT_STOP) */
+		status = STOPPED(pr->stop_sig, t->pt.seized ? PTRACE_EVENT_STOP : 0);
+		if (take)
+			t->pt.stop_seq = pr->stop_seq;
+	} else if (t->pt.interrupt || t->pt.trap_notify) {
+		status = STOPPED(SIGTRAP, PTRACE_EVENT_STOP);
+	}
+	if (take && (status >> 16) == PTRACE_EVENT_STOP)
+		t->pt.interrupt = t->pt.trap_notify = false;
+	return status;
+}
+
+bool ptrace_pending_stops(struct task *t)
+{
+	struct sentry *s = t->proc->s;
 	bool stopped = false;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		int status = 0;
-		if (t->pt.tracer && pr->stop_sig && t->pt.stop_seq != pr->stop_seq) {
-			/* a group stop: reported as itself (seized: as PTRACE_EVENT_STOP) */
-			t->pt.stop_seq = pr->stop_seq;
-			status = STOPPED(pr->stop_sig, t->pt.seized ? PTRACE_EVENT_STOP : 0);
-		} else if (t->pt.tracer && t->pt.interrupt) {
-			t->pt.interrupt = false;
-			status = STOPPED(SIGTRAP, PTRACE_EVENT_STOP);
-		}
+		int due = pending_stop(t, false);
 		pthread_mutex_unlock(&s->lock);
-		if (!status)
+		if (!due)
 			return stopped;
+		/* The state is pulled first; then what to report is decided and the task parked under one
+		 * hold of the lock, so that a SIGCONT cannot come between them: it ends the group stop before
+		 * the report (then there is none) or finds the task stopped (then it traps again). */
+		cv_ctx_pull_full_state(t->ctx);
+		pthread_mutex_lock(&s->lock);
+		int status = pending_stop(t, true);
+		if (!status) {
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
 		stopped = true;
-		pt_stop(t, PT_STOP_GROUP, status, NULL, 0);
+		pt_park(t, PT_STOP_GROUP, status, NULL, 0);
 	}
 }
 
@@ -278,11 +309,16 @@ void ptrace_retrap(struct task *o)
 void ptrace_sigcont(struct process *p)
 {
 	for (struct task *o = p->tasks; o; o = o->next) {
-		if (!o->pt.tracer || !o->pt.seized || !o->pt.stopped)
+		if (!o->pt.tracer || !o->pt.seized)
 			continue;
-		if (o->pt.listening)
+		if (o->pt.stopped && o->pt.listening) {
 			ptrace_retrap(o);
-		else
+		} else {
+			/* as Linux: a seized tracee traps (PTRACE_EVENT_STOP) to tell its tracer of the
+			 * SIGCONT, at once if running, when next resumed if stopped */
 			o->pt.trap_notify = true;
+			if (!o->pt.stopped)
+				task_kick(o);
+		}
 	}
 }

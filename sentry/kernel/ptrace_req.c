@@ -11,6 +11,7 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <time.h>
 #include "../sentry.h"
 
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
@@ -80,6 +81,19 @@ static long attach(struct task *t, int64_t tid, bool seize, uint64_t addr, uint6
 		}
 		pthread_cond_broadcast(&s->changed); /* a task parked in a group stop reports it now */
 		task_kick(o);
+		/* As Linux (JOBCTL_TRAPPING), a tracee already in a group stop has trapped into it when
+		 * the attach returns: a SIGCONT the tracer sends next finds it stopped and traps it again,
+		 * never ending the stop before the tracer heard of it. Bounded: a task held elsewhere
+		 * (a vfork parent, an exec) reports when it can. */
+		struct timespec dl;
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec++;
+		while (o && o->proc->stop_sig && o->pt.tracer == t->proc && !o->pt.stopped && !o->exited &&
+		       !o->proc->group_exit && !s->shutting_down) {
+			if (pthread_cond_timedwait(&s->changed, &s->lock, &dl) == ETIMEDOUT)
+				break;
+			o = find_task(s, (int32_t)tid); /* it may have been reaped meanwhile */
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	futex_wake_all(s);

@@ -455,7 +455,8 @@ bool sig_interrupting(struct task *t)
 {
 	struct task *ex = __atomic_load_n(&t->proc->exec_task, __ATOMIC_ACQUIRE);
 	return (ex && ex != t) || (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) & ~t->blocked) != 0 ||
-	       __atomic_load_n(&t->pt.interrupt, __ATOMIC_RELAXED); /* PTRACE_INTERRUPT stops it */
+	       __atomic_load_n(&t->pt.interrupt, __ATOMIC_RELAXED) || /* PTRACE_INTERRUPT stops it */
+	       __atomic_load_n(&t->pt.trap_notify, __ATOMIC_RELAXED); /* and a SIGCONT while seized */
 }
 
 /* Block until a signal is deliverable or the deadline (CLOCK_MONOTONIC; NULL: none) passes.

@@ -2,7 +2,8 @@
 // A tracer printed for a native/sandboxed comparison: PTRACE_TRACEME and the SIGSTOP it raises,
 // syscall-entry and -exit stops (TRACESYSGOOD), GET_SYSCALL_INFO, a syscall's result changed and a
 // syscall skipped, PEEK/POKEDATA, GETREGS/SETREGS, GETFPREGS, single steps, a signal suppressed and
-// one injected, fork and exec events with their messages, the exit event, SEIZE + INTERRUPT, ATTACH
+// one injected, fork and exec events with their messages, the exit event, SEIZE + INTERRUPT (of a
+// running and of a group-stopped child, SIGCONT and LISTEN), ATTACH
 // and DETACH, EXITKILL, process_vm_readv/writev and /proc/PID/mem, PEEKSIGINFO, and the errors of bad
 // requests.
 #define _GNU_SOURCE
@@ -238,6 +239,39 @@ static void seize_attach(void)
 	printf("self: %s\n", res(ptrace(PTRACE_ATTACH, getpid(), 0, 0)));
 }
 
+/* strace's start: a child stopped by its own SIGSTOP is seized, interrupted and sent SIGCONT; the
+ * tracer hears of the group stop, LISTENs, and the SIGCONT traps it again at once. Then a SIGCONT to
+ * the running seized tracee traps it too (PTRACE_EVENT_STOP with SIGTRAP). */
+static void seize_stopped(void)
+{
+	pid_t c = fork();
+	if (c == 0) {
+		raise(SIGSTOP);
+		for (;;)
+			pause();
+	}
+	int st = 0;
+	waitpid(c, &st, WSTOPPED);
+	printf("stopped child: %s\n", describe(st));
+	printf("seize: %s", res(ptrace(PTRACE_SEIZE, c, 0, PTRACE_O_EXITKILL)));
+	printf(", interrupt: %s", res(ptrace(PTRACE_INTERRUPT, c, 0, 0)));
+	printf(", SIGCONT: %s\n", res(kill(c, SIGCONT)));
+	printf("first stop: %s\n", describe(wait_stop(c)));
+	printf("listen: %s\n", res(ptrace(PTRACE_LISTEN, c, 0, 0)));
+	printf("next stop: %s\n", describe(wait_stop(c)));
+	printf("cont: %s\n", res(ptrace(PTRACE_CONT, c, 0, 0)));
+	usleep(50000);
+	printf("SIGCONT while running: %s\n", res(kill(c, SIGCONT)));
+	printf("its stop: %s\n", describe(wait_stop(c)));
+	printf("cont: %s\n", res(ptrace(PTRACE_CONT, c, 0, 0)));
+	usleep(50000);
+	st = 0;
+	pid_t w = waitpid(c, &st, __WALL | WNOHANG);
+	printf("then: %s\n", w == c ? describe(st) : "running");
+	kill(c, SIGKILL);
+	printf("end: %s\n", describe(wait_stop(c)));
+}
+
 /* A tracer that exits with PTRACE_O_EXITKILL kills its tracee. */
 static void exitkill(void)
 {
@@ -299,6 +333,7 @@ int main(void)
 	alarm(40); /* a hang shows where it stopped */
 	traceme_flow();
 	seize_attach();
+	seize_stopped();
 	exitkill();
 	peeksiginfo();
 	return 0;
