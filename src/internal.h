@@ -183,6 +183,8 @@ bool memfile_lookup_fd(int fd, void **base, uint64_t *size);
  */
 struct cv_memfile *memfile_acquire_ino(uint64_t dev, uint64_t ino, void **base, uint64_t *size);
 void memfile_release(struct cv_memfile *mf);
+/* The size of a memory file's caller-side reservation (its largest possible size). */
+uint64_t memfile_max_size(const struct cv_memfile *mf);
 
 /* ---- host helpers (src/core/host.c) ---- */
 int host_membarrier_probe(void);  /* 0 if a global membarrier is available */

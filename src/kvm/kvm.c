@@ -1,10 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
-// The kvm backend (application in guest ring 3 on sentry-built page tables): registered, not built yet.
+// The kvm backend: probe, platform lifecycle and the ops table. Application threads run in guest ring 3
+// of one VM; every syscall, fault and interrupt exits to the switching thread (see kvm_internal.h).
+#include <cpuid.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
-#include "internal.h"
+#include "kvm/kvm_internal.h"
+
+/* What virtualizes this /dev/kvm: PVM emulates guest ring 0; kvm_amd/kvm_intel run it in hardware. */
+static const char *flavour(void)
+{
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		return "PVM: guest ring 0 is emulated (slow exits; a correctness target)";
+	if (access("/sys/module/kvm_amd", F_OK) == 0)
+		return "hardware-virtualized (AMD SVM)";
+	if (access("/sys/module/kvm_intel", F_OK) == 0)
+		return "hardware-virtualized (Intel VMX)";
+	return "hardware-virtualized";
+}
+
+static const struct {
+	long cap;
+	const char *name;
+} needed[] = {
+	{ KVM_CAP_SYNC_REGS, "SYNC_REGS" },   { KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+	{ KVM_CAP_READONLY_MEM, "READONLY_MEM" }, { KVM_CAP_XSAVE, "XSAVE" },
+	{ KVM_CAP_XCRS, "XCRS" },             { KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+};
 
 static int kvm_probe(char *why, size_t whylen)
 {
@@ -14,13 +40,130 @@ static int kvm_probe(char *why, size_t whylen)
 		snprintf(why, whylen, "cannot open /dev/kvm: %s", strerror(err));
 		return err == ENOENT ? -ENODEV : -err;
 	}
+	int ret = 0;
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		snprintf(why, whylen, "/dev/kvm speaks another API version");
+		ret = -ENODEV;
+	}
+	for (size_t i = 0; ret == 0 && i < sizeof(needed) / sizeof(needed[0]); i++)
+		if (ioctl(fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
+			snprintf(why, whylen, "/dev/kvm lacks KVM_CAP_%s", needed[i].name);
+			ret = -ENODEV;
+		}
+	if (ret == 0) {
+		int vm = ioctl(fd, KVM_CREATE_VM, 0);
+		if (vm < 0) {
+			ret = -errno;
+			snprintf(why, whylen, "KVM_CREATE_VM: %s", strerror(errno));
+		} else {
+			close(vm);
+			snprintf(why, whylen, "%s", flavour());
+		}
+	}
 	close(fd);
-	snprintf(why, whylen, "/dev/kvm is present but the kvm backend is not implemented yet");
-	return -ENOSYS;
+	return ret;
 }
+
+static void kvm_close(struct cv_platform *p)
+{
+	struct kvm_plat *kp = p->priv;
+	if (!kp)
+		return;
+	kvm_vcpus_fini(kp);
+	kvm_mem_fini(kp);
+	if (kp->vm_fd >= 0)
+		close(kp->vm_fd);
+	if (kp->kvm_fd >= 0)
+		close(kp->kvm_fd);
+	pthread_mutex_destroy(&kp->lock);
+	pthread_cond_destroy(&kp->vcpu_freed);
+	free(kp);
+	p->priv = NULL;
+}
+
+static int kvm_open(struct cv_platform *p)
+{
+	struct kvm_plat *kp = calloc(1, sizeof(*kp));
+	if (!kp)
+		return -ENOMEM;
+	kp->p = p;
+	kp->kvm_fd = kp->vm_fd = -1;
+	pthread_mutex_init(&kp->lock, NULL);
+	pthread_cond_init(&kp->vcpu_freed, NULL);
+	p->priv = kp;
+	int ret = -ENODEV;
+	kp->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kp->kvm_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	kp->vm_fd = ioctl(kp->kvm_fd, KVM_CREATE_VM, 0);
+	long rs = kp->vm_fd < 0 ? -1 : ioctl(kp->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (rs <= 0) {
+		ret = -errno;
+		goto fail;
+	}
+	kp->run_size = (size_t)rs;
+	long mv = ioctl(kp->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (mv <= 0)
+		mv = ioctl(kp->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	kp->max_vcpus = mv > KVM_MAX_VCPUS ? KVM_MAX_VCPUS : mv > 0 ? (int)mv : 1;
+	long mid = ioctl(kp->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID);
+	kp->max_vcpu_id = mid > 0 ? (int)mid : kp->max_vcpus;
+	unsigned a, b, c, d;
+	kp->phys_bits = __get_cpuid(0x80000008, &a, &b, &c, &d) ? a & 0xff : 36;
+	if (kp->phys_bits > 46)
+		kp->phys_bits = 46;
+	kp->int80 = host_runs_int80();
+	kp->xcr0 = p->caps.xfeatures;
+	ret = kvm_mem_init(kp);
+	if (ret < 0)
+		goto fail;
+	kvm_vcpu_setup_tables(kp);
+	ret = kvm_vcpus_init(kp);
+	if (ret < 0)
+		goto fail;
+
+	p->caps.min_user_addr = host_mmap_min_addr();
+	p->caps.max_user_addr = 0x7ffffffff000ull;
+	p->caps.map_unit = 0;
+	p->caps.concurrency = (uint32_t)kp->n_vcpus;
+	p->caps.supports_as_io = true;
+	p->caps.has_global_membarrier = host_membarrier_probe() == 0;
+	p->caps.owns_page_tables = true;
+	/* hardware intercepts every guest CPUID; PVM leaves ring 3's alone */
+	p->caps.cpuid_faulting = access("/sys/module/kvm_pvm", F_OK) != 0;
+	p->caps.compat_syscalls = kp->int80;
+	p->caps.thread_bound_state = false;
+	return 0;
+fail:
+	kvm_close(p);
+	return ret;
+}
+
+/* What the backend calls from the switching threads: KVM ioctls, memory for windows and tables, the
+ * kick signal, membarrier for the kick slots. */
+static const int host_syscalls[] = { SYS_ioctl, SYS_mmap, SYS_munmap, SYS_fstat, SYS_fcntl, SYS_tgkill,
+				     SYS_getpid, SYS_gettid, SYS_rt_sigtimedwait, SYS_rt_sigprocmask,
+				     SYS_sched_yield, SYS_membarrier, SYS_madvise, SYS_clock_gettime, SYS_nanosleep,
+				     SYS_futex };
 
 const struct cv_platform_ops cv_kvm_ops = {
 	.name = "kvm",
+	.host_syscalls = host_syscalls,
+	.n_host_syscalls = sizeof(host_syscalls) / sizeof(host_syscalls[0]),
 	.req = { .device = "/dev/kvm" },
 	.probe = kvm_probe,
+	.open = kvm_open,
+	.close = kvm_close,
+	.as_new = kvm_as_new,
+	.as_map = kvm_as_map,
+	.as_unmap = kvm_as_unmap,
+	.as_release = kvm_as_release,
+	.ctx_new = kvm_ctx_new,
+	.ctx_release = kvm_ctx_release,
+	.ctx_switch = kvm_ctx_switch,
+	.kick = kvm_kick,
+	.ctx_pull = kvm_ctx_pull,
+	.ctx_sleep = kvm_ctx_pull,
 };

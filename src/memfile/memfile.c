@@ -499,6 +499,11 @@ struct cv_memfile *memfile_acquire_ino(uint64_t dev, uint64_t ino, void **base, 
 	return found;
 }
 
+uint64_t memfile_max_size(const struct cv_memfile *mf)
+{
+	return mf->max_size;
+}
+
 void memfile_release(struct cv_memfile *mf)
 {
 	pthread_mutex_lock(&registry_lock);
