@@ -46,6 +46,7 @@ struct sentry_opts {
  */
 struct launch {
 	int prog_fd;                  /* the program, opened by the caller; -1: by name through the policy */
+	int device_fd;                /* the platform's device (/dev/kvm), opened by the caller, or -1 */
 	char exe[4096];               /* /proc/self/exe of the first process */
 	char cwd[SENTRY_PATH_MAX];    /* its working directory, a sandbox path */
 	uint32_t uid[3], gid[3];      /* the caller's ids: the sandbox's credentials */

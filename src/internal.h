@@ -54,6 +54,7 @@ struct cv_platform {
 	const struct cv_platform_ops *ops;
 	struct cv_platform_caps caps;
 	unsigned flags;
+	int device_fd;                      /* the caller's open device (CV_PLATFORM_DEVICE_FD), else -1 */
 	pthread_mutex_t lock;               /* guards slot allocation and cpuid policy swaps */
 	struct x86_cpuid_policy *_Atomic cpuid; /* current policy (replaced wholesale, freed at close) */
 	struct x86_cpuid_policy **old_cpuid; /* retired while switches may still read them */

@@ -388,9 +388,9 @@ TEST(badargs_platform_registry)
 PLATFORM_TEST(badargs_platform_open)
 {
 	struct cv_platform *p = NULL;
-	struct cv_platform_opts o = { sizeof(o), 0 };
-	struct cv_platform_opts small = { sizeof(o) - 1, 0 };
-	struct cv_platform_opts flags = { sizeof(o), 0x80 };
+	struct cv_platform_opts o = { .size = sizeof(o) };
+	struct cv_platform_opts small = { .size = sizeof(o) - 1 };
+	struct cv_platform_opts flags = { .size = sizeof(o), .flags = 0x80 };
 	EXPECT_EQ(cv_platform_open(platform, &small, &p), -EINVAL);
 	EXPECT_EQ(cv_platform_open(platform, &flags, &p), -EINVAL);
 	EXPECT_TRUE(p == NULL);

@@ -59,10 +59,10 @@ TEST(core_registry)
 	EXPECT_EQ(cv_platform_probe("vmware", why, sizeof(why)), -ENOENT);
 	EXPECT_EQ(cv_platform_probe(NULL, why, sizeof(why)), -EINVAL);
 	EXPECT_EQ(cv_platform_name(NULL), NULL);
-	struct cv_platform_opts bad = { 4, 0 };
+	struct cv_platform_opts bad = { .size = 4 };
 	struct cv_platform *p;
 	EXPECT_EQ(cv_platform_open(NULL, &bad, &p), -EINVAL);
-	struct cv_platform_opts badflags = { sizeof(badflags), 0x100 };
+	struct cv_platform_opts badflags = { .size = sizeof(badflags), .flags = 0x100 };
 	EXPECT_EQ(cv_platform_open(NULL, &badflags, &p), -EINVAL);
 	EXPECT_EQ(cv_platform_open(NULL, NULL, NULL), -EINVAL);
 	EXPECT_EQ(cv_platform_close(NULL), 0);
@@ -92,7 +92,7 @@ PLATFORM_TEST(core_membarrier_and_caps)
 /* The pinning option leaves the host thread's own CPU mask as it was once the context sleeps. */
 PLATFORM_TEST(core_pin_tracers_restores_mask)
 {
-	struct cv_platform_opts opts = { sizeof(opts), CV_PLATFORM_PIN_TRACERS };
+	struct cv_platform_opts opts = { .size = sizeof(opts), .flags = CV_PLATFORM_PIN_TRACERS };
 	struct guest g;
 	static const uint8_t two_syscalls[] = { 0x0f, 0x05, 0x0f, 0x05 };
 	guest_setup(&g, platform, two_syscalls, two_syscalls + sizeof(two_syscalls));

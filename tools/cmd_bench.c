@@ -57,7 +57,7 @@ static void bench_free(struct bench *b)
 
 static int bench_setup(struct bench *b, const char *name, unsigned flags, bool patch)
 {
-	struct cv_platform_opts opts = { sizeof(opts), flags };
+	struct cv_platform_opts opts = { .size = sizeof(opts), .flags = flags };
 	uint64_t off;
 	void *code;
 	int ret;

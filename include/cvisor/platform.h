@@ -45,8 +45,9 @@ CV_API int cv_platform_requirements(const char *name, struct cv_platform_require
 CV_API int cv_platform_probe(const char *name, char *why, size_t whylen);
 
 struct cv_platform_opts {
-	uint32_t size;             /* sizeof(struct cv_platform_opts) */
+	uint32_t size;             /* sizeof(struct cv_platform_opts) (8 before device_fd came) */
 	uint32_t flags;            /* CV_PLATFORM_* */
+	int32_t device_fd;         /* with CV_PLATFORM_DEVICE_FD */
 };
 #define CV_PLATFORM_NO_CPUID_FAULTING 1u /* do not trap CPUID even where the CPU can */
 /*
@@ -58,6 +59,13 @@ struct cv_platform_opts {
 #define CV_PLATFORM_PIN_TRACERS 2u
 /* systrap: never offer syscall-site patching (caps.patches_syscalls false, min_user_addr unchanged). */
 #define CV_PLATFORM_NO_SYSCALL_PATCHING 4u
+/*
+ * The backend's device (cv_platform_requirements().device, e.g. /dev/kvm) is already open as
+ * opts->device_fd, read-write: the platform uses a duplicate of it instead of opening the path, so a
+ * caller may open it and then drop privileges or change its mount view before cv_platform_open(). The
+ * caller keeps its fd. Requires @name.
+ */
+#define CV_PLATFORM_DEVICE_FD 8u
 
 /*
  * Open backend @name, or the best usable one when @name is NULL. @opts may be NULL.

@@ -204,7 +204,7 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 			_exit(0);
 		close(caller_pidfd);
 	}
-	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd };
+	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, L->device_fd };
 	qsort(keep, sizeof(keep) / sizeof(keep[0]), sizeof(int), cmp_int);
 	close_others(keep, sizeof(keep) / sizeof(keep[0])); /* nothing of the caller's but stdio */
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (opts->net ? 0 : CLONE_NEWNET)) < 0) {

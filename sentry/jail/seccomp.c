@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/kvm.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -121,7 +122,12 @@ static const uint32_t ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,
 				   (uint32_t)SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 				   /* interfaces, read only (ioctl.c): if_nametoindex and friends */
 				   SIOCGIFINDEX, SIOCGIFNAME, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFBRDADDR,
-				   SIOCGIFDSTADDR, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFTXQLEN, SIOCGIFCONF };
+				   SIOCGIFDSTADDR, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFTXQLEN, SIOCGIFCONF,
+				   /* the kvm backend's, on its own VM and vCPU fds (src/kvm/); the sentry holds
+				    * no other KVM fd, and on any other fd they are ENOTTY */
+				   KVM_RUN, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,
+				   KVM_SET_CPUID2, KVM_SET_MSRS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_XCRS,
+				   KVM_SET_SIGNAL_MASK };
 
 /* prctl options: thread names, the parent-death signal, reading its own state. */
 static const uint32_t prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE,

@@ -327,7 +327,12 @@ static void host_signals_stop(struct host_signals *h)
 
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[])
 {
-	struct launch L = { .prog_fd = -1, .ids_fd = -1, .report_fd = -1 };
+	struct launch L = { .prog_fd = -1, .device_fd = -1, .ids_fd = -1, .report_fd = -1 };
+	/* A backend's device is opened here, with the caller's rights and mount view: the jail has
+	 * neither (the sandbox never sees the device; the policy refuses it). */
+	struct cv_platform_requirements req;
+	if (opts->platform && !opts->no_confine && cv_platform_requirements(opts->platform, &req) == 0 && req.device)
+		L.device_fd = open(req.device, O_RDWR | O_CLOEXEC);
 	/* Without --root the program is the host file the caller named (it may be where the sandbox does
 	 * not look, e.g. the host's /tmp): opened here, with the caller's rights. Under --root it is a path
 	 * inside the root, opened through the policy. Either way its interpreter comes through the policy. */
@@ -373,6 +378,8 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	}
 	if (L.prog_fd >= 0)
 		close(L.prog_fd);
+	if (L.device_fd >= 0)
+		close(L.device_fd);
 	return ret;
 }
 
@@ -428,7 +435,11 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	/* Before the first thread or stub: they inherit what is left. */
 	if (!opts->no_confine && (ret = confine_privileges(L->confined, err, sizeof(err))) < 0)
 		goto out;
-	struct cv_platform_opts popts = { sizeof(popts), opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
+	struct cv_platform_opts popts = { .size = sizeof(popts), .flags = opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
+	if (L->device_fd >= 0) {
+		popts.flags |= CV_PLATFORM_DEVICE_FD;
+		popts.device_fd = L->device_fd;
+	}
 	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
 		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",
 			 cv_strerror(ret));

@@ -71,8 +71,16 @@ CV_API int cv_platform_open(const char *name, const struct cv_platform_opts *opt
 {
 	if (!out)
 		return -EINVAL;
-	if (opts && (opts->size < sizeof(*opts) || (opts->flags & ~(CV_PLATFORM_NO_CPUID_FAULTING | CV_PLATFORM_PIN_TRACERS | CV_PLATFORM_NO_SYSCALL_PATCHING))))
+	if (opts && ((opts->size != offsetof(struct cv_platform_opts, device_fd) && opts->size < sizeof(*opts)) ||
+		     (opts->flags & ~(CV_PLATFORM_NO_CPUID_FAULTING | CV_PLATFORM_PIN_TRACERS |
+				      CV_PLATFORM_NO_SYSCALL_PATCHING | CV_PLATFORM_DEVICE_FD))))
 		return -EINVAL;
+	int device_fd = -1;
+	if (opts && (opts->flags & CV_PLATFORM_DEVICE_FD)) {
+		if (!name || opts->size < sizeof(*opts) || opts->device_fd < 0)
+			return -EINVAL;
+		device_fd = opts->device_fd;
+	}
 	const struct cv_platform_ops *ops = NULL;
 	char why[256];
 	int ret;
@@ -80,7 +88,8 @@ CV_API int cv_platform_open(const char *name, const struct cv_platform_opts *opt
 		ops = find_backend(name);
 		if (!ops)
 			return -ENOENT;
-		ret = ops->probe(why, sizeof(why));
+		/* with the device given, its open below is the test (the path may not be reachable) */
+		ret = device_fd >= 0 ? 0 : ops->probe(why, sizeof(why));
 		if (ret < 0) {
 			cv_log(CV_LOG_INFO, "platform %s unusable: %s", name, why);
 			return ret;
@@ -99,6 +108,7 @@ CV_API int cv_platform_open(const char *name, const struct cv_platform_opts *opt
 		return -ENOMEM;
 	p->ops = ops;
 	p->flags = opts ? opts->flags : 0;
+	p->device_fd = device_fd;
 	pthread_mutex_init(&p->lock, NULL);
 	/* The CPUID policy is built on first use: it executes every CPUID leaf, which costs a VM exit
 	 * each (about 1.5 ms in all on this VM), and most sentries never need it. */

@@ -92,7 +92,7 @@ static int kvm_open(struct cv_platform *p)
 	pthread_cond_init(&kp->vcpu_freed, NULL);
 	p->priv = kp;
 	int ret = -ENODEV;
-	kp->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	kp->kvm_fd = p->device_fd >= 0 ? fcntl(p->device_fd, F_DUPFD_CLOEXEC, 0) : open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kp->kvm_fd < 0) {
 		ret = -errno;
 		goto fail;
