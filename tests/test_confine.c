@@ -153,6 +153,9 @@ PLATFORM_TEST(run_as_unprivileged_user)
 	if (pid == 0) {
 		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(2);
+		struct cv_platform_requirements req;
+		if (cv_platform_requirements(platform, &req) == 0 && req.device && access(req.device, R_OK | W_OK) != 0)
+			_exit(3); /* nobody may not open the backend's device (/dev/kvm is root's) */
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0); /* as an execve of cvisor by that user leaves it */
 		char *const argv[] = { "busybox", "sh", "-c", "id -u; echo written > /tmp/f && cat /tmp/f; cat /etc/shadow", NULL };
 		struct sentry_opts opts = { .platform = platform };
@@ -167,6 +170,8 @@ PLATFORM_TEST(run_as_unprivileged_user)
 	}
 	int st;
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+		SKIP("nobody cannot open this platform's device");
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 

@@ -110,6 +110,8 @@ struct kvm_vcpu {
 	pthread_mutex_t lock;           /* held while a host thread uses it */
 	_Atomic int tid;                /* host thread in KVM_RUN on it, 0 if none */
 	_Atomic uint64_t runs;          /* KVM_RUN returns so far */
+	atomic_int in_guest;            /* in KVM_RUN, or about to enter it */
+	atomic_int kicked;              /* kvm_kick() since its last interrupt exit */
 	struct cv_as *_Atomic cur_as;   /* the address space it runs, while it does */
 	const struct x86_cpuid_policy *cpuid_from;
 	struct cv_ctx *fp_owner;        /* whose XSAVE state the vCPU holds (guarded by lock) */
@@ -117,6 +119,8 @@ struct kvm_vcpu {
 	uint64_t last_pml4;
 	uint64_t cr3_flip;              /* toggled (PWT) to make KVM drop the guest's TLB */
 	bool retired;                   /* made for an older CPUID policy */
+	bool run_mask_set;
+	uint64_t run_mask;              /* signals blocked in KVM_RUN (a thread's mask less the kick) */
 	struct kvm_vcpu *next_retired;
 };
 

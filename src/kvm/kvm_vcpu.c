@@ -232,16 +232,6 @@ static int vcpu_create(struct kvm_plat *kp, int index, struct kvm_vcpu **out)
 			goto fail;
 		}
 	}
-	/* KVM_RUN alone takes the kick signal; everything else waits for the thread to leave it */
-	union {
-		struct kvm_signal_mask h;
-		uint8_t b[sizeof(struct kvm_signal_mask) + 8];
-	} sm;
-	sm.h.len = 8;
-	uint64_t set = ~0ull & ~(1ull << (kick_signal - 1));
-	memcpy(sm.b + sizeof(struct kvm_signal_mask), &set, 8);
-	if (ioctl(v->fd, KVM_SET_SIGNAL_MASK, &sm.h) < 0)
-		goto fail;
 	v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	v->run->s.regs.sregs = sr; /* what the first switch edits (KVM fills it only after a run) */
 	*out = v;
@@ -441,6 +431,7 @@ void kvm_kick(struct cv_platform *p, uint64_t target)
 	int tid = (int)(target >> 32);
 	if (!v || !tid)
 		return;
+	atomic_store(&v->kicked, 1); /* an interrupt exit, even where none is pending (preempt_all) */
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_tgkill, getpid(), tid, kick_signal);
 }
@@ -449,7 +440,7 @@ void kvm_shootdown(struct kvm_plat *kp, struct cv_as *as)
 {
 	for (int i = 0; i < KVM_MAX_VCPUS; i++) {
 		struct kvm_vcpu *v = __atomic_load_n(&kp->vcpus[i], __ATOMIC_ACQUIRE);
-		if (!v || atomic_load(&v->cur_as) != as)
+		if (!v || atomic_load(&v->cur_as) != as || !atomic_load(&v->in_guest))
 			continue;
 		uint64_t runs = atomic_load(&v->runs);
 		int tid = atomic_load(&v->tid);
@@ -457,7 +448,9 @@ void kvm_shootdown(struct kvm_plat *kp, struct cv_as *as)
 			continue;
 		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		syscall(SYS_tgkill, getpid(), tid, kick_signal);
-		while (atomic_load(&v->cur_as) == as && atomic_load(&v->runs) == runs)
+		/* only guest mode matters: a thread out of it (maybe waiting for the lock our caller
+		 * holds) reads the new generation before it enters again */
+		while (atomic_load(&v->in_guest) && atomic_load(&v->runs) == runs)
 			sched_yield();
 	}
 }
@@ -473,15 +466,46 @@ static void drain_kick(void)
 		;
 }
 
+/*
+ * The kick signal is blocked in a switching thread, and KVM_RUN runs with the thread's own mask less
+ * that signal (KVM_SET_SIGNAL_MASK, set on the vCPU when another thread's mask was there): a kick
+ * interrupts only KVM_RUN and never runs a handler, while the caller's own signals (and their
+ * handlers, which may call cv_ctx_interrupt()) reach the thread in the guest as anywhere else. The
+ * mask is the one the thread had at its first switch.
+ */
+static __thread uint64_t tl_run_mask;
+
 static void block_kick(void)
 {
 	if (tl_blocked)
 		return;
-	sigset_t s;
+	sigset_t s, old;
 	sigemptyset(&s);
 	sigaddset(&s, kick_signal);
-	pthread_sigmask(SIG_BLOCK, &s, NULL);
+	pthread_sigmask(SIG_BLOCK, &s, &old);
+	uint64_t m = 0;
+	for (int sig = 1; sig <= 64; sig++)
+		if (sigismember(&old, sig) == 1)
+			m |= 1ull << (sig - 1);
+	tl_run_mask = m & ~(1ull << (kick_signal - 1));
 	tl_blocked = true;
+}
+
+static int set_run_mask(struct kvm_vcpu *v)
+{
+	if (v->run_mask_set && v->run_mask == tl_run_mask)
+		return 0;
+	union {
+		struct kvm_signal_mask h;
+		uint8_t b[sizeof(struct kvm_signal_mask) + 8];
+	} sm;
+	sm.h.len = 8;
+	memcpy(sm.b + sizeof(struct kvm_signal_mask), &tl_run_mask, 8);
+	if (ioctl(v->fd, KVM_SET_SIGNAL_MASK, &sm.h) < 0)
+		return -EIO;
+	v->run_mask = tl_run_mask;
+	v->run_mask_set = true;
+	return 0;
 }
 
 static bool canonical(uint64_t a)
@@ -789,6 +813,8 @@ again:;
 	if (ret < 0)
 		return ret == -EAGAIN ? -EIO : ret;
 	ret = fp_load(v, ctx);
+	if (ret == 0)
+		ret = set_run_mask(v);
 	if (ret < 0)
 		goto out;
 	uint64_t rip = ctx->state.regs.rip;
@@ -801,15 +827,18 @@ again:;
 	atomic_store(&v->cur_as, as);
 	atomic_store(ctx->run_word, (uint64_t)(uint32_t)tid << 32 | (uint64_t)(v->index + 1));
 	for (;;) {
+		/* in guest mode from here (before the generation is read: pairs with kvm_shootdown) */
+		atomic_store(&v->in_guest, 1);
 		ret = load_state(v, ctx, as);
-		if (ret < 0)
-			break;
-		if (atomic_exchange(&ctx->irq_pending, 0)) {
-			exit->reason = CV_EXIT_INTERRUPT;
+		if (ret < 0 || atomic_exchange(&ctx->irq_pending, 0)) {
+			atomic_store(&v->in_guest, 0);
+			if (ret == 0)
+				exit->reason = CV_EXIT_INTERRUPT;
 			break;
 		}
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		int err = errno;
+		atomic_store(&v->in_guest, 0);
 		atomic_fetch_add(&v->runs, 1);
 		if ((r < 0 && (err == EINTR || err == EAGAIN)) || (r == 0 && v->run->exit_reason == KVM_EXIT_INTR)) {
 			/* a kick or a shootdown: where did it leave the application? */
@@ -825,6 +854,11 @@ again:;
 				break;
 			}
 			save_regs(v, ctx, g->rip, g->rsp, g->rflags);
+			if (atomic_exchange(&v->kicked, 0)) { /* cv_ctx_interrupt() or preempt_all */
+				atomic_store(&ctx->irq_pending, 0);
+				exit->reason = CV_EXIT_INTERRUPT;
+				break;
+			}
 			if (atomic_load(&kp->waiters) && !atomic_load(&ctx->irq_pending)) {
 				ret = 2; /* another thread waits for a vCPU: give this one up for a while */
 				break;
