@@ -214,6 +214,11 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 	}
 	if (!opts->net)
 		L->private_net = net_loopback_up();
+	if (opts->hostname && sethostname(opts->hostname, strlen(opts->hostname)) < 0) { /* our own UTS namespace */
+		ret = -errno;
+		snprintf(err, sizeof(err), "cannot set the hostname %s: %s", opts->hostname, strerror(errno));
+		goto out;
+	}
 	procfs_keep_host_files(); /* before the host's /proc goes out of view */
 	if ((ret = view_build(opts, root ? userns : -1, err, sizeof(err))) < 0)
 		goto out;
