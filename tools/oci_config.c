@@ -266,10 +266,26 @@ static int load_mount(struct oci_config *c, json_t *m, size_t i)
 		oci_error("config.json: mounts[%zu] has no destination", i);
 		return -1;
 	}
+	/* The sentry's own: its /proc, /sys (CPUs only), /dev (and pts), private /dev/shm. */
+	static const struct { const char *type, *dest; } own[] = {
+		{ "proc", "/proc" }, { "sysfs", "/sys" }, { "cgroup", "/sys/fs/cgroup" }, { "cgroup2", "/sys/fs/cgroup" },
+		{ "tmpfs", "/dev" }, { "devpts", "/dev/pts" }, { "mqueue", "/dev/mqueue" }, { "tmpfs", "/dev/shm" },
+		{ "shm", "/dev/shm" },
+	};
+	/* (their options are the engine's idea of those file systems: not ours to check) */
+	for (size_t q = 0; q < sizeof(own) / sizeof(own[0]); q++)
+		if (type && strcmp(type, own[q].type) == 0 && strcmp(d, own[q].dest) == 0)
+			return 0;
 	bool bind = type && strcmp(type, "bind") == 0, ro = false;
 	json_t *opts = json_object_get(m, "options"), *o;
 	size_t k;
 	char data[512] = "";
+	json_array_foreach(opts, k, o) {
+		const char *s = json_string_value(o);
+		bind |= s && (strcmp(s, "bind") == 0 || strcmp(s, "rbind") == 0);
+	}
+	if (bind && strcmp(d, "/dev/shm") == 0)
+		return 0; /* an engine's shared /dev/shm: the sandbox's is its own (docs/oci.md) */
 	json_array_foreach(opts, k, o) {
 		const char *s = json_string_value(o);
 		if (!s)
@@ -287,17 +303,6 @@ static int load_mount(struct oci_config *c, json_t *m, size_t i)
 			return -1;
 		}
 	}
-	/* The sentry's own: its /proc, /sys (CPUs only), /dev (and pts), private /dev/shm. */
-	static const struct { const char *type, *dest; } own[] = {
-		{ "proc", "/proc" }, { "sysfs", "/sys" }, { "cgroup", "/sys/fs/cgroup" }, { "cgroup2", "/sys/fs/cgroup" },
-		{ "tmpfs", "/dev" }, { "devpts", "/dev/pts" }, { "mqueue", "/dev/mqueue" }, { "tmpfs", "/dev/shm" },
-		{ "shm", "/dev/shm" },
-	};
-	for (size_t q = 0; q < sizeof(own) / sizeof(own[0]); q++)
-		if (type && strcmp(type, own[q].type) == 0 && strcmp(d, own[q].dest) == 0)
-			return 0;
-	if (bind && strcmp(d, "/dev/shm") == 0)
-		return 0; /* an engine's shared /dev/shm: the sandbox's is its own (docs/oci.md) */
 	if (strcmp(d, "/") == 0 || under(d, "/proc") || under(d, "/sys") || under(d, "/dev")) {
 		oci_error("config.json: mounts[%zu]: a mount on %s is not supported (the sandbox's own)", i, d);
 		return -1;
