@@ -17,7 +17,7 @@
 
 struct oci_global oci_g = { .root = OCI_DEFAULT_ROOT };
 
-static void log_line(const char *level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_line(const char *level, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
