@@ -93,8 +93,13 @@ $(BUILD)/$(SONAME): $(LIB_OBJ) src/libcvisor.map
 		-o $@ $(LIB_OBJ) $(LIBS)
 	ln -sf $(SONAME) $(BUILD)/libcvisor.so
 
+# The CLI's OCI runtime reads config.json with jansson (Debian: libjansson-dev).
+JSON_CFLAGS := $(shell pkg-config --cflags jansson)
+JSON_LIBS   := $(shell pkg-config --libs jansson)
+$(BUILD)/tools/%.o: CPPFLAGS += $(JSON_CFLAGS)
+
 $(BUILD)/cvisor: $(TOOL_OBJ) $(BUILD)/libcvisor.a
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(TOOL_OBJ) $(BUILD)/libcvisor.a $(LIBS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(TOOL_OBJ) $(BUILD)/libcvisor.a $(LIBS) $(JSON_LIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libcvisor.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(TEST_OBJ) $(BUILD)/libcvisor.a $(LIBS)

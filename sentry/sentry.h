@@ -19,12 +19,22 @@
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452 /* Linux 6.6; newer than this build's headers */
 #endif
-#define POLICY_MAX_MOUNTS 35
+#define SENTRY_MAX_MOUNTS 32 /* a container's mounts (struct sentry_mount) */
+#define POLICY_MAX_MOUNTS (35 + SENTRY_MAX_MOUNTS)
 
 struct sentry_bind {
 	const char *path;     /* host directory, visible at the same path in the sandbox */
 	bool rw;
 	bool as_root;         /* read-only with the caller's ownership (--ro-as-root): root-only files readable */
+};
+
+/* A mount an OCI bundle asks for (tools/oci_config.c): made by the kernel in the sentry's view, at
+ * @dest inside the root (view.c), before the pivot; the sandbox's walks cross it like any mount. */
+struct sentry_mount {
+	const char *src;      /* host file or directory to bind; NULL: a tmpfs of the sandbox's own */
+	const char *dest;     /* absolute sandbox path (made in the root's overlay if missing) */
+	bool rw;
+	const char *data;     /* tmpfs options (size=, mode=, nr_inodes=) or NULL */
 };
 
 struct sentry_opts {
@@ -38,6 +48,23 @@ struct sentry_opts {
 	struct sentry_bind binds[32]; /* --ro / --rw */
 	int n_binds;
 	bool no_confine;      /* --unsafe-no-confine: the sentry in the caller's process, namespaces, privileges */
+	/* A container (the OCI runtime, tools/oci_*.c, docs/oci.md); all of it needs the jail. */
+	bool oci;             /* /tmp is the root's own, not a private tmpfs; the first process is an init */
+	const char *overlay;  /* host directory holding upper/ and work/: the root becomes an overlay of
+			       * @root (never written) under upper/ (copy-up); NULL: the root read-only */
+	bool root_ro;         /* with @overlay: read-only once the mounts' points are made */
+	const struct sentry_mount *mounts;
+	int n_mounts;
+	const char *hostname; /* the UTS namespace's name */
+	bool set_creds;       /* the first process runs as uid/gid/groups below, not as the caller */
+	uint32_t uid, gid;
+	const uint32_t *groups;
+	int ngroups;
+	bool set_caps;        /* its capabilities (effective = permitted) are @caps, not all-or-none */
+	uint64_t caps;
+	bool no_new_privs;
+	uint32_t rlimits_set; /* bit per RLIMIT_*: the first process starts with rlimits[i] */
+	struct rlimit rlimits[RLIM_NLIMITS];
 };
 
 /*

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cvisor.h"
+#include "oci.h"
 
 static const struct {
 	const char *name;
@@ -15,6 +16,14 @@ static const struct {
 	{ "platforms", cmd_platforms, "list execution backends: usable here or why not, capabilities" },
 	{ "bench", cmd_bench, "time a trapped getpid round trip on each usable backend, against native" },
 	{ "syscalls", cmd_syscalls, "the sentry's syscall table: what each syscall does in the sandbox" },
+	/* The OCI runtime's verbs, as runc has them (docs/oci.md). */
+	{ "create", oci_create, "OCI: make a container from a bundle; it waits for start" },
+	{ "start", oci_start, "OCI: run a created container's program" },
+	{ "state", oci_state_cmd, "OCI: a container's state as JSON" },
+	{ "kill", oci_kill, "OCI: send a signal to a container" },
+	{ "delete", oci_delete, "OCI: remove a container's state (--force: kill it first)" },
+	{ "features", oci_features, "OCI: what this runtime supports, as JSON" },
+	{ "spec", oci_spec, "OCI: write a starting config.json" },
 };
 
 void usage_error(const char *fmt, ...)
@@ -56,6 +65,9 @@ static void help(FILE *f)
 	fprintf(f,
 		"  cvisor bench [--platform P] [--iterations N] [--json]\n"
 		"  cvisor syscalls [--markdown]\n"
+		"  cvisor [--root DIR] [--log FILE] [--log-format json|text] create [--bundle DIR] [--pid-file F]\n"
+		"         [--console-socket SOCK] ID | start ID | state ID | kill [--all] ID [SIG] | delete [--force] ID\n"
+		"  cvisor features | spec [--bundle DIR]      (the OCI runtime, as runc; docs/oci.md)\n"
 		"\noptions:\n  --help     this text\n  --version  the library version\n");
 }
 
@@ -69,12 +81,40 @@ int main(int argc, char **argv)
 		help(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("cvisor %s\n", cv_version());
-		return 0;
+	/* runc's global options, before the command: what engines pass to every call. */
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i], *eq = strchr(a, '=');
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		const char *val = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
+			printf("cvisor version %s\nspec: %s\n", cv_version(), OCI_VERSION);
+			return 0;
+		}
+		if (strcmp(a, "--debug") == 0 || strcmp(a, "--systemd-cgroup") == 0)
+			continue; /* accepted: nothing here depends on them */
+		bool takes = (n == 6 && strncmp(a, "--root", n) == 0) || (n == 5 && strncmp(a, "--log", n) == 0) ||
+			     (n == 12 && strncmp(a, "--log-format", n) == 0) || (n == 10 && strncmp(a, "--rootless", n) == 0) ||
+			     (n == 10 && strncmp(a, "--criu", n) == 0);
+		if (!takes)
+			usage_error("unknown option '%s'", a);
+		if (!val)
+			usage_error("option '%s' needs a value", a);
+		if (n == 6)
+			oci_g.root = val;
+		else if (n == 5)
+			oci_g.log = val;
+		else if (n == 12 && strcmp(val, "json") != 0 && strcmp(val, "text") != 0)
+			usage_error("--log-format %s: want json or text", val);
+		else if (n == 12)
+			oci_g.log_json = strcmp(val, "json") == 0;
+		if (!eq)
+			i++;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
-	usage_error("unknown command '%s'", argv[1]);
+	if (i >= argc)
+		usage_error("no command given");
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (strcmp(argv[i], commands[k].name) == 0)
+			return commands[k].fn(argc - i, argv + i);
+	usage_error("unknown command '%s'", argv[i]);
 }

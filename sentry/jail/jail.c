@@ -202,9 +202,8 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 		struct pollfd p = { .fd = caller_pidfd, .events = POLLIN };
 		if (poll(&p, 1, 0) != 0)
 			_exit(0);
-		close(caller_pidfd);
 	}
-	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, L->device_fd };
+	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, caller_pidfd, L->device_fd };
 	qsort(keep, sizeof(keep) / sizeof(keep[0]), sizeof(int), cmp_int);
 	close_others(keep, sizeof(keep) / sizeof(keep[0])); /* nothing of the caller's but stdio */
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (opts->net ? 0 : CLONE_NEWNET)) < 0) {
@@ -214,6 +213,11 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 	}
 	if (!opts->net)
 		L->private_net = net_loopback_up();
+	if (opts->hostname && sethostname(opts->hostname, strlen(opts->hostname)) < 0) { /* our own UTS namespace */
+		ret = -errno;
+		snprintf(err, sizeof(err), "cannot set the hostname %s: %s", opts->hostname, strerror(errno));
+		goto out;
+	}
 	procfs_keep_host_files(); /* before the host's /proc goes out of view */
 	if ((ret = view_build(opts, root ? userns : -1, err, sizeof(err))) < 0)
 		goto out;
@@ -231,6 +235,16 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 	}
 	/* A change of uid made the process undumpable: its /proc files would be root's, out of its reach. */
 	prctl(PR_SET_DUMPABLE, 1);
+	/* ... and, started by root (host uid 0 -> 65534, and the fsuid changes of view.c), it cleared the
+	 * parent-death signal: armed again, or a SIGKILLed caller would leave the sentry and its program
+	 * running. The caller may have died in between: its pidfd says. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (caller_pidfd >= 0) {
+		struct pollfd p = { .fd = caller_pidfd, .events = POLLIN };
+		if (poll(&p, 1, 0) != 0)
+			_exit(0);
+		close(caller_pidfd);
+	}
 	L->confined = true;
 	L->self_uid = root ? 0 : L->uid[1];
 	L->self_gid = root ? 0 : L->gid[1];

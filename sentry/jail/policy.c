@@ -54,8 +54,9 @@ static int add_mount(struct sentry *s, const char *spath, const char *hpath, boo
 static int policy_init_view(struct sentry *s, char *err, size_t errlen)
 {
 	const struct sentry_opts *o = &s->opts;
-	int ret = add_mount(s, "/", "/root", false, err, errlen);
-	if (ret == 0)
+	/* A container's root is writable through its overlay (view.c) unless config.json says read-only. */
+	int ret = add_mount(s, "/", "/root", o->overlay && !o->root_ro, err, errlen);
+	if (ret == 0 && !o->oci) /* a container's /tmp is its image's */
 		ret = add_mount(s, "/tmp", "/tmp", true, err, errlen);
 	if (ret == 0)
 		ret = add_mount(s, "/dev/shm", "/shm", true, err, errlen);
@@ -63,6 +64,15 @@ static int policy_init_view(struct sentry *s, char *err, size_t errlen)
 		char at[32];
 		snprintf(at, sizeof(at), "/m/%d", i);
 		ret = add_mount(s, o->binds[i].path, at, o->binds[i].rw, err, errlen);
+	}
+	/* A container's directory mounts are the kernel's below /root; the policy marks them read-only
+	 * or writable too (a volume writable under a read-only root). A file's bind is left to the kernel. */
+	for (int i = 0; ret == 0 && i < o->n_mounts; i++) {
+		char at[SENTRY_PATH_MAX + 8];
+		struct stat st;
+		snprintf(at, sizeof(at), "/root%s", o->mounts[i].dest);
+		if (stat(at, &st) == 0 && S_ISDIR(st.st_mode))
+			ret = add_mount(s, o->mounts[i].dest, at, o->mounts[i].rw, err, errlen);
 	}
 	strcpy(s->proc_dir, "/scratch");
 	return ret;

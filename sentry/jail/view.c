@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -197,15 +200,212 @@ static int make_dev(bool root)
 	return mount(NULL, "root/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (root ? 0 : MS_NODEV), NULL);
 }
 
+/* --- A container's root (opts.oci): an overlay over the image, and the mounts config.json asks for --- */
+
+/* The jail's id as the mounter of the overlay and the maker of mount points (idmapped: host root's). */
+static void as_jail(bool on)
+{
+	setfsgid(on ? 65534 : 0);
+	setfsuid(on ? 65534 : 0);
+	if (!on)
+		return; /* back to fsuid 0: the kernel gives the file capabilities back by itself */
+	/* Leaving fsuid 0 cleared CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER...: the overlay's creator must
+	 * keep them to copy files up with their owners and modes. */
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[0].effective = d[0].permitted;
+		d[1].effective = d[1].permitted;
+		syscall(SYS_capset, &h, d);
+	}
+}
+
+/*
+ * The overlay: @lower (the image, never written) under @state/upper (copy-up) with @state/work, as a
+ * detached mount fd, or -errno. Started by root, both layers are idmapped mounts through the jail's
+ * user namespace and the jail's id creates the overlay, so that what the sandbox writes is owned on
+ * the disk as it would be natively (root's files are the jail's, as for --rw). Otherwise the overlay
+ * is one of the caller's own user namespace (Linux >= 5.11), with user.* xattrs.
+ */
+static int make_overlay(int lower, int state, int userns)
+{
+	int l = lower, st = state, fs = -1, m = -1, ret;
+	if (userns >= 0) {
+		l = clone_tree(lower, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns);
+		st = l < 0 ? -1 : clone_tree(state, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns);
+		if (l < 0 || st < 0) {
+			ret = l < 0 ? l : st;
+			goto out;
+		}
+	}
+	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", l);
+	if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", path, 0) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/upper", st);
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", path, 0) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/work", st);
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", path, 0) < 0 ||
+	    (userns < 0 && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0))
+		goto fail;
+	if (userns >= 0)
+		as_jail(true);
+	ret = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+	int e = errno;
+	if (userns >= 0)
+		as_jail(false);
+	errno = e;
+	if (ret < 0 || (m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
+		goto fail;
+	ret = m;
+	goto out;
+fail:
+	ret = -errno;
+out:
+	if (fs >= 0)
+		close(fs);
+	if (userns >= 0 && l >= 0)
+		close(l);
+	if (userns >= 0 && st >= 0)
+		close(st);
+	return ret;
+}
+
+/*
+ * Open sandbox path @dest of the root @rootfd for a mount on it (O_PATH), making what is missing
+ * (directories, and the last component as a directory or an empty file) in the overlay; or -errno.
+ * Never through a symlink, so that an image cannot send a mount anywhere but where the sandbox will
+ * look: a symlink as the last component is replaced (an engine's /etc/resolv.conf over the image's
+ * link), one before it refused (-ELOOP).
+ */
+static int mount_point(int rootfd, const char *dest, bool dir)
+{
+	char buf[SENTRY_PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", dest);
+	int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	char *save = NULL;
+	for (char *c = strtok_r(buf, "/", &save); c && cur >= 0; c = strtok_r(NULL, "/", &save)) {
+		bool last = !save || !*save || strspn(save, "/") == strlen(save);
+		if (strcmp(c, "..") == 0 || strcmp(c, ".") == 0) {
+			close(cur);
+			return -EINVAL;
+		}
+		struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+		int fd = (int)syscall(SYS_openat2, cur, c, &how, sizeof(how));
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+			close(fd);
+			fd = -1;
+			errno = ELOOP;
+			if (last && unlinkat(cur, c, 0) == 0)
+				errno = ENOENT;
+		}
+		if (fd < 0 && errno == ENOENT) {
+			int made;
+			if (!last || dir) {
+				made = mkdirat(cur, c, 0755);
+			} else {
+				made = openat(cur, c, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+				if (made >= 0)
+					made = close(made);
+			}
+			if (made == 0)
+				fd = (int)syscall(SYS_openat2, cur, c, &how, sizeof(how));
+		}
+		int e = errno;
+		close(cur);
+		if (fd >= 0 && !last && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+			close(fd);
+			return -ENOTDIR;
+		}
+		cur = fd < 0 ? -e : fd;
+	}
+	return cur;
+}
+
+/* config.json's mounts, in its order, on the root attached at "root"; @srcs their opened sources. */
+static int container_mounts(const struct sentry_opts *o, const int *srcs, int userns, char *err, size_t errlen)
+{
+	int rootfd = open("root", O_PATH | O_DIRECTORY | O_CLOEXEC), ret = 0;
+	if (rootfd < 0)
+		return -errno;
+	if (userns >= 0)
+		as_jail(true); /* what it makes is the jail's: host root's on the disk */
+	/* The places the sentry's own /proc, /sys, /dev and /tmp go, if the image lacks them. */
+	static const char *const own[] = { "/proc", "/sys", "/dev", "/tmp" };
+	for (size_t i = 0; o->overlay && i < sizeof(own) / sizeof(own[0]); i++) {
+		int fd = mount_point(rootfd, own[i], true);
+		if (fd >= 0)
+			close(fd);
+	}
+	for (int i = 0; i < o->n_mounts && ret == 0; i++) {
+		const struct sentry_mount *m = &o->mounts[i];
+		struct stat st;
+		bool dir = !m->src || (fstat(srcs[i], &st) == 0 && S_ISDIR(st.st_mode));
+		int at = mount_point(rootfd, m->dest, dir);
+		if (at < 0) {
+			ret = at;
+			snprintf(err, errlen, "mount destination %s: %s", m->dest,
+				 at == -ELOOP ? "a symlink in the image on the way (not supported)" : strerror(-at));
+			break;
+		}
+		char target[64];
+		snprintf(target, sizeof(target), "/proc/self/fd/%d", at);
+		if (!m->src) {
+			char data[512];
+			snprintf(data, sizeof(data), "uid=%u,gid=%u%s%s", userns >= 0 ? 65534 : 0, userns >= 0 ? 65534 : 0,
+				 m->data ? "," : "", m->data ? m->data : "");
+			if (mount("cvisor", target, "tmpfs", MS_NOSUID | MS_NODEV | (m->rw ? 0 : MS_RDONLY), data) < 0)
+				ret = -errno;
+		} else {
+			bool mapped = m->rw && userns >= 0;
+			uint64_t attrs = (m->rw ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+			int t = clone_tree(srcs[i], attrs, mapped ? userns : -1);
+			if (t == -EINVAL && mapped) /* a file system that cannot map ownership */
+				t = clone_tree(srcs[i], attrs, -1);
+			if (t < 0)
+				ret = t;
+			else if (syscall(SYS_move_mount, t, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+				ret = -errno;
+			if (t >= 0)
+				close(t);
+		}
+		if (ret < 0)
+			snprintf(err, errlen, "cannot mount %s on %s: %s", m->src ? m->src : "tmpfs", m->dest, strerror(-ret));
+		close(at);
+	}
+	if (userns >= 0)
+		as_jail(false);
+	close(rootfd);
+	return ret;
+}
+
 int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t errlen)
 {
 	/* Owner of the writable tmpfs: the jail's id 0, as the mounter names it (host nobody for root). */
 	unsigned owner = idmap_userns >= 0 ? 65534 : 0;
-	int trees[33], n = 0, ret = 0;
+	int trees[33], n = 0, ret = 0, srcs[SENTRY_MAX_MOUNTS], n_srcs = 0, state = -1;
 	const char *step = "private mounts";
 	mode_t mask = umask(0); /* the modes below are meant exactly */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		goto fail;
+	/* A container's mount sources and overlay directory, opened before anything covers them. */
+	for (; n_srcs < o->n_mounts && n_srcs < SENTRY_MAX_MOUNTS; n_srcs++) {
+		const char *src = o->mounts[n_srcs].src;
+		srcs[n_srcs] = src ? open(src, O_PATH | O_CLOEXEC) : -1;
+		if (src && srcs[n_srcs] < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "mount source %s: %s", src, strerror(errno));
+			goto out;
+		}
+	}
+	if (o->overlay && (state = open(o->overlay, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		step = o->overlay;
+		goto fail;
+	}
 	/* Copies of the trees the sandbox sees, taken in this namespace before anything covers them. */
 	const char *rootdir = o->root ? o->root : "/";
 	for (; n <= o->n_binds; n++) {
@@ -216,6 +416,16 @@ int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t 
 			ret = -errno;
 			snprintf(err, errlen, "%s: %s%s", step, strerror(errno), b ? " (only directories can be mounted)" : "");
 			goto out;
+		}
+		if (!b && o->overlay) { /* a container's root: the image under a private upper directory */
+			trees[0] = make_overlay(src, state, idmap_userns);
+			close(src);
+			if (trees[0] < 0) {
+				errno = -trees[0];
+				step = "the root's overlay";
+				goto fail;
+			}
+			continue;
 		}
 		bool mapped = b && idmap_userns >= 0 && (b->rw || b->as_root);
 		uint64_t attrs = (b && b->rw ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
@@ -243,9 +453,16 @@ int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t 
 	trees[0] = -1;
 	if (ret < 0)
 		goto fail;
+	if (o->n_mounts || o->overlay) {
+		if ((ret = container_mounts(o, srcs, idmap_userns, err, errlen)) < 0)
+			goto out;
+	}
 	step = "the sandbox's /proc, /tmp, /sys and /dev";
-	if (hide("root/proc") < 0 || hide("root/tmp") < 0 || make_sys() < 0 || make_dev(idmap_userns >= 0) < 0 ||
-	    (!o->root && hide_sockets() < 0))
+	if (hide("root/proc") < 0 || (!o->oci && hide("root/tmp") < 0) || make_sys() < 0 ||
+	    make_dev(idmap_userns >= 0) < 0 || (!o->root && hide_sockets() < 0))
+		goto fail;
+	step = "the read-only root";
+	if (o->overlay && o->root_ro && readonly("root") < 0)
 		goto fail;
 	step = "the private /tmp and /dev/shm";
 	if (tmpfs("tmp", "1777", owner) < 0 || tmpfs("shm", "1777", owner) < 0 || tmpfs("scratch", "0700", owner) < 0)
@@ -278,5 +495,10 @@ out:
 	for (int i = 0; i < n; i++)
 		if (trees[i] >= 0)
 			close(trees[i]);
+	for (int i = 0; i < n_srcs; i++)
+		if (srcs[i] >= 0)
+			close(srcs[i]);
+	if (state >= 0)
+		close(state);
 	return ret;
 }

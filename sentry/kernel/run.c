@@ -361,6 +361,13 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 	int ng = getgroups(64, groups);
 	for (int i = 0; i < ng; i++)
 		L.groups[L.ngroups++] = groups[i];
+	if (opts->set_creds) { /* a container's process.user: the sandbox's ids, never the host's */
+		for (int i = 0; i < 3; i++)
+			L.uid[i] = opts->uid, L.gid[i] = opts->gid;
+		L.ngroups = opts->ngroups < 64 ? opts->ngroups : 64;
+		for (int i = 0; i < L.ngroups; i++)
+			L.groups[i] = opts->groups[i];
+	}
 	/* Signals the caller ignores stay ignored in the program, as across execve (nohup's SIGHUP). */
 	for (int sig = 1; sig <= 64; sig++) {
 		struct ksigaction old; /* the raw call: glibc hides its own signals 32 and 33 */
@@ -466,6 +473,18 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	for (int i = 0; i < 64; i++)
 		if (L->ignored & (1ull << i))
 			init->actions[i].handler = (uint64_t)SIG_IGN;
+	if (opts->set_caps)
+		init->cred.cap_eff = init->cred.cap_prm = opts->caps & CRED_ALL_CAPS;
+	if (opts->no_new_privs)
+		init->no_new_privs = true;
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		if (opts->rlimits_set & (1u << i)) {
+			init->rlim[i] = opts->rlimits[i];
+			if (i == RLIMIT_NOFILE && init->rlim[i].rlim_max > SENTRY_MAX_FDS) /* as rlimits_init */
+				init->rlim[i].rlim_max = SENTRY_MAX_FDS;
+			if (init->rlim[i].rlim_cur > init->rlim[i].rlim_max)
+				init->rlim[i].rlim_cur = init->rlim[i].rlim_max;
+		}
 	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", L->exe);
 	init->exe = init->exe_buf;
 	snprintf(init->cwd, sizeof(init->cwd), "%s", L->cwd);

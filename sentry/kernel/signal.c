@@ -149,9 +149,26 @@ static bool ignored_now(const struct task *t, int sig)
 	return h == (uint64_t)SIG_IGN || (h == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE);
 }
 
+/*
+ * A container's first process is its pid namespace's init (opts.oci), with Linux's SIGNAL_UNKILLABLE
+ * rules (kernel/signal.c sig_task_ignored, get_signal): a signal whose action is the default one is
+ * dropped — when generated, and again when taken (it may have been queued while a handler was set) —
+ * except SIGKILL and SIGSTOP sent from outside the sandbox (its host side, si_pid 0: an ancestor
+ * namespace) or by the kernel (SI_KERNEL). Faults still kill it (sig_fault), as force_sig does.
+ */
+static bool init_drops(const struct process *pr, int sig, const siginfo_t *info)
+{
+	if (!pr->s->opts.oci || pr->pid != 1 || pr->actions[sig - 1].handler != (uint64_t)SIG_DFL)
+		return false;
+	bool forced = info && (info->si_code == SI_KERNEL || (info->si_code == SI_USER && info->si_pid == 0));
+	return !(forced && (sig == SIGKILL || sig == SIGSTOP));
+}
+
 void sig_queue_locked(struct task *t, int sig, const siginfo_t *info)
 {
 	jobctl_generated(t->proc, sig); /* SIGCONT resumes, even blocked or ignored */
+	if (init_drops(t->proc, sig, info))
+		return;
 	if (sig != SIGKILL && ignored_now(t, sig))
 		return;
 	if (!(t->pending & SIG_BIT(sig))) { /* standard signals do not queue twice */
@@ -392,6 +409,10 @@ int sig_deliver(struct task *t)
 		struct ksigaction act = pr->actions[sig - 1];
 		if (act.handler == (uint64_t)SIG_IGN || (act.handler == (uint64_t)SIG_DFL && default_action(sig) == DFL_IGNORE)) {
 			no_handler = true;
+			continue;
+		}
+		if (act.handler == (uint64_t)SIG_DFL && sig != SIGKILL && sig != SIGSTOP && pr->s->opts.oci && pr->pid == 1) {
+			no_handler = true; /* an init takes no default action it did not ask for (init_drops) */
 			continue;
 		}
 		if (act.handler == (uint64_t)SIG_DFL && default_action(sig) == DFL_STOP) {

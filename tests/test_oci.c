@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: Apache-2.0
+// The OCI runtime's verbs (tools/oci_*.c) on a bundle made here from busybox-static: the built cvisor
+// binary driven as an engine drives it, this test process being the subreaper that inherits the
+// container's process (as conmon is) and takes its exit status.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "harness.h"
+#include "sandbox_run.h"
+
+extern char **environ;
+
+#define CVISOR BUILD_DIR "/cvisor"
+
+/* Text equality, printing both sides when they differ. */
+#define EXPECT_TEXT(got, want)                                                                         \
+	do {                                                                                           \
+		if (strcmp((got), (want)) != 0)                                                        \
+			HARNESS_FAIL(0, "got \"%s\", want \"%s\"", (got), (want));                     \
+	} while (0)
+
+struct oci_env {
+	char dir[64];       /* everything of the test: bundle/, state/, vol/, out */
+	char bundle[128], root[128], rootfs[160], state[128], vol[128], out[128];
+};
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+	ASSERT_TRUE(f != NULL);
+	fputs(text, f);
+	ASSERT_EQ(fclose(f), 0);
+}
+
+static char *read_text(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return strdup("");
+	struct outcome o;
+	collect(fd, &o);
+	return o.out;
+}
+
+/* A busybox-static rootfs (bin/ with a few applets, etc/motd "image") in a fresh directory. */
+static void oci_setup(struct oci_env *e)
+{
+	if (access("/bin/busybox", X_OK) != 0)
+		SKIP("no /bin/busybox (busybox-static)");
+	snprintf(e->dir, sizeof(e->dir), "/var/tmp/cvisor-oci-XXXXXX");
+	ASSERT_TRUE(mkdtemp(e->dir) != NULL);
+	chmod(e->dir, 0755);
+	snprintf(e->bundle, sizeof(e->bundle), "%s/bundle", e->dir);
+	snprintf(e->rootfs, sizeof(e->rootfs), "%s/rootfs", e->bundle);
+	snprintf(e->state, sizeof(e->state), "%s/state", e->dir);
+	snprintf(e->vol, sizeof(e->vol), "%s/vol", e->dir);
+	snprintf(e->out, sizeof(e->out), "%s/out", e->dir);
+	char p[256];
+	ASSERT_EQ(mkdir(e->bundle, 0755), 0);
+	ASSERT_EQ(mkdir(e->rootfs, 0755), 0);
+	ASSERT_EQ(mkdir(e->vol, 0755), 0);
+	snprintf(p, sizeof(p), "%s/bin", e->rootfs);
+	ASSERT_EQ(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/etc", e->rootfs);
+	ASSERT_EQ(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/bin/busybox", e->rootfs);
+	copy_file("/bin/busybox", p, 0755);
+	static const char *const applets[] = { "sh", "cat", "echo", "id", "sleep", "hostname", "pwd", "ls", "kill" };
+	for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
+		snprintf(p, sizeof(p), "%s/bin/%s", e->rootfs, applets[i]);
+		ASSERT_EQ(symlink("busybox", p), 0);
+	}
+	snprintf(p, sizeof(p), "%s/etc/motd", e->rootfs);
+	write_text(p, "image\n");
+	snprintf(p, sizeof(p), "%s/v", e->vol);
+	write_text(p, "volume\n");
+	/* The container's process is orphaned when create exits: we take it, as conmon does. */
+	ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+}
+
+static void oci_cleanup(struct oci_env *e)
+{
+	remove_tree(e->dir);
+}
+
+/* config.json: process.args @args (a JSON array), extra @mounts (JSON objects, comma-separated) and
+ * @more top-level members ("" for none). */
+static void oci_config(struct oci_env *e, const char *args, const char *mounts, const char *user, const char *more)
+{
+	char path[256], *text;
+	snprintf(path, sizeof(path), "%s/config.json", e->bundle);
+	ASSERT_TRUE(asprintf(&text,
+			     "{ \"ociVersion\": \"1.0.2\",\n"
+			     "  \"process\": { \"args\": %s, \"env\": [\"PATH=/bin\", \"GREETING=hello\"], \"cwd\": \"/etc\",\n"
+			     "               \"user\": %s, \"noNewPrivileges\": true,\n"
+			     "               \"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 512, \"soft\": 256 } ] },\n"
+			     "  \"root\": { \"path\": \"rootfs\" },\n"
+			     "  \"hostname\": \"boxname\",\n"
+			     "  \"mounts\": [ { \"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\" },\n"
+			     "              { \"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
+			     "                \"options\": [\"newinstance\", \"ptmxmode=0666\"] } %s%s ],\n"
+			     "  \"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"mount\" } ] }\n"
+			     "  %s%s }\n",
+			     args, user ? user : "{ \"uid\": 0, \"gid\": 0 }", mounts[0] ? "," : "", mounts, more[0] ? "," : "",
+			     more) > 0);
+	write_text(path, text);
+	free(text);
+}
+
+/* Run cvisor --root STATE ARGS...: its exit status; stdout and stderr into *out (may be NULL). The
+ * container's output goes to e->out (create's stdout: the container keeps it open). */
+static int cvisor(struct oci_env *e, char **out, const char *const *args)
+{
+	char *argv[16] = { "cvisor", "--root", e->state };
+	int n = 3;
+	for (; args[n - 3]; n++)
+		argv[n] = (char *)args[n - 3];
+	argv[n] = NULL;
+	bool create = strcmp(args[0], "create") == 0;
+	int p[2];
+	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+	struct stat before = { 0 };
+	stat(e->out, &before);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	if (create)
+		posix_spawn_file_actions_addopen(&fa, 1, e->out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	else
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, create ? 1 : p[1], 2);
+	pid_t pid;
+	ASSERT_EQ(posix_spawn(&pid, CVISOR, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	struct outcome o;
+	collect(p[0], &o);
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	if (create) { /* what create itself said: the file's new part */
+		free(o.out);
+		char *all = read_text(e->out);
+		o.out = strdup(all + (strlen(all) >= (size_t)before.st_size ? before.st_size : 0));
+		free(all);
+	}
+	if (out)
+		*out = o.out;
+	else
+		free(o.out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define CV(e, out, ...) cvisor(e, out, (const char *const[]){ __VA_ARGS__, NULL })
+
+static int read_pid(const char *file)
+{
+	char *t = read_text(file);
+	int pid = atoi(t);
+	free(t);
+	return pid;
+}
+
+/* The container's status as our child: exit code, or 128+N. */
+static int reap(int pid)
+{
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool state_says(struct oci_env *e, const char *id, const char *status)
+{
+	char *out, want[64];
+	int ret = CV(e, &out, "state", id);
+	snprintf(want, sizeof(want), "\"status\": \"%s\"", status);
+	bool ok = ret == 0 && strstr(out, want);
+	if (!ok)
+		fprintf(stderr, "  state %s: %d %s\n", id, ret, out);
+	free(out);
+	return ok;
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* delete @id: nothing of it is left under --root; then the test's files go. */
+static void oci_finish(struct oci_env *e, const char *id)
+{
+	ASSERT_EQ(CV(e, NULL, "delete", id), 0);
+	EXPECT_EQ(count_entries(e->state), 0);
+	oci_cleanup(e);
+}
+
+/* create, state, start, the exit status through the subreaper, delete: the runc sequence conmon uses. */
+TEST_TIMEOUT(run_oci_lifecycle, 60)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	oci_config(&e, "[\"sh\", \"-c\", \"echo $GREETING from $(pwd) on $(hostname); ulimit -n; exit 3\"]", "", NULL, "");
+	char pidf[160];
+	snprintf(pidf, sizeof(pidf), "%s/pid", e.dir);
+	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c1"), 0);
+	int pid = read_pid(pidf);
+	ASSERT_GT(pid, 0);
+	EXPECT_TRUE(state_says(&e, "c1", "created"));
+	char *out;
+	ASSERT_EQ(CV(&e, &out, "state", "c1"), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "\"pid\": %d", pid);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	free(out);
+	ASSERT_EQ(CV(&e, NULL, "start", "c1"), 0);
+	EXPECT_EQ(reap(pid), 3);
+	EXPECT_TRUE(state_says(&e, "c1", "stopped"));
+	out = read_text(e.out);
+	EXPECT_TEXT(out, "hello from /etc on boxname\n256\n");
+	free(out);
+	EXPECT_EQ(CV(&e, NULL, "start", "c1"), 1); /* stopped: no second start */
+	oci_finish(&e, "c1");
+}
+
+/* Binds at other destinations (a file over the image's, a directory the image lacks), read-only and
+ * writable; a writable root whose writes go to the container's upper directory, never the image. */
+TEST_TIMEOUT(run_oci_mounts_and_writable_root, 60)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	char mounts[1024], hosts[160], pidf[160];
+	snprintf(hosts, sizeof(hosts), "%s/hosts", e.dir);
+	write_text(hosts, "127.0.0.1 from-the-host\n");
+	snprintf(mounts, sizeof(mounts),
+		 "{ \"destination\": \"/etc/motd\", \"type\": \"bind\", \"source\": \"%s\", \"options\": [\"rbind\", \"ro\"] },"
+		 "{ \"destination\": \"/data/rw\", \"type\": \"bind\", \"source\": \"%s\", \"options\": [\"rbind\", \"rw\"] },"
+		 "{ \"destination\": \"/data/ro\", \"type\": \"bind\", \"source\": \"%s\", \"options\": [\"bind\", \"ro\"] },"
+		 "{ \"destination\": \"/scratch\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"size=1m\"] }",
+		 hosts, e.vol, e.vol);
+	oci_config(&e,
+		   "[\"sh\", \"-c\", \"cat /etc/motd; echo x > /etc/motd || echo motd-ro; cat /data/rw/v; echo w > /data/rw/w;"
+		   " echo y > /data/ro/y || echo vol-ro; echo new > /etc/new; cat /etc/new; echo s > /scratch/s; cat /scratch/s;"
+		   " echo t > /tmp/t; cat /tmp/t; id\"]",
+		   mounts, "{ \"uid\": 0, \"gid\": 0, \"additionalGids\": [10, 20] }", "");
+	snprintf(pidf, sizeof(pidf), "%s/pid", e.dir);
+	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c2"), 0);
+	int pid = read_pid(pidf);
+	ASSERT_EQ(CV(&e, NULL, "start", "c2"), 0);
+	EXPECT_EQ(reap(pid), 0);
+	char *out = read_text(e.out);
+	EXPECT_TRUE(strstr(out, "127.0.0.1 from-the-host\n") == out);
+	EXPECT_TRUE(strstr(out, "motd-ro\n") != NULL);
+	EXPECT_TRUE(strstr(out, "volume\n") != NULL);
+	EXPECT_TRUE(strstr(out, "vol-ro\n") != NULL);
+	EXPECT_TRUE(strstr(out, "new\ns\nt\nuid=0 gid=0 groups=10,20\n") != NULL);
+	if (harness_failures)
+		fprintf(stderr, "  output:\n%s", out);
+	free(out);
+	/* The writable volume got the file; the read-only one and the image did not. */
+	char p[256];
+	snprintf(p, sizeof(p), "%s/w", e.vol);
+	out = read_text(p);
+	EXPECT_TEXT(out, "w\n");
+	free(out);
+	snprintf(p, sizeof(p), "%s/y", e.vol);
+	EXPECT_NE(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/etc/new", e.rootfs);
+	EXPECT_NE(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/data", e.rootfs); /* mount points were made in the upper directory */
+	EXPECT_NE(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/etc/motd", e.rootfs);
+	out = read_text(p);
+	EXPECT_TEXT(out, "image\n");
+	free(out);
+	snprintf(p, sizeof(p), "%s/c2/overlay/upper/etc/new", e.state);
+	EXPECT_EQ(access(p, F_OK), 0); /* the copy-up is the container's, until delete */
+	oci_finish(&e, "c2");
+}
+
+/* The first process is the sandbox's init: signals with the default action from inside are ignored
+ * (SIGKILL included); a handler it installed runs. Sent from outside by kill, SIGKILL ends it. (Not
+ * SIGINT from inside: busybox sh -c catches it itself and exits 130, natively as well.) */
+TEST_TIMEOUT(run_oci_init_signals, 60)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	char mounts[256], fifo[160];
+	snprintf(fifo, sizeof(fifo), "%s/ready", e.vol);
+	ASSERT_EQ(mkfifo(fifo, 0666), 0);
+	snprintf(mounts, sizeof(mounts), "{ \"destination\": \"/vol\", \"type\": \"bind\", \"source\": \"%s\" }", e.vol);
+	oci_config(&e,
+		   "[\"sh\", \"-c\", \"kill -TERM $$; kill -HUP $$; kill -USR2 $$; kill -KILL $$; echo survived;"
+		   " trap 'echo trapped' USR1; kill -USR1 $$; echo ready > /vol/ready; exec sleep 1000\"]",
+		   mounts, NULL, "");
+	char pidf[160];
+	snprintf(pidf, sizeof(pidf), "%s/pid", e.dir);
+	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c3"), 0);
+	int pid = read_pid(pidf);
+	ASSERT_EQ(CV(&e, NULL, "start", "c3"), 0);
+	char *ready = read_text(fifo); /* blocks until the program is past its own kills */
+	EXPECT_TEXT(ready, "ready\n");
+	free(ready);
+	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "STOP"), 1); /* not deliverable yet: refused, not misapplied */
+	ASSERT_EQ(CV(&e, NULL, "kill", "c3", "KILL"), 0);
+	EXPECT_EQ(reap(pid), 128 + SIGKILL);
+	char *out = read_text(e.out);
+	EXPECT_TRUE(strncmp(out, "survived\ntrapped\n", 17) == 0);
+	if (harness_failures)
+		fprintf(stderr, "  output:\n%s", out);
+	free(out);
+	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "KILL"), 1); /* stopped */
+	oci_finish(&e, "c3");
+}
+
+/* One line, a non-zero status and nothing left behind for each mistake an engine or a user can make. */
+static void expect_error(const char *what, int ret, char *out, const char *needle)
+{
+	EXPECT_NE(ret, 0);
+	size_t lines = 0;
+	for (char *q = out; *q; q++)
+		lines += *q == '\n';
+	if (ret == 0 || lines != 1 || !strstr(out, needle))
+		HARNESS_FAIL(0, "%s: status %d, want one line with \"%s\", got: %s", what, ret, needle, out);
+	free(out);
+}
+
+#define EXPECT_ERR(what, needle, ...)                                                                  \
+	do {                                                                                           \
+		char *o_;                                                                              \
+		int r_ = CV(&e, &o_, __VA_ARGS__);                                                     \
+		expect_error(what, r_, o_, needle);                                                    \
+	} while (0)
+
+TEST_TIMEOUT(run_oci_bad_input, 90)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	char cfg[256];
+	int tmp0 = count_entries("/tmp");
+	snprintf(cfg, sizeof(cfg), "%s/config.json", e.bundle);
+	EXPECT_ERR("missing config.json", "config.json: No such file", "create", "-b", e.bundle, "x");
+	write_text(cfg, "{ \"ociVersion\": \"1.0.2\", \"process\": {");
+	EXPECT_ERR("malformed config.json", "config.json: line", "create", "-b", e.bundle, "x");
+	oci_config(&e, "[\"sh\"]", "", NULL, "\"solaris\": {}");
+	EXPECT_ERR("unsupported field", "solaris is not supported", "create", "-b", e.bundle, "x");
+	oci_config(&e, "[\"sh\"]", "{ \"destination\": \"/x\", \"type\": \"nfs\", \"source\": \"h:/x\" }", NULL, "");
+	EXPECT_ERR("unsupported mount", "type nfs is not supported", "create", "-b", e.bundle, "x");
+	oci_config(&e, "[\"no-such-program\"]", "", NULL, "");
+	EXPECT_ERR("missing program", "executable file not found", "create", "-b", e.bundle, "x");
+	EXPECT_ERR("bad id", "invalid container id", "create", "-b", e.bundle, "../x");
+	EXPECT_EQ(count_entries(e.state), 0);
+	EXPECT_ERR("unknown container", "nope does not exist", "state", "nope");
+	EXPECT_ERR("unknown container", "nope does not exist", "start", "nope");
+	EXPECT_ERR("unknown container", "nope does not exist", "kill", "nope", "KILL");
+	EXPECT_ERR("unknown container", "nope does not exist", "delete", "nope");
+	oci_config(&e, "[\"sleep\", \"1000\"]", "", NULL, "");
+	char pidf[160];
+	snprintf(pidf, sizeof(pidf), "%s/pid", e.dir);
+	ASSERT_EQ(CV(&e, NULL, "create", "-b", e.bundle, "--pid-file", pidf, "c4"), 0);
+	int pid = read_pid(pidf);
+	EXPECT_ERR("double create", "c4 already exists", "create", "-b", e.bundle, "c4");
+	EXPECT_TRUE(state_says(&e, "c4", "created")); /* the failed create left the first one alone */
+	ASSERT_EQ(CV(&e, NULL, "start", "c4"), 0);
+	EXPECT_ERR("double start", "that is running", "start", "c4");
+	EXPECT_ERR("delete while running", "not stopped: running", "delete", "c4");
+	EXPECT_TRUE(state_says(&e, "c4", "running"));
+	ASSERT_EQ(CV(&e, NULL, "delete", "--force", "c4"), 0);
+	EXPECT_EQ(reap(pid), 128 + SIGKILL);
+	EXPECT_EQ(count_entries(e.state), 0);
+	/* A created container that is never started is deleted (killed) without --force, as runc does. */
+	ASSERT_EQ(CV(&e, NULL, "create", "-b", e.bundle, "--pid-file", pidf, "c5"), 0);
+	pid = read_pid(pidf);
+	ASSERT_EQ(CV(&e, NULL, "delete", "c5"), 0);
+	EXPECT_EQ(reap(pid), 128 + SIGKILL);
+	EXPECT_EQ(count_entries(e.state), 0);
+	EXPECT_EQ(count_entries("/tmp"), tmp0);
+	oci_cleanup(&e);
+}
