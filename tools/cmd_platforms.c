@@ -54,6 +54,8 @@ int cmd_platforms(int argc, char **argv)
 		printf("%s%s\n", names[i], best && strcmp(best, names[i]) == 0 ? " (default)" : "");
 		if (ret < 0)
 			printf("  status:                unusable: %s\n", why);
+		else if (why[0])
+			printf("  status:                usable: %s\n", why);
 		else
 			printf("  status:                usable\n");
 		printf("  needs:                 ptrace %s, seccomp %s, same pid namespace %s, device %s\n",

@@ -11,15 +11,37 @@
 #include <unistd.h>
 #include "kvm/kvm_internal.h"
 
+/* Does KVM shadow guest page tables here (so that it misses the host's writes to them)? PVM always;
+ * kvm_amd without NPT, kvm_intel without EPT. */
+static bool param_off(const char *path)
+{
+	char c = 'Y';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 'Y';
+	close(fd);
+	return c == 'N' || c == '0';
+}
+
+static bool shadow_paging(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0 || param_off("/sys/module/kvm_amd/parameters/npt") ||
+	       param_off("/sys/module/kvm_intel/parameters/ept");
+}
+
 /* What virtualizes this /dev/kvm: PVM emulates guest ring 0; kvm_amd/kvm_intel run it in hardware. */
 static const char *flavour(void)
 {
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
-		return "PVM: guest ring 0 is emulated (slow exits; a correctness target)";
+		return "PVM: guest ring 0 is emulated (slow exits; a correctness target), shadow paging";
 	if (access("/sys/module/kvm_amd", F_OK) == 0)
-		return "hardware-virtualized (AMD SVM)";
+		return shadow_paging() ? "hardware-virtualized (AMD SVM), shadow paging (npt off)"
+				       : "hardware-virtualized (AMD SVM), nested paging";
 	if (access("/sys/module/kvm_intel", F_OK) == 0)
-		return "hardware-virtualized (Intel VMX)";
+		return shadow_paging() ? "hardware-virtualized (Intel VMX), shadow paging (ept off)"
+				       : "hardware-virtualized (Intel VMX), EPT";
 	return "hardware-virtualized";
 }
 
@@ -115,6 +137,7 @@ static int kvm_open(struct cv_platform *p)
 	if (kp->phys_bits > 46)
 		kp->phys_bits = 46;
 	kp->int80 = host_runs_int80();
+	kp->shadow = shadow_paging();
 	kp->xcr0 = p->caps.xfeatures;
 	ret = kvm_mem_init(kp);
 	if (ret < 0)

@@ -28,7 +28,8 @@
 #define KVM_KAREA_SIZE (2ull << 20)
 #define KVM_PT_BASE (2ull << 20)
 #define KVM_PT_CHUNK (2ull << 20)
-#define KVM_PT_LIMIT (1ull << 30)
+#define KVM_PT_LIMIT ((1ull << 30) - (2ull << 20)) /* the last 2 MiB: the zap slot's page */
+#define KVM_ZAP_GPA ((1ull << 30) - KVM_PAGE)
 #define KVM_WIN_BASE (1ull << 30)
 #define KVM_KBASE 0xffff800000000000ull
 #define KVM_FREE_SLOTS 64
@@ -74,6 +75,8 @@ struct kvm_plat {
 	bool int80;             /* int $0x80 reaches the sentry as a 32-bit syscall (as on the host) */
 	uint64_t xcr0;
 	uint32_t phys_bits;
+	bool shadow;            /* KVM shadows the guest's page tables (PVM, npt/ept off): see kvm_zap() */
+	void *zap_page;
 
 	pthread_mutex_t lock;   /* slots, windows, page-table pages, vCPU list */
 	pthread_cond_t vcpu_freed;
@@ -127,6 +130,7 @@ struct kvm_vcpu {
 struct kvm_ctx {
 	struct kvm_vcpu *fp_vcpu;       /* holds this context's XSAVE state, or NULL (under its lock) */
 	struct kvm_vcpu *last;          /* the vCPU it ran on last (a hint) */
+	uint64_t zapped_at;             /* the fault address a shadow zap was last retried for, + 1 */
 };
 
 static inline struct kvm_plat *kvm_plat(struct cv_platform *p)
@@ -142,6 +146,8 @@ int kvm_as_new(struct cv_as *as);
 int kvm_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access, bool precommit);
 int kvm_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len);
 void kvm_as_release(struct cv_as *as);
+/* Does @as's table map @addr (as->lock held, or a racy answer)? */
+bool kvm_pte_present(struct cv_as *as, uint64_t addr);
 
 /* kvm_vcpu.c */
 int kvm_vcpu_setup_tables(struct kvm_plat *kp);
@@ -154,5 +160,8 @@ void kvm_kick(struct cv_platform *p, uint64_t target);
 int kvm_ctx_pull(struct cv_ctx *ctx);
 /* Make every vCPU running @as leave the guest and drop its cached translations before it goes on. */
 void kvm_shootdown(struct kvm_plat *kp, struct cv_as *as);
+/* Under shadow paging, make KVM drop every shadow page (it never sees the host's writes to guest page
+ * tables): delete and re-add a one-page slot no guest touches (x86 KVM zaps all shadows then). */
+void kvm_zap(struct kvm_plat *kp);
 
 #endif

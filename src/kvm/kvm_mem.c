@@ -101,7 +101,15 @@ int kvm_mem_init(struct kvm_plat *kp)
 	int ret = set_slot(kp, 0, 0, KVM_KAREA_SIZE, kp->karea, 0);
 	if (ret < 0)
 		return ret;
-	kp->next_slot = 1;
+	kp->next_slot = 2; /* 0: the kernel area, 1: the zap page */
+	kp->zap_page = mmap(NULL, KVM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (kp->zap_page == MAP_FAILED) {
+		kp->zap_page = NULL;
+		return -ENOMEM;
+	}
+	ret = set_slot(kp, 1, KVM_ZAP_GPA, KVM_PAGE, kp->zap_page, 0);
+	if (ret < 0)
+		return ret;
 	memset(kvm_karea_page(kp, KP_STUBS), 0xf4, KVM_PAGE); /* hlt everywhere */
 	memset(kvm_karea_page(kp, KP_ENTRY), 0xf4, KVM_PAGE);
 	uint64_t *pdpt = kvm_karea_page(kp, KP_PDPT), *pd = kvm_karea_page(kp, KP_PD);
@@ -114,6 +122,17 @@ int kvm_mem_init(struct kvm_plat *kp)
 	for (unsigned pg = KP_VCPU0; pg < KVM_KAREA_SIZE / KVM_PAGE; pg++)
 		pt[pg] = (uint64_t)pg * KVM_PAGE | PTE_P | PTE_W | PTE_A | PTE_D | PTE_NX;
 	return 0;
+}
+
+void kvm_zap(struct kvm_plat *kp)
+{
+	if (!kp->shadow)
+		return;
+	pthread_mutex_lock(&kp->lock);
+	if (set_slot(kp, 1, KVM_ZAP_GPA, 0, kp->zap_page, 0) < 0 ||
+	    set_slot(kp, 1, KVM_ZAP_GPA, KVM_PAGE, kp->zap_page, 0) < 0)
+		cv_debug("kvm: the zap slot could not be reloaded: %s", strerror(errno));
+	pthread_mutex_unlock(&kp->lock);
 }
 
 void kvm_mem_fini(struct kvm_plat *kp)
@@ -130,6 +149,8 @@ void kvm_mem_fini(struct kvm_plat *kp)
 	free(kp->pt_free);
 	if (kp->karea)
 		munmap(kp->karea, KVM_KAREA_SIZE);
+	if (kp->zap_page)
+		munmap(kp->zap_page, KVM_PAGE);
 }
 
 /* ---- windows ---- */
@@ -318,6 +339,19 @@ static void free_tables(struct kvm_plat *kp, uint64_t table, int shift, bool top
 				free_tables(kp, t[i] & PTE_ADDR, shift - 9, false);
 	}
 	pt_free_locked(kp, table);
+}
+
+bool kvm_pte_present(struct cv_as *as, uint64_t addr)
+{
+	struct kvm_as *ka = as->priv;
+	uint64_t table = ka->pml4;
+	for (int shift = 39; shift >= 12; shift -= 9) {
+		uint64_t e = __atomic_load_n(pt_host(ka->kp, table) + ((addr >> shift) & 511), __ATOMIC_ACQUIRE);
+		if (!(e & PTE_P))
+			return false;
+		table = e & PTE_ADDR;
+	}
+	return true;
 }
 
 int kvm_as_new(struct cv_as *as)

@@ -438,6 +438,7 @@ void kvm_kick(struct cv_platform *p, uint64_t target)
 
 void kvm_shootdown(struct kvm_plat *kp, struct cv_as *as)
 {
+	kvm_zap(kp); /* first: a vCPU kicked below must not come back to a stale shadow */
 	for (int i = 0; i < KVM_MAX_VCPUS; i++) {
 		struct kvm_vcpu *v = __atomic_load_n(&kp->vcpus[i], __ATOMIC_ACQUIRE);
 		if (!v || atomic_load(&v->cur_as) != as || !atomic_load(&v->in_guest))
@@ -627,12 +628,22 @@ static int fpu_code(const uint8_t *xsave, bool simd)
  * access error (as Linux says for PROT_NONE); a file page left out because it lay past the end of the
  * file is mapped now if the file has grown (1: run again), else SIGBUS, as Linux.
  */
-static int absent_page(struct cv_as *as, uint64_t addr, int *sig, int *code)
+static int absent_page(struct cv_ctx *ctx, struct cv_as *as, uint64_t addr, int *sig, int *code)
 {
 	int ret = 0;
+	struct kvm_ctx *kc = ctx->priv;
 	pthread_mutex_lock(&as->lock);
 	const struct as_mapping *m = maptable_find(as, addr);
-	if (m && !m->access) {
+	if (m && m->access && kvm_pte_present(as, addr)) {
+		/* mapped, yet the vCPU saw nothing: a shadow page KVM built before the host's write (shadow
+		 * paging only). Drop the shadows and run again, once per address. */
+		if (kc->zapped_at != addr + 1 && kvm_plat(as->p)->shadow) {
+			kc->zapped_at = addr + 1;
+			pthread_mutex_unlock(&as->lock);
+			kvm_zap(kvm_plat(as->p));
+			return 1;
+		}
+	} else if (m && !m->access) {
 		*code = SEGV_ACCERR;
 	} else if (m && !m->ref->memfile) {
 		uint64_t page = addr & ~(KVM_PAGE - 1);
@@ -727,7 +738,7 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		}
 		int sig = SIGSEGV, code = (err & 1) ? SEGV_ACCERR : SEGV_MAPERR;
 		if (!(err & 1)) {
-			int r2 = absent_page(as, cr2, &sig, &code);
+			int r2 = absent_page(ctx, as, cr2, &sig, &code);
 			if (r2)
 				return r2;
 		}
@@ -890,6 +901,8 @@ again:;
 		ret = -EIO;
 		break;
 	}
+	if (ret == 0 && exit->reason != CV_EXIT_SIGNAL)
+		((struct kvm_ctx *)ctx->priv)->zapped_at = 0;
 	atomic_store(ctx->run_word, 0);
 	atomic_store(&v->cur_as, NULL);
 	atomic_store(&v->tid, 0);
