@@ -49,12 +49,13 @@ static uint64_t pt_alloc_locked(struct kvm_plat *kp)
 		if (gpa + KVM_PT_CHUNK > KVM_PT_LIMIT)
 			return 0;
 		size_t npages = KVM_PT_CHUNK / KVM_PAGE;
-		if (kp->cap_pt_free < npages) {
-			uint64_t *f = realloc(kp->pt_free, npages * sizeof(*f));
+		size_t all = (kp->n_pt_chunks + 1) * npages; /* every page may come back to the list */
+		if (kp->cap_pt_free < all) {
+			uint64_t *f = realloc(kp->pt_free, all * sizeof(*f));
 			if (!f)
 				return 0;
 			kp->pt_free = f;
-			kp->cap_pt_free = npages;
+			kp->cap_pt_free = all;
 		}
 		uint8_t **c = realloc(kp->pt_chunks, (kp->n_pt_chunks + 1) * sizeof(*c));
 		if (!c)

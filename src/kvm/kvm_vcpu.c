@@ -201,7 +201,7 @@ static int vcpu_create(struct kvm_plat *kp, int index, struct kvm_vcpu **out)
 	me[2] = (struct kvm_msr_entry){ .index = MSR_CSTAR, .data = KVM_CSTAR };
 	me[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = 0x47700 }; /* TF IF DF IOPL NT AC */
 	me[4] = (struct kvm_msr_entry){ .index = MSR_TSC_AUX, .data = 0 };
-	if (ioctl(v->fd, KVM_SET_MSRS, &msrs.h) < 4) {
+	if (ioctl(v->fd, KVM_SET_MSRS, &msrs.h) != 5) {
 		cv_debug("kvm: KVM_SET_MSRS: %s", strerror(errno));
 		goto fail;
 	}
