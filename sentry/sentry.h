@@ -365,6 +365,9 @@ struct sentry {
 	} unames[UNIX_NAMES_MAX]; /* the magic name a socket was bound by, and the program's name */
 	unsigned n_unames, next_uname;
 	char proc_dir[64];             /* host directory for /proc listings (procfs.c), "" if none */
+	pthread_mutex_t spc_lock;      /* sandbox paths of directories by inode (spcache.c) */
+	struct spc_ent *spc;
+	uint64_t spc_gen;              /* bumped when the sandbox renames or removes a directory (from 1) */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
 	struct fc_entry *fc;
 	uint64_t fc_bytes;
@@ -782,6 +785,15 @@ int policy_normalize(const char *cwd, const char *path, char *out);
 const struct mountpt *policy_host_mount(const struct policy *pol, const char *host, size_t *len);
 /* The sandbox path of host fd @hfd of @pr (SENTRY_PATH_MAX bytes at @out); 0 or -EBADF. */
 int fs_fd_spath(struct process *pr, int hfd, char *out);
+
+/* spcache.c: the sandbox path of a directory by (device, inode, mount id) from statx, remembered
+ * until the sandbox renames or removes a directory, or for 1 s (host-side renames). */
+struct statx;
+int spcache_get(struct sentry *s, const struct statx *sx, char *sp); /* 0: found, in sp */
+uint64_t spcache_gen(struct sentry *s); /* read before asking the host, handed to spcache_put */
+void spcache_put(struct sentry *s, const struct statx *sx, uint64_t gen, const char *sp);
+void spcache_moved(struct sentry *s); /* a directory was renamed or removed */
+void spcache_free(struct sentry *s);
 
 /* walk.c: path resolution with Linux's semantics; the host kernel never resolves a component the
  * sentry did not (docs/paths.md). */

@@ -564,6 +564,7 @@ PLATFORM_TEST(run_misc_syscalls)
 	     "    print(t(os.chown, p, 1000, -1), t(os.chown, p, -1, 5), flush=True); os._exit(0)\n"
 	     "os.waitpid(k, 0); os.unlink(p)");
 	RUNP(PROGS_DIR "/sysmisc", NULL);
+	RUNP(PROGS_DIR "/dirfds", NULL);  /* lookups through directory fds while directories move */
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
 	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */

@@ -244,11 +244,14 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 			return ret;
 	}
 	/* Non-blocking in the host: a FIFO's blocking open would wait where no signal reaches. Terminals
-	 * never become the sentry's controlling terminal. */
-	long h = walk_reopen(w, flags | O_NONBLOCK | (dev ? O_NOCTTY : 0), mode & 07777 & ~(uint64_t)pr->umask);
+	 * never become the sentry's controlling terminal. A regular file or directory in a read-only
+	 * mount is opened as asked: its open never blocks, and the sandbox cannot swap a FIFO in since
+	 * the walk (one call less). */
+	bool plain = !w->rw && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode));
+	long h = walk_reopen(w, flags | (plain ? 0 : O_NONBLOCK) | (dev ? O_NOCTTY : 0), mode & 07777 & ~(uint64_t)pr->umask);
 	if (h >= 0 && dev)
 		ptyjob_opened(pr, (int)h, flags); /* the host never sees it as a controlling terminal */
-	if (h >= 0 && !(flags & O_NONBLOCK) &&
+	if (h >= 0 && !(flags & O_NONBLOCK) && !plain &&
 	    fcntl((int)h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
 		long e = -errno;
 		close((int)h);
@@ -389,7 +392,8 @@ static long sys_openat2(struct task *t, int64_t dirfd, uint64_t upath, uint64_t 
 	return sys_openat(t, dirfd, upath, how.flags, how.mode, wflags);
 }
 
-static long stat_out(struct process *pr, int h, uint64_t ust)
+/* stat of host fd @h out to the application's @ust, as the sandbox sees owners. */
+static long stat_fd_out(struct process *pr, int h, uint64_t ust)
 {
 	struct stat st;
 	long ret = fstat(h, &st) < 0 ? -errno : 0;
@@ -398,8 +402,33 @@ static long stat_out(struct process *pr, int h, uint64_t ust)
 		owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
 		ret = mm_copy_out(pr, ust, &st, sizeof(st));
 	}
+	return ret;
+}
+
+static long stat_out(struct process *pr, int h, uint64_t ust)
+{
+	long ret = stat_fd_out(pr, h, ust);
 	close(h);
 	return ret;
+}
+
+/* stat(2) of @path out to @ust: the walk's own fstat of the object, not another. */
+static long stat_path(struct process *pr, int64_t dirfd, uint64_t upath, bool nofollow, uint64_t ust)
+{
+	char path[SENTRY_PATH_MAX];
+	struct walk w;
+	long ret = copy_path(pr, upath, path);
+	if (ret < 0 || (ret = walk_path(pr, dirfd, path, nofollow ? 0 : WALK_FOLLOW, &w)) < 0)
+		return ret;
+	if (w.proc) { /* the sandbox's own /proc */
+		long h;
+		return procfs_lookup(pr, w.spath, nofollow, &h) ? stat_out(pr, (int)h, ust) : -ENOENT;
+	}
+	struct stat st = w.st;
+	ids_report(pr->s, w.fd, &st.st_uid, &st.st_gid);
+	owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
+	walk_done(&w);
+	return mm_copy_out(pr, ust, &st, sizeof(st));
 }
 
 static long with_lookup(struct process *pr, int64_t dirfd, uint64_t upath, bool nofollow, int *h)
@@ -582,16 +611,12 @@ static long sys_chdir(struct process *pr, uint64_t fd, uint64_t upath)
 
 long sc_stat(struct task *t, const uint64_t a[6])
 {
-	int h = -1;
-	long ret = with_lookup(t->proc, AT_FDCWD, a[0], false, &h);
-	return ret < 0 ? ret : stat_out(t->proc, h, a[1]);
+	return stat_path(t->proc, AT_FDCWD, a[0], false, a[1]);
 }
 
 long sc_lstat(struct task *t, const uint64_t a[6])
 {
-	int h = -1;
-	long ret = with_lookup(t->proc, AT_FDCWD, a[0], true, &h);
-	return ret < 0 ? ret : stat_out(t->proc, h, a[1]);
+	return stat_path(t->proc, AT_FDCWD, a[0], true, a[1]);
 }
 
 long sc_newfstatat(struct task *t, const uint64_t a[6])
@@ -600,11 +625,16 @@ long sc_newfstatat(struct task *t, const uint64_t a[6])
 	char path[SENTRY_PATH_MAX];
 	int h = -1;
 	if ((a[3] & AT_EMPTY_PATH) && mm_strncpy_in(pr, a[1], path, 2) == 0) {
+		if (DIRFD(a[0]) == AT_FDCWD) { /* the working directory itself */
+			h = fs_lookup(pr, AT_FDCWD, ".", false);
+			return h < 0 ? h : stat_out(pr, h, a[2]);
+		}
+		/* fstat(2) as glibc makes it: the fd itself (the dispatcher holds the process lock, so
+		 * no other thread closes it meanwhile). */
 		h = a[0] < SENTRY_MAX_FDS ? pr->fds[a[0]] : -1;
-		return h < 0 ? -EBADF : stat_out(pr, fcntl(h, F_DUPFD_CLOEXEC, 3), a[2]);
+		return h < 0 ? -EBADF : stat_fd_out(pr, h, a[2]);
 	}
-	long ret = with_lookup(pr, DIRFD(a[0]), a[1], a[3] & AT_SYMLINK_NOFOLLOW, &h);
-	return ret < 0 ? ret : stat_out(pr, h, a[2]);
+	return stat_path(pr, DIRFD(a[0]), a[1], a[3] & AT_SYMLINK_NOFOLLOW, a[2]);
 }
 
 long sc_statx(struct task *t, const uint64_t a[6])
@@ -613,11 +643,16 @@ long sc_statx(struct task *t, const uint64_t a[6])
 	char path[SENTRY_PATH_MAX];
 	struct statx sx;
 	int h = -1;
+	bool borrowed = false;
 	long ret;
 	if ((a[2] & AT_EMPTY_PATH) && mm_strncpy_in(pr, a[1], path, 2) == 0) {
-		h = DIRFD(a[0]) >= 0 && a[0] < SENTRY_MAX_FDS && pr->fds[a[0]] >= 0 ? fcntl(pr->fds[a[0]], F_DUPFD_CLOEXEC, 3)
-										  : -EBADF;
-		ret = h < 0 ? -EBADF : 0;
+		if (DIRFD(a[0]) == AT_FDCWD) { /* the working directory itself */
+			h = fs_lookup(pr, AT_FDCWD, ".", false);
+		} else { /* the fd itself: the process lock is held, no other thread closes it */
+			h = a[0] < SENTRY_MAX_FDS ? pr->fds[a[0]] : -1;
+			borrowed = true;
+		}
+		ret = h < 0 ? (borrowed ? -EBADF : h) : 0;
 	} else {
 		ret = with_lookup(pr, DIRFD(a[0]), a[1], a[2] & AT_SYMLINK_NOFOLLOW, &h);
 	}
@@ -629,7 +664,8 @@ long sc_statx(struct task *t, const uint64_t a[6])
 		owners_get(pr->s, makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino, &sx.stx_uid, &sx.stx_gid);
 		ret = mm_copy_out(pr, a[4], &sx, sizeof(sx));
 	}
-	close(h);
+	if (!borrowed)
+		close(h);
 	return ret;
 }
 

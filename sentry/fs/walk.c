@@ -538,6 +538,22 @@ void walk_done(struct walk *w)
 	w->fd = w->dir = -1;
 }
 
+/* The canonical sandbox path of directory fd @h (spcache.c remembers it): 0 or -ENOTDIR. */
+static int dirfd_spath(struct process *pr, int h, char *sp)
+{
+	struct statx sx;
+	if (statx(h, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, &sx) < 0 || !S_ISDIR(sx.stx_mode))
+		return -ENOTDIR;
+	if (spcache_get(pr->s, &sx, sp) == 0)
+		return 0;
+	uint64_t gen = spcache_gen(pr->s);
+	if (fs_fd_spath(pr, h, sp) < 0)
+		return -ENOTDIR;
+	if (!is_proc(&pr->s->pol, sp)) /* the sandbox's /proc listings are the sentry's own files */
+		spcache_put(pr->s, &sx, gen, sp);
+	return 0;
+}
+
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w)
 {
 	struct cursor c = { .pr = pr, .pol = &pr->s->pol, .fd = -1, .flags = flags, .root = "/",
@@ -556,11 +572,11 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		snprintf(c.sp, sizeof(c.sp), "%s", pr->cwd);
 	} else {
 		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
-		struct stat st;
 		if (h < 0)
 			return -EBADF;
-		if (fstat(h, &st) < 0 || !S_ISDIR(st.st_mode) || fs_fd_spath(pr, h, c.sp) < 0)
-			return -ENOTDIR;
+		int e = dirfd_spath(pr, h, c.sp);
+		if (e < 0)
+			return e;
 	}
 	if (flags & (WALK_BENEATH | WALK_IN_ROOT)) { /* openat2: the start is this walk's "/" */
 		if (path[0] == '/') {

@@ -57,7 +57,7 @@ static uint64_t file_io(const struct as_fdref *ref, uint64_t foff, uint8_t *buf,
 {
 	struct cv_memfile *hold;
 	uint8_t *p = memfile_view(ref, foff, n, &hold); /* a memory file: its size is known, no fstat */
-	if (!p) {
+	if (!p && ref->memfile) {
 		n = file_avail(ref, foff, n);
 		p = memfile_view(ref, foff, n, &hold);
 	}
@@ -71,6 +71,9 @@ static uint64_t file_io(const struct as_fdref *ref, uint64_t foff, uint8_t *buf,
 		view_put(hold);
 		return n;
 	}
+	/* Another file: pread stops at its end by itself; writes must not extend it. */
+	if (op != IO_READ)
+		n = file_avail(ref, foff, n);
 	uint64_t done = 0;
 	while (done < n) {
 		size_t chunk = n - done;
