@@ -640,9 +640,11 @@ long fs_getdents(struct process *pr, int h, char *buf, size_t len)
 {
 	struct statfs sf;
 	char dir[SENTRY_PATH_MAX], child[SENTRY_PATH_MAX + 256];
-	bool filter = fstatfs(h, &sf) == 0 && sf.f_type == SYSFS_MAGIC && fs_fd_spath(pr, h, dir) == 0;
+	int filter = -1; /* asked once there are entries: the end of a directory costs one host call */
 	for (;;) {
 		long n = syscall(SYS_getdents64, h, buf, len);
+		if (n > 0 && filter < 0)
+			filter = fstatfs(h, &sf) == 0 && sf.f_type == SYSFS_MAGIC && fs_fd_spath(pr, h, dir) == 0;
 		if (n <= 0 || !filter)
 			return n < 0 ? -errno : n;
 		/* Entries of /sys that sys_hidden() hides are dropped; a chunk of only those reads on. */
