@@ -57,6 +57,21 @@ bool host_runs_int80(void)
 	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+bool host_umip_on(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* with UMIP, a 64-bit sgdt is SIGSEGV (Linux emulates it for 32-bit only) */
+		uint8_t gdtr[10];
+		__asm__ volatile("sgdt %0" : "=m"(gdtr) : : "memory");
+		_exit(0);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return pid > 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
 int stub_mmap_result(long res, uint64_t addr)
 {
 	if ((uint64_t)res == addr)

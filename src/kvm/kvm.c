@@ -137,6 +137,7 @@ static int kvm_open(struct cv_platform *p)
 	if (kp->phys_bits > 46)
 		kp->phys_bits = 46;
 	kp->int80 = host_runs_int80();
+	kp->umip = host_umip_on();
 	kp->shadow = shadow_paging();
 	kp->xcr0 = p->caps.xfeatures;
 	ret = kvm_mem_init(kp);

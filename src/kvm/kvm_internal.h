@@ -73,6 +73,7 @@ struct kvm_plat {
 	int kvm_fd, vm_fd;
 	size_t run_size;
 	bool int80;             /* int $0x80 reaches the sentry as a 32-bit syscall (as on the host) */
+	bool umip;              /* the host kernel keeps CR4.UMIP: so does the guest (where the policy has it) */
 	uint64_t xcr0;
 	uint32_t phys_bits;
 	bool shadow;            /* KVM shadows the guest's page tables (PVM, npt/ept off): see kvm_zap() */

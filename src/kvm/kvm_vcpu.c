@@ -180,7 +180,8 @@ static int vcpu_create(struct kvm_plat *kp, int index, struct kvm_vcpu **out)
 	}
 	v->cpuid_from = pol;
 	bool xsave = table_bit(t, 1, 2, 26);
-	bool fsgs = table_bit(t, 7, 1, 0), umip = table_bit(t, 7, 2, 2);
+	/* UMIP as the host kernel keeps it: sgdt/sidt/smsw/sldt/str then fault as they do natively */
+	bool fsgs = table_bit(t, 7, 1, 0), umip = table_bit(t, 7, 2, 2) && kp->umip;
 	uint64_t xcr0 = (kp->xcr0 & table_xcr0(t)) | 3;
 	if (ioctl(v->fd, KVM_SET_CPUID2, t) < 0) {
 		cv_debug("kvm: KVM_SET_CPUID2: %s", strerror(errno));
@@ -704,11 +705,14 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		set_signal(exit, SIGBUS, SI_KERNEL, 0);
 		break;
 	case 13:
-		if (err == (0x80u << 3 | 2) && v->kp->int80) {
-			r->orig_rax = r->rax;
-			exit->reason = CV_EXIT_SYSCALL;
-			exit->syscall_flags = CV_SYSCALL_COMPAT;
-			break;
+		if ((err & 3) == 2) { /* a software `int N` at a gate the application may not use */
+			/* Linux's rip is the int instruction, as hardware reports it with error code N*8+2.
+			 * QEMU's emulated SVM (kvm-tcg) gives N*16+2 and the next instruction: accept both. */
+			uint8_t b[2];
+			uint64_t n8 = err >> 3, n16 = err >> 4;
+			bool at = as_read_raw(as, rip, b, 2) == 2 && b[0] == 0xcd && (b[1] == n8 || b[1] == n16);
+			if (!at && as_read_raw(as, rip - 2, b, 2) == 2 && b[0] == 0xcd && (b[1] == n8 || b[1] == n16))
+				r->rip = rip - 2;
 		}
 		set_signal(exit, SIGSEGV, SI_KERNEL, 0);
 		break;
@@ -736,7 +740,9 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 				return 0;
 			}
 		}
-		int sig = SIGSEGV, code = (err & 1) ? SEGV_ACCERR : SEGV_MAPERR;
+		/* The kernel half (the backend's ring-0 area): nothing of the application's is there, so
+		 * SEGV_MAPERR as Linux reports a user access to kernel addresses, present page or not. */
+		int sig = SIGSEGV, code = (err & 1) && cr2 < KVM_KBASE ? SEGV_ACCERR : SEGV_MAPERR;
 		if (!(err & 1)) {
 			int r2 = absent_page(ctx, as, cr2, &sig, &code);
 			if (r2)
@@ -747,6 +753,12 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		break;
 	}
 	default:
+		if (vec == 0x80 && v->kp->int80) { /* through its user gate: the host runs 32-bit syscalls */
+			r->orig_rax = r->rax;
+			exit->reason = CV_EXIT_SYSCALL;
+			exit->syscall_flags = CV_SYSCALL_COMPAT;
+			break;
+		}
 		if (vec == 2 || vec == 8 || vec == 18) {
 			cv_debug("kvm: vector %d from the application", vec);
 			return -EIO;
