@@ -195,6 +195,7 @@ int host_gettid(void);
 /* ---- stub-process backends (src/core/stubhost.c) ---- */
 uint64_t host_mmap_min_addr(void); /* vm.mmap_min_addr, page aligned, at least one page */
 bool host_runs_int80(void);        /* the kernel runs int $0x80 (ia32 emulation), tried in a child */
+bool host_has_vsyscall(void);      /* the kernel maps the legacy vsyscall page (not vsyscall=none) */
 bool host_umip_on(void);            /* the kernel keeps CR4.UMIP (sgdt faults in user mode), tried in a child */
 /* An injected mmap's result: 0 if it landed at @addr, else the errno worth passing on, or -EIO. */
 int stub_mmap_result(long res, uint64_t addr);

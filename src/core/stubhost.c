@@ -57,6 +57,18 @@ bool host_runs_int80(void)
 	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+bool host_has_vsyscall(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	bool found = false;
+	while (f && fgets(line, sizeof(line), f))
+		found |= strstr(line, "[vsyscall]") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 bool host_umip_on(void)
 {
 	pid_t pid = fork();

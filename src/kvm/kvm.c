@@ -138,6 +138,7 @@ static int kvm_open(struct cv_platform *p)
 		kp->phys_bits = 46;
 	kp->int80 = host_runs_int80();
 	kp->umip = host_umip_on();
+	kp->vsyscall = host_has_vsyscall();
 	kp->shadow = shadow_paging();
 	kp->xcr0 = p->caps.xfeatures;
 	ret = kvm_mem_init(kp);

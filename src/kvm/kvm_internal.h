@@ -73,6 +73,7 @@ struct kvm_plat {
 	int kvm_fd, vm_fd;
 	size_t run_size;
 	bool int80;             /* int $0x80 reaches the sentry as a 32-bit syscall (as on the host) */
+	bool vsyscall;          /* the host maps the vsyscall page: calls into it are emulated, else SIGSEGV */
 	bool umip;              /* the host kernel keeps CR4.UMIP: so does the guest (where the policy has it) */
 	uint64_t xcr0;
 	uint32_t phys_bits;

@@ -565,7 +565,7 @@ static int load_state(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *as)
 }
 
 /* Application registers back from the vCPU (rsp, rip and rflags as given). */
-static void save_regs(struct kvm_vcpu *v, struct cv_ctx *ctx, uint64_t rip, uint64_t rsp, uint64_t rflags)
+static void save_regs(struct kvm_vcpu *v, struct cv_ctx *ctx, uint64_t rip, uint64_t rsp, uint64_t rflags, uint64_t cs)
 {
 	const struct kvm_regs *g = &v->run->s.regs.regs;
 	struct cv_regs *r = &ctx->state.regs;
@@ -587,6 +587,7 @@ static void save_regs(struct kvm_vcpu *v, struct cv_ctx *ctx, uint64_t rip, uint
 	r->rip = rip;
 	r->rsp = rsp;
 	r->eflags = rflags;
+	r->cs = (cs & 0xffff) == CV_USER32_CS ? CV_USER32_CS : CV_USER_CS; /* 32-bit code or 64-bit */
 	const struct kvm_sregs *s = &v->run->s.regs.sregs;
 	r->fs_base = s->fs.base;
 	r->gs_base = s->gs.base;
@@ -672,7 +673,7 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		return -EIO;
 	}
 	uint64_t rip = f[0], rflags = f[2], rsp = f[3];
-	save_regs(v, ctx, rip, rsp, rflags);
+	save_regs(v, ctx, rip, rsp, rflags, f[1]);
 	struct cv_regs *r = &ctx->state.regs;
 	uint64_t cr2 = v->run->s.regs.sregs.cr2;
 	switch (vec) {
@@ -727,7 +728,7 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 				return 0;
 			}
 		}
-		if ((err & 0x10) && (cr2 == VSYSCALL_ADDR || cr2 == VSYSCALL_ADDR + 0x400 || cr2 == VSYSCALL_ADDR + 0x800) &&
+		if ((err & 0x10) && v->kp->vsyscall && (cr2 == VSYSCALL_ADDR || cr2 == VSYSCALL_ADDR + 0x400 || cr2 == VSYSCALL_ADDR + 0x800) &&
 		    rip == cr2) {
 			uint64_t ret_addr;
 			if (as_read_raw(as, rsp, &ret_addr, 8) == 8) {
@@ -780,13 +781,13 @@ static int decode_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *as,
 	if (g->rip >= stubs && g->rip < stubs + KVM_PAGE)
 		return exception_exit(v, ctx, as, (int)((g->rip - stubs) / KVM_STUB_SIZE), exit);
 	if (g->rip - KVM_LSTAR < 2) { /* syscall entered ring 0 (hardware-style virtualization) */
-		save_regs(v, ctx, g->rcx, g->rsp, g->r11);
+		save_regs(v, ctx, g->rcx, g->rsp, g->r11, CV_USER_CS);
 		ctx->state.regs.orig_rax = g->rax;
 		exit->reason = CV_EXIT_SYSCALL;
 		return 0;
 	}
 	if (g->rip - KVM_CSTAR < 2) { /* a syscall in 32-bit code: reported as the other backends do */
-		save_regs(v, ctx, g->rcx, g->rsp, g->r11);
+		save_regs(v, ctx, g->rcx, g->rsp, g->r11, CV_USER32_CS);
 		set_signal(exit, SIGILL, ILL_ILLOPN, 0);
 		return 0;
 	}
@@ -876,7 +877,7 @@ again:;
 				}
 				break;
 			}
-			save_regs(v, ctx, g->rip, g->rsp, g->rflags);
+			save_regs(v, ctx, g->rip, g->rsp, g->rflags, v->run->s.regs.sregs.cs.selector);
 			if (atomic_exchange(&v->kicked, 0)) { /* cv_ctx_interrupt() or preempt_all */
 				atomic_store(&ctx->irq_pending, 0);
 				exit->reason = CV_EXIT_INTERRUPT;
@@ -891,7 +892,7 @@ again:;
 		if (r < 0 && err == EFAULT && (v->run->s.regs.sregs.cs.selector & 3) == 3) {
 			/* the host could not back a page the tables map (a mapped file shrank): as Linux */
 			const struct kvm_regs *g = &v->run->s.regs.regs;
-			save_regs(v, ctx, g->rip, g->rsp, g->rflags);
+			save_regs(v, ctx, g->rip, g->rsp, g->rflags, v->run->s.regs.sregs.cs.selector);
 			set_signal(exit, SIGBUS, BUS_ADRERR, 0);
 			ret = 0;
 			break;
