@@ -513,7 +513,7 @@ static long sys_access(struct process *pr, int64_t dirfd, uint64_t upath, uint64
 	if (h < 0)
 		return h;
 	ret = w.proc ? 0 : access_as(pr, (int)h, &w.st, (int)mode, flags);
-	if (ret == 0)
+	if (ret == 0 && mode) /* F_OK: the walk found it */
 		ret = syscall(SYS_faccessat2, (int)h, "", (int)mode, AT_EMPTY_PATH | (int)(flags & AT_EACCESS)) < 0 ? -errno : 0;
 	struct stat st;
 	/* Writable only in read-write mounts, but for /dev/null and friends and terminals. */
