@@ -65,6 +65,12 @@ struct sentry_opts {
 	bool no_new_privs;
 	uint32_t rlimits_set; /* bit per RLIMIT_*: the first process starts with rlimits[i] */
 	struct rlimit rlimits[RLIM_NLIMITS];
+	/* The network sysctls a container may set (OCI linux.sysctl): the lowest port that needs no
+	 * CAP_NET_BIND_SERVICE in the sandbox (set_unpriv_port; else 1024), and who may open ICMP echo
+	 * sockets (written into the sentry's own network namespace; NULL: the kernel's default). */
+	bool set_unpriv_port;
+	int unpriv_port_start;
+	const char *ping_group_range;
 };
 
 /*
@@ -360,6 +366,7 @@ struct sentry {
 	bool fa_running;
 	const struct launch *L;  /* the program, the caller's identity, and whether the sentry is confined */
 	bool private_net;        /* in a network namespace of its own (netns.c): loopback only */
+	int unpriv_port_start;   /* ports below need CAP_NET_BIND_SERVICE in the sandbox (1024) */
 	struct {
 		char host[109], app[109];
 	} unames[UNIX_NAMES_MAX]; /* the magic name a socket was bound by, and the program's name */
@@ -510,6 +517,13 @@ void ids_serve(int sock);
 void net_setup(struct sentry *s);
 /* Bring this network namespace's loopback up; whether it is. */
 bool net_loopback_up(void);
+/* Before confinement, in the sandbox's network namespace: in one of the sentry's own (@own) the
+ * sentry may bind any port (the sandbox's rule is checked at bind); in one joined (an engine's), the
+ * container's ip_unprivileged_port_start if set; in both its ping_group_range. */
+void net_private_sysctls(const struct sentry_opts *opts, bool own);
+/* jail/layers.c: the layers of the overlayfs mounted at @mount_point (an engine's container root),
+ * "upper:lower1:lower2..." as host paths (malloc'ed), or NULL if it is no overlay. */
+char *overlay_layers(const char *mount_point);
 /* A socket address for the host: the application's, with a unix pathname turned into a magic name of
  * an fd the walk opened (@hold, closed by host_addr_done() after the call). */
 struct host_addr {

@@ -77,6 +77,14 @@ unsigned long long oci_proc_start_time(int pid);
 /* Remove the container's directory and everything in it. */
 void oci_state_remove(const struct oci_state *st);
 
+/* oci_hooks.c: the bundle's hooks. Check them at create (0, or -1 after oci_error()); run those of
+ * @stage with the state (status @status) on stdin: 0, or -1 after oci_error() for the stages that
+ * fail a verb (poststart and poststop only warn); keep them in ROOT/ID/hooks.json for later verbs. */
+int oci_hooks_check(json_t *hooks);
+int oci_hooks_run(json_t *hooks, const char *stage, const struct oci_state *st, const char *status);
+int oci_hooks_save(const struct oci_state *st, json_t *hooks);
+json_t *oci_hooks_load(const struct oci_state *st); /* NULL if none */
+
 int oci_create(int argc, char **argv);
 int oci_start(int argc, char **argv);
 int oci_state_cmd(int argc, char **argv);

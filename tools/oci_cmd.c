@@ -214,6 +214,10 @@ int oci_delete(int argc, char **argv)
 	}
 	if (s == OCI_RUNNING || s == OCI_CREATED) /* a created one was never started: runc deletes it too */
 		kill_and_wait(&st);
+	json_t *hooks = oci_hooks_load(&st);
+	oci_hooks_run(hooks, "poststop", &st, "stopped");
+	if (hooks)
+		json_decref(hooks);
 	oci_state_remove(&st);
 	oci_state_free(&st);
 	close(lock);

@@ -388,10 +388,25 @@ static int load_linux(struct oci_config *c, json_t *l)
 			return -1;
 		}
 	}
-	json_t *sysctl = json_object_get(l, "sysctl");
-	if (json_object_size(sysctl)) {
-		oci_error("config.json: linux.sysctl is not supported");
-		return -1;
+	/* Sysctls: those of the network namespace that engines set by default (Docker: both; podman:
+	 * ping_group_range). The sandbox's kernel is the sentry: anything else would be the host's. */
+	json_t *sysctl = json_object_get(l, "sysctl"), *sv;
+	const char *sk;
+	json_object_foreach(sysctl, sk, sv) {
+		const char *val = json_string_value(sv);
+		char *end = NULL;
+		long port = val ? strtol(val, &end, 10) : -1;
+		if (val && strcmp(sk, "net.ipv4.ip_unprivileged_port_start") == 0 && end != val && !*end && port >= 0 &&
+		    port <= 65535) {
+			c->opts.set_unpriv_port = true;
+			c->opts.unpriv_port_start = (int)port;
+		} else if (val && strcmp(sk, "net.ipv4.ping_group_range") == 0 && strlen(val) < 64) {
+			c->opts.ping_group_range = val;
+		} else {
+			oci_error("config.json: linux.sysctl: %s%s is not supported (only net.ipv4.ip_unprivileged_port_start "
+				  "and net.ipv4.ping_group_range)", sk, val ? "" : " (not a string)");
+			return -1;
+		}
 	}
 	json_t *res = json_object_get(l, "resources");
 	const char *k;
@@ -475,14 +490,8 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 		oci_error("config.json: domainname is not supported");
 		return -1;
 	}
-	json_t *hooks = json_object_get(c->doc, "hooks"), *h;
-	const char *k;
-	json_object_foreach(hooks, k, h) {
-		if (json_array_size(h)) {
-			oci_error("config.json: hooks.%s: hooks are not supported", k);
-			return -1;
-		}
-	}
+	if (oci_hooks_check(json_object_get(c->doc, "hooks")) < 0)
+		return -1;
 	json_t *m;
 	size_t i;
 	json_array_foreach(json_object_get(c->doc, "mounts"), i, m)

@@ -96,6 +96,17 @@ static void container_process(struct oci_config *c, const char *fifo, int ready,
 			fclose(f);
 		}
 	}
+	/* The network namespace is joined before create returns (the engine's prestart hooks set it up
+	 * through /proc/PID/ns/net, as with runc), and the container's sysctls go there: the sentry
+	 * binds for the sandbox, which checks the privileged ports itself. */
+	if (netns >= 0 && setns(netns, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "cvisor: cannot join the network namespace %s: %s\n", c->netns, strerror(errno));
+		_exit(126);
+	}
+	if (netns >= 0) {
+		close(netns);
+		net_private_sysctls(&c->opts, false);
+	}
 	char ok = 'R';
 	ssize_t w = write(ready, &ok, 1);
 	(void)w;
@@ -109,12 +120,6 @@ static void container_process(struct oci_config *c, const char *fifo, int ready,
 	char zero = '0';
 	w = write(fd, &zero, 1);
 	close(fd);
-	if (netns >= 0 && setns(netns, CLONE_NEWNET) < 0) {
-		fprintf(stderr, "cvisor: cannot join the network namespace %s: %s\n", c->netns, strerror(errno));
-		_exit(126);
-	}
-	if (netns >= 0)
-		close(netns);
 	int st = sentry_run(&c->opts, c->prog, c->argv, c->env);
 	if (st < 0)
 		_exit(st == -ENOENT ? 127 : 126);
@@ -278,7 +283,16 @@ int oci_create(int argc, char **argv)
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(st.created, sizeof(st.created), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	if ((ret = oci_state_save(&st)) < 0 || (pid_file && (ret = write_pid_file(pid_file, pid)) < 0)) {
+	json_t *hooks = json_object_get(c.doc, "hooks");
+	if (oci_hooks_run(hooks, "prestart", &st, "created") < 0 || oci_hooks_run(hooks, "createRuntime", &st, "creating") < 0 ||
+	    oci_hooks_run(hooks, "createContainer", &st, "creating") < 0) {
+		ret = -EIO;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out_remove;
+	}
+	if ((ret = oci_hooks_save(&st, hooks)) < 0 || (ret = oci_state_save(&st)) < 0 ||
+	    (pid_file && (ret = write_pid_file(pid_file, pid)) < 0)) {
 		oci_error("cannot record the container's state: %s", strerror(-ret));
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -338,8 +352,13 @@ int oci_start(int argc, char **argv)
 			break;
 		}
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		unlink(fifo); /* running from now on */
+		json_t *hooks = oci_hooks_load(&st);
+		oci_hooks_run(hooks, "poststart", &st, "running");
+		if (hooks)
+			json_decref(hooks);
+	}
 out_close:
 	if (fd >= 0)
 		close(fd);

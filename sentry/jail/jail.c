@@ -211,8 +211,8 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 		snprintf(err, sizeof(err), "cannot make the sentry's namespaces: %s", strerror(errno));
 		goto out;
 	}
-	if (!opts->net)
-		L->private_net = net_loopback_up();
+	if (!opts->net && (L->private_net = net_loopback_up()))
+		net_private_sysctls(opts, true);
 	if (opts->hostname && sethostname(opts->hostname, strlen(opts->hostname)) < 0) { /* our own UTS namespace */
 		ret = -errno;
 		snprintf(err, sizeof(err), "cannot set the hostname %s: %s", opts->hostname, strerror(errno));

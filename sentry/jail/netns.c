@@ -23,6 +23,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -46,8 +47,29 @@ bool net_loopback_up(void)
 	return up;
 }
 
+static void write_sysctl(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t w = write(fd, value, strlen(value));
+		(void)w;
+		close(fd);
+	}
+}
+
+void net_private_sysctls(const struct sentry_opts *opts, bool own)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", opts->unpriv_port_start);
+	if (own || opts->set_unpriv_port) /* a namespace shared with others gets only what was asked */
+		write_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", own ? "0" : port);
+	if (opts->ping_group_range)
+		write_sysctl("/proc/sys/net/ipv4/ping_group_range", opts->ping_group_range);
+}
+
 void net_setup(struct sentry *s)
 {
+	s->unpriv_port_start = s->opts.set_unpriv_port ? s->opts.unpriv_port_start : 1024;
 	if (s->opts.net)
 		return;
 	if (s->L->confined) { /* the jail made the namespace (jail.c) */

@@ -20,6 +20,7 @@
 // /scratch and the --rw mounts, whatever path it tries; the kernel enforces it. The sentry's policy
 // (policy.c) opens its mount points from these paths.
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -227,21 +228,76 @@ static void as_jail(bool on)
  * the disk as it would be natively (root's files are the jail's, as for --rw). Otherwise the overlay
  * is one of the caller's own user namespace (Linux >= 5.11), with user.* xattrs.
  */
-static int make_overlay(int lower, int state, int userns)
+#define MAX_LAYERS 128
+
+/* The engine's overlay at @root_path as idmapped read-only layers (layers.c): their detached trees
+ * in @t and "lowerdir" in @spec; how many, or -errno. */
+static int engine_layers(const char *root_path, int userns, int *t, char *spec, size_t len)
 {
-	int l = lower, st = state, fs = -1, m = -1, ret;
+	char real[PATH_MAX];
+	char *layers = realpath(root_path, real) ? overlay_layers(real) : NULL;
+	if (!layers)
+		return -EINVAL;
+	int n = 0, ret = 0;
+	size_t used = 0;
+	spec[0] = 0;
+	for (char *save = NULL, *dir = strtok_r(layers, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		int d = n < MAX_LAYERS ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (n == MAX_LAYERS)
+			errno = E2BIG;
+		t[n] = d < 0 ? -errno : clone_tree(d, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns);
+		if (d >= 0)
+			close(d);
+		if (t[n] < 0) {
+			ret = t[n];
+			break;
+		}
+		int w = snprintf(spec + used, len - used, "%s/proc/self/fd/%d", n ? ":" : "", t[n]);
+		n++;
+		if (w < 0 || (size_t)w >= len - used) {
+			ret = -E2BIG;
+			break;
+		}
+		used += (size_t)w;
+	}
+	free(layers);
+	if (ret < 0) {
+		while (n > 0)
+			if (t[--n] >= 0)
+				close(t[n]);
+		return ret;
+	}
+	return n;
+}
+
+static int make_overlay(int lower, int state, int userns, const char *root_path)
+{
+	int l = lower, st = state, fs = -1, m = -1, ret, layer[MAX_LAYERS], n_layers = 0;
+	char spec[MAX_LAYERS * 24 + 32];
+	snprintf(spec, sizeof(spec), "/proc/self/fd/%d", l);
 	if (userns >= 0) {
 		l = clone_tree(lower, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns);
-		st = l < 0 ? -1 : clone_tree(state, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns);
-		if (l < 0 || st < 0) {
-			ret = l < 0 ? l : st;
+		if (l == -EINVAL) { /* an engine's overlay root: not mappable itself, its layers are */
+			n_layers = engine_layers(root_path, userns, layer, spec, sizeof(spec));
+			if (n_layers < 0) {
+				n_layers = 0;
+				ret = l;
+				goto out;
+			}
+		} else if (l < 0) {
+			ret = l;
+			goto out;
+		} else {
+			snprintf(spec, sizeof(spec), "/proc/self/fd/%d", l);
+		}
+		if ((st = clone_tree(state, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns)) < 0) {
+			ret = st;
 			goto out;
 		}
 	}
 	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", l);
-	if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", path, 0) < 0)
+	if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", spec, 0) < 0)
 		goto fail;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/upper", st);
 	if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", path, 0) < 0)
@@ -266,6 +322,8 @@ fail:
 out:
 	if (fs >= 0)
 		close(fs);
+	for (int i = 0; i < n_layers; i++)
+		close(layer[i]);
 	if (userns >= 0 && l >= 0)
 		close(l);
 	if (userns >= 0 && st >= 0)
@@ -418,7 +476,7 @@ int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t 
 			goto out;
 		}
 		if (!b && o->overlay) { /* a container's root: the image under a private upper directory */
-			trees[0] = make_overlay(src, state, idmap_userns);
+			trees[0] = make_overlay(src, state, idmap_userns, rootdir);
 			close(src);
 			if (trees[0] < 0) {
 				errno = -trees[0];

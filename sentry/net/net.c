@@ -113,6 +113,14 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 	int h = app_host_fd(t->proc, fd);
 	struct host_addr ha;
 	long r = h < 0 ? -EBADF : addr_in(t->proc, uaddr, len, &ha, true);
+	if (r == 0 && (ha.ss.ss_family == AF_INET || ha.ss.ss_family == AF_INET6)) {
+		/* A privileged port, by the sandbox's rule: the sentry itself may bind any port in its own
+		 * network namespace (jail/netns.c). */
+		uint16_t port = ntohs(ha.ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ha.ss)->sin_port
+								  : ((struct sockaddr_in6 *)&ha.ss)->sin6_port);
+		if (port && port < t->proc->s->unpriv_port_start && !(t->proc->cred.cap_eff & (1ull << 10 /* CAP_NET_BIND_SERVICE */)))
+			r = -EACCES;
+	}
 	r = r < 0 ? r : bind(h, (struct sockaddr *)&ha.ss, ha.len) < 0 ? -errno : 0;
 	if (r < 0 && h >= 0)
 		unix_abstract_unbound(t->proc->s, &ha);
