@@ -385,3 +385,117 @@ TEST_TIMEOUT(run_oci_bad_input, 90)
 	EXPECT_EQ(count_entries("/tmp"), tmp0);
 	oci_cleanup(&e);
 }
+
+/* config.json without its standard "linux" member (@std): @more then gives its own. */
+static void replace_linux(struct oci_env *e, const char *std)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/config.json", e->bundle);
+	char *text = read_text(path), *at = strstr(text, std);
+	ASSERT_TRUE(at != NULL);
+	memmove(at, at + strlen(std), strlen(at + strlen(std)) + 1);
+	char *comma = strstr(at, ",");
+	if (comma)
+		*comma = ' '; /* the one that followed it */
+	write_text(path, text);
+	free(text);
+}
+
+/* What Docker and containerd hand over: the root as an overlayfs mount of the engine's (which cannot
+ * be idmapped: the sentry stacks its layers under its own upper directory), lifecycle hooks with the
+ * state on stdin (prestart at create, poststart after start, poststop at delete; a failing prestart
+ * fails create and leaves nothing), and the network sysctls engines set. */
+TEST_TIMEOUT(run_oci_engine_root_hooks_sysctls, 90)
+{
+	if (getuid() != 0)
+		SKIP("mounting the engine's overlay root needs root");
+	static const char std_linux[] =
+		"\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"mount\" } ] }";
+	struct oci_env e;
+	oci_setup(&e);
+	char lower[160], eup[160], ework[160], p[256], mounts[256];
+	snprintf(lower, sizeof(lower), "%s/lower", e.dir);
+	snprintf(eup, sizeof(eup), "%s/engine-upper", e.dir);
+	snprintf(ework, sizeof(ework), "%s/engine-work", e.dir);
+	ASSERT_EQ(rename(e.rootfs, lower), 0);
+	ASSERT_EQ(mkdir(e.rootfs, 0755), 0);
+	ASSERT_EQ(mkdir(eup, 0755), 0);
+	ASSERT_EQ(mkdir(ework, 0755), 0);
+	snprintf(p, sizeof(p), "%s/etc", eup);
+	ASSERT_EQ(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/etc/engine", eup);
+	write_text(p, "written by the engine\n");
+	char opts[800];
+	snprintf(opts, sizeof(opts), "mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s", lower, eup, ework,
+		 e.rootfs);
+	if (system(opts) != 0) {
+		oci_cleanup(&e);
+		SKIP("cannot mount an overlay here");
+	}
+	char hooks[1200];
+	snprintf(mounts, sizeof(mounts), "{ \"destination\": \"/vol\", \"type\": \"bind\", \"source\": \"%s\" }", e.vol);
+	snprintf(hooks, sizeof(hooks),
+		 "\"hooks\": { \"prestart\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/prestart.json\"] } ],"
+		 " \"poststart\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/poststart.json\"], \"timeout\": 10 } ],"
+		 " \"poststop\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/poststop.json; exit 3\"] } ] },"
+		 " \"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"mount\" } ],"
+		 " \"sysctl\": { \"net.ipv4.ip_unprivileged_port_start\": \"0\", \"net.ipv4.ping_group_range\": \"0 2147483647\" } }",
+		 e.dir, e.dir, e.dir);
+	oci_config(&e, "[\"sh\", \"-c\", \"cat /etc/engine /etc/motd; echo new > /etc/new; cat /etc/new; echo done > /vol/done\"]",
+		   mounts, NULL, hooks);
+	replace_linux(&e, std_linux);
+	char pidf[160];
+	snprintf(pidf, sizeof(pidf), "%s/pid", e.dir);
+	char *cmsg;
+	int cr = CV(&e, &cmsg, "create", "--bundle", e.bundle, "--pid-file", pidf, "c6");
+	if (cr != 0)
+		fprintf(stderr, "  create: %s", cmsg);
+	free(cmsg);
+	ASSERT_EQ(cr, 0);
+	int pid = read_pid(pidf);
+	snprintf(p, sizeof(p), "%s/prestart.json", e.dir);
+	char *state = read_text(p), want[64];
+	snprintf(want, sizeof(want), "\"pid\":%d", pid);
+	EXPECT_TRUE(strstr(state, want) != NULL && strstr(state, "\"id\":\"c6\"") != NULL);
+	free(state);
+	ASSERT_EQ(CV(&e, NULL, "start", "c6"), 0);
+	EXPECT_EQ(reap(pid), 0);
+	char *out = read_text(e.out);
+	EXPECT_TEXT(out, "written by the engine\nimage\nnew\n");
+	free(out);
+	snprintf(p, sizeof(p), "%s/poststart.json", e.dir);
+	state = read_text(p);
+	EXPECT_TRUE(strstr(state, "\"status\":\"running\"") != NULL);
+	free(state);
+	/* Neither the engine's layers nor the image got the container's write. */
+	snprintf(p, sizeof(p), "%s/etc/new", eup);
+	EXPECT_NE(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/etc/new", lower);
+	EXPECT_NE(access(p, F_OK), 0);
+	ASSERT_EQ(CV(&e, NULL, "delete", "c6"), 0); /* a failing poststop only warns */
+	snprintf(p, sizeof(p), "%s/poststop.json", e.dir);
+	state = read_text(p);
+	EXPECT_TRUE(strstr(state, "\"status\":\"stopped\"") != NULL);
+	free(state);
+	EXPECT_EQ(count_entries(e.state), 0);
+
+	/* A prestart hook that fails: create fails, its process is gone, nothing is left. */
+	snprintf(hooks, sizeof(hooks), "\"hooks\": { \"prestart\": [ { \"path\": \"/bin/false\" } ] }");
+	oci_config(&e, "[\"sleep\", \"1000\"]", "", NULL, hooks);
+	char *msg;
+	EXPECT_EQ(CV(&e, &msg, "create", "--bundle", e.bundle, "c7"), 1);
+	EXPECT_TRUE(strstr(msg, "prestart hook #0 (/bin/false) failed: exit status 1") != NULL);
+	free(msg);
+	EXPECT_EQ(count_entries(e.state), 0);
+	EXPECT_EQ(waitpid(-1, NULL, WNOHANG), -1); /* no child left: it was killed and reaped */
+	snprintf(hooks, sizeof(hooks), "\"hooks\": { \"startContainer\": [ { \"path\": \"/bin/true\" } ] }");
+	oci_config(&e, "[\"sh\"]", "", NULL, hooks);
+	EXPECT_ERR("startContainer hook", "hooks.startContainer: not supported", "create", "-b", e.bundle, "x");
+	oci_config(&e, "[\"sh\"]", "", NULL, "\"linux\": { \"sysctl\": { \"kernel.shmmax\": \"1\" } }");
+	replace_linux(&e, std_linux);
+	EXPECT_ERR("a host sysctl", "linux.sysctl: kernel.shmmax is not supported", "create", "-b", e.bundle, "x");
+	EXPECT_EQ(count_entries(e.state), 0);
+	snprintf(opts, sizeof(opts), "umount %s", e.rootfs);
+	EXPECT_EQ(system(opts), 0);
+	oci_cleanup(&e);
+}

@@ -575,6 +575,18 @@ PLATFORM_TEST(run_misc_syscalls)
 	     "for i in range(1500):\n"
 	     "    a, b = socket.socketpair(); keep += [a, b]; ep.register(b.fileno(), select.EPOLLOUT)\n"
 	     "print(len(ep.poll(0, 2000)))\n");
+	if (getuid() == 0) /* privileged ports: the sandbox's root binds them, another uid does not */
+		RUNP("/usr/bin/python3", "-c",
+		     "import os, socket\n"
+		     "def b(port):\n"
+		     "    s = socket.socket()\n"
+		     "    try: s.bind(('127.0.0.1', port)); return 'ok'\n"
+		     "    except OSError as e: return e.errno\n"
+		     "    finally: s.close()\n"
+		     "print(b(80), b(1023))\n"
+		     "if os.fork() == 0:\n"
+		     "    os.setuid(1000); print(b(81), b(1024), flush=True); os._exit(0)\n"
+		     "os.wait()\n");
 	if (getuid() == 0) /* the credentials model: the sandbox's root changes ids and groups in its world */
 		RUNP("/usr/bin/python3", "-c",
 		     "import os\n"
