@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Docker and containerd driving cvisor as their OCI runtime (issue 14): each daemon is started
+# privately by this script (its own data root, state and socket; the host's daemons, if any, are left
+# alone), a busybox-static image is made locally (no registry is needed), and the checks print one
+# PASS/FAIL line each. Not part of the tests (it needs daemons CI cannot keep); run it by hand, as
+# root, from a checkout with cvisor built:   bash tests/oci/engines.sh [path/to/cvisor]
+# Installs docker.io and containerd with apt-get if they are missing.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cvisor=$(readlink -f "${1:-$here/build/cvisor}")
+[ "$(id -u)" = 0 ] || { echo "engines.sh: run it as root" >&2; exit 2; }
+[ -x "$cvisor" ] || { echo "engines.sh: no cvisor at $cvisor (make first)" >&2; exit 2; }
+if ! command -v dockerd >/dev/null || ! command -v containerd >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io containerd >/dev/null || exit 2
+fi
+bb=$(command -v busybox) || { echo "engines.sh: needs busybox-static" >&2; exit 2; }
+
+work=$(mktemp -d /var/tmp/cvisor-engines.XXXXXX)
+sock=$work/docker.sock ctd=$work/containerd.sock
+pass=0 fail=0
+cleanup() {
+	[ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
+	[ -f "$work/containerd.pid" ] && kill "$(cat "$work/containerd.pid")" 2>/dev/null
+	sleep 2
+	umount -R "$work/docker-exec" "$work/ctd-state" 2>/dev/null
+	rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
+check() { # name, expected, actual
+	if [ "$2" = "$3" ]; then
+		pass=$((pass + 1)); echo "PASS $1"
+	else
+		fail=$((fail + 1)); printf 'FAIL %s\n  want: %q\n  got:  %q\n' "$1" "$2" "$3"
+	fi
+}
+
+# The image: busybox-static and its applets, passwd/group for -u.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/vol"
+cp "$bb" "$work/rootfs/bin/busybox"
+for a in sh echo cat ls sleep true false id hostname env pwd ps tty kill nc; do ln -s busybox "$work/rootfs/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n' >"$work/rootfs/etc/passwd"
+printf 'root:x:0:\nuser:x:1000:\n' >"$work/rootfs/etc/group"
+echo image >"$work/rootfs/etc/motd"
+echo volume >"$work/vol/v"
+tar -C "$work/rootfs" -cf "$work/image.tar" .
+
+echo "== Docker ($(dockerd --version))"
+dockerd --add-runtime cvisor="$cvisor" --default-runtime runc --data-root "$work/docker" \
+	--exec-root "$work/docker-exec" -H "unix://$sock" --pidfile "$work/dockerd.pid" --iptables=false \
+	--ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &
+for _ in $(seq 50); do [ -S "$sock" ] && docker -H "unix://$sock" info >/dev/null 2>&1 && break; sleep 0.2; done
+D() { timeout 60 docker -H "unix://$sock" "$@"; }
+R() { D run --rm --runtime=cvisor --network=none "$@"; }
+D import "$work/image.tar" cvisor-engines:1 >/dev/null
+out=$(R cvisor-engines:1 sh -c 'echo hello; exit 7' 2>/dev/null)
+check "docker: run to exit, status" "hello 7" "$out $?"
+check "docker: stdin" "piped" "$(echo piped | R -i cvisor-engines:1 cat 2>/dev/null)"
+out=$(R -t cvisor-engines:1 sh -c 'tty; exit 3' </dev/null 2>/dev/null)
+check "docker: -t (console socket)" "/dev/pts/0 3" "${out%$'\r'} $?"
+check "docker: -e -w -u" "bar /tmp uid=1000(user) gid=1000(user) groups=1000(user)" \
+	"$(R -e FOO=bar -w /tmp -u 1000:1000 cvisor-engines:1 sh -c 'echo $FOO $(pwd) $(id)' 2>/dev/null)"
+check "docker: volumes rw and ro" "volume ro-refused w" \
+	"$(R -v "$work/vol:/rw" -v "$work/vol:/ro:ro" cvisor-engines:1 sh -c 'cat /rw/v; echo w > /rw/w; echo x > /ro/x 2>/dev/null || echo ro-refused' 2>/dev/null | tr '\n' ' '; cat "$work/vol/w")"
+check "docker: writable root, image untouched" "new image" \
+	"$(R cvisor-engines:1 sh -c 'echo new > /etc/motd; cat /etc/motd' 2>/dev/null) $(R cvisor-engines:1 cat /etc/motd 2>/dev/null)"
+check "docker: missing program is 127" "127" "$(R cvisor-engines:1 no-such-program >/dev/null 2>&1; echo $?)"
+check "docker: the sandbox's root binds port 80" "bound" \
+	"$(R cvisor-engines:1 sh -c 'nc -l -p 80 & sleep 0.5; kill $! && echo bound' 2>/dev/null)"
+cid=$(D run -d --runtime=cvisor --network=none cvisor-engines:1 sleep 1000 2>/dev/null)
+sleep 1
+out=$(D exec "$cid" sh -c 'echo in-exec; exit 4' 2>/dev/null)
+check "docker: exec" "in-exec 4" "$out $?"
+check "docker: exec -it" "/dev/pts/1" "$(D exec -t "$cid" tty </dev/null 2>/dev/null | tr -d '\r')"
+check "docker: pause" "paused" "$(D pause "$cid" >/dev/null 2>&1; D inspect -f '{{.State.Status}}' "$cid")"
+check "docker: unpause" "running" "$(D unpause "$cid" >/dev/null 2>&1; D inspect -f '{{.State.Status}}' "$cid")"
+check "docker: top" "yes" "$(D top "$cid" 2>/dev/null | grep -q sleep && echo yes || echo no)"
+check "docker: stop (SIGTERM ignored by init, SIGKILL after 2 s)" "137" \
+	"$(D stop -t 2 "$cid" >/dev/null 2>&1; D inspect -f '{{.State.ExitCode}}' "$cid")"
+D rm "$cid" >/dev/null 2>&1
+cid=$(D run -d --runtime=cvisor --network=none cvisor-engines:1 sh -c 'trap "echo got-usr1; exit 9" USR1; while :; do sleep 1; done' 2>/dev/null)
+sleep 1
+check "docker: kill -s USR1 reaches the program" "9 got-usr1" \
+	"$(D kill -s USR1 "$cid" >/dev/null 2>&1; D wait "$cid" 2>/dev/null) $(D logs "$cid" 2>/dev/null)"
+D rm "$cid" >/dev/null 2>&1
+cid=$(D run -d --runtime=cvisor --network=none cvisor-engines:1 sleep 1000 2>/dev/null)
+check "docker: rm -f of a running container" "gone" "$(D rm -f "$cid" >/dev/null 2>&1; D inspect "$cid" >/dev/null 2>&1 && echo left || echo gone)"
+t0=$(date +%s%N); R cvisor-engines:1 true >/dev/null 2>&1; t1=$(date +%s%N)
+t2=$(date +%s%N); D run --rm --network=none cvisor-engines:1 true >/dev/null 2>&1; t3=$(date +%s%N)
+echo "     docker run --rm true: cvisor $(((t1 - t0) / 1000000)) ms, runc $(((t3 - t2) / 1000000)) ms (one run each)"
+D save cvisor-engines:1 -o "$work/image-docker.tar"
+
+echo "== containerd ($(containerd --version | cut -d' ' -f3))"
+containerd --root "$work/ctd-root" --state "$work/ctd-state" --address "$ctd" >"$work/containerd.log" 2>&1 &
+echo $! >"$work/containerd.pid"
+for _ in $(seq 50); do [ -S "$ctd" ] && break; sleep 0.2; done
+C() { timeout 60 ctr -a "$ctd" "$@"; }
+C images import --base-name cvisor-engines "$work/image-docker.tar" >/dev/null
+img=docker.io/library/cvisor-engines:1
+out=$(C run --rm --runc-binary "$cvisor" "$img" t1 sh -c 'echo hello-ctr; exit 5' 2>/dev/null)
+check "ctr: run to exit, status" "hello-ctr 5" "$out $?"
+check "ctr: writable root, env" "x bar" "$(C run --rm --runc-binary "$cvisor" --env FOO=bar "$img" t2 sh -c 'echo x > /x; echo $(cat /x) $FOO' 2>/dev/null)"
+C run -d --runc-binary "$cvisor" "$img" t3 sleep 1000 >/dev/null 2>&1
+sleep 1
+check "ctr: exec" "in-exec" "$(C task exec --exec-id e1 t3 sh -c 'echo in-exec' 2>/dev/null)"
+check "ctr: kill" "STOPPED" "$(C task kill -s KILL t3 >/dev/null 2>&1; sleep 1; C task ls 2>/dev/null | awk '$1 == "t3" { print $3 }')"
+C task rm t3 >/dev/null 2>&1
+C container rm t3 >/dev/null 2>&1
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
