@@ -71,6 +71,10 @@ struct sentry_opts {
 	bool set_unpriv_port;
 	int unpriv_port_start;
 	const char *ping_group_range;
+	/* Resource limits (--memory, --pids; OCI linux.resources): the bytes of the sandbox's memory (its
+	 * memory file: anonymous and private memory, copies on write) and the tasks alive at once; 0: none. */
+	uint64_t mem_limit;
+	uint32_t pids_limit;
 };
 
 /*

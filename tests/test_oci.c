@@ -8,6 +8,8 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
@@ -497,5 +499,61 @@ TEST_TIMEOUT(run_oci_engine_root_hooks_sysctls, 90)
 	EXPECT_EQ(count_entries(e.state), 0);
 	snprintf(opts, sizeof(opts), "umount %s", e.rootfs);
 	EXPECT_EQ(system(opts), 0);
+	oci_cleanup(&e);
+}
+
+/* linux.resources: cpu through the host's cgroup (the container's process, and so the sentry and its
+ * stubs, in linux.cgroupsPath with the quota; removed at delete), pids by the sentry's own count. */
+TEST_TIMEOUT(run_oci_resources, 60)
+{
+	if (getuid() != 0)
+		SKIP("making a host cgroup needs root");
+	struct oci_env e;
+	oci_setup(&e);
+	char more[512], cg[128], file[320];
+	snprintf(cg, sizeof(cg), "/cvisor-test-%d/c8", getpid());
+	snprintf(more, sizeof(more),
+		 "\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"mount\" } ],"
+		 " \"cgroupsPath\": \"%s\", \"resources\": { \"cpu\": { \"quota\": 50000, \"period\": 100000 },"
+		 " \"pids\": { \"limit\": 3 }, \"memory\": { \"limit\": 67108864 } } }", cg);
+	oci_config(&e, "[\"sh\", \"-c\", \"sleep 100 & sleep 100 & sleep 100 & exec sleep 1000\"]", "", NULL, more);
+	static const char std_linux[] =
+		"\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"mount\" } ] }";
+	replace_linux(&e, std_linux);
+	struct statfs sf;
+	bool v2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s%s", v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpu", cg);
+	char pidf[160];
+	snprintf(pidf, sizeof(pidf), "%s/pid", e.dir);
+	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c8"), 0);
+	int pid = read_pid(pidf);
+	if (access(dir, F_OK) != 0) { /* the host did not let us (create warned) */
+		CV(&e, NULL, "delete", "--force", "c8");
+		reap(pid);
+		oci_cleanup(&e);
+		SKIP("no writable cpu cgroup here");
+	}
+	snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+	char *procs = read_text(file), want[32];
+	snprintf(want, sizeof(want), "%d\n", pid);
+	EXPECT_TRUE(strstr(procs, want) != NULL);
+	free(procs);
+	snprintf(file, sizeof(file), "%s/%s", dir, v2 ? "cpu.max" : "cpu.cfs_quota_us");
+	char *quota = read_text(file);
+	EXPECT_TEXT(quota, v2 ? "50000 100000\n" : "50000\n");
+	free(quota);
+	ASSERT_EQ(CV(&e, NULL, "start", "c8"), 0);
+	EXPECT_EQ(reap(pid), 2); /* busybox sh gives up at the fork the limit refuses */
+	ASSERT_EQ(CV(&e, NULL, "delete", "c8"), 0);
+	char *out = read_text(e.out);
+	EXPECT_TRUE(strstr(out, "can't fork") != NULL || strstr(out, "Cannot fork") != NULL || strstr(out, "Resource temporarily") != NULL);
+	if (harness_failures)
+		fprintf(stderr, "  output: %s\n", out);
+	free(out);
+	EXPECT_NE(access(dir, F_OK), 0); /* removed at delete */
+	*strrchr(dir, '/') = 0;
+	rmdir(dir);
+	EXPECT_EQ(count_entries(e.state), 0);
 	oci_cleanup(&e);
 }

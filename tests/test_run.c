@@ -795,3 +795,44 @@ PLATFORM_TEST(run_trace_lines)
 	}
 	free(o.out);
 }
+
+/* --memory and --pids (also OCI's linux.resources memory.limit and pids.limit): a runaway allocation
+ * gets ENOMEM (MemoryError), a fork bomb EAGAIN, and the sandbox goes on; never the host's OOM killer. */
+PLATFORM_TEST(run_resource_limits)
+{
+	struct sentry_opts opts = { .platform = platform, .mem_limit = 64ull << 20 };
+	char *const py[] = { "python3", "-c",
+			     "b = []\n"
+			     "try:\n"
+			     "    while True: b.append(bytearray(8 << 20))\n"
+			     "except MemoryError: print('MemoryError', len(b) * 8 <= 64)\n"
+			     "b = None; print(len(bytearray(16 << 20)))\n",
+			     NULL };
+	struct outcome o;
+	run_boxed(&opts, "/usr/bin/python3", py, &o);
+	EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+	if (!strstr(o.out, "MemoryError True\n16777216\n"))
+		HARNESS_FAIL(0, "--memory 64M: %s", o.out);
+	free(o.out);
+	opts = (struct sentry_opts){ .platform = platform, .pids_limit = 4 };
+	char *const sh[] = { "python3", "-c",
+			     "import os, time\n"
+			     "kids, err = [], None\n"
+			     "for i in range(10):\n"
+			     "    try:\n"
+			     "        pid = os.fork()\n"
+			     "    except OSError as e:\n"
+			     "        err = e.errno; break\n"
+			     "    if pid == 0: time.sleep(1); os._exit(0)\n"
+			     "    kids.append(pid)\n"
+			     "print(len(kids), err)\n"
+			     "for k in kids: os.waitpid(k, 0)\n"
+			     "pid = os.fork()\n"
+			     "if pid == 0: os._exit(5)\n"
+			     "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n",
+			     NULL };
+	run_boxed(&opts, "/usr/bin/python3", sh, &o);
+	if (!strstr(o.out, "3 11\n5\n")) /* 4 tasks: python and 3 children; then EAGAIN, and room again */
+		HARNESS_FAIL(0, "--pids 4: %s", o.out);
+	free(o.out);
+}

@@ -97,6 +97,26 @@ static void check_dir(const char *opt, const char *path)
 		usage_error("%s %s: not a directory", opt, path);
 }
 
+/* "512M", "2G", "1048576": bytes, or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+	if (end == s || s[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end || v > (~0ull >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct sentry_opts o = { 0 };
@@ -138,6 +158,17 @@ int cmd_run(int argc, char **argv)
 			if (argv[i + 1][0] != '/')
 				usage_error("--cwd %s: give an absolute path", argv[i + 1]);
 			o.cwd = argv[++i];
+		} else if (strcmp(a, "--memory") == 0 && has_arg) {
+			if (parse_size(argv[i + 1], &o.mem_limit) < 0 || o.mem_limit < (1u << 20))
+				usage_error("--memory %s: want a size of at least 1M (bytes, or with K, M, G)", argv[i + 1]);
+			i++;
+		} else if (strcmp(a, "--pids") == 0 && has_arg) {
+			char *end;
+			unsigned long n = strtoul(argv[i + 1], &end, 10);
+			if (end == argv[i + 1] || *end || n == 0 || n > 1000000)
+				usage_error("--pids %s: want a number of tasks from 1 to 1000000", argv[i + 1]);
+			o.pids_limit = (uint32_t)n;
+			i++;
 		} else if (strcmp(a, "--env") == 0 && has_arg) {
 			if (!strchr(argv[i + 1], '=') || argv[i + 1][0] == '=')
 				usage_error("--env %s: want NAME=VALUE", argv[i + 1]);

@@ -41,8 +41,8 @@ void run_help(FILE *f)
 {
 	fprintf(f,
 		"  cvisor run [--platform P] [--trace] [--stats] [--no-patch] [--net] [--root DIR] [--ro PATH]...\n"
-		"             [--rw PATH]... [--ro-as-root PATH]... [--env K=V]... [--cwd DIR] [--unsafe-no-confine]\n"
-		"             -- PROG [ARGS...]\n"
+		"             [--rw PATH]... [--ro-as-root PATH]... [--env K=V]... [--cwd DIR] [--memory SIZE]\n"
+		"             [--pids N] [--unsafe-no-confine] -- PROG [ARGS...]\n"
 		"      host files are visible read-only; /tmp and /dev/shm are private (tmpfs) and writable; --rw\n"
 		"      grants writes; without --net the sandbox has a network of its own (loopback only)\n"
 		"      the sentry confines itself in layers before the program starts: its own user, mount, pid,\n"
@@ -50,7 +50,10 @@ void run_help(FILE *f)
 		"      nobody when started by root: root-only files stay closed unless granted with --ro-as-root);\n"
 		"      no capabilities, no_new_privs; a mount view holding only what the sandbox may see, read-only\n"
 		"      but for /tmp, /dev/shm and --rw; a seccomp filter of its own that ends it at any host syscall\n"
-		"      it does not need. --unsafe-no-confine turns all of that off (debugging only)\n");
+		"      it does not need. --unsafe-no-confine turns all of that off (debugging only)\n"
+		"      --memory SIZE (K, M, G): the sandbox's memory (anonymous and private pages); past it mmap and\n"
+		"      brk fail with ENOMEM and a fault needing a page ends the process (SIGKILL, as an OOM kill).\n"
+		"      --pids N: tasks (processes and threads) alive at once; past it fork and clone fail (EAGAIN)\n");
 }
 
 static void help(FILE *f)

@@ -214,6 +214,7 @@ int oci_delete(int argc, char **argv)
 	}
 	if (s == OCI_RUNNING || s == OCI_CREATED) /* a created one was never started: runc deletes it too */
 		kill_and_wait(&st);
+	oci_cgroup_remove(&st);
 	json_t *hooks = oci_hooks_load(&st);
 	oci_hooks_run(hooks, "poststop", &st, "stopped");
 	if (hooks)

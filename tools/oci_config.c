@@ -416,7 +416,47 @@ static int load_linux(struct oci_config *c, json_t *l)
 			continue; /* the sandbox's /dev is the sentry's short list whatever the rules say */
 		if (json_is_object(v) && json_object_size(v) == 0)
 			continue;
-		oci_warn("config.json: linux.resources.%s is not enforced yet", k);
+		if (strcmp(k, "memory") == 0) { /* the sandbox's memory file (sentry_opts.mem_limit) */
+			json_int_t lim = json_integer_value(json_object_get(v, "limit"));
+			if (lim > 0)
+				c->opts.mem_limit = lim < (1 << 20) ? 1 << 20 : (uint64_t)lim;
+			const char *key;
+			json_t *val;
+			bool other = false;
+			json_object_foreach(v, key, val)
+				other |= strcmp(key, "limit") && strcmp(key, "swap") && strcmp(key, "disableOOMKiller") &&
+					 !(json_is_integer(val) && json_integer_value(val) <= 0);
+			if (other)
+				oci_warn("config.json: linux.resources.memory: only limit is enforced");
+			continue;
+		}
+		if (strcmp(k, "pids") == 0) { /* tasks alive in the sandbox (sentry_opts.pids_limit) */
+			json_int_t lim = json_integer_value(json_object_get(v, "limit"));
+			if (lim > 0)
+				c->opts.pids_limit = lim > 1000000 ? 1000000 : (uint32_t)lim;
+			continue;
+		}
+		if (strcmp(k, "cpu") == 0) {
+			/* shares, quota, period: a host cgroup's, at create (oci_cgroup.c); cpusets and
+			 * realtime budgets are not the sandbox's to have */
+			const char *key;
+			json_t *val;
+			bool other = false;
+			json_object_foreach(v, key, val)
+				other |= strcmp(key, "shares") && strcmp(key, "quota") && strcmp(key, "period") &&
+					 ((json_is_integer(val) && json_integer_value(val) > 0) || (json_is_string(val) && json_string_length(val)));
+			if (other)
+				oci_warn("config.json: linux.resources.cpu: only shares, quota and period are enforced");
+			continue;
+		}
+		bool asked = false;
+		const char *key;
+		json_t *val;
+		json_object_foreach(v, key, val)
+			asked |= !(json_is_integer(val) && json_integer_value(val) == 0) && !json_is_null(val) &&
+				 !(json_is_array(val) && json_array_size(val) == 0) && !(json_is_object(val) && json_object_size(val) == 0);
+		if (asked || !json_is_object(v))
+			oci_warn("config.json: linux.resources.%s is not enforced yet", k);
 	}
 	return 0;
 }

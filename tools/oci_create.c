@@ -283,6 +283,14 @@ int oci_create(int argc, char **argv)
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(st.created, sizeof(st.created), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	json_t *lnx = json_object_get(c.doc, "linux");
+	if (oci_cgroup_enter(json_object_get(json_object_get(lnx, "resources"), "cpu"),
+			     json_string_value(json_object_get(lnx, "cgroupsPath")), &st) < 0) {
+		ret = -EIO;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out_remove;
+	}
 	json_t *hooks = json_object_get(c.doc, "hooks");
 	if (oci_hooks_run(hooks, "prestart", &st, "created") < 0 || oci_hooks_run(hooks, "createRuntime", &st, "creating") < 0 ||
 	    oci_hooks_run(hooks, "createContainer", &st, "creating") < 0) {

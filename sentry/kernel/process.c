@@ -324,13 +324,28 @@ static bool nproc_exceeded(struct process *pr)
 	return n >= lim;
 }
 
+/* --pids / OCI pids.limit: as many tasks alive in the whole sandbox as the limit (threads count, as in
+ * a pids cgroup; no capability exempts). */
+static bool pids_exceeded(struct sentry *s)
+{
+	uint32_t lim = s->opts.pids_limit, n = 0;
+	if (!lim)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	for (struct process *p = s->procs; p; p = p->next)
+		for (struct task *o = p->zombie ? NULL : p->tasks; o; o = o->next)
+			n += !o->exited;
+	pthread_mutex_unlock(&s->lock);
+	return n >= lim;
+}
+
 static void vfork_wait(struct task *t);
 
 long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid, uint64_t tls)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	if (nproc_exceeded(pr))
+	if (nproc_exceeded(pr) || pids_exceeded(s))
 		return -EAGAIN;
 	if (flags & CLONE_THREAD)
 		return clone_thread(t, flags, newsp, ptid, ctid, tls);

@@ -461,7 +461,8 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	}
 	if ((ret = policy_init(&s, err, sizeof(err))) < 0)
 		goto out;
-	if ((ret = cv_memfile_new(NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
+	struct cv_memfile_opts mo = { .size = sizeof(mo), .max_size = (opts->mem_limit + 4095) & ~4095ull };
+	if ((ret = cv_memfile_new(opts->mem_limit ? &mo : NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
 		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
