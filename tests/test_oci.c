@@ -557,3 +557,34 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	EXPECT_EQ(count_entries(e.state), 0);
 	oci_cleanup(&e);
 }
+
+/* podman itself driving the built cvisor (tests/oci/podman.sh: private storage and containers.conf,
+ * a local image): run to exit, stdin, -t, -e/-w/-u, volumes, the writable root, 127, exec, pause,
+ * top, stop, kill -s, rm -f. */
+TEST_TIMEOUT(run_oci_podman, 240)
+{
+	if (getuid() != 0)
+		SKIP("podman as root only here");
+	if (access("/usr/bin/podman", X_OK) != 0)
+		SKIP("podman is not installed");
+	if (access("/bin/busybox", X_OK) != 0)
+		SKIP("no /bin/busybox (busybox-static)");
+	if (strstr(BUILD_DIR, "asan"))
+		SKIP("podman drives the plain build (the sanitizer pass checks the verbs themselves)");
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "bash %s/../tests/oci/podman.sh %s/cvisor 2>&1", BUILD_DIR, BUILD_DIR);
+	FILE *p = popen(cmd, "r");
+	ASSERT_TRUE(p != NULL);
+	char line[512], all[16384] = "";
+	size_t used = 0;
+	while (fgets(line, sizeof(line), p)) {
+		size_t l = strlen(line);
+		if (used + l < sizeof(all)) {
+			memcpy(all + used, line, l + 1);
+			used += l;
+		}
+	}
+	int st = pclose(p);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		HARNESS_FAIL(0, "tests/oci/podman.sh: status %#x\n%s", st, all);
+}

@@ -36,7 +36,8 @@ check() { # name, expected, actual
 }
 
 # The image: busybox-static and its applets, passwd/group for -u.
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/vol"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp" "$work/vol"
+chmod 1777 "$work/rootfs/tmp"
 cp "$bb" "$work/rootfs/bin/busybox"
 for a in sh echo cat ls sleep true false id hostname env pwd ps tty kill nc; do ln -s busybox "$work/rootfs/bin/$a"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n' >"$work/rootfs/etc/passwd"
