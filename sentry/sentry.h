@@ -749,7 +749,7 @@ int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice);
  * the application should retry it — MM_FAULT_COPIED (a write to copy-on-write memory, now the
  * process's own) or MM_FAULT_STALE (the fault raced another thread changing the mapping; the page was
  * installed again). */
-enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE };
+enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE, MM_FAULT_OOM /* no memory for the copy */ };
 int mm_fault(struct process *pr, uint64_t addr, unsigned access);
 uint64_t mm_brk(struct process *pr, uint64_t want);
 void mm_destroy(struct process *pr);

@@ -806,12 +806,18 @@ PLATFORM_TEST(run_resource_limits)
 			     "try:\n"
 			     "    while True: b.append(bytearray(8 << 20))\n"
 			     "except MemoryError: print('MemoryError', len(b) * 8 <= 64)\n"
-			     "b = None; print(len(bytearray(16 << 20)))\n",
+			     "b = None; print(len(bytearray(16 << 20)))\n"
+			     "import os\n" /* a copy on write past the limit: the child is OOM-killed, the parent goes on */
+			     "b = bytearray(40 << 20); pid = os.fork()\n"
+			     "if pid == 0:\n"
+			     "    for i in range(0, len(b), 4096): b[i] = 1\n"
+			     "    os._exit(0)\n"
+			     "print(os.waitpid(pid, 0)[1]); b[0] = 2; print('parent')\n",
 			     NULL };
 	struct outcome o;
 	run_boxed(&opts, "/usr/bin/python3", py, &o);
 	EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
-	if (!strstr(o.out, "MemoryError True\n16777216\n"))
+	if (!strstr(o.out, "MemoryError True\n16777216\n9\nparent\n"))
 		HARNESS_FAIL(0, "--memory 64M: %s", o.out);
 	free(o.out);
 	opts = (struct sentry_opts){ .platform = platform, .pids_limit = 4 };

@@ -40,18 +40,20 @@ static int bucket(uint64_t ns)
 
 /* A SIGSEGV the memory manager resolves (copy-on-write, or a race with another thread changing the
  * mapping): retry the access. A page that keeps faulting "stale" at one address is a real fault. */
-static bool retry_fault(struct task *t, uint64_t addr, unsigned access)
+static int retry_fault(struct task *t, uint64_t addr, unsigned access)
 {
 	int how = mm_fault(t->proc, addr, access);
+	if (how == MM_FAULT_OOM)
+		return -1;
 	if (how == MM_FAULT_STALE && addr == t->stale_addr && ++t->stale_repeats > 3)
 		how = MM_FAULT_REAL;
 	if (how != MM_FAULT_STALE || addr != t->stale_addr)
 		t->stale_repeats = 0;
 	t->stale_addr = how == MM_FAULT_STALE ? addr : 0;
 	if (how == MM_FAULT_REAL)
-		return false;
+		return 0;
 	__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
-	return true;
+	return 1;
 }
 
 int task_loop(struct task *t)
@@ -119,8 +121,13 @@ int task_loop(struct task *t)
 			break;
 		}
 		case CV_EXIT_SIGNAL:
-			if (ex.info.si_signo == SIGSEGV && retry_fault(t, (uint64_t)ex.info.si_addr, ex.access))
-				break; /* copy-on-write memory, now the process's own: the access is retried */
+			if (ex.info.si_signo == SIGSEGV) {
+				int how = retry_fault(t, (uint64_t)ex.info.si_addr, ex.access);
+				if (how > 0)
+					break; /* copy-on-write memory, now the process's own: the access is retried */
+				if (how < 0) /* --memory reached at a copy: killed, as Linux's OOM killer would */
+					return end_group(t, SIGKILL);
+			}
 			if (pr->s->opts.trace)
 				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
 					(unsigned long long)t->st->regs.rip, ex.info.si_addr);

@@ -141,8 +141,10 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 			resolved = MM_FAULT_REAL;
 		} else if (v->cow && (v->access & CV_ACCESS_WRITE)) {
 			/* A file's page by page: untouched pages keep showing the file, as in Linux. */
-			if (mm_unshare(pr, page, page + PAGE, v->host ? PAGE : COW_CHUNK, true) == 0)
-				resolved = MM_FAULT_COPIED;
+			int r = mm_unshare(pr, page, page + PAGE, v->host ? PAGE : COW_CHUNK, true);
+			if (r == -ENOMEM) /* the memory limit: one page may still fit */
+				r = mm_unshare(pr, page, page + PAGE, PAGE, true);
+			resolved = r == 0 ? MM_FAULT_COPIED : r == -ENOMEM ? MM_FAULT_OOM : MM_FAULT_REAL;
 		} else {
 			/* Allowed already: another thread changed the mapping after this access faulted
 			 * (it unshared the page, mprotect, mmap). Install the page again and retry. */
