@@ -17,6 +17,7 @@ work=$(mktemp -d /var/tmp/cvisor-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -pthread -o "$work/futex_pingpong" bench/futex_pingpong.c
 gcc -static -O2 -o "$work/openat_loop" bench/openat_loop.c
+gcc -static -O2 -o "$work/mmap_loop" bench/mmap_loop.c
 head -c 100000000 /dev/urandom >"$work/random100M"
 # gzip input: compressible text, 50 MB
 head -c 50000000 < <(yes 'the quick brown fox jumps over the lazy dog 0123456789') >"$work/text50M"
@@ -24,7 +25,7 @@ bb=$(command -v busybox)
 
 declare -A cmd
 names=("find /usr" "sha256sum 100 MB" "gzip 50 MB" "200 fork+exec" "futex ping-pong" "start-up (/bin/true)"
-	"openat+fstat+close 20k")
+	"openat+fstat+close 20k" "mmap+touch+munmap 1 MiB x200" "mmap+munmap 1 MiB x2000")
 cmd["find /usr"]="find /usr -xdev"
 cmd["sha256sum 100 MB"]="sha256sum $work/random100M"
 cmd["gzip 50 MB"]="gzip -c $work/text50M"
@@ -32,6 +33,8 @@ cmd["200 fork+exec"]="$bb sh -c 'i=0; while [ \$i -lt 200 ]; do /bin/true; i=\$(
 cmd["futex ping-pong"]="$work/futex_pingpong 20000"
 cmd["start-up (/bin/true)"]="/bin/true"
 cmd["openat+fstat+close 20k"]="$work/openat_loop 20000 /usr/include/stdio.h"
+cmd["mmap+touch+munmap 1 MiB x200"]="$work/mmap_loop 200"
+cmd["mmap+munmap 1 MiB x2000"]="$work/mmap_loop 2000 untouched"
 
 systems=(native "cvisor ptrace" "cvisor systrap" "runsc systrap")
 run_as() { # system, command line (a lone absolute path runs without a shell); output discarded
