@@ -203,7 +203,8 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 		if (poll(&p, 1, 0) != 0)
 			_exit(0);
 	}
-	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, caller_pidfd, L->device_fd };
+	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, caller_pidfd, L->device_fd,
+		       opts->control ? opts->control_fd : -1 };
 	qsort(keep, sizeof(keep) / sizeof(keep[0]), sizeof(int), cmp_int);
 	close_others(keep, sizeof(keep) / sizeof(keep[0])); /* nothing of the caller's but stdio */
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (opts->net ? 0 : CLONE_NEWNET)) < 0) {
