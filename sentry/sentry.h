@@ -75,6 +75,8 @@ struct sentry_opts {
 	 * memory file: anonymous and private memory, copies on write) and the tasks alive at once; 0: none. */
 	uint64_t mem_limit;
 	uint32_t pids_limit;
+	bool proc_for_caller; /* the caller has a private mount namespace of its own: the sentry mounts a procfs
+			       * of its pid namespace on the caller's /proc (jail.c; what `podman top` reads) */
 	bool control;         /* @control_fd: a listening socket of the runtime's control channel (control.c) */
 	int control_fd;
 };

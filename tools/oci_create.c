@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -121,6 +122,11 @@ static void container_process(struct oci_config *c, const char *fifo, int ready,
 	char zero = '0';
 	w = write(fd, &zero, 1);
 	close(fd);
+	/* A mount namespace of its own, nothing propagating back to the host: the sentry puts a procfs of
+	 * its pid namespace on our /proc (jail.c), so an engine looking at the container's processes
+	 * through ours (podman top joins our mount namespace) sees the sandbox's, not the host's. */
+	if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+		c->opts.proc_for_caller = true;
 	int st = sentry_run(&c->opts, c->prog, c->argv, c->env);
 	if (st < 0)
 		_exit(st == -ENOENT ? 127 : 126);
