@@ -317,10 +317,12 @@ TEST_TIMEOUT(run_oci_init_signals, 60)
 	/* SIGSTOP from outside stops pid 1 (the control channel, si_pid 0), SIGCONT lets it go on; the
 	 * container's process itself goes on waiting (its monitor must see it end, not stop). */
 	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "STOP"), 0);
-	char *ps;
-	EXPECT_EQ(CV(&e, &ps, "ps", "c3"), 0);
-	EXPECT_TRUE(strstr(ps, "\n1       0       0       T    sleep 1000\n") != NULL);
-	free(ps);
+	for (bool stopped = false; !stopped;) { /* the signal is queued: the stop follows (the timeout bounds it) */
+		char *ps;
+		EXPECT_EQ(CV(&e, &ps, "ps", "c3"), 0);
+		stopped = strstr(ps, "\n1       0       0       T    sleep 1000\n") != NULL;
+		free(ps);
+	}
 	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "CONT"), 0);
 	EXPECT_TRUE(state_says(&e, "c3", "running"));
 	ASSERT_EQ(CV(&e, NULL, "kill", "c3", "KILL"), 0);
@@ -618,6 +620,19 @@ TEST_TIMEOUT(run_oci_exec, 90)
 	EXPECT_EQ(reap(w), 7);
 	/* A signal's death: 128+N. */
 	EXPECT_EQ(CV(&e, NULL, "exec", "c6", "sh", "-c", "kill -USR1 $$"), 128 + SIGUSR1);
+	/* Without --detach, the signals exec gets go on to the process (runc's exec forwards them). */
+	char fifo[160];
+	snprintf(fifo, sizeof(fifo), "%s/ready", e.vol);
+	ASSERT_EQ(mkfifo(fifo, 0666), 0);
+	char *xargv[] = { "cvisor", "--root", e.state, "exec", "c6", "sh", "-c",
+			  "trap 'exit 4' USR1; echo ready > /vol/ready; while :; do sleep 1; done", NULL };
+	pid_t x;
+	ASSERT_EQ(posix_spawn(&x, CVISOR, NULL, NULL, xargv, environ), 0);
+	char *ready = read_text(fifo); /* blocks until the trap is set */
+	EXPECT_TEXT(ready, "ready\n");
+	free(ready);
+	ASSERT_EQ(kill(x, SIGUSR1), 0);
+	EXPECT_EQ(reap(x), 4);
 	EXPECT_ERR("missing program", "exec: \"nosuch\": executable file not found in $PATH", "exec", "c6", "nosuch");
 	EXPECT_ERR("bad cwd", "chdir to cwd (\"/nope\")", "exec", "--cwd", "/nope", "c6", "true");
 	EXPECT_ERR("no command", "give --process FILE or the command", "exec", "c6");

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -177,6 +179,50 @@ static int exec_overrides(struct oci_config *c, char **args, int nargs, char **e
 	return 0;
 }
 
+/*
+ * Without --detach: wait for the exec'd process's status, passing the signals we get on to it (as
+ * runc's exec does): a terminal's ^C, a supervisor's SIGTERM. Our exit status, as shell_status().
+ */
+static void forwarded_signals(sigset_t *set)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(set, sigs[i]);
+}
+
+/* (The signals are blocked from the start of exec: one that comes before the process runs waits.) */
+static int wait_forwarding(int conn, const char *id)
+{
+	sigset_t set;
+	forwarded_signals(&set);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	struct ctl_reply r;
+	int ret = 255;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = conn, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		struct signalfd_siginfo si;
+		while (sfd >= 0 && (p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			struct ctl_req rq = { .magic = CTL_MAGIC, .op = CTL_KILL, .sig = (int32_t)si.ssi_signo };
+			ssize_t w = send(conn, &rq, sizeof(rq), MSG_NOSIGNAL);
+			(void)w;
+		}
+		if (p[0].revents) {
+			if (ctl_reply(conn, id, &r) == 0 && r.kind == CTL_EXITED)
+				ret = shell_status(r.val);
+			break;
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}
+
 int oci_exec(int argc, char **argv)
 {
 	const char *process = NULL, *pid_file = NULL, *console = NULL, *cwd = NULL, *user = NULL;
@@ -225,6 +271,11 @@ int oci_exec(int argc, char **argv)
 	if (!process && i >= argc) {
 		oci_error("exec: give --process FILE or the command after the container id");
 		return 1;
+	}
+	if (!detach) {
+		sigset_t set;
+		forwarded_signals(&set);
+		sigprocmask(SIG_BLOCK, &set, NULL);
 	}
 	struct oci_state st;
 	int lock = oci_state_open(id, &st);
@@ -306,7 +357,7 @@ int oci_exec(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	ret = ctl_reply(conn, id, &r) < 0 || r.kind != CTL_EXITED ? 255 : shell_status(r.val);
+	ret = wait_forwarding(conn, id);
 out:
 	if (conn >= 0)
 		close(conn);

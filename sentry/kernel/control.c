@@ -262,7 +262,33 @@ out_free:
 	return NULL;
 }
 
-/* CTL_EXEC: start the process, say so, wait for its end, say how, reap it. */
+/* While an exec'd process runs, its client may send CTL_KILL requests on the connection: signals
+ * the client received (runc's exec forwards them), for that process only. */
+struct forwarder {
+	struct sentry *s;
+	struct process *pr; /* not freed before this thread is joined */
+	int c;
+};
+
+static void *forward_main(void *arg)
+{
+	struct forwarder *f = arg;
+	struct ctl_req rq;
+	ssize_t n;
+	while ((n = recv(f->c, &rq, sizeof(rq), 0)) == (ssize_t)sizeof(rq) || (n < 0 && errno == EINTR)) {
+		if (n < 0 || rq.magic != CTL_MAGIC || rq.op != CTL_KILL || rq.sig < 1 || rq.sig > 64)
+			continue;
+		siginfo_t info = { .si_signo = rq.sig, .si_code = SI_USER };
+		pthread_mutex_lock(&f->s->lock);
+		if (!f->pr->zombie)
+			sig_process_locked(f->pr, rq.sig, &info);
+		pthread_mutex_unlock(&f->s->lock);
+		futex_wake_all(f->s);
+	}
+	return NULL; /* the client is gone, or the worker shut the connection's reading side */
+}
+
+/* CTL_EXEC: start the process, say so, wait for its end (forwarding signals), say how, reap it. */
 static void do_exec(struct sentry *s, int c, const struct ctl_req *rq, char **strs, int fds[3])
 {
 	char msg[256];
@@ -273,9 +299,18 @@ static void do_exec(struct sentry *s, int c, const struct ctl_req *rq, char **st
 		return;
 	}
 	reply(c, CTL_STARTED, pr->pid, NULL);
+	struct forwarder f = { s, pr, c };
+	pthread_t fwd;
+	bool forwarding = pthread_create(&fwd, NULL, forward_main, &f) == 0;
 	pthread_mutex_lock(&s->lock);
 	while (!pr->zombie && !s->ctl_stopping)
 		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (forwarding) {
+		shutdown(c, SHUT_RD); /* its recv returns 0 */
+		pthread_join(fwd, NULL);
+	}
+	pthread_mutex_lock(&s->lock);
 	int status = pr->zombie ? pr->exit_status : SIGKILL; /* the sandbox is ending: it dies with it */
 	bool reap = pr->zombie && !pr->remote_users && !ptrace_holds_zombie(pr);
 	if (reap)
