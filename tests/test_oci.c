@@ -633,6 +633,40 @@ TEST_TIMEOUT(run_oci_exec, 90)
 	free(ready);
 	ASSERT_EQ(kill(x, SIGUSR1), 0);
 	EXPECT_EQ(reap(x), 4);
+	/* --tty: the pty's master comes over the console socket (runc's protocol); the process's output
+	 * is read there, its status is exec's. */
+	char csock[160];
+	snprintf(csock, sizeof(csock), "%s/console.sock", e.dir);
+	struct sockaddr_un ca = { .sun_family = AF_UNIX };
+	snprintf(ca.sun_path, sizeof(ca.sun_path), "%.90s", csock);
+	int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(bind(ls, (struct sockaddr *)&ca, sizeof(ca)), 0);
+	ASSERT_EQ(listen(ls, 1), 0);
+	char *targv[] = { "cvisor", "--root", e.state, "exec", "--tty", "--console-socket", csock, "c6", "sh", "-c",
+			  "read x; echo got $x; exit 6", NULL };
+	ASSERT_EQ(posix_spawn(&x, CVISOR, NULL, NULL, targv, environ), 0);
+	int cs = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_GE(cs, 0);
+	char name[64];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cu;
+	struct iovec ciov = { name, sizeof(name) };
+	struct msghdr cm = { .msg_iov = &ciov, .msg_iovlen = 1, .msg_control = cu.b, .msg_controllen = sizeof(cu.b) };
+	ASSERT_GT(recvmsg(cs, &cm, MSG_CMSG_CLOEXEC), 0);
+	int master;
+	memcpy(&master, CMSG_DATA(CMSG_FIRSTHDR(&cm)), sizeof(int));
+	close(cs);
+	close(ls);
+	ASSERT_EQ(write(master, "abc\n", 4), 4);
+	EXPECT_EQ(reap(x), 6);
+	char tbuf[256];
+	ssize_t tn = read(master, tbuf, sizeof(tbuf) - 1); /* the echo of our line, then its output */
+	ASSERT_GT(tn, 0);
+	tbuf[tn] = 0;
+	EXPECT_TRUE(strstr(tbuf, "got abc\r\n") != NULL);
+	close(master);
 	EXPECT_ERR("missing program", "exec: \"nosuch\": executable file not found in $PATH", "exec", "c6", "nosuch");
 	EXPECT_ERR("bad cwd", "chdir to cwd (\"/nope\")", "exec", "--cwd", "/nope", "c6", "true");
 	EXPECT_ERR("no command", "give --process FILE or the command", "exec", "c6");
