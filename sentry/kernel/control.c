@@ -29,7 +29,7 @@
 #include "../control.h"
 #include "../sentry.h"
 
-#define CTL_MAX_WORKERS 32     /* connections served at once; more are refused */
+#define CTL_MAX_WORKERS 256    /* connections served at once (an exec holds one while it runs); more are refused */
 #define CTL_REQ_TIMEOUT_MS 5000 /* a client that connects and sends nothing is dropped */
 
 static void reply(int c, int kind, int val, const char *msg)
