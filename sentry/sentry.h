@@ -75,6 +75,10 @@ struct sentry_opts {
 	 * memory file: anonymous and private memory, copies on write) and the tasks alive at once; 0: none. */
 	uint64_t mem_limit;
 	uint32_t pids_limit;
+	bool proc_for_caller; /* the caller has a private mount namespace of its own: the sentry mounts a procfs
+			       * of its pid namespace on the caller's /proc (jail.c; what `podman top` reads) */
+	bool control;         /* @control_fd: a listening socket of the runtime's control channel (control.c) */
+	int control_fd;
 };
 
 /*
@@ -391,6 +395,11 @@ struct sentry {
 	int next_pid;
 	int host_threads;        /* task threads besides the caller's */
 	bool shutting_down;      /* the first process exited: everything else is being killed */
+	/* The control channel (control.c): its accept thread and stop eventfd, the connections being
+	 * served, whether it is ending; paused: no task enters application code (lock; read atomically). */
+	pthread_t ctl_thread;
+	bool ctl_running, ctl_stopping, paused;
+	int ctl_stop, ctl_workers;
 	pthread_t timer;         /* fires ITIMER_REAL timers (timer.c) */
 	bool timer_running, timer_stop;
 	pthread_cond_t timer_cond; /* with lock: a timer changed */
@@ -874,6 +883,12 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len);
 struct process *process_new(struct sentry *s, struct process *parent);
 void process_free(struct process *pr);
 struct task *task_new(struct process *pr);
+/* Run @t on a host thread of its own (task_loop, then task_exit); false if none could be made. */
+bool start_task(struct sentry *s, struct task *t);
+/* control.c: the runtime's control channel (opts.control): exec, kill, pause, resume, ps */
+void control_start(struct sentry *s);
+void control_stop(struct sentry *s);   /* before shutdown_all: its workers are done after it */
+void control_park(struct task *t);     /* while the sandbox is paused */
 /* Run a task until its process exits; returns the wait status. */
 int task_loop(struct task *t);
 /* Task @t ended (status in t->exit_code; t->ends_group for exit_group or a fatal signal). When it

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 #include "harness.h"
 #include "sandbox_run.h"
+#include "../sentry/control.h"
 
 extern char **environ;
 
@@ -118,7 +121,7 @@ static void oci_config(struct oci_env *e, const char *args, const char *mounts, 
  * container's output goes to e->out (create's stdout: the container keeps it open). */
 static int cvisor(struct oci_env *e, char **out, const char *const *args)
 {
-	char *argv[16] = { "cvisor", "--root", e->state };
+	char *argv[24] = { "cvisor", "--root", e->state };
 	int n = 3;
 	for (; args[n - 3]; n++)
 		argv[n] = (char *)args[n - 3];
@@ -311,7 +314,17 @@ TEST_TIMEOUT(run_oci_init_signals, 60)
 	char *ready = read_text(fifo); /* blocks until the program is past its own kills */
 	EXPECT_TEXT(ready, "ready\n");
 	free(ready);
-	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "STOP"), 1); /* not deliverable yet: refused, not misapplied */
+	/* SIGSTOP from outside stops pid 1 (the control channel, si_pid 0), SIGCONT lets it go on; the
+	 * container's process itself goes on waiting (its monitor must see it end, not stop). */
+	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "STOP"), 0);
+	for (bool stopped = false; !stopped;) { /* the signal is queued: the stop follows (the timeout bounds it) */
+		char *ps;
+		EXPECT_EQ(CV(&e, &ps, "ps", "c3"), 0);
+		stopped = strstr(ps, "\n1       0       0       T    sleep 1000\n") != NULL;
+		free(ps);
+	}
+	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "CONT"), 0);
+	EXPECT_TRUE(state_says(&e, "c3", "running"));
 	ASSERT_EQ(CV(&e, NULL, "kill", "c3", "KILL"), 0);
 	EXPECT_EQ(reap(pid), 128 + SIGKILL);
 	char *out = read_text(e.out);
@@ -587,4 +600,218 @@ TEST_TIMEOUT(run_oci_podman, 240)
 	int st = pclose(p);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		HARNESS_FAIL(0, "tests/oci/podman.sh: status %#x\n%s", st, all);
+}
+
+/* A running container of `sleep 1000` (pid 1) with /vol bound: its create/start done, pid in *@pid. */
+static void oci_start_sleeper(struct oci_env *e, const char *id, int *pid)
+{
+	char mounts[256], pidf[160];
+	snprintf(mounts, sizeof(mounts), "{ \"destination\": \"/vol\", \"type\": \"bind\", \"source\": \"%s\", \"options\": [\"rw\"] }",
+		 e->vol);
+	oci_config(e, "[\"sleep\", \"1000\"]", mounts, NULL, "");
+	snprintf(pidf, sizeof(pidf), "%s/pid", e->dir);
+	ASSERT_EQ(CV(e, NULL, "create", "--bundle", e->bundle, "--pid-file", pidf, id), 0);
+	*pid = read_pid(pidf);
+	ASSERT_EQ(CV(e, NULL, "start", id), 0);
+}
+
+/* exec: a new process in the running sandbox (pid 1 still running), its output and exit status, the
+ * credentials, cwd and env of process.json or of the command line; --detach with the pid file of a
+ * host process that ends with the exec'd one's status (we are its subreaper, as conmon is). */
+TEST_TIMEOUT(run_oci_exec, 90)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	int pid;
+	oci_start_sleeper(&e, "c6", &pid);
+	char proc[160], epid[160], *out;
+	snprintf(proc, sizeof(proc), "%s/process.json", e.dir);
+	write_text(proc, "{ \"args\": [\"sh\", \"-c\", \"echo exec $GREETING in $(pwd) as $(id -u):$(id -g) ppid $PPID;"
+			 " ulimit -n; exit 5\"], \"env\": [\"PATH=/bin\", \"GREETING=hi\"], \"cwd\": \"/bin\","
+			 " \"user\": { \"uid\": 1000, \"gid\": 1000 },"
+			 " \"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 100, \"soft\": 99 } ] }");
+	EXPECT_EQ(CV(&e, &out, "exec", "--process", proc, "c6"), 5);
+	EXPECT_TEXT(out, "exec hi in /bin as 1000:1000 ppid 0\n99\n");
+	free(out);
+	/* The command line form: the container's process as the base, --env, --cwd, --user over it. */
+	EXPECT_EQ(CV(&e, &out, "exec", "--cwd", "/vol", "--env", "GREETING=yo", "-e", "X=1", "--user", "7:8", "c6", "sh",
+		     "-c", "echo $GREETING $X $(pwd) $(id -u):$(id -g); cat v; echo w > /vol/w || echo not-root; exit 0"),
+		  0);
+	EXPECT_TRUE(strstr(out, "yo 1 /vol 7:8\nvolume\n") == out && strstr(out, "not-root\n")); /* /vol is root's 0755 */
+	free(out);
+	/* It sees the same sandbox: pid 1 in its /proc, the file it wrote in the volume. */
+	EXPECT_EQ(CV(&e, &out, "exec", "c6", "sh", "-c", "echo w > /vol/w; cat /proc/1/cmdline /vol/w"), 0);
+	EXPECT_EQ(memcmp(out, "sleep\0" "1000\0w\n", 13), 0);
+	free(out);
+	/* --detach: the pid file names a host process that ends with the exec'd process's status. */
+	snprintf(epid, sizeof(epid), "%s/epid", e.dir);
+	EXPECT_EQ(CV(&e, NULL, "exec", "--detach", "--pid-file", epid, "c6", "sh", "-c", "exit 7"), 0);
+	int w = read_pid(epid);
+	ASSERT_GT(w, 0);
+	EXPECT_EQ(reap(w), 7);
+	/* A signal's death: 128+N. */
+	EXPECT_EQ(CV(&e, NULL, "exec", "c6", "sh", "-c", "kill -USR1 $$"), 128 + SIGUSR1);
+	/* Without --detach, the signals exec gets go on to the process (runc's exec forwards them). */
+	char fifo[160];
+	snprintf(fifo, sizeof(fifo), "%s/ready", e.vol);
+	ASSERT_EQ(mkfifo(fifo, 0666), 0);
+	char *xargv[] = { "cvisor", "--root", e.state, "exec", "c6", "sh", "-c",
+			  "trap 'exit 4' USR1; echo ready > /vol/ready; while :; do sleep 1; done", NULL };
+	pid_t x;
+	ASSERT_EQ(posix_spawn(&x, CVISOR, NULL, NULL, xargv, environ), 0);
+	char *ready = read_text(fifo); /* blocks until the trap is set */
+	EXPECT_TEXT(ready, "ready\n");
+	free(ready);
+	ASSERT_EQ(kill(x, SIGUSR1), 0);
+	EXPECT_EQ(reap(x), 4);
+	/* --tty: the pty's master comes over the console socket (runc's protocol); the process's output
+	 * is read there, its status is exec's. */
+	char csock[160];
+	snprintf(csock, sizeof(csock), "%s/console.sock", e.dir);
+	struct sockaddr_un ca = { .sun_family = AF_UNIX };
+	snprintf(ca.sun_path, sizeof(ca.sun_path), "%.90s", csock);
+	int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(bind(ls, (struct sockaddr *)&ca, sizeof(ca)), 0);
+	ASSERT_EQ(listen(ls, 1), 0);
+	char *targv[] = { "cvisor", "--root", e.state, "exec", "--tty", "--console-socket", csock, "c6", "sh", "-c",
+			  "read x; echo got $x; exit 6", NULL };
+	ASSERT_EQ(posix_spawn(&x, CVISOR, NULL, NULL, targv, environ), 0);
+	int cs = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_GE(cs, 0);
+	char name[64];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cu;
+	struct iovec ciov = { name, sizeof(name) };
+	struct msghdr cm = { .msg_iov = &ciov, .msg_iovlen = 1, .msg_control = cu.b, .msg_controllen = sizeof(cu.b) };
+	ASSERT_GT(recvmsg(cs, &cm, MSG_CMSG_CLOEXEC), 0);
+	int master;
+	memcpy(&master, CMSG_DATA(CMSG_FIRSTHDR(&cm)), sizeof(int));
+	close(cs);
+	close(ls);
+	ASSERT_EQ(write(master, "abc\n", 4), 4);
+	EXPECT_EQ(reap(x), 6);
+	char tbuf[256];
+	ssize_t tn = read(master, tbuf, sizeof(tbuf) - 1); /* the echo of our line, then its output */
+	ASSERT_GT(tn, 0);
+	tbuf[tn] = 0;
+	EXPECT_TRUE(strstr(tbuf, "got abc\r\n") != NULL);
+	close(master);
+	EXPECT_ERR("missing program", "exec: \"nosuch\": executable file not found in $PATH", "exec", "c6", "nosuch");
+	EXPECT_ERR("bad cwd", "chdir to cwd (\"/nope\")", "exec", "--cwd", "/nope", "c6", "true");
+	EXPECT_ERR("no command", "give --process FILE or the command", "exec", "c6");
+	EXPECT_ERR("unknown container", "nope does not exist", "exec", "nope", "true");
+	EXPECT_TRUE(state_says(&e, "c6", "running")); /* pid 1 went on through all of it */
+	ASSERT_EQ(CV(&e, NULL, "kill", "c6", "KILL"), 0);
+	EXPECT_EQ(reap(pid), 128 + SIGKILL);
+	EXPECT_ERR("exec into a stopped container", "cannot exec in a stopped container", "exec", "c6", "true");
+	EXPECT_ERR("ps of a stopped container", "c6 is not running", "ps", "c6");
+	oci_finish(&e, "c6");
+}
+
+static long file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* pause/resume (no instruction of any process runs while paused), ps, kill --all. */
+TEST_TIMEOUT(run_oci_pause_ps_kill_all, 90)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	int pid;
+	oci_start_sleeper(&e, "c7", &pid);
+	char epid[160], grow[160], *out;
+	snprintf(epid, sizeof(epid), "%s/epid", e.dir);
+	snprintf(grow, sizeof(grow), "%s/grow", e.vol);
+	EXPECT_EQ(CV(&e, NULL, "exec", "--detach", "--pid-file", epid, "c7", "sh", "-c",
+		     "exec > /dev/null 2>&1; while :; do echo x; done > /vol/grow"),
+		  0); /* the shell lets go of our pipe: CV() reads it to its end */
+	int w = read_pid(epid);
+	while (file_size(grow) < 100) /* it runs */
+		sched_yield();
+	ASSERT_EQ(CV(&e, NULL, "pause", "c7"), 0);
+	EXPECT_TRUE(state_says(&e, "c7", "paused"));
+	long a = file_size(grow);
+	EXPECT_ERR("exec while paused", "cannot exec in a paused container", "exec", "c7", "true");
+	EXPECT_ERR("pause twice", "c7 is paused, not running", "pause", "c7");
+	EXPECT_EQ(CV(&e, &out, "ps", "c7"), 0); /* the sentry answers while its processes are paused */
+	EXPECT_TRUE(strstr(out, "1       0       0       R    sleep 1000\n") != NULL);
+	EXPECT_TRUE(strstr(out, "0       0       R    sh -c exec > /dev/null 2>&1; while :; do echo x; done > /vol/grow\n") != NULL);
+	free(out);
+	EXPECT_EQ(file_size(grow), a); /* nothing ran meanwhile */
+	ASSERT_EQ(CV(&e, NULL, "resume", "c7"), 0);
+	EXPECT_TRUE(state_says(&e, "c7", "running"));
+	EXPECT_ERR("resume a running one", "c7 is running, not paused", "resume", "c7");
+	while (file_size(grow) == a) /* it runs again */
+		sched_yield();
+	/* ps --format json: host pids, the container's process first */
+	EXPECT_EQ(CV(&e, &out, "ps", "--format", "json", "c7"), 0);
+	char want[32];
+	snprintf(want, sizeof(want), "[%d,", pid);
+	EXPECT_TRUE(strncmp(out, want, strlen(want)) == 0);
+	free(out);
+	/* kill --all TERM: the exec'd shell dies of it; pid 1 (no handler: init) does not. */
+	ASSERT_EQ(CV(&e, NULL, "kill", "--all", "c7", "TERM"), 0);
+	EXPECT_EQ(reap(w), 128 + SIGTERM);
+	EXPECT_TRUE(state_says(&e, "c7", "running"));
+	/* delete --force of a paused container */
+	ASSERT_EQ(CV(&e, NULL, "pause", "c7"), 0);
+	EXPECT_ERR("delete while paused", "not stopped: paused", "delete", "c7");
+	ASSERT_EQ(CV(&e, NULL, "delete", "--force", "c7"), 0);
+	EXPECT_EQ(reap(pid), 128 + SIGKILL);
+	EXPECT_EQ(count_entries(e.state), 0);
+	oci_cleanup(&e);
+}
+
+/* The control socket given garbage: an error reply, never a crash; the sandbox answers afterwards. */
+TEST_TIMEOUT(run_oci_control_bad_requests, 60)
+{
+	struct oci_env e;
+	oci_setup(&e);
+	int pid;
+	oci_start_sleeper(&e, "c8", &pid);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ASSERT_LT(strlen(e.state), sizeof(sa.sun_path) - 16);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.80s/c8/" CTL_SOCKET, e.state);
+	struct ctl_req bad[4] = { { .magic = 1 }, { .magic = CTL_MAGIC, .op = 99 },
+				  { .magic = CTL_MAGIC, .op = CTL_KILL, .sig = 65 },
+				  { .magic = CTL_MAGIC, .op = CTL_EXEC, .nargs = 1000000, .nfds = 3 } };
+	size_t lens[4] = { sizeof(bad[0]), sizeof(bad[1]), sizeof(bad[2]), sizeof(bad[3]) };
+	for (int i = 0; i < 5; i++) {
+		int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		ASSERT_EQ(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		if (i == 4) { /* a short message, with a stray descriptor */
+			char b[3] = "ab";
+			int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			union {
+				char b[CMSG_SPACE(sizeof(int))];
+				struct cmsghdr align;
+			} u = { 0 };
+			struct iovec iov = { b, sizeof(b) };
+			struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+			ASSERT_EQ(sendmsg(c, &m, 0), (ssize_t)sizeof(b));
+			close(fd);
+		} else {
+			ASSERT_EQ(send(c, &bad[i], lens[i], 0), (ssize_t)lens[i]);
+		}
+		struct ctl_reply r;
+		EXPECT_EQ(recv(c, &r, sizeof(r), 0), (ssize_t)sizeof(r));
+		EXPECT_EQ(r.kind, CTL_ERROR);
+		close(c);
+	}
+	char *out;
+	EXPECT_EQ(CV(&e, &out, "exec", "c8", "echo", "still here"), 0);
+	EXPECT_TEXT(out, "still here\n");
+	free(out);
+	ASSERT_EQ(CV(&e, NULL, "kill", "c8", "KILL"), 0);
+	EXPECT_EQ(reap(pid), 128 + SIGKILL);
+	oci_finish(&e, "c8");
 }

@@ -48,6 +48,13 @@ struct oci_config {
 /* Read and check @bundle/config.json: 0, or -1 after one oci_error() line naming what is wrong. */
 int oci_config_load(const char *bundle, struct oci_config *c);
 void oci_config_free(struct oci_config *c);
+/* Only a process object (exec's --process file: @key NULL; a bundle's config.json: "process"), into
+ * @c's argv, env, cwd, terminal and opts' credentials, limits, capabilities: 0 or -1 after oci_error(). */
+int oci_process_load(const char *file, const char *key, struct oci_config *c);
+/* A new pty whose master went to console socket @sock_path (runc's protocol): its slave, or -1 after
+ * oci_error(). */
+int oci_make_console(const char *sock_path);
+int oci_write_pid_file(const char *path, int pid);
 
 /* A container's state under --root. */
 struct oci_state {
@@ -59,9 +66,10 @@ struct oci_state {
 	int pid;                      /* the container's process (0: none yet) */
 	unsigned long long start_time; /* its start time (clock ticks since boot): pids are reused */
 	json_t *annotations;          /* owned (may be NULL) */
+	bool paused;                  /* `pause` stopped it (until `resume`) */
 };
 
-enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED };
+enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED, OCI_PAUSED };
 
 /* A container id as runc accepts them: 0, or -1 after oci_error(). */
 int oci_check_id(const char *id);
@@ -97,5 +105,13 @@ int oci_kill(int argc, char **argv);
 int oci_delete(int argc, char **argv);
 int oci_features(int argc, char **argv);
 int oci_spec(int argc, char **argv);
+int oci_exec(int argc, char **argv);
+int oci_pause(int argc, char **argv);
+int oci_resume(int argc, char **argv);
+int oci_ps(int argc, char **argv);
+/* One request over the running container's control channel (sentry/control.h), @lock the directory fd
+ * oci_state_open() gave: 0 after CTL_OK, -1 after oci_error(). */
+struct ctl_req;
+int oci_ctl_simple(int lock, const char *id, struct ctl_req *rq);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "cvisor.h"
 #include "oci.h"
+#include "../sentry/control.h"
 
 struct oci_global oci_g = { .root = OCI_DEFAULT_ROOT };
 
@@ -117,9 +118,11 @@ static int parse_signal(const char *s)
 }
 
 /*
- * The signals the container's process passes on to the sandbox (jail.c: to its first process) or,
- * SIGKILL, that end the sandbox at once. Others would end or stop the container's process without the
- * sandbox's program seeing them: refused until the sentry's control channel can deliver them.
+ * The signals the container's process passes on to the sandbox's first process (jail.c) before the
+ * sandbox runs (a created container: its process waits for start, and a signal ends it), or SIGKILL,
+ * which ends the sandbox at once. A running container gets every other signal through the sentry's
+ * control channel (sentry/kernel/control.c): to pid 1, or to every process with --all, from outside
+ * (si_pid 0), so pid 1's init rules hold.
  */
 static bool deliverable(int sig)
 {
@@ -133,11 +136,14 @@ static bool deliverable(int sig)
 int oci_kill(int argc, char **argv)
 {
 	int i = 1;
-	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++)
+	bool all = false;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		if (strcmp(argv[i], "--all") != 0 && strcmp(argv[i], "-a") != 0) {
 			oci_error("kill: unknown option '%s'", argv[i]);
 			return 1;
 		}
+		all = true;
+	}
 	const char *id = one_id(argc, argv, i, "kill");
 	if (!id)
 		return 1;
@@ -150,19 +156,21 @@ int oci_kill(int argc, char **argv)
 		oci_error("kill: unknown signal '%s'", argv[i + 1]);
 		return 1;
 	}
-	if (!deliverable(sig)) {
-		oci_error("kill: signal %d (%s) cannot be sent to a sandbox yet (KILL TERM INT HUP QUIT USR1 USR2 WINCH)",
-			  sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-		return 1;
-	}
 	struct oci_state st;
 	int lock = oci_state_open(id, &st);
 	if (lock < 0)
 		return 1;
 	enum oci_status s = oci_status(&st);
 	int ret = 0;
-	if (s != OCI_CREATED && s != OCI_RUNNING) {
+	if (s != OCI_CREATED && s != OCI_RUNNING && s != OCI_PAUSED) {
 		oci_error("container %s is not running", id);
+		ret = 1;
+	} else if (sig != SIGKILL && s != OCI_CREATED) {
+		struct ctl_req rq = { .op = CTL_KILL, .sig = sig, .all = all };
+		ret = oci_ctl_simple(lock, id, &rq) < 0;
+	} else if (!deliverable(sig)) {
+		oci_error("kill: container %s has not started: signal %d (%s) cannot reach it yet", id, sig,
+			  sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 		ret = 1;
 	} else if (kill(st.pid, sig) < 0) {
 		oci_error("kill %s: %s", id, strerror(errno));
@@ -206,13 +214,13 @@ int oci_delete(int argc, char **argv)
 	if (lock < 0)
 		return 1;
 	enum oci_status s = oci_status(&st);
-	if (s == OCI_RUNNING && !force) {
-		oci_error("cannot delete container %s that is not stopped: running (use --force)", id);
+	if ((s == OCI_RUNNING || s == OCI_PAUSED) && !force) {
+		oci_error("cannot delete container %s that is not stopped: %s (use --force)", id, oci_status_name(s));
 		oci_state_free(&st);
 		close(lock);
 		return 1;
 	}
-	if (s == OCI_RUNNING || s == OCI_CREATED) /* a created one was never started: runc deletes it too */
+	if (s == OCI_RUNNING || s == OCI_PAUSED || s == OCI_CREATED) /* a created one was never started: runc deletes it too */
 		kill_and_wait(&st);
 	oci_cgroup_remove(&st);
 	json_t *hooks = oci_hooks_load(&st);

@@ -461,6 +461,20 @@ static int load_linux(struct oci_config *c, json_t *l)
 	return 0;
 }
 
+/* JSON file @file, or NULL after oci_error() (missing, or where it is malformed). */
+static json_t *load_json(const char *file)
+{
+	json_error_t je;
+	json_t *doc = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+	if (!doc) {
+		if (access(file, F_OK) < 0)
+			oci_error("%s: %s", file, strerror(errno));
+		else
+			oci_error("%s: line %d: %s", file, je.line, je.text);
+	}
+	return doc;
+}
+
 int oci_config_load(const char *bundle, struct oci_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -470,15 +484,8 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	}
 	char file[PATH_MAX + 16];
 	snprintf(file, sizeof(file), "%s/config.json", c->bundle);
-	json_error_t je;
-	c->doc = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
-	if (!c->doc) {
-		if (access(file, F_OK) < 0)
-			oci_error("%s: %s", file, strerror(errno));
-		else
-			oci_error("%s: line %d: %s", file, je.line, je.text);
+	if (!(c->doc = load_json(file)))
 		return -1;
-	}
 	if (!json_is_object(c->doc)) {
 		oci_error("%s: not a JSON object", file);
 		return -1;
@@ -544,6 +551,19 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	if (!lnx)
 		c->opts.net = true; /* no namespaces at all: the host's network */
 	return find_program(c);
+}
+
+int oci_process_load(const char *file, const char *key, struct oci_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (!(c->doc = load_json(file)))
+		return -1;
+	json_t *p = key ? json_object_get(c->doc, key) : c->doc;
+	if (!json_is_object(p)) {
+		oci_error("%s: %s is not a JSON object", file, key ? key : "the process");
+		return -1;
+	}
+	return load_process(c, p);
 }
 
 void oci_config_free(struct oci_config *c)

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "oci.h"
+#include "../sentry/control.h"
 
 /* Send pty master @fd over the engine's console socket (runc's protocol: one SCM_RIGHTS message). */
 static int send_console(const char *sock_path, int fd)
@@ -57,7 +59,7 @@ static int send_console(const char *sock_path, int fd)
 }
 
 /* A new pty whose master went to the console socket: its slave, or -1 after oci_error(). */
-static int make_console(const char *sock_path)
+int oci_make_console(const char *sock_path)
 {
 	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
@@ -120,6 +122,11 @@ static void container_process(struct oci_config *c, const char *fifo, int ready,
 	char zero = '0';
 	w = write(fd, &zero, 1);
 	close(fd);
+	/* A mount namespace of its own, nothing propagating back to the host: the sentry puts a procfs of
+	 * its pid namespace on our /proc (jail.c), so an engine looking at the container's processes
+	 * through ours (podman top joins our mount namespace) sees the sandbox's, not the host's. */
+	if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+		c->opts.proc_for_caller = true;
 	int st = sentry_run(&c->opts, c->prog, c->argv, c->env);
 	if (st < 0)
 		_exit(st == -ENOENT ? 127 : 126);
@@ -128,7 +135,7 @@ static void container_process(struct oci_config *c, const char *fifo, int ready,
 	_exit(WEXITSTATUS(st));
 }
 
-static int write_pid_file(const char *path, int pid)
+int oci_write_pid_file(const char *path, int pid)
 {
 	char tmp[PATH_MAX + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -249,15 +256,33 @@ int oci_create(int argc, char **argv)
 		goto out_remove;
 	}
 	c.opts.overlay = ovl;
-	int console = c.terminal ? make_console(console_sock) : -1;
+	/* The control channel (sentry/control.h): listening from now on, served once the sentry runs; a
+	 * name under the locked directory's fd, whatever the length of --root. */
+	char sock[64];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sock, sizeof(sock), "/proc/self/fd/%d/" CTL_SOCKET, lock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int ctl = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (ctl < 0 || bind(ctl, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ctl, 16) < 0) {
+		ret = -errno;
+		oci_error("%s/" CTL_SOCKET ": %s", st.dir, strerror(errno));
+		if (ctl >= 0)
+			close(ctl);
+		goto out_remove;
+	}
+	c.opts.control = true;
+	c.opts.control_fd = ctl;
+	int console = c.terminal ? oci_make_console(console_sock) : -1;
 	if (c.terminal && console < 0) {
 		ret = -EIO;
+		close(ctl);
 		goto out_remove;
 	}
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0) {
 		ret = -errno;
 		oci_error("pipe: %s", strerror(errno));
+		close(ctl);
 		goto out_remove;
 	}
 	fflush(NULL);
@@ -268,6 +293,7 @@ int oci_create(int argc, char **argv)
 		container_process(&c, fifo, ready[1], console, netns);
 	}
 	close(ready[1]);
+	close(ctl);
 	if (console >= 0)
 		close(console);
 	char ok = 0;
@@ -300,7 +326,7 @@ int oci_create(int argc, char **argv)
 		goto out_remove;
 	}
 	if ((ret = oci_hooks_save(&st, hooks)) < 0 || (ret = oci_state_save(&st)) < 0 ||
-	    (pid_file && (ret = write_pid_file(pid_file, pid)) < 0)) {
+	    (pid_file && (ret = oci_write_pid_file(pid_file, pid)) < 0)) {
 		oci_error("cannot record the container's state: %s", strerror(-ret));
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);

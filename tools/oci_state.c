@@ -96,6 +96,7 @@ int oci_state_open(const char *id, struct oci_state *st)
 	snprintf(st->created, sizeof(st->created), "%s", c ? c : "");
 	st->pid = (int)json_integer_value(json_object_get(doc, "pid"));
 	st->start_time = (unsigned long long)json_integer_value(json_object_get(doc, "cvisorStartTime"));
+	st->paused = json_is_true(json_object_get(doc, "cvisorPaused"));
 	json_t *a = json_object_get(doc, "annotations");
 	st->annotations = a ? json_incref(a) : NULL;
 	json_decref(doc);
@@ -111,6 +112,8 @@ int oci_state_save(const struct oci_state *st)
 		return -ENOMEM;
 	if (st->annotations)
 		json_object_set(doc, "annotations", st->annotations);
+	if (st->paused)
+		json_object_set_new(doc, "cvisorPaused", json_true());
 	char file[PATH_MAX + 16], tmp[PATH_MAX + 16];
 	path_in(st, "state.json", file, sizeof(file));
 	path_in(st, "state.json.new", tmp, sizeof(tmp));
@@ -135,12 +138,12 @@ enum oci_status oci_status(const struct oci_state *st)
 		return OCI_STOPPED;
 	char fifo[PATH_MAX + 16];
 	path_in(st, "exec.fifo", fifo, sizeof(fifo));
-	return access(fifo, F_OK) == 0 ? OCI_CREATED : OCI_RUNNING;
+	return access(fifo, F_OK) == 0 ? OCI_CREATED : st->paused ? OCI_PAUSED : OCI_RUNNING;
 }
 
 const char *oci_status_name(enum oci_status s)
 {
-	static const char *const names[] = { "creating", "created", "running", "stopped" };
+	static const char *const names[] = { "creating", "created", "running", "stopped", "paused" };
 	return names[s];
 }
 

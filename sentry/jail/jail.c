@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -203,9 +204,16 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 		if (poll(&p, 1, 0) != 0)
 			_exit(0);
 	}
-	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, caller_pidfd, L->device_fd };
+	int keep[] = { 0, 1, 2, L->prog_fd, userns, report, L->ids_fd, caller_pidfd, L->device_fd,
+		       opts->control ? opts->control_fd : -1 };
 	qsort(keep, sizeof(keep) / sizeof(keep[0]), sizeof(int), cmp_int);
 	close_others(keep, sizeof(keep) / sizeof(keep[0])); /* nothing of the caller's but stdio */
+	/* Still in the caller's mount namespace (a private one, made for this) and already in the new pid
+	 * namespace: a procfs of it on the caller's /proc shows whoever looks there through the caller
+	 * (an engine's `top` joins the container process's mount namespace) the sandbox's host processes,
+	 * the sentry and its stubs, and nothing else of the host. Root only; else it fails, harmlessly. */
+	if (opts->proc_for_caller)
+		mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (opts->net ? 0 : CLONE_NEWNET)) < 0) {
 		ret = -errno;
 		snprintf(err, sizeof(err), "cannot make the sentry's namespaces: %s", strerror(errno));

@@ -89,7 +89,9 @@ bool jobctl_stop(struct task *t, int sig)
 			if (!o->exited && o != t)
 				task_kick(o);
 		notify_parent(pr, CLD_STOPPED, sig);
-		if (pr->pid == 1)
+		/* cvisor run stops with its first process (a shell's job control); a container's process
+		 * does not: its engine (kill STOP, then CONT) and monitor expect it to go on waiting. */
+		if (pr->pid == 1 && !s->opts.oci)
 			jail_report_stop(s->L, sig);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -215,7 +215,7 @@ static void *task_thread(void *arg)
 	return NULL;
 }
 
-static bool start_task(struct sentry *s, struct task *t)
+bool start_task(struct sentry *s, struct task *t)
 {
 	/* Its own host thread: ptrace and every later backend drive a context from one host thread. */
 	pthread_t th;

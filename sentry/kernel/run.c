@@ -61,6 +61,8 @@ int task_loop(struct task *t)
 	struct process *pr = t->proc;
 	for (;;) {
 		struct cv_exit ex;
+		if (__atomic_load_n(&pr->s->paused, __ATOMIC_SEQ_CST))
+			control_park(t); /* paused (control.c): the pauser's kick brings a running task here */
 		int sig = sig_deliver(t);
 		if (sig)
 			return end_group(t, sig); /* default action: terminate */
@@ -400,7 +402,7 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
 		char *const envp[])
 {
-	struct sentry s = { .opts = *opts, .L = L };
+	struct sentry s = { .opts = *opts, .L = L, .ctl_stop = -1 };
 	struct host_signals hs = { .s = &s, .sfd = -1, .stop = -1 };
 	sigset_t forwarded, caller_mask;
 	sigemptyset(&forwarded);
@@ -529,6 +531,7 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	for (int i = 0; i < 3 && !init->ctty; i++) /* natively its terminal is the caller's: no pty is taken */
 		init->ctty = s.stdio_rdev[i];
 	host_signals_start(&hs, &forwarded);
+	control_start(&s);
 	task_loop(t);
 	task_exit(t);
 	process_wait_zombie(init); /* its other threads may still run */
@@ -537,6 +540,7 @@ out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
 	host_signals_stop(&hs);
+	control_stop(&s);
 	shutdown_all(&s);
 	timer_stop(&s);
 	fasync_stop(&s);
