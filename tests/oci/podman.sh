@@ -70,7 +70,9 @@ out=$(P exec "$cid" sh -c 'echo in-exec; exit 4' 2>/dev/null)
 check "exec" "in-exec 4" "$out $?"
 check "pause" "paused" "$(P pause "$cid" >/dev/null 2>&1; P inspect -f '{{.State.Status}}' "$cid" 2>/dev/null)"
 check "unpause" "running" "$(P unpause "$cid" >/dev/null 2>&1; P inspect -f '{{.State.Status}}' "$cid" 2>/dev/null)"
-check "top" "yes" "$(P top "$cid" 2>/dev/null | grep -q sleep && echo yes || echo no)"
+top=$(P top "$cid" 2>/dev/null)
+check "top: the sandbox's host processes (the sentry, its stubs), none of the host's" "yes no" \
+	"$(grep -q cvisor <<<"$top" && echo yes || echo no) $(grep -q conmon <<<"$top" && echo yes || echo no)"
 check "stop (SIGTERM ignored by init, SIGKILL after 2 s)" "137" \
 	"$(P stop -t 2 "$cid" >/dev/null 2>&1; P inspect -f '{{.State.ExitCode}}' "$cid" 2>/dev/null)"
 P rm "$cid" >/dev/null 2>&1
