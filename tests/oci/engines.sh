@@ -69,8 +69,15 @@ check "docker: writable root, image untouched" "new image" \
 check "docker: missing program is 127" "127" "$(R cvisor-engines:1 no-such-program >/dev/null 2>&1; echo $?)"
 check "docker: the sandbox's root binds port 80" "bound" \
 	"$(R cvisor-engines:1 sh -c 'nc -l -p 80 & sleep 0.5; kill $! && echo bound' 2>/dev/null)"
-cid=$(D run -d --runtime=cvisor --network=none cvisor-engines:1 sleep 1000 2>/dev/null)
+check "docker: -m 64m (the sandbox's memory)" "refused" \
+	"$(R -m 64m cvisor-engines:1 sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null && echo allocated || echo refused' 2>/dev/null)"
+out=$(R --pids-limit 5 cvisor-engines:1 sh -c 'for i in 1 2 3 4 5 6; do sleep 2 & done; wait' 2>&1)
+check "docker: --pids-limit 5" "yes" "$(grep -q "can't fork" <<<"$out" && echo yes || echo no)"
+cid=$(D run -d --runtime=cvisor --network=none --cpus 0.5 cvisor-engines:1 sleep 1000 2>/dev/null)
 sleep 1
+check "docker: --cpus 0.5 (the host's cgroup)" "50000 100000" \
+	"$(cat /sys/fs/cgroup/cpu/docker/"$cid"/cpu.cfs_quota_us /sys/fs/cgroup/cpu/docker/"$cid"/cpu.cfs_period_us 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; \
+	   cat /sys/fs/cgroup/docker/"$cid"/cpu.max 2>/dev/null)"
 out=$(D exec "$cid" sh -c 'echo in-exec; exit 4' 2>/dev/null)
 check "docker: exec" "in-exec 4" "$out $?"
 check "docker: exec -t" "tty" "$(D exec -t "$cid" tty </dev/null 2>/dev/null | tr -d '\r' | grep -q '^/dev/pts/[0-9]*$' && echo tty)"
