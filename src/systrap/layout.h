@@ -212,7 +212,9 @@ struct st_control {
 	uint32_t q_tail;           /* ring positions written so far (sentry) */
 	uint64_t stub_spin_ns;     /* how long a stub thread polls the queue before sleeping (sentry-set) */
 	uint64_t tsc_per_us;       /* for the stub's spin timing (sentry-set) */
-	uint8_t pad2[ST_CACHELINE - 32];
+	uint32_t q_spinners;       /* stub threads polling the queue (they take what is queued: no wake-up) */
+	uint32_t stub_preempts;    /* bumped by a polling stub thread that found it had lost its CPU */
+	uint8_t pad2[ST_CACHELINE - 40];
 };
 
 /* One stub thread's own page (found from its alternate stack's address). */
@@ -226,7 +228,8 @@ struct st_thread {
 	uint64_t err_line;         /* stub self-check that failed (debugging) */
 	uint32_t kick_pending;     /* a kick came while the patched path ran stub code */
 	uint32_t pad2;
-	uint8_t pad3[ST_T_UC - 56];
+	uint64_t run_tsc;          /* when it took the context it runs, 0 while it has none */
+	uint8_t pad3[ST_T_UC - 64];
 	uint64_t uc[64];           /* the patched path's register file (struct k_ucontext) */
 };
 
