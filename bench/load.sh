@@ -39,7 +39,7 @@ run() {
 	local sys=$1
 	shift
 	case $sys in
-	native) "$@" | tail -n 1 ;;
+	native) "$@" 2>"$work/err" | tail -n 1 ;;
 	"cvisor systrap") "$cvisor" run --platform systrap -- "$@" 2>"$work/err" | tail -n 1 ;;
 	"base systrap") "$base" run --platform systrap -- "$@" 2>"$work/err" | tail -n 1 ;;
 	"runsc systrap")
@@ -119,6 +119,7 @@ for c in "patched idle" "patched load" "signal idle" "signal load" "futex idle" 
 done
 echo
 echo "all rounds:"
-for k in $(printf '%s\n' "${!all[@]}" | sort | tr ' ' '_'); do
-	echo "  ${k//_/ }:${all["${k//_/ }"]}"
+mapfile -t keys < <(printf '%s\n' "${!all[@]}" | sort)
+for k in "${keys[@]}"; do
+	echo "  $k:${all["$k"]}"
 done

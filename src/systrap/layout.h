@@ -228,8 +228,7 @@ struct st_thread {
 	uint64_t err_line;         /* stub self-check that failed (debugging) */
 	uint32_t kick_pending;     /* a kick came while the patched path ran stub code */
 	uint32_t pad2;
-	uint64_t run_tsc;          /* when it took the context it runs, 0 while it has none */
-	uint8_t pad3[ST_T_UC - 64];
+	uint8_t pad3[ST_T_UC - 56];
 	uint64_t uc[64];           /* the patched path's register file (struct k_ucontext) */
 };
 
