@@ -212,7 +212,9 @@ struct st_control {
 	uint32_t q_tail;           /* ring positions written so far (sentry) */
 	uint64_t stub_spin_ns;     /* how long a stub thread polls the queue before sleeping (sentry-set) */
 	uint64_t tsc_per_us;       /* for the stub's spin timing (sentry-set) */
-	uint8_t pad2[ST_CACHELINE - 32];
+	uint32_t q_spinners;       /* stub threads polling the queue (they take what is queued: no wake-up) */
+	uint32_t stub_preempts;    /* bumped by a polling stub thread that found it had lost its CPU */
+	uint8_t pad2[ST_CACHELINE - 40];
 };
 
 /* One stub thread's own page (found from its alternate stack's address). */

@@ -13,6 +13,9 @@
 #define WAIT_SLICE_NS 100000000 /* futex wait slices while a context runs */
 #define QUEUED_GIVE_UP 30       /* slices a context may stay queued before the queue counts as broken */
 #define IRQ_GIVE_UP 30        /* slices an interrupted context may take to come back (3 s) */
+#define PREEMPT_GAP_US 30     /* a poller that saw this much time pass between two looks lost its CPU */
+#define BUSY_MIN_NS 1000000ull  /* no spinning for this long after a poller lost its CPU, */
+#define BUSY_MAX_NS 32000000ull /* doubling up to this while it keeps happening */
 
 static uint64_t ticks_to_ns(const struct st_platform *sp, uint64_t ticks)
 {
@@ -108,10 +111,30 @@ void st_kick(struct cv_platform *p, uint64_t target)
 	errno = saved;
 }
 
-/* Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly. */
-static uint64_t spin_budget(const struct st_platform *sp, uint64_t expected_ns)
+/*
+ * A poller (a sentry thread here, or a stub thread) lost its CPU: the machine is busy, and polling
+ * takes the CPU from the very thread it waits for. Nobody polls for a while: 1 ms, doubled while it
+ * keeps happening right after each quiet period, up to 32 ms; then polling is tried again.
+ */
+static void note_preempted(struct st_platform *sp)
 {
-	if (sp->ncpu < 2 || atomic_load(&sp->in_switch) >= sp->ncpu || expected_ns > SPIN_MAX_NS)
+	uint64_t now = st_rdtsc(), until = atomic_load(&sp->busy_until);
+	if (now < until)
+		return;
+	uint64_t b = atomic_load(&sp->busy_ticks), min = BUSY_MIN_NS * sp->tsc_per_us / 1000;
+	if (b < min || now - until > b)
+		b = min; /* the last busy period is long past: start over */
+	else if (2 * b <= BUSY_MAX_NS * sp->tsc_per_us / 1000)
+		b *= 2;
+	atomic_store(&sp->busy_ticks, b);
+	atomic_store(&sp->busy_until, now + b);
+}
+
+/* Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly. */
+static uint64_t spin_budget(struct st_platform *sp, uint64_t expected_ns)
+{
+	if (sp->ncpu < 2 || atomic_load(&sp->in_switch) >= sp->ncpu || expected_ns > SPIN_MAX_NS ||
+	    st_rdtsc() < atomic_load(&sp->busy_until))
 		return 0;
 	uint64_t b = 2 * expected_ns + 2000;
 	return b > SPIN_MAX_NS ? SPIN_MAX_NS : b;
@@ -125,7 +148,9 @@ static void enqueue(struct st_as *sas, struct st_slot *s, uint32_t n)
 	__atomic_store_n(&sas->ring[t & (ST_QUEUE_LEN - 1)], n, __ATOMIC_RELEASE);
 	__atomic_store_n(&sas->ctl->q_tail, sas->q_tail, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&sas->ctl->q_seq, 1, __ATOMIC_SEQ_CST);
-	bool wake = __atomic_load_n(&sas->ctl->q_sleepers, __ATOMIC_SEQ_CST) != 0;
+	/* a polling stub thread takes it (it counts as a sleeper before it stops polling) */
+	bool wake = __atomic_load_n(&sas->ctl->q_sleepers, __ATOMIC_SEQ_CST) != 0 &&
+		    __atomic_load_n(&sas->ctl->q_spinners, __ATOMIC_SEQ_CST) == 0;
 	pthread_mutex_unlock(&sas->q_lock);
 	if (wake)
 		st_futex(&sas->ctl->q_seq, FUTEX_WAKE, 1, NULL);
@@ -134,14 +159,21 @@ static void enqueue(struct st_as *sas, struct st_slot *s, uint32_t n)
 /* Wait until the slot's context is back; 0, or the address space's error. */
 static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, uint64_t spin_ns)
 {
-	uint64_t t0 = st_rdtsc(), limit = spin_ns * sas->sp->tsc_per_us / 1000;
-	while (st_rdtsc() - t0 < limit) {
+	uint64_t t0 = st_rdtsc(), last = t0, limit = spin_ns * sas->sp->tsc_per_us / 1000;
+	uint64_t gap = PREEMPT_GAP_US * sas->sp->tsc_per_us;
+	while (last - t0 < limit) {
 		uint32_t v = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		if (v == ST_C_EXITED)
 			return 0;
 		if (v != ST_C_QUEUED && v != ST_C_RUNNING)
 			return st_mark_dead(sas, true); /* the application wrote it */
 		__builtin_ia32_pause();
+		uint64_t now = st_rdtsc();
+		if (now - last > gap) {
+			note_preempted(sas->sp);
+			break;
+		}
+		last = now;
 	}
 	__atomic_store_n(&s->sentry_waits, 1, __ATOMIC_SEQ_CST);
 	int slices = 0, queued = 0, ret = 0;
@@ -251,6 +283,12 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		uint64_t gap = ticks_to_ns(sp, st_rdtsc() - sc->exit_tsc), g = atomic_load(&sas->gap_ns);
 		ewma(&g, gap);
 		atomic_store(&sas->gap_ns, g);
+	}
+	/* a stub thread that lost its CPU while polling says so (a hint: it can only stop the polling) */
+	uint32_t pre = __atomic_load_n(&sas->ctl->stub_preempts, __ATOMIC_RELAXED);
+	if (pre != atomic_load(&sas->stub_preempts)) {
+		atomic_store(&sas->stub_preempts, pre);
+		note_preempted(sp);
 	}
 	__atomic_store_n(&sas->ctl->stub_spin_ns, spin_budget(sp, 0) ? SPIN_MAX_NS : 0, __ATOMIC_RELAXED);
 

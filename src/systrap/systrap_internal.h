@@ -48,6 +48,8 @@ struct st_platform {
 	atomic_int kickers;             /* kicks in flight (release waits for them) */
 	pthread_mutex_t bind_lock;      /* context <-> slot bindings */
 	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
+	_Atomic uint64_t busy_until;    /* TSC: nobody polls before this (a poller lost its CPU) */
+	_Atomic uint64_t busy_ticks;    /* length of the last such period */
 
 	/* syscall-site patching (patch.c) */
 	bool patching;
@@ -83,6 +85,7 @@ struct st_as {
 	uint32_t slot_hint;
 	atomic_bool dead;
 	atomic_bool tampered;
+	atomic_uint stub_preempts;      /* ctl->stub_preempts last seen */
 	_Atomic uint64_t gap_ns;        /* EWMA: sentry time between a context's exit and its next entry */
 	_Atomic uint64_t site_cache[ST_SITE_CACHE]; /* rip << 17 | patchable << 16 | nr */
 	struct st_as *next;

@@ -221,7 +221,15 @@ static u32 try_claim(struct st_control *ctl, u32 *ring)
 	}
 }
 
-/* The next context to run: poll for the sentry's spin budget, then sleep on the queue. */
+/* A polling thread that saw this much time pass between two looks at the queue lost its CPU. */
+#define PREEMPT_GAP_US 30
+
+/*
+ * The next context to run: poll for the sentry's spin budget, then sleep on the queue. A poller counts
+ * in q_spinners, so the sentry does not wake a sleeper for what it will take; one that finds it lost
+ * its CPU while polling (the machine is busy: polling takes the CPU from whoever would queue the next
+ * context) says so in stub_preempts and sleeps at once.
+ */
 static u32 next_context(struct st_control *ctl)
 {
 	u32 *ring = (u32 *)(shm() + ST_QUEUE_FOFF);
@@ -229,25 +237,51 @@ static u32 next_context(struct st_control *ctl)
 	u64 tpu = LOAD(&ctl->tsc_per_us);
 	if (spin > 1000000)
 		spin = 1000000;
-	u64 deadline = rdtsc() + spin * tpu / 1000;
+	if (tpu > 1000000)
+		tpu = 1000000;
+	u64 now = rdtsc(), deadline = now + spin * tpu / 1000, gap = PREEMPT_GAP_US * tpu;
+	bool spinning = spin != 0;
+	if (spinning)
+		__atomic_fetch_add(&ctl->q_spinners, 1, __ATOMIC_SEQ_CST);
+	u32 n;
 	for (;;) {
 		u32 seq = LOAD(&ctl->q_seq);
-		u32 n = try_claim(ctl, ring);
+		n = try_claim(ctl, ring);
 		if (n)
-			return n;
-		if (rdtsc() < deadline) {
-			__builtin_ia32_pause();
-			continue;
+			break;
+		if (spinning) {
+			u64 t = rdtsc();
+			if (t - now > gap) {
+				__atomic_fetch_add(&ctl->stub_preempts, 1, __ATOMIC_RELAXED);
+				deadline = 0;
+			}
+			now = t;
+			if (t < deadline) {
+				__builtin_ia32_pause();
+				continue;
+			}
 		}
+		/* a sleeper before no longer a poller: the sentry never sees neither */
 		__atomic_fetch_add(&ctl->q_sleepers, 1, __ATOMIC_SEQ_CST);
+		if (spinning) {
+			__atomic_fetch_sub(&ctl->q_spinners, 1, __ATOMIC_SEQ_CST);
+			spinning = false;
+		}
 		n = try_claim(ctl, ring);
 		if (!n && __atomic_load_n(&ctl->q_seq, __ATOMIC_SEQ_CST) == seq)
 			sys4(202, (long)&ctl->q_seq, FUTEX_WAIT, seq, 0);
 		__atomic_fetch_sub(&ctl->q_sleepers, 1, __ATOMIC_SEQ_CST);
 		if (n)
-			return n;
-		deadline = 0;
+			break;
 	}
+	if (spinning)
+		__atomic_fetch_sub(&ctl->q_spinners, 1, __ATOMIC_SEQ_CST);
+	/* More is queued than this thread takes, and the sentry may have counted on a poller for it:
+	 * pass it on to a sleeper unless another thread polls. */
+	if (LOAD(&ctl->q_head) != LOAD(&ctl->q_tail) && __atomic_load_n(&ctl->q_spinners, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&ctl->q_sleepers, __ATOMIC_SEQ_CST) != 0)
+		sys4(202, (long)&ctl->q_seq, FUTEX_WAKE, 1, 0);
+	return n;
 }
 
 /* Write context @n into the signal frame, which holds context @frame_ctx's state. Returns 0, or
