@@ -275,12 +275,17 @@ static bool process_file(struct process *p, const char *file, struct text *out, 
 			uint64_t end = v->end;
 			/* One line per mapping, however copy-on-write has split its backing. */
 			while (i + 1 < p->mm.n && p->mm.v[i + 1].start == end && p->mm.v[i + 1].access == v->access &&
-			       p->mm.v[i + 1].shared == v->shared)
+			       p->mm.v[i + 1].shared == v->shared && p->mm.v[i + 1].special == v->special)
 				end = p->mm.v[++i].end;
-			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0\n", (unsigned long long)v->start,
-			     (unsigned long long)end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
-			     (v->access & CV_ACCESS_WRITE) ? 'w' : '-', (v->access & CV_ACCESS_EXEC) ? 'x' : '-',
-			     v->shared ? 's' : 'p');
+			const char *name = vdso_vma_name(v);
+			size_t at = out->n;
+			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0", (unsigned long long)v->start,
+				       (unsigned long long)end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
+				       (v->access & CV_ACCESS_WRITE) ? 'w' : '-', (v->access & CV_ACCESS_EXEC) ? 'x' : '-',
+				       v->shared ? 's' : 'p');
+			if (name) /* Linux pads the name to column 74 */
+				putf(out, "%*s%s", out->n - at < 73 ? (int)(73 - (out->n - at)) : 1, "", name);
+			putf(out, "\n");
 		}
 	} else {
 		return false;

@@ -69,7 +69,8 @@ int vma_split_at(struct mm *mm, uint64_t addr)
 static bool continues(const struct vma *a, const struct vma *b)
 {
 	return a->end == b->start && a->mf_off + (a->end - a->start) == b->mf_off && a->host == b->host &&
-	       a->access == b->access && a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork;
+	       a->access == b->access && a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork &&
+	       a->special == b->special;
 }
 
 size_t vma_merge(struct mm *mm, size_t i)
@@ -416,6 +417,8 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 		return 0;
 	if (!mm_range_mapped(mm, addr, end))
 		return -ENOMEM;
+	if (vdso_refuses(mm, addr, end, access))
+		return -EACCES;
 	if (vma_split_at(mm, addr) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
 	/* Copy-on-write memory stays shared until it is written, whatever its new protection. */
