@@ -132,7 +132,7 @@ static void publish(struct vdso *vd)
 	int64_t dr = real - v->real_off, db = boot - v->boot_off;
 	if (v->mode != VVAR_MODE_TSC || dr > VCLOCK_OFF_NOISE_NS || dr < -VCLOCK_OFF_NOISE_NS)
 		v->real_off = real;
-	if (v->mode != VVAR_MODE_TSC || db > VCLOCK_OFF_NOISE_NS || db < 0) /* boot time only grows */
+	if (v->mode != VVAR_MODE_TSC || db > VCLOCK_OFF_NOISE_NS) /* only forward: the host was suspended */
 		v->boot_off = boot;
 	v->coarse_ns = coarse;
 	v->generation++;
@@ -205,7 +205,11 @@ int vdso_start(struct sentry *s)
 	}
 	vd->page = p;
 	pthread_mutex_init(&vd->lock, NULL);
-	pthread_cond_init(&vd->cond, NULL);
+	pthread_condattr_t ca; /* the thread's deadlines are CLOCK_MONOTONIC */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vd->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	s->vdso = vd;
 	bool kvm = strcmp(cv_platform_name(s->p), "kvm") == 0;
 	if (kvm)
