@@ -472,12 +472,16 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 			struct sentry *s = self->s;
 			pthread_mutex_lock(&s->lock);
 			struct process *p = target(self, who);
-			/* Another process's memory map changes under its own lock: only our own is listed. */
+			/* Another process's memory map changes under its own lock: listed when that lock is free
+			 * (a debugger reads its stopped tracee's maps to find the vDSO), never waited for. */
 			const char *file = slash + 1;
 			if (strncmp(file, "task/", 5) == 0 && strchr(file + 5, '/')) /* a thread's: its process's */
 				file = strchr(file + 5, '/') + 1;
 			bool own_mm = strcmp(file, "maps") == 0 || strcmp(file, "statm") == 0;
-			found = p && (!own_mm || p == self) && process_file(p, file, &out, p == self);
+			bool other = p && own_mm && p != self, locked = other && pthread_mutex_trylock(&p->lock) == 0;
+			found = p && (!other || locked) && process_file(p, file, &out, p == self);
+			if (locked)
+				pthread_mutex_unlock(&p->lock);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}

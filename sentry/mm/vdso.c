@@ -28,8 +28,12 @@ int vdso_map(struct process *pr, uint64_t *ehdr)
 {
 	uint64_t vvar_off, img_off, img_len, addr, got;
 	vdso_pages(pr->s, &vvar_off, &img_off, &img_len);
-	addr = pick_address(pr, VVAR_PAGE_LEN + img_len);
-	if (!mm_range_free(&pr->mm, addr, addr + VVAR_PAGE_LEN + img_len))
+	/* A few tries: a fixed-address executable may sit in the window */
+	int tries = 0;
+	do
+		addr = pick_address(pr, VVAR_PAGE_LEN + img_len);
+	while (!mm_range_free(&pr->mm, addr, addr + VVAR_PAGE_LEN + img_len) && ++tries < 16);
+	if (tries == 16)
 		return -ENOMEM;
 	/* One reference each for the new VMAs (mm_map_pages takes it, or drops it on failure) */
 	if (cv_memfile_incref(pr->s->mf, vvar_off, VVAR_PAGE_LEN) < 0)
