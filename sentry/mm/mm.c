@@ -563,7 +563,9 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	const uint8_t *s = src;
 	uint64_t end;
-	if (__builtin_add_overflow(addr, len, &end) || mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
+	/* (the vDSO's data page refuses a debugger's writes, as Linux's does) */
+	if (__builtin_add_overflow(addr, len, &end) || vdso_refuses(&pr->mm, addr, end, CV_ACCESS_WRITE) ||
+	    mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
 		return -EFAULT;
 	while (len) {
 		size_t i = vma_find(&pr->mm, addr);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -260,6 +261,26 @@ int main(int argc, char **argv)
 		int x = mprotect((void *)vlo, 4096, PROT_READ | PROT_EXEC), xe = errno;
 		printf("[vvar] writable: %d %s, executable: %d %s\n", w, strerror(we), x, strerror(xe));
 	}
+
+	/* A debugger may write the image (a breakpoint: the tracee's own copy) but not the data page */
+	pid = fork();
+	if (pid == 0) {
+		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		raise(SIGSTOP);
+		_exit(v_now(CLOCK_MONOTONIC) >= before ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	if (in_maps) {
+		errno = 0;
+		long word = ptrace(PTRACE_PEEKDATA, pid, (void *)lo, NULL);
+		long poke_img = ptrace(PTRACE_POKEDATA, pid, (void *)lo, (void *)word);
+		int img_err = errno;
+		long poke_vvar = maps_range("[vvar]", &vlo, &vhi) ? ptrace(PTRACE_POKEDATA, pid, (void *)vlo, NULL) : -2;
+		printf("POKEDATA: image %ld %s, data page %ld %s\n", poke_img, strerror(img_err), poke_vvar, strerror(errno));
+	}
+	ptrace(PTRACE_CONT, pid, NULL, NULL);
+	waitpid(pid, &st, 0);
+	printf("traced child: %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "later" : "EARLIER");
 
 	/* Unmapped: the syscall still answers; glibc's saved pointer into the vDSO faults (as on Linux) */
 	if (in_maps && munmap((void *)lo, hi - lo) == 0) {
