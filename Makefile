@@ -37,6 +37,9 @@ TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC) $(SENTRY_SRC)) $(patsubst %.
 TOOL_SRC := $(sort $(wildcard tools/*.c sentry/*.c sentry/*/*.c))
 TOOL_ASM := $(sort $(wildcard tools/*.S))
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(patsubst %.S,$(BUILD)/%.o,$(TOOL_ASM))
+VDSO_OBJ := $(BUILD)/sentry/vdso/image.o
+TEST_OBJ += $(VDSO_OBJ)
+TOOL_OBJ += $(VDSO_OBJ)
 HDRS     := $(wildcard include/cvisor/*.h src/*.h src/*/*.h src/*/*/*.h tests/*.h tools/*.h sentry/*.h sentry/*/*.h)
 
 PROGS    := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(sort $(wildcard tests/progs/*.c)))
@@ -84,6 +87,26 @@ $(BUILD)/systrap_stub.bin: $(STUB_OBJ) src/systrap/stub/stub.lds
 $(BUILD)/src/systrap/blob.o: src/systrap/blob.S $(BUILD)/systrap_stub.bin
 	@mkdir -p $(dir $@)
 	$(CC) -DSTUB_BIN='"$(BUILD)/systrap_stub.bin"' -c $< -o $@
+
+# The sentry's vDSO (sentry/vdso/dso/): freestanding, position-independent, one read+execute segment,
+# never sanitized (it runs in the application); it must need no relocation, which is checked here.
+VDSO_CFLAGS := -O2 -std=gnu11 $(WARN) -ffreestanding -fno-builtin -fPIC -fno-stack-protector -fno-plt \
+           -fcf-protection=none -mgeneral-regs-only -fno-jump-tables -fvisibility=hidden -fno-common
+ifeq ($(WERROR),1)
+VDSO_CFLAGS += -Werror
+endif
+$(BUILD)/vdso.so: sentry/vdso/dso/vdso.c sentry/vdso/dso/vdso.lds sentry/vdso/dso/vdso.map sentry/vdso/vvar.h sentry/vdso/vread.h
+	@mkdir -p $(dir $@)
+	$(CC) $(VDSO_CFLAGS) -nostdlib -shared -Wl,-soname,linux-vdso.so.1 -Wl,--hash-style=both \
+		-Wl,--version-script=sentry/vdso/dso/vdso.map -Wl,-T,sentry/vdso/dso/vdso.lds -Wl,--no-undefined \
+		-Wl,-Bsymbolic -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--eh-frame-hdr -o $@.tmp $<
+	@if readelf -rW $@.tmp | grep -q "^ *[0-9a-f]\{8,\} "; then echo "$@: the vDSO has relocations"; exit 1; fi
+	@if readelf -lW $@.tmp | grep -q "LOAD.* RW"; then echo "$@: the vDSO has a writable segment"; exit 1; fi
+	mv $@.tmp $@
+
+$(VDSO_OBJ): sentry/vdso/image.S $(BUILD)/vdso.so
+	@mkdir -p $(dir $@)
+	$(CC) -DVDSO_SO='"$(BUILD)/vdso.so"' -c $< -o $@
 
 $(BUILD)/libcvisor.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -143,7 +143,11 @@ struct vma {
 			       * write access, copied on the first write (mm_cow.c) */
 	bool file;            /* a private copy of a file (MADV_DONTNEED keeps its contents) */
 	uint8_t fork;         /* VMA_FORK_*: what a fork() gives the child (madvise) */
+	uint8_t special;      /* VMA_VDSO, VMA_VVAR (mm/vdso.c), else 0 */
 };
+
+#define VMA_VDSO 1 /* the vDSO's image: copy-on-write memory-file pages every process shares */
+#define VMA_VVAR 2 /* its data page: read-only, never writable or executable (mprotect: EACCES) */
 
 #define VMA_FORK_COPY 0   /* the child gets the memory (shared or copy-on-write) */
 #define VMA_FORK_NONE 1   /* MADV_DONTFORK: the child has no mapping there */
@@ -389,6 +393,7 @@ struct sentry {
 	struct cv_platform *p;
 	struct cv_platform_caps caps;
 	struct cv_memfile *mf;
+	struct vdso *vdso;             /* the vDSO's pages and clock (vdso/vclock.c) */
 	pthread_mutex_t lock;    /* process table */
 	pthread_cond_t changed;  /* a process exited or a host thread ended */
 	struct process *procs;
@@ -798,6 +803,24 @@ int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
 /* Read a NUL-terminated string of at most max bytes (including the NUL). Length or -EFAULT/-ENAMETOOLONG. */
 long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max);
+
+/* vdso/vclock.c: the vDSO image and its data page (in the memory file), the clock published there */
+struct vdso;
+/* After the memory file is made, before the sentry confines itself (it may start a thread). */
+int vdso_start(struct sentry *s);
+void vdso_stop(struct sentry *s);
+/* Memory-file offsets of the data page and the image (held by the sentry until vdso_stop). */
+void vdso_pages(struct sentry *s, uint64_t *vvar_off, uint64_t *img_off, uint64_t *img_len);
+/* Clock @clk from the page, as the vDSO reads it: false if the page cannot answer (then the host's). */
+bool vclock_now(struct sentry *s, uint32_t clk, struct timespec *ts);
+/* A task set its CPU affinity: the vDSO's getcpu makes the syscall from now on. */
+void vdso_affinity_set(struct sentry *s);
+/* mm/vdso.c: map the data page and the image into @pr (at exec); the image's address in *@ehdr. */
+int vdso_map(struct process *pr, uint64_t *ehdr);
+/* mprotect to @access on [addr, end) that Linux refuses (the data page writable or executable)? */
+bool vdso_refuses(const struct mm *mm, uint64_t addr, uint64_t end, unsigned access);
+/* "[vdso]", "[vvar]" or NULL: the name /proc/PID/maps gives @v. */
+const char *vdso_vma_name(const struct vma *v);
 
 /* loader.c */
 int load_elf(struct process *pr, const char *file, const char *path, char *const argv[], char *const envp[],

@@ -287,6 +287,27 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/rusage", NULL);     /* ru_maxrss, VmRSS/VmHWM, statm; ppoll/pselect6 time left */
 }
 
+/* The sentry's vDSO (sentry/vdso/): found by AT_SYSINFO_EHDR and versioned symbols, its clocks in
+ * order with the syscall's and never backwards across threads, fork and exec; other clock ids as the
+ * syscall; [vdso] in maps; munmap; all as natively. Then the same with the data page kept in syscall
+ * mode (the kvm backend's and an unstable TSC's fallback), and ldd lists it as natively. */
+PLATFORM_TEST(run_vdso)
+{
+	RUNP(PROGS_DIR "/vdso", NULL);
+	setenv("CVISOR_VDSO_SYSCALL", "1", 1);
+	RUNP(PROGS_DIR "/vdso", NULL);
+	unsetenv("CVISOR_VDSO_SYSCALL");
+	if (access("/usr/bin/ldd", X_OK) != 0)
+		SKIP("no ldd");
+	char *const argv[] = { "ldd", "/bin/true", NULL };
+	struct outcome o;
+	run_sandboxed(platform, "/usr/bin/ldd", argv, &o);
+	EXPECT_EQ(o.status, 0);
+	if (!memmem(o.out, o.len, "\tlinux-vdso.so.1 (0x", 20))
+		HARNESS_FAIL(0, "ldd: %.400s", o.out);
+	free(o.out);
+}
+
 /* Real tools: gcc compiles and links a program in the private /tmp (cc1, as, collect2, ld: pipes,
  * vfork, many mmaps); Python's multiprocessing (a process pool, POSIX semaphores and shared memory
  * in the private /dev/shm). */

@@ -275,12 +275,17 @@ static bool process_file(struct process *p, const char *file, struct text *out, 
 			uint64_t end = v->end;
 			/* One line per mapping, however copy-on-write has split its backing. */
 			while (i + 1 < p->mm.n && p->mm.v[i + 1].start == end && p->mm.v[i + 1].access == v->access &&
-			       p->mm.v[i + 1].shared == v->shared)
+			       p->mm.v[i + 1].shared == v->shared && p->mm.v[i + 1].special == v->special)
 				end = p->mm.v[++i].end;
-			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0\n", (unsigned long long)v->start,
-			     (unsigned long long)end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
-			     (v->access & CV_ACCESS_WRITE) ? 'w' : '-', (v->access & CV_ACCESS_EXEC) ? 'x' : '-',
-			     v->shared ? 's' : 'p');
+			const char *name = vdso_vma_name(v);
+			size_t at = out->n;
+			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0", (unsigned long long)v->start,
+				       (unsigned long long)end, (v->access & CV_ACCESS_READ) ? 'r' : '-',
+				       (v->access & CV_ACCESS_WRITE) ? 'w' : '-', (v->access & CV_ACCESS_EXEC) ? 'x' : '-',
+				       v->shared ? 's' : 'p');
+			if (name) /* Linux pads the name to column 74 */
+				putf(out, "%*s%s", out->n - at < 73 ? (int)(73 - (out->n - at)) : 1, "", name);
+			putf(out, "\n");
 		}
 	} else {
 		return false;
@@ -467,12 +472,16 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 			struct sentry *s = self->s;
 			pthread_mutex_lock(&s->lock);
 			struct process *p = target(self, who);
-			/* Another process's memory map changes under its own lock: only our own is listed. */
+			/* Another process's memory map changes under its own lock: listed when that lock is free
+			 * (a debugger reads its stopped tracee's maps to find the vDSO), never waited for. */
 			const char *file = slash + 1;
 			if (strncmp(file, "task/", 5) == 0 && strchr(file + 5, '/')) /* a thread's: its process's */
 				file = strchr(file + 5, '/') + 1;
 			bool own_mm = strcmp(file, "maps") == 0 || strcmp(file, "statm") == 0;
-			found = p && (!own_mm || p == self) && process_file(p, file, &out, p == self);
+			bool other = p && own_mm && p != self, locked = other && pthread_mutex_trylock(&p->lock) == 0;
+			found = p && (!other || locked) && process_file(p, file, &out, p == self);
+			if (locked)
+				pthread_mutex_unlock(&p->lock);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}

@@ -476,6 +476,10 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
 	}
+	if ((ret = vdso_start(&s)) < 0) { /* the vDSO's pages; its clock thread, before seccomp */
+		snprintf(err, sizeof(err), "cannot set up the vDSO: %s", cv_strerror(ret));
+		goto out;
+	}
 	/* From here on, with every thread it will need but its tasks', the sentry confines its own syscalls
 	 * (seccomp.c): before the first byte of the untrusted program is read. */
 	if (L->confined && (ret = seccomp_confine(s.p, err, sizeof(err))) < 0)
@@ -554,6 +558,7 @@ out:
 	pthread_mutex_destroy(&s.fc_lock);
 	spcache_free(&s);
 	pthread_mutex_destroy(&s.spc_lock);
+	vdso_stop(&s);
 	cv_memfile_close(s.mf);
 	cv_platform_close(s.p);
 	pthread_cond_destroy(&s.changed);

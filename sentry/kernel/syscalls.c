@@ -253,7 +253,8 @@ static long sys_clock_gettime(struct task *t, uint64_t clk, uint64_t uts)
 	}
 	if (!clock_allowed(clk))
 		return -EINVAL;
-	if (!cpu_clock(t, clk, &ts) && clock_gettime((clockid_t)clk, &ts) < 0) /* CPU clocks: the task's */
+	/* CPU clocks: the task's; those the vDSO reads: its page's (one timeline with it) */
+	if (!cpu_clock(t, clk, &ts) && !vclock_now(t->proc->s, (uint32_t)clk, &ts) && clock_gettime((clockid_t)clk, &ts) < 0)
 		return -errno;
 	return mm_copy_out(t->proc, uts, &ts, sizeof(ts));
 }
@@ -519,14 +520,18 @@ SYSCALL_ENTRY(clock_gettime, sys_clock_gettime(t, a[0], a[1]))
 long sc_gettimeofday(struct task *t, const uint64_t a[6])
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!vclock_now(t->proc->s, CLOCK_REALTIME, &ts))
+		clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t tv[2] = { (uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec / 1000 };
 	return a[0] ? mm_copy_out(t->proc, a[0], tv, sizeof(tv)) : 0;
 }
 
 long sc_time(struct task *t, const uint64_t a[6])
 {
-	uint64_t now = (uint64_t)time(NULL);
+	struct timespec ts;
+	if (!vclock_now(t->proc->s, CLOCK_REALTIME, &ts))
+		clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec;
 	return a[0] && mm_copy_out(t->proc, a[0], &now, 8) < 0 ? -EFAULT : (long)now;
 }
 

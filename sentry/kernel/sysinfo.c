@@ -175,6 +175,7 @@ long sys_affinity(struct task *t, bool set, uint64_t pid, uint64_t len, uint64_t
 	if (o && set) {
 		memcpy(o->affinity, mask, sizeof(mask));
 		o->has_affinity = true;
+		vdso_affinity_set(s); /* the vDSO's getcpu cannot see the mask */
 	} else if (o) {
 		memcpy(mask, o->has_affinity ? o->affinity : s->cpus, sizeof(mask));
 	}

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // ELF loader: static, static-PIE and dynamic (PT_INTERP) x86-64 executables, and the initial stack.
 //
-// No vDSO is offered (no AT_SYSINFO_EHDR): libc then makes real clock_gettime/gettimeofday syscalls,
-// which the sentry serves; a vDSO would read host time pages the sandbox should not see.
+// Every image gets the sentry's own vDSO (AT_SYSINFO_EHDR; sentry/vdso/, mm/vdso.c): never the host's.
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -347,6 +346,11 @@ static int load_elf_depth(struct process *pr, const char *file, const char *path
 		}
 	}
 	pr->mm.brk_start = pr->mm.brk = exe.end;
+	uint64_t vdso;
+	if ((ret = vdso_map(pr, &vdso)) < 0) {
+		snprintf(err, errlen, "%s: cannot map the vDSO: %s", path, strerror(-ret));
+		return ret;
+	}
 
 	uint32_t a, b, c, d;
 	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
@@ -354,7 +358,7 @@ static int load_elf_depth(struct process *pr, const char *file, const char *path
 		AT_PHDR, exe.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, exe.phnum, AT_PAGESZ, PAGE,
 		AT_BASE, exe.interp[0] ? INTERP_BASE : 0, AT_FLAGS, 0, AT_ENTRY, exe.entry, AT_UID, pr->cred.uid[0],
 		AT_EUID, pr->cred.uid[1], AT_GID, pr->cred.gid[0], AT_EGID, pr->cred.gid[1], AT_CLKTCK, 100, AT_SECURE, 0,
-		AT_HWCAP, d,
+		AT_HWCAP, d, AT_SYSINFO_EHDR, vdso,
 	};
 	ret = build_stack(pr, argv, envp, path, aux, sizeof(aux) / sizeof(aux[0]), sp);
 	if (ret < 0) {

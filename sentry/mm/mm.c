@@ -69,7 +69,8 @@ int vma_split_at(struct mm *mm, uint64_t addr)
 static bool continues(const struct vma *a, const struct vma *b)
 {
 	return a->end == b->start && a->mf_off + (a->end - a->start) == b->mf_off && a->host == b->host &&
-	       a->access == b->access && a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork;
+	       a->access == b->access && a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork &&
+	       a->special == b->special;
 }
 
 size_t vma_merge(struct mm *mm, size_t i)
@@ -416,6 +417,8 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 		return 0;
 	if (!mm_range_mapped(mm, addr, end))
 		return -ENOMEM;
+	if (vdso_refuses(mm, addr, end, access))
+		return -EACCES;
 	if (vma_split_at(mm, addr) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
 	/* Copy-on-write memory stays shared until it is written, whatever its new protection. */
@@ -560,7 +563,9 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	const uint8_t *s = src;
 	uint64_t end;
-	if (__builtin_add_overflow(addr, len, &end) || mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
+	/* (the vDSO's data page refuses a debugger's writes, as Linux's does) */
+	if (__builtin_add_overflow(addr, len, &end) || vdso_refuses(&pr->mm, addr, end, CV_ACCESS_WRITE) ||
+	    mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
 		return -EFAULT;
 	while (len) {
 		size_t i = vma_find(&pr->mm, addr);
