@@ -240,6 +240,8 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	}
 	if (prot_access(prot) != (CV_ACCESS_READ | CV_ACCESS_WRITE))
 		mm_protect(pr, got, len, prot_access(prot));
+	if (flags & (MAP_POPULATE | MAP_LOCKED)) /* populated now: no fault on it later */
+		mm_populate(pr, got, len);
 	return (long)got;
 }
 

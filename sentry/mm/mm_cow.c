@@ -139,6 +139,11 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 		unsigned allowed = v->access | ((v->access & CV_ACCESS_WRITE) ? CV_ACCESS_READ : 0);
 		if (!(allowed & access)) {
 			resolved = MM_FAULT_REAL;
+		} else if (v->lazy) { /* the first access: populate the window around it */
+			uint64_t lo, hi;
+			mm_fault_window(v, page, &lo, &hi);
+			if (mm_populate_locked(pr, lo, hi) >= 0)
+				resolved = MM_FAULT_POPULATED;
 		} else if (v->cow && (v->access & CV_ACCESS_WRITE)) {
 			/* A file's page by page: untouched pages keep showing the file, as in Linux. */
 			if (mm_unshare(pr, page, page + PAGE, v->host ? PAGE : COW_CHUNK, true) == 0)
@@ -183,10 +188,11 @@ int mm_fork(struct process *parent, struct process *child)
 		uint64_t len = v->end - v->start;
 		if (v->fork == VMA_FORK_NONE)
 			continue;
-		if (v->fork == VMA_FORK_WIPE && !v->shared) {
-			if (cv_memfile_alloc(s->mf, len, 0, &c.mf_off) < 0)
-				return -ENOMEM;
-			c.cow = false;
+		if (v->lazy || (v->fork == VMA_FORK_WIPE && !v->shared)) {
+			/* Unpopulated stays unpopulated in both; wiped memory starts unpopulated. */
+			c.lazy = true;
+			c.cow = c.file = false;
+			c.host = NULL; /* (never a host file: WIPEONFORK is refused for file mappings) */
 		} else if (!v->shared && !v->cow && (v->access & CV_ACCESS_WRITE) &&
 			   ((len <= COW_CHUNK && !child->vfork_vm) || written_through_pin(pm, v->start, v->end))) {
 			/* (A vfork child shares even small ones: its writes must show as copies, mm_vfork.c) */

@@ -108,7 +108,13 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 			if (r < 0)
 				return r;
 		}
-		return range_mapped(&pr->mm, start, end) ? 0 : -ENOMEM;
+		if (!range_mapped(&pr->mm, start, end))
+			return -ENOMEM;
+		/* Locked memory is populated now (unless MLOCK_ONFAULT): no fault on it later. */
+		if (nr != SYS_munlock && !(nr == SYS_mlock2 && (a2 & MLOCK_ONFAULT)) && end > start &&
+		    mm_populate(pr, start, end - start) < 0)
+			return -EAGAIN;
+		return 0;
 	case SYS_mlockall:
 		if (!a0 || (a0 & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) || a0 == MCL_ONFAULT)
 			return -EINVAL;
