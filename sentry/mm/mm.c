@@ -23,6 +23,9 @@
  * memory file commits a page when it is written), so the window only costs memory-file address space. */
 #define LAZY_WHOLE (4ull << 20)
 #define FAULT_AROUND (1ull << 20)
+/* Mappings this small are populated at mmap time: they are nearly always touched, and a fault costs a
+ * round trip to the sentry that the mmap call itself already pays. */
+#define EAGER_MAX (128ull << 10)
 #define RSS_MEASURE_UNMAP (64ull << 20) /* an munmap this large measures the peak first: rare enough
 						* that the walk over every VMA costs nothing that matters */
 
@@ -287,8 +290,12 @@ int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 	len = PAGE_UP(len);
 	if (len == 0 || (addr & (PAGE - 1)))
 		return -EINVAL;
-	if (!shared) /* populated on demand; shared memory at once (every process mapping it shares the pages) */
-		return map_vma(pr, addr, len, fixed, (struct vma){ .access = access, .lazy = true }, out);
+	if (!shared) { /* populated on demand; shared memory at once (every process mapping it shares the pages) */
+		int ret = map_vma(pr, addr, len, fixed, (struct vma){ .access = access, .lazy = true }, out);
+		if (ret == 0 && len <= EAGER_MAX)
+			mm_populate(pr, *out, len);
+		return ret;
+	}
 	uint64_t off;
 	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
 		return -ENOMEM;
@@ -469,6 +476,23 @@ int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
 	return done;
 }
 
+/* [*lo, *hi) widened to the fault windows of the unpopulated VMAs at its ends: the sentry's accesses
+ * populate as much as the application's faults would. */
+static void widen(const struct mm *mm, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t a, b;
+	size_t i = vma_find(mm, *lo);
+	if (i < mm->n && mm->v[i].start <= *lo && mm->v[i].lazy) {
+		mm_fault_window(&mm->v[i], *lo, &a, &b);
+		*lo = a;
+	}
+	i = vma_find(mm, *hi - PAGE);
+	if (i < mm->n && mm->v[i].start <= *hi - PAGE && mm->v[i].lazy) {
+		mm_fault_window(&mm->v[i], *hi - PAGE, &a, &b);
+		*hi = b > *hi ? b : *hi;
+	}
+}
+
 int mm_populate(struct process *pr, uint64_t addr, uint64_t len)
 {
 	uint64_t end;
@@ -476,6 +500,20 @@ int mm_populate(struct process *pr, uint64_t addr, uint64_t len)
 		return 0;
 	pthread_mutex_lock(&pr->lock);
 	int ret = mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end));
+	pthread_mutex_unlock(&pr->lock);
+	return ret;
+}
+
+/* mm_populate() of [addr, addr+len) widened to fault windows (the sentry's own accesses). */
+static int populate_around(struct process *pr, uint64_t addr, size_t len)
+{
+	uint64_t end;
+	if (len == 0 || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
+		return 0;
+	uint64_t lo = addr & ~(PAGE - 1), hi = PAGE_UP(end);
+	pthread_mutex_lock(&pr->lock);
+	widen(&pr->mm, &lo, &hi);
+	int ret = mm_populate_locked(pr, lo, hi);
 	pthread_mutex_unlock(&pr->lock);
 	return ret;
 }
@@ -564,7 +602,7 @@ int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len)
 	if (cv_as_copy_in(pr->as, addr, dst, len) == (long)len)
 		return 0;
 	/* Unpopulated memory is not installed yet: populate it and try again. */
-	return mm_populate(pr, addr, len) > 0 && cv_as_copy_in(pr->as, addr, dst, len) == (long)len ? 0 : -EFAULT;
+	return populate_around(pr, addr, len) > 0 && cv_as_copy_in(pr->as, addr, dst, len) == (long)len ? 0 : -EFAULT;
 }
 
 int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
@@ -579,7 +617,7 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 	if (__builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
 		return -EFAULT;
 	pthread_mutex_lock(&pr->lock);
-	int ret = mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end));
+	int ret = populate_around(pr, addr, len);
 	ret = ret < 0 ? ret : mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, true);
 	pthread_mutex_unlock(&pr->lock);
 	return ret == 0 && cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Memory syscalls that only look at the process's mappings: mincore, msync and the mlock family. All
-// application memory is the memory file's, mapped eagerly: every mapped page is resident, and there is
-// nothing to write back or to lock. Reads the VMA list under the process lock (held by the dispatcher).
+// application memory is the memory file's: mincore reports every mapped page resident (unpopulated
+// ones too), there is nothing to write back, and locking only populates (mm_populate). Reads the VMA list under the process lock (held by the dispatcher).
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
