@@ -580,6 +580,10 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 		    !mm_range_free(mm, old_top, new_top) ||
 		    mm_map_anon(pr, old_top, new_top - old_top, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &got) < 0)
 			return mm->brk;
+		if (pr->s->opts.mem_limit && mm_populate(pr, old_top, new_top - old_top) < 0) { /* as mmap */
+			mm_unmap(pr, old_top, new_top - old_top);
+			return mm->brk;
+		}
 	} else if (new_top < old_top) {
 		mm_unmap(pr, new_top, old_top - new_top);
 	}
