@@ -144,6 +144,8 @@ struct vma {
 	bool file;            /* a private copy of a file (MADV_DONTNEED keeps its contents) */
 	uint8_t fork;         /* VMA_FORK_*: what a fork() gives the child (madvise) */
 	uint8_t special;      /* VMA_VDSO, VMA_VVAR (mm/vdso.c), else 0 */
+	bool lazy;            /* private anonymous memory not populated yet: no memory-file pages, nothing
+			       * installed; the first access faults and populates it (mm_fault) */
 };
 
 #define VMA_VDSO 1 /* the vDSO's image: copy-on-write memory-file pages every process shares */
@@ -426,7 +428,7 @@ struct sentry {
 	unsigned n_ptyjobs;
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
-	uint64_t st_faults, st_cow_faults, st_interrupts;
+	uint64_t st_faults, st_cow_faults, st_demand_faults, st_interrupts;
 	uint64_t st_switch_hist[STATS_BUCKETS], st_handle_hist[STATS_BUCKETS]; /* log2 of microseconds */
 };
 
@@ -763,8 +765,14 @@ int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice);
  * the application should retry it — MM_FAULT_COPIED (a write to copy-on-write memory, now the
  * process's own) or MM_FAULT_STALE (the fault raced another thread changing the mapping; the page was
  * installed again). */
-enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE, MM_FAULT_OOM /* no memory for the copy */ };
+enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE, MM_FAULT_OOM /* no memory for the copy */,
+       MM_FAULT_POPULATED /* its first access: populated */ };
 int mm_fault(struct process *pr, uint64_t addr, unsigned access);
+/* Is @addr inside a mapping (a real SIGSEGV there is SEGV_ACCERR, else SEGV_MAPERR)? */
+bool mm_mapped(struct process *pr, uint64_t addr);
+/* Populate the unpopulated memory in [addr, addr+len) now (MAP_POPULATE, mlock, the sentry's own
+ * accesses): 1 if anything was populated, 0 if nothing needed it, -ENOMEM. */
+int mm_populate(struct process *pr, uint64_t addr, uint64_t len);
 uint64_t mm_brk(struct process *pr, uint64_t want);
 void mm_destroy(struct process *pr);
 /* Copy to/from application memory with the application's permissions; 0 or -EFAULT. */

@@ -308,6 +308,19 @@ PLATFORM_TEST(run_vdso)
 	free(o.out);
 }
 
+/* Memory populated on first touch: huge sparse reservations, SIGSEGV codes, syscalls on untouched
+ * memory, fork, mremap, madvise, MAP_POPULATE, mlock, an untouched altstack, threads faulting one page;
+ * and an AddressSanitizer-built program (a ~16 TB MAP_NORESERVE shadow) catching a heap overflow. */
+PLATFORM_TEST(run_demand_paging)
+{
+	RUNP(PROGS_DIR "/demandpage", NULL);
+	RUNP("/bin/sh", "-c",
+	     "cd /tmp && d=cvt-asan-$$ && mkdir $d && cd $d && printf '#include <stdlib.h>\n#include <stdio.h>\n"
+	     "int main(int c, char **v) { char *p = malloc(16); puts(\"allocated\"); fflush(stdout); p[c + 15] = 1; "
+	     "puts(\"missed\"); return 0; }\n' > a.c && gcc -fsanitize=address -g -o a a.c && { ./a 2>e; echo \"exit $?\"; "
+	     "grep -o 'ERROR: AddressSanitizer: heap-buffer-overflow' e; }; cd .. && rm -rf $d");
+}
+
 /* Real tools: gcc compiles and links a program in the private /tmp (cc1, as, collect2, ld: pipes,
  * vfork, many mmaps); Python's multiprocessing (a process pool, POSIX semaphores and shared memory
  * in the private /dev/shm). */

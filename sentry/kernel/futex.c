@@ -44,6 +44,7 @@ static long futex_wait(struct task *t, uint64_t uaddr, uint64_t op, uint32_t val
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
 	struct futex_waiter w = { .bitset = bitset };
+	mm_populate(pr, uaddr, 4); /* the word may be unpopulated memory, nothing installed yet */
 	futex_key(pr, uaddr, op, &w.pr, &w.addr);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -297,6 +298,7 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 			return -EINVAL;
 		struct process *kpr, *kpr2;
 		uint64_t key, key2;
+		mm_populate(pr, uaddr, 4);
 		futex_key(pr, uaddr, op, &kpr, &key);
 		futex_key(pr, uaddr2, op, &kpr2, &key2);
 		pthread_mutex_lock(&s->futex_lock);

@@ -52,7 +52,10 @@ static int retry_fault(struct task *t, uint64_t addr, unsigned access)
 	t->stale_addr = how == MM_FAULT_STALE ? addr : 0;
 	if (how == MM_FAULT_REAL)
 		return 0;
-	__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
+	if (how != MM_FAULT_POPULATED)
+		__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&t->proc->s->st_demand_faults, 1, __ATOMIC_RELAXED);
 	return 1;
 }
 
@@ -126,9 +129,12 @@ int task_loop(struct task *t)
 			if (ex.info.si_signo == SIGSEGV) {
 				int how = retry_fault(t, (uint64_t)ex.info.si_addr, ex.access);
 				if (how > 0)
-					break; /* copy-on-write memory, now the process's own: the access is retried */
+					break; /* copy-on-write or untouched memory, now the process's own: retried */
 				if (how < 0) /* --memory reached at a copy: killed, as Linux's OOM killer would */
 					return end_group(t, SIGKILL);
+				/* Unpopulated memory has nothing installed: the host says MAPERR where Linux says ACCERR. */
+				if (ex.info.si_code == SEGV_MAPERR || ex.info.si_code == SEGV_ACCERR)
+					ex.info.si_code = mm_mapped(pr, (uint64_t)ex.info.si_addr) ? SEGV_ACCERR : SEGV_MAPERR;
 			}
 			if (pr->s->opts.trace)
 				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,
@@ -187,9 +193,9 @@ void stats_print(struct sentry *s)
 			order[j] = order[j - 1];
 			order[j - 1] = x;
 		}
-	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults (+%llu copy-on-write), %llu interrupts\n",
+	fprintf(stderr, "cvisor --stats: %llu syscalls, %llu faults (+%llu copy-on-write, +%llu demand), %llu interrupts\n",
 		(unsigned long long)total, (unsigned long long)s->st_faults, (unsigned long long)s->st_cow_faults,
-		(unsigned long long)s->st_interrupts);
+		(unsigned long long)s->st_demand_faults, (unsigned long long)s->st_interrupts);
 	fprintf(stderr, "%-18s %10s %16s %16s\n", "syscall", "count", "switch us/call", "sentry us/call");
 	for (int k = 0; k < n; k++) {
 		int i = order[k];

@@ -225,6 +225,12 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	long r = mm_map_anon(pr, addr & ~4095ull, len, CV_ACCESS_READ | CV_ACCESS_WRITE, fixed, shared, &got);
 	if (r < 0)
 		return r;
+	/* Under a memory limit, accessible memory is committed now (as Linux's strict overcommit): running
+	 * out shows as mmap's ENOMEM, not as a fault the program cannot handle. */
+	if (pr->s->opts.mem_limit && !(flags & MAP_NORESERVE) && prot != PROT_NONE && mm_populate(pr, got, len) < 0) {
+		mm_unmap(pr, got, len);
+		return -ENOMEM;
+	}
 	if (!anon) { /* a private copy of the file range, read straight into the new pages */
 		mm_set_file(pr, got);
 		struct mm_pin pin;
@@ -240,6 +246,8 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	}
 	if (prot_access(prot) != (CV_ACCESS_READ | CV_ACCESS_WRITE))
 		mm_protect(pr, got, len, prot_access(prot));
+	if (flags & (MAP_POPULATE | MAP_LOCKED)) /* populated now: no fault on it later */
+		mm_populate(pr, got, len);
 	return (long)got;
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sentry's memory manager: VMAs over the memory file, mapped eagerly into the address space.
+// The sentry's memory manager: VMAs over the memory file, installed in the address space.
 //
-// Every byte of application memory lives in the memory file: anonymous memory directly, private file
-// mappings as copies made at mmap time. Each mapping is also installed in the address space at once,
-// so valid accesses never fault; a fault therefore always means a real SIGSEGV.
+// Every populated byte of application memory lives in the memory file: anonymous memory directly,
+// private file mappings as copies made at mmap time (or the host file itself, read-only). Private
+// anonymous memory is populated on demand: mmap only records a lazy VMA (no memory-file pages, nothing
+// installed), and the first access faults; the sentry then gives the fault's window (fault-around)
+// memory-file pages and installs them. Shared memory and file mappings are installed at mmap time.
 #include <errno.h>
 #include <sys/resource.h>
 #include <fcntl.h>
@@ -16,6 +18,14 @@
 #include <sys/mman.h>
 #include "mm_internal.h"
 
+/* A fault on unpopulated memory populates the whole VMA when it is at most LAZY_WHOLE, else the
+ * FAULT_AROUND-aligned window around the fault. Populated pages cost no host memory until touched (the
+ * memory file commits a page when it is written), so the window only costs memory-file address space. */
+#define LAZY_WHOLE (4ull << 20)
+#define FAULT_AROUND (1ull << 20)
+/* Mappings this small are populated at mmap time: they are nearly always touched, and a fault costs a
+ * round trip to the sentry that the mmap call itself already pays. */
+#define EAGER_MAX (128ull << 10)
 #define RSS_MEASURE_UNMAP (64ull << 20) /* an munmap this large measures the peak first: rare enough
 						* that the walk over every VMA costs nothing that matters */
 
@@ -68,9 +78,9 @@ int vma_split_at(struct mm *mm, uint64_t addr)
 
 static bool continues(const struct vma *a, const struct vma *b)
 {
-	return a->end == b->start && a->mf_off + (a->end - a->start) == b->mf_off && a->host == b->host &&
-	       a->access == b->access && a->shared == b->shared && a->cow == b->cow && a->file == b->file && a->fork == b->fork &&
-	       a->special == b->special;
+	return a->end == b->start && a->lazy == b->lazy && (a->lazy || a->mf_off + (a->end - a->start) == b->mf_off) &&
+	       a->host == b->host && a->access == b->access && a->shared == b->shared && a->cow == b->cow &&
+	       a->file == b->file && a->fork == b->fork && a->special == b->special;
 }
 
 size_t vma_merge(struct mm *mm, size_t i)
@@ -95,6 +105,8 @@ size_t vma_merge(struct mm *mm, size_t i)
 
 int vma_install(struct process *pr, const struct vma *v)
 {
+	if (v->lazy)
+		return 0; /* installed by the first fault */
 	unsigned access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access;
 	int fd = v->host ? v->host->fd : cv_memfile_fd(pr->s->mf);
 	int ret = cv_as_map(pr->as, v->start, fd, v->mf_off, v->end - v->start, access, false);
@@ -103,6 +115,8 @@ int vma_install(struct process *pr, const struct vma *v)
 
 int vma_ref(struct process *pr, const struct vma *v)
 {
+	if (v->lazy)
+		return 0;
 	if (v->host) {
 		__atomic_add_fetch(&v->host->refs, 1, __ATOMIC_RELAXED);
 		return 0;
@@ -112,6 +126,8 @@ int vma_ref(struct process *pr, const struct vma *v)
 
 void vma_unref(struct process *pr, const struct vma *v)
 {
+	if (v->lazy)
+		return;
 	if (!v->host) {
 		cv_memfile_decref(pr->s->mf, v->mf_off, v->end - v->start);
 	} else {
@@ -155,19 +171,31 @@ uint64_t mm_find_gap(const struct process *pr, uint64_t len)
 	return top >= pr->s->caps.min_user_addr + len ? top - len : 0;
 }
 
-int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
-		   bool cow, struct hostmap *host, uint64_t off, uint64_t *out)
+/* Does any VMA in [start, end) have something installed in the address space? */
+static bool installed_in(const struct mm *mm, uint64_t start, uint64_t end)
+{
+	for (size_t i = vma_find(mm, start); i < mm->n && mm->v[i].start < end; i++)
+		if (!mm->v[i].lazy)
+			return true;
+	return false;
+}
+
+/* Map VMA @v (its backing ours) at @addr or a free gap; the backing is dropped on failure. */
+static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, struct vma v, uint64_t *out)
 {
 	struct mm *mm = &pr->mm;
-	struct vma v = { .mf_off = off, .host = host, .access = access, .shared = shared, .cow = cow };
 	int ret = -ENOMEM;
 	if (!fixed && (!addr || __builtin_add_overflow(addr, len, &v.end) || v.end > pr->s->caps.max_user_addr ||
 		       addr < pr->s->caps.min_user_addr || !mm_range_free(mm, addr, v.end)))
 		addr = mm_find_gap(pr, len);
 	v.start = addr;
 	if (addr && !__builtin_add_overflow(addr, len, &v.end) && v.end <= pr->s->caps.max_user_addr &&
-	    addr >= pr->s->caps.min_user_addr && vma_reserve(mm, 3) == 0 && mm_remove_range(pr, addr, v.end) == 0)
-		ret = vma_install(pr, &v);
+	    addr >= pr->s->caps.min_user_addr && vma_reserve(mm, 3) == 0) {
+		/* Nothing is installed for unpopulated memory: what it replaces must go from the address space. */
+		bool clear = v.lazy && installed_in(mm, addr, v.end);
+		if (mm_remove_range(pr, addr, v.end) == 0)
+			ret = !v.lazy ? vma_install(pr, &v) : clear && cv_as_unmap(pr->as, addr, len) < 0 ? -ENOMEM : 0;
+	}
 	if (ret < 0) {
 		v.end = v.start + len; /* only the length matters to the reference */
 		vma_unref(pr, &v);
@@ -179,6 +207,13 @@ int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 	mm->n++;
 	*out = addr;
 	return 0;
+}
+
+int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
+		   bool cow, struct hostmap *host, uint64_t off, uint64_t *out)
+{
+	struct vma v = { .mf_off = off, .host = host, .access = access, .shared = shared, .cow = cow };
+	return map_vma(pr, addr, len, fixed, v, out);
 }
 
 /* Install memory-file pages [off, off+len) (one reference, ours now) as a VMA at addr or a free gap. */
@@ -255,6 +290,12 @@ int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 	len = PAGE_UP(len);
 	if (len == 0 || (addr & (PAGE - 1)))
 		return -EINVAL;
+	if (!shared) { /* populated on demand; shared memory at once (every process mapping it shares the pages) */
+		int ret = map_vma(pr, addr, len, fixed, (struct vma){ .access = access, .lazy = true }, out);
+		if (ret == 0 && len <= EAGER_MAX)
+			mm_populate(pr, *out, len);
+		return ret;
+	}
 	uint64_t off;
 	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
 		return -ENOMEM;
@@ -312,7 +353,7 @@ uint64_t mm_rss(const struct process *pr)
 	uint64_t n = 0;
 	for (size_t i = 0; i < pr->mm.n; i++) {
 		const struct vma *v = &pr->mm.v[i];
-		if (!v->host)
+		if (!v->host && !v->lazy)
 			n += data_in(fd, v->mf_off, v->end - v->start);
 	}
 	return n;
@@ -342,7 +383,7 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 		return 0;
 	if (end - addr >= RSS_MEASURE_UNMAP)
 		mm_rss_peak(pr); /* a large free may end a peak getrusage would not see otherwise */
-	int ret = cv_as_unmap(pr->as, addr, end - addr);
+	int ret = installed_in(&pr->mm, addr, end) ? cv_as_unmap(pr->as, addr, end - addr) : 0;
 	if (ret < 0)
 		return ret == -EINVAL ? -EINVAL : -ENOMEM;
 	return mm_remove_range(pr, addr, end);
@@ -385,11 +426,103 @@ bool mm_writable(struct process *pr, uint64_t addr)
 	return ok;
 }
 
+bool mm_mapped(struct process *pr, uint64_t addr)
+{
+	pthread_mutex_lock(&pr->lock);
+	size_t i = vma_find(&pr->mm, addr);
+	bool ok = i < pr->mm.n && pr->mm.v[i].start <= addr;
+	pthread_mutex_unlock(&pr->lock);
+	return ok;
+}
+
+void mm_fault_window(const struct vma *v, uint64_t page, uint64_t *lo, uint64_t *hi)
+{
+	if (v->end - v->start <= LAZY_WHOLE) {
+		*lo = v->start;
+		*hi = v->end;
+		return;
+	}
+	*lo = page & ~(FAULT_AROUND - 1);
+	*hi = *lo + FAULT_AROUND;
+	*lo = *lo < v->start ? v->start : *lo;
+	*hi = *hi > v->end || *hi < *lo ? v->end : *hi;
+}
+
+int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
+{
+	struct mm *mm = &pr->mm;
+	int done = 0;
+	for (size_t i = vma_find(mm, start); i < mm->n && mm->v[i].start < end; i++) {
+		if (!mm->v[i].lazy || !mm->v[i].access)
+			continue; /* populated already, or inaccessible (a reservation stays free) */
+		uint64_t lo = start > mm->v[i].start ? start : mm->v[i].start;
+		uint64_t hi = end < mm->v[i].end ? end : mm->v[i].end, off;
+		if (vma_split_at(mm, lo) < 0 || vma_split_at(mm, hi) < 0)
+			return -ENOMEM;
+		i = vma_find(mm, lo);
+		struct vma *v = &mm->v[i];
+		if (cv_memfile_alloc(pr->s->mf, hi - lo, 0, &off) < 0)
+			return -ENOMEM;
+		v->mf_off = off;
+		v->lazy = false;
+		if (vma_install(pr, v) < 0) {
+			cv_memfile_decref(pr->s->mf, off, hi - lo);
+			v->lazy = true;
+			return -ENOMEM;
+		}
+		i = vma_merge(mm, i);
+		done = 1;
+	}
+	return done;
+}
+
+/* [*lo, *hi) widened to the fault windows of the unpopulated VMAs at its ends: the sentry's accesses
+ * populate as much as the application's faults would. */
+static void widen(const struct mm *mm, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t a, b;
+	size_t i = vma_find(mm, *lo);
+	if (i < mm->n && mm->v[i].start <= *lo && mm->v[i].lazy) {
+		mm_fault_window(&mm->v[i], *lo, &a, &b);
+		*lo = a;
+	}
+	i = vma_find(mm, *hi - PAGE);
+	if (i < mm->n && mm->v[i].start <= *hi - PAGE && mm->v[i].lazy) {
+		mm_fault_window(&mm->v[i], *hi - PAGE, &a, &b);
+		*hi = b > *hi ? b : *hi;
+	}
+}
+
+int mm_populate(struct process *pr, uint64_t addr, uint64_t len)
+{
+	uint64_t end;
+	if (len == 0 || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
+		return 0;
+	pthread_mutex_lock(&pr->lock);
+	int ret = mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end));
+	pthread_mutex_unlock(&pr->lock);
+	return ret;
+}
+
+/* mm_populate() of [addr, addr+len) widened to fault windows (the sentry's own accesses). */
+static int populate_around(struct process *pr, uint64_t addr, size_t len)
+{
+	uint64_t end;
+	if (len == 0 || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
+		return 0;
+	uint64_t lo = addr & ~(PAGE - 1), hi = PAGE_UP(end);
+	pthread_mutex_lock(&pr->lock);
+	widen(&pr->mm, &lo, &hi);
+	int ret = mm_populate_locked(pr, lo, hi);
+	pthread_mutex_unlock(&pr->lock);
+	return ret;
+}
+
 int mm_own_page(struct process *pr, uint64_t addr)
 {
 	uint64_t page = addr & ~(PAGE - 1);
 	pthread_mutex_lock(&pr->lock);
-	int ret = mm_unshare(pr, page, page + PAGE, PAGE, false);
+	int ret = mm_populate_locked(pr, page, page + PAGE) < 0 ? -ENOMEM : mm_unshare(pr, page, page + PAGE, PAGE, false);
 	pthread_mutex_unlock(&pr->lock);
 	return ret;
 }
@@ -449,6 +582,10 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 		    !mm_range_free(mm, old_top, new_top) ||
 		    mm_map_anon(pr, old_top, new_top - old_top, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &got) < 0)
 			return mm->brk;
+		if (pr->s->opts.mem_limit && mm_populate(pr, old_top, new_top - old_top) < 0) { /* as mmap */
+			mm_unmap(pr, old_top, new_top - old_top);
+			return mm->brk;
+		}
 	} else if (new_top < old_top) {
 		mm_unmap(pr, new_top, old_top - new_top);
 	}
@@ -468,7 +605,10 @@ int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len)
 {
 	if (len == 0)
 		return 0;
-	return cv_as_copy_in(pr->as, addr, dst, len) == (long)len ? 0 : -EFAULT;
+	if (cv_as_copy_in(pr->as, addr, dst, len) == (long)len)
+		return 0;
+	/* Unpopulated memory is not installed yet: populate it and try again. */
+	return populate_around(pr, addr, len) > 0 && cv_as_copy_in(pr->as, addr, dst, len) == (long)len ? 0 : -EFAULT;
 }
 
 int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
@@ -477,12 +617,14 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 		return 0;
 	if (cv_as_copy_out(pr->as, addr, src, len) == (long)len)
 		return 0;
-	/* Copy-on-write pages are installed read-only: give them their own copy and try again. */
+	/* Copy-on-write pages are installed read-only, unpopulated ones not at all: give them their own
+	 * pages and try again. */
 	uint64_t end;
-	if (__builtin_add_overflow(addr, len, &end))
+	if (__builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
 		return -EFAULT;
 	pthread_mutex_lock(&pr->lock);
-	int ret = mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, true);
+	int ret = populate_around(pr, addr, len);
+	ret = ret < 0 ? ret : mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, true);
 	pthread_mutex_unlock(&pr->lock);
 	return ret == 0 && cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;
 }
@@ -522,7 +664,9 @@ int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struc
 static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin)
 {
 	uint64_t end;
-	if (len == 0 || __builtin_add_overflow(addr, len, &end))
+	if (len == 0 || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
+		return -EFAULT;
+	if (mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end)) < 0)
 		return -EFAULT;
 	/* The sentry writes through the pin: the pages must be the process's own first. */
 	bool writes = access == 0 || (access & CV_ACCESS_WRITE);
@@ -533,8 +677,8 @@ static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned acc
 	    (pr->mm.v[i].access & access) != access)
 		return -EFAULT;
 	const struct vma *v = &pr->mm.v[i];
-	if (v->host)
-		return -EFAULT; /* a host file: the copy path reads and writes it */
+	if (v->host || v->lazy)
+		return -EFAULT; /* a host file: the copy path reads and writes it (lazy: inaccessible) */
 	uint64_t off = v->mf_off + (addr - v->start);
 	void *p;
 	*pin = (struct mm_pin){ .off = off & ~(PAGE - 1), .start = addr, .end = end, .writes = writes };
@@ -565,6 +709,7 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 	uint64_t end;
 	/* (the vDSO's data page refuses a debugger's writes, as Linux's does) */
 	if (__builtin_add_overflow(addr, len, &end) || vdso_refuses(&pr->mm, addr, end, CV_ACCESS_WRITE) ||
+	    end > pr->s->caps.max_user_addr || mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end)) < 0 ||
 	    mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
 		return -EFAULT;
 	while (len) {
@@ -574,7 +719,7 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 		const struct vma *v = &pr->mm.v[i];
 		size_t n = v->end - addr < len ? (size_t)(v->end - addr) : len;
 		void *p;
-		if (v->host || cv_memfile_ptr(pr->s->mf, v->mf_off + (addr - v->start), n, &p) < 0)
+		if (v->host || v->lazy || cv_memfile_ptr(pr->s->mf, v->mf_off + (addr - v->start), n, &p) < 0)
 			return -EFAULT;
 		memcpy(p, s, n);
 		s += n;

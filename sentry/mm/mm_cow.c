@@ -139,6 +139,13 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 		unsigned allowed = v->access | ((v->access & CV_ACCESS_WRITE) ? CV_ACCESS_READ : 0);
 		if (!(allowed & access)) {
 			resolved = MM_FAULT_REAL;
+		} else if (v->lazy) { /* the first access: populate the window around it */
+			uint64_t lo, hi;
+			mm_fault_window(v, page, &lo, &hi);
+			int r = mm_populate_locked(pr, lo, hi);
+			if (r == -ENOMEM) /* the memory limit: the one page may still fit */
+				r = mm_populate_locked(pr, page, page + PAGE);
+			resolved = r >= 0 ? MM_FAULT_POPULATED : r == -ENOMEM ? MM_FAULT_OOM : MM_FAULT_REAL;
 		} else if (v->cow && (v->access & CV_ACCESS_WRITE)) {
 			/* A file's page by page: untouched pages keep showing the file, as in Linux. */
 			int r = mm_unshare(pr, page, page + PAGE, v->host ? PAGE : COW_CHUNK, true);
@@ -185,10 +192,11 @@ int mm_fork(struct process *parent, struct process *child)
 		uint64_t len = v->end - v->start;
 		if (v->fork == VMA_FORK_NONE)
 			continue;
-		if (v->fork == VMA_FORK_WIPE && !v->shared) {
-			if (cv_memfile_alloc(s->mf, len, 0, &c.mf_off) < 0)
-				return -ENOMEM;
-			c.cow = false;
+		if (v->lazy || (v->fork == VMA_FORK_WIPE && !v->shared)) {
+			/* Unpopulated stays unpopulated in both; wiped memory starts unpopulated. */
+			c.lazy = true;
+			c.cow = c.file = false;
+			c.host = NULL; /* (never a host file: WIPEONFORK is refused for file mappings) */
 		} else if (!v->shared && !v->cow && (v->access & CV_ACCESS_WRITE) &&
 			   ((len <= COW_CHUNK && !child->vfork_vm) || written_through_pin(pm, v->start, v->end))) {
 			/* (A vfork child shares even small ones: its writes must show as copies, mm_vfork.c) */

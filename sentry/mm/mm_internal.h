@@ -46,4 +46,9 @@ int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
  * application may write. 0, or -ENOMEM. */
 int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk, bool writable_only);
 
+/* mm_populate() with pr->lock held, on the page-aligned range [@start, @end). */
+int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end);
+/* The range a fault at @page in unpopulated VMA @v populates (fault-around). */
+void mm_fault_window(const struct vma *v, uint64_t page, uint64_t *lo, uint64_t *hi);
+
 #endif

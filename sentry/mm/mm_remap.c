@@ -19,7 +19,7 @@ static bool one_mapping(const struct mm *mm, uint64_t start, uint64_t end)
 		return false;
 	const struct vma *first = &mm->v[i];
 	for (uint64_t cur = start; cur < end; i++) {
-		if (i == mm->n || mm->v[i].start != cur || mm->v[i].access != first->access ||
+		if (i == mm->n || mm->v[i].start > cur || mm->v[i].access != first->access || /* (a hole) */
 		    mm->v[i].shared != first->shared || mm->v[i].host != first->host)
 			return false;
 		cur = mm->v[i].end;
@@ -41,9 +41,13 @@ static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const stru
 			mm_set_file(pr, addr);
 		return ret;
 	}
-	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
-		return -ENOMEM;
-	ret = mm_map_pages(pr, addr, len, like->access, true, like->shared, false, off, &got);
+	if (like->shared) {
+		if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
+			return -ENOMEM;
+		ret = mm_map_pages(pr, addr, len, like->access, true, true, false, off, &got);
+	} else { /* private: populated on demand */
+		ret = mm_map_anon(pr, addr, len, like->access, true, false, &got);
+	}
 	if (ret == 0) {
 		size_t i = vma_find(&pr->mm, addr);
 		pr->mm.v[i].fork = like->fork;
@@ -68,14 +72,19 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 		for (size_t n = i; n < j; n++) {
 			struct vma *v = &mm->v[n];
 			uint64_t vlen = v->end - v->start;
-			if (v->shared ? vma_ref(pr, v) < 0 : cv_memfile_alloc(pr->s->mf, vlen, 0, &v->mf_off) < 0) {
+			if (v->shared && vma_ref(pr, v) < 0) {
 				free(moved);
 				return -ENOMEM;
 			}
-			if (!v->shared) { /* zeroes now; the pages (and any host file reference) moved */
+			if (!v->shared) { /* zeroes on demand now; the pages (and any host file reference) moved */
 				v->cow = false;
 				v->host = NULL;
 				v->file = false;
+				v->lazy = true;
+				if (cv_as_unmap(pr->as, v->start, vlen) < 0) {
+					free(moved);
+					return -ENOMEM;
+				}
 			}
 			if (vma_install(pr, v) < 0) {
 				free(moved);
@@ -182,7 +191,7 @@ static int drop_pages(struct process *pr, struct vma *v)
 {
 	struct cv_memfile *mf = pr->s->mf;
 	uint64_t len = v->end - v->start, off;
-	if (v->shared || v->file)
+	if (v->shared || v->file || v->lazy)
 		return 0;
 	if (!v->cow && cv_memfile_max_refcount(mf, v->mf_off, len) == 1)
 		return cv_memfile_decommit(mf, v->mf_off, len) < 0 ? -ENOMEM : 0;
@@ -229,6 +238,9 @@ int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice)
 		if (advice == MADV_POPULATE_WRITE && !(v->access & CV_ACCESS_WRITE))
 			return -EFAULT;
 	}
+	if ((advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE || advice == MADV_WILLNEED) &&
+	    mm_populate_locked(pr, addr, end) < 0)
+		return -ENOMEM;
 	if (advice == MADV_POPULATE_WRITE)
 		return mm_unshare(pr, addr, end, PAGE, true) < 0 ? -ENOMEM : holes ? -ENOMEM : 0;
 	bool changes = advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED || advice == MADV_REMOVE ||

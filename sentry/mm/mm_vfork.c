@@ -29,8 +29,8 @@ static uint64_t snap_off(const struct process *c, uint64_t addr)
 	const struct mm snap = { .v = c->vfork_snap, .n = c->vfork_nsnap };
 	size_t lo = vma_find(&snap, addr);
 	const struct vma *s = lo < c->vfork_nsnap ? &c->vfork_snap[lo] : NULL;
-	if (!s || s->start > addr || s->host || s->shared)
-		return UINT64_MAX;
+	if (!s || s->start > addr || s->host || s->shared || s->lazy)
+		return UINT64_MAX; /* (unpopulated then: the child populated it by writing) */
 	return s->mf_off + (addr - s->start);
 }
 
@@ -44,7 +44,7 @@ void mm_vfork_copy_back(struct process *c, struct process *parent)
 	pthread_mutex_lock(&parent->lock);
 	for (size_t i = 0; i < c->mm.n; i++) {
 		const struct vma v = c->mm.v[i];
-		if (v.host || v.shared || !(v.access & CV_ACCESS_WRITE))
+		if (v.host || v.shared || v.lazy || !(v.access & CV_ACCESS_WRITE))
 			continue;
 		for (uint64_t a = v.start; a < v.end; a += PAGE) {
 			if (snap_off(c, a) == v.mf_off + (a - v.start))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Memory syscalls that only look at the process's mappings: mincore, msync and the mlock family. All
-// application memory is the memory file's, mapped eagerly: every mapped page is resident, and there is
-// nothing to write back or to lock. Reads the VMA list under the process lock (held by the dispatcher).
+// application memory is the memory file's: mincore reports every mapped page resident (unpopulated
+// ones too), there is nothing to write back, and locking only populates (mm_populate). Reads the VMA list under the process lock (held by the dispatcher).
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -108,7 +108,13 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 			if (r < 0)
 				return r;
 		}
-		return range_mapped(&pr->mm, start, end) ? 0 : -ENOMEM;
+		if (!range_mapped(&pr->mm, start, end))
+			return -ENOMEM;
+		/* Locked memory is populated now (unless MLOCK_ONFAULT): no fault on it later. */
+		if (nr != SYS_munlock && !(nr == SYS_mlock2 && (a2 & MLOCK_ONFAULT)) && end > start &&
+		    mm_populate(pr, start, end - start) < 0)
+			return -EAGAIN;
+		return 0;
 	case SYS_mlockall:
 		if (!a0 || (a0 & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) || a0 == MCL_ONFAULT)
 			return -EINVAL;

@@ -235,6 +235,13 @@ static void *monitor_main(void *arg)
 			if (sas) {
 				epoll_ctl(sp->epfd, EPOLL_CTL_DEL, sas->pidfd, NULL);
 				cv_debug("systrap: stub %d died", sas->pid);
+				for (uint32_t k = 0; sas->shm && k < ST_MAX_THREADS; k++) { /* a failed self-check's line */
+					const struct st_thread *th =
+						(const struct st_thread *)(sas->shm + ST_THREAD_FOFF + (uint64_t)k * ST_PAGE);
+					if (th->err_line)
+						cv_debug("systrap: stub %d thread %u: self-check at handler.c:%llu failed",
+							 sas->pid, k, (unsigned long long)th->err_line);
+				}
 				pthread_mutex_lock(&sp->bind_lock);
 				st_mark_dead(sas, false);
 				wake_all(sas);
