@@ -14,6 +14,7 @@ cvisor=${CVISOR:-build/cvisor}
 runsc=$(bash "$here/../../shared/peers/get-runsc.sh" | tail -n 1)
 # Data lives outside /tmp: cvisor gives programs a private /tmp.
 work=$(mktemp -d /var/tmp/cvisor-bench.XXXXXX)
+chmod 755 "$work" # the sentry is the host's nobody when started by root
 trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -pthread -o "$work/futex_pingpong" bench/futex_pingpong.c
 gcc -static -O2 -o "$work/openat_loop" bench/openat_loop.c
