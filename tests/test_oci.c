@@ -567,6 +567,12 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	EXPECT_NE(access(dir, F_OK), 0); /* removed at delete */
 	*strrchr(dir, '/') = 0;
 	rmdir(dir);
+	/* A cgroupsPath that climbs out of where it names: refused before anything is made. */
+	snprintf(more, sizeof(more),
+		 "\"linux\": { \"cgroupsPath\": \"/cvisor-test/..\", \"resources\": { \"cpu\": { \"quota\": 50000 } } }");
+	oci_config(&e, "[\"sh\"]", "", NULL, more);
+	replace_linux(&e, std_linux);
+	EXPECT_ERR("a cgroupsPath with ..", "not a plain path", "create", "-b", e.bundle, "c9");
 	EXPECT_EQ(count_entries(e.state), 0);
 	oci_cleanup(&e);
 }

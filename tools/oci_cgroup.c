@@ -64,7 +64,9 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 		return 0;
 	char rel[PATH_MAX], dir[PATH_MAX + 32], v[64], pid[32];
 	relative_path(cgroups_path, st->id, rel, sizeof(rel));
-	if (strstr(rel, "/../") || strstr(rel, "/./")) {
+	size_t rl = strlen(rel);
+	if (strstr(rel, "/../") || strstr(rel, "/./") || strstr(rel, "//") ||
+	    (rl >= 3 && strcmp(rel + rl - 3, "/..") == 0) || (rl >= 2 && strcmp(rel + rl - 2, "/.") == 0)) {
 		oci_error("linux.cgroupsPath %s: not a plain path", cgroups_path);
 		return -1;
 	}
