@@ -57,7 +57,10 @@ _Static_assert(ST_MC_RBX - ST_T_MC == __builtin_offsetof(struct k_sigcontext, rb
 _Static_assert(sizeof(struct k_ucontext) <= sizeof(((struct st_thread *)0)->uc), "patched register file");
 
 #define HIDDEN __attribute__((visibility("hidden")))
-extern const u8 st_base[] HIDDEN, st_code_end[] HIDDEN, st_first_trap[] HIDDEN;
+/* Not const: the window it starts holds the writable thread pages and slots, and a compiler may drop
+ * stores through a pointer derived from a const object (clang did: thread state never left INIT). */
+extern u8 st_base[] HIDDEN;
+extern const u8 st_code_end[] HIDDEN, st_first_trap[] HIDDEN;
 extern const u8 st_patched_pushf[] HIDDEN, st_patched_slow[] HIDDEN, st_patched_resume[] HIDDEN;
 extern const u8 st_patched_resume_end[] HIDDEN, st_patched_resume_trap[] HIDDEN;
 void st_handler(int sig, u8 *info, struct k_ucontext *uc) HIDDEN;
@@ -102,8 +105,9 @@ static inline void copy(void *dst, const void *src, u64 n)
 #define DIE(t)                                                                                         \
 	do {                                                                                           \
 		if (t)                                                                                 \
-			(t)->err_line = __LINE__;                                                      \
-		__builtin_trap();                                                                      \
+			*(volatile u64 *)&(t)->err_line = __LINE__;                                    \
+		__asm__ volatile("ud2" : : : "memory"); /* one per site: never merged */               \
+		__builtin_unreachable();                                                               \
 	} while (0)
 
 static inline const struct st_globals *globals(void)
@@ -113,7 +117,7 @@ static inline const struct st_globals *globals(void)
 
 static inline u8 *shm(void)
 {
-	return (u8 *)st_base + ST_SHM_OFF;
+	return st_base + ST_SHM_OFF;
 }
 
 static inline struct st_slot *slot_of(const struct st_globals *g, u32 n)
