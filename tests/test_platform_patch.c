@@ -169,6 +169,19 @@ PLATFORM_TEST(patch_own_gs_base_and_bad_stack)
 	EXPECT_EQ(g.st->regs.gs_base, GUEST_DATA_ADDR);
 	EXPECT_EQ(g.st->regs.rip, LOOP_AFTER);
 	EXPECT_EQ(g.st->regs.r15, 0x15);
+	/* The patched path reads its thread page through gs: a gs base with nothing mapped there, and one
+	 * whose first word holds garbage, are the application's own too. */
+	static const uint64_t own_gs[] = { 0x5a5a5a5a0000ull, GUEST_STACK_ADDR };
+	uint64_t garbage = 0x70001234ull;
+	memcpy(g.stack, &garbage, sizeof(garbage));
+	for (unsigned i = 0; i < 2; i++) {
+		g.st->regs.gs_base = own_gs[i];
+		e = run_nr(&g, 0x600);
+		EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+		EXPECT_EQ(g.st->regs.gs_base, own_gs[i]);
+		EXPECT_EQ(g.st->regs.rip, LOOP_AFTER);
+		EXPECT_EQ(g.st->regs.r15, 0x15);
+	}
 	g.st->regs.gs_base = 0;
 	g.st->regs.rsp = 0x5a5a5a5a0000ull; /* unmapped */
 	e = run_nr(&g, 0x600);

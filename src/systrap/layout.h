@@ -97,6 +97,7 @@
 #define ST_G_TRAMP 6920
 
 /* struct st_thread: the patched path's register file, a kernel ucontext (see handler.c) */
+#define ST_T_SELF 0
 #define ST_T_KICK 48
 #define ST_T_UC 512
 #define ST_T_MC (ST_T_UC + 40)
@@ -256,6 +257,7 @@ ST_CHECK(ST_QUEUE_FOFF + ST_QUEUE_LEN * 4 <= ST_THREAD_FOFF);
 ST_CHECK(ST_THREAD_FOFF + ST_MAX_THREADS * ST_PAGE <= ST_SLOT_FOFF);
 ST_CHECK(sizeof(struct st_slot) <= ST_SLOT_XSAVE_OFF);
 ST_CHECK(sizeof(struct st_thread) <= ST_PAGE);
+ST_CHECK(__builtin_offsetof(struct st_thread, self) == ST_T_SELF);
 ST_CHECK(__builtin_offsetof(struct st_thread, kick_pending) == ST_T_KICK);
 ST_CHECK(__builtin_offsetof(struct st_thread, uc) == ST_T_UC);
 ST_CHECK(__builtin_offsetof(struct st_globals, threads) == ST_G_THREADS);

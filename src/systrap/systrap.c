@@ -115,10 +115,11 @@ static int st_open(struct cv_platform *p)
 	sp->tramp_off = sp->alt_off + (uint64_t)ST_MAX_THREADS * ST_ALT_SIZE;
 	sp->window_size = sp->tramp_off + ST_TRAMP_AREA;
 	const struct x86_xsave_layout *xl = x86_xsave_layout();
-	/* Patching needs rdgsbase (the patched path finds its thread by it), XSAVE, room for the state on
-	 * the alternate stack and the pointer table's low addresses. */
-	sp->patching = !(p->flags & CV_PLATFORM_NO_SYSCALL_PATCHING) && (getauxval(AT_HWCAP2) & 2) &&
-		       xl->has_xsave && sp->fp_size <= ST_PXBUF && host_mmap_min_addr() <= ST_PTAB_ADDR;
+	/* Patching needs XSAVE, room for the state on the alternate stack and the pointer table's low
+	 * addresses. Not FSGSBASE: the patched path finds its thread page by a gs-relative load, and the
+	 * stub sets fs/gs bases with arch_prctl where it cannot write them itself. */
+	sp->patching = !(p->flags & CV_PLATFORM_NO_SYSCALL_PATCHING) && xl->has_xsave &&
+		       sp->fp_size <= ST_PXBUF && host_mmap_min_addr() <= ST_PTAB_ADDR;
 	pthread_mutex_init(&sp->patch_lock, NULL);
 	p->priv = sp;
 	p->caps.min_user_addr = host_mmap_min_addr();

@@ -272,21 +272,23 @@ st_first_trap:
 /*
  * The patched path. Trampoline k jumps here with %eax = its syscall number and %rcx = the address after
  * its site; every other register is the application's, except r11, which a syscall clobbers anyway.
- * It finds its thread page from the gs base (the stub keeps it there while a context with no gs base of
- * its own runs), stores the registers into the page's register file, moves to the thread's alternate
+ * It finds its thread page through the gs base (the stub keeps it there while a context with no gs base
+ * of its own runs: the page's first word is its own address; a gs-relative load needs no FSGSBASE),
+ * stores the registers into the page's register file, moves to the thread's alternate
  * stack, saves the FPU state, lets st_patched() hand the context over and take the next one, and
  * resumes that without a signal frame. Until the stack switch it uses only 8 bytes below the
  * application's red zone; the handler turns any trap on the way into an ordinary syscall report.
  */
-	.globl st_patched_entry, st_patched_pushf, st_patched_slow
+	.globl st_patched_entry, st_patched_pushf, st_patched_gsload, st_patched_slow
 	.globl st_patched_resume, st_patched_resume_end, st_patched_resume_trap
-	.hidden st_patched_entry, st_patched_pushf, st_patched_slow
+	.hidden st_patched_entry, st_patched_pushf, st_patched_gsload, st_patched_slow
 	.hidden st_patched_resume, st_patched_resume_end, st_patched_resume_trap
 st_patched_entry:
 	lea	-128(%rsp), %rsp
 st_patched_pushf:
 	pushfq
-	rdgsbase %r11
+st_patched_gsload:			/* faults if the gs base is the application's own: see the handler */
+	mov	%gs:ST_T_SELF, %r11
 	sub	st_base+GLB+ST_G_THREADS(%rip), %r11
 	cmp	$(ST_MAX_THREADS * ST_PAGE), %r11
 	jae	st_patched_slow

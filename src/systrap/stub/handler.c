@@ -61,7 +61,8 @@ _Static_assert(sizeof(struct k_ucontext) <= sizeof(((struct st_thread *)0)->uc),
  * stores through a pointer derived from a const object (clang did: thread state never left INIT). */
 extern u8 st_base[] HIDDEN;
 extern const u8 st_code_end[] HIDDEN, st_first_trap[] HIDDEN;
-extern const u8 st_patched_pushf[] HIDDEN, st_patched_slow[] HIDDEN, st_patched_resume[] HIDDEN;
+extern const u8 st_patched_pushf[] HIDDEN, st_patched_gsload[] HIDDEN, st_patched_slow[] HIDDEN;
+extern const u8 st_patched_resume[] HIDDEN;
 extern const u8 st_patched_resume_end[] HIDDEN, st_patched_resume_trap[] HIDDEN;
 void st_handler(int sig, u8 *info, struct k_ucontext *uc) HIDDEN;
 u32 st_patched(struct st_thread *t) HIDDEN;
@@ -461,7 +462,10 @@ void st_handler(int sig, u8 *info, struct k_ucontext *uc)
 			patched_syscall_frame(uc, false);
 			sig = SIG_PATCHED;
 			info = (u8 *)0;
-		} else if (sig == SIGILL && rip == (u64)st_patched_slow) {
+		} else if ((sig == SIGILL && rip == (u64)st_patched_slow) ||
+			   ((sig == SIGSEGV || sig == SIGBUS) && rip == (u64)st_patched_gsload)) {
+			/* Not through a thread page: the context's own gs base (unmapped there, or holding
+			 * something else) — the ordinary syscall report. */
 			patched_syscall_frame(uc, true);
 			sig = SIG_PATCHED;
 			info = (u8 *)0;
