@@ -172,6 +172,7 @@ struct mm {
 	uint64_t brk_start, brk;
 	uint64_t mmap_base;   /* top-down allocation starts below this */
 	uint64_t stack_start; /* the initial stack's mapping (RLIMIT_DATA does not count it) */
+	uint64_t patch_hits[64]; /* patchable syscall sites seen, by hash: (rip << 16) | hits (mm_patch_wanted) */
 };
 
 #define SENTRY_MAX_FDS 4096
@@ -795,6 +796,7 @@ void mm_unpin(struct process *pr, struct mm_pin *pin);
 /* Give the page holding @addr its own memory if it shares a copy-on-write one (before code in it is
  * patched: a patched site jumps back to its own address, which differs between processes). */
 int mm_own_page(struct process *pr, uint64_t addr);
+bool mm_patch_wanted(struct mm *mm, uint64_t rip);
 /* RLIMIT_AS: may the process map @add more bytes (at @addr with MAP_FIXED, else 0: what it replaces
  * there does not count)? pr->lock held. */
 bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add);

@@ -99,8 +99,10 @@ int task_loop(struct task *t)
 			/* All application memory is the sentry's own memory file and nothing here traces a
 			 * program, so every patchable site may be patched (a failure only keeps it slow) —
 			 * in a page of the process's own: a page shared through the file cache may sit at
-			 * other addresses in other processes, and a patched site returns to its own. */
-			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && !t->pt.tracer && mm_own_page(pr, t->st->regs.rip - 1) == 0)
+			 * other addresses in other processes, and a patched site returns to its own. Only
+			 * sites that trap again and again are worth that copy (mm_patch_wanted). */
+			if ((ex.syscall_flags & CV_SYSCALL_PATCHABLE) && !t->pt.tracer &&
+			    mm_patch_wanted(&pr->mm, t->st->regs.rip) && mm_own_page(pr, t->st->regs.rip - 1) == 0)
 				cv_as_patch_syscall(pr->as, t->st->regs.rip);
 			uint64_t blocked_before = t->blocked_ns;
 			int end;

@@ -527,6 +527,25 @@ int mm_own_page(struct process *pr, uint64_t addr)
 	return ret;
 }
 
+/*
+ * Should the patchable syscall site ending at @rip be patched now? On its third trap, not its first:
+ * patching first makes the page the process's own (a copy, and a new mapping in the address space:
+ * tens of µs on a loaded or virtualized host), which start-up code that runs once — most sites of an
+ * exec'd program — never pays back. Counts live in a small table by hash (a collision restarts a
+ * count; threads race harmlessly: patching twice is a no-op); exec starts a new table.
+ */
+#define PATCH_AFTER_HITS 3
+bool mm_patch_wanted(struct mm *mm, uint64_t rip)
+{
+	uint64_t *slot = &mm->patch_hits[(rip * 0x9e3779b97f4a7c15ull) >> 58];
+	uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	uint64_t hits = (v >> 16) == rip ? (v & 0xffff) + 1 : 1;
+	if (hits > PATCH_AFTER_HITS)
+		hits = PATCH_AFTER_HITS + 1; /* a site that could not be patched: never again */
+	__atomic_store_n(slot, (rip << 16) | hits, __ATOMIC_RELAXED);
+	return hits == PATCH_AFTER_HITS;
+}
+
 /* Is [addr, end) mapped without holes? Linux's mprotect, madvise and mremap fail with ENOMEM if not. */
 bool mm_range_mapped(const struct mm *mm, uint64_t addr, uint64_t end)
 {
