@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: Apache-2.0
 # Shared by tests/oci/*.sh and bench/oci.sh (sourced, not run): a local busybox-static image and a
 # private podman (its own storage, run root and containers.conf), so nothing of the host's podman is
