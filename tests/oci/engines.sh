@@ -14,11 +14,11 @@ cvisor=$(readlink -f "${1:-$here/build/cvisor}")
 if ! command -v dockerd >/dev/null || ! command -v containerd >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io containerd >/dev/null || exit 2
 fi
-bb=$(command -v busybox) || { echo "engines.sh: needs busybox-static" >&2; exit 2; }
+command -v busybox >/dev/null || { echo "engines.sh: needs busybox-static" >&2; exit 2; }
 
 work=$(mktemp -d /var/tmp/cvisor-engines.XXXXXX)
 sock=$work/docker.sock ctd=$work/containerd.sock
-pass=0 fail=0
+. "$here/tests/oci/lib.sh"
 cleanup() {
 	[ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
 	[ -f "$work/containerd.pid" ] && kill "$(cat "$work/containerd.pid")" 2>/dev/null
@@ -27,24 +27,9 @@ cleanup() {
 	rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
-check() { # name, expected, actual
-	if [ "$2" = "$3" ]; then
-		pass=$((pass + 1)); echo "PASS $1"
-	else
-		fail=$((fail + 1)); printf 'FAIL %s\n  want: %q\n  got:  %q\n' "$1" "$2" "$3"
-	fi
-}
 
 # The image: busybox-static and its applets, passwd/group for -u.
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp" "$work/vol"
-chmod 1777 "$work/rootfs/tmp"
-cp "$bb" "$work/rootfs/bin/busybox"
-for a in sh echo cat ls sleep true false id hostname env pwd ps tty kill nc; do ln -s busybox "$work/rootfs/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n' >"$work/rootfs/etc/passwd"
-printf 'root:x:0:\nuser:x:1000:\n' >"$work/rootfs/etc/group"
-echo image >"$work/rootfs/etc/motd"
-echo volume >"$work/vol/v"
-tar -C "$work/rootfs" -cf "$work/image.tar" .
+oci_rootfs "$work/rootfs" || exit 2
 
 echo "== Docker ($(dockerd --version))"
 dockerd --add-runtime cvisor="$cvisor" --default-runtime runc --data-root "$work/docker" \
