@@ -85,6 +85,7 @@ struct as_fdref {
 	int refs;            /* mapping-table entries using it (guarded by the address space's lock) */
 	uint64_t dev, ino;
 	bool memfile;        /* a cv_memfile's memfd: accessed through its mapping while it is open */
+	bool rdwr;           /* fd was opened O_RDWR (AS IO can write through it) */
 	struct as_fdref *next;
 };
 

@@ -48,8 +48,9 @@ static int check_range(const struct cv_as *as, uint64_t addr, uint64_t len)
 	return 0;
 }
 
-/* Does @fd allow a shared mapping with @access? Mirrors mmap's checks so we fail before the stub does. */
-static int check_fd(int fd, unsigned access)
+/* Does @fd allow a shared mapping with @access? Mirrors mmap's checks so we fail before the stub does.
+ * Fills *@st and *@rdwr for the mapping table. */
+static int check_fd(int fd, unsigned access, struct stat *st, bool *rdwr)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
@@ -61,11 +62,11 @@ static int check_fd(int fd, unsigned access)
 		return -EACCES;
 	if ((access & CV_ACCESS_WRITE) && acc != O_RDWR)
 		return -EACCES;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, st) < 0)
 		return -EBADF;
-	if (S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+	if (S_ISDIR(st->st_mode) || S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode))
 		return -ENODEV;
+	*rdwr = acc == O_RDWR;
 	return 0;
 }
 
@@ -84,7 +85,9 @@ CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, u
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	ret = check_fd(fd, access);
+	struct stat st;
+	bool rdwr;
+	ret = check_fd(fd, access, &st, &rdwr);
 	if (ret < 0)
 		return ret;
 	if (atomic_load(&as->dead))
@@ -92,7 +95,7 @@ CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, u
 
 	struct as_fdref *ref;
 	pthread_mutex_lock(&as->lock);
-	ret = maptable_fdref_get(as, fd, &ref);
+	ret = maptable_fdref_get(as, fd, &st, rdwr, &ref);
 	if (ret == 0) {
 		ret = as->p->ops->as_map(as, addr, fd, offset, len, access, precommit);
 		if (ret == 0)

@@ -10,19 +10,17 @@
 #include <unistd.h>
 #include "core/maptable.h"
 
-int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out)
+int maptable_fdref_get(struct cv_as *as, int fd, const struct stat *st, bool rdwr, struct as_fdref **out)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -EBADF;
 	for (struct as_fdref *r = as->files; r; r = r->next)
-		if (r->dev == (uint64_t)st.st_dev && r->ino == (uint64_t)st.st_ino) {
+		if (r->dev == (uint64_t)st->st_dev && r->ino == (uint64_t)st->st_ino) {
 			/* The same file through another fd: keep the one that can also write (for AS IO). */
-			if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR && (fcntl(r->fd, F_GETFL) & O_ACCMODE) != O_RDWR) {
+			if (rdwr && !r->rdwr) {
 				int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 				if (d >= 0) {
 					close(r->fd);
 					r->fd = d;
+					r->rdwr = true;
 				}
 			}
 			r->refs++;
@@ -38,8 +36,9 @@ int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out)
 		free(ref);
 		return ret == -EMFILE ? -ENOMEM : ret;
 	}
-	ref->dev = (uint64_t)st.st_dev;
-	ref->ino = (uint64_t)st.st_ino;
+	ref->dev = (uint64_t)st->st_dev;
+	ref->ino = (uint64_t)st->st_ino;
+	ref->rdwr = rdwr;
 	void *base;
 	uint64_t size;
 	struct cv_memfile *mf = memfile_acquire_ino(ref->dev, ref->ino, &base, &size);

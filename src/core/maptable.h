@@ -9,7 +9,9 @@
  * The address space's handle on the file behind @fd (found by inode, else created with a dup of @fd),
  * with one more reference. Caller holds as->lock; drop the reference with maptable_fdref_put().
  */
-int maptable_fdref_get(struct cv_as *as, int fd, struct as_fdref **out);
+struct stat;
+/* The reference for the file behind @fd (@st: its fstat; @rdwr: opened O_RDWR), made or shared. */
+int maptable_fdref_get(struct cv_as *as, int fd, const struct stat *st, bool rdwr, struct as_fdref **out);
 void maptable_fdref_put(struct cv_as *as, struct as_fdref *ref);
 
 /* Record [start, end) → (ref, offset, access), replacing whatever overlapped. Caller holds as->lock. */
