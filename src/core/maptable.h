@@ -5,12 +5,12 @@
 
 #include "internal.h"
 
+struct stat;
 /*
  * The address space's handle on the file behind @fd (found by inode, else created with a dup of @fd),
- * with one more reference. Caller holds as->lock; drop the reference with maptable_fdref_put().
+ * with one more reference; @st is @fd's fstat and @rdwr whether it was opened O_RDWR (the caller checked
+ * both). Caller holds as->lock; drop the reference with maptable_fdref_put().
  */
-struct stat;
-/* The reference for the file behind @fd (@st: its fstat; @rdwr: opened O_RDWR), made or shared. */
 int maptable_fdref_get(struct cv_as *as, int fd, const struct stat *st, bool rdwr, struct as_fdref **out);
 void maptable_fdref_put(struct cv_as *as, struct as_fdref *ref);
 
