@@ -635,6 +635,24 @@ static void futexes(void)
 	pthread_create(&th, NULL, futex_waiter, &tid);
 	while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
 		sched_yield();
+	/* /proc/self/task/TID/stat is that thread's: its tid first, S while it waits (the process's other
+	 * thread, reading it, runs). */
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	int asleep = 0, named = 0;
+	for (int i = 0; i < 5000 && !asleep; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		char *p = strrchr(buf, ')');
+		named = atoi(buf) == tid;
+		asleep = p && p[1] == ' ' && p[2] == 'S';
+		if (!asleep)
+			usleep(1000);
+	}
+	printf("waiting thread: asleep %d, its tid first %d\n", asleep, named);
 	/* Linux wakes one waiter for a count of 0: once the thread waits, the wake returns 1 (a sandbox that
 	 * woke nobody would spin here, and fail at the bound). */
 	long woke = 0;
