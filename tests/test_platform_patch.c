@@ -255,6 +255,9 @@ static void *seq_main(void *arg)
 		if (e.reason == CV_EXIT_INTERRUPT)
 			continue;
 		if (e.reason != CV_EXIT_SYSCALL) {
+			fprintf(stderr, "  unexpected exit %d signo %d code %d addr %#llx rip %#llx\n", (int)e.reason,
+				(int)e.info.si_signo, (int)e.info.si_code, (unsigned long long)(uintptr_t)e.info.si_addr,
+				(unsigned long long)st->regs.rip);
 			w->failed = 2;
 			return NULL;
 		}
