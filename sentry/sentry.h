@@ -208,6 +208,9 @@ struct process {
 	int pid;
 	int pgid, sid;           /* process group and session (s->lock) */
 	int exit_status;         /* wait(2) encoding once exited, else -1 */
+	int exit_signal;         /* what its parent gets at its end: clone's low byte (0: none; not SIGCHLD:
+				  * a "clone" child, which only __WCLONE or __WALL waits for) */
+	int parent_tid;          /* the thread that made it (__WNOTHREAD waits only for its own) */
 	/* Under s->lock: */
 	struct process *parent;  /* NULL once the parent is gone */
 	struct process *next;    /* s->procs */
@@ -1004,9 +1007,9 @@ long sys_pidfd_send_signal(struct task *t, uint64_t fd, uint64_t sig, uint64_t u
 long pidfd_waitid_pid(struct process *pr, uint64_t fd);
 void pidfd_process_ended(struct process *pr); /* s->lock held */
 /* RLIMIT_FSIZE: a write of *@len at @off (-1: the file position) to host fd @h is cut at the limit;
- * at or past it, SIGXFSZ and -EFBIG. fsize_size: a file made @size long (truncate, fallocate). */
+ * at or past it, SIGXFSZ and -EFBIG. fsize_size: a file @now long made @size long (truncate, fallocate): only growth is held to it, as Linux. */
 long fsize_write(struct process *pr, int h, int64_t off, uint64_t *len);
-long fsize_size(struct process *pr, uint64_t size);
+long fsize_size(struct process *pr, uint64_t size, uint64_t now);
 long sys_fadvise(struct task *t, uint64_t fd, int64_t off, int64_t len, uint64_t advice);
 long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t prio);
 long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint64_t size_or_flags, uint64_t flags);

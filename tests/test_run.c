@@ -608,6 +608,8 @@ PLATFORM_TEST(run_misc_syscalls)
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
 	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */
+	RUNP(PROGS_DIR "/conf_extra", NULL); /* the rest of issue 12's list: signals ending pipe and FIFO waits,
+					      * xattr errors, __WCLONE, waitid(WSTOPPED), path rules, O_PATH, ... */
 	RUNP("/usr/bin/python3", "-c",    /* epoll_wait with more ready descriptors than 1024 */
 	     "import resource, select, socket\n"
 	     "s, h = resource.getrlimit(resource.RLIMIT_NOFILE); resource.setrlimit(resource.RLIMIT_NOFILE, (min(h, 4096), h))\n"

@@ -27,6 +27,13 @@ static long ret_errno(long r)
 	return r < 0 ? -errno : r;
 }
 
+/* The size of the file host fd @h holds (0 when unknown: any growth is then held to RLIMIT_FSIZE). */
+static uint64_t file_size(int h)
+{
+	struct stat st;
+	return fstat(h, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+}
+
 long io_vec(struct task *t, uint64_t fd, uint64_t iov, uint64_t cnt, int64_t off, bool wr, uint64_t flags)
 {
 	struct process *pr = t->proc;
@@ -76,14 +83,14 @@ long io_fd_syscall(struct task *t, uint64_t nr, const uint64_t a[6])
 	case SYS_ftruncate: /* the fd's access mode decides, as it did at open (through the policy) */
 		if ((int64_t)a[1] < 0)
 			return -EINVAL;
-		if (fsize_size(pr, a[1]) < 0)
+		if (fsize_size(pr, a[1], file_size(h)) < 0)
 			return -EFBIG;
 		return ret_errno(ftruncate(h, (off_t)a[1]));
 	case SYS_fsync: return ret_errno(fsync(h));
 	case SYS_fdatasync: return ret_errno(fdatasync(h));
 	case SYS_syncfs: return ret_errno(syncfs(h));
 	case SYS_fallocate:
-		if (!(a[1] & FALLOC_FL_KEEP_SIZE) && (int64_t)a[2] >= 0 && (int64_t)a[3] > 0 && fsize_size(pr, a[2] + a[3]) < 0)
+		if (!(a[1] & FALLOC_FL_KEEP_SIZE) && (int64_t)a[2] >= 0 && (int64_t)a[3] > 0 && fsize_size(pr, a[2] + a[3], file_size(h)) < 0)
 			return -EFBIG;
 		return ret_errno(fallocate(h, (int)a[1], (off_t)a[2], (off_t)a[3]));
 	case SYS_timerfd_settime: {

@@ -688,9 +688,15 @@ long sc_getcwd(struct task *t, const uint64_t a[6])
 	return l > a[1] ? -ERANGE : mm_copy_out(pr, a[0], pr->cwd, l) < 0 ? -EFAULT : (long)l;
 }
 
-SYSCALL_ENTRY(open, sys_openat(t, AT_FDCWD, a[0], a[1], a[2], 0))
+/* open and openat (not openat2) ignore with O_PATH every flag but these, as Linux does. */
+static uint64_t legacy_flags(uint64_t flags)
+{
+	return (flags & O_PATH) ? flags & (uint64_t)(O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : flags;
+}
+
+SYSCALL_ENTRY(open, sys_openat(t, AT_FDCWD, a[0], legacy_flags(a[1]), a[2], 0))
 SYSCALL_ENTRY(creat, sys_openat(t, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1], 0))
-SYSCALL_ENTRY(openat, sys_openat(t, DIRFD(a[0]), a[1], a[2], a[3], 0))
+SYSCALL_ENTRY(openat, sys_openat(t, DIRFD(a[0]), a[1], legacy_flags(a[2]), a[3], 0))
 SYSCALL_ENTRY(openat2, sys_openat2(t, DIRFD(a[0]), a[1], a[2], a[3]))
 SYSCALL_ENTRY(access, sys_access(t->proc, AT_FDCWD, a[0], a[1], 0))
 SYSCALL_ENTRY(faccessat, sys_access(t->proc, DIRFD(a[0]), a[1], a[2], 0))

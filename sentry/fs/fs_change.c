@@ -485,7 +485,7 @@ long fs_truncate(struct process *pr, uint64_t upath, int64_t len)
 	else if (!w.rw)
 		ret = -EROFS;
 	else if ((ret = perm_check(pr, w.fd, &w.st, MAY_WRITE)) == 0)
-		ret = (int)fsize_size(pr, (uint64_t)len);
+		ret = (int)fsize_size(pr, (uint64_t)len, (uint64_t)w.st.st_size);
 	if (ret == 0) {
 		int h = walk_reopen(&w, O_WRONLY | O_NONBLOCK, 0);
 		ret = h < 0 ? h : ftruncate(h, len) < 0 ? -errno : 0;
@@ -508,8 +508,8 @@ long sc_fchown(struct task *t, const uint64_t a[6])
 {
 	int h = app_host_fd(t->proc, a[0]);
 	struct stat st;
-	if (h < 0 || fstat(h, &st) < 0)
-		return -EBADF;
+	if (h < 0 || (fcntl(h, F_GETFL) & O_PATH) || fstat(h, &st) < 0)
+		return -EBADF; /* fchown(2) wants an open file, as Linux (fchownat's AT_EMPTY_PATH takes O_PATH) */
 	ids_report(t->proc->s, h, &st.st_uid, &st.st_gid);
 	return chown_as(t->proc, &st, fs_fd_writable(t->proc, h), a[1], a[2]);
 }

@@ -93,6 +93,27 @@ static long by_path(struct process *pr, uint64_t upath, bool follow, const struc
 	return ret == -ENOSYS ? -EOPNOTSUPP : ret;
 }
 
+static bool known_namespace(const char *name)
+{
+	static const char *const prefix[] = { "security.", "system.", "trusted.", "user." };
+	for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
+		if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Setting or removing a "user." name by fd: as Linux, only regular files and directories have them
+ * (EPERM for a pipe, socket or device, whose own mount is never read-only), then the mount decides. */
+static long set_on_fd(struct process *pr, int h, const struct xreq *x)
+{
+	struct stat st;
+	if (fstat(h, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return -EPERM;
+	return fs_fd_writable(pr, h) ? on_fd(h, x) : -EROFS;
+}
+
 /* One xattr call: operation @op (X_GET, X_SET, X_LIST, X_REMOVE) on fd a[0] (@by_fd) or on path a[0]. */
 static long xattr_call(struct task *t, const uint64_t a[6], enum xop op, bool by_fd, bool follow)
 {
@@ -108,7 +129,8 @@ static long xattr_call(struct task *t, const uint64_t a[6], enum xop op, bool by
 		x.name = name;
 	}
 	if ((x.op == X_SET || x.op == X_REMOVE) && strncmp(name, "user.", 5) != 0)
-		return -EPERM; /* never host-side powers: see the top of this file */
+		return known_namespace(name) ? -EPERM /* never host-side powers: see the top of this file */
+					     : -EOPNOTSUPP; /* as Linux: no handler for the name */
 	if (x.op == X_SET) {
 		if (a[4] & ~(uint64_t)(XATTR_CREATE | XATTR_REPLACE))
 			return -EINVAL;
@@ -125,7 +147,7 @@ static long xattr_call(struct task *t, const uint64_t a[6], enum xop op, bool by
 	ret = x.op == X_SET && x.size && mm_copy_in(pr, ubuf, x.buf, x.size) < 0 ? -EFAULT : 0;
 	if (ret == 0 && by_fd) {
 		int h = app_host_fd(pr, a[0]);
-		ret = h < 0 ? -EBADF : (x.op == X_SET || x.op == X_REMOVE) && !fs_fd_writable(pr, h) ? -EROFS : on_fd(h, &x);
+		ret = h < 0 ? -EBADF : (x.op == X_SET || x.op == X_REMOVE) ? set_on_fd(pr, h, &x) : on_fd(h, &x);
 	} else if (ret == 0) {
 		ret = by_path(pr, a[0], follow, &x);
 	}

@@ -179,26 +179,28 @@ static void mount_table(const struct policy *pol, bool info, struct text *out)
 	}
 }
 
-/* Its state letter: Z exited, T stopped, S every thread waiting in the sentry, else R (s->lock held). */
-static char process_state(const struct process *p)
+/* Its state letter: Z exited, T stopped, S every thread (@tid: that thread alone, as a task/TID file
+ * says) waiting in the sentry, else R (s->lock held). */
+static char process_state(const struct process *p, int tid)
 {
 	if (p->zombie)
 		return 'Z';
 	if (p->stop_sig)
 		return 'T';
 	for (const struct task *t = p->tasks; t; t = t->next)
-		if (!t->exited && t->pt.stopped)
+		if (!t->exited && t->pt.stopped && (!tid || t->tid == tid))
 			return 't'; /* tracing stop */
 	for (const struct task *t = p->tasks; t; t = t->next)
-		if (!t->exited && !__atomic_load_n(&t->sleeping, __ATOMIC_RELAXED))
+		if (!t->exited && !__atomic_load_n(&t->sleeping, __ATOMIC_RELAXED) && (!tid || t->tid == tid))
 			return 'R';
 	return 'S';
 }
 
-static bool process_file(struct process *p, const char *file, struct text *out, bool own)
+/* File @file of process @p (@tid: of its thread @tid, under task/; else 0). */
+static bool process_file(struct process *p, int tid, const char *file, struct text *out, bool own)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
-	char state = process_state(p);
+	char state = process_state(p, tid);
 	if (strcmp(file, "auxv") == 0) {
 		put(out, (const char *)p->auxv, p->auxv_len);
 	} else if (strcmp(file, "cmdline") == 0) {
@@ -209,7 +211,7 @@ static bool process_file(struct process *p, const char *file, struct text *out, 
 		putf(out, "%.15s\n", process_comm(p));
 	} else if (strcmp(file, "status") == 0) {
 		putf(out, "Name:\t%.15s\nUmask:\t%04o\nState:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\n",
-		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : state == 'T' ? "stopped" : state == 't' ? "tracing stop" : state == 'S' ? "sleeping" : "running", p->pid, p->pid, ppid);
+		     process_comm(p), (unsigned)p->umask, state, state == 'Z' ? "zombie" : state == 'T' ? "stopped" : state == 't' ? "tracing stop" : state == 'S' ? "sleeping" : "running", p->pid, tid ? tid : p->pid, ppid);
 		const struct creds *c = &p->cred;
 		struct task *leader = NULL;
 		for (struct task *o = p->tasks; o; o = o->next)
@@ -258,7 +260,7 @@ static bool process_file(struct process *p, const char *file, struct text *out, 
 		putf(out,
 		     "%d (%.15s) %c %d %d %d 0 -1 0 0 0 0 0 %llu %llu %llu %llu 20 %d %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 "
 		     "0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-		     p->pid, process_comm(p), state, ppid, p->pgid, p->sid, (unsigned long long)ut,
+		     tid ? tid : p->pid, process_comm(p), state, ppid, p->pgid, p->sid, (unsigned long long)ut,
 		     (unsigned long long)(__atomic_load_n(&p->sys_ns, __ATOMIC_RELAXED) / tick),
 		     (unsigned long long)(p->child_run_ns / tick), (unsigned long long)(p->child_sys_ns / tick), p->nice,
 		     live_threads(p));
@@ -475,11 +477,14 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 			/* Another process's memory map changes under its own lock: listed when that lock is free
 			 * (a debugger reads its stopped tracee's maps to find the vDSO), never waited for. */
 			const char *file = slash + 1;
-			if (strncmp(file, "task/", 5) == 0 && strchr(file + 5, '/')) /* a thread's: its process's */
+			int tid = 0;
+			if (strncmp(file, "task/", 5) == 0 && strchr(file + 5, '/')) { /* a thread's: mostly its process's */
+				tid = atoi(file + 5);
 				file = strchr(file + 5, '/') + 1;
+			}
 			bool own_mm = strcmp(file, "maps") == 0 || strcmp(file, "statm") == 0;
 			bool other = p && own_mm && p != self, locked = other && pthread_mutex_trylock(&p->lock) == 0;
-			found = p && (!other || locked) && process_file(p, file, &out, p == self);
+			found = p && (!other || locked) && process_file(p, tid, file, &out, p == self);
 			if (locked)
 				pthread_mutex_unlock(&p->lock);
 			pthread_mutex_unlock(&s->lock);

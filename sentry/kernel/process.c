@@ -22,6 +22,7 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		return NULL;
 	pr->s = s;
 	pr->exit_status = -1;
+	pr->exit_signal = SIGCHLD;
 	if (parent) {
 		pr->cred = parent->cred;
 		pr->umask = parent->umask;
@@ -124,7 +125,9 @@ struct task *task_new(struct process *pr)
 
 void process_notify_exit(struct process *pr)
 {
-	siginfo_t si = { .si_signo = SIGCHLD };
+	if (!pr->exit_signal)
+		return;
+	siginfo_t si = { .si_signo = pr->exit_signal };
 	si.si_code = (pr->exit_status & 0x7f) ? CLD_KILLED : CLD_EXITED;
 	si.si_pid = pr->pid;
 	si.si_status = (pr->exit_status & 0x7f) ? pr->exit_status & 0x7f : (pr->exit_status >> 8) & 0xff;
@@ -132,7 +135,7 @@ void process_notify_exit(struct process *pr)
 	 * pending for good while another waits for it). Ignored by default; a handler, sigsuspend or
 	 * signalfd sees it. */
 	if (pr->parent && !pr->parent->zombie)
-		sig_process_locked(pr->parent, SIGCHLD, &si);
+		sig_process_locked(pr->parent, pr->exit_signal, &si);
 }
 
 void task_exit(struct task *t)
@@ -355,13 +358,15 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 		return -EINVAL;
 	if (flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID))
 		return -EINVAL;
-	if ((flags & 0xff) && (flags & 0xff) != SIGCHLD)
+	if ((flags & 0xff) > 64)
 		return -EINVAL;
 	struct process *c = process_new(s, pr);
 	if (!c)
 		return -EAGAIN;
 	struct task *ct = task_new(c);
 	c->vfork_vm = (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
+	c->exit_signal = (int)(flags & 0xff);
+	c->parent_tid = t->tid;
 	cv_as_prefork(pr->as); /* no half-patched syscall site is copied */
 	int ret = ct ? mm_fork(pr, c) : -ENOMEM;
 	if (ret == 0 && c->vfork_vm)
@@ -677,15 +682,29 @@ static bool child_changed(struct process *c, int want, bool nowait, struct reape
 	return false;
 }
 
+/* Is @c a child @t may wait for with @options (s->lock held)? As Linux: __WCLONE picks the children
+ * whose exit signal is not SIGCHLD, else the others, __WALL both; __WNOTHREAD only the caller's own;
+ * a zombie counts only when its end is asked for (WEXITED), so that a wait for stops or continues on
+ * children that end is ECHILD, never a wait for ever. */
+static bool waitable(const struct task *t, const struct process *c, int want, uint64_t options)
+{
+	if (!(options & __WALL) && (c->exit_signal != SIGCHLD) != !!(options & __WCLONE))
+		return false;
+	if ((options & __WNOTHREAD) && c->parent_tid != t->tid)
+		return false;
+	return !c->zombie || (want & WEXITED);
+}
+
 /*
  * The wait4/waitid loop: wait for a child of t's process (pid > 0: that one; @group: a member of that
- * process group; else any) to exit, stop or continue as @want says, reap it unless @nowait, and fill
- * *@out. 1 found, 0 with @nohang when none has changed yet, -ECHILD, or -EINTR when a signal (or the
- * end of the process or sandbox) comes.
+ * process group; else any; @options' __WCLONE, __WALL and __WNOTHREAD choose among them) to exit, stop
+ * or continue as @want says, reap it unless @nowait, and fill *@out. 1 found, 0 with @nohang when none
+ * has changed yet, -ECHILD, or -EINTR when a signal (or the end of the process or sandbox) comes.
  */
-static long wait_child(struct task *t, int64_t pid, int64_t group, int want, bool nohang, bool nowait,
+static long wait_child(struct task *t, int64_t pid, int64_t group, int want, uint64_t options, bool nowait,
 		       struct reaped *out)
 {
+	bool nohang = options & WNOHANG;
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
 	pthread_mutex_lock(&s->lock);
@@ -693,7 +712,8 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, int want, boo
 		bool any = false;
 		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next) {
 			struct process *c = *pp;
-			if (c->parent != pr || (pid > 0 && c->pid != pid) || (group && c->pgid != group))
+			if (c->parent != pr || (pid > 0 && c->pid != pid) || (group && c->pgid != group) ||
+			    !waitable(t, c, want, options))
 				continue;
 			any = true;
 			if (!child_changed(c, want, nowait, out))
@@ -737,11 +757,11 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, int want, boo
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options)
 {
 	struct process *pr = t->proc;
-	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE))
+	if (options & ~(uint64_t)(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD))
 		return -EINVAL;
 	struct reaped r;
 	int want = WEXITED | ((options & WUNTRACED) ? WSTOPPED : 0) | (int)(options & WCONTINUED);
-	long ret = wait_child(t, pid, pid == 0 ? pr->pgid : pid < -1 ? -pid : 0, want, options & WNOHANG, false, &r);
+	long ret = wait_child(t, pid, pid == 0 ? pr->pgid : pid < -1 ? -pid : 0, want, options, false, &r);
 	if (ret <= 0)
 		return ret;
 	if (ustatus && mm_copy_out(pr, ustatus, &r.status, 4) < 0)
@@ -775,7 +795,7 @@ long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uin
 		return -EINVAL;
 	}
 	struct reaped r = { 0, 0, 0 };
-	long ret = wait_child(t, pid, group, (int)(options & (WEXITED | WSTOPPED | WCONTINUED)), options & WNOHANG,
+	long ret = wait_child(t, pid, group, (int)(options & (WEXITED | WSTOPPED | WCONTINUED)), options,
 			      options & WNOWAIT, &r);
 	if (ret < 0)
 		return ret;

@@ -203,6 +203,13 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	int h = -1;
 	if (!anon && (h = host_fd(pr, (uint64_t)fd)) < 0)
 		return -EBADF;
+	if (!anon) { /* as Linux: an O_PATH fd is no open file; a mapping reads the file */
+		int fl = fcntl(h, F_GETFL);
+		if (fl < 0 || (fl & O_PATH))
+			return -EBADF;
+		if ((fl & O_ACCMODE) == O_WRONLY)
+			return -EACCES;
+	}
 	uint64_t got;
 	if (!anon && shared) {
 		struct stat st;

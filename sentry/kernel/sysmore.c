@@ -238,10 +238,10 @@ long fsize_write(struct process *pr, int h, int64_t off, uint64_t *len)
 	return 0;
 }
 
-long fsize_size(struct process *pr, uint64_t size)
+long fsize_size(struct process *pr, uint64_t size, uint64_t now)
 {
 	uint64_t lim = pr->rlim[RLIMIT_FSIZE].rlim_cur;
-	if (lim == RLIM_INFINITY || size <= lim)
+	if (lim == RLIM_INFINITY || size <= lim || size <= now)
 		return 0;
 	xfsz(pr);
 	return -EFBIG;
