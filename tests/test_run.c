@@ -40,10 +40,18 @@ static void same_as_native(const char *platform, const char *prog, char *const a
 	struct outcome native, boxed;
 	run_native(prog, argv, &native);
 	run_sandboxed(platform, prog, argv, &boxed);
-	if (native.len != boxed.len || memcmp(native.out, boxed.out, native.len) != 0)
-		HARNESS_FAIL(1, "%s %s: output differs\n--- native (%zu bytes)\n%.*s\n--- cvisor (%zu bytes)\n%.*s",
-			     argv[1], argv[2] ? argv[2] : "", native.len, (int)(native.len < 2000 ? native.len : 2000),
-			     native.out, boxed.len, (int)(boxed.len < 2000 ? boxed.len : 2000), boxed.out);
+	if (native.len != boxed.len || memcmp(native.out, boxed.out, native.len) != 0) {
+		/* Show both from the line where they part, not from the start of a long output. */
+		size_t at = 0, line = 0;
+		while (at < native.len && at < boxed.len && native.out[at] == boxed.out[at])
+			if (native.out[at++] == '\n')
+				line = at;
+		size_t nl = native.len - line, bl = boxed.len - line;
+		HARNESS_FAIL(1,
+			     "%s %s: output differs from byte %zu\n--- native (%zu bytes)\n%.*s\n--- cvisor (%zu bytes)\n%.*s",
+			     argv[1], argv[2] ? argv[2] : "", line, native.len, (int)(nl < 2000 ? nl : 2000),
+			     native.out + line, boxed.len, (int)(bl < 2000 ? bl : 2000), boxed.out + line);
+	}
 	EXPECT_EQ(boxed.status, native.status);
 	free(native.out);
 	free(boxed.out);

@@ -512,6 +512,23 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	snprintf(init->exe_buf, sizeof(init->exe_buf), "%s", L->exe);
 	init->exe = init->exe_buf;
 	snprintf(init->cwd, sizeof(init->cwd), "%s", L->cwd);
+	{ /* The working directory must be one the sandbox sees: --cwd's must be; the caller's own may
+	   * not be (the host's /tmp is not the sandbox's), and then the program starts at "/". */
+		struct walk w;
+		int e = walk_path(init, AT_FDCWD, init->cwd, WALK_FOLLOW, &w);
+		if (e == 0) {
+			if (!w.proc && !S_ISDIR(w.st.st_mode))
+				e = -ENOTDIR;
+			walk_done(&w);
+		}
+		if (e < 0 && opts->cwd) {
+			snprintf(err, sizeof(err), "--cwd %s: %s in the sandbox", opts->cwd, strerror(-e));
+			ret = -EINVAL;
+			goto out;
+		}
+		if (e < 0)
+			strcpy(init->cwd, "/");
+	}
 	/* The program's stdio are ours (duplicates, so closing them does not close ours). */
 	for (int i = 0; i < 3; i++)
 		init->fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
