@@ -84,6 +84,12 @@ PLATFORM_TEST(run_busybox_text_tools)
 	RUN("head", "-c", "100000", "/bin/busybox"); /* binary data through the pipe */
 }
 
+#define EXPECT_OUT(o, want)                                                                            \
+	do {                                                                                           \
+		if (strcmp((o).out, want) != 0)                                                        \
+			HARNESS_FAIL(0, "output %s, want %s", (o).out, want);                           \
+	} while (0)
+
 PLATFORM_TEST(run_busybox_files_and_status)
 {
 	RUN("ls", "-l", "/etc/passwd", "/etc/shells");
@@ -92,8 +98,30 @@ PLATFORM_TEST(run_busybox_files_and_status)
 	RUN("stat", "-c", "%s %a %U", "/etc/passwd");
 	RUN("false");
 	RUN("cat", "/nonexistent");
-	RUN("pwd");
 	RUN("uname", "-m");
+	/* The working directory: the caller's where the sandbox sees it (the host's /tmp and /dev/shm
+	 * are not the sandbox's: there it starts at "/"); --cwd naming no directory is an error. */
+	char here[PATH_MAX];
+	ASSERT_TRUE(getcwd(here, sizeof(here)) != NULL);
+	if (strncmp(here, "/tmp/", 5) != 0 && strncmp(here, "/dev/shm/", 9) != 0) {
+		RUN("pwd");
+	} else {
+		struct sentry_opts opts = { .platform = platform };
+		struct outcome o;
+		run_boxed(&opts, BUSYBOX, (char *const[]){ "busybox", "pwd", NULL }, &o);
+		EXPECT_OUT(o, "/\n");
+		free(o.out);
+	}
+	struct sentry_opts opts = { .platform = platform, .cwd = "/etc" };
+	struct outcome o;
+	run_boxed(&opts, BUSYBOX, (char *const[]){ "busybox", "pwd", NULL }, &o);
+	EXPECT_OUT(o, "/etc\n");
+	free(o.out);
+	opts.cwd = "/etc/passwd";
+	run_boxed(&opts, BUSYBOX, (char *const[]){ "busybox", "pwd", NULL }, &o);
+	EXPECT_OUT(o, "cvisor: --cwd /etc/passwd: Not a directory in the sandbox\n");
+	EXPECT_EQ(WEXITSTATUS(o.status), 126);
+	free(o.out);
 }
 
 PLATFORM_TEST(run_dynamic_debian_programs)
