@@ -146,6 +146,8 @@ struct vma {
 	uint8_t special;      /* VMA_VDSO, VMA_VVAR (mm/vdso.c), else 0 */
 	bool lazy;            /* private anonymous memory not populated yet: no memory-file pages, nothing
 			       * installed; the first access faults and populates it (mm_fault) */
+	bool bus;             /* (lazy too) past the end of the file a private writable mapping copies:
+			       * never populated, an access is SIGBUS as in Linux (mm_set_bus) */
 };
 
 #define VMA_VDSO 1 /* the vDSO's image: copy-on-write memory-file pages every process shares */
@@ -760,6 +762,8 @@ bool mm_mappable_file(int fd);
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len);
 /* The VMA starting at @addr holds a private copy of a file (MADV_DONTNEED keeps its contents). */
 void mm_set_file(struct process *pr, uint64_t addr);
+/* [start, end) of a private file copy lies past the file's end: its pages go, an access is SIGBUS. */
+int mm_set_bus(struct process *pr, uint64_t start, uint64_t end);
 int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access);
 /* mremap(2) and madvise(2) with Linux's arguments and errors; mremap returns the address or -errno. */
 long mm_remap(struct process *pr, uint64_t old, uint64_t old_len, uint64_t new_len, uint64_t flags,
@@ -770,7 +774,7 @@ int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice);
  * process's own) or MM_FAULT_STALE (the fault raced another thread changing the mapping; the page was
  * installed again). */
 enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE, MM_FAULT_OOM /* no memory for the copy */,
-       MM_FAULT_POPULATED /* its first access: populated */ };
+       MM_FAULT_POPULATED /* its first access: populated */, MM_FAULT_BUS /* past a file's end: SIGBUS */ };
 int mm_fault(struct process *pr, uint64_t addr, unsigned access);
 /* Is @addr inside a mapping (a real SIGSEGV there is SEGV_ACCERR, else SEGV_MAPERR)? */
 bool mm_mapped(struct process *pr, uint64_t addr);

@@ -39,7 +39,8 @@ static int bucket(uint64_t ns)
 }
 
 /* A SIGSEGV the memory manager resolves (copy-on-write, or a race with another thread changing the
- * mapping): retry the access. A page that keeps faulting "stale" at one address is a real fault. */
+ * mapping): retry the access (1). A page that keeps faulting "stale" at one address is a real fault
+ * (0). -1: no memory for the page; -2: past the end of a mapped file (SIGBUS). */
 static int retry_fault(struct task *t, uint64_t addr, unsigned access)
 {
 	int how = mm_fault(t->proc, addr, access);
@@ -52,6 +53,8 @@ static int retry_fault(struct task *t, uint64_t addr, unsigned access)
 	t->stale_addr = how == MM_FAULT_STALE ? addr : 0;
 	if (how == MM_FAULT_REAL)
 		return 0;
+	if (how == MM_FAULT_BUS)
+		return -2;
 	if (how != MM_FAULT_POPULATED)
 		__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
 	else
@@ -132,11 +135,15 @@ int task_loop(struct task *t)
 				int how = retry_fault(t, (uint64_t)ex.info.si_addr, ex.access);
 				if (how > 0)
 					break; /* copy-on-write or untouched memory, now the process's own: retried */
-				if (how < 0) /* --memory reached at a copy: killed, as Linux's OOM killer would */
+				if (how == -1) /* --memory reached at a copy: killed, as Linux's OOM killer would */
 					return end_group(t, SIGKILL);
-				/* Unpopulated memory has nothing installed: the host says MAPERR where Linux says ACCERR. */
-				if (ex.info.si_code == SEGV_MAPERR || ex.info.si_code == SEGV_ACCERR)
+				if (how == -2) { /* a page past the end of the file it maps, as Linux */
+					ex.info.si_signo = SIGBUS;
+					ex.info.si_code = BUS_ADRERR;
+				} else if (ex.info.si_code == SEGV_MAPERR || ex.info.si_code == SEGV_ACCERR) {
+					/* Unpopulated memory has nothing installed: the host says MAPERR where Linux says ACCERR. */
 					ex.info.si_code = mm_mapped(pr, (uint64_t)ex.info.si_addr) ? SEGV_ACCERR : SEGV_MAPERR;
+				}
 			}
 			if (pr->s->opts.trace)
 				fprintf(stderr, "[%d] signal %d at %#llx (addr %p)\n", t->tid, ex.info.si_signo,

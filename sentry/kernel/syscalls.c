@@ -240,10 +240,21 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 	}
 	if (!anon) { /* a private copy of the file range, read straight into the new pages */
 		mm_set_file(pr, got);
+		/* Pages wholly past the end of a regular file are SIGBUS, as Linux's (the file as it is now) */
+		uint64_t plen = (len + 4095) & ~4095ull, valid = plen;
+		struct stat st;
+		if (fstat(h, &st) == 0 && S_ISREG(st.st_mode)) {
+			uint64_t fend = ((uint64_t)st.st_size + 4095) & ~4095ull;
+			valid = fend <= off ? 0 : fend - off < plen ? fend - off : plen;
+		}
+		if (valid < plen && mm_set_bus(pr, got + valid, got + plen) < 0) {
+			mm_unmap(pr, got, plen);
+			return -ENOMEM;
+		}
 		struct mm_pin pin;
-		if (mm_pin_locked(pr, got, len, &pin) == 0) {
-			for (uint64_t done = 0; done < len;) {
-				long rd = pread(h, (uint8_t *)pin.ptr + done, (size_t)(len - done), (off_t)(off + done));
+		if (valid && mm_pin_locked(pr, got, valid, &pin) == 0) {
+			for (uint64_t done = 0; done < valid;) {
+				long rd = pread(h, (uint8_t *)pin.ptr + done, (size_t)(valid - done), (off_t)(off + done));
 				if (rd <= 0)
 					break;
 				done += (uint64_t)rd;

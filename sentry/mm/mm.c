@@ -78,7 +78,7 @@ int vma_split_at(struct mm *mm, uint64_t addr)
 
 static bool continues(const struct vma *a, const struct vma *b)
 {
-	return a->end == b->start && a->lazy == b->lazy && (a->lazy || a->mf_off + (a->end - a->start) == b->mf_off) &&
+	return a->end == b->start && a->lazy == b->lazy && a->bus == b->bus && (a->lazy || a->mf_off + (a->end - a->start) == b->mf_off) &&
 	       a->host == b->host && a->access == b->access && a->shared == b->shared && a->cow == b->cow &&
 	       a->file == b->file && a->fork == b->fork && a->special == b->special;
 }
@@ -323,6 +323,27 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 	return ret;
 }
 
+int mm_set_bus(struct process *pr, uint64_t start, uint64_t end)
+{
+	struct mm *mm = &pr->mm;
+	if (start >= end)
+		return 0;
+	if ((installed_in(mm, start, end) && cv_as_unmap(pr->as, start, end - start) < 0) ||
+	    vma_split_at(mm, start) < 0 || vma_split_at(mm, end) < 0)
+		return -ENOMEM;
+	size_t i = vma_find(mm, start);
+	for (size_t k = i; k < mm->n && mm->v[k].start < end; k++) {
+		struct vma *v = &mm->v[k];
+		vma_unref(pr, v);
+		v->lazy = v->bus = v->file = true;
+		v->cow = false;
+		v->host = NULL;
+		v->mf_off = 0;
+	}
+	vma_merge(mm, i);
+	return 0;
+}
+
 void mm_set_file(struct process *pr, uint64_t addr)
 {
 	size_t i = vma_find(&pr->mm, addr);
@@ -453,8 +474,8 @@ int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
 	struct mm *mm = &pr->mm;
 	int done = 0;
 	for (size_t i = vma_find(mm, start); i < mm->n && mm->v[i].start < end; i++) {
-		if (!mm->v[i].lazy || !mm->v[i].access)
-			continue; /* populated already, or inaccessible (a reservation stays free) */
+		if (!mm->v[i].lazy || !mm->v[i].access || mm->v[i].bus)
+			continue; /* populated already, inaccessible (a reservation stays free), or past a file's end */
 		uint64_t lo = start > mm->v[i].start ? start : mm->v[i].start;
 		uint64_t hi = end < mm->v[i].end ? end : mm->v[i].end, off;
 		if (vma_split_at(mm, lo) < 0 || vma_split_at(mm, hi) < 0)

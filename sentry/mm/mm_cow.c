@@ -139,6 +139,8 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 		unsigned allowed = v->access | ((v->access & CV_ACCESS_WRITE) ? CV_ACCESS_READ : 0);
 		if (!(allowed & access)) {
 			resolved = MM_FAULT_REAL;
+		} else if (v->bus) {
+			resolved = MM_FAULT_BUS;
 		} else if (v->lazy) { /* the first access: populate the window around it */
 			uint64_t lo, hi;
 			mm_fault_window(v, page, &lo, &hi);

@@ -81,6 +81,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 				v->host = NULL;
 				v->file = false;
 				v->lazy = true;
+				v->bus = false;
 				if (cv_as_unmap(pr->as, v->start, vlen) < 0) {
 					free(moved);
 					return -ENOMEM;

@@ -445,6 +445,34 @@ static void map_end(void)
 	char *priv = mmap(NULL, 3 * pg, PROT_READ, MAP_PRIVATE, fd, 0);
 	printf("private read-only map: %d %d\n", touch(priv + pg), touch(priv + 2 * pg));
 	munmap(priv, 3 * pg);
+	/* Writable and private: a copy of the file as it is, its pages past the end still SIGBUS (on
+	 * reads, writes, in a forked child); read(2) into them EFAULT; the tail of the last page is zeros. */
+	if (write(fd, "ab", 2) != 2)
+		return;
+	priv = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	printf("private writable map: %d %d %d byte %d\n", touch(priv + 2 * pg - 1), touch(priv + 2 * pg),
+	       touch(priv + 3 * pg + 5), priv[2 * pg - 1]);
+	int sig = sigsetjmp(jump, 1);
+	if (sig == 0)
+		priv[2 * pg + 8] = 1;
+	printf("private writable map, write past the end: %d\n", sig);
+	priv[2 * pg - 1] = 7;
+	int in = open("/etc/passwd", O_RDONLY);
+	show("read into the page past the end", read(in, priv + 2 * pg, 16));
+	close(in);
+	pid_t c = fork();
+	if (c == 0) {
+		printf("child: %d %d byte %d\n", touch(priv + pg), touch(priv + 2 * pg), priv[2 * pg - 1]);
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(c, NULL, 0);
+	char *past = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 8 * pg);
+	printf("private writable map wholly past the end: %d\n", touch(past));
+	munmap(past, pg);
+	mprotect(priv, 4 * pg, PROT_NONE);
+	printf("past the end, PROT_NONE: %d\n", touch(priv + 3 * pg));
+	munmap(priv, 4 * pg);
 	signal(SIGBUS, SIG_DFL);
 	signal(SIGSEGV, SIG_DFL);
 	close(fd);
