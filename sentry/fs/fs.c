@@ -109,7 +109,7 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags)
 {
 	struct walk w;
-	int ret = walk_path(pr, dirfd, path, WALK_PARENT | WALK_SLASH | ((flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW), &w);
+	int ret = walk_path(pr, dirfd, path, WALK_SLASH | ((flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW), &w);
 	if (ret < 0)
 		return ret;
 	long h;
@@ -272,7 +272,10 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 	bool follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
 	for (;;) {
 		struct walk w;
-		long h = walk_path(pr, dirfd, path, WALK_PARENT | WALK_SLASH | (follow ? WALK_FOLLOW : 0) | wflags, &w);
+		/* Only a creation needs the directory; an existing object is reopened from the walk's own fd
+		 * (a lookup: 4 host calls for a file, not 6). */
+		int parent = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? WALK_PARENT : 0;
+		long h = walk_path(pr, dirfd, path, parent | WALK_SLASH | (follow ? WALK_FOLLOW : 0) | wflags, &w);
 		if (h < 0)
 			return h;
 		if (w.proc) /* the sandbox's own /proc (also reached through a link, like /etc/mtab) */

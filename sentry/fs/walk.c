@@ -629,6 +629,14 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 	int h;
 	if (w->dir >= 0) {
 		h = (int)syscall(SYS_openat2, w->dir, w->name, &how, sizeof(how));
+	} else if (w->fd >= 0 && !S_ISDIR(w->st.st_mode) && !S_ISLNK(w->st.st_mode)) {
+		/* A lookup's object (no directory fd kept): reopened through the sentry's own magic link to
+		 * the O_PATH fd the walk examined — exactly that inode, whatever has its name now. */
+		char via[32];
+		snprintf(via, sizeof(via), "/proc/self/fd/%d", w->fd);
+		how.flags &= ~(uint64_t)(O_CREAT | O_EXCL | O_NOFOLLOW);
+		how.resolve = 0;
+		h = (int)syscall(SYS_openat2, AT_FDCWD, via, &how, sizeof(how));
 	} else { /* a directory without an entry name (".", a mount point): the directory itself */
 		how.flags &= ~(uint64_t)(O_CREAT | O_EXCL | O_NOFOLLOW);
 		h = (int)syscall(SYS_openat2, w->fd, ".", &how, sizeof(how));
