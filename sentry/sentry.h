@@ -202,6 +202,12 @@ struct process {
 	struct mm mm;
 	int fds[SENTRY_MAX_FDS]; /* application fd -> host fd, -1 if closed */
 	uint8_t cloexec[SENTRY_MAX_FDS];
+	/* fs/walk.c: the identity (statx) of the directory fds lately walked from. An open file's never
+	 * changes: an entry ends only when its fd closes (fd_close bumps fd_gen before the host close). */
+	struct fdid { int fd, h; uint64_t gen; struct statx sx; } fdid[4];
+	unsigned fdid_next;
+	uint64_t fd_gen;
+	pthread_mutex_t fdid_lock;
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
 	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
@@ -531,6 +537,8 @@ void procfs_keep_host_files(void);
 int view_build(const struct sentry_opts *opts, int idmap_userns, char *err, size_t errlen);
 /* The ids of a struct stat / statx the program sees (ids.c). */
 void ids_report(const struct sentry *s, int h, uint32_t *uid, uint32_t *gid);
+/* Does ids_report need the object's fd for these ids (an owner the jail cannot name)? */
+bool ids_need_fd(const struct sentry *s, uint32_t uid, uint32_t gid);
 /* fs/owners.c: the owner the sandbox gave file (@dev, @ino) with chown, if it did (into *@uid, *@gid);
  * record one; forget one (its last link removed); free the table at the end. */
 void owners_get(struct sentry *s, uint64_t dev, uint64_t ino, uint32_t *uid, uint32_t *gid);
@@ -895,6 +903,11 @@ struct walk {
  * does not exist and -ENOTDIR when a trailing slash names a non-directory. */
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w);
 void walk_done(struct walk *w);
+/* fstatat(@dirfd, @name) of one plain name in a directory the application holds, as the host's own
+ * fstatat(dir, name, AT_SYMLINK_NOFOLLOW) — one component, never followed — where the policy has
+ * nothing to say about the name (no mount, /proc, hidden /sys, host mount crossed; the sandbox's root).
+ * 0 with *st, -errno, or 1: take the walk. */
+int walk_stat_name(struct process *pr, int64_t dirfd, const char *name, bool follow, struct stat *st);
 /* getdents64 on host fd @h: what /sys may show of a directory (walk.c hides the rest). Bytes or -errno. */
 long fs_getdents(struct process *pr, int h, char *buf, size_t len);
 /* Open the walked object (or create entry dir/name) with open(2) @flags: never following a symlink

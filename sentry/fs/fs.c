@@ -64,6 +64,7 @@ bool fd_share(struct sentry *s, int h)
 void fd_close(struct process *pr, int h)
 {
 	struct sentry *s = pr->s;
+	__atomic_add_fetch(&pr->fd_gen, 1, __ATOMIC_ACQ_REL); /* before the number can be reused */
 	if (s->fd_shares && h >= 0 && (size_t)h < s->n_fd_shares) { /* another slot still holds it */
 		uint32_t v = __atomic_load_n(&s->fd_shares[h], __ATOMIC_ACQUIRE);
 		while (v > 0)
@@ -421,13 +422,25 @@ static long stat_path(struct process *pr, int64_t dirfd, uint64_t upath, bool no
 	char path[SENTRY_PATH_MAX];
 	struct walk w;
 	long ret = copy_path(pr, upath, path);
-	if (ret < 0 || (ret = walk_path(pr, dirfd, path, nofollow ? 0 : WALK_FOLLOW, &w)) < 0)
+	if (ret < 0)
+		return ret;
+	struct stat st;
+	if ((ret = walk_stat_name(pr, dirfd, path, !nofollow, &st)) <= 0) { /* one host call, not a walk's 3 */
+		if (ret < 0)
+			return ret;
+		if (!ids_need_fd(pr->s, st.st_uid, st.st_gid)) { /* (else the walk gives the object's fd) */
+			ids_report(pr->s, -1, &st.st_uid, &st.st_gid);
+			owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
+			return mm_copy_out(pr, ust, &st, sizeof(st));
+		}
+	}
+	if ((ret = walk_path(pr, dirfd, path, nofollow ? 0 : WALK_FOLLOW, &w)) < 0)
 		return ret;
 	if (w.proc) { /* the sandbox's own /proc */
 		long h;
 		return procfs_lookup(pr, w.spath, nofollow, &h) ? stat_out(pr, (int)h, ust) : -ENOENT;
 	}
-	struct stat st = w.st;
+	st = w.st;
 	ids_report(pr->s, w.fd, &st.st_uid, &st.st_gid);
 	owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
 	walk_done(&w);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../sentry.h"
@@ -538,19 +539,67 @@ void walk_done(struct walk *w)
 	w->fd = w->dir = -1;
 }
 
-/* The canonical sandbox path of directory fd @h (spcache.c remembers it): 0 or -ENOTDIR. */
-static int dirfd_spath(struct process *pr, int h, char *sp)
+/* statx of application fd @fd, host fd @h (read before this call): remembered while the fd stays open. */
+static int fd_statx(struct process *pr, int64_t fd, int h, struct statx *sx)
 {
-	struct statx sx;
-	if (statx(h, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, &sx) < 0 || !S_ISDIR(sx.stx_mode))
+	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&pr->fdid_lock);
+	for (int i = 0; i < 4; i++) {
+		const struct fdid *e = &pr->fdid[i];
+		if (e->fd == fd && e->h == h && e->gen == gen) {
+			*sx = e->sx;
+			pthread_mutex_unlock(&pr->fdid_lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&pr->fdid_lock);
+	if (statx(h, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, sx) < 0)
+		return -errno;
+	pthread_mutex_lock(&pr->fdid_lock);
+	pr->fdid[pr->fdid_next++ % 4] = (struct fdid){ .fd = (int)fd, .h = h, .gen = gen, .sx = *sx };
+	pthread_mutex_unlock(&pr->fdid_lock);
+	return 0;
+}
+
+/* The canonical sandbox path of directory @fd (host fd @h; spcache.c remembers it), its statx in @sx:
+ * 0 or -ENOTDIR. */
+static int dirfd_spath(struct process *pr, int64_t fd, int h, char *sp, struct statx *sx)
+{
+	if (fd_statx(pr, fd, h, sx) < 0 || !S_ISDIR(sx->stx_mode))
 		return -ENOTDIR;
-	if (spcache_get(pr->s, &sx, sp) == 0)
+	if (spcache_get(pr->s, sx, sp) == 0)
 		return 0;
 	uint64_t gen = spcache_gen(pr->s);
 	if (fs_fd_spath(pr, h, sp) < 0)
 		return -ENOTDIR;
 	if (!is_proc(&pr->s->pol, sp)) /* the sandbox's /proc listings are the sentry's own files */
-		spcache_put(pr->s, &sx, gen, sp);
+		spcache_put(pr->s, sx, gen, sp);
+	return 0;
+}
+
+int walk_stat_name(struct process *pr, int64_t dirfd, const char *name, bool follow, struct stat *st)
+{
+	const struct policy *pol = &pr->s->pol;
+	size_t l = strlen(name);
+	if (dirfd < 0 || l == 0 || l > 255 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    !perm_overrides(pr)) /* (another identity needs the search checks of the walk) */
+		return 1;
+	int h = app_host_fd(pr, (uint64_t)dirfd);
+	if (h < 0)
+		return -EBADF;
+	struct statx sx;
+	char sp[SENTRY_PATH_MAX], child[SENTRY_PATH_MAX];
+	const char *rest;
+	if (dirfd_spath(pr, dirfd, h, sp, &sx) < 0 || strlen(sp) + 1 + l >= SENTRY_PATH_MAX)
+		return 1;
+	join(child, sp, name);
+	const struct mountpt *m = mount_of(pol, sp, &rest);
+	if (!m || m->on_procfs || is_proc(pol, sp) || is_proc(pol, child) || sys_hidden(pol, child) || mount_at(pol, child))
+		return 1; /* the policy has something to say about that name */
+	if (fstatat(h, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ENOENT : 1;
+	if ((follow && S_ISLNK(st->st_mode)) || st->st_dev != makedev(sx.stx_dev_major, sx.stx_dev_minor))
+		return 1; /* a link to follow, or a host mount crossed: the walk */
 	return 0;
 }
 
@@ -574,7 +623,8 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
 		if (h < 0)
 			return -EBADF;
-		int e = dirfd_spath(pr, h, c.sp);
+		struct statx sx;
+		int e = dirfd_spath(pr, dirfd, h, c.sp, &sx);
 		if (e < 0)
 			return e;
 	}

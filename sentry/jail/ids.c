@@ -58,6 +58,12 @@ static bool ask_caller(int sock, int h, uint32_t *uid, uint32_t *gid)
 	return true;
 }
 
+bool ids_need_fd(const struct sentry *s, uint32_t uid, uint32_t gid)
+{
+	const struct launch *L = s->L;
+	return L->confined && L->ids_fd >= 0 && (uid == L->overflow_uid || gid == L->overflow_gid);
+}
+
 void ids_report(const struct sentry *s, int h, uint32_t *uid, uint32_t *gid)
 {
 	const struct launch *L = s->L;

@@ -52,6 +52,9 @@ struct process *process_new(struct sentry *s, struct process *parent)
 	pthread_mutexattr_destroy(&ma);
 	for (int i = 0; i < SENTRY_MAX_FDS; i++)
 		pr->fds[i] = -1;
+	pthread_mutex_init(&pr->fdid_lock, NULL);
+	for (int i = 0; i < 4; i++)
+		pr->fdid[i].fd = -1;
 	if (cv_as_new(s->p, &pr->as) < 0) {
 		free(pr);
 		return NULL;

@@ -128,6 +128,20 @@ int main(void)
 	pthread_join(th, NULL);
 	printf("lookups through a directory being renamed: %d failed\n", bad);
 
+	/* A closed directory fd's number reused for another directory: lookups are the new one's. */
+	for (int i = 0; i < 3; i++) {
+		int root = open("/", O_RDONLY | O_DIRECTORY);
+		struct stat st;
+		int a = fstatat(root, "proc", &st, AT_SYMLINK_NOFOLLOW), b = fstatat(root, "tmp", &st, 0);
+		close(root);
+		int etc = open("/etc", O_RDONLY | O_DIRECTORY);
+		int c = fstatat(etc, "proc", &st, AT_SYMLINK_NOFOLLOW), d = fstatat(etc, "tmp", &st, 0);
+		int e = fstatat(etc, "hostname", &st, 0);
+		printf("fd %s reused: / has proc %d tmp %d, /etc has proc %d tmp %d hostname %d\n",
+		       root == etc ? "number" : "not", a, b, c, d, e);
+		close(etc);
+	}
+
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	return system(cmd) == 0 ? 0 : 1;
