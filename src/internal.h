@@ -166,6 +166,10 @@ long as_read_raw(struct cv_as *as, uint64_t addr, void *dst, size_t len);
 /* Write application memory ignoring access bits, only where a memory file backs it (patched code).
  * Returns bytes written, or -EFAULT if a page of the range is not memory-file backed. */
 long as_write_memfile(struct cv_as *as, uint64_t addr, const void *src, size_t len);
+/* Map the page at @addr again, as the mapping table has it: the host takes the old page-table entry
+ * away, and every CPU running the address space's threads gets a TLB-shootdown interrupt, whose
+ * return serializes it (no instruction fetched before it survives). 0 or -errno. */
+int as_serialize_page(struct cv_as *as, uint64_t addr);
 
 int platform_slot_alloc(struct cv_platform *p, _Atomic uint64_t **word);
 void platform_slot_free(struct cv_platform *p, int slot);

@@ -138,6 +138,18 @@ long as_write_memfile(struct cv_as *as, uint64_t addr, const void *src, size_t l
 	return as_io(as, addr, (uint8_t *)(uintptr_t)src, len, IO_WRITE, false);
 }
 
+int as_serialize_page(struct cv_as *as, uint64_t addr)
+{
+	uint64_t page = addr & ~PAGE_MASK;
+	pthread_mutex_lock(&as->lock); /* held across the remap: nobody unmaps the page meanwhile */
+	const struct as_mapping *m = maptable_find(as, page);
+	int ret = -EFAULT;
+	if (m)
+		ret = as->p->ops->as_map(as, page, m->ref->fd, m->offset + (page - m->start), PAGE_SIZE, m->access, false);
+	pthread_mutex_unlock(&as->lock);
+	return ret;
+}
+
 static int io_check(struct cv_as *as, const void *buf, size_t len)
 {
 	if (!as_valid(as) || (!buf && len))

@@ -198,10 +198,15 @@ int st_as_patch_syscall(struct cv_as *as, uint64_t rip)
 		goto out;
 	}
 	/* A syscall(3) site's first instruction is no harmless mov $imm: the first byte traps before the
-	 * middle changes (st_patch_sigill runs the displaced mov for a thread that meets it). */
+	 * middle changes (st_patch_sigill runs the displaced mov for a thread that meets it). A thread on
+	 * another CPU may have fetched the old first byte and not yet the rest (the site can straddle a
+	 * fetch block): it would decode the old opcode with the new bytes, another instruction. So, as
+	 * Linux's text_poke_bp, every CPU running this address space is serialized after the trap byte
+	 * and after the middle (a remap of the page: its TLB shootdown interrupts them). */
 	static const uint8_t trap = TRAP_BYTE;
-	if ((dyn && as_write_memfile(as, site, &trap, 1) != 1) || as_write_memfile(as, site + 1, jmp + 1, 4) != 4 ||
-	    as_write_memfile(as, site + 6, jmp + 6, 1) != 1 || as_write_memfile(as, site, jmp, 1) != 1)
+	if ((dyn && (as_write_memfile(as, site, &trap, 1) != 1 || as_serialize_page(as, site) < 0)) ||
+	    as_write_memfile(as, site + 1, jmp + 1, 4) != 4 || as_write_memfile(as, site + 6, jmp + 6, 1) != 1 ||
+	    (dyn && as_serialize_page(as, site) < 0) || as_write_memfile(as, site, jmp, 1) != 1)
 		ret = -EFAULT;
 out:
 	pthread_mutex_unlock(&sp->patch_lock);
@@ -222,12 +227,13 @@ static bool dyn_site_known(const struct st_platform *sp, uint64_t site)
 
 /* A thread met the trap byte at the start of a syscall(3) site being patched: do what the site did,
  * `mov 0x8(%rsp),%r9` (on a stack it cannot read, the program's own fault is its SIGILL), then the
- * syscall with its rax. */
+ * syscall with its rax. The patch may be finished by now (its byte is the jump's again): a known
+ * site's first byte faults for no other reason. */
 static bool dyn_site_trap(struct st_platform *sp, struct cv_as *as, struct cv_regs *r)
 {
 	uint8_t b;
 	uint64_t v;
-	if (as_read_raw(as, r->rip, &b, 1) != 1 || b != TRAP_BYTE)
+	if (as_read_raw(as, r->rip, &b, 1) != 1 || (b != TRAP_BYTE && b != 0xff))
 		return false;
 	pthread_mutex_lock(&sp->patch_lock);
 	bool known = dyn_site_known(sp, r->rip);
@@ -250,7 +256,7 @@ bool st_patch_sigill(struct st_platform *sp, struct cv_as *as, struct cv_regs *r
 		return true;
 	uint64_t site = r->rip - 5;
 	uint8_t b[6];
-	if (as_read_raw(as, site, b, 6) != 6 || b[5] != TRAP_BYTE ||
+	if (as_read_raw(as, site, b, 6) != 6 || b[5] != TRAP_BYTE || /* (also the finished jump's byte 5) */
 	    (b[0] != 0xb8 && b[0] != 0xff && b[0] != dyn_insn[0] && b[0] != TRAP_BYTE))
 		return false;
 	bool found = false;
