@@ -562,10 +562,16 @@ err:
 	return ret;
 }
 
+void st_as_kill(struct st_as *sas)
+{
+	if (sas->pid > 0)
+		kill(sas->pid, SIGKILL);
+}
+
 void st_as_destroy(struct st_as *sas)
 {
 	if (sas->pid > 0) {
-		kill(sas->pid, SIGKILL);
+		st_as_kill(sas);
 		RETRY_EINTR(waitpid(sas->pid, NULL, __WALL));
 		sas->pid = -1;
 	}
