@@ -103,13 +103,32 @@ size_t vma_merge(struct mm *mm, size_t i)
 	return i;
 }
 
-int vma_install(struct process *pr, const struct vma *v)
+bool vma_mapping(struct process *pr, const struct vma *v, struct cv_as_mapping *m)
 {
 	if (v->lazy)
-		return 0; /* installed by the first fault */
-	unsigned access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access;
-	int fd = v->host ? v->host->fd : cv_memfile_fd(pr->s->mf);
-	int ret = cv_as_map(pr->as, v->start, fd, v->mf_off, v->end - v->start, access, false);
+		return false; /* installed by the first fault */
+	*m = (struct cv_as_mapping){
+		.addr = v->start,
+		.offset = v->mf_off,
+		.len = v->end - v->start,
+		.fd = v->host ? v->host->fd : cv_memfile_fd(pr->s->mf),
+		.access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access,
+	};
+	return true;
+}
+
+int vma_install(struct process *pr, const struct vma *v)
+{
+	struct cv_as_mapping m;
+	if (!vma_mapping(pr, v, &m))
+		return 0;
+	int ret = cv_as_map(pr->as, m.addr, m.fd, m.offset, m.len, m.access, false);
+	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
+}
+
+int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n)
+{
+	int ret = cv_as_map_many(pr->as, m, n, NULL);
 	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
 

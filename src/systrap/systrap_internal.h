@@ -141,6 +141,9 @@ void st_as_kill(struct st_as *sas);
 void st_as_destroy(struct st_as *sas);
 /* Run syscall @nr in the stub through its syscall thread; result in *@ret. */
 int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret);
+/* Run @n (<= ST_BATCH_MAX) syscalls in order, stopping at the first that fails: *@done of them
+ * succeeded; *@ret is the result of the last one run. */
+int st_inject_batch(struct st_as *sas, const long *nr, const uint64_t (*args)[6], size_t n, long *ret, size_t *done);
 /* Add a stub thread if fewer than @want exist; 0 or -errno. */
 int st_thread_add(struct st_as *sas, int want);
 int st_mark_dead(struct st_as *sas, bool tampered);
