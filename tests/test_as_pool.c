@@ -80,6 +80,7 @@ PLATFORM_TEST_TIMEOUT(as_pool_killed_prepared_stub, 60)
 	uint64_t code_off = pool_setup(&g, platform);
 	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
 	ASSERT_OK(cv_as_release(pool_as_run(&g, c, code_off, 1)));
+	ASSERT_OK(cv_as_release(pool_as_run(&g, c, code_off, 2))); /* the pool fills from the second */
 	if (strcmp(platform, "systrap") == 0) {
 		/* No address space is held: every child with two threads (a syscall thread and a stub
 		 * thread) is a prepared stub; the source stub has one. Wait for the pool to refill, kill

@@ -5,7 +5,8 @@
 // Making a stub costs about a millisecond on a VM (a clone of the source stub, its mappings, two seccomp
 // filters compiled by the kernel, the first stub thread), and so does reaping one; an application
 // fork+exec pays both twice. The pool moves that work off the caller's path onto a CPU that is usually
-// idle meanwhile. A released stub is killed before cv_as_release() returns, exactly as without the
+// idle meanwhile. It starts at the second cv_as_new(): a program that never forks or execs (the first
+// address space is made on demand) pays nothing for it. A released stub is killed before cv_as_release() returns, exactly as without the
 // pool: nothing of it runs after that (no context can be in it, and SIGKILL reaches every thread); only
 // the wait for its end, its fds and the sentry's mapping of its shared file are left to the thread.
 #include <poll.h>
@@ -22,7 +23,7 @@ static void *pool_main(void *arg)
 	pthread_mutex_lock(&sp->pool_lock);
 	while (!sp->pool_stop) {
 		struct st_as *dying = sp->pool_dying;
-		if (sp->pool_n < ST_POOL_READY && !sp->pool_failed) {
+		if (sp->pool_n < ST_POOL_READY && !sp->pool_failed && sp->pool_takes >= 2) {
 			/* Prepared first: a caller may be about to need one. */
 			pthread_mutex_unlock(&sp->pool_lock);
 			int err;
@@ -70,6 +71,8 @@ void st_pool_stop(struct st_platform *sp)
 	pthread_cond_signal(&sp->pool_cond);
 	pthread_mutex_unlock(&sp->pool_lock);
 	pthread_join(sp->pool_thread, NULL);
+	for (int i = 0; i < sp->pool_n; i++) /* all killed first: they end in parallel */
+		st_as_kill(sp->pool[i]);
 	while (sp->pool_n > 0)
 		st_sas_free(sp->pool[--sp->pool_n]);
 	while (sp->pool_dying) {
@@ -97,6 +100,7 @@ struct st_as *st_pool_take(struct st_platform *sp)
 		}
 	}
 	sp->pool_failed = false;
+	sp->pool_takes++;
 	pthread_cond_signal(&sp->pool_cond);
 	pthread_mutex_unlock(&sp->pool_lock);
 	return sas;
