@@ -29,12 +29,15 @@ static void *pool_main(void *arg)
 			int err;
 			struct st_as *sas = st_sas_prepare(sp, &err);
 			pthread_mutex_lock(&sp->pool_lock);
-			if (!sas)
+			if (!sas) {
 				sp->pool_failed = true; /* cv_as_new() makes its own and reports the error */
-			else if (sp->pool_stop || sp->pool_n == ST_POOL_READY)
-				sas->next = sp->pool_dying, sp->pool_dying = sas, st_as_kill(sas);
-			else
+			} else if (sp->pool_stop || sp->pool_n == ST_POOL_READY) {
+				st_as_kill(sas);
+				sas->next = sp->pool_dying;
+				sp->pool_dying = sas;
+			} else {
 				sp->pool[sp->pool_n++] = sas;
+			}
 		} else if (dying) {
 			sp->pool_dying = dying->next;
 			pthread_mutex_unlock(&sp->pool_lock);
