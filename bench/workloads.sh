@@ -5,6 +5,8 @@
 # median of ROUNDS interleaved rounds. Installs runsc with ../shared/peers/get-runsc.sh; a benchmark,
 # never part of the tests.
 # Usage: bench/workloads.sh [ROUNDS]   (3)
+# CVISOR=path times another build; BASE=path adds that build's systrap beside it (e.g. main built in a
+# second directory: before/after in one run); WORKLOADS=regex runs only the workloads it matches.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -37,7 +39,15 @@ cmd["openat+fstat+close 20k"]="$work/openat_loop 20000 /usr/include/stdio.h"
 cmd["mmap+touch+munmap 1 MiB x200"]="$work/mmap_loop 200"
 cmd["mmap+munmap 1 MiB x2000"]="$work/mmap_loop 2000 untouched"
 
+if [ -n "${WORKLOADS:-}" ]; then
+	keep=()
+	for w in "${names[@]}"; do
+		if [[ $w =~ $WORKLOADS ]]; then keep+=("$w"); fi
+	done
+	names=("${keep[@]}")
+fi
 systems=(native "cvisor ptrace" "cvisor systrap" "runsc systrap")
+[ -z "${BASE:-}" ] || systems+=("base systrap")
 run_as() { # system, command line (a lone absolute path runs without a shell); output discarded
 	local -a argv=(/bin/sh -c "$2")
 	[[ $2 == /* && $2 != *" "* ]] && argv=("$2")
@@ -45,6 +55,7 @@ run_as() { # system, command line (a lone absolute path runs without a shell); o
 	native) "${argv[@]}" ;;
 	"cvisor ptrace") "$cvisor" run --platform ptrace -- "${argv[@]}" ;;
 	"cvisor systrap") "$cvisor" run --platform systrap -- "${argv[@]}" ;;
+	"base systrap") "$BASE" run --platform systrap -- "${argv[@]}" ;;
 	"runsc systrap") "$runsc" --rootless=false --network=none --root="$work/runsc-root" --platform=systrap \
 		"do" "${argv[@]}" 2>>"$work/runsc.err" ;;
 	esac >/dev/null
@@ -84,5 +95,14 @@ for w in "${names[@]}"; do
 	printf '%-22s %9s %14s %15s %14s %16s %16s %16s\n' "$w" "${n:-fail}" "${p:-fail}" "${y:-fail}" "${g:-fail}" \
 		"$(ratio "$p" "$n")" "$(ratio "$y" "$n")" "$(ratio "$y" "$g")"
 done
+if [ -n "${BASE:-}" ]; then
+	echo "against BASE=$BASE (same rounds):"
+	printf '%-22s %14s %15s %14s\n' workload "base systrap" "cvisor systrap" "systrap/base"
+	for w in "${names[@]}"; do
+		b=$(median "${all["$w|base systrap"]}")
+		y=$(median "${all["$w|cvisor systrap"]}")
+		printf '%-22s %14s %15s %14s\n' "$w" "${b:-fail}" "${y:-fail}" "$(ratio "$y" "$b")"
+	done
+fi
 echo "all rounds:"
 for k in "${!all[@]}"; do echo "  $k:${all[$k]}"; done | sort

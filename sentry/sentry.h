@@ -175,6 +175,9 @@ struct mm {
 	uint64_t mmap_base;   /* top-down allocation starts below this */
 	uint64_t stack_start; /* the initial stack's mapping (RLIMIT_DATA does not count it) */
 	uint64_t patch_hits[64]; /* patchable syscall sites seen, by hash: (rip << 16) | hits (mm_patch_wanted) */
+	bool deferring;       /* installs are held back in defer[] (an image being loaded: mm_defer_installs) */
+	struct cv_as_mapping *defer;
+	size_t ndefer, defer_cap;
 };
 
 #define SENTRY_MAX_FDS 4096
@@ -756,6 +759,12 @@ void fc_destroy(struct sentry *s);
  * (copy-on-write), or the file cache's copy. */
 int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
 		   uint64_t foff, uint64_t *out);
+/* While an image is loaded into a fresh address space nothing else uses: hold installs back and make
+ * them in batches (cv_as_map_many), flushed before anything reads, writes or unmaps the address space
+ * directly (mm_flush_installs) and at mm_end_defer(), which returns the flush's error. */
+void mm_defer_installs(struct process *pr);
+int mm_flush_installs(struct process *pr);
+int mm_end_defer(struct process *pr);
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		uint64_t *out);
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);

@@ -132,6 +132,9 @@ struct cv_platform_ops {
 	int (*as_new)(struct cv_as *as);
 	int (*as_map)(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		      bool precommit);
+	/* Optional: several as_map()s in order, stopping at the first failure (its error returned);
+	 * *done = how many succeeded. At most AS_MAP_MANY_MAX; arguments already checked. */
+	int (*as_map_many)(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done);
 	int (*as_unmap)(struct cv_as *as, uint64_t addr, uint64_t len);
 	void (*as_release)(struct cv_as *as);
 	int (*as_prefork)(struct cv_as *as);
@@ -204,6 +207,7 @@ bool host_has_vsyscall(void);      /* the kernel maps the legacy vsyscall page (
 bool host_umip_on(void);            /* the kernel keeps CR4.UMIP (sgdt faults in user mode), tried in a child */
 /* An injected mmap's result: 0 if it landed at @addr, else the errno worth passing on, or -EIO. */
 int stub_mmap_result(long res, uint64_t addr);
+#define AS_MAP_MANY_MAX 32 /* mappings per as_map_many() call */
 /* The arguments of mmap(MAP_SHARED | MAP_FIXED [| MAP_POPULATE]) for cv_as_map(). */
 void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		    bool precommit);

@@ -41,6 +41,25 @@ CV_API int cv_as_new(struct cv_platform *p, struct cv_as **out);
 CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len,
 		     unsigned access, bool precommit);
 
+/* One mapping of cv_as_map_many(): the arguments of cv_as_map(). */
+struct cv_as_mapping {
+	uint64_t addr;
+	uint64_t offset;
+	uint64_t len;
+	int32_t fd;
+	uint32_t access;           /* CV_ACCESS_* */
+	bool precommit;
+};
+
+/*
+ * cv_as_map() for each of @n mappings, in order, as one request where the backend can (systrap: one
+ * round trip to the stub for up to 32 mappings instead of one each). Stops at the first mapping that
+ * fails, for bad arguments or in the stub. Returns 0 when all are made, else that mapping's error as
+ * cv_as_map() would return it; *@done (if not NULL) is the number made, from the first. @n == 0 is a
+ * no-op; -EINVAL for a bad handle or NULL @m with @n > 0 (nothing made).
+ */
+CV_API int cv_as_map_many(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done);
+
 /*
  * Remove every mapping in [@addr, @addr+@len) (holes are fine). Alignment and range rules as cv_as_map().
  * Returns 0; -EINVAL; CV_EASDEAD.

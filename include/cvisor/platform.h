@@ -66,6 +66,16 @@ struct cv_platform_opts {
  * caller keeps its fd. Requires @name.
  */
 #define CV_PLATFORM_DEVICE_FD 8u
+/*
+ * systrap: keep a few address spaces prepared ahead of need (stub process, shared file, first stub
+ * thread; from the second cv_as_new() on) in a platform thread, which also finishes the teardown of
+ * released ones (a released stub is
+ * killed at once; the thread reaps it and frees its fds and memory). cv_as_new() and cv_as_release()
+ * then cost a fraction of a millisecond less each (much of an application fork or exec on a VM). The
+ * prepared stubs (processes, fds) exist while the platform is open: cv_platform_close() ends them and
+ * everything released before it. Ignored by the other backends.
+ */
+#define CV_PLATFORM_STUB_POOL 16u
 
 /*
  * Open backend @name, or the best usable one when @name is NULL. @opts may be NULL.

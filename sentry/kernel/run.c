@@ -468,7 +468,8 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	/* Before the first thread or stub: they inherit what is left. */
 	if (!opts->no_confine && (ret = confine_privileges(L->confined, err, sizeof(err))) < 0)
 		goto out;
-	struct cv_platform_opts popts = { .size = sizeof(popts), .flags = opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0 };
+	struct cv_platform_opts popts = { .size = sizeof(popts), .flags = CV_PLATFORM_STUB_POOL |
+						(opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0) };
 	if (L->device_fd >= 0) {
 		popts.flags |= CV_PLATFORM_DEVICE_FD;
 		popts.device_fd = L->device_fd;

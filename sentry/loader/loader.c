@@ -206,7 +206,8 @@ static int load_image(struct process *pr, const char *file, const char *path, ui
 		uint8_t *buf = calloc(1, end - start);
 		if (!buf)
 			FAIL(-ENOMEM, "%s: out of memory", path);
-		mm_copy_in(pr, start, buf, end - start); /* keep what an earlier segment put there */
+		if (!mm_is_free(pr, start, end - start))
+			mm_copy_in(pr, start, buf, end - start); /* keep what an earlier segment put there */
 		if (read_at(fd, buf + (va - start), p->p_filesz, (off_t)p->p_offset) < 0) {
 			free(buf);
 			FAIL(-EIO, "%s: short read", path);
@@ -314,7 +315,14 @@ static int load_script(struct process *pr, const char *file, const char *path, c
 int load_elf(struct process *pr, const char *file, const char *path, char *const argv[], char *const envp[],
 	     uint64_t *entry, uint64_t *sp, char *err, size_t errlen)
 {
-	return load_elf_depth(pr, file, path, argv, envp, entry, sp, err, errlen, 0);
+	mm_defer_installs(pr); /* pr is the image being built: one request per batch, not per mapping */
+	int ret = load_elf_depth(pr, file, path, argv, envp, entry, sp, err, errlen, 0);
+	int fl = mm_end_defer(pr);
+	if (ret == 0 && fl < 0) {
+		snprintf(err, errlen, "%s: cannot map the image: %s", path, strerror(-fl));
+		ret = fl;
+	}
+	return ret;
 }
 
 static int load_elf_depth(struct process *pr, const char *file, const char *path, char *const argv[],

@@ -103,13 +103,77 @@ size_t vma_merge(struct mm *mm, size_t i)
 	return i;
 }
 
-int vma_install(struct process *pr, const struct vma *v)
+bool vma_mapping(struct process *pr, const struct vma *v, struct cv_as_mapping *m)
 {
 	if (v->lazy)
-		return 0; /* installed by the first fault */
-	unsigned access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access;
-	int fd = v->host ? v->host->fd : cv_memfile_fd(pr->s->mf);
-	int ret = cv_as_map(pr->as, v->start, fd, v->mf_off, v->end - v->start, access, false);
+		return false; /* installed by the first fault */
+	*m = (struct cv_as_mapping){
+		.addr = v->start,
+		.offset = v->mf_off,
+		.len = v->end - v->start,
+		.fd = v->host ? v->host->fd : cv_memfile_fd(pr->s->mf),
+		.access = v->cow ? v->access & ~(unsigned)CV_ACCESS_WRITE : v->access,
+	};
+	return true;
+}
+
+/* Hold @m back while deferring; false if it cannot be (then it is installed now). */
+static bool defer_install(struct mm *mm, const struct cv_as_mapping *m)
+{
+	if (!mm->deferring)
+		return false;
+	if (mm->ndefer == mm->defer_cap) {
+		size_t cap = mm->defer_cap ? 2 * mm->defer_cap : 16;
+		struct cv_as_mapping *d = realloc(mm->defer, cap * sizeof(*d));
+		if (!d)
+			return false;
+		mm->defer = d;
+		mm->defer_cap = cap;
+	}
+	mm->defer[mm->ndefer++] = *m;
+	return true;
+}
+
+int mm_flush_installs(struct process *pr)
+{
+	struct mm *mm = &pr->mm;
+	if (mm->ndefer == 0)
+		return 0;
+	size_t n = mm->ndefer;
+	mm->ndefer = 0;
+	return vma_install_many(pr, mm->defer, n);
+}
+
+void mm_defer_installs(struct process *pr)
+{
+	pr->mm.deferring = true;
+}
+
+int mm_end_defer(struct process *pr)
+{
+	struct mm *mm = &pr->mm;
+	int ret = mm_flush_installs(pr);
+	free(mm->defer);
+	mm->defer = NULL;
+	mm->defer_cap = 0;
+	mm->deferring = false;
+	return ret;
+}
+
+int vma_install(struct process *pr, const struct vma *v)
+{
+	struct cv_as_mapping m;
+	if (!vma_mapping(pr, v, &m))
+		return 0;
+	if (defer_install(&pr->mm, &m))
+		return 0;
+	int ret = cv_as_map(pr->as, m.addr, m.fd, m.offset, m.len, m.access, false);
+	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
+}
+
+int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n)
+{
+	int ret = cv_as_map_many(pr->as, m, n, NULL);
 	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
 
@@ -194,7 +258,9 @@ static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, 
 		/* Nothing is installed for unpopulated memory: what it replaces must go from the address space. */
 		bool clear = v.lazy && installed_in(mm, addr, v.end);
 		if (mm_remove_range(pr, addr, v.end) == 0)
-			ret = !v.lazy ? vma_install(pr, &v) : clear && cv_as_unmap(pr->as, addr, len) < 0 ? -ENOMEM : 0;
+			ret = !v.lazy ? vma_install(pr, &v)
+				      : clear && (mm_flush_installs(pr) < 0 || cv_as_unmap(pr->as, addr, len) < 0) ? -ENOMEM
+														: 0;
 	}
 	if (ret < 0) {
 		v.end = v.start + len; /* only the length matters to the reference */
@@ -404,7 +470,9 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 		return 0;
 	if (end - addr >= RSS_MEASURE_UNMAP)
 		mm_rss_peak(pr); /* a large free may end a peak getrusage would not see otherwise */
-	int ret = installed_in(&pr->mm, addr, end) ? cv_as_unmap(pr->as, addr, end - addr) : 0;
+	int ret = mm_flush_installs(pr);
+	if (ret == 0 && installed_in(&pr->mm, addr, end))
+		ret = cv_as_unmap(pr->as, addr, end - addr);
 	if (ret < 0)
 		return ret == -EINVAL ? -EINVAL : -ENOMEM;
 	return mm_remove_range(pr, addr, end);
@@ -598,7 +666,7 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 	for (size_t i = vma_find(mm, addr); i < mm->n && mm->v[i].start < end; i++) {
 		unsigned old = mm->v[i].access;
 		mm->v[i].access = access;
-		int ret = vma_install(pr, &mm->v[i]);
+		int ret = old == access ? 0 : vma_install(pr, &mm->v[i]); /* (unchanged: nothing to install) */
 		if (ret < 0) { /* EACCES: a shared file mapping of an fd opened without write access */
 			mm->v[i].access = old;
 			return ret;
@@ -638,6 +706,7 @@ void mm_destroy(struct process *pr)
 	for (size_t i = 0; i < pr->mm.n; i++)
 		vma_unref(pr, &pr->mm.v[i]);
 	free(pr->mm.v);
+	free(pr->mm.defer);
 	memset(&pr->mm, 0, sizeof(pr->mm));
 }
 
@@ -645,6 +714,8 @@ int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len)
 {
 	if (len == 0)
 		return 0;
+	if (mm_flush_installs(pr) < 0)
+		return -EFAULT;
 	if (cv_as_copy_in(pr->as, addr, dst, len) == (long)len)
 		return 0;
 	/* Unpopulated memory is not installed yet: populate it and try again. */
@@ -655,6 +726,8 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	if (len == 0)
 		return 0;
+	if (mm_flush_installs(pr) < 0)
+		return -EFAULT;
 	if (cv_as_copy_out(pr->as, addr, src, len) == (long)len)
 		return 0;
 	/* Copy-on-write pages are installed read-only, unpopulated ones not at all: give them their own

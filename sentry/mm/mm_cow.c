@@ -178,17 +178,11 @@ static bool written_through_pin(const struct mm *mm, uint64_t start, uint64_t en
 	return false;
 }
 
-int mm_fork(struct process *parent, struct process *child)
+/* The VMA walk of mm_fork(): the child's VMAs, and in *@pm_map the parent's to reinstall read-only. */
+static int fork_vmas(struct process *parent, struct process *child, struct cv_as_mapping *pm_map, size_t *npm)
 {
 	struct sentry *s = parent->s;
 	struct mm *pm = &parent->mm, *cm = &child->mm;
-	cm->v = calloc(pm->n ? pm->n : 1, sizeof(struct vma));
-	if (!cm->v)
-		return -ENOMEM;
-	cm->cap = pm->n ? pm->n : 1;
-	cm->brk_start = pm->brk_start;
-	cm->brk = pm->brk;
-	cm->mmap_base = pm->mmap_base;
 	for (size_t i = 0; i < pm->n; i++) {
 		struct vma *v = &pm->v[i], c = *v;
 		uint64_t len = v->end - v->start;
@@ -212,15 +206,38 @@ int mm_fork(struct process *parent, struct process *child)
 				return -ENOMEM;
 			if (!v->shared && !v->cow) {
 				c.cow = v->cow = true;
-				if ((v->access & CV_ACCESS_WRITE) && vma_install(parent, v) < 0) {
-					cv_memfile_decref(s->mf, v->mf_off, len);
-					return -ENOMEM;
-				}
+				if ((v->access & CV_ACCESS_WRITE) && vma_mapping(parent, v, &pm_map[*npm]))
+					(*npm)++;
 			}
 		}
 		cm->v[cm->n++] = c;
-		if (vma_install(child, &c) < 0)
-			return -ENOMEM;
 	}
 	return 0;
+}
+
+int mm_fork(struct process *parent, struct process *child)
+{
+	struct mm *pm = &parent->mm, *cm = &child->mm;
+	cm->v = calloc(pm->n ? pm->n : 1, sizeof(struct vma));
+	struct cv_as_mapping *maps = calloc(pm->n ? 2 * pm->n : 1, sizeof(*maps)); /* the parent's, the child's */
+	if (!cm->v || !maps) {
+		free(maps);
+		return -ENOMEM;
+	}
+	cm->cap = pm->n ? pm->n : 1;
+	cm->brk_start = pm->brk_start;
+	cm->brk = pm->brk;
+	cm->mmap_base = pm->mmap_base;
+	/* The mappings go in two batches, one per address space, rather than one request per VMA. The
+	 * parent's copy-on-write VMAs lose write access even if the fork fails: they are marked. */
+	size_t npm = 0, ncm = 0;
+	int ret = fork_vmas(parent, child, maps, &npm);
+	if (vma_install_many(parent, maps, npm) < 0)
+		ret = -ENOMEM;
+	for (size_t i = 0; ret == 0 && i < cm->n; i++)
+		ncm += vma_mapping(child, &cm->v[i], &maps[npm + ncm]);
+	if (ret == 0 && vma_install_many(child, maps + npm, ncm) < 0)
+		ret = -ENOMEM;
+	free(maps);
+	return ret;
 }

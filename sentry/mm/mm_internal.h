@@ -20,6 +20,10 @@ size_t vma_merge(struct mm *mm, size_t i);
 /* Install VMA @v in the address space; copy-on-write memory never writable. 0, -EACCES (a host
  * file's mode forbids the access) or -ENOMEM. */
 int vma_install(struct process *pr, const struct vma *v);
+/* vma_install()'s mapping of @v in *@m; false if it installs nothing (lazy). */
+bool vma_mapping(struct process *pr, const struct vma *v, struct cv_as_mapping *m);
+/* Several vma_mapping()s installed at once (one request to the stub where the platform can). */
+int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n);
 void hostmap_put(struct hostmap *h);
 /* Take / drop one reference to what backs @v (its memory-file pages, or its host file). */
 int vma_ref(struct process *pr, const struct vma *v);

@@ -70,11 +70,10 @@ static int check_fd(int fd, unsigned access, struct stat *st, bool *rdwr)
 	return 0;
 }
 
-CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len,
-		     unsigned access, bool precommit)
+/* Every check of cv_as_map() but the address space's own. */
+static int check_map(const struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len, unsigned access,
+		     struct stat *st, bool *rdwr)
 {
-	if (!as_valid(as))
-		return -EINVAL;
 	int ret = check_range(as, addr, len);
 	if (ret < 0)
 		return ret;
@@ -85,9 +84,17 @@ CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, u
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
+	return check_fd(fd, access, st, rdwr);
+}
+
+CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len,
+		     unsigned access, bool precommit)
+{
+	if (!as_valid(as))
+		return -EINVAL;
 	struct stat st;
 	bool rdwr;
-	ret = check_fd(fd, access, &st, &rdwr);
+	int ret = check_map(as, addr, fd, offset, len, access, &st, &rdwr);
 	if (ret < 0)
 		return ret;
 	if (atomic_load(&as->dead))
@@ -103,6 +110,63 @@ CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, u
 		maptable_fdref_put(as, ref);
 	}
 	pthread_mutex_unlock(&as->lock);
+	return ret;
+}
+
+/* Up to AS_MAP_MANY_MAX mappings of cv_as_map_many(), checked: 0 or the first failure's error. */
+static int map_chunk(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done)
+{
+	struct stat st;
+	bool rdwr;
+	struct as_fdref *ref[AS_MAP_MANY_MAX];
+	size_t ok = 0, made = 0;
+	int bad = 0, ret = 0;
+	pthread_mutex_lock(&as->lock);
+	for (; ok < n; ok++) { /* the valid prefix, with its file references */
+		bad = check_map(as, m[ok].addr, m[ok].fd, m[ok].offset, m[ok].len, m[ok].access, &st, &rdwr);
+		if (bad == 0)
+			bad = maptable_fdref_get(as, m[ok].fd, &st, rdwr, &ref[ok]);
+		if (bad < 0)
+			break;
+	}
+	if (ok > 0 && as->p->ops->as_map_many) {
+		ret = as->p->ops->as_map_many(as, m, ok, &made);
+	} else {
+		for (; made < ok && ret == 0; made += ret == 0)
+			ret = as->p->ops->as_map(as, m[made].addr, m[made].fd, m[made].offset, m[made].len,
+						 m[made].access, m[made].precommit);
+	}
+	for (size_t i = 0; i < ok; i++) {
+		if (i < made && ret == 0)
+			ret = maptable_insert(as, m[i].addr, m[i].addr + m[i].len, m[i].offset, m[i].access, ref[i]);
+		else if (i < made)
+			maptable_insert(as, m[i].addr, m[i].addr + m[i].len, m[i].offset, m[i].access, ref[i]);
+		maptable_fdref_put(as, ref[i]);
+	}
+	pthread_mutex_unlock(&as->lock);
+	*done = made;
+	return ret < 0 ? ret : bad;
+}
+
+CV_API int cv_as_map_many(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done)
+{
+	if (done)
+		*done = 0;
+	if (!as_valid(as) || (n > 0 && !m))
+		return -EINVAL;
+	size_t total = 0;
+	int ret = 0;
+	while (total < n && ret == 0) {
+		if (atomic_load(&as->dead)) {
+			ret = -CV_EASDEAD;
+			break;
+		}
+		size_t k = n - total < AS_MAP_MANY_MAX ? n - total : AS_MAP_MANY_MAX, made = 0;
+		ret = map_chunk(as, m + total, k, &made);
+		total += made;
+	}
+	if (done)
+		*done = total;
 	return ret;
 }
 

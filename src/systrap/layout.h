@@ -75,6 +75,8 @@
 #define ST_OP_SYSCALL 1   /* run syscall nr with args (mmap/munmap only: checked by the sentry) */
 #define ST_OP_THREAD 2    /* create stub thread number args[0] */
 #define ST_OP_NEWSTUB 3   /* source stub only: clone a new stub that maps the shared file args[0] */
+#define ST_OP_BATCH 4     /* run batch[0..nr) in order (mmap/munmap only), stopping at the first error */
+#define ST_BATCH_MAX 64   /* entries of one batch */
 
 #define ST_MAGIC 0x43565354 /* "CVST" */
 
@@ -124,6 +126,8 @@
 #define ST_R_SEQ 4
 #define ST_R_NR 8
 #define ST_R_ARGS 16
+#define ST_R_BATCH 64
+#define ST_R_BATCH_STRIDE 56
 #define ST_CTL_READY 0
 #define ST_CTL_LISTENER 4
 
@@ -196,8 +200,12 @@ struct st_globals {
 struct st_request {
 	uint32_t op;
 	uint32_t seq;              /* source stub only: bumped by the sentry for each request */
-	uint64_t nr;
+	uint64_t nr;               /* ST_OP_BATCH: the number of entries */
 	uint64_t args[6];
+	struct {
+		uint64_t nr;
+		uint64_t args[6];
+	} batch[ST_BATCH_MAX];     /* ST_OP_BATCH */
 };
 
 #define ST_CACHELINE 64
@@ -285,6 +293,8 @@ ST_OFF(st_request, op, ST_R_OP);
 ST_OFF(st_request, seq, ST_R_SEQ);
 ST_OFF(st_request, nr, ST_R_NR);
 ST_OFF(st_request, args, ST_R_ARGS);
+ST_OFF(st_request, batch, ST_R_BATCH);
+ST_CHECK(sizeof(((struct st_request *)0)->batch[0]) == ST_R_BATCH_STRIDE);
 ST_OFF(st_control, ready, ST_CTL_READY);
 ST_OFF(st_control, listener, ST_CTL_LISTENER);
 

@@ -410,8 +410,9 @@ void st_stub_teardown(struct cv_platform *p)
 
 /* ---- address spaces ---- */
 
-/* Wait for the syscall thread's next doorbell; its argument is the result of the last request. */
-static int recv_doorbell(struct st_as *sas, long *result)
+/* Wait for the syscall thread's next doorbell; its arguments are the result of the last request and,
+ * after a batch, the number of entries done. */
+static int recv_doorbell(struct st_as *sas, long *result, long *done)
 {
 	for (;;) {
 		struct pollfd pfd[2] = { { sas->listener, POLLIN, 0 }, { sas->pidfd, POLLIN, 0 } };
@@ -434,32 +435,66 @@ static int recv_doorbell(struct st_as *sas, long *result)
 		sas->notif_id = notif.id;
 		sas->have_notif = true;
 		*result = (long)notif.data.args[0];
+		if (done)
+			*done = (long)notif.data.args[1];
 		return 0;
 	}
 }
 
-int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret)
+/* Hand the request page (already written) to the syscall thread and wait for its answer. */
+static int run_request(struct st_as *sas, long *ret, long *done)
 {
-	pthread_mutex_lock(&sas->inj_lock);
-	int r = 0;
-	long dummy;
-	if (atomic_load(&sas->dead)) {
-		r = st_mark_dead(sas, false);
-		goto out;
-	}
-	if (!sas->have_notif && (r = recv_doorbell(sas, &dummy)) < 0)
-		goto out;
-	sas->req->op = op;
-	sas->req->nr = (uint64_t)nr;
-	memcpy(sas->req->args, args, sizeof(sas->req->args));
 	struct seccomp_notif_resp resp = { .id = sas->notif_id, .val = 0, .error = 0, .flags = 0 };
 	sas->have_notif = false;
-	if (ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) {
-		r = st_mark_dead(sas, false);
-		goto out;
+	if (ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0)
+		return st_mark_dead(sas, false);
+	return recv_doorbell(sas, ret, done);
+}
+
+/* Lock the syscall thread's channel once it waits for a request; the caller unlocks. */
+static int channel_lock(struct st_as *sas)
+{
+	pthread_mutex_lock(&sas->inj_lock);
+	long dummy;
+	if (atomic_load(&sas->dead))
+		return st_mark_dead(sas, false);
+	if (!sas->have_notif)
+		return recv_doorbell(sas, &dummy, NULL);
+	return 0;
+}
+
+int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret)
+{
+	int r = channel_lock(sas);
+	if (r == 0) {
+		sas->req->op = op;
+		sas->req->nr = (uint64_t)nr;
+		memcpy(sas->req->args, args, sizeof(sas->req->args));
+		r = run_request(sas, ret, NULL);
 	}
-	r = recv_doorbell(sas, ret);
-out:
+	pthread_mutex_unlock(&sas->inj_lock);
+	return r;
+}
+
+int st_inject_batch(struct st_as *sas, const long *nr, const uint64_t (*args)[6], size_t n, long *ret, size_t *done)
+{
+	*done = 0;
+	int r = channel_lock(sas);
+	if (r == 0) {
+		sas->req->op = ST_OP_BATCH;
+		sas->req->nr = n;
+		for (size_t i = 0; i < n; i++) {
+			sas->req->batch[i].nr = (uint64_t)nr[i];
+			memcpy(sas->req->batch[i].args, args[i], sizeof(sas->req->batch[i].args));
+		}
+		long d = 0;
+		r = run_request(sas, ret, &d);
+		/* The count comes from the syscall thread's registers, in the kernel-made notification. */
+		if (r == 0 && (d < 0 || (size_t)d > n))
+			r = st_mark_dead(sas, true);
+		else if (r == 0)
+			*done = (size_t)d;
+	}
 	pthread_mutex_unlock(&sas->inj_lock);
 	return r;
 }
@@ -562,10 +597,16 @@ err:
 	return ret;
 }
 
+void st_as_kill(struct st_as *sas)
+{
+	if (sas->pid > 0)
+		kill(sas->pid, SIGKILL);
+}
+
 void st_as_destroy(struct st_as *sas)
 {
 	if (sas->pid > 0) {
-		kill(sas->pid, SIGKILL);
+		st_as_kill(sas);
 		RETRY_EINTR(waitpid(sas->pid, NULL, __WALL));
 		sas->pid = -1;
 	}

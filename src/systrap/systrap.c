@@ -131,6 +131,8 @@ static int st_open(struct cv_platform *p)
 	p->caps.cpuid_faulting = sp->cpuid_faulting;
 	p->caps.compat_syscalls = host_compat;
 	int ret = st_stub_setup(p);
+	if (ret == 0 && (p->flags & CV_PLATFORM_STUB_POOL) && (ret = st_pool_start(sp)) < 0)
+		st_stub_teardown(p);
 	if (ret == 0 && sp->patching) {
 		p->caps.patches_syscalls = true;
 		p->caps.min_user_addr = ST_PTAB_ADDR + ST_PTAB_SIZE;
@@ -149,6 +151,7 @@ static int st_open(struct cv_platform *p)
 static void st_close(struct cv_platform *p)
 {
 	struct st_platform *sp = st_platform(p);
+	st_pool_stop(sp);
 	st_stub_teardown(p);
 	pthread_mutex_destroy(&sp->patch_lock);
 	pthread_mutex_destroy(&sp->source_lock);
@@ -158,22 +161,47 @@ static void st_close(struct cv_platform *p)
 	p->priv = NULL;
 }
 
-static int st_as_new(struct cv_as *as)
+struct st_as *st_sas_prepare(struct st_platform *sp, int *err)
 {
-	struct st_platform *sp = st_platform(as->p);
 	struct st_as *sas = calloc(1, sizeof(*sas));
-	if (!sas)
-		return -ENOMEM;
+	if (!sas) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	pthread_mutex_init(&sas->inj_lock, NULL);
 	pthread_mutex_init(&sas->q_lock, NULL);
 	pthread_mutex_init(&sas->thread_lock, NULL);
 	sas->table_index = -1;
 	int ret = st_as_create(sp, sas);
-	if (ret < 0)
-		goto err;
-	ret = st_thread_add(sas, 1);
-	if (ret < 0)
-		goto err_destroy;
+	if (ret == 0 && (ret = st_thread_add(sas, 1)) < 0)
+		st_as_destroy(sas);
+	if (ret < 0) {
+		pthread_mutex_destroy(&sas->inj_lock);
+		pthread_mutex_destroy(&sas->q_lock);
+		pthread_mutex_destroy(&sas->thread_lock);
+		free(sas);
+		*err = ret;
+		return NULL;
+	}
+	return sas;
+}
+
+void st_sas_free(struct st_as *sas)
+{
+	st_as_destroy(sas);
+	pthread_mutex_destroy(&sas->inj_lock);
+	pthread_mutex_destroy(&sas->q_lock);
+	pthread_mutex_destroy(&sas->thread_lock);
+	free(sas);
+}
+
+static int st_as_new(struct cv_as *as)
+{
+	struct st_platform *sp = st_platform(as->p);
+	int ret = 0;
+	struct st_as *sas = sp->pool_on ? st_pool_take(sp) : NULL;
+	if (!sas && !(sas = st_sas_prepare(sp, &ret)))
+		return ret;
 	pthread_mutex_lock(&sp->lock);
 	for (int i = 0; i < ST_AS_TABLE; i++)
 		if (!atomic_load(&sp->as_table[i])) {
@@ -192,19 +220,13 @@ static int st_as_new(struct cv_as *as)
 		ret = -EAGAIN;
 	}
 	pthread_mutex_unlock(&sp->lock);
-	if (ret < 0)
-		goto err_destroy;
+	if (ret < 0) {
+		st_sas_free(sas);
+		return ret;
+	}
 	sas->as = as;
 	as->priv = sas;
 	return 0;
-err_destroy:
-	st_as_destroy(sas);
-err:
-	pthread_mutex_destroy(&sas->inj_lock);
-	pthread_mutex_destroy(&sas->q_lock);
-	pthread_mutex_destroy(&sas->thread_lock);
-	free(sas);
-	return ret;
 }
 
 static int as_syscall(struct cv_as *as, long nr, const uint64_t args[6], long *res)
@@ -222,6 +244,23 @@ static int st_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint
 	if (ret < 0)
 		return ret;
 	return stub_mmap_result(res, addr);
+}
+
+static int st_as_map_many(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done)
+{
+	long nr[AS_MAP_MANY_MAX];
+	uint64_t args[AS_MAP_MANY_MAX][6];
+	_Static_assert(AS_MAP_MANY_MAX <= ST_BATCH_MAX, "a chunk fits one batch");
+	for (size_t i = 0; i < n; i++) {
+		nr[i] = SYS_mmap;
+		stub_mmap_args(args[i], m[i].addr, m[i].fd, m[i].offset, m[i].len, m[i].access, m[i].precommit);
+	}
+	long res;
+	int ret = st_inject_batch(as->priv, nr, (const uint64_t(*)[6])args, n, &res, done);
+	if (ret < 0 || *done == n)
+		return ret;
+	ret = stub_mmap_result(res, m[*done].addr);
+	return ret < 0 ? ret : -EIO; /* (a failure the stub stopped at cannot be a success) */
 }
 
 static int st_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
@@ -252,12 +291,10 @@ static void st_as_release(struct cv_as *as)
 		if (sas->slot_ctx[n])
 			st_ctx_unbind(sas->slot_ctx[n], true);
 	pthread_mutex_unlock(&sp->bind_lock);
-	st_as_destroy(sas);
-	pthread_mutex_destroy(&sas->inj_lock);
-	pthread_mutex_destroy(&sas->q_lock);
-	pthread_mutex_destroy(&sas->thread_lock);
-	free(sas);
 	as->priv = NULL;
+	sas->as = NULL;
+	if (!st_pool_reap(sp, sas))
+		st_sas_free(sas);
 }
 
 static int st_ctx_new(struct cv_ctx *ctx)
@@ -303,6 +340,7 @@ const struct cv_platform_ops cv_systrap_ops = {
 	.close = st_close,
 	.as_new = st_as_new,
 	.as_map = st_as_map,
+	.as_map_many = st_as_map_many,
 	.as_unmap = st_as_unmap,
 	.as_release = st_as_release,
 	.as_prefork = st_as_prefork,

@@ -15,6 +15,7 @@ extern const uint8_t cv_systrap_blob[], cv_systrap_blob_end[];
 #define ST_AS_TABLE 4096               /* address spaces alive at once (kick lookup table) */
 #define ST_KICK_SIGNAL SIGCHLD
 #define ST_PATCH_HASH (2 * ST_PATCH_SITES) /* open addressing over site addresses */
+#define ST_POOL_READY 2                    /* CV_PLATFORM_STUB_POOL: address spaces kept prepared */
 #define ST_SITE_CACHE 256                  /* per address space: syscall sites already looked at */
 
 struct st_as;
@@ -50,6 +51,18 @@ struct st_platform {
 	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
 	_Atomic uint64_t busy_until;    /* TSC: nobody polls before this (a poller lost its CPU) */
 	_Atomic uint64_t busy_ticks;    /* length of the last such period */
+
+	/* the stub pool (stubpool.c, CV_PLATFORM_STUB_POOL) */
+	bool pool_on;
+	bool pool_stop;
+	bool pool_failed;               /* the last preparation failed: wait for the next take */
+	int pool_n;
+	unsigned pool_takes;            /* address spaces asked for: the pool fills from the second on */
+	struct st_as *pool[ST_POOL_READY]; /* prepared, not yet an address space's */
+	struct st_as *pool_dying;       /* released, stub killed: to reap (linked by next) */
+	pthread_t pool_thread;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
 
 	/* syscall-site patching (patch.c) */
 	bool patching;
@@ -124,12 +137,29 @@ long st_futex(void *addr, int op, uint32_t val, const struct timespec *ts);
 int st_stub_setup(struct cv_platform *p);
 void st_stub_teardown(struct cv_platform *p);
 int st_as_create(struct st_platform *sp, struct st_as *sas);
+/* Kill the stub now (its end is reaped by st_as_destroy()). */
+void st_as_kill(struct st_as *sas);
 void st_as_destroy(struct st_as *sas);
 /* Run syscall @nr in the stub through its syscall thread; result in *@ret. */
 int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret);
+/* Run @n (<= ST_BATCH_MAX) syscalls in order, stopping at the first that fails: *@done of them
+ * succeeded; *@ret is the result of the last one run. */
+int st_inject_batch(struct st_as *sas, const long *nr, const uint64_t (*args)[6], size_t n, long *ret, size_t *done);
 /* Add a stub thread if fewer than @want exist; 0 or -errno. */
 int st_thread_add(struct st_as *sas, int want);
 int st_mark_dead(struct st_as *sas, bool tampered);
+
+/* ---- systrap.c ---- */
+/* A new stub with its first stub thread, not yet registered: NULL and *@err on failure. */
+struct st_as *st_sas_prepare(struct st_platform *sp, int *err);
+/* Destroy and free one (killed, or never registered). */
+void st_sas_free(struct st_as *sas);
+
+/* ---- stubpool.c ---- */
+int st_pool_start(struct st_platform *sp);
+void st_pool_stop(struct st_platform *sp);       /* ends every prepared and released stub */
+struct st_as *st_pool_take(struct st_platform *sp); /* a prepared, live stub, or NULL */
+bool st_pool_reap(struct st_platform *sp, struct st_as *sas); /* false: not pooling, destroy it yourself */
 
 /* ---- patch.c ---- */
 int st_patch_setup(struct st_platform *sp);   /* after the window exists; turns patching off on failure */

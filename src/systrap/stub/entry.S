@@ -183,6 +183,7 @@ st_new_stub:
 	mov	$SYS_FUTEX, %eax
 	syscall
 	xor	%r12d, %r12d
+	xor	%r13d, %r13d
 	jmp	st_sys_loop
 9:	mov	$SYS_EXIT_GROUP, %eax
 	mov	$3, %edi
@@ -190,14 +191,19 @@ st_new_stub:
 	ud2
 
 /*
- * The syscall thread: report the last result (%r12) through the doorbell, which blocks until the
- * sentry answers the notification with a new request in the (read-only) request page.
+ * The syscall thread: report the last result (%r12, and for a batch the number of entries done, %r13)
+ * through the doorbell, which blocks until the sentry answers the notification with a new request in
+ * the (read-only) request page.
  */
 st_sys_loop:
 	mov	$ST_DOORBELL_NR, %eax
 	mov	%r12, %rdi
+	mov	%r13, %rsi
 	syscall
+	xor	%r13d, %r13d
 	mov	REQ+ST_R_OP(%rbx), %eax
+	cmp	$ST_OP_BATCH, %eax
+	je	st_batch
 	cmp	$ST_OP_SYSCALL, %eax
 	jne	1f
 	mov	REQ+ST_R_ARGS(%rbx), %rdi
@@ -227,6 +233,30 @@ st_sys_loop:
 	jz	st_thread_init
 	mov	%rax, %r12
 	jmp	st_sys_loop
+
+/* A batch: entries in order until one fails (-4095..-1); %r12 its result or the last one's. */
+st_batch:
+	mov	$-22, %r12
+	mov	REQ+ST_R_NR(%rbx), %r14
+	cmp	$ST_BATCH_MAX, %r14
+	ja	st_sys_loop
+	lea	REQ+ST_R_BATCH(%rbx), %r15
+1:	cmp	%r14, %r13
+	jae	st_sys_loop
+	mov	8(%r15), %rdi
+	mov	16(%r15), %rsi
+	mov	24(%r15), %rdx
+	mov	32(%r15), %r10
+	mov	40(%r15), %r8
+	mov	48(%r15), %r9
+	mov	(%r15), %rax
+	syscall
+	mov	%rax, %r12
+	cmp	$-4095, %rax
+	jae	st_sys_loop
+	inc	%r13
+	add	$ST_R_BATCH_STRIDE, %r15
+	jmp	1b
 
 /*
  * A new stub thread, %r14 = its number: its alternate stack, syscall user dispatch, signals
