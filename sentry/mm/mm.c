@@ -255,12 +255,17 @@ static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, 
 	v.start = addr;
 	if (addr && !__builtin_add_overflow(addr, len, &v.end) && v.end <= pr->s->caps.max_user_addr &&
 	    addr >= pr->s->caps.min_user_addr && vma_reserve(mm, 3) == 0) {
-		/* Nothing is installed for unpopulated memory: what it replaces must go from the address space. */
+		/* Nothing is installed for unpopulated memory: what it replaces must go from the address space.
+		 * The address space changes first: if it refuses, the old VMAs (and their pages, still
+		 * installed) stay the process's, never freed while mapped. */
 		bool clear = v.lazy && installed_in(mm, addr, v.end);
-		if (mm_remove_range(pr, addr, v.end) == 0)
-			ret = !v.lazy ? vma_install(pr, &v)
-				      : clear && (mm_flush_installs(pr) < 0 || cv_as_unmap(pr->as, addr, len) < 0) ? -ENOMEM
-														: 0;
+		ret = !v.lazy ? vma_install(pr, &v)
+			      : clear && (mm_flush_installs(pr) < 0 || cv_as_unmap(pr->as, addr, len) < 0) ? -ENOMEM : 0;
+		if (ret == 0 && mm_remove_range(pr, addr, v.end) < 0) { /* (not with the room reserved) */
+			mm_flush_installs(pr);
+			cv_as_unmap(pr->as, addr, len);
+			ret = -ENOMEM;
+		}
 	}
 	if (ret < 0) {
 		v.end = v.start + len; /* only the length matters to the reference */
