@@ -680,8 +680,21 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 	if (w->dir >= 0) {
 		h = (int)syscall(SYS_openat2, w->dir, w->name, &how, sizeof(how));
 	} else if (w->fd >= 0 && !S_ISDIR(w->st.st_mode) && !S_ISLNK(w->st.st_mode)) {
-		/* A lookup's object (no directory fd kept): reopened through the sentry's own magic link to
-		 * the O_PATH fd the walk examined — exactly that inode, whatever has its name now. */
+		/* A lookup's object (no directory fd kept). A regular file in a read-only mount: by its
+		 * canonical path again, from the mount, nothing followed (the sandbox cannot put anything
+		 * else there; the way /proc's magic link costs the host about twice as much). Else through
+		 * the sentry's own magic link to the O_PATH fd the walk examined: exactly that inode. */
+		const char *rest = w->spath + strlen(w->mnt ? w->mnt->spath : "");
+		while (*rest == '/')
+			rest++;
+		if (w->mnt && !w->rw && S_ISREG(w->st.st_mode) && *rest && !(flags & O_CREAT) &&
+		    strncmp(w->spath, w->mnt->spath, strlen(w->mnt->spath)) == 0) {
+			how.resolve = BENEATH | RESOLVE_NO_XDEV;
+			h = (int)syscall(SYS_openat2, w->mnt->fd, rest, &how, sizeof(how));
+			if (h >= 0 || (errno != ELOOP && errno != EXDEV))
+				return h < 0 ? -errno : h;
+			how.resolve = BENEATH; /* (a link or a host mount on the way: the magic link) */
+		}
 		char via[32];
 		snprintf(via, sizeof(via), "/proc/self/fd/%d", w->fd);
 		how.flags &= ~(uint64_t)(O_CREAT | O_EXCL | O_NOFOLLOW);
