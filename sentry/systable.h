@@ -145,6 +145,7 @@ SYSCALL_HANDLER(sched_rr_get_interval);
 /* kernel/sysmore.c */
 SYSCALL_HANDLER(fadvise64); SYSCALL_HANDLER(ioprio_get); SYSCALL_HANDLER(ioprio_set);
 SYSCALL_HANDLER(sched_getattr); SYSCALL_HANDLER(sched_setattr); SYSCALL_HANDLER(clock_settime);
+SYSCALL_HANDLER(unshare); SYSCALL_HANDLER(setns);
 SYSCALL_HANDLER(settimeofday); SYSCALL_HANDLER(getdents);
 /* kernel/creds.c */
 SYSCALL_HANDLER(getuid); SYSCALL_HANDLER(geteuid); SYSCALL_HANDLER(getgid); SYSCALL_HANDLER(getegid);

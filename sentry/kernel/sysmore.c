@@ -247,10 +247,43 @@ long fsize_size(struct process *pr, uint64_t size, uint64_t now)
 	return -EFBIG;
 }
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x80
+#endif
+
+/*
+ * unshare: the sandbox makes no namespaces (EPERM, as in a container whose root lacks the host's
+ * CAP_SYS_ADMIN). The rest is Linux's no-op for a process of one thread (its fd table, fs information,
+ * System V undo list and memory are its own already), and Linux's EINVAL for CLONE_THREAD, CLONE_SIGHAND
+ * or CLONE_VM beside other threads; the sentry's fd table and fs information are per process, so one
+ * thread of several cannot take its own copy (CLONE_FILES, CLONE_FS): EINVAL too.
+ */
+static long sys_unshare(struct process *pr, uint64_t flags)
+{
+	const uint64_t ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUSER |
+			    CLONE_NEWCGROUP | CLONE_NEWTIME;
+	if (flags & ~(ns | CLONE_FILES | CLONE_FS | CLONE_SYSVSEM | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD))
+		return -EINVAL;
+	bool alone = pr->live_tasks <= 1;
+	if ((flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)) && !alone)
+		return -EINVAL;
+	if (flags & ns)
+		return -EPERM;
+	return (flags & (CLONE_FILES | CLONE_FS)) && !alone ? -EINVAL : 0;
+}
+
+/* setns: the sandbox holds no namespace fd (its /proc has no ns/), so any open fd is not one. */
+static long sys_setns(struct process *pr, uint64_t fd)
+{
+	return app_host_fd(pr, fd) < 0 ? -EBADF : -EINVAL;
+}
+
 /* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
 
 SYSCALL_ENTRY(fadvise64, sys_fadvise(t, a[0], (int64_t)a[1], (int64_t)a[2], a[3]))
 SYSCALL_ENTRY(ioprio_get, sys_ioprio(t, false, a[0], a[1], 0))
+SYSCALL_ENTRY(unshare, sys_unshare(t->proc, a[0]))
+SYSCALL_ENTRY(setns, sys_setns(t->proc, a[0]))
 SYSCALL_ENTRY(ioprio_set, sys_ioprio(t, true, a[0], a[1], a[2]))
 SYSCALL_ENTRY(sched_getattr, sys_sched_attr(t, false, a[0], a[1], a[2], a[3]))
 SYSCALL_ENTRY(sched_setattr, sys_sched_attr(t, true, a[0], a[1], 0, a[2]))

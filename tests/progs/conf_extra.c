@@ -549,6 +549,32 @@ static void opath(void)
 	unlink(at("o"));
 }
 
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+/* unshare and setns without making a namespace (natively as root they would: not compared here). */
+static void namespaces(void)
+{
+	show("unshare 0", syscall(SYS_unshare, 0));
+	show("unshare CLONE_FILES|CLONE_FS|CLONE_SYSVSEM alone", syscall(SYS_unshare, CLONE_FILES | CLONE_FS | CLONE_SYSVSEM));
+	show("unshare CLONE_THREAD|CLONE_VM|CLONE_SIGHAND alone", syscall(SYS_unshare, CLONE_THREAD | CLONE_VM | CLONE_SIGHAND));
+	show("unshare unknown flag", syscall(SYS_unshare, 0x1));
+	pthread_t th;
+	pthread_create(&th, NULL, sleeper, NULL);
+	show("unshare CLONE_VM beside a thread", syscall(SYS_unshare, CLONE_VM));
+	show("unshare CLONE_SIGHAND beside a thread", syscall(SYS_unshare, CLONE_SIGHAND));
+	pthread_cancel(th);
+	pthread_join(th, NULL);
+	show("setns bad fd", syscall(SYS_setns, 999, 0));
+	int fd = open("/etc/passwd", O_RDONLY);
+	show("setns on a file", syscall(SYS_setns, fd, 0));
+	close(fd);
+}
+
 static void altstack_fork(void)
 {
 	stack_t ss = { .ss_size = 64 * 1024 }, old;
@@ -767,6 +793,7 @@ int main(void)
 	rights();
 	futexes();
 	io_limits();
+	namespaces();
 	show("rmdir workdir", rmdir(dir));
 	return 0;
 }
