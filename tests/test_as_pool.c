@@ -2,8 +2,11 @@
 // CV_PLATFORM_STUB_POOL: address spaces made from prepared stubs work like any other, a prepared stub
 // killed from outside is never handed out, and closing the platform leaves no process, thread or fd.
 // (Other backends ignore the flag: the same checks hold there.)
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "as_util.h"
 
 /* Open @platform with the pool; a memory file and a code page running gas_sys. */
@@ -48,6 +51,18 @@ static int threads_of(int pid)
 	if (f)
 		fclose(f);
 	return n;
+}
+
+/* Until the whole of process @pid is gone — what the pool's check sees (its pidfd readable), not only
+ * its leader a zombie while its other thread still exits (wait_dead). */
+static void wait_group_dead(int pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	poll(&pfd, 1, 10000);
+	close(fd);
 }
 
 PLATFORM_TEST_TIMEOUT(as_pool_create_release, 120)
@@ -97,7 +112,7 @@ PLATFORM_TEST_TIMEOUT(as_pool_killed_prepared_stub, 60)
 		ASSERT_TRUE(killed > 0);
 		for (int i = 0; i < killed; i++) /* (one killed just as it is taken would be CV_EASDEAD, as
 						  * any stub killed from outside) */
-			wait_dead(pids[i]);
+			wait_group_dead(pids[i]);
 	}
 	for (int i = 0; i < 5; i++)
 		ASSERT_OK(cv_as_release(pool_as_run(&g, c, code_off, (uint64_t)(10 + i))));
