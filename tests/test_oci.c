@@ -314,6 +314,14 @@ TEST_TIMEOUT(run_oci_init_signals, 60)
 	char *ready = read_text(fifo); /* blocks until the program is past its own kills */
 	EXPECT_TEXT(ready, "ready\n");
 	free(ready);
+	/* "ready" comes before the exec of sleep: wait for it (a stop before the exec is sh's, and the
+	 * check below names sleep). */
+	for (bool slept = false; !slept;) {
+		char *ps;
+		EXPECT_EQ(CV(&e, &ps, "ps", "c3"), 0);
+		slept = strstr(ps, "sleep 1000\n") != NULL;
+		free(ps);
+	}
 	/* SIGSTOP from outside stops pid 1 (the control channel, si_pid 0), SIGCONT lets it go on; the
 	 * container's process itself goes on waiting (its monitor must see it end, not stop). */
 	EXPECT_EQ(CV(&e, NULL, "kill", "c3", "STOP"), 0);
