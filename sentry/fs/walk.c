@@ -684,11 +684,11 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 		 * canonical path again, from the mount, nothing followed (the sandbox cannot put anything
 		 * else there; the way /proc's magic link costs the host about twice as much). Else through
 		 * the sentry's own magic link to the O_PATH fd the walk examined: exactly that inode. */
-		const char *rest = w->spath + strlen(w->mnt ? w->mnt->spath : "");
+		size_t ml = w->mnt ? strlen(w->mnt->spath) : 0;
+		const char *rest = ml && strncmp(w->spath, w->mnt->spath, ml) == 0 ? w->spath + ml : "";
 		while (*rest == '/')
 			rest++;
-		if (w->mnt && !w->rw && S_ISREG(w->st.st_mode) && *rest && !(flags & O_CREAT) &&
-		    strncmp(w->spath, w->mnt->spath, strlen(w->mnt->spath)) == 0) {
+		if (*rest && !w->rw && S_ISREG(w->st.st_mode) && !(flags & O_CREAT)) {
 			how.resolve = BENEATH | RESOLVE_NO_XDEV;
 			h = (int)syscall(SYS_openat2, w->mnt->fd, rest, &how, sizeof(how));
 			if (h >= 0 || (errno != ELOOP && errno != EXDEV))

@@ -6,9 +6,10 @@
 // filters compiled by the kernel, the first stub thread), and so does reaping one; an application
 // fork+exec pays both twice. The pool moves that work off the caller's path onto a CPU that is usually
 // idle meanwhile. It starts at the second cv_as_new(): a program that never forks or execs (the first
-// address space is made on demand) pays nothing for it. A released stub is killed before cv_as_release() returns, exactly as without the
-// pool: nothing of it runs after that (no context can be in it, and SIGKILL reaches every thread); only
-// the wait for its end, its fds and the sentry's mapping of its shared file are left to the thread.
+// address space is made on demand) pays nothing for it. A released stub is killed before
+// cv_as_release() returns, exactly as without the pool: nothing of it runs after that (no context can
+// be in it, and SIGKILL reaches every thread); only the wait for its end, its fds and the sentry's
+// mapping of its shared file are left to the thread.
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
