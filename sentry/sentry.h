@@ -404,6 +404,8 @@ struct sentry {
 	pthread_mutex_t spc_lock;      /* sandbox paths of directories by inode (spcache.c) */
 	struct spc_ent *spc;
 	uint64_t spc_gen;              /* bumped when the sandbox renames or removes a directory (from 1) */
+	struct lnc_ent *lnc;           /* symlinks by sandbox path (linkcache.c), under spc_lock */
+	uint64_t lnc_gen;              /* bumped when the sandbox renames or removes a link or directory */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
 	struct fc_entry *fc;
 	uint64_t fc_bytes;
@@ -878,6 +880,16 @@ uint64_t spcache_gen(struct sentry *s); /* read before asking the host, handed t
 void spcache_put(struct sentry *s, const struct statx *sx, uint64_t gen, const char *sp);
 void spcache_moved(struct sentry *s); /* a directory was renamed or removed */
 void spcache_free(struct sentry *s);
+
+/* linkcache.c: symlinks the walk followed, by canonical sandbox path, remembered until the sandbox
+ * renames anything or removes a link or directory, or for 1 s (host-side changes). */
+uint64_t linkcache_gen(struct sentry *s); /* read when a walk begins, handed to linkcache_put */
+void linkcache_put(struct sentry *s, uint64_t gen, const char *link, const char *target);
+void linkcache_changed(struct sentry *s);
+/* @path (relative to canonical @cwd) with every known link on the way replaced by its target (the last
+ * component too if @follow_last), canonical, in @out: 1; 0 if no known link is on it (or it has ".."). */
+int linkcache_rewrite(struct sentry *s, const char *cwd, const char *path, bool follow_last, char *out, size_t cap);
+void linkcache_free(struct sentry *s);
 
 /* walk.c: path resolution with Linux's semantics; the host kernel never resolves a component the
  * sentry did not (docs/paths.md). */

@@ -641,6 +641,7 @@ PLATFORM_TEST(run_misc_syscalls)
 	     "os.waitpid(k, 0); os.unlink(p)");
 	RUNP(PROGS_DIR "/sysmisc", NULL);
 	RUNP(PROGS_DIR "/dirfds", NULL);  /* lookups through directory fds while directories move */
+	RUNP(PROGS_DIR "/links", NULL);   /* lookups through symlinks while they change (linkcache.c) */
 	RUNP(PROGS_DIR "/sysmore", NULL); /* fadvise, ioprio, sched_*attr, old getdents, setting clocks */
 	RUNP(PROGS_DIR "/pidfd", NULL);   /* pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal */
 	RUNP(PROGS_DIR "/ptimers", NULL); /* POSIX timers: clocks, overruns, SIGEV_THREAD, fork */

@@ -36,6 +36,7 @@ struct cursor {
 	bool search;             /* check search permission on each directory (perm.c; not for root) */
 	int flags;               /* WALK_* */
 	char root[SENTRY_PATH_MAX]; /* "/" of this walk: the sandbox's, or the start with WALK_IN_ROOT/BENEATH */
+	uint64_t lgen;           /* linkcache.c's generation when the walk began */
 };
 
 static int openat2_fd(int dir, const char *name, uint64_t flags, uint64_t resolve)
@@ -186,8 +187,9 @@ static int step_open(struct cursor *c, const char *name, const char *child_sp, s
 	return ret < 0 ? ret : fd;
 }
 
-/* Replace what is left to walk (@rest) by symlink @fd's target followed by it. */
-static int substitute(struct cursor *c, int fd, char *rest, size_t cap, bool slash)
+/* Replace what is left to walk (@rest) by symlink @fd's target followed by it; @name is the link's
+ * name in the cursor's directory (remembered in linkcache.c for walks from the sandbox's "/"). */
+static int substitute(struct cursor *c, int fd, const char *name, char *rest, size_t cap, bool slash)
 {
 	char target[SENTRY_PATH_MAX];
 	if (++c->links > MAX_SYMLINKS || (c->flags & WALK_NO_SYMLINKS))
@@ -198,6 +200,14 @@ static int substitute(struct cursor *c, int fd, char *rest, size_t cap, bool sla
 	if (n == 0)
 		return -ENOENT;
 	target[n] = 0;
+	char link[SENTRY_PATH_MAX];
+	size_t dl = strcmp(c->sp, "/") == 0 ? 0 : strlen(c->sp), nl = strlen(name);
+	if (strcmp(c->root, "/") == 0 && !is_proc(c->pol, c->sp) && dl + 1 + nl < sizeof(link)) {
+		memcpy(link, c->sp, dl);
+		link[dl] = '/';
+		memcpy(link + dl + 1, name, nl + 1);
+		linkcache_put(c->pr->s, c->lgen, link, target);
+	}
 	char joined[2 * SENTRY_PATH_MAX];
 	int l = snprintf(joined, sizeof(joined), "%s%s%s", target, *rest || slash ? "/" : "", rest);
 	if (l < 0 || (size_t)l >= cap)
@@ -310,7 +320,7 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 		return fd;
 	if (fd >= 0 && S_ISLNK(st.st_mode) && ((flags & WALK_FOLLOW) || (slash && (flags & (WALK_PARENT | WALK_SLASH)) != WALK_PARENT))) {
 		rest[0] = 0;
-		ret = substitute(c, fd, rest, cap, slash);
+		ret = substitute(c, fd, name, rest, cap, slash);
 		close(fd);
 		return ret;
 	}
@@ -414,7 +424,7 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 		if (fd < 0)
 			return fd;
 		if (S_ISLNK(st.st_mode)) {
-			ret = substitute(c, fd, rest, cap, false);
+			ret = substitute(c, fd, name, rest, cap, false);
 			close(fd);
 			if (ret < 0)
 				return ret;
@@ -606,7 +616,7 @@ int walk_stat_name(struct process *pr, int64_t dirfd, const char *name, bool fol
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w)
 {
 	struct cursor c = { .pr = pr, .pol = &pr->s->pol, .fd = -1, .flags = flags, .root = "/",
-			    .search = !perm_overrides(pr) };
+			    .search = !perm_overrides(pr), .lgen = linkcache_gen(pr->s) };
 	*w = (struct walk){ .fd = -1, .dir = -1 };
 	char rest[2 * SENTRY_PATH_MAX];
 	if (!path[0])
@@ -641,11 +651,18 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		}
 		snprintf(c.root, sizeof(c.root), "%s", c.sp);
 	}
+	bool fast = !(flags & WALK_RESOLVE) && !c.search;
+	char linked[SENTRY_PATH_MAX];
+	if (fast && !is_proc(c.pol, c.sp) &&
+	    linkcache_rewrite(pr->s, c.sp, path, flags & WALK_FOLLOW, linked, sizeof(linked)) == 1) {
+		path = linked; /* the links on the way, known: the walk would end where this path names */
+		snprintf(rest, sizeof(rest), "%s", path);
+	}
 	if (is_proc(c.pol, c.sp)) { /* relative to a /proc directory */
 		ret = enter_proc(&c, c.sp, rest, sizeof(rest), flags, w);
 		if (ret != 0)
 			goto out;
-	} else if ((!(flags & WALK_RESOLVE) && !c.search && (ret = fast_path(&c, path, flags, w)) != 0) ||
+	} else if ((fast && (ret = fast_path(&c, path, flags, w)) != 0) ||
 		   (ret = cursor_set(&c, c.sp)) < 0) {
 		goto out;
 	}

@@ -438,6 +438,7 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	pthread_mutex_init(&s.fc_lock, NULL);
 	pthread_mutex_init(&s.spc_lock, NULL);
 	s.spc_gen = 1;
+	s.lnc_gen = 1;
 	pthread_condattr_t ca; /* deadlines on s.changed are CLOCK_MONOTONIC (sleeps, shutdown) */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -590,6 +591,7 @@ out:
 	free(s.fd_shares);
 	pthread_mutex_destroy(&s.fc_lock);
 	spcache_free(&s);
+	linkcache_free(&s);
 	pthread_mutex_destroy(&s.spc_lock);
 	vdso_stop(&s);
 	cv_memfile_close(s.mf);

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+// Symlinks on the way, remembered by sandbox path. On a merged-/usr system every exec of /bin/X, every
+// library ld.so opens by /lib/x86_64-linux-gnu/..., and the interpreter /lib64/ld-linux-x86-64.so.2
+// cross a symlink: the one-call lookup (openat2 RESOLVE_NO_SYMLINKS) refuses with ELOOP and the walk
+// goes component by component, four host calls each (walk.c). The walk notes each symlink it follows
+// here, by the canonical sandbox path of the link and its target as read; a later path whose canonical
+// prefix names a known link is rewritten through it first, and the rewritten path takes the one-call
+// lookup. The cache is only a shortcut to what the walk would do, so an entry is forgotten:
+// - whenever the sandbox renames anything or removes a symlink or a directory (a generation bumped by
+//   fs_change.c: a name that was a link, or a directory holding one, may be something else now), and
+// - LNC_TTL_NS after the host's answer, so that a link the host changes under a policy mount is seen
+//   within 1 s, the bound spcache.c keeps for directories.
+// A key is canonical (every directory in it was a directory when the walk passed it), so a target's
+// ".." is resolved against the link's directory as the walk would: textually.
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "../sentry.h"
+
+#define LNC_SLOTS 128
+#define LNC_LEN 192 /* longer links or targets are not kept */
+#define LNC_TTL_NS 1000000000ULL
+#define LNC_MAX_REWRITES 8 /* a deeper chain takes the walk, which counts Linux's 40 */
+
+struct lnc_ent {
+	uint64_t gen; /* 0: empty */
+	uint64_t when;
+	char link[LNC_LEN], target[LNC_LEN];
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static size_t slot_of(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+	return (size_t)(h % LNC_SLOTS);
+}
+
+uint64_t linkcache_gen(struct sentry *s)
+{
+	pthread_mutex_lock(&s->spc_lock);
+	uint64_t g = s->lnc_gen;
+	pthread_mutex_unlock(&s->spc_lock);
+	return g;
+}
+
+void linkcache_changed(struct sentry *s)
+{
+	pthread_mutex_lock(&s->spc_lock);
+	s->lnc_gen++;
+	pthread_mutex_unlock(&s->spc_lock);
+}
+
+void linkcache_put(struct sentry *s, uint64_t gen, const char *link, const char *target)
+{
+	size_t l = strlen(link), t = strlen(target);
+	if (l >= LNC_LEN || t >= LNC_LEN || link[0] != '/' || !t)
+		return;
+	pthread_mutex_lock(&s->spc_lock);
+	if (!s->lnc)
+		s->lnc = calloc(LNC_SLOTS, sizeof(*s->lnc));
+	if (s->lnc && gen == s->lnc_gen) { /* nothing changed since the walk began */
+		struct lnc_ent *e = &s->lnc[slot_of(link, l)];
+		e->gen = gen;
+		e->when = mono_ns();
+		memcpy(e->link, link, l + 1);
+		memcpy(e->target, target, t + 1);
+	}
+	pthread_mutex_unlock(&s->spc_lock);
+}
+
+/* The target of the link at canonical path @link[0..n) into @target (LNC_LEN), if known and fresh. */
+static bool lookup(struct sentry *s, const char *link, size_t n, uint64_t now, char *target)
+{
+	bool hit = false;
+	pthread_mutex_lock(&s->spc_lock);
+	const struct lnc_ent *e = s->lnc ? &s->lnc[slot_of(link, n)] : NULL;
+	if (e && e->gen && e->gen == s->lnc_gen && now - e->when < LNC_TTL_NS && strncmp(e->link, link, n) == 0 &&
+	    e->link[n] == 0) {
+		strcpy(target, e->target);
+		hit = true;
+	}
+	pthread_mutex_unlock(&s->spc_lock);
+	return hit;
+}
+
+/* Append the components of @p to the canonical path @out (length *@n, "" for "/"), resolving "." and
+ * ".." textually; false if it does not fit. */
+static bool append(char *out, size_t *n, size_t cap, const char *p)
+{
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *e = p;
+		while (*e && *e != '/')
+			e++;
+		size_t l = (size_t)(e - p);
+		if (l == 0)
+			break;
+		if (l == 1 && p[0] == '.') {
+		} else if (l == 2 && p[0] == '.' && p[1] == '.') {
+			while (*n > 0 && out[--*n] != '/')
+				;
+		} else {
+			if (*n + 1 + l >= cap)
+				return false;
+			out[(*n)++] = '/';
+			memcpy(out + *n, p, l);
+			*n += l;
+		}
+		p = e;
+	}
+	out[*n] = 0;
+	return true;
+}
+
+int linkcache_rewrite(struct sentry *s, const char *cwd, const char *path, bool follow_last, char *out, size_t cap)
+{
+	if (!s->lnc)
+		return 0;
+	/* ".." after a link is not textual: only a path without it (the walk takes the others) */
+	for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2)
+		if ((p == path || p[-1] == '/') && (p[2] == '/' || !p[2]))
+			return 0;
+	size_t plen = strlen(path);
+	bool slash = plen && path[plen - 1] == '/';
+	char cur[SENTRY_PATH_MAX], target[LNC_LEN];
+	size_t n = 0;
+	if (path[0] != '/' && !append(cur, &n, sizeof(cur), cwd))
+		return 0;
+	if (!append(cur, &n, sizeof(cur), path) || n == 0)
+		return 0;
+	uint64_t now = mono_ns();
+	int rewrites = 0;
+	size_t i = 1; /* scan position: the end of each component in turn */
+	while (i <= n) {
+		if (i < n && cur[i] != '/') {
+			i++;
+			continue;
+		}
+		bool last = i == n;
+		if ((last && (!follow_last || slash)) || !lookup(s, cur, i, now, target)) {
+			i++;
+			continue;
+		}
+		if (++rewrites > LNC_MAX_REWRITES)
+			return 0;
+		char rest[SENTRY_PATH_MAX];
+		strcpy(rest, cur + i);
+		size_t m = 0;
+		if (target[0] != '/') { /* relative to the link's directory */
+			m = i;
+			while (m > 0 && cur[--m] != '/')
+				;
+		}
+		if (!append(cur, &m, sizeof(cur), target) || !append(cur, &m, sizeof(cur), rest))
+			return 0;
+		n = m;
+		i = 1; /* the target may cross links itself */
+	}
+	if (!rewrites)
+		return 0;
+	if (n == 0) {
+		cur[0] = '/';
+		cur[1] = 0;
+		n = 1;
+	}
+	if (n + (slash ? 1 : 0) >= cap)
+		return 0;
+	memcpy(out, cur, n);
+	if (slash && n > 1)
+		out[n++] = '/';
+	out[n] = 0;
+	return 1;
+}
+
+void linkcache_free(struct sentry *s)
+{
+	free(s->lnc);
+	s->lnc = NULL;
+}
