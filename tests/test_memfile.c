@@ -9,18 +9,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "harness.h"
+#include "guestlib.h"
 #include "internal.h"
 
 #define PG 4096ull
 #define MIB (1ull << 20)
 
-static struct cv_memfile *new_memfile(uint64_t max_size)
+static struct cv_memfile *new_memfile_flags(uint64_t max_size, uint32_t flags)
 {
-	struct cv_memfile_opts o = { .size = sizeof(o), .max_size = max_size, .name = "cvisor-test" };
+	struct cv_memfile_opts o = { .size = sizeof(o), .flags = flags, .max_size = max_size, .name = "cvisor-test" };
 	struct cv_memfile *mf = NULL;
 	ASSERT_OK(cv_memfile_new(&o, &mf));
 	ASSERT_TRUE(mf != NULL);
 	return mf;
+}
+
+static struct cv_memfile *new_memfile(uint64_t max_size)
+{
+	return new_memfile_flags(max_size, 0);
 }
 
 static uint8_t *ptr_of(struct cv_memfile *mf, uint64_t off, uint64_t len)
@@ -43,17 +49,6 @@ static struct cv_memfile_usage usage_of(struct cv_memfile *mf)
 	struct cv_memfile_usage u;
 	ASSERT_OK(cv_memfile_usage(mf, &u));
 	return u;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	ASSERT_TRUE(d != NULL);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 TEST(memfile_alloc_zeroed_distinct)
@@ -265,7 +260,7 @@ TEST(memfile_new_bad_args)
 	o.max_size = 16 * PG + 1;
 	EXPECT_EQ(cv_memfile_new(&o, &mf), -EINVAL);
 	o.max_size = 0;
-	o.flags = 1;
+	o.flags = 2;
 	EXPECT_EQ(cv_memfile_new(&o, &mf), -EINVAL);
 	o.flags = 0;
 	o.size = sizeof(o) - 8;
@@ -514,10 +509,10 @@ static void *alloc_worker(void *arg)
 	return NULL;
 }
 
-TEST(memfile_threads)
+static void threads_on(uint32_t flags)
 {
 	const uint64_t max = 256 * MIB;
-	struct cv_memfile *mf = new_memfile(max);
+	struct cv_memfile *mf = new_memfile_flags(max, flags);
 	pthread_t th[THREADS];
 	struct worker w[THREADS];
 	atomic_int errors = 0;
@@ -543,6 +538,70 @@ TEST(memfile_threads)
 	ASSERT_OK(cv_memfile_decref(mf, 0, max));
 	EXPECT_EQ(usage_of(mf).allocated, 0);
 	cv_memfile_close(mf);
+}
+
+TEST(memfile_threads)
+{
+	threads_on(0);
+}
+
+/* The same with freed pages punched out by the cleaner thread (CV_MEMFILE_ASYNC_FREE). */
+TEST(memfile_threads_async_free)
+{
+	threads_on(CV_MEMFILE_ASYNC_FREE);
+}
+
+/*
+ * CV_MEMFILE_ASYNC_FREE: a freed page is never handed out before it reads as zero, allocations never
+ * overlap what is held, a full file waits for the cleaner instead of failing, usage counts nothing
+ * committed once all is free, and close joins the cleaner.
+ */
+TEST(memfile_async_free)
+{
+	int threads = count_threads();
+	struct cv_memfile *mf = new_memfile_flags(64 * PG, CV_MEMFILE_ASYNC_FREE);
+	uint8_t held[64] = { 0 };
+	uint64_t off[16], len[16];
+	int n = 0;
+	unsigned seed = 4242;
+	for (int it = 0; it < 3000; it++) {
+		unsigned r = (unsigned)rand_r(&seed);
+		if (n < 16 && (r & 1)) {
+			uint64_t l = (1 + (r >> 4) % 6) * PG, o;
+			if (cv_memfile_alloc(mf, l, 0, &o) < 0)
+				continue; /* full of held pages: ENOMEM is right */
+			ASSERT_TRUE(is_zero(ptr_of(mf, o, l), l));
+			for (uint64_t p = o / PG; p < (o + l) / PG; p++) {
+				ASSERT_EQ(held[p], 0);
+				held[p] = 1;
+			}
+			memset(ptr_of(mf, o, l), 0xa5, l);
+			off[n] = o;
+			len[n++] = l;
+		} else if (n > 0) {
+			int k = (int)((r >> 8) % (unsigned)n);
+			ASSERT_OK(cv_memfile_decref(mf, off[k], len[k]));
+			for (uint64_t p = off[k] / PG; p < (off[k] + len[k]) / PG; p++)
+				held[p] = 0;
+			off[k] = off[--n];
+			len[k] = len[n];
+		}
+	}
+	while (n > 0) {
+		n--;
+		ASSERT_OK(cv_memfile_decref(mf, off[n], len[n]));
+	}
+	uint64_t o;
+	ASSERT_OK(cv_memfile_alloc(mf, 64 * PG, 0, &o)); /* every page, clean or about to be */
+	EXPECT_EQ(o, 0);
+	EXPECT_TRUE(is_zero(ptr_of(mf, 0, 64 * PG), 64 * PG));
+	ASSERT_OK(cv_memfile_decref(mf, 0, 64 * PG));
+	struct cv_memfile_usage u = usage_of(mf);
+	EXPECT_EQ(u.allocated, 0);
+	EXPECT_EQ(u.committed, 0);
+	EXPECT_TRUE(count_threads() > threads); /* the cleaner runs */
+	cv_memfile_close(mf);
+	EXPECT_EQ(count_threads_settled(threads), threads);
 }
 
 static bool maps_mention(const char *needle)

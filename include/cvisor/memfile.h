@@ -19,13 +19,20 @@ extern "C" {
  * Allocated ranges carry a reference count per page; when it drops to zero the pages are freed and their
  * memory returned to the host (fallocate(PUNCH_HOLE)). All functions are thread-safe.
  */
+
+/* Punch freed pages out on a thread of the memory file's own (started at the first free, joined by
+ * cv_memfile_close()), not in the freeing call: each punch costs a TLB shootdown on every CPU of the
+ * caller. Freed pages are handed out again only once punched; an allocation that finds no other room,
+ * and cv_memfile_usage(), wait for the punching; up to 256 MiB wait at a time, past that freeing
+ * punches at once. Allocation is then first fit over the pages already clean. */
+#define CV_MEMFILE_ASYNC_FREE 1u
 struct cv_memfile;
 
 #define CV_MEMFILE_CHUNK (64ull << 20) /* growth step of the backing file */
 
 struct cv_memfile_opts {
 	uint32_t size;       /* sizeof(struct cv_memfile_opts), for ABI evolution */
-	uint32_t flags;      /* 0 */
+	uint32_t flags;      /* CV_MEMFILE_* */
 	uint64_t max_size;   /* bytes of address space to reserve; 0 = 64 GiB */
 	const char *name;    /* memfd name shown in /proc; NULL = "cvisor-memory" */
 };

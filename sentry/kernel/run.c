@@ -487,8 +487,10 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	}
 	if ((ret = policy_init(&s, err, sizeof(err))) < 0)
 		goto out;
-	struct cv_memfile_opts mo = { .size = sizeof(mo), .max_size = (opts->mem_limit + 4095) & ~4095ull };
-	if ((ret = cv_memfile_new(opts->mem_limit ? &mo : NULL, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
+	/* Freed pages punched out off the path of exit and exec (CV_MEMFILE_ASYNC_FREE) */
+	struct cv_memfile_opts mo = { .size = sizeof(mo), .flags = CV_MEMFILE_ASYNC_FREE,
+				      .max_size = (opts->mem_limit + 4095) & ~4095ull };
+	if ((ret = cv_memfile_new(&mo, &s.mf)) < 0 || !(init = process_new(&s, NULL)) || !task_new(init)) {
 		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;

@@ -1,8 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // The memory file: one memfd mapped once into a fixed reservation of the caller, grown on demand,
 // with a page-range allocator whose pages carry reference counts, plus the registry of live files.
+//
+// Freed pages must read as zero before they are handed out again: they are punched out of the file
+// (fallocate PUNCH_HOLE). That costs a TLB shootdown across every CPU running the caller (the
+// reservation maps the file), tens of us on a VM, once per freed extent, and a process's exit or exec
+// frees dozens. So a freed extent goes on the free list as MF_DIRTY, never handed out, and the cleaner,
+// a thread started at the first free, punches it out and makes it MF_CLEAN, off the caller's path
+// (CV_MEMFILE_ASYNC_FREE; without it a free punches at once). An
+// allocation that finds no clean room, cv_memfile_usage() and cv_memfile_close() wait for (or do)
+// the punching; past MF_DIRTY_MAX bytes waiting, freeing punches at once again.
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +28,8 @@
 #endif
 
 #define DEFAULT_MAX_SIZE (64ull << 30)
+#define MF_DIRTY_MAX (256ull << 20) /* freed bytes left to the cleaner at most */
+#define MF_CLEAN_BATCH 64           /* extents punched per lock drop */
 #define DEFAULT_NAME "cvisor-memory"
 /* No x86-64 address space (even with 5-level paging) can hold more; keeps offset maths far from wrapping. */
 #define MAX_RESERVATION (1ull << 57)
@@ -93,7 +105,7 @@ int cv_memfile_new(const struct cv_memfile_opts *opts, struct cv_memfile **out)
 	if (opts && (ret = copy_opts(opts, &o)) < 0)
 		return ret;
 	uint64_t max = o.max_size ? o.max_size : DEFAULT_MAX_SIZE;
-	if (o.flags || !page_aligned(max) || max > MAX_RESERVATION)
+	if ((o.flags & ~CV_MEMFILE_ASYNC_FREE) || !page_aligned(max) || max > MAX_RESERVATION)
 		return -EINVAL;
 
 	struct cv_memfile *mf = calloc(1, sizeof(*mf));
@@ -101,10 +113,16 @@ int cv_memfile_new(const struct cv_memfile_opts *opts, struct cv_memfile **out)
 		return -ENOMEM;
 	mf->fd = -1;
 	mf->max_size = max;
+	mf->async_free = o.flags & CV_MEMFILE_ASYNC_FREE;
 	atomic_init(&mf->size, 0);
 	ret = -pthread_mutex_init(&mf->lock, NULL);
 	if (ret < 0)
 		goto err_free;
+	ret = -pthread_cond_init(&mf->cond, NULL);
+	if (ret < 0) {
+		pthread_mutex_destroy(&mf->lock);
+		goto err_free;
+	}
 	ret = extvec_reserve(&mf->free_, 1);
 	if (ret < 0)
 		goto err_destroy_lock;
@@ -140,6 +158,7 @@ err_close_fd:
 err_free_vecs:
 	free(mf->free_.v);
 err_destroy_lock:
+	pthread_cond_destroy(&mf->cond);
 	pthread_mutex_destroy(&mf->lock);
 err_free:
 	free(mf);
@@ -164,10 +183,17 @@ void cv_memfile_close(struct cv_memfile *mf)
 	pthread_mutex_unlock(&registry_lock);
 
 	mf->magic = CV_MAGIC_DEAD;
+	pthread_mutex_lock(&mf->lock);
+	mf->cleaner_stop = true;
+	pthread_cond_broadcast(&mf->cond);
+	pthread_mutex_unlock(&mf->lock);
+	if (mf->cleaner_on)
+		pthread_join(mf->cleaner, NULL);
 	if (munmap(mf->base, mf->max_size) < 0)
 		cv_log(CV_LOG_WARN, "memfile: munmap of %#llx bytes failed: %s",
 		       (unsigned long long)mf->max_size, cv_strerror(errno));
 	close(mf->fd);
+	pthread_cond_destroy(&mf->cond);
 	pthread_mutex_destroy(&mf->lock);
 	free(mf->used.v);
 	free(mf->free_.v);
@@ -219,10 +245,10 @@ static int grow_locked(struct cv_memfile *mf, uint64_t need)
 }
 
 /*
- * Return the memory of [@off, @off+@len) (within the file) to the host; it reads back as zeroes.
- * Called with mf->lock held, so the range cannot be handed out again before it is clean.
+ * Return the memory of [@off, @off+@len) (within the file) to the host; it reads back as zeroes. The
+ * caller keeps the range from being handed out meanwhile (mf->lock held, or MF_CLEANING).
  */
-static void decommit_locked(struct cv_memfile *mf, uint64_t off, uint64_t len)
+static void decommit(struct cv_memfile *mf, uint64_t off, uint64_t len)
 {
 	if (RETRY_EINTR(fallocate(mf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				  (off_t)len)) == 0)
@@ -267,6 +293,74 @@ static int check_range(const struct cv_memfile *mf, uint64_t off, uint64_t len, 
 }
 
 /*
+ * Punch out up to MF_CLEAN_BATCH dirty extents, the lock dropped meanwhile (they are MF_CLEANING: nobody
+ * takes, merges or splits them), then make them clean free space. Lock held; no batch under way.
+ */
+static void clean_batch_locked(struct cv_memfile *mf)
+{
+	struct mf_extent batch[MF_CLEAN_BATCH];
+	size_t n = 0;
+	for (size_t i = 0; i < mf->free_.n && n < MF_CLEAN_BATCH; i++)
+		if (mf->free_.v[i].refs == MF_DIRTY) {
+			mf->free_.v[i].refs = MF_CLEANING;
+			batch[n++] = mf->free_.v[i];
+		}
+	mf->cleaning = true;
+	pthread_mutex_unlock(&mf->lock);
+	for (size_t k = 0; k < n; k++)
+		decommit(mf, batch[k].start, batch[k].end - batch[k].start);
+	pthread_mutex_lock(&mf->lock);
+	for (size_t k = 0; k < n; k++) {
+		/* Removed whole, then added clean: merging with clean neighbours needs no new entry. */
+		uint64_t len = batch[k].end - batch[k].start;
+		extvec_take(&mf->free_, extvec_find(&mf->free_, batch[k].start), batch[k].start, len);
+		extvec_add(&mf->free_, (struct mf_extent){ .start = batch[k].start, .end = batch[k].end });
+		mf->dirty_bytes -= len;
+	}
+	mf->cleaning = false;
+	pthread_cond_broadcast(&mf->cond);
+}
+
+/* Until no freed page is left to punch out, whoever does it. Lock held (dropped meanwhile). */
+static void drain_locked(struct cv_memfile *mf)
+{
+	while (mf->dirty_bytes) {
+		if (mf->cleaning)
+			pthread_cond_wait(&mf->cond, &mf->lock);
+		else
+			clean_batch_locked(mf);
+	}
+}
+
+static void *cleaner_main(void *arg)
+{
+	struct cv_memfile *mf = arg;
+	pthread_mutex_lock(&mf->lock);
+	while (!mf->cleaner_stop) {
+		if (mf->dirty_bytes && !mf->cleaning)
+			clean_batch_locked(mf);
+		else
+			pthread_cond_wait(&mf->cond, &mf->lock);
+	}
+	pthread_mutex_unlock(&mf->lock);
+	return NULL;
+}
+
+/* Is the cleaner running (started now if not yet)? Lock held. */
+static bool cleaner_start_locked(struct cv_memfile *mf)
+{
+	if (!mf->async_free || mf->cleaner_on || mf->cleaner_failed || mf->cleaner_stop)
+		return mf->cleaner_on;
+	sigset_t all, old;
+	sigfillset(&all); /* no signal of the caller's is ever handled on it */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	mf->cleaner_on = pthread_create(&mf->cleaner, NULL, cleaner_main, mf) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	mf->cleaner_failed = !mf->cleaner_on;
+	return mf->cleaner_on;
+}
+
+/*
  * Add @delta (+1 or -1) to the count of every page of [@off, @end), freeing and decommitting pages
  * that reach zero. Called with the lock held; validates everything before changing anything.
  * Returns 0, -ENOENT (a page is not allocated), -EOVERFLOW (a count would pass INT_MAX), -ENOMEM.
@@ -287,6 +381,7 @@ static int adjust_refs_locked(struct cv_memfile *mf, uint64_t off, uint64_t end,
 	/* Two splits at the edges; at most one new free extent per extent in the range. */
 	if ((ret = extvec_reserve(used, 2)) < 0 || (ret = extvec_reserve(&mf->free_, last - first)) < 0)
 		return ret;
+	bool later = delta < 0 && cleaner_start_locked(mf);
 
 	extvec_split(used, off);
 	extvec_split(used, end);
@@ -302,8 +397,14 @@ static int adjust_refs_locked(struct cv_memfile *mf, uint64_t off, uint64_t end,
 		while (i + 1 < last && used->v[i + 1].refs == 0)
 			i++;
 		uint64_t e = used->v[i].end;
-		decommit_locked(mf, s, e - s);
-		extvec_add(&mf->free_, (struct mf_extent){ .start = s, .end = e });
+		if (later && mf->dirty_bytes + (e - s) <= MF_DIRTY_MAX) {
+			extvec_add(&mf->free_, (struct mf_extent){ .start = s, .end = e, .refs = MF_DIRTY });
+			mf->dirty_bytes += e - s;
+			pthread_cond_broadcast(&mf->cond);
+		} else {
+			decommit(mf, s, e - s);
+			extvec_add(&mf->free_, (struct mf_extent){ .start = s, .end = e });
+		}
 		mf->allocated -= e - s;
 	}
 	extvec_compact(used, first ? first - 1 : 0, last < used->n ? last + 1 : used->n);
@@ -327,6 +428,11 @@ int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64
 	bool found = (flags & CV_ALLOC_HUGE) && extvec_fit(&mf->free_, len, HUGE_ALIGN, &idx, &start);
 	if (!found)
 		found = extvec_fit(&mf->free_, len, PAGE_SIZE, &idx, &start);
+	if (!found && mf->dirty_bytes) { /* freed pages the cleaner has yet to punch out */
+		drain_locked(mf);
+		found = ((flags & CV_ALLOC_HUGE) && extvec_fit(&mf->free_, len, HUGE_ALIGN, &idx, &start)) ||
+			extvec_fit(&mf->free_, len, PAGE_SIZE, &idx, &start);
+	}
 	if (!found) {
 		ret = -ENOMEM;
 		goto out_unlock;
@@ -397,7 +503,7 @@ int cv_memfile_decommit(struct cv_memfile *mf, uint64_t off, uint64_t len)
 	pthread_mutex_lock(&mf->lock);
 	ret = extvec_span(&mf->used, off, end, &first, &last);
 	if (ret == 0)
-		decommit_locked(mf, off, len);
+		decommit(mf, off, len);
 	pthread_mutex_unlock(&mf->lock);
 	return ret;
 }
@@ -421,11 +527,12 @@ int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u)
 
 	if (!memfile_valid(mf) || !u)
 		return -EINVAL;
-	if (fstat(mf->fd, &st) < 0)
-		return -errno;
 	pthread_mutex_lock(&mf->lock);
+	drain_locked(mf); /* what is committed once every freed page is out */
 	u->allocated = mf->allocated;
 	pthread_mutex_unlock(&mf->lock);
+	if (fstat(mf->fd, &st) < 0)
+		return -errno;
 	u->file_size = atomic_load_explicit(&mf->size, memory_order_acquire);
 	u->committed = (uint64_t)st.st_blocks * 512;
 	u->max_size = mf->max_size;

@@ -14,8 +14,10 @@
 /*
  * A byte range [start, end) of the file, page-aligned. In the allocated vector @refs is the reference
  * count shared by every page of the extent (always > 0 once the vector is compacted); in the free
- * vector it is unused (0).
+ * vector it says whether the pages read as zero yet: MF_CLEAN, MF_DIRTY (freed, not yet punched out:
+ * never handed out) or MF_CLEANING (being punched out by the cleaner, lock dropped).
  */
+enum { MF_CLEAN, MF_DIRTY, MF_CLEANING };
 struct mf_extent {
 	uint64_t start, end;
 	uint64_t refs;
@@ -40,6 +42,13 @@ struct cv_memfile {
 	struct cv_memfile *reg_next; /* registry link, guarded by the registry lock */
 	uint64_t dev, ino;        /* identity of the memfd, for memfile_acquire_ino() */
 	int users;                /* memfile_acquire_ino() holders; close waits for 0 (registry lock) */
+	/* The cleaner (memfile.c): a thread that punches freed pages out off the freeing caller's path. */
+	uint64_t dirty_bytes;     /* free_ bytes not MF_CLEAN yet (lock) */
+	bool cleaning;            /* a batch is MF_CLEANING, its punching under way without the lock */
+	bool async_free;          /* CV_MEMFILE_ASYNC_FREE */
+	bool cleaner_on, cleaner_failed, cleaner_stop;
+	pthread_t cleaner;
+	pthread_cond_t cond;      /* dirty pages to punch, a batch done, or stop (lock) */
 };
 
 /*
@@ -73,8 +82,8 @@ void extvec_add(struct mf_extvec *ev, struct mf_extent e);
 void extvec_compact(struct mf_extvec *ev, size_t lo, size_t hi);
 
 /*
- * First-fit search of a free vector for @len bytes starting at a multiple of @align (a power of two).
- * Stores the extent index and the chosen start. Returns false if nothing fits.
+ * First-fit search of a free vector's MF_CLEAN extents for @len bytes starting at a multiple of @align
+ * (a power of two). Stores the extent index and the chosen start. Returns false if nothing fits.
  */
 bool extvec_fit(const struct mf_extvec *ev, uint64_t len, uint64_t align, size_t *idx, uint64_t *start);
 
