@@ -5,6 +5,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -147,6 +148,20 @@ struct image {
 };
 
 /* Map one ELF file's PT_LOAD segments (ET_DYN at @base); fill @img. */
+/* Open @file to read an image from. The sentry's callers pass "/proc/self/fd/N" for a file they hold:
+ * a readable N is duplicated (a host call, where opening the magic link walks /proc); an O_PATH one
+ * is reopened through the link. -1 with errno on failure. */
+static int open_image(const char *file)
+{
+	const char *num = strncmp(file, "/proc/self/fd/", 14) == 0 ? file + 14 : NULL;
+	char *end;
+	long n = num ? strtol(num, &end, 10) : -1;
+	int fl = n >= 0 && n <= INT_MAX && *end == 0 ? fcntl((int)n, F_GETFL) : -1;
+	if (fl >= 0 && !(fl & O_PATH) && (fl & O_ACCMODE) != O_WRONLY)
+		return fcntl((int)n, F_DUPFD_CLOEXEC, 3);
+	return open(file, O_RDONLY | O_CLOEXEC);
+}
+
 static int load_image(struct process *pr, const char *file, const char *path, uint64_t base, struct image *img,
 		      char *err, size_t errlen)
 {
@@ -154,7 +169,7 @@ static int load_image(struct process *pr, const char *file, const char *path, ui
 	Elf64_Phdr ph[MAX_PHDRS];
 	Elf64_Ehdr eh;
 	memset(img, 0, sizeof(*img));
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = open_image(file);
 	if (fd < 0) {
 		int e = errno;
 		FAIL(-e, "%s: %s", path, strerror(e));
@@ -251,10 +266,10 @@ static int load_script(struct process *pr, const char *file, const char *path, c
 		       char *const envp[], uint64_t *entry, uint64_t *sp, char *err, size_t errlen, int depth)
 {
 	char line[256];
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = open_image(file);
 	if (fd < 0)
 		return 1;
-	ssize_t n = read(fd, line, sizeof(line) - 1);
+	ssize_t n = pread(fd, line, sizeof(line) - 1, 0);
 	close(fd);
 	if (n < 2 || line[0] != '#' || line[1] != '!')
 		return 1;
