@@ -837,6 +837,9 @@ bool mm_shared_offset(struct process *pr, uint64_t addr, uintptr_t *file, uint64
 int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin); /* pr->lock held */
 /* Write bytes regardless of protection (loader, stack setup). 0 or -EFAULT. */
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
+/* What [addr, addr+len) holds, read from its backing (memory file or host file) without the address
+ * space: unmapped and untouched parts read as zeros. 0 or -EFAULT. */
+int mm_peek(struct process *pr, uint64_t addr, void *dst, size_t len);
 /* Read a NUL-terminated string of at most max bytes (including the NUL). Length or -EFAULT/-ENAMETOOLONG. */
 long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max);
 

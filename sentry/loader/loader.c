@@ -222,7 +222,7 @@ static int load_image(struct process *pr, const char *file, const char *path, ui
 		if (!buf)
 			FAIL(-ENOMEM, "%s: out of memory", path);
 		if (!mm_is_free(pr, start, end - start))
-			mm_copy_in(pr, start, buf, end - start); /* keep what an earlier segment put there */
+			mm_peek(pr, start, buf, end - start); /* keep what an earlier segment put there */
 		if (read_at(fd, buf + (va - start), p->p_filesz, (off_t)p->p_offset) < 0) {
 			free(buf);
 			FAIL(-EIO, "%s: short read", path);

@@ -821,6 +821,29 @@ void mm_unpin(struct process *pr, struct mm_pin *pin)
 	cv_memfile_decref(pr->s->mf, pin->off, pin->len);
 }
 
+int mm_peek(struct process *pr, uint64_t addr, void *dst, size_t len)
+{
+	uint8_t *d = dst;
+	uint64_t end;
+	if (__builtin_add_overflow(addr, len, &end))
+		return -EFAULT;
+	memset(dst, 0, len);
+	for (size_t i = vma_find(&pr->mm, addr); i < pr->mm.n && pr->mm.v[i].start < end; i++) {
+		const struct vma *v = &pr->mm.v[i];
+		uint64_t a = v->start > addr ? v->start : addr, b = v->end < end ? v->end : end;
+		uint64_t off = v->mf_off + (a - v->start);
+		void *p;
+		if (v->lazy)
+			continue; /* untouched: zeros */
+		if (v->host ? pread(v->host->fd, d + (a - addr), b - a, (off_t)off) < 0
+			    : cv_memfile_ptr(pr->s->mf, off, b - a, &p) < 0)
+			return -EFAULT;
+		if (!v->host)
+			memcpy(d + (a - addr), p, b - a);
+	}
+	return 0;
+}
+
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 {
 	const uint8_t *s = src;
