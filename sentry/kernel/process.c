@@ -584,14 +584,13 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		free_strv(argv);
 		return total > MAX_ARG_BYTES ? -E2BIG : -EFAULT;
 	}
-	/* Build the new image in a fresh address space; only success replaces the old one. */
+	/* Build the new image apart, its installs held back (no address space yet: load_elf reads and
+	 * writes its memory through the memory file); only success replaces the old one. */
 	struct process tmp = { .s = s, .cred = pr->cred }; /* the auxv's ids; the stack's RLIMIT_STACK */
 	memcpy(tmp.rlim, pr->rlim, sizeof(tmp.rlim));
 	struct cv_ctx *ctx = NULL;
 	uint64_t entry, sp;
-	long ret = cv_as_new(s->p, &tmp.as);
-	if (ret == 0)
-		ret = cv_ctx_new(s->p, 0, &ctx);
+	long ret = cv_ctx_new(s->p, 0, &ctx);
 	if (ret == 0)
 		ret = load_elf(&tmp, real, path, argv, envp, &entry, &sp, err, sizeof(err));
 	if (ret == 0)
@@ -608,7 +607,6 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 			fprintf(stderr, "[%d] execve: %s\n", t->tid, err);
 		cv_ctx_release(ctx);
 		mm_destroy(&tmp);
-		cv_as_release(tmp.as);
 		return ret == -ENOMEM ? -ENOMEM : ret == -EACCES ? -EACCES : -ENOEXEC;
 	}
 	/* The point of no return: like Linux, every other thread of the process ends now, and the caller
@@ -628,8 +626,19 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	pthread_mutex_unlock(&s->lock);
 	vfork_release(pr); /* before its old memory goes: a vfork parent reads what it wrote there */
 	mm_destroy(pr);
-	cv_as_release(pr->as);
-	pr->as = tmp.as;
+	/* The old image's address space, emptied, takes the new one: its stub ran the caller just now,
+	 * where a fresh one (even prepared) pays a cold start on its first requests, and none is made
+	 * and ended. Emptied as a whole, it is as new (the platform forgets what it knew of the old
+	 * mappings). Only if that fails, a fresh one. */
+	uint64_t lo = s->caps.min_user_addr;
+	if (cv_as_unmap(pr->as, lo, s->caps.max_user_addr - lo) < 0) {
+		cv_as_release(pr->as);
+		pr->as = NULL;
+		if (cv_as_new(s->p, &pr->as) < 0)
+			pr->as = NULL;
+	}
+	tmp.as = pr->as;
+	bool installed = tmp.as && mm_end_defer(&tmp) == 0;
 	pr->mm = tmp.mm;
 	memcpy(pr->auxv, tmp.auxv, sizeof(pr->auxv));
 	pr->auxv_len = tmp.auxv_len;
@@ -651,6 +660,10 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 			memset(&pr->actions[i], 0, sizeof(pr->actions[i]));
 	t->altstack_sp = t->altstack_size = 0;
 	close_fds(pr, true);
+	if (!installed) { /* past the point of no return: as Linux, the process is killed */
+		siginfo_t info = { .si_signo = SIGKILL };
+		sig_queue(t, SIGKILL, &info);
+	}
 	return 0;
 }
 

@@ -332,7 +332,9 @@ int load_elf(struct process *pr, const char *file, const char *path, char *const
 {
 	mm_defer_installs(pr); /* pr is the image being built: one request per batch, not per mapping */
 	int ret = load_elf_depth(pr, file, path, argv, envp, entry, sp, err, errlen, 0);
-	int fl = mm_end_defer(pr);
+	/* Without an address space yet (execve's image: it takes the old one's once past the point of
+	 * no return), the installs stay held back for the caller's mm_end_defer(). */
+	int fl = pr->as ? mm_end_defer(pr) : 0;
 	if (ret == 0 && fl < 0) {
 		snprintf(err, errlen, "%s: cannot map the image: %s", path, strerror(-fl));
 		ret = fl;
