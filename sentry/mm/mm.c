@@ -860,9 +860,13 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 		const struct vma *v = &pr->mm.v[i];
 		size_t n = v->end - addr < len ? (size_t)(v->end - addr) : len;
 		void *p;
-		if (v->host || v->lazy || cv_memfile_ptr(pr->s->mf, v->mf_off + (addr - v->start), n, &p) < 0)
+		uint64_t off = v->mf_off + (addr - v->start);
+		if (v->host || v->lazy || cv_memfile_ptr(pr->s->mf, off, n, &p) < 0)
 			return -EFAULT;
-		memcpy(p, s, n);
+		/* Into the file, not through the sentry's mapping of it: an image's pages are fresh, and the
+		 * sentry's first touch of each would fault (~35 us on a VM; the write costs ~1). */
+		if (pwrite(cv_memfile_fd(pr->s->mf), s, n, (off_t)off) != (ssize_t)n)
+			memcpy(p, s, n);
 		s += n;
 		addr += n;
 		len -= n;
