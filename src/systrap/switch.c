@@ -267,6 +267,7 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 	__atomic_store_n(&s->interrupt, 0, __ATOMIC_SEQ_CST);
 	if (atomic_exchange(&ctx->irq_pending, 0)) {
 		atomic_store(ctx->run_word, 0);
+		sc->exit_nr = ST_NO_NR;
 		exit->reason = CV_EXIT_INTERRUPT;
 		return 0;
 	}
@@ -283,6 +284,11 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		uint64_t gap = ticks_to_ns(sp, st_rdtsc() - sc->exit_tsc), g = atomic_load(&sas->gap_ns);
 		ewma(&g, gap);
 		atomic_store(&sas->gap_ns, g);
+		if (sc->exit_nr != ST_NO_NR) { /* (racy updates between threads only blur an estimate) */
+			uint64_t us = gap / 1000 > 100000 ? 100000 : gap / 1000, avg = atomic_load(&sp->nr_gap_us[sc->exit_nr]);
+			ewma(&avg, us ? us : 1);
+			atomic_store(&sp->nr_gap_us[sc->exit_nr], (uint32_t)avg);
+		}
 	}
 	/* a stub thread that lost its CPU while polling says so (a hint: it can only stop the polling) */
 	uint32_t pre = __atomic_load_n(&sas->ctl->stub_preempts, __ATOMIC_RELAXED);
@@ -330,6 +336,12 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 	switch (hdr.reason) {
 	case ST_R_SYSCALL:
 		exit->reason = CV_EXIT_SYSCALL;
+		sc->exit_nr = regs->orig_rax < 512 ? (uint32_t)regs->orig_rax : 512;
+		/* The stub thread that handed it back polls for the next context: not after a call that
+		 * usually keeps the sentry longer than the poll would last (a parent's wait4 across a
+		 * child's whole fork+exec took a CPU the child needed). The next switch sets it again. */
+		if (atomic_load(&sp->nr_gap_us[sc->exit_nr]) > SPIN_MAX_NS / 1000)
+			__atomic_store_n(&sas->ctl->stub_spin_ns, 0, __ATOMIC_RELAXED);
 		if (hdr.flags & ST_F_COMPAT) {
 			if (!stub_compat_insn_lost(as, regs, exit))
 				exit->syscall_flags |= CV_SYSCALL_COMPAT;
@@ -364,6 +376,8 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		goto out;
 	}
 out:
+	if (ret < 0 || exit->reason != CV_EXIT_SYSCALL)
+		sc->exit_nr = ST_NO_NR;
 	sc->exit_tsc = st_rdtsc();
 	atomic_fetch_sub(&sas->active, 1);
 	atomic_fetch_sub(&sp->in_switch, 1);

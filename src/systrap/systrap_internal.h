@@ -50,6 +50,10 @@ struct st_platform {
 	pthread_mutex_t bind_lock;      /* context <-> slot bindings */
 	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
 	_Atomic uint64_t busy_until;    /* TSC: nobody polls before this (a poller lost its CPU) */
+	/* EWMA per syscall number (512: any larger): the sentry's time between a context's exit for it
+	 * and its next entry, in us. A stub thread does not poll on after one that usually takes longer
+	 * than it would poll (wait4, execve, a blocking read): switch.c. */
+	_Atomic uint32_t nr_gap_us[513];
 	_Atomic uint64_t busy_ticks;    /* length of the last such period */
 
 	/* the stub pool (stubpool.c, CV_PLATFORM_STUB_POOL) */
@@ -110,9 +114,12 @@ struct st_ctx {
 	bool fp_in_slot;                /* the slot holds newer XSAVE state than ctx->state.xsave */
 	bool fp_lost;
 	uint64_t exit_tsc;              /* when the last switch returned */
+	uint32_t exit_nr;               /* the syscall it returned for (0-512), or ST_NO_NR */
 	uint64_t run_ns;                /* EWMA: time in the application per switch */
 	uint64_t last_fault_addr, last_fault_ip;
 };
+
+#define ST_NO_NR 0xffffffffu
 
 static inline struct st_platform *st_platform(struct cv_platform *p)
 {

@@ -261,7 +261,7 @@ static u32 next_context(struct st_control *ctl)
 				deadline = 0;
 			}
 			now = t;
-			if (t < deadline) {
+			if (t < deadline && LOAD(&ctl->stub_spin_ns)) { /* (0: the sentry will be long) */
 				__builtin_ia32_pause();
 				continue;
 			}
