@@ -392,6 +392,7 @@ struct ptyjob {
 
 struct sentry {
 	struct sentry_opts opts;
+	int live_vms;                 /* memories not freed yet (vm.c; atomic): 0 once every process is */
 	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
 	unsigned n_procmem;
 	pthread_mutex_t owners_lock; /* the owners the sandbox gave files (fs/owners.c) */

@@ -20,6 +20,7 @@ struct vm *vm_new(struct sentry *s)
 	pthread_mutex_init(&vm->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	vm->users = 1;
+	__atomic_add_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
 	return vm;
 }
 
@@ -41,6 +42,7 @@ void vm_put(struct sentry *s, struct vm *vm)
 	cv_as_release(vm->as);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
+	__atomic_sub_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
 }
 
 struct vm *vm_lock(struct process *pr)
