@@ -310,6 +310,47 @@ static void test_flags(void)
 	say("  CLONE_SIGHAND without CLONE_VM: %ld %s\n", r, strerror(errno));
 }
 
+/* 7: many children come and go while the parent changes the map; one is killed in a wait. */
+static int child_brief(void *arg)
+{
+	char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p[0] = 1;
+	munmap(p, 4096);
+	__atomic_add_fetch(&value, (int)(intptr_t)arg, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int child_sleeps(void *arg)
+{
+	(void)arg;
+	phase = 1;
+	for (;;)
+		futex(&fword, FUTEX_WAIT_PRIVATE, 0);
+	return 0;
+}
+
+static void test_many(void)
+{
+	value = 0;
+	for (int round = 0; round < 40; round++) {
+		pid_t c = spawn(child_brief, round & 1, CLONE_VM | SIGCHLD, (void *)(intptr_t)(round + 1), NULL);
+		char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p[4096] = 2;
+		munmap(p, 8192);
+		waitpid(c, NULL, 0);
+	}
+	fword = 0;
+	phase = 0;
+	pid_t c = spawn(child_sleeps, 2, CLONE_VM | SIGCHLD, NULL, NULL);
+	while (phase != 1)
+		sched_yield();
+	kill(c, SIGKILL);
+	int st;
+	waitpid(c, &st, 0);
+	say("many: sum %d; killed by %d, memory still ours %d\n", value, WIFSIGNALED(st) ? WTERMSIG(st) : 0,
+	    phase == 1);
+}
+
 int main(void)
 {
 	signal(SIGSEGV, on_segv);
@@ -319,6 +360,7 @@ int main(void)
 	test_maps();
 	test_exec();
 	test_flags();
+	test_many();
 	test_parent_first();
 	return 0;
 }
