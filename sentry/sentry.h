@@ -180,6 +180,21 @@ struct mm {
 	size_t ndefer, defer_cap;
 };
 
+/* A memory: the memory map, the platform address space it is installed in and the lock that guards
+ * them. Each process has its own, except that clone(CLONE_VM) without CLONE_THREAD gives the child its
+ * parent's (two processes, one memory, as Linux's shared mm): every write, mmap, munmap, mprotect and
+ * brk of one is the other's too, until one of them execs (it gets a new memory) or ends. Freed with its
+ * last user (vm_put): the address space, and with it the backend's stub, lives as long as that. */
+struct vm {
+	/* Recursive: the memory manager's slow paths (copy-on-write) take it from callers that hold it
+	 * (most syscalls) and from callers that do not (blocking ones, signal delivery). It guards the
+	 * mm, and the fd tables of the processes using this memory (one lock per process before). */
+	pthread_mutex_t lock;
+	struct cv_as *as;
+	struct mm mm;
+	int users;            /* processes using it (atomic) */
+};
+
 #define SENTRY_MAX_FDS 4096
 #define STATS_BUCKETS 16 /* < 1 us, 1-2 us, 2-4 us, ... , >= 16 ms */
 
@@ -201,8 +216,9 @@ static inline bool cred_root(const struct creds *c)
 
 struct process {
 	struct sentry *s;
-	struct cv_as *as;
-	struct mm mm;
+	/* Its memory (shared with other processes after clone(CLONE_VM)); it changes only at execve, under
+	 * the old one's lock and s->lock, so another process may look at it under either. */
+	struct vm *vm;
 	int fds[SENTRY_MAX_FDS]; /* application fd -> host fd, -1 if closed */
 	uint8_t cloexec[SENTRY_MAX_FDS];
 	/* fs/walk.c: the identity (statx) of the directory fds lately walked from. An open file's never
@@ -230,7 +246,6 @@ struct process {
 	int live_tasks;
 	bool group_exit;         /* exit_group or a fatal signal: every task stops */
 	struct task *exec_task;  /* a thread in execve: every other task stops */
-	pthread_mutex_t lock;    /* mm and fd table, shared by its tasks */
 	struct fd_ref *held;     /* host fds in use by unlocked syscalls (lock) */
 	struct sigfd *sigfds;    /* its signalfds (s->lock) */
 	struct ksigaction actions[64];
@@ -345,7 +360,7 @@ struct task {
 };
 
 struct futex_waiter {
-	struct process *pr;
+	const void *key;         /* with addr: its memory (struct vm) or a shared file's token; never dereferenced */
 	uint64_t addr;
 	uint32_t bitset;
 	bool woken;
@@ -377,6 +392,7 @@ struct ptyjob {
 
 struct sentry {
 	struct sentry_opts opts;
+	int live_vms;                 /* memories not freed yet (vm.c; atomic): 0 once every process is */
 	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
 	unsigned n_procmem;
 	pthread_mutex_t owners_lock; /* the owners the sandbox gave files (fs/owners.c) */
@@ -515,7 +531,7 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 			fd_release((t)->proc, &ref_);                                                  \
 		r_;                                                                                    \
 	})
-/* Close host fd @h of the application's table (pr->lock held): now, or when its last user is done. */
+/* Close host fd @h of the application's table (pr->vm->lock held): now, or when its last user is done. */
 void fd_close(struct process *pr, int h);
 /* Let one more fd slot hold host fd @h (a fork's copy): true, or false where it needs a dup. */
 bool fd_share(struct sentry *s, int h);
@@ -801,7 +817,6 @@ bool mm_mapped(struct process *pr, uint64_t addr);
  * accesses): 1 if anything was populated, 0 if nothing needed it, -ENOMEM. */
 int mm_populate(struct process *pr, uint64_t addr, uint64_t len);
 uint64_t mm_brk(struct process *pr, uint64_t want);
-void mm_destroy(struct process *pr);
 /* Copy to/from application memory with the application's permissions; 0 or -EFAULT. */
 int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len);
 int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len);
@@ -824,7 +839,7 @@ void mm_unpin(struct process *pr, struct mm_pin *pin);
 int mm_own_page(struct process *pr, uint64_t addr);
 bool mm_patch_wanted(struct mm *mm, uint64_t rip);
 /* RLIMIT_AS: may the process map @add more bytes (at @addr with MAP_FIXED, else 0: what it replaces
- * there does not count)? pr->lock held. */
+ * there does not count)? pr->vm->lock held. */
 bool mm_as_allows(struct process *pr, uint64_t addr, uint64_t add);
 /* RLIMIT_DATA: the same for private writable mappings (the break, data, anonymous; not the stack). */
 bool mm_data_allows(struct process *pr, uint64_t addr, uint64_t add);
@@ -834,7 +849,7 @@ bool mm_writable(struct process *pr, uint64_t addr);
  * its memory-file offset, or (for a host file) a token of the file (odd, never a process pointer) and
  * the file offset mixed with the device. */
 bool mm_shared_offset(struct process *pr, uint64_t addr, uintptr_t *file, uint64_t *off);
-int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin); /* pr->lock held */
+int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin); /* pr->vm->lock held */
 /* Write bytes regardless of protection (loader, stack setup). 0 or -EFAULT. */
 int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len);
 /* What [addr, addr+len) holds, read from its backing (memory file or host file) without the address
@@ -957,7 +972,9 @@ long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct t
 long fs_truncate(struct process *pr, uint64_t upath, int64_t len);
 
 /* process.c */
-struct process *process_new(struct sentry *s, struct process *parent);
+/* A new process, child of @parent (NULL: the first), using memory @vm (clone(CLONE_VM) without
+ * CLONE_THREAD: one more user of it) or a new one if NULL. NULL if out of memory or address spaces. */
+struct process *process_new(struct sentry *s, struct process *parent, struct vm *vm);
 void process_free(struct process *pr);
 struct task *task_new(struct process *pr);
 /* Run @t on a host thread of its own (task_loop, then task_exit); false if none could be made. */
@@ -985,8 +1002,21 @@ long do_clone3(struct task *t, uint64_t uargs, uint64_t size);
 long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, uint64_t uenvp, uint64_t flags);
 long do_wait4(struct task *t, int64_t pid, uint64_t ustatus, uint64_t options);
 long do_waitid(struct task *t, uint64_t idtype, uint64_t id, uint64_t uinfo, uint64_t options, uint64_t uru);
+/* vm.c: a memory's life. vm_new: an empty map in a new address space, one user (NULL if out of
+ * memory, or the platform has no address space to give). vm_get: one more process uses @vm. vm_put:
+ * one fewer; the last frees what its map holds, the address space (the backend's stub with it) and
+ * @vm. vm_lock: lock the memory of another process @pr, which may execve meanwhile (its vm changes);
+ * returns the vm now locked, which the caller unlocks. */
+struct vm *vm_new(struct sentry *s);
+/* vm_new_bare: the same without an address space yet (execve's image, built with its installs held
+ * back: it takes the old image's address space past the point of no return). */
+struct vm *vm_new_bare(struct sentry *s);
+void vm_get(struct vm *vm);
+void vm_put(struct sentry *s, struct vm *vm);
+struct vm *vm_lock(struct process *pr);
+
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
- * sides (the parent's pr->lock held). 0 or -ENOMEM. */
+ * sides (the parent's pr->vm->lock held). 0 or -ENOMEM. */
 int mm_fork(struct process *parent, struct process *child);
 /* Resident bytes of @pr's memory: what its private and shared-anonymous mappings hold in the memory
  * file (pages never touched are holes; a host file's shared mapping is not counted). mm_rss_peak also
@@ -1092,7 +1122,7 @@ static inline int fd_limit(const struct process *pr)
 	return cur < SENTRY_MAX_FDS ? (int)cur : SENTRY_MAX_FDS;
 }
 
-/* vmaquery.c: mincore, msync, mlock, mlock2, munlock, mlockall, munlockall (pr->lock held) */
+/* vmaquery.c: mincore, msync, mlock, mlock2, munlock, mlockall, munlockall (pr->vm->lock held) */
 long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 
 /* fileio.c: fd syscalls on the application's host fds */

@@ -323,6 +323,14 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/rusage", NULL);     /* ru_maxrss, VmRSS/VmHWM, statm; ppoll/pselect6 time left */
 }
 
+/* clone(CLONE_VM) without CLONE_THREAD: two processes in one memory (writes, mmap, munmap, mprotect,
+ * brk; private and shared futexes; /proc/PID/maps), the child's exec leaving the parent its memory, the
+ * parent ending first, a fork from the child; every memory freed at the end (the sentry says if not). */
+PLATFORM_TEST(run_clone_vm)
+{
+	RUNP(PROGS_DIR "/clonevm", NULL);
+}
+
 /* The sentry's vDSO (sentry/vdso/): found by AT_SYSINFO_EHDR and versioned symbols, its clocks in
  * order with the syscall's and never backwards across threads, fork and exec; other clock ids as the
  * syscall; [vdso] in maps; munmap; all as natively. Then the same with the data page kept in syscall

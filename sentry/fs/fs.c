@@ -26,20 +26,20 @@ static long copy_path(struct process *pr, uint64_t upath, char *path)
 
 int fd_hold(struct process *pr, uint64_t fd, struct fd_ref *ref)
 {
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	int h = app_host_fd(pr, fd);
 	if (h >= 0) {
 		*ref = (struct fd_ref){ .h = h, .next = pr->held };
 		pr->held = ref;
 	}
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return h;
 }
 
 void fd_release(struct process *pr, struct fd_ref *ref)
 {
 	bool last = true;
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	for (struct fd_ref **pp = &pr->held; *pp;) {
 		if (*pp == ref) {
 			*pp = ref->next;
@@ -50,7 +50,7 @@ void fd_release(struct process *pr, struct fd_ref *ref)
 	}
 	if (ref->closing && last)
 		close(ref->h);
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 }
 
 bool fd_share(struct sentry *s, int h)
@@ -288,9 +288,9 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 			return h;
 		/* Not under the process lock (the dispatcher holds it for open): the reader may be
 		 * another thread of this process. Nothing here depends on it across the pause. */
-		pthread_mutex_unlock(&pr->lock);
+		pthread_mutex_unlock(&pr->vm->lock);
 		long slept = sig_nap(t, FIFO_POLL_NS);
-		pthread_mutex_lock(&pr->lock);
+		pthread_mutex_lock(&pr->vm->lock);
 		if (slept < 0)
 			return -EINTR;
 	}

@@ -225,12 +225,12 @@ static bool process_file(struct process *p, int tid, const char *file, struct te
 		putf(out, "\n");
 		/* Memory: another process's VMAs change under its own lock, which is taken only if free
 		 * (never waited for under the process table's: the lock order is the other way) */
-		bool mem = !p->zombie && (own || pthread_mutex_trylock(&p->lock) == 0);
+		bool mem = !p->zombie && (own || pthread_mutex_trylock(&p->vm->lock) == 0);
 		uint64_t size = 0, rss = mem ? mm_rss_peak(p) : 0;
-		for (size_t i = 0; mem && i < p->mm.n; i++)
-			size += p->mm.v[i].end - p->mm.v[i].start;
+		for (size_t i = 0; mem && i < p->vm->mm.n; i++)
+			size += p->vm->mm.v[i].end - p->vm->mm.v[i].start;
 		if (mem && !own)
-			pthread_mutex_unlock(&p->lock);
+			pthread_mutex_unlock(&p->vm->lock);
 		if (mem)
 			putf(out, "VmPeak:\t%8llu kB\nVmSize:\t%8llu kB\nVmHWM:\t%8llu kB\nVmRSS:\t%8llu kB\n",
 			     (unsigned long long)(size / 1024), (unsigned long long)(size / 1024),
@@ -266,19 +266,19 @@ static bool process_file(struct process *p, int tid, const char *file, struct te
 		     live_threads(p));
 	} else if (strcmp(file, "statm") == 0) {
 		uint64_t pages = 0;
-		for (size_t i = 0; i < p->mm.n; i++)
-			pages += (p->mm.v[i].end - p->mm.v[i].start) / 4096;
+		for (size_t i = 0; i < p->vm->mm.n; i++)
+			pages += (p->vm->mm.v[i].end - p->vm->mm.v[i].start) / 4096;
 		putf(out, "%llu %llu 0 0 0 0 0\n", (unsigned long long)pages, (unsigned long long)(mm_rss(p) / 4096));
 	} else if (strcmp(file, "mounts") == 0 || strcmp(file, "mountinfo") == 0) {
 		mount_table(&p->s->pol, strcmp(file, "mountinfo") == 0, out);
 	} else if (strcmp(file, "maps") == 0) {
-		for (size_t i = 0; i < p->mm.n; i++) {
-			const struct vma *v = &p->mm.v[i];
+		for (size_t i = 0; i < p->vm->mm.n; i++) {
+			const struct vma *v = &p->vm->mm.v[i];
 			uint64_t end = v->end;
 			/* One line per mapping, however copy-on-write has split its backing. */
-			while (i + 1 < p->mm.n && p->mm.v[i + 1].start == end && p->mm.v[i + 1].access == v->access &&
-			       p->mm.v[i + 1].shared == v->shared && p->mm.v[i + 1].special == v->special)
-				end = p->mm.v[++i].end;
+			while (i + 1 < p->vm->mm.n && p->vm->mm.v[i + 1].start == end && p->vm->mm.v[i + 1].access == v->access &&
+			       p->vm->mm.v[i + 1].shared == v->shared && p->vm->mm.v[i + 1].special == v->special)
+				end = p->vm->mm.v[++i].end;
 			const char *name = vdso_vma_name(v);
 			size_t at = out->n;
 			putf(out, "%08llx-%08llx %c%c%c%c 00000000 00:00 0", (unsigned long long)v->start,
@@ -483,10 +483,10 @@ static long procfs_fd(struct process *self, const char *rel, uint64_t flags)
 				file = strchr(file + 5, '/') + 1;
 			}
 			bool own_mm = strcmp(file, "maps") == 0 || strcmp(file, "statm") == 0;
-			bool other = p && own_mm && p != self, locked = other && pthread_mutex_trylock(&p->lock) == 0;
+			bool other = p && own_mm && p != self, locked = other && pthread_mutex_trylock(&p->vm->lock) == 0;
 			found = p && (!other || locked) && process_file(p, tid, file, &out, p == self);
 			if (locked)
-				pthread_mutex_unlock(&p->lock);
+				pthread_mutex_unlock(&p->vm->lock);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}

@@ -175,7 +175,7 @@ static struct process *spawn(struct sentry *s, const struct ctl_req *rq, char **
 			     char *msg, size_t msglen)
 {
 	char **argv = strs + 1, **envp = strs + 2 + rq->nargs;
-	struct process *pr = process_new(s, NULL);
+	struct process *pr = process_new(s, NULL, NULL);
 	struct task *t = pr ? task_new(pr) : NULL;
 	if (!t) {
 		for (int i = 0; i < 3; i++)

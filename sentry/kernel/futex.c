@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Futexes between the tasks of a process: wait (with timeouts and bitsets), wake and requeue.
+// Futexes between the tasks of a process (or of processes sharing one memory, clone(CLONE_VM)): wait
+// (with timeouts and bitsets), wake and requeue.
 //
 // The futex word is read with an atomic load through the address space while the futex lock is held,
 // and wakers take the same lock, so a wake between the application's store and our check is never
-// lost. Waiters are keyed by (process, address), except a shared futex (no FUTEX_PRIVATE_FLAG) in a
+// lost. Waiters are keyed by (memory, address), except a shared futex (no FUTEX_PRIVATE_FLAG) in a
 // MAP_SHARED mapping: that one is keyed by its memory-file offset, or for a shared file mapping by the
 // file (device, inode) and offset, so processes sharing the page meet wherever they map it.
 #include <errno.h>
@@ -24,16 +25,16 @@ static void to_abs_monotonic(const struct timespec *rel, struct timespec *abs)
 	}
 }
 
-/* The wait-queue key of futex word @uaddr: (process, address), or for a shared futex in a shared
+/* The wait-queue key of futex word @uaddr: (memory, address), or for a shared futex in a shared
  * mapping (NULL, memory-file offset) or (file token, offset). */
-static void futex_key(struct process *pr, uint64_t uaddr, uint64_t op, struct process **kpr, uint64_t *kaddr)
+static void futex_key(struct process *pr, uint64_t uaddr, uint64_t op, const void **kpr, uint64_t *kaddr)
 {
 	uint64_t off;
 	uintptr_t file;
-	*kpr = pr;
+	*kpr = pr->vm; /* private: the memory (Linux keys them by mm), shared by CLONE_VM processes */
 	*kaddr = uaddr;
 	if (!(op & FUTEX_PRIVATE_FLAG) && mm_shared_offset(pr, uaddr, &file, &off)) {
-		*kpr = (struct process *)file; /* an identity only, never dereferenced */
+		*kpr = (const void *)file; /* an identity only, never dereferenced */
 		*kaddr = off;
 	}
 }
@@ -45,7 +46,7 @@ static long futex_wait(struct task *t, uint64_t uaddr, uint64_t op, uint32_t val
 	struct sentry *s = pr->s;
 	struct futex_waiter w = { .bitset = bitset };
 	mm_populate(pr, uaddr, 4); /* the word may be unpopulated memory, nothing installed yet */
-	futex_key(pr, uaddr, op, &w.pr, &w.addr);
+	futex_key(pr, uaddr, op, &w.key, &w.addr);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -54,7 +55,7 @@ static long futex_wait(struct task *t, uint64_t uaddr, uint64_t op, uint32_t val
 	long ret = 0;
 	pthread_mutex_lock(&s->futex_lock);
 	uint32_t cur;
-	if (cv_as_load_u32(pr->as, uaddr, &cur) < 0) {
+	if (cv_as_load_u32(pr->vm->as, uaddr, &cur) < 0) {
 		ret = -EFAULT;
 		goto out;
 	}
@@ -95,19 +96,19 @@ out:
 /* Wake up to @n waiters on (pr, uaddr) matching @bitset; move up to @n2 more to @uaddr2 if requeue. */
 /* Keys are computed before the futex lock is taken (futex_key takes the process lock, which syscalls
  * hold while they may wake futexes through signals). */
-static long futex_wake(struct sentry *s, struct process *kpr, uint64_t key, uint32_t bitset, uint32_t n,
-		       bool requeue, struct process *kpr2, uint64_t key2, uint32_t n2)
+static long futex_wake(struct sentry *s, const void *kpr, uint64_t key, uint32_t bitset, uint32_t n,
+		       bool requeue, const void *kpr2, uint64_t key2, uint32_t n2)
 {
 	long woken = 0, moved = 0;
 	for (struct futex_waiter *w = s->futex_waiters; w; w = w->next) {
-		if (w->woken || w->pr != kpr || w->addr != key || !(w->bitset & bitset))
+		if (w->woken || w->key != kpr || w->addr != key || !(w->bitset & bitset))
 			continue;
 		if ((uint32_t)woken < n) {
 			w->woken = true;
 			pthread_cond_signal(&w->cond);
 			woken++;
 		} else if (requeue && (uint32_t)moved < n2) {
-			w->pr = kpr2;
+			w->key = kpr2;
 			w->addr = key2;
 			moved++;
 		}
@@ -130,7 +131,7 @@ static long futex_atomic_op(struct process *pr, uint64_t uaddr2, uint32_t encode
 		return -EFAULT;
 	for (int tries = 0; tries < 1000; tries++) {
 		uint32_t cur, nv, seen;
-		if (cv_as_load_u32(pr->as, uaddr2, &cur) < 0)
+		if (cv_as_load_u32(pr->vm->as, uaddr2, &cur) < 0)
 			return -EFAULT;
 		switch (opc) {
 		case FUTEX_OP_SET: nv = oparg; break;
@@ -139,7 +140,7 @@ static long futex_atomic_op(struct process *pr, uint64_t uaddr2, uint32_t encode
 		case FUTEX_OP_ANDN: nv = cur & ~oparg; break;
 		default: nv = cur ^ oparg; break;
 		}
-		if (cv_as_cas_u32(pr->as, uaddr2, cur, nv, &seen) < 0)
+		if (cv_as_cas_u32(pr->vm->as, uaddr2, cur, nv, &seen) < 0)
 			return -EFAULT;
 		if (seen == cur) {
 			*old = cur;
@@ -176,7 +177,7 @@ static long futex_wake_op(struct task *t, uint64_t uaddr, uint64_t op, uint32_t 
 	unsigned cmp = (encoded >> 24) & 0xf;
 	if (cmp > FUTEX_OP_CMP_GE)
 		return -ENOSYS;
-	struct process *kpr, *kpr2;
+	const void *kpr, *kpr2;
 	uint64_t key, key2;
 	futex_key(pr, uaddr, op, &kpr, &key);
 	futex_key(pr, uaddr2, op, &kpr2, &key2);
@@ -201,10 +202,10 @@ static void robust_death(struct task *t, uint64_t uaddr)
 	bool ok = mm_writable(pr, uaddr) && mm_own_page(pr, uaddr) == 0;
 	for (int tries = 0; ok && tries < 1000; tries++) {
 		uint32_t cur, seen;
-		if (cv_as_load_u32(pr->as, uaddr, &cur) < 0 || (cur & FUTEX_TID_MASK) != (uint32_t)t->tid)
+		if (cv_as_load_u32(pr->vm->as, uaddr, &cur) < 0 || (cur & FUTEX_TID_MASK) != (uint32_t)t->tid)
 			return;
 		uint32_t nv = (cur & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-		if (cv_as_cas_u32(pr->as, uaddr, cur, nv, &seen) < 0)
+		if (cv_as_cas_u32(pr->vm->as, uaddr, cur, nv, &seen) < 0)
 			return;
 		if (seen != cur)
 			continue;
@@ -281,7 +282,7 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 		uint32_t bitset = cmd == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : (uint32_t)val3;
 		if (!bitset)
 			return -EINVAL;
-		struct process *kpr;
+		const void *kpr;
 		uint64_t key;
 		futex_key(pr, uaddr, op, &kpr, &key);
 		pthread_mutex_lock(&s->futex_lock);
@@ -296,7 +297,7 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 	case FUTEX_CMP_REQUEUE: {
 		if (uaddr2 & 3)
 			return -EINVAL;
-		struct process *kpr, *kpr2;
+		const void *kpr, *kpr2;
 		uint64_t key, key2;
 		mm_populate(pr, uaddr, 4);
 		futex_key(pr, uaddr, op, &kpr, &key);
@@ -304,7 +305,7 @@ long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_
 		pthread_mutex_lock(&s->futex_lock);
 		long n = -EAGAIN;
 		uint32_t cur;
-		if (cmd == FUTEX_CMP_REQUEUE && cv_as_load_u32(pr->as, uaddr, &cur) < 0)
+		if (cmd == FUTEX_CMP_REQUEUE && cv_as_load_u32(pr->vm->as, uaddr, &cur) < 0)
 			n = -EFAULT;
 		else if (cmd == FUTEX_REQUEUE || cur == (uint32_t)val3)
 			n = futex_wake(s, kpr, key, FUTEX_BITSET_MATCH_ANY, (uint32_t)val, true, kpr2, key2, (uint32_t)utime);

@@ -15,7 +15,7 @@
 #define MAX_ARGS 4096
 #define MAX_ARG_BYTES (2u << 20)
 
-struct process *process_new(struct sentry *s, struct process *parent)
+struct process *process_new(struct sentry *s, struct process *parent, struct vm *vm)
 {
 	struct process *pr = calloc(1, sizeof(*pr));
 	if (!pr)
@@ -43,19 +43,15 @@ struct process *process_new(struct sentry *s, struct process *parent)
 		pr->dumpable = true;
 	}
 	rlimits_init(pr, parent);
-	/* Recursive: the memory manager's slow paths (copy-on-write) take it from callers that hold it
-	 * (most syscalls) and from callers that do not (blocking ones, signal delivery). */
-	pthread_mutexattr_t ma;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&pr->lock, &ma);
-	pthread_mutexattr_destroy(&ma);
 	for (int i = 0; i < SENTRY_MAX_FDS; i++)
 		pr->fds[i] = -1;
 	pthread_mutex_init(&pr->fdid_lock, NULL);
 	for (int i = 0; i < 4; i++)
 		pr->fdid[i].fd = -1;
-	if (cv_as_new(s->p, &pr->as) < 0) {
+	if (vm)
+		vm_get(vm);
+	pr->vm = vm ? vm : vm_new(s);
+	if (!pr->vm) {
 		free(pr);
 		return NULL;
 	}
@@ -92,13 +88,11 @@ void process_free(struct process *pr)
 			close(t->wake_fd);
 		free(t);
 	}
-	mm_destroy(pr);
 	free(pr->vfork_snap);
 	sigfd_free(pr);
 	ptimers_clear(pr);
-	cv_as_release(pr->as);
+	vm_put(pr->s, pr->vm); /* the memory, if no other process uses it */
 	procfs_release(pr);
-	pthread_mutex_destroy(&pr->lock);
 	free(pr->args);
 	free(pr->env);
 	free(pr);
@@ -146,8 +140,9 @@ void task_exit(struct task *t)
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
 	futex_robust_exit(t); /* the robust mutexes it held: their waiters learn the owner died */
-	/* CLONE_CHILD_CLEARTID: zero the tid word and wake its futex (pthread_join waits on it). */
-	if (t->clear_child_tid && !t->ends_group) {
+	/* CLONE_CHILD_CLEARTID: zero the tid word and wake its futex (pthread_join waits on it) if anyone
+	 * else uses the memory: another thread, or another process after clone(CLONE_VM). */
+	if (t->clear_child_tid && (!t->ends_group || __atomic_load_n(&pr->vm->users, __ATOMIC_RELAXED) > 1)) {
 		uint32_t zero = 0;
 		if (mm_copy_out(pr, t->clear_child_tid, &zero, 4) == 0)
 			do_futex(t, t->clear_child_tid, 1 /* FUTEX_WAKE */, 1, 0, 0, 0);
@@ -356,25 +351,31 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	if (flags & CLONE_THREAD)
 		return clone_thread(t, flags, newsp, ptid, ctid, tls);
 	/* fork, vfork and posix_spawn's clone(CLONE_VM|CLONE_VFORK): all become a copy (vfork's sharing is
-	 * an optimisation POSIX lets us skip). */
-	if ((flags & CLONE_VM) && !(flags & CLONE_VFORK))
-		return -EINVAL;
+	 * an optimisation POSIX lets us skip). clone(CLONE_VM) alone: a new process in the same memory
+	 * (struct vm), as Linux. Its own fd table and signal actions: a shared one (CLONE_FILES,
+	 * CLONE_SIGHAND without CLONE_THREAD) is not supported (EINVAL; Linux allows both). */
+	bool share_vm = (flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM;
 	if (flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID))
 		return -EINVAL;
 	if ((flags & 0xff) > 64)
 		return -EINVAL;
-	struct process *c = process_new(s, pr);
+	if ((flags & CLONE_SETTLS) && tls >= s->caps.max_user_addr)
+		return -EPERM;
+	struct process *c = process_new(s, pr, share_vm ? pr->vm : NULL);
 	if (!c)
 		return -EAGAIN;
 	struct task *ct = task_new(c);
 	c->vfork_vm = (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
 	c->exit_signal = (int)(flags & 0xff);
 	c->parent_tid = t->tid;
-	cv_as_prefork(pr->as); /* no half-patched syscall site is copied */
-	int ret = ct ? mm_fork(pr, c) : -ENOMEM;
-	if (ret == 0 && c->vfork_vm)
-		ret = mm_vfork_snapshot(c);
-	cv_as_postfork(pr->as);
+	int ret = ct ? 0 : -ENOMEM;
+	if (ret == 0 && !share_vm) {
+		cv_as_prefork(pr->vm->as); /* no half-patched syscall site is copied */
+		ret = mm_fork(pr, c);
+		if (ret == 0 && c->vfork_vm)
+			ret = mm_vfork_snapshot(c);
+		cv_as_postfork(pr->vm->as);
+	}
 	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
 		if (pr->fds[i] >= 0) {
 			c->fds[i] = fd_share(s, pr->fds[i]) ? pr->fds[i] : host_dup(s, pr->fds[i]);
@@ -427,6 +428,8 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	ct->st->regs.rax = 0;
 	if (newsp)
 		ct->st->regs.rsp = newsp;
+	if (flags & CLONE_SETTLS)
+		ct->st->regs.fs_base = tls;
 	memcpy(ct->st->xsave, t->st->xsave, t->st->xsave_size);
 	cv_ctx_full_state_changed(ct->ctx);
 	if (t->pt.tracer)
@@ -453,7 +456,7 @@ static void vfork_wait(struct task *t)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	pthread_mutex_lock(&s->lock);
 	while (!t->vfork_done) {
 		if (pr->group_exit || s->shutting_down || (t->pending & (1ull << (SIGKILL - 1)))) {
@@ -469,7 +472,7 @@ static void vfork_wait(struct task *t)
 		nudge_and_wait(s, 50);
 	}
 	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 }
 
 void vfork_release(struct process *c)
@@ -526,6 +529,29 @@ static void free_strv(char **v)
 	free(v);
 }
 
+/* execve's new memory @vm replaces t's process's old one, which the other processes sharing it keep
+ * (clone(CLONE_VM)); swapped under the old one's lock and s->lock, which others look at it under. */
+static void exec_leave_vm(struct task *t, struct vm *vm)
+{
+	struct process *pr = t->proc;
+	struct sentry *s = pr->s;
+	struct vm *old = pr->vm;
+	/* As Linux's mm_release at exec: a CLONE_CHILD_CLEARTID word in a memory others go on using is
+	 * cleared and its waiters woken (the parent learns the child let go of it). */
+	if (t->clear_child_tid && __atomic_load_n(&old->users, __ATOMIC_RELAXED) > 1) {
+		uint32_t zero = 0;
+		if (mm_copy_out(pr, t->clear_child_tid, &zero, 4) == 0)
+			do_futex(t, t->clear_child_tid, 1 /* FUTEX_WAKE */, 1, 0, 0, 0);
+	}
+	t->clear_child_tid = 0;
+	pthread_mutex_lock(&old->lock);
+	pthread_mutex_lock(&s->lock);
+	__atomic_store_n(&pr->vm, vm, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&old->lock);
+	vm_put(s, old);
+}
+
 long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, uint64_t uenvp, uint64_t flags)
 {
 	struct process *pr = t->proc;
@@ -539,16 +565,16 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	int fd;
 	/* Relative to a close-on-exec fd, a script's interpreter could not open /dev/fd/N/...: ENOENT. */
 	bool by_fd = dirfd != AT_FDCWD && path[0] != '/';
-	pthread_mutex_lock(&pr->lock); /* execve runs without it */
+	pthread_mutex_lock(&pr->vm->lock); /* execve runs without it */
 	bool cloexec = by_fd && dirfd >= 0 && dirfd < SENTRY_MAX_FDS && pr->cloexec[dirfd];
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	if (!path[0] && (flags & AT_EMPTY_PATH)) { /* fexecve: the file of the fd (O_PATH too) */
-		pthread_mutex_lock(&pr->lock);
+		pthread_mutex_lock(&pr->vm->lock);
 		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
 		fd = h < 0 ? -EBADF : fcntl(h, F_DUPFD_CLOEXEC, 3);
 		if (h >= 0 && fd < 0)
 			fd = -EMFILE;
-		pthread_mutex_unlock(&pr->lock);
+		pthread_mutex_unlock(&pr->vm->lock);
 		struct stat lst;
 		if (fd >= 0 && fstat(fd, &lst) == 0 && S_ISLNK(lst.st_mode)) { /* an O_PATH|O_NOFOLLOW link */
 			close(fd);
@@ -590,7 +616,10 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	memcpy(tmp.rlim, pr->rlim, sizeof(tmp.rlim));
 	struct cv_ctx *ctx = NULL;
 	uint64_t entry, sp;
-	long ret = cv_ctx_new(s->p, 0, &ctx);
+	tmp.vm = vm_new_bare(s);
+	long ret = tmp.vm ? 0 : -ENOMEM;
+	if (ret == 0)
+		ret = cv_ctx_new(s->p, 0, &ctx);
 	if (ret == 0)
 		ret = load_elf(&tmp, real, path, argv, envp, &entry, &sp, err, sizeof(err));
 	if (ret == 0)
@@ -606,7 +635,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		if (s->opts.trace && err[0])
 			fprintf(stderr, "[%d] execve: %s\n", t->tid, err);
 		cv_ctx_release(ctx);
-		mm_destroy(&tmp);
+		vm_put(s, tmp.vm);
 		return ret == -ENOMEM ? -ENOMEM : ret == -EACCES ? -EACCES : -ENOEXEC;
 	}
 	/* The point of no return: like Linux, every other thread of the process ends now, and the caller
@@ -625,21 +654,25 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	}
 	pthread_mutex_unlock(&s->lock);
 	vfork_release(pr); /* before its old memory goes: a vfork parent reads what it wrote there */
-	mm_destroy(pr);
-	/* The old image's address space, emptied, takes the new one: its stub ran the caller just now,
-	 * where a fresh one (even prepared) pays a cold start on its first requests, and none is made
-	 * and ended. Emptied as a whole, it is as new (the platform forgets what it knew of the old
-	 * mappings). Only if that fails, a fresh one. */
+	/* The old image's address space, emptied, takes the new one when no other process shares it
+	 * (clone(CLONE_VM)): its stub ran the caller just now, where a fresh one (even prepared) pays a
+	 * cold start on its first requests, and none is made and ended. Emptied as a whole, it is as new
+	 * (the platform forgets what it knew of the old mappings). Else, or if that fails, a fresh one. */
+	struct vm *old = pr->vm;
+	struct cv_as *as = NULL;
 	uint64_t lo = s->caps.min_user_addr;
-	if (cv_as_unmap(pr->as, lo, s->caps.max_user_addr - lo) < 0) {
-		cv_as_release(pr->as);
-		pr->as = NULL;
-		if (cv_as_new(s->p, &pr->as) < 0)
-			pr->as = NULL;
+	pthread_mutex_lock(&old->lock);
+	if (__atomic_load_n(&old->users, __ATOMIC_ACQUIRE) == 1 && old->as &&
+	    cv_as_unmap(old->as, lo, s->caps.max_user_addr - lo) == 0) {
+		as = old->as;
+		old->as = NULL; /* its map, still holding the old pages, goes with exec_leave_vm */
 	}
-	tmp.as = pr->as;
-	bool installed = tmp.as && mm_end_defer(&tmp) == 0;
-	pr->mm = tmp.mm;
+	pthread_mutex_unlock(&old->lock);
+	if (!as && cv_as_new(s->p, &as) < 0)
+		as = NULL;
+	tmp.vm->as = as;
+	bool installed = as && mm_end_defer(&tmp) == 0;
+	exec_leave_vm(t, tmp.vm);
 	memcpy(pr->auxv, tmp.auxv, sizeof(pr->auxv));
 	pr->auxv_len = tmp.auxv_len;
 	pthread_mutex_lock(&s->lock); /* the shutdown path interrupts t->ctx under the lock */

@@ -327,9 +327,9 @@ static long on_stopped(struct task *t, struct task *o, int req, uint64_t addr, u
 		return mm_copy_out(pr, data, &v, 8) < 0 ? -EFAULT : 0;
 	case PTRACE_POKETEXT:
 	case PTRACE_POKEDATA: { /* regardless of protection (breakpoints in code), copy-on-write kept */
-		pthread_mutex_lock(&o->proc->lock);
+		struct vm *vm = vm_lock(o->proc);
 		int r = mm_poke(o->proc, addr, &data, 8);
-		pthread_mutex_unlock(&o->proc->lock);
+		pthread_mutex_unlock(&vm->lock);
 		return r < 0 ? -EIO : 0;
 	}
 	case PTRACE_PEEKUSER: {
@@ -487,9 +487,9 @@ long remote_copy(struct process *self, struct process *p, uint64_t local, uint64
 		if (write) {
 			fault = mm_copy_in(self, la, buf, n) < 0;
 			if (!fault && force) {
-				pthread_mutex_lock(&p->lock);
+				struct vm *vm = vm_lock(p);
 				fault = mm_poke(p, ra, buf, n) < 0;
-				pthread_mutex_unlock(&p->lock);
+				pthread_mutex_unlock(&vm->lock);
 			} else if (!fault) {
 				fault = mm_copy_out(p, ra, buf, n) < 0;
 			}

@@ -341,10 +341,10 @@ long sys_getrusage(struct task *t, int64_t who, uint64_t uru)
 	if (who == RUSAGE_CHILDREN) {
 		ru.ru_maxrss = (long)(child_peak / 1024);
 	} else { /* kB, as Linux: the process's peak (a thread's is its process's) */
-		pthread_mutex_lock(&pr->lock);
+		pthread_mutex_lock(&pr->vm->lock);
 		mm_rss_peak(pr);
 		ru.ru_maxrss = (long)(pr->rss_hwm / 1024);
-		pthread_mutex_unlock(&pr->lock);
+		pthread_mutex_unlock(&pr->vm->lock);
 	}
 	return mm_copy_out(pr, uru, &ru, sizeof(ru));
 }

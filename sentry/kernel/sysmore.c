@@ -267,6 +267,9 @@ static long sys_unshare(struct process *pr, uint64_t flags)
 	bool alone = pr->live_tasks <= 1;
 	if ((flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)) && !alone)
 		return -EINVAL;
+	if ((flags & CLONE_VM) && __atomic_load_n(&pr->vm->users, __ATOMIC_RELAXED) > 1)
+		return -EINVAL; /* a memory other processes share (clone(CLONE_VM)): Linux cannot unshare it either */
+
 	if (flags & ns)
 		return -EPERM;
 	return (flags & (CLONE_FILES | CLONE_FS)) && !alone ? -EINVAL : 0;

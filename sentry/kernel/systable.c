@@ -439,10 +439,10 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 	bool lock = !(d && (d->flags & SC_UNLOCKED)) &&
 		    !(t->st->regs.orig_rax == SYS_fcntl && (t->st->regs.rsi == F_SETLKW || t->st->regs.rsi == F_OFD_SETLKW));
 	if (lock)
-		pthread_mutex_lock(&pr->lock); /* the mm and fd table are shared by the process's tasks */
+		pthread_mutex_lock(&pr->vm->lock); /* the mm and fd table are shared by the process's tasks */
 	int r = dispatch(t, ex);
 	if (lock)
-		pthread_mutex_unlock(&pr->lock);
+		pthread_mutex_unlock(&pr->vm->lock);
 	if (r == 0 && t->restart_now) { /* sigreturn to a syscall SA_RESTART restarts: run it again */
 		t->restart_now = false;
 		return do_syscall(t, ex);

@@ -81,8 +81,8 @@ static int build_stack(struct process *pr, char *const argv[], char *const envp[
 	int ret = mm_map_anon(pr, top - size, size, CV_ACCESS_READ | CV_ACCESS_WRITE, true, false, &stack);
 	if (ret < 0)
 		return ret;
-	pr->mm.stack_start = stack;
-	pr->mm.mmap_base = stack - (256ull << 20); /* mmap grows down from below the stack */
+	pr->vm->mm.stack_start = stack;
+	pr->vm->mm.mmap_base = stack - (256ull << 20); /* mmap grows down from below the stack */
 
 	size_t argc = 0, envc = 0;
 	while (argv[argc])
@@ -334,7 +334,7 @@ int load_elf(struct process *pr, const char *file, const char *path, char *const
 	int ret = load_elf_depth(pr, file, path, argv, envp, entry, sp, err, errlen, 0);
 	/* Without an address space yet (execve's image: it takes the old one's once past the point of
 	 * no return), the installs stay held back for the caller's mm_end_defer(). */
-	int fl = pr->as ? mm_end_defer(pr) : 0;
+	int fl = pr->vm->as ? mm_end_defer(pr) : 0;
 	if (ret == 0 && fl < 0) {
 		snprintf(err, errlen, "%s: cannot map the image: %s", path, strerror(-fl));
 		ret = fl;
@@ -370,7 +370,7 @@ static int load_elf_depth(struct process *pr, const char *file, const char *path
 			return -ELIBBAD;
 		}
 	}
-	pr->mm.brk_start = pr->mm.brk = exe.end;
+	pr->vm->mm.brk_start = pr->vm->mm.brk = exe.end;
 	uint64_t vdso;
 	if ((ret = vdso_map(pr, &vdso)) < 0) {
 		snprintf(err, errlen, "%s: cannot map the vDSO: %s", path, strerror(-ret));

@@ -136,7 +136,7 @@ static bool defer_install(struct mm *mm, const struct cv_as_mapping *m)
 
 int mm_flush_installs(struct process *pr)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	if (mm->ndefer == 0)
 		return 0;
 	size_t n = mm->ndefer;
@@ -146,12 +146,12 @@ int mm_flush_installs(struct process *pr)
 
 void mm_defer_installs(struct process *pr)
 {
-	pr->mm.deferring = true;
+	pr->vm->mm.deferring = true;
 }
 
 int mm_end_defer(struct process *pr)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	int ret = mm_flush_installs(pr);
 	free(mm->defer);
 	mm->defer = NULL;
@@ -165,15 +165,15 @@ int vma_install(struct process *pr, const struct vma *v)
 	struct cv_as_mapping m;
 	if (!vma_mapping(pr, v, &m))
 		return 0;
-	if (defer_install(&pr->mm, &m))
+	if (defer_install(&pr->vm->mm, &m))
 		return 0;
-	int ret = cv_as_map(pr->as, m.addr, m.fd, m.offset, m.len, m.access, false);
+	int ret = cv_as_map(pr->vm->as, m.addr, m.fd, m.offset, m.len, m.access, false);
 	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
 
 int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n)
 {
-	int ret = cv_as_map_many(pr->as, m, n, NULL);
+	int ret = cv_as_map_many(pr->vm->as, m, n, NULL);
 	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
 
@@ -190,10 +190,15 @@ int vma_ref(struct process *pr, const struct vma *v)
 
 void vma_unref(struct process *pr, const struct vma *v)
 {
+	vma_release(pr->s, v);
+}
+
+void vma_release(struct sentry *s, const struct vma *v)
+{
 	if (v->lazy)
 		return;
 	if (!v->host) {
-		cv_memfile_decref(pr->s->mf, v->mf_off, v->end - v->start);
+		cv_memfile_decref(s->mf, v->mf_off, v->end - v->start);
 	} else {
 		hostmap_put(v->host);
 	}
@@ -202,7 +207,7 @@ void vma_unref(struct process *pr, const struct vma *v)
 /* Forget [start, end): what backs it is released; the address space is not touched. */
 int mm_remove_range(struct process *pr, uint64_t start, uint64_t end)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	if (vma_split_at(mm, start) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
 	size_t i = vma_find(mm, start), j = i;
@@ -222,7 +227,7 @@ bool mm_range_free(const struct mm *mm, uint64_t start, uint64_t end)
 /* Highest free gap of len bytes below mm->mmap_base. */
 uint64_t mm_find_gap(const struct process *pr, uint64_t len)
 {
-	const struct mm *mm = &pr->mm;
+	const struct mm *mm = &pr->vm->mm;
 	uint64_t top = mm->mmap_base;
 	for (size_t k = mm->n; k-- > 0;) {
 		const struct vma *v = &mm->v[k];
@@ -247,7 +252,7 @@ static bool installed_in(const struct mm *mm, uint64_t start, uint64_t end)
 /* Map VMA @v (its backing ours) at @addr or a free gap; the backing is dropped on failure. */
 static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, struct vma v, uint64_t *out)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	int ret = -ENOMEM;
 	if (!fixed && (!addr || __builtin_add_overflow(addr, len, &v.end) || v.end > pr->s->caps.max_user_addr ||
 		       addr < pr->s->caps.min_user_addr || !mm_range_free(mm, addr, v.end)))
@@ -260,10 +265,10 @@ static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, 
 		 * installed) stay the process's, never freed while mapped. */
 		bool clear = v.lazy && installed_in(mm, addr, v.end);
 		ret = !v.lazy ? vma_install(pr, &v)
-			      : clear && (mm_flush_installs(pr) < 0 || cv_as_unmap(pr->as, addr, len) < 0) ? -ENOMEM : 0;
+			      : clear && (mm_flush_installs(pr) < 0 || cv_as_unmap(pr->vm->as, addr, len) < 0) ? -ENOMEM : 0;
 		if (ret == 0 && mm_remove_range(pr, addr, v.end) < 0) { /* (not with the room reserved) */
 			mm_flush_installs(pr);
-			cv_as_unmap(pr->as, addr, len);
+			cv_as_unmap(pr->vm->as, addr, len);
 			ret = -ENOMEM;
 		}
 	}
@@ -352,7 +357,7 @@ int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len)
 {
 	uint64_t end;
-	return !__builtin_add_overflow(addr, PAGE_UP(len), &end) && mm_range_free(&pr->mm, addr, end);
+	return !__builtin_add_overflow(addr, PAGE_UP(len), &end) && mm_range_free(&pr->vm->mm, addr, end);
 }
 
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
@@ -396,10 +401,10 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 
 int mm_set_bus(struct process *pr, uint64_t start, uint64_t end)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	if (start >= end)
 		return 0;
-	if ((installed_in(mm, start, end) && cv_as_unmap(pr->as, start, end - start) < 0) ||
+	if ((installed_in(mm, start, end) && cv_as_unmap(pr->vm->as, start, end - start) < 0) ||
 	    vma_split_at(mm, start) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
 	size_t i = vma_find(mm, start);
@@ -417,9 +422,9 @@ int mm_set_bus(struct process *pr, uint64_t start, uint64_t end)
 
 void mm_set_file(struct process *pr, uint64_t addr)
 {
-	size_t i = vma_find(&pr->mm, addr);
-	if (i < pr->mm.n && pr->mm.v[i].start == addr)
-		pr->mm.v[i].file = true;
+	size_t i = vma_find(&pr->vm->mm, addr);
+	if (i < pr->vm->mm.n && pr->vm->mm.v[i].start == addr)
+		pr->vm->mm.v[i].file = true;
 }
 
 /* Bytes of memory-file range [off, off+len) that hold data (SEEK_DATA/SEEK_HOLE: holes are pages
@@ -443,8 +448,8 @@ uint64_t mm_rss(const struct process *pr)
 {
 	int fd = cv_memfile_fd(pr->s->mf);
 	uint64_t n = 0;
-	for (size_t i = 0; i < pr->mm.n; i++) {
-		const struct vma *v = &pr->mm.v[i];
+	for (size_t i = 0; i < pr->vm->mm.n; i++) {
+		const struct vma *v = &pr->vm->mm.v[i];
 		if (!v->host && !v->lazy)
 			n += data_in(fd, v->mf_off, v->end - v->start);
 	}
@@ -476,8 +481,8 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 	if (end - addr >= RSS_MEASURE_UNMAP)
 		mm_rss_peak(pr); /* a large free may end a peak getrusage would not see otherwise */
 	int ret = mm_flush_installs(pr);
-	if (ret == 0 && installed_in(&pr->mm, addr, end))
-		ret = cv_as_unmap(pr->as, addr, end - addr);
+	if (ret == 0 && installed_in(&pr->vm->mm, addr, end))
+		ret = cv_as_unmap(pr->vm->as, addr, end - addr);
 	if (ret < 0)
 		return ret == -EINVAL ? -EINVAL : -ENOMEM;
 	return mm_remove_range(pr, addr, end);
@@ -490,9 +495,9 @@ static bool within(struct process *pr, uint64_t addr, uint64_t add, uint64_t lim
 	if (lim == RLIM_INFINITY)
 		return true;
 	uint64_t total = 0, end = addr + add;
-	for (size_t i = 0; i < pr->mm.n; i++) {
-		const struct vma *v = &pr->mm.v[i];
-		if (data && (!(v->access & CV_ACCESS_WRITE) || v->shared || v->host || v->start == pr->mm.stack_start))
+	for (size_t i = 0; i < pr->vm->mm.n; i++) {
+		const struct vma *v = &pr->vm->mm.v[i];
+		if (data && (!(v->access & CV_ACCESS_WRITE) || v->shared || v->host || v->start == pr->vm->mm.stack_start))
 			continue;
 		total += v->end - v->start;
 		if (addr && v->start < end && addr < v->end) /* MAP_FIXED over it: replaced, not added */
@@ -513,19 +518,19 @@ bool mm_data_allows(struct process *pr, uint64_t addr, uint64_t add)
 
 bool mm_writable(struct process *pr, uint64_t addr)
 {
-	pthread_mutex_lock(&pr->lock);
-	size_t i = vma_find(&pr->mm, addr);
-	bool ok = i < pr->mm.n && pr->mm.v[i].start <= addr && (pr->mm.v[i].access & CV_ACCESS_WRITE);
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
+	size_t i = vma_find(&pr->vm->mm, addr);
+	bool ok = i < pr->vm->mm.n && pr->vm->mm.v[i].start <= addr && (pr->vm->mm.v[i].access & CV_ACCESS_WRITE);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return ok;
 }
 
 bool mm_mapped(struct process *pr, uint64_t addr)
 {
-	pthread_mutex_lock(&pr->lock);
-	size_t i = vma_find(&pr->mm, addr);
-	bool ok = i < pr->mm.n && pr->mm.v[i].start <= addr;
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
+	size_t i = vma_find(&pr->vm->mm, addr);
+	bool ok = i < pr->vm->mm.n && pr->vm->mm.v[i].start <= addr;
+	pthread_mutex_unlock(&pr->vm->lock);
 	return ok;
 }
 
@@ -544,7 +549,7 @@ void mm_fault_window(const struct vma *v, uint64_t page, uint64_t *lo, uint64_t 
 
 int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	int done = 0;
 	for (size_t i = vma_find(mm, start); i < mm->n && mm->v[i].start < end; i++) {
 		if (!mm->v[i].lazy || !mm->v[i].access || mm->v[i].bus)
@@ -592,9 +597,9 @@ int mm_populate(struct process *pr, uint64_t addr, uint64_t len)
 	uint64_t end;
 	if (len == 0 || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
 		return 0;
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	int ret = mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end));
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return ret;
 }
 
@@ -605,19 +610,19 @@ static int populate_around(struct process *pr, uint64_t addr, size_t len)
 	if (len == 0 || __builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
 		return 0;
 	uint64_t lo = addr & ~(PAGE - 1), hi = PAGE_UP(end);
-	pthread_mutex_lock(&pr->lock);
-	widen(&pr->mm, &lo, &hi);
+	pthread_mutex_lock(&pr->vm->lock);
+	widen(&pr->vm->mm, &lo, &hi);
 	int ret = mm_populate_locked(pr, lo, hi);
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return ret;
 }
 
 int mm_own_page(struct process *pr, uint64_t addr)
 {
 	uint64_t page = addr & ~(PAGE - 1);
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	int ret = mm_populate_locked(pr, page, page + PAGE) < 0 ? -ENOMEM : mm_unshare(pr, page, page + PAGE, PAGE, false);
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return ret;
 }
 
@@ -654,7 +659,7 @@ bool mm_range_mapped(const struct mm *mm, uint64_t addr, uint64_t end)
 
 int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	uint64_t end;
 	len = PAGE_UP(len);
 	if ((addr & (PAGE - 1)) || __builtin_add_overflow(addr, len, &end))
@@ -683,7 +688,7 @@ int mm_protect(struct process *pr, uint64_t addr, uint64_t len, unsigned access)
 
 uint64_t mm_brk(struct process *pr, uint64_t want)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	/* Out of range (brk(-1) would round up to 0 and unmap everything): the break stays, as Linux. */
 	if (want < mm->brk_start || want > pr->s->caps.max_user_addr)
 		return mm->brk;
@@ -706,25 +711,16 @@ uint64_t mm_brk(struct process *pr, uint64_t want)
 	return mm->brk;
 }
 
-void mm_destroy(struct process *pr)
-{
-	for (size_t i = 0; i < pr->mm.n; i++)
-		vma_unref(pr, &pr->mm.v[i]);
-	free(pr->mm.v);
-	free(pr->mm.defer);
-	memset(&pr->mm, 0, sizeof(pr->mm));
-}
-
 int mm_copy_in(struct process *pr, uint64_t addr, void *dst, size_t len)
 {
 	if (len == 0)
 		return 0;
 	if (mm_flush_installs(pr) < 0)
 		return -EFAULT;
-	if (cv_as_copy_in(pr->as, addr, dst, len) == (long)len)
+	if (cv_as_copy_in(pr->vm->as, addr, dst, len) == (long)len)
 		return 0;
 	/* Unpopulated memory is not installed yet: populate it and try again. */
-	return populate_around(pr, addr, len) > 0 && cv_as_copy_in(pr->as, addr, dst, len) == (long)len ? 0 : -EFAULT;
+	return populate_around(pr, addr, len) > 0 && cv_as_copy_in(pr->vm->as, addr, dst, len) == (long)len ? 0 : -EFAULT;
 }
 
 int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
@@ -733,39 +729,39 @@ int mm_copy_out(struct process *pr, uint64_t addr, const void *src, size_t len)
 		return 0;
 	if (mm_flush_installs(pr) < 0)
 		return -EFAULT;
-	if (cv_as_copy_out(pr->as, addr, src, len) == (long)len)
+	if (cv_as_copy_out(pr->vm->as, addr, src, len) == (long)len)
 		return 0;
 	/* Copy-on-write pages are installed read-only, unpopulated ones not at all: give them their own
 	 * pages and try again. */
 	uint64_t end;
 	if (__builtin_add_overflow(addr, len, &end) || end > pr->s->caps.max_user_addr)
 		return -EFAULT;
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	int ret = populate_around(pr, addr, len);
 	ret = ret < 0 ? ret : mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, true);
-	pthread_mutex_unlock(&pr->lock);
-	return ret == 0 && cv_as_copy_out(pr->as, addr, src, len) == (long)len ? 0 : -EFAULT;
+	pthread_mutex_unlock(&pr->vm->lock);
+	return ret == 0 && cv_as_copy_out(pr->vm->as, addr, src, len) == (long)len ? 0 : -EFAULT;
 }
 
 static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin);
 
 bool mm_shared_offset(struct process *pr, uint64_t addr, uintptr_t *file, uint64_t *off)
 {
-	pthread_mutex_lock(&pr->lock);
-	size_t i = vma_find(&pr->mm, addr);
-	bool shared = i < pr->mm.n && pr->mm.v[i].start <= addr && pr->mm.v[i].shared;
+	pthread_mutex_lock(&pr->vm->lock);
+	size_t i = vma_find(&pr->vm->mm, addr);
+	bool shared = i < pr->vm->mm.n && pr->vm->mm.v[i].start <= addr && pr->vm->mm.v[i].shared;
 	if (shared) {
-		const struct vma *v = &pr->mm.v[i];
+		const struct vma *v = &pr->vm->mm.v[i];
 		*off = v->mf_off + (addr - v->start);
 		*file = v->host ? (uintptr_t)(v->host->ino << 1 | 1) : 0;
 		if (v->host)
 			*off ^= v->host->dev << 48;
 	}
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return shared;
 }
 
-/* mm_pin() with pr->lock held and no access check (the sentry's own writes, e.g. file contents). */
+/* mm_pin() with pr->vm->lock held and no access check (the sentry's own writes, e.g. file contents). */
 int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *pin)
 {
 	return pin_range(pr, addr, len, 0, pin);
@@ -773,9 +769,9 @@ int mm_pin_locked(struct process *pr, uint64_t addr, size_t len, struct mm_pin *
 
 int mm_pin(struct process *pr, uint64_t addr, size_t len, unsigned access, struct mm_pin *pin)
 {
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	int ret = pin_range(pr, addr, len, access, pin);
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return ret;
 }
 
@@ -790,11 +786,11 @@ static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned acc
 	bool writes = access == 0 || (access & CV_ACCESS_WRITE);
 	if (writes && mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
 		return -EFAULT;
-	size_t i = vma_find(&pr->mm, addr);
-	if (i == pr->mm.n || pr->mm.v[i].start > addr || end > pr->mm.v[i].end ||
-	    (pr->mm.v[i].access & access) != access)
+	size_t i = vma_find(&pr->vm->mm, addr);
+	if (i == pr->vm->mm.n || pr->vm->mm.v[i].start > addr || end > pr->vm->mm.v[i].end ||
+	    (pr->vm->mm.v[i].access & access) != access)
 		return -EFAULT;
-	const struct vma *v = &pr->mm.v[i];
+	const struct vma *v = &pr->vm->mm.v[i];
 	if (v->host || v->lazy)
 		return -EFAULT; /* a host file: the copy path reads and writes it (lazy: inaccessible) */
 	uint64_t off = v->mf_off + (addr - v->start);
@@ -804,20 +800,20 @@ static int pin_range(struct process *pr, uint64_t addr, size_t len, unsigned acc
 	if (cv_memfile_ptr(pr->s->mf, off, len, &p) < 0 || cv_memfile_incref(pr->s->mf, pin->off, pin->len) < 0)
 		return -EFAULT;
 	pin->ptr = p;
-	pin->next = pr->mm.pins;
-	pr->mm.pins = pin;
+	pin->next = pr->vm->mm.pins;
+	pr->vm->mm.pins = pin;
 	return 0;
 }
 
 void mm_unpin(struct process *pr, struct mm_pin *pin)
 {
-	pthread_mutex_lock(&pr->lock);
-	for (struct mm_pin **pp = &pr->mm.pins; *pp; pp = &(*pp)->next)
+	pthread_mutex_lock(&pr->vm->lock);
+	for (struct mm_pin **pp = &pr->vm->mm.pins; *pp; pp = &(*pp)->next)
 		if (*pp == pin) {
 			*pp = pin->next;
 			break;
 		}
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	cv_memfile_decref(pr->s->mf, pin->off, pin->len);
 }
 
@@ -828,8 +824,8 @@ int mm_peek(struct process *pr, uint64_t addr, void *dst, size_t len)
 	if (__builtin_add_overflow(addr, len, &end))
 		return -EFAULT;
 	memset(dst, 0, len);
-	for (size_t i = vma_find(&pr->mm, addr); i < pr->mm.n && pr->mm.v[i].start < end; i++) {
-		const struct vma *v = &pr->mm.v[i];
+	for (size_t i = vma_find(&pr->vm->mm, addr); i < pr->vm->mm.n && pr->vm->mm.v[i].start < end; i++) {
+		const struct vma *v = &pr->vm->mm.v[i];
 		uint64_t a = v->start > addr ? v->start : addr, b = v->end < end ? v->end : end;
 		uint64_t off = v->mf_off + (a - v->start);
 		void *p;
@@ -849,15 +845,15 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 	const uint8_t *s = src;
 	uint64_t end;
 	/* (the vDSO's data page refuses a debugger's writes, as Linux's does) */
-	if (__builtin_add_overflow(addr, len, &end) || vdso_refuses(&pr->mm, addr, end, CV_ACCESS_WRITE) ||
+	if (__builtin_add_overflow(addr, len, &end) || vdso_refuses(&pr->vm->mm, addr, end, CV_ACCESS_WRITE) ||
 	    end > pr->s->caps.max_user_addr || mm_populate_locked(pr, addr & ~(PAGE - 1), PAGE_UP(end)) < 0 ||
 	    mm_unshare(pr, addr & ~(PAGE - 1), PAGE_UP(end), PAGE, false) < 0)
 		return -EFAULT;
 	while (len) {
-		size_t i = vma_find(&pr->mm, addr);
-		if (i == pr->mm.n || pr->mm.v[i].start > addr)
+		size_t i = vma_find(&pr->vm->mm, addr);
+		if (i == pr->vm->mm.n || pr->vm->mm.v[i].start > addr)
 			return -EFAULT;
-		const struct vma *v = &pr->mm.v[i];
+		const struct vma *v = &pr->vm->mm.v[i];
 		size_t n = v->end - addr < len ? (size_t)(v->end - addr) : len;
 		void *p;
 		uint64_t off = v->mf_off + (addr - v->start);

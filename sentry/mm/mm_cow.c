@@ -91,7 +91,7 @@ static int copy_file_pages(struct cv_memfile *mf, int fd, uint64_t foff, uint64_
 
 int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk, bool writable_only)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	struct cv_memfile *mf = pr->s->mf;
 	uint64_t addr = start;
 	while (addr < end) {
@@ -144,10 +144,10 @@ int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk,
 
 int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	uint64_t page = addr & ~(PAGE - 1);
 	int resolved = MM_FAULT_REAL;
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	size_t i = vma_find(mm, addr);
 	if (i < mm->n && mm->v[i].start <= addr) {
 		struct vma *v = &mm->v[i];
@@ -181,7 +181,7 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 				resolved = MM_FAULT_STALE;
 		}
 	}
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return resolved;
 }
 
@@ -198,7 +198,7 @@ static bool written_through_pin(const struct mm *mm, uint64_t start, uint64_t en
 static int fork_vmas(struct process *parent, struct process *child, struct cv_as_mapping *pm_map, size_t *npm)
 {
 	struct sentry *s = parent->s;
-	struct mm *pm = &parent->mm, *cm = &child->mm;
+	struct mm *pm = &parent->vm->mm, *cm = &child->vm->mm;
 	for (size_t i = 0; i < pm->n; i++) {
 		struct vma *v = &pm->v[i], c = *v;
 		uint64_t len = v->end - v->start;
@@ -233,7 +233,7 @@ static int fork_vmas(struct process *parent, struct process *child, struct cv_as
 
 int mm_fork(struct process *parent, struct process *child)
 {
-	struct mm *pm = &parent->mm, *cm = &child->mm;
+	struct mm *pm = &parent->vm->mm, *cm = &child->vm->mm;
 	cm->v = calloc(pm->n ? pm->n : 1, sizeof(struct vma));
 	struct cv_as_mapping *maps = calloc(pm->n ? 2 * pm->n : 1, sizeof(*maps)); /* the parent's, the child's */
 	if (!cm->v || !maps) {

@@ -28,6 +28,7 @@ void hostmap_put(struct hostmap *h);
 /* Take / drop one reference to what backs @v (its memory-file pages, or its host file). */
 int vma_ref(struct process *pr, const struct vma *v);
 void vma_unref(struct process *pr, const struct vma *v);
+void vma_release(struct sentry *s, const struct vma *v); /* vma_unref() without a process */
 
 /* Forget [start, end): memory-file references dropped, the address space untouched. 0 or -ENOMEM. */
 int mm_remove_range(struct process *pr, uint64_t start, uint64_t end);
@@ -44,13 +45,13 @@ int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned acces
 int mm_map_backing(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		   bool cow, struct hostmap *host, uint64_t off, uint64_t *out);
 
-/* Give the private memory of [@start, @end) (pr->lock held) pages of its own wherever it shares them
+/* Give the private memory of [@start, @end) (pr->vm->lock held) pages of its own wherever it shares them
  * copy-on-write: whole VMAs nobody else shares any more just become writable; otherwise the range,
  * widened to @chunk-aligned bounds inside each VMA, is copied. With @writable_only, only VMAs the
  * application may write. 0, or -ENOMEM. */
 int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk, bool writable_only);
 
-/* mm_populate() with pr->lock held, on the page-aligned range [@start, @end). */
+/* mm_populate() with pr->vm->lock held, on the page-aligned range [@start, @end). */
 int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end);
 /* The range a fault at @page in unpopulated VMA @v populates (fault-around). */
 void mm_fault_window(const struct vma *v, uint64_t page, uint64_t *lo, uint64_t *hi);

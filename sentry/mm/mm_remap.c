@@ -49,9 +49,9 @@ static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const stru
 		ret = mm_map_anon(pr, addr, len, like->access, true, false, &got);
 	}
 	if (ret == 0) {
-		size_t i = vma_find(&pr->mm, addr);
-		pr->mm.v[i].fork = like->fork;
-		vma_merge(&pr->mm, i);
+		size_t i = vma_find(&pr->vm->mm, addr);
+		pr->vm->mm.v[i].fork = like->fork;
+		vma_merge(&pr->vm->mm, i);
 	}
 	return ret;
 }
@@ -60,7 +60,7 @@ static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const stru
  * @keep (MREMAP_DONTUNMAP) the old range stays mapped: to the same pages if shared, else to zeroes. */
 static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t dest, bool keep)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	size_t i = vma_find(mm, old), j = vma_find(mm, old + len), k = j - i;
 	struct vma *moved = malloc(k * sizeof(*moved));
 	if (!moved || vma_reserve(mm, k + 2) < 0) {
@@ -82,7 +82,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 				v->file = false;
 				v->lazy = true;
 				v->bus = false;
-				if (cv_as_unmap(pr->as, v->start, vlen) < 0) {
+				if (cv_as_unmap(pr->vm->as, v->start, vlen) < 0) {
 					free(moved);
 					return -ENOMEM;
 				}
@@ -95,7 +95,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 	} else {
 		memmove(&mm->v[i], &mm->v[j], (mm->n - j) * sizeof(struct vma));
 		mm->n -= k;
-		cv_as_unmap(pr->as, old, len);
+		cv_as_unmap(pr->vm->as, old, len);
 	}
 	size_t at = vma_find(mm, dest);
 	memmove(&mm->v[at + k], &mm->v[at], (mm->n - at) * sizeof(struct vma));
@@ -115,7 +115,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 long mm_remap(struct process *pr, uint64_t old, uint64_t old_len, uint64_t new_len, uint64_t flags,
 	      uint64_t new_addr)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	const struct cv_platform_caps *caps = &pr->s->caps;
 	bool may_move = flags & MREMAP_MAYMOVE, fixed = flags & MREMAP_FIXED, keep = flags & MREMAP_DONTUNMAP;
 	uint64_t old_end, new_end;
@@ -207,7 +207,7 @@ static int drop_pages(struct process *pr, struct vma *v)
 
 int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice)
 {
-	struct mm *mm = &pr->mm;
+	struct mm *mm = &pr->vm->mm;
 	uint64_t end;
 	if ((addr & (PAGE - 1)) || len > pr->s->caps.max_user_addr)
 		return -EINVAL;

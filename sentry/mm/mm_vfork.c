@@ -14,7 +14,7 @@
 
 int mm_vfork_snapshot(struct process *c)
 {
-	const struct mm *m = &c->mm;
+	const struct mm *m = &c->vm->mm;
 	c->vfork_snap = malloc((m->n ? m->n : 1) * sizeof(struct vma));
 	if (!c->vfork_snap)
 		return -ENOMEM;
@@ -41,16 +41,16 @@ void mm_vfork_copy_back(struct process *c, struct process *parent)
 	if (!c->vfork_snap)
 		return;
 	pthread_mutex_lock(&vfork_lock);
-	pthread_mutex_lock(&parent->lock);
-	for (size_t i = 0; i < c->mm.n; i++) {
-		const struct vma v = c->mm.v[i];
+	pthread_mutex_lock(&parent->vm->lock);
+	for (size_t i = 0; i < c->vm->mm.n; i++) {
+		const struct vma v = c->vm->mm.v[i];
 		if (v.host || v.shared || v.lazy || !(v.access & CV_ACCESS_WRITE))
 			continue;
 		for (uint64_t a = v.start; a < v.end; a += PAGE) {
 			if (snap_off(c, a) == v.mf_off + (a - v.start))
 				continue; /* still the page both had: the child did not write it */
-			size_t j = vma_find(&parent->mm, a);
-			if (j >= parent->mm.n || parent->mm.v[j].start > a || parent->mm.v[j].host || parent->mm.v[j].shared)
+			size_t j = vma_find(&parent->vm->mm, a);
+			if (j >= parent->vm->mm.n || parent->vm->mm.v[j].start > a || parent->vm->mm.v[j].host || parent->vm->mm.v[j].shared)
 				continue;
 			if (mm_copy_in(c, a, mine, PAGE) < 0 || mm_copy_in(parent, a, theirs, PAGE) < 0 ||
 			    memcmp(mine, theirs, PAGE) == 0)
@@ -58,7 +58,7 @@ void mm_vfork_copy_back(struct process *c, struct process *parent)
 			mm_copy_out(parent, a, mine, PAGE);
 		}
 	}
-	pthread_mutex_unlock(&parent->lock);
+	pthread_mutex_unlock(&parent->vm->lock);
 	pthread_mutex_unlock(&vfork_lock);
 	free(c->vfork_snap);
 	c->vfork_snap = NULL;

@@ -32,7 +32,7 @@ int vdso_map(struct process *pr, uint64_t *ehdr)
 	int tries = 0;
 	do
 		addr = pick_address(pr, VVAR_PAGE_LEN + img_len);
-	while (!mm_range_free(&pr->mm, addr, addr + VVAR_PAGE_LEN + img_len) && ++tries < 16);
+	while (!mm_range_free(&pr->vm->mm, addr, addr + VVAR_PAGE_LEN + img_len) && ++tries < 16);
 	if (tries == 16)
 		return -ENOMEM;
 	/* One reference each for the new VMAs (mm_map_pages takes it, or drops it on failure) */
@@ -47,11 +47,11 @@ int vdso_map(struct process *pr, uint64_t *ehdr)
 			   img_off, &got);
 	if (ret < 0)
 		return ret;
-	size_t i = vma_find(&pr->mm, addr);
-	pr->mm.v[i].special = VMA_VVAR;
-	pr->mm.v[i].file = true; /* MADV_DONTNEED keeps what it holds */
-	pr->mm.v[i + 1].special = VMA_VDSO;
-	pr->mm.v[i + 1].file = true;
+	size_t i = vma_find(&pr->vm->mm, addr);
+	pr->vm->mm.v[i].special = VMA_VVAR;
+	pr->vm->mm.v[i].file = true; /* MADV_DONTNEED keeps what it holds */
+	pr->vm->mm.v[i + 1].special = VMA_VDSO;
+	pr->vm->mm.v[i + 1].file = true;
 	*ehdr = addr + VVAR_PAGE_LEN;
 	return 0;
 }

@@ -48,7 +48,7 @@ static long sys_mincore(struct process *pr, uint64_t addr, uint64_t len, uint64_
 		return -EINVAL;
 	if (!page_range(addr, len, &start, &end) || end > pr->s->caps.max_user_addr)
 		return -ENOMEM;
-	if (!range_mapped(&pr->mm, start, end))
+	if (!range_mapped(&pr->vm->mm, start, end))
 		return -ENOMEM;
 	uint8_t ones[PAGE];
 	memset(ones, 1, sizeof(ones));
@@ -94,7 +94,7 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 			return -EINVAL;
 		if (!page_range(a0, a1, &start, &end))
 			return -ENOMEM;
-		return range_mapped(&pr->mm, start, end) ? 0 : -ENOMEM;
+		return range_mapped(&pr->vm->mm, start, end) ? 0 : -ENOMEM;
 	case SYS_mlock2:
 		if (a2 & ~(uint64_t)MLOCK_ONFAULT)
 			return -EINVAL;
@@ -108,7 +108,7 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 			if (r < 0)
 				return r;
 		}
-		if (!range_mapped(&pr->mm, start, end))
+		if (!range_mapped(&pr->vm->mm, start, end))
 			return -ENOMEM;
 		/* Locked memory is populated now (unless MLOCK_ONFAULT): no fault on it later. */
 		if (nr != SYS_munlock && !(nr == SYS_mlock2 && (a2 & MLOCK_ONFAULT)) && end > start &&
@@ -118,7 +118,7 @@ long vma_query_syscall(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, ui
 	case SYS_mlockall:
 		if (!a0 || (a0 & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) || a0 == MCL_ONFAULT)
 			return -EINVAL;
-		return memlock_allowed(pr, (a0 & MCL_CURRENT) ? mapped_total(&pr->mm) : 0);
+		return memlock_allowed(pr, (a0 & MCL_CURRENT) ? mapped_total(&pr->vm->mm) : 0);
 	case SYS_munlockall:
 		return 0;
 	default:

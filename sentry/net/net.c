@@ -370,7 +370,7 @@ static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups,
 	long r = 0;
 	struct cmsghdr h;
 	size_t clen;
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	for (size_t pos = 0; r == 0 && (clen = cmsg_at(ctl, len, pos, &h)) != 0; pos += CMSG_ALIGN(clen)) {
 		if (h.cmsg_level != SOL_SOCKET)
 			continue;
@@ -407,7 +407,7 @@ static long ctl_to_host(struct process *pr, uint8_t *ctl, size_t len, int *dups,
 			}
 		}
 	}
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	return r;
 }
 
@@ -419,7 +419,7 @@ static void ctl_to_app(struct process *pr, int hs, uint8_t *ctl, size_t *len, bo
 {
 	size_t out = 0, clen;
 	struct cmsghdr h;
-	pthread_mutex_lock(&pr->lock);
+	pthread_mutex_lock(&pr->vm->lock);
 	for (size_t pos = 0; (clen = cmsg_at(ctl, *len, pos, &h)) != 0; pos += CMSG_ALIGN(clen)) {
 		size_t keep = clen; /* bytes of this message that stay */
 		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS && clen >= CMSG_LEN(sizeof(struct ucred))) {
@@ -450,7 +450,7 @@ static void ctl_to_app(struct process *pr, int hs, uint8_t *ctl, size_t *len, bo
 		memmove(ctl + out, ctl + pos, keep); /* out <= pos: only what was already read moves */
 		out += CMSG_ALIGN(keep);
 	}
-	pthread_mutex_unlock(&pr->lock);
+	pthread_mutex_unlock(&pr->vm->lock);
 	*len = out < *len ? out : *len;
 }
 

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// A memory's life (struct vm): made for a process or an execve, shared by clone(CLONE_VM) without
+// CLONE_THREAD, freed with its last user.
+#include <errno.h>
+#include <stdlib.h>
+#include "mm_internal.h"
+
+struct vm *vm_new_bare(struct sentry *s)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&vm->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	vm->users = 1;
+	__atomic_add_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
+	return vm;
+}
+
+struct vm *vm_new(struct sentry *s)
+{
+	struct vm *vm = vm_new_bare(s);
+	if (vm && cv_as_new(s->p, &vm->as) < 0) {
+		vm_put(s, vm);
+		return NULL;
+	}
+	return vm;
+}
+
+void vm_get(struct vm *vm)
+{
+	__atomic_add_fetch(&vm->users, 1, __ATOMIC_RELAXED);
+}
+
+void vm_put(struct sentry *s, struct vm *vm)
+{
+	if (!vm || __atomic_sub_fetch(&vm->users, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	/* Nobody else can reach it now: no process points at it, and vm_lock's reference is gone. */
+	struct mm *mm = &vm->mm;
+	for (size_t i = 0; i < mm->n; i++)
+		vma_release(s, &mm->v[i]);
+	free(mm->v);
+	free(mm->defer);
+	cv_as_release(vm->as);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+	__atomic_sub_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
+}
+
+struct vm *vm_lock(struct process *pr)
+{
+	struct sentry *s = pr->s;
+	for (;;) {
+		/* A reference taken under s->lock (which pr->vm changes under) keeps the vm alive while its
+		 * lock is waited for; s->lock is not held meanwhile (the lock order is vm, then s). */
+		pthread_mutex_lock(&s->lock);
+		struct vm *vm = pr->vm;
+		vm_get(vm);
+		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&vm->lock);
+		if (__atomic_load_n(&pr->vm, __ATOMIC_ACQUIRE) == vm) {
+			/* pr still uses it and cannot let go while it is locked: not the last reference. */
+			__atomic_sub_fetch(&vm->users, 1, __ATOMIC_RELEASE);
+			return vm;
+		}
+		pthread_mutex_unlock(&vm->lock);
+		vm_put(s, vm);
+	}
+}
