@@ -339,8 +339,10 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		sc->exit_nr = regs->orig_rax < 512 ? (uint32_t)regs->orig_rax : 512;
 		/* The stub thread that handed it back polls for the next context: not after a call that
 		 * usually keeps the sentry longer than the poll would last (a parent's wait4 across a
-		 * child's whole fork+exec took a CPU the child needed). The next switch sets it again. */
-		if (atomic_load(&sp->nr_gap_us[sc->exit_nr]) > SPIN_MAX_NS / 1000)
+		 * child's whole fork+exec took a CPU the child needed), when the address space has ever run
+		 * one context at a time (with more, another thread's context may come any moment: a futex
+		 * ping-pong's waits are long, its hand-offs quick). The next switch sets it again. */
+		if (atomic_load(&sas->nthreads) == 1 && atomic_load(&sp->nr_gap_us[sc->exit_nr]) > SPIN_MAX_NS / 1000)
 			__atomic_store_n(&sas->ctl->stub_spin_ns, 0, __ATOMIC_RELAXED);
 		if (hdr.flags & ST_F_COMPAT) {
 			if (!stub_compat_insn_lost(as, regs, exit))
