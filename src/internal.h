@@ -202,6 +202,12 @@ int host_gettid(void);
 
 /* ---- stub-process backends (src/core/stubhost.c) ---- */
 uint64_t host_mmap_min_addr(void); /* vm.mmap_min_addr, page aligned, at least one page */
+/* Run @fn(@arg) in a child that shares this process's memory, and wait for it: a vfork, so nothing of
+ * the address space is copied (a fork's copy costs a millisecond and more on a VM, for each probe of a
+ * sentry's start). The child has copies of the signal actions and fds; @fn makes raw system calls only
+ * and reports through @arg (an exit status is lost where the host ignores SIGCHLD). False if no child
+ * could be made. */
+bool host_try_in_child(int (*fn)(void *), void *arg);
 bool host_runs_int80(void);        /* the kernel runs int $0x80 (ia32 emulation), tried in a child */
 bool host_has_vsyscall(void);      /* the kernel maps the legacy vsyscall page (not vsyscall=none) */
 bool host_umip_on(void);            /* the kernel keeps CR4.UMIP (sgdt faults in user mode), tried in a child */

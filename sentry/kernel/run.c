@@ -422,8 +422,15 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 int sentry_main(const struct sentry_opts *opts, const struct launch *L, const char *path, char *const argv[],
 		char *const envp[])
 {
-	struct sentry s = { .opts = *opts, .L = L, .ctl_stop = -1 };
-	struct host_signals hs = { .s = &s, .sfd = -1, .stop = -1 };
+	/* On the heap: over half a megabyte, most of it never touched (zeroing it on the stack faulted in
+	 * every page of it, a millisecond and more of the start on a VM). */
+	struct sentry *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->opts = *opts;
+	s->L = L;
+	s->ctl_stop = -1;
+	struct host_signals hs = { .s = s, .sfd = -1, .stop = -1 };
 	sigset_t forwarded, caller_mask;
 	sigemptyset(&forwarded);
 	sigaddset(&forwarded, SIGINT);
@@ -438,39 +445,39 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	pthread_sigmask(SIG_BLOCK, &forwarded, &caller_mask); /* before any thread: all inherit it */
 	/* Host writes to a pipe whose reader left must fail with EPIPE, not kill the sentry. */
 	signal(SIGPIPE, SIG_IGN);
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_mutex_init(&s.futex_lock, NULL);
-	pthread_mutex_init(&s.fc_lock, NULL);
-	pthread_mutex_init(&s.spc_lock, NULL);
-	s.spc_gen = 1;
-	s.lnc_gen = 1;
-	pthread_condattr_t ca; /* deadlines on s.changed are CLOCK_MONOTONIC (sleeps, shutdown) */
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->futex_lock, NULL);
+	pthread_mutex_init(&s->fc_lock, NULL);
+	pthread_mutex_init(&s->spc_lock, NULL);
+	s->spc_gen = 1;
+	s->lnc_gen = 1;
+	pthread_condattr_t ca; /* deadlines on s->changed are CLOCK_MONOTONIC (sleeps, shutdown) */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s.changed, &ca);
+	pthread_cond_init(&s->changed, &ca);
 	pthread_condattr_destroy(&ca);
 	char err[512] = "";
 	int ret, status = -1;
 	struct process *init = NULL;
 
-	net_setup(&s); /* before any thread: a namespace is the calling thread's */
+	net_setup(s); /* before any thread: a namespace is the calling thread's */
 	/* The program gets the caller's descriptor limit; the sentry, which holds the host fds of every
 	 * process's descriptors and its own, takes all the host allows. */
-	if (getrlimit(RLIMIT_NOFILE, &s.nofile) == 0 && s.nofile.rlim_cur < s.nofile.rlim_max)
-		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ s.nofile.rlim_max, s.nofile.rlim_max });
+	if (getrlimit(RLIMIT_NOFILE, &s->nofile) == 0 && s->nofile.rlim_cur < s->nofile.rlim_max)
+		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ s->nofile.rlim_max, s->nofile.rlim_max });
 	struct rlimit own;
 	if (getrlimit(RLIMIT_NOFILE, &own) == 0) { /* a slot per host fd the sentry may have */
-		s.n_fd_shares = own.rlim_cur == RLIM_INFINITY || own.rlim_cur > (1u << 20) ? (1u << 20) : own.rlim_cur;
-		s.fd_shares = calloc(s.n_fd_shares, sizeof(*s.fd_shares));
+		s->n_fd_shares = own.rlim_cur == RLIM_INFINITY || own.rlim_cur > (1u << 20) ? (1u << 20) : own.rlim_cur;
+		s->fd_shares = calloc(s->n_fd_shares, sizeof(*s->fd_shares));
 	}
 	for (int i = 0; i < 3; i++) { /* the caller's terminal, which the program may open by name too */
 		struct stat st;
 		if (fstat(i, &st) == 0 && S_ISCHR(st.st_mode))
-			s.stdio_rdev[i] = st.st_rdev;
+			s->stdio_rdev[i] = st.st_rdev;
 	}
 	/* The default affinity of every task: where the sentry could run before any backend pinned a thread. */
-	if (sched_getaffinity(0, sizeof(s.cpus), (cpu_set_t *)s.cpus) < 0)
-		s.cpus[0] = 1;
+	if (sched_getaffinity(0, sizeof(s->cpus), (cpu_set_t *)s->cpus) < 0)
+		s->cpus[0] = 1;
 	/* Before the first thread or stub: they inherit what is left. */
 	if (!opts->no_confine && (ret = confine_privileges(L->confined, err, sizeof(err))) < 0)
 		goto out;
@@ -480,33 +487,33 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 		popts.flags |= CV_PLATFORM_DEVICE_FD;
 		popts.device_fd = L->device_fd;
 	}
-	if ((ret = cv_platform_open(opts->platform, &popts, &s.p)) < 0) {
+	if ((ret = cv_platform_open(opts->platform, &popts, &s->p)) < 0) {
 		snprintf(err, sizeof(err), "cannot open platform %s: %s", opts->platform ? opts->platform : "(best)",
 			 cv_strerror(ret));
 		goto out;
 	}
-	cv_platform_caps(s.p, &s.caps);
-	if ((ret = timer_start(&s)) < 0) {
+	cv_platform_caps(s->p, &s->caps);
+	if ((ret = timer_start(s)) < 0) {
 		snprintf(err, sizeof(err), "cannot start the timer thread: %s", cv_strerror(ret));
 		goto out;
 	}
-	if ((ret = policy_init(&s, err, sizeof(err))) < 0)
+	if ((ret = policy_init(s, err, sizeof(err))) < 0)
 		goto out;
 	/* Freed pages punched out off the path of exit and exec (CV_MEMFILE_ASYNC_FREE) */
 	struct cv_memfile_opts mo = { .size = sizeof(mo), .flags = CV_MEMFILE_ASYNC_FREE,
 				      .max_size = (opts->mem_limit + 4095) & ~4095ull };
-	if ((ret = cv_memfile_new(&mo, &s.mf)) < 0 || !(init = process_new(&s, NULL, NULL)) || !task_new(init)) {
+	if ((ret = cv_memfile_new(&mo, &s->mf)) < 0 || !(init = process_new(s, NULL, NULL)) || !task_new(init)) {
 		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
 	}
-	if ((ret = vdso_start(&s)) < 0) { /* the vDSO's pages; its clock thread, before seccomp */
+	if ((ret = vdso_start(s)) < 0) { /* the vDSO's pages; its clock thread, before seccomp */
 		snprintf(err, sizeof(err), "cannot set up the vDSO: %s", cv_strerror(ret));
 		goto out;
 	}
 	/* From here on, with every thread it will need but its tasks', the sentry confines its own syscalls
 	 * (seccomp.c): before the first byte of the untrusted program is read. */
-	if (L->confined && (ret = seccomp_confine(s.p, err, sizeof(err))) < 0)
+	if (L->confined && (ret = seccomp_confine(s->p, err, sizeof(err))) < 0)
 		goto out;
 	if (sentry_test_confined)
 		sentry_test_confined();
@@ -572,11 +579,11 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
 	hs.init = init;
-	s.fg_pgrp = init->pgid; /* the first process starts in the foreground */
+	s->fg_pgrp = init->pgid; /* the first process starts in the foreground */
 	for (int i = 0; i < 3 && !init->ctty; i++) /* natively its terminal is the caller's: no pty is taken */
-		init->ctty = s.stdio_rdev[i];
+		init->ctty = s->stdio_rdev[i];
 	host_signals_start(&hs, &forwarded);
-	control_start(&s);
+	control_start(s);
 	task_loop(t);
 	task_exit(t);
 	process_wait_zombie(init); /* its other threads may still run */
@@ -585,27 +592,28 @@ out:
 	if (err[0])
 		fprintf(stderr, "cvisor: %s\n", err);
 	host_signals_stop(&hs);
-	control_stop(&s);
-	shutdown_all(&s);
-	timer_stop(&s);
-	fasync_stop(&s);
-	uc_free(&s);
-	policy_destroy(&s);
+	control_stop(s);
+	shutdown_all(s);
+	timer_stop(s);
+	fasync_stop(s);
+	uc_free(s);
+	policy_destroy(s);
 	if (opts->stats)
-		stats_print(&s);
-	fc_destroy(&s);
-	owners_free(&s);
-	free(s.fd_shares);
-	pthread_mutex_destroy(&s.fc_lock);
-	spcache_free(&s);
-	linkcache_free(&s);
-	pthread_mutex_destroy(&s.spc_lock);
-	vdso_stop(&s);
-	cv_memfile_close(s.mf);
-	cv_platform_close(s.p);
-	pthread_cond_destroy(&s.changed);
-	pthread_mutex_destroy(&s.futex_lock);
-	pthread_mutex_destroy(&s.lock);
+		stats_print(s);
+	fc_destroy(s);
+	owners_free(s);
+	free(s->fd_shares);
+	pthread_mutex_destroy(&s->fc_lock);
+	spcache_free(s);
+	linkcache_free(s);
+	pthread_mutex_destroy(&s->spc_lock);
+	vdso_stop(s);
+	cv_memfile_close(s->mf);
+	cv_platform_close(s->p);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->futex_lock);
+	pthread_mutex_destroy(&s->lock);
 	pthread_sigmask(SIG_SETMASK, &caller_mask, NULL);
+	free(s);
 	return status < 0 ? (ret < 0 ? ret : -EIO) : status;
 }

@@ -2,10 +2,12 @@
 // Helpers shared by the stub-process backends (ptrace, systrap): host probes, the mmap result of an
 // injected mapping, CPUID emulation under CPUID faulting, and 32-bit syscall instructions.
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "arch/x86_64/arch.h"
@@ -42,19 +44,38 @@ uint64_t host_mmap_min_addr(void)
 	return v < PAGE_SIZE ? PAGE_SIZE : v;
 }
 
+bool host_try_in_child(int (*fn)(void *), void *arg)
+{
+	_Alignas(16) char stack[16384];
+	int pid = clone(fn, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+	if (pid < 0)
+		return false;
+	/* (ECHILD where the host ignores SIGCHLD: the child is gone all the same) */
+	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+	return true;
+}
+
+/* The probes' children: the fault they may take is expected, so no handler of the host's reports it. */
+static void default_sigsegv(void)
+{
+	struct { uint64_t handler, flags, restorer, mask; } dfl = { (uint64_t)SIG_DFL, 0, 0, 0 };
+	syscall(SYS_rt_sigaction, SIGSEGV, &dfl, NULL, 8);
+}
+
+static int int80_child(void *arg)
+{
+	default_sigsegv();
+	long ret;
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) /* i386 getpid */ : "memory");
+	*(volatile bool *)arg = ret > 0;
+	return 0;
+}
+
 bool host_runs_int80(void)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL); /* the probe's fault is expected: no handler of the host's reports it */
-		long ret;
-		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) /* i386 getpid */ : "memory");
-		_exit(ret > 0 ? 0 : 1);
-	}
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	volatile bool ran = false;
+	return host_try_in_child(int80_child, (void *)&ran) && ran;
 }
 
 bool host_has_vsyscall(void)
@@ -69,19 +90,19 @@ bool host_has_vsyscall(void)
 	return found;
 }
 
+static int sgdt_child(void *arg)
+{
+	default_sigsegv(); /* with UMIP, a 64-bit sgdt is SIGSEGV (Linux emulates it for 32-bit only) */
+	uint8_t gdtr[10];
+	__asm__ volatile("sgdt %0" : "=m"(gdtr) : : "memory");
+	*(volatile bool *)arg = true;
+	return 0;
+}
+
 bool host_umip_on(void)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL); /* with UMIP, a 64-bit sgdt is SIGSEGV (Linux emulates it for 32-bit only) */
-		uint8_t gdtr[10];
-		__asm__ volatile("sgdt %0" : "=m"(gdtr) : : "memory");
-		_exit(0);
-	}
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return pid > 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+	volatile bool ran = false;
+	return host_try_in_child(sgdt_child, (void *)&ran) && !ran;
 }
 
 int stub_mmap_result(long res, uint64_t addr)

@@ -7,6 +7,7 @@
 // into (after a fork, say). Slots are never reused; when the table is full, nothing more is patched.
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "systrap/systrap_internal.h"
 
@@ -21,6 +22,25 @@ static uint32_t site_hash(uint64_t addr)
 	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 50) & (ST_PATCH_HASH - 1);
 }
 
+/* The trampolines int3 everywhere until used: written into the file, not through a mapping (a fault
+ * for each fresh page costs ~10 us on a VM; this is one call). */
+static int fill_int3(int fd)
+{
+	uint8_t page[4096];
+	struct iovec iov[64];
+	memset(page, 0xcc, sizeof(page));
+	for (uint64_t off = 0; off < ST_TRAMP_AREA;) {
+		int n = 0;
+		for (; n < 64 && off + (uint64_t)n * sizeof(page) < ST_TRAMP_AREA; n++)
+			iov[n] = (struct iovec){ page, sizeof(page) };
+		ssize_t w = pwritev(fd, iov, n, (off_t)(ST_PTAB_SIZE + off));
+		if (w <= 0)
+			return -1;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
 int st_patch_setup(struct st_platform *sp)
 {
 	sp->patch_fd = -1;
@@ -28,9 +48,10 @@ int st_patch_setup(struct st_platform *sp)
 		return 0;
 	size_t size = ST_PTAB_SIZE + ST_TRAMP_AREA;
 	int fd = memfd_create("cvisor-systrap-patch", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0 || fill_int3(fd) < 0)
 		goto off;
-	sp->patch_rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* populated at once: touching each fresh page of it costs a fault (~10 us a page on a VM) */
+	sp->patch_rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (sp->patch_rw == MAP_FAILED)
 		goto off;
 	/* The trampolines, R-X at the end of the window (stubs inherit it; the table they map themselves). */
@@ -39,9 +60,6 @@ int st_patch_setup(struct st_platform *sp)
 		munmap(sp->patch_rw, size);
 		goto off;
 	}
-	memset(sp->patch_rw + ST_PTAB_SIZE, 0xcc, ST_TRAMP_AREA); /* int3 everywhere until used */
-	for (uint32_t i = 0; i < ST_PATCH_HASH; i++)
-		sp->patch_hash[i] = -1;
 	sp->patch_fd = fd;
 	return 0;
 off:
@@ -73,7 +91,7 @@ static uint32_t patch_imm(uint32_t k)
 static int site_find(const struct st_platform *sp, uint64_t addr, int64_t nr)
 {
 	for (uint32_t h = site_hash(addr);; h = (h + 1) & (ST_PATCH_HASH - 1)) {
-		int32_t k = sp->patch_hash[h];
+		int32_t k = sp->patch_hash[h] - 1;
 		if (k < 0)
 			return -1;
 		if (sp->patch_site[k].addr == addr && (nr < 0 || sp->patch_site[k].nr == nr))
@@ -106,9 +124,9 @@ static int site_add(struct st_platform *sp, uint64_t addr, uint32_t nr)
 	sp->patch_site[k].addr = addr;
 	sp->patch_site[k].nr = nr;
 	uint32_t h = site_hash(addr);
-	while (sp->patch_hash[h] >= 0)
+	while (sp->patch_hash[h] != 0)
 		h = (h + 1) & (ST_PATCH_HASH - 1);
-	sp->patch_hash[h] = (int32_t)k;
+	sp->patch_hash[h] = (int32_t)k + 1;
 	return (int)k;
 }
 
@@ -217,7 +235,7 @@ out:
 static bool dyn_site_known(const struct st_platform *sp, uint64_t site)
 {
 	for (uint32_t h = site_hash(site);; h = (h + 1) & (ST_PATCH_HASH - 1)) {
-		int32_t k = sp->patch_hash[h];
+		int32_t k = sp->patch_hash[h] - 1;
 		if (k < 0)
 			return false;
 		if (sp->patch_site[k].addr == site && sp->patch_site[k].nr == DYN_NR)
@@ -262,7 +280,7 @@ bool st_patch_sigill(struct st_platform *sp, struct cv_as *as, struct cv_regs *r
 	bool found = false;
 	pthread_mutex_lock(&sp->patch_lock);
 	for (uint32_t h = site_hash(site);; h = (h + 1) & (ST_PATCH_HASH - 1)) {
-		int32_t k = sp->patch_hash[h];
+		int32_t k = sp->patch_hash[h] - 1;
 		if (k < 0)
 			break;
 		if (sp->patch_site[k].addr != site)

@@ -76,7 +76,7 @@ struct st_platform {
 	pthread_mutex_t patch_lock;
 	uint32_t patch_n;
 	struct { uint64_t addr; uint32_t nr; } patch_site[ST_PATCH_SITES];
-	int32_t patch_hash[ST_PATCH_HASH];
+	int32_t patch_hash[ST_PATCH_HASH]; /* site index + 1; 0: empty (the zeroed allocation is the empty table) */
 };
 
 /* One stub process. */

@@ -352,37 +352,20 @@ static pthread_once_t faulting_once = PTHREAD_ONCE_INIT;
 
 /*
  * arch_prctl(ARCH_SET_CPUID, 0) turns on CPUID faulting for the calling thread, and there is no way to
- * ask "would it work?" without doing it. So a forked child tries and reports through a pipe (a pipe,
- * not the exit status, because the host may have set SIGCHLD to SIG_IGN, which makes waitpid() lose
- * the status). The child only makes raw system calls: fork() in a multithreaded process leaves it
- * in an async-signal-safe-only world. The host sees one SIGCHLD for it, once per process.
+ * ask "would it work?" without doing it: a child that shares our memory tries, and says so there.
  */
+static int faulting_child(void *arg)
+{
+	*(volatile bool *)arg = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0L) == 0;
+	return 0;
+}
+
 static void probe_faulting(void)
 {
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		cv_log(CV_LOG_WARN, "cpuid faulting probe: pipe2: %s", strerror(errno));
-		return;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		cv_log(CV_LOG_WARN, "cpuid faulting probe: fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return;
-	}
-	if (pid == 0) {
-		char ok = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0L) == 0 ? '1' : '0';
-		ssize_t unused = write(fds[1], &ok, 1);
-		(void)unused;
-		_exit(0);
-	}
-	close(fds[1]);
-	char ok = '0';
-	long n = RETRY_EINTR(read(fds[0], &ok, 1));
-	close(fds[0]);
-	RETRY_EINTR(waitpid(pid, NULL, 0)); /* may fail with ECHILD under SIG_IGN; nothing to do then */
-	faulting_supported = n == 1 && ok == '1';
+	volatile bool ok = false;
+	if (!host_try_in_child(faulting_child, (void *)&ok))
+		cv_log(CV_LOG_WARN, "cpuid faulting probe: clone: %s", strerror(errno));
+	faulting_supported = ok;
 }
 
 bool x86_cpuid_faulting_supported(void)
