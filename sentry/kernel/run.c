@@ -502,7 +502,14 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	/* Freed pages punched out off the path of exit and exec (CV_MEMFILE_ASYNC_FREE) */
 	struct cv_memfile_opts mo = { .size = sizeof(mo), .flags = CV_MEMFILE_ASYNC_FREE,
 				      .max_size = (opts->mem_limit + 4095) & ~4095ull };
-	if ((ret = cv_memfile_new(&mo, &s->mf)) < 0 || !(init = process_new(s, NULL, NULL)) || !task_new(init)) {
+	/* The first process's memory starts without an address space: its image is built through the
+	 * memory file and installed once loaded, by when the stub pool has a stub ready (taking one now
+	 * would wait for the pool's first). */
+	struct vm *vm = NULL;
+	if ((ret = cv_memfile_new(&mo, &s->mf)) == 0 && (vm = vm_new_bare(s)))
+		init = process_new(s, NULL, vm);
+	vm_put(s, vm);
+	if (ret < 0 || !init || !task_new(init)) {
 		snprintf(err, sizeof(err), "cannot create the sandbox: %s", cv_strerror(ret < 0 ? ret : -ENOMEM));
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out;
@@ -575,6 +582,10 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 		close(pfd);
 	if (ret < 0)
 		goto out;
+	if ((ret = cv_as_new(s->p, &init->vm->as)) < 0 || (ret = mm_end_defer(init)) < 0) {
+		snprintf(err, sizeof(err), "cannot make the program's address space: %s", cv_strerror(ret));
+		goto out;
+	}
 	process_set_args(init, argv, envp);
 	t->st->regs.rip = entry;
 	t->st->regs.rsp = sp;
