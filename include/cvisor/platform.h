@@ -67,10 +67,10 @@ struct cv_platform_opts {
  */
 #define CV_PLATFORM_DEVICE_FD 8u
 /*
- * systrap: keep a few address spaces prepared ahead of need (stub process, shared file, first stub
- * thread; from the second cv_as_new() on) in a platform thread, which also finishes the teardown of
- * released ones (a released stub is
- * killed at once; the thread reaps it and frees its fds and memory). cv_as_new() and cv_as_release()
+ * systrap: keep address spaces prepared ahead of need (stub process, shared file, first stub thread)
+ * in a platform thread: one from the open on, for the first cv_as_new(), and a few from the second
+ * cv_as_new() on. The thread also finishes the teardown of released ones (a released stub is killed
+ * at once; the thread reaps it and frees its fds and memory). cv_as_new() and cv_as_release()
  * then cost a fraction of a millisecond less each (much of an application fork or exec on a VM). The
  * prepared stubs (processes, fds) exist while the platform is open: cv_platform_close() ends them and
  * everything released before it. Ignored by the other backends.

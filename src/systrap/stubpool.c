@@ -5,8 +5,9 @@
 // Making a stub costs about a millisecond on a VM (a clone of the source stub, its mappings, two seccomp
 // filters compiled by the kernel, the first stub thread), and so does reaping one; an application
 // fork+exec pays both twice. The pool moves that work off the caller's path onto a CPU that is usually
-// idle meanwhile. It starts at the second cv_as_new(): a program that never forks or execs (the first
-// address space is made on demand) pays nothing for it. A released stub is killed, waited for and
+// idle meanwhile. It prepares one stub at once, for the first cv_as_new() (the sentry loads its first
+// program meanwhile), and fills up from the second on: a program that never forks or execs pays for no
+// more. A released stub is killed, waited for and
 // unmapped here too: sending SIGKILL to a process of several threads alone costs ~150 us on a VM (a
 // wake-up of each), twice per fork+exec. Nothing of a released stub runs application code meanwhile:
 // every context was unbound from it, none can be queued (it left the address-space table), its stub
@@ -25,7 +26,10 @@ static void *pool_main(void *arg)
 	pthread_mutex_lock(&sp->pool_lock);
 	while (!sp->pool_stop) {
 		struct st_as *dying = sp->pool_dying;
-		if (sp->pool_n < ST_POOL_READY && !sp->pool_failed && sp->pool_takes >= 2) {
+		/* One for the first cv_as_new() at once (a sentry's first process: made while the caller
+		 * loads its program), then none until a second is asked for (a program that never forks). */
+		int want = sp->pool_takes >= 2 ? ST_POOL_READY : sp->pool_takes == 0 ? 1 : 0;
+		if (sp->pool_n < want && !sp->pool_failed) {
 			/* Prepared first: a caller may be about to need one. */
 			pthread_mutex_unlock(&sp->pool_lock);
 			int err;

@@ -61,7 +61,7 @@ struct st_platform {
 	bool pool_stop;
 	bool pool_failed;               /* the last preparation failed: wait for the next take */
 	int pool_n;
-	unsigned pool_takes;            /* address spaces asked for: the pool fills from the second on */
+	unsigned pool_takes;            /* address spaces asked for: one is prepared before the first, the pool fills from the second on */
 	struct st_as *pool[ST_POOL_READY]; /* prepared, not yet an address space's */
 	struct st_as *pool_dying;       /* released, stub killed: to reap (linked by next) */
 	pthread_t pool_thread;
