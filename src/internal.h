@@ -208,6 +208,8 @@ uint64_t host_mmap_min_addr(void); /* vm.mmap_min_addr, page aligned, at least o
  * and reports through @arg (an exit status is lost where the host ignores SIGCHLD). False if no child
  * could be made. */
 bool host_try_in_child(int (*fn)(void *), void *arg);
+/* Such a child's functions: not instrumented by AddressSanitizer, whose bookkeeping is the parent's. */
+#define CV_CHILD_FN __attribute__((no_sanitize_address))
 bool host_runs_int80(void);        /* the kernel runs int $0x80 (ia32 emulation), tried in a child */
 bool host_has_vsyscall(void);      /* the kernel maps the legacy vsyscall page (not vsyscall=none) */
 bool host_umip_on(void);            /* the kernel keeps CR4.UMIP (sgdt faults in user mode), tried in a child */

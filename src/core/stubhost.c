@@ -46,24 +46,30 @@ uint64_t host_mmap_min_addr(void)
 
 bool host_try_in_child(int (*fn)(void *), void *arg)
 {
-	_Alignas(16) char stack[16384];
-	int pid = clone(fn, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-	if (pid < 0)
+	/* A stack of its own, not a buffer in this frame: a child that dies mid-call leaves its frames
+	 * behind, and AddressSanitizer's record of them with it. */
+	const size_t size = 64 << 10;
+	char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
 		return false;
+	int pid = clone(fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+	int e = errno;
 	/* (ECHILD where the host ignores SIGCHLD: the child is gone all the same) */
-	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+	while (pid > 0 && waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
 		;
-	return true;
+	munmap(stack, size);
+	errno = e;
+	return pid > 0;
 }
 
 /* The probes' children: the fault they may take is expected, so no handler of the host's reports it. */
-static void default_sigsegv(void)
+CV_CHILD_FN static void default_sigsegv(void)
 {
 	struct { uint64_t handler, flags, restorer, mask; } dfl = { (uint64_t)SIG_DFL, 0, 0, 0 };
 	syscall(SYS_rt_sigaction, SIGSEGV, &dfl, NULL, 8);
 }
 
-static int int80_child(void *arg)
+CV_CHILD_FN static int int80_child(void *arg)
 {
 	default_sigsegv();
 	long ret;
@@ -90,7 +96,7 @@ bool host_has_vsyscall(void)
 	return found;
 }
 
-static int sgdt_child(void *arg)
+CV_CHILD_FN static int sgdt_child(void *arg)
 {
 	default_sigsegv(); /* with UMIP, a 64-bit sgdt is SIGSEGV (Linux emulates it for 32-bit only) */
 	uint8_t gdtr[10];

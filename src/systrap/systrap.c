@@ -23,7 +23,7 @@ static bool host_compat;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
 /* Can a filter with a listener be installed here? (In a child: it cannot be taken back.) */
-static int listener_child(void *arg)
+CV_CHILD_FN static int listener_child(void *arg)
 {
 	struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
 	struct sock_fprog prog = { 1, f };

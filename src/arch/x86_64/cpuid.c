@@ -354,7 +354,7 @@ static pthread_once_t faulting_once = PTHREAD_ONCE_INIT;
  * arch_prctl(ARCH_SET_CPUID, 0) turns on CPUID faulting for the calling thread, and there is no way to
  * ask "would it work?" without doing it: a child that shares our memory tries, and says so there.
  */
-static int faulting_child(void *arg)
+CV_CHILD_FN static int faulting_child(void *arg)
 {
 	*(volatile bool *)arg = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0L) == 0;
 	return 0;
