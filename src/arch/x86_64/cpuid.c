@@ -3,11 +3,9 @@
 // caller-supplied tables, lookup, and the CPUID-faulting probe.
 #include <asm/prctl.h>
 #include <cpuid.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "internal.h"
 #include "arch/x86_64/arch.h"
