@@ -109,6 +109,7 @@ struct mountpt {
 	int fd;                      /* O_PATH fd of the host directory */
 	bool rw;
 	bool on_procfs;              /* the host directory is on procfs (everything below is refused) */
+	uint64_t dev;                /* st_dev of the host directory */
 };
 
 struct policy {
@@ -129,6 +130,7 @@ struct hostmap {
 	int fd;
 	int refs;             /* atomic */
 	uint64_t dev, ino;    /* the file's identity: shared futexes in it are keyed by it */
+	int8_t sealed;        /* strcache.c: 1 the sandbox cannot change the file, 0 it may, -1 not asked */
 };
 
 /* One mapping of application memory. It lives in the memory file (private file mappings are copies),
@@ -185,6 +187,15 @@ struct mm {
  * parent's (two processes, one memory, as Linux's shared mm): every write, mmap, munmap, mprotect and
  * brk of one is the other's too, until one of them execs (it gets a new memory) or ends. Freed with its
  * last user (vm_put): the address space, and with it the backend's stub, lives as long as that. */
+/* A string read from a private read-only file mapping (strcache.c). */
+struct strc_ent {
+	uint64_t addr, foff, dev, ino; /* where, and what backed it */
+	uint64_t when;                 /* CLOCK_MONOTONIC ns of the read; 0: empty */
+	uint8_t len;
+	char s[47];
+};
+#define STRC_SLOTS 4
+
 struct vm {
 	/* Recursive: the memory manager's slow paths (copy-on-write) take it from callers that hold it
 	 * (most syscalls) and from callers that do not (blocking ones, signal delivery). It guards the
@@ -193,6 +204,8 @@ struct vm {
 	struct cv_as *as;
 	struct mm mm;
 	int users;            /* processes using it (atomic) */
+	struct strc_ent strc[STRC_SLOTS]; /* under lock */
+	unsigned strc_next;
 };
 
 #define SENTRY_MAX_FDS 4096
@@ -890,6 +903,11 @@ const struct mountpt *policy_host_mount(const struct policy *pol, const char *ho
 /* The sandbox path of host fd @hfd of @pr (SENTRY_PATH_MAX bytes at @out); 0 or -EBADF. */
 int fs_fd_spath(struct process *pr, int hfd, char *out);
 
+/* strcache.c: a string the application passes from a read-only file mapping of a file it cannot change
+ * (glibc's "" for fstat, its built-in paths), remembered by address. */
+bool strcache_get(struct process *pr, uint64_t addr, char *dst, size_t max, long *ret); /* as mm_strncpy_in's */
+void strcache_put(struct process *pr, uint64_t addr, const char *str, size_t len);
+
 /* spcache.c: the sandbox path of a directory by (device, inode, mount id) from statx, remembered
  * until the sandbox renames or removes a directory, or for 1 s (host-side renames). */
 struct statx;
@@ -915,6 +933,8 @@ void linkcache_free(struct sentry *s);
 #define WALK_PARENT 2 /* the last component may be missing: then fd is -1 and dir + name say where;
 		       * without WALK_FOLLOW a trailing slash does not follow (unlink("link/") as Linux) */
 #define WALK_SLASH 4  /* with WALK_PARENT: a trailing slash follows a last symlink (open, link's old name) */
+#define WALK_OPENS 8  /* a lookup for open(2): an existing regular file or directory of a read-only mount may
+		       * come back unopened (fd -1, st and the path known; walk_reopen() opens it) */
 /* openat2's RESOLVE_* rules, relative to the starting directory */
 #define WALK_NO_SYMLINKS 0x10   /* any symlink: -ELOOP */
 #define WALK_NO_MAGICLINKS 0x20 /* a /proc magic link: -ELOOP */
@@ -935,6 +955,8 @@ struct walk {
 	bool rw;         /* the object (or the entry to be made) is in a read-write mount */
 	const struct mountpt *mnt; /* ... that mount */
 	bool proc;       /* in the sandbox's /proc: @spath names it for procfs.c; fd and dir are -1 */
+	bool unopened;   /* WALK_OPENS: the object exists (st) but fd is -1: walk_reopen() gives -ELOOP or
+			  * -EXDEV when a link or a host mount is on the way, and the caller walks again without it */
 	char spath[SENTRY_PATH_MAX]; /* canonical sandbox path of the object */
 };
 /* Resolve @path relative to application fd @dirfd (or AT_FDCWD) of @pr. 0 or -errno; on success the

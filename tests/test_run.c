@@ -633,6 +633,60 @@ PLATFORM_TEST(run_interval_timers)
 
 /* The less common syscalls (tests/progs/sysmisc.c); busybox applets that needed them; what the
  * sandbox refuses where a native root would succeed. */
+/* Opens of what the sandbox sees read-only (a stat and an open by name instead of the walk's four host
+ * calls), through links, of directories, FIFOs and missing names; path strings passed from file
+ * mappings (remembered while the same file backs them), after remaps, mprotect, private writes and
+ * writes to a file the program may change. tests/progs/rofiles.c says what each line checks. */
+PLATFORM_TEST(run_read_only_opens)
+{
+	char dir[64], p[128];
+	snprintf(dir, sizeof(dir), "/var/tmp/cvt-rofiles-%d", (int)getpid());
+	ASSERT_OK(mkdir(dir, 0755));
+	ASSERT_OK(chmod(dir, 0755));
+	static const struct { const char *name, *text; } files[] = { { "f", "hello\n" }, { "d/g", "inner\n" } };
+	snprintf(p, sizeof(p), "%s/d", dir);
+	EXPECT_OK(mkdir(p, 0755));
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i].name);
+		FILE *f = fopen(p, "we");
+		EXPECT_TRUE(f != NULL);
+		if (f) {
+			fputs(files[i].text, f);
+			fclose(f);
+		}
+		EXPECT_OK(chmod(p, 0644));
+	}
+	char page[4096] = "f";
+	strcpy(page + 16, "d/g");
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, i ? "names2" : "names");
+		FILE *f = fopen(p, "we");
+		EXPECT_TRUE(f != NULL);
+		if (f) {
+			fwrite(i ? page + 16 : page, 1, sizeof(page) - (i ? 16 : 0), f);
+			if (i)
+				fwrite(page, 1, 16, f);
+			fclose(f);
+		}
+		EXPECT_OK(chmod(p, 0644));
+	}
+	static const char *const links[][2] = { { "l", "d" }, { "lf", "f" }, { "dangling", "nowhere" } };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, links[i][0]);
+		EXPECT_OK(symlink(links[i][1], p));
+	}
+	char target[128];
+	snprintf(p, sizeof(p), "%s/abs", dir);
+	snprintf(target, sizeof(target), "%s/d", dir);
+	EXPECT_OK(symlink(target, p));
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	EXPECT_OK(mkfifo(p, 0644));
+	RUNP(PROGS_DIR "/rofiles", dir);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	EXPECT_EQ(system(cmd), 0);
+}
+
 PLATFORM_TEST(run_misc_syscalls)
 {
 	/* chown: the owner the sandbox gives a file is what it then sees (the host file keeps its own);

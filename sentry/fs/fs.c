@@ -197,7 +197,7 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || tmpfile;
 	if ((flags & O_CREAT) && w->slash)
 		return -EISDIR; /* Linux: "name/" never creates, exists or not */
-	if (w->fd < 0) { /* missing: created only by O_CREAT, in a read-write mount */
+	if (w->fd < 0 && !w->unopened) { /* missing: created only by O_CREAT, in a read-write mount */
 		if (!(flags & O_CREAT) || tmpfile)
 			return -ENOENT;
 		if (!w->rw)
@@ -271,12 +271,13 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 	struct process *pr = t->proc;
 	/* O_CREAT|O_EXCL never follows a last symlink (Linux: EEXIST even when it dangles). */
 	bool follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+	/* Only a creation needs the directory; an existing object is reopened from the walk's own fd
+	 * (a lookup: 4 host calls for a file, not 6), or in a read-only mount by its path (2). */
+	int parent = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? WALK_PARENT : 0;
+	int opens = parent || (flags & O_PATH) ? 0 : WALK_OPENS;
 	for (;;) {
 		struct walk w;
-		/* Only a creation needs the directory; an existing object is reopened from the walk's own fd
-		 * (a lookup: 4 host calls for a file, not 6). */
-		int parent = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? WALK_PARENT : 0;
-		long h = walk_path(pr, dirfd, path, parent | WALK_SLASH | (follow ? WALK_FOLLOW : 0) | wflags, &w);
+		long h = walk_path(pr, dirfd, path, parent | opens | WALK_SLASH | (follow ? WALK_FOLLOW : 0) | wflags, &w);
 		if (h < 0)
 			return h;
 		if (w.proc) /* the sandbox's own /proc (also reached through a link, like /etc/mtab) */
@@ -284,6 +285,10 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 		h = open_walked(pr, &w, flags, mode);
 		bool fifo = w.fd >= 0 && S_ISFIFO(w.st.st_mode);
 		walk_done(&w);
+		if (w.unopened && (h == -ELOOP || h == -EXDEV || h == -EAGAIN)) {
+			opens = 0; /* a link or a host mount on the way: the walk takes it */
+			continue;
+		}
 		if (h != -ENXIO || !fifo || (flags & O_NONBLOCK) || (flags & O_ACCMODE) != O_WRONLY)
 			return h;
 		/* Not under the process lock (the dispatcher holds it for open): the reader may be

@@ -37,6 +37,8 @@ static int add_mount(struct sentry *s, const char *spath, const char *hpath, boo
 		return -e;
 	}
 	m->rw = rw;
+	struct stat st;
+	m->dev = fstat(m->fd, &st) == 0 ? st.st_dev : 0;
 	struct statfs sf;
 	m->on_procfs = fstatfs(m->fd, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC;
 	/* Replace an earlier mount of the same sandbox path (the last option wins). */

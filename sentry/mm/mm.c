@@ -333,6 +333,7 @@ static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned ac
 	if (!h)
 		return -ENOMEM;
 	h->refs = 1;
+	h->sealed = -1;
 	struct stat st;
 	if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0 || fstat(h->fd, &st) < 0) {
 		if (h->fd >= 0)
@@ -872,6 +873,9 @@ int mm_poke(struct process *pr, uint64_t addr, const void *src, size_t len)
 
 long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max)
 {
+	long known;
+	if (strcache_get(pr, addr, dst, max, &known))
+		return known;
 	size_t got = 0;
 	while (got < max) {
 		/* Read up to the end of the page so we never fault on a string ending near a boundary. */
@@ -881,8 +885,10 @@ long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max)
 		if (mm_copy_in(pr, addr + got, dst + got, chunk) < 0)
 			return -EFAULT;
 		void *nul = memchr(dst + got, 0, chunk);
-		if (nul)
+		if (nul) {
+			strcache_put(pr, addr, dst, (size_t)((char *)nul - dst));
 			return (char *)nul - dst;
+		}
 		got += chunk;
 	}
 	return -ENAMETOOLONG;
