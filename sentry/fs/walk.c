@@ -710,7 +710,7 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 		const char *rest = strncmp(w->spath, w->mnt->spath, ml) == 0 ? w->spath + ml : "";
 		while (*rest == '/')
 			rest++;
-		if (!*rest || (flags & (O_CREAT | O_TMPFILE)))
+		if (!*rest || (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
 			return -EXDEV; /* (never: the walk gives no mount point or creation unopened) */
 		how.resolve = BENEATH | RESOLVE_NO_XDEV;
 		h = (int)syscall(SYS_openat2, w->mnt->fd, rest, &how, sizeof(how));

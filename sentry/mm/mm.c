@@ -878,8 +878,11 @@ long mm_strncpy_in(struct process *pr, uint64_t addr, char *dst, size_t max)
 		return known;
 	size_t got = 0;
 	while (got < max) {
-		/* Read up to the end of the page so we never fault on a string ending near a boundary. */
+		/* Never past the end of a page, so that a string ending near a boundary never faults; the
+		 * first read short (most paths are), the next ones to the end of the page. */
 		size_t chunk = PAGE - ((addr + got) & (PAGE - 1));
+		if (got == 0 && chunk > 256)
+			chunk = 256;
 		if (chunk > max - got)
 			chunk = max - got;
 		if (mm_copy_in(pr, addr + got, dst + got, chunk) < 0)
