@@ -177,6 +177,7 @@ struct mm {
 	uint64_t mmap_base;   /* top-down allocation starts below this */
 	uint64_t stack_start; /* the initial stack's mapping (RLIMIT_DATA does not count it) */
 	uint64_t patch_hits[64]; /* patchable syscall sites seen, by hash: (rip << 16) | hits (mm_patch_wanted) */
+	uint64_t patch_traps;    /* patchable traps seen (mm_patch_wanted: no patching while young) */
 	bool deferring;       /* installs are held back in defer[] (an image being loaded: mm_defer_installs) */
 	struct cv_as_mapping *defer;
 	size_t ndefer, defer_cap;

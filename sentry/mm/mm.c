@@ -631,19 +631,28 @@ int mm_own_page(struct process *pr, uint64_t addr)
  * Should the patchable syscall site ending at @rip be patched now? On its third trap, not its first:
  * patching first makes the page the process's own (a copy, and a new mapping in the address space:
  * tens of µs on a loaded or virtualized host), which start-up code that runs once — most sites of an
- * exec'd program — never pays back. Counts live in a small table by hash (a collision restarts a
- * count; threads race harmlessly: patching twice is a no-op); exec starts a new table.
+ * exec'd program — never pays back. And not in a young memory (its first PATCH_YOUNG_TRAPS patchable
+ * traps): there the patch and the first call through it cost 0.3–0.8 ms together (the page copy and
+ * mapping, then the patched path's first run in a fresh stub), which a short program — /bin/true's
+ * 36 calls, ld.so's 8 mmaps through one site — never pays back either. Counts live in a small table by
+ * hash (a collision restarts a count; threads race harmlessly: patching twice is a no-op); exec starts
+ * a new table.
  */
 #define PATCH_AFTER_HITS 3
+#define PATCH_YOUNG_TRAPS 64
+#define PATCH_TRIED 0xffffu /* a site patched, or that could not be: never again */
 bool mm_patch_wanted(struct mm *mm, uint64_t rip)
 {
+	uint64_t traps = __atomic_add_fetch(&mm->patch_traps, 1, __ATOMIC_RELAXED);
 	uint64_t *slot = &mm->patch_hits[(rip * 0x9e3779b97f4a7c15ull) >> 58];
 	uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-	uint64_t hits = (v >> 16) == rip ? (v & 0xffff) + 1 : 1;
-	if (hits > PATCH_AFTER_HITS)
-		hits = PATCH_AFTER_HITS + 1; /* a site that could not be patched: never again */
-	__atomic_store_n(slot, (rip << 16) | hits, __ATOMIC_RELAXED);
-	return hits == PATCH_AFTER_HITS;
+	uint64_t hits = (v >> 16) == rip ? (v & 0xffff) : 0;
+	if (hits == PATCH_TRIED)
+		return false;
+	hits = hits + 1 < PATCH_TRIED ? hits + 1 : PATCH_TRIED - 1;
+	bool want = hits >= PATCH_AFTER_HITS && traps > PATCH_YOUNG_TRAPS;
+	__atomic_store_n(slot, (rip << 16) | (want ? PATCH_TRIED : hits), __ATOMIC_RELAXED);
+	return want;
 }
 
 /* Is [addr, end) mapped without holes? Linux's mprotect, madvise and mremap fail with ENOMEM if not. */
