@@ -183,20 +183,20 @@ struct mm {
 	size_t ndefer, defer_cap;
 };
 
-/* A memory: the memory map, the platform address space it is installed in and the lock that guards
- * them. Each process has its own, except that clone(CLONE_VM) without CLONE_THREAD gives the child its
- * parent's (two processes, one memory, as Linux's shared mm): every write, mmap, munmap, mprotect and
- * brk of one is the other's too, until one of them execs (it gets a new memory) or ends. Freed with its
- * last user (vm_put): the address space, and with it the backend's stub, lives as long as that. */
 /* A string read from a private read-only file mapping (strcache.c). */
 struct strc_ent {
 	uint64_t addr, foff, dev, ino; /* where, and what backed it */
-	uint64_t when;                 /* CLOCK_MONOTONIC ns of the read; 0: empty */
+	uint64_t when;                 /* CLOCK_MONOTONIC_COARSE ns of the read (+1); 0: empty */
 	uint8_t len;
 	char s[47];
 };
 #define STRC_SLOTS 4
 
+/* A memory: the memory map, the platform address space it is installed in and the lock that guards
+ * them. Each process has its own, except that clone(CLONE_VM) without CLONE_THREAD gives the child its
+ * parent's (two processes, one memory, as Linux's shared mm): every write, mmap, munmap, mprotect and
+ * brk of one is the other's too, until one of them execs (it gets a new memory) or ends. Freed with its
+ * last user (vm_put): the address space, and with it the backend's stub, lives as long as that. */
 struct vm {
 	/* Recursive: the memory manager's slow paths (copy-on-write) take it from callers that hold it
 	 * (most syscalls) and from callers that do not (blocking ones, signal delivery). It guards the
