@@ -956,8 +956,9 @@ struct walk {
 	bool rw;         /* the object (or the entry to be made) is in a read-write mount */
 	const struct mountpt *mnt; /* ... that mount */
 	bool proc;       /* in the sandbox's /proc: @spath names it for procfs.c; fd and dir are -1 */
-	bool unopened;   /* WALK_OPENS: the object exists (st) but fd is -1: walk_reopen() gives -ELOOP or
-			  * -EXDEV when a link or a host mount is on the way, and the caller walks again without it */
+	bool unopened;   /* WALK_OPENS: the object exists (st, from a stat the host resolved) but fd is -1:
+			  * walk_reopen() gives -ELOOP or -EXDEV when a link or a host mount is on the way; on
+			  * any failure the caller walks again without WALK_OPENS */
 	char spath[SENTRY_PATH_MAX]; /* canonical sandbox path of the object */
 };
 /* Resolve @path relative to application fd @dirfd (or AT_FDCWD) of @pr. 0 or -errno; on success the

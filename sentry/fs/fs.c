@@ -285,8 +285,11 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 		h = open_walked(pr, &w, flags, mode);
 		bool fifo = w.fd >= 0 && S_ISFIFO(w.st.st_mode);
 		walk_done(&w);
-		if (w.unopened && (h == -ELOOP || h == -EXDEV || h == -EAGAIN)) {
-			opens = 0; /* a link or a host mount on the way: the walk takes it */
+		if (w.unopened && h < 0) {
+			/* The stat by path follows what the host would (a link to a writable place, say), so no
+			 * answer rests on it alone: only an open that took the way with nothing followed counts
+			 * (a link or a host mount on the way makes that fail), and every failure walks again. */
+			opens = 0;
 			continue;
 		}
 		if (h != -ENXIO || !fifo || (flags & O_NONBLOCK) || (flags & O_ACCMODE) != O_WRONLY)

@@ -499,7 +499,8 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 		/* An open of a file or directory the sandbox cannot change: the stat by name says what it
 		 * is and the open by the same name (walk_reopen, nothing followed, no mount crossed) checks
 		 * the way, 2 host calls instead of 4. The stat may have followed a link or crossed a host
-		 * mount on the way: then that open refuses and the caller walks again without WALK_OPENS. */
+		 * mount on the way: then that open refuses, and on any failure (also one the stat alone
+		 * decided) the caller walks again without WALK_OPENS. */
 		const char *slash = strrchr(rest, '/');
 		fast_result(w, -1, -1, m, slash ? slash + 1 : rest, clean);
 		w->unopened = true;

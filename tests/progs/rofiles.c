@@ -3,7 +3,8 @@
 // the sentry takes for both (a stat and an open by name, walk.c; strings remembered, strcache.c) must
 // give what Linux gives. Run natively and sandboxed on a directory DIR the test prepared:
 //   f ("hello\n"), d/g ("inner\n"), l -> d, abs -> DIR/d, lf -> f, dangling -> nowhere, fifo (FIFO),
-//   names (a page with "f" at 0 and "d/g" at 16), names2 ("d/g" at 0).
+//   names (a page with "f" at 0 and "d/g" at 16), names2 ("d/g" at 0), and with a second argument TMP,
+//   tl -> TMP: a link out of the read-only place into /tmp, which the program fills (TMP/f, TMP/sub/).
 // Prints one line per check; the test compares the two outputs.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +44,7 @@ static void show_open(const char *what, const char *name, int flags)
 	close(fd);
 }
 
-static void opens(const char *dir)
+static void opens(const char *dir, const char *tmp)
 {
 	static const struct {
 		const char *what, *name;
@@ -77,7 +78,31 @@ static void opens(const char *dir)
 	show_open("abs path", abs_g, O_RDONLY);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		show_open(cases[i].what, cases[i].name, cases[i].flags);
-	int fd = openat(dirfd_, "f", O_RDONLY | O_NONBLOCK);
+	int fd;
+	if (tmp) { /* the host's stat of tl/... follows the link; the answer must be the walk's */
+		char p[256];
+		snprintf(p, sizeof(p), "%s/sub", tmp);
+		mkdir(tmp, 0755);
+		mkdir(p, 0755);
+		snprintf(p, sizeof(p), "%s/f", tmp);
+		close(open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+		static const struct {
+			const char *what, *name;
+			int flags;
+		} out[] = {
+			{ "write through a link to /tmp", "tl/f", O_WRONLY },
+			{ "O_DIRECTORY through a link to /tmp", "tl/f", O_RDONLY | O_DIRECTORY },
+			{ "directory through a link to /tmp", "tl/sub", O_RDONLY | O_DIRECTORY },
+			{ "directory for writing through a link", "tl/sub", O_WRONLY },
+		};
+		for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++)
+			show_open(out[i].what, out[i].name, out[i].flags);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/sub", tmp);
+		rmdir(p);
+		rmdir(tmp);
+	}
+	fd = openat(dirfd_, "f", O_RDONLY | O_NONBLOCK);
 	printf("O_NONBLOCK kept: %d\n", fd >= 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
 	close(fd);
 	fd = openat(dirfd_, "f", O_RDONLY);
@@ -161,11 +186,11 @@ static void strings(const char *dir)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || (dirfd_ = open(argv[1], O_RDONLY | O_DIRECTORY)) < 0 || chdir(argv[1]) < 0) {
-		fprintf(stderr, "usage: rofiles DIR\n");
+	if (argc < 2 || argc > 3 || (dirfd_ = open(argv[1], O_RDONLY | O_DIRECTORY)) < 0 || chdir(argv[1]) < 0) {
+		fprintf(stderr, "usage: rofiles DIR [TMP]\n");
 		return 2;
 	}
-	opens(argv[1]);
+	opens(argv[1], argc == 3 ? argv[2] : NULL);
 	strings(argv[1]);
 	return 0;
 }
