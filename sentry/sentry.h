@@ -239,8 +239,10 @@ struct process {
 	 * changes: an entry ends only when its fd closes (fd_close bumps fd_gen before the host close). */
 	struct fdid { int fd, h; uint64_t gen; struct statx sx; } fdid[4];
 	unsigned fdid_next;
+	/* fs.c: the file type and device of fds lately read or written (fd_kind), by fd, the same way. */
+	struct fdkind { int fd, h; uint64_t gen; uint32_t mode; uint64_t rdev; } fdkind[8];
 	uint64_t fd_gen;
-	pthread_mutex_t fdid_lock;
+	pthread_mutex_t fdid_lock; /* fdid[], fdkind[] */
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
 	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
@@ -545,6 +547,9 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 			fd_release((t)->proc, &ref_);                                                  \
 		r_;                                                                                    \
 	})
+/* The file type (S_IFMT bits) and device number of application fd @fd, held host fd @h: an fstat the
+ * first time, then remembered while the fd stays open (neither changes for an open file). 0 or -errno. */
+int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rdev);
 /* Close host fd @h of the application's table (pr->vm->lock held): now, or when its last user is done. */
 void fd_close(struct process *pr, int h);
 /* Let one more fd slot hold host fd @h (a fork's copy): true, or false where it needs a dup. */

@@ -48,9 +48,35 @@ void fd_release(struct process *pr, struct fd_ref *ref)
 		last &= (*pp)->h != ref->h;
 		pp = &(*pp)->next;
 	}
-	if (ref->closing && last)
+	if (ref->closing && last) {
+		/* fd_close bumped fd_gen already, but a holder may have read the new value since and
+		 * remembered this file under it (fd_statx, fd_kind): bump again before the number is free. */
+		__atomic_add_fetch(&pr->fd_gen, 1, __ATOMIC_ACQ_REL);
 		close(ref->h);
+	}
 	pthread_mutex_unlock(&pr->vm->lock);
+}
+
+int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rdev)
+{
+	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE); /* before the fstat: see fd_release */
+	struct fdkind *e = &pr->fdkind[(uint64_t)fd % (sizeof(pr->fdkind) / sizeof(pr->fdkind[0]))];
+	pthread_mutex_lock(&pr->fdid_lock);
+	bool hit = e->fd == fd && e->h == h && e->gen == gen && e->mode;
+	*mode = e->mode;
+	*rdev = e->rdev;
+	pthread_mutex_unlock(&pr->fdid_lock);
+	if (hit)
+		return 0;
+	struct stat st;
+	if (fstat(h, &st) < 0)
+		return -errno;
+	*mode = st.st_mode & S_IFMT;
+	*rdev = st.st_rdev;
+	pthread_mutex_lock(&pr->fdid_lock);
+	*e = (struct fdkind){ .fd = (int)fd, .h = h, .gen = gen, .mode = *mode, .rdev = *rdev };
+	pthread_mutex_unlock(&pr->fdid_lock);
+	return 0;
 }
 
 bool fd_share(struct sentry *s, int h)

@@ -134,7 +134,17 @@ static bool reads_whole(int h)
 	return fstat(h, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !isatty(h)));
 }
 
-static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
+/* Can IO on a file of this type and device never block nor be a terminal's (no job control)? Files,
+ * directories, block devices, and the memory devices /dev/null, zero, full, random and urandom. */
+static bool never_waits(uint32_t mode, uint64_t rdev)
+{
+	if (S_ISREG(mode) || S_ISDIR(mode) || S_ISBLK(mode))
+		return true;
+	unsigned mi = minor(rdev);
+	return S_ISCHR(mode) && major(rdev) == 1 && (mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9);
+}
+
+static long rw_held(struct task *t, int64_t fd, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
 	uint64_t done = 0, asked;
 	if (!wr && off < 0 && sigfd_is(t->proc, h))
@@ -149,8 +159,11 @@ static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 		return lim;
 	/* As in Linux, a write completes (unless a signal interrupts it) and a read of a file or device
 	 * gives all of @len (dd counts short reads); a bounce buffer moves IO_CHUNK at a time. */
+	uint32_t mode;
+	uint64_t rdev;
+	bool waits = off < 0 && (fd_kind(t->proc, fd, h, &mode, &rdev) < 0 || !never_waits(mode, rdev));
 	for (int whole = -1;;) {
-		if (off < 0) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
+		if (waits) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
 			long w = done ? 0 : jobctl_tty_access(t, h, wr); /* a background job's terminal IO */
 			if (w == 0)
 				w = host_wait_io(t, h, wr);
@@ -171,9 +184,9 @@ static long rw_held(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 }
 
 /* A write to a sandbox pty's master is the terminal's input: ^C, ^\ and ^Z signal (ptyjob.c). */
-static long rw_tty(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
+static long rw_tty(struct task *t, int64_t fd, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
-	long r = rw_held(t, h, buf, len, wr, off);
+	long r = rw_held(t, fd, h, buf, len, wr, off);
 	if (wr && r > 0 && off < 0)
 		ptyjob_input(t, h, buf, (uint64_t)r);
 	return r;
@@ -181,7 +194,7 @@ static long rw_tty(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, i
 
 long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
-	return WITH_HOST_FD(t, fd, h, rw_tty(t, h, buf, len, wr, off));
+	return WITH_HOST_FD(t, fd, h, rw_tty(t, (int64_t)fd, h, buf, len, wr, off));
 }
 
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
