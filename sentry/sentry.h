@@ -438,6 +438,8 @@ struct sentry {
 	uint64_t spc_gen;              /* bumped when the sandbox renames or removes a directory (from 1) */
 	struct lnc_ent *lnc;           /* symlinks by sandbox path (linkcache.c), under spc_lock */
 	uint64_t lnc_gen;              /* bumped when the sandbox renames or removes a link or directory */
+	struct nlc_ent *nlc;           /* names that are not links (linkcache.c: notlink_*), under spc_lock */
+	uint64_t nlc_gen;              /* (atomic) bumped when the sandbox removes or renames anything */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
 	struct fc_entry *fc;
 	uint64_t fc_bytes;
@@ -932,6 +934,14 @@ void linkcache_changed(struct sentry *s);
  * component too if @follow_last), canonical, in @out: 1; 0 if no known link is on it (or it has ".."). */
 int linkcache_rewrite(struct sentry *s, const char *cwd, const char *path, bool follow_last, char *out, size_t cap);
 void linkcache_free(struct sentry *s);
+/* Canonical sandbox paths that name something other than a link (readlink's EINVAL), remembered until
+ * the sandbox removes or renames anything (notlink_changed), or for 1 s. notlink_gen() is read
+ * before the walk whose answer notlink_put() keeps; notlink_known() takes @path as walk_path would
+ * from canonical @cwd (no "..", no trailing slash), only for a walk without search checks. */
+uint64_t notlink_gen(struct sentry *s);
+void notlink_put(struct sentry *s, uint64_t gen, const char *spath);
+bool notlink_known(struct sentry *s, const char *cwd, const char *path);
+void notlink_changed(struct sentry *s);
 
 /* walk.c: path resolution with Linux's semantics; the host kernel never resolves a component the
  * sentry did not (docs/paths.md). */

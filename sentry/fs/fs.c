@@ -586,6 +586,11 @@ static long sys_readlink(struct process *pr, int64_t dirfd, uint64_t upath, uint
 		return -EINVAL;
 	struct walk w;
 	bool empty = !path[0];
+	/* A name realpath() asked about lately (the walk's own condition: no search checks) */
+	bool known = !empty && (path[0] == '/' || dirfd == AT_FDCWD) && perm_overrides(pr);
+	if (known && notlink_known(pr->s, pr->cwd, path))
+		return -EINVAL;
+	uint64_t gen = known ? notlink_gen(pr->s) : 0;
 	if (empty && dirfd >= 0 && app_host_fd(pr, (uint64_t)dirfd) >= 0) { /* the link an O_PATH fd holds */
 		w = (struct walk){ .fd = fcntl(app_host_fd(pr, (uint64_t)dirfd), F_DUPFD_CLOEXEC, 3), .dir = -1 };
 		if (w.fd < 0)
@@ -602,6 +607,12 @@ static long sys_readlink(struct process *pr, int64_t dirfd, uint64_t upath, uint
 			h = -ENOENT;
 		if (h < 0)
 			return h;
+		if (!empty && !w.proc && !S_ISLNK(w.st.st_mode)) { /* the walk's fstat says: not a link */
+			if (known)
+				notlink_put(pr->s, gen, w.spath);
+			walk_done(&w);
+			return -EINVAL;
+		}
 		len = readlinkat((int)h, "", out, sizeof(out));
 		int e = errno;
 		struct stat st;

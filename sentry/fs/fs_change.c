@@ -154,6 +154,8 @@ long fs_unlink(struct process *pr, int64_t dirfd, uint64_t upath, bool rmdir)
 		ret = is_dir ? -EISDIR : -ENOTDIR;
 	else
 		ret = unlinkat(w.dir, w.name, rmdir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	if (ret == 0)
+		notlink_changed(pr->s); /* a name that went */
 	if (ret == 0 && is_dir)
 		spcache_moved(pr->s); /* a removed directory has no path any more */
 	if (ret == 0 && (is_dir || S_ISLNK(w.st.st_mode)))
@@ -218,8 +220,10 @@ long fs_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t
 		ret = syscall(SYS_renameat2, a.dir, a.name, b.dir, b.name, flags) < 0 ? -errno : 0;
 	if (ret == 0 && (S_ISDIR(a.st.st_mode) || (b.fd >= 0 && S_ISDIR(b.st.st_mode))))
 		spcache_moved(pr->s); /* every path below a moved or replaced directory changed */
-	if (ret == 0)
+	if (ret == 0) {
 		linkcache_changed(pr->s); /* a link moved, replaced, or under a directory that moved */
+		notlink_changed(pr->s);
+	}
 	walk_done(&a);
 	walk_done(&b);
 	return ret;

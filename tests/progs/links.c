@@ -3,7 +3,9 @@
 // followed, sentry/fs/linkcache.c). A link retargeted, replaced by rename, by a directory or by another
 // link; a directory holding a link renamed; chains, absolute and ".." targets, a link as the last
 // component; and a thread swapping a link while another looks up through it, which must always find
-// one of the two targets. Prints results only; the test compares the output with a native run.
+// one of the two targets. And readlink of names that are not links (remembered too: notlink_known),
+// each turned into a link by unlink, rmdir or rename, from absolute and cwd-relative paths, and
+// through a link. Prints results only; the test compares the output with a native run.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +53,61 @@ static void look(const char *what, const char *path)
 	       l < 0 ? strerror(errno) : S_ISLNK(st.st_mode) ? "link" : S_ISDIR(st.st_mode) ? "dir" : "file");
 }
 
+/* What readlink(@path) gives: the target or the errno. */
+static void rl(const char *what, const char *path)
+{
+	char buf[128];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	printf("%-36s readlink %s\n", what, n >= 0 ? buf : strerror(errno));
+}
+
+/* Names that are not links, asked twice (the second answer may be remembered), then made links. */
+static void readlinks(void)
+{
+	mkdir(p("r"), 0755);
+	mk("r/f", "file");
+	mkdir(p("r/d"), 0755);
+	mkdir(p("r/m"), 0755);
+	for (int i = 0; i < 2; i++) {
+		rl("a file", p("r/f"));
+		rl("a directory", p("r/d"));
+		rl("a directory, trailing slash", p("r/d/"));
+		rl("missing", p("r/none"));
+		rl("/usr", "/usr");
+	}
+	unlink(p("r/f"));
+	symlink("to-f", p("r/f"));
+	rl("the file, now a link (unlink)", p("r/f"));
+	rmdir(p("r/d"));
+	symlink("to-d", p("r/d"));
+	rl("the directory, now a link (rmdir)", p("r/d"));
+	symlink("to-m", p("r/m.new"));
+	rl("r/m", p("r/m"));
+	rmdir(p("r/m"));
+	rename(p("r/m.new"), p("r/m"));
+	rl("r/m, now a link (rename)", p("r/m"));
+	mk("r/g", "g");
+	if (chdir(p("r")) == 0) {
+		rl("g from the cwd", "g");
+		rl("g from the cwd, again", "./g");
+		unlink("g");
+		symlink("to-g", "g");
+		rl("g from the cwd, now a link", "g");
+		if (chdir("/") < 0)
+			perror("chdir");
+	}
+	mkdir(p("r/real"), 0755);
+	mk("r/real/h", "h");
+	symlink("real", p("r/via"));
+	rl("through a link", p("r/via/h"));
+	rl("through a link, again", p("r/via/h"));
+	rl("the same by its own path", p("r/real/h"));
+	unlink(p("r/real/h"));
+	symlink("to-h", p("r/real/h"));
+	rl("through a link, now a link", p("r/via/h"));
+}
+
 static volatile int stop;
 
 /* Swap link "s" between d1 and d2 atomically (a new link renamed over it). */
@@ -96,6 +153,8 @@ int main(void)
 	look("L gone", p("L/f"));
 	symlink("d2", p("L"));
 	look("L a link again", p("L/f"));
+
+	readlinks();
 
 	/* A directory holding a link (relative target with ".."), renamed. */
 	mkdir(p("x"), 0755);
