@@ -95,9 +95,30 @@ static void sig_pipe(struct task *t)
 #define PIN_MIN 4096 /* smaller transfers go through the bounce buffer */
 #define RW_MAX 0x7ffff000ull /* Linux's MAX_RW_COUNT: the most one read or write moves */
 
+#define RW_NOWAIT (-2) /* @off of rw_once: at the file position, never waiting (RWF_NOWAIT) */
+
+static ssize_t read_at(int h, void *p, size_t len, int64_t off)
+{
+	if (off == RW_NOWAIT) {
+		struct iovec v = { .iov_base = p, .iov_len = len };
+		return preadv2(h, &v, 1, -1, RWF_NOWAIT);
+	}
+	return off < 0 ? read(h, p, len) : pread(h, p, len, off);
+}
+
+static ssize_t write_at(int h, const void *p, size_t len, int64_t off)
+{
+	if (off == RW_NOWAIT) {
+		struct iovec v = { .iov_base = (void *)p, .iov_len = len };
+		return pwritev2(h, &v, 1, -1, RWF_NOWAIT);
+	}
+	return off < 0 ? write(h, p, len) : pwrite(h, p, len, off);
+}
+
 /* One transfer of up to @len bytes between host fd @h and application memory at @buf: straight into
  * or out of the application's pages when they can be pinned, else through a bounce buffer (at most
- * IO_CHUNK). *@asked gets what was attempted. */
+ * IO_CHUNK). *@asked gets what was attempted. @off: the file offset, -1 the file position, RW_NOWAIT
+ * the file position without waiting. */
 static long rw_once(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, int64_t off, uint64_t *asked)
 {
 	struct process *pr = t->proc;
@@ -106,8 +127,7 @@ static long rw_once(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 	int e;
 	*asked = len;
 	if (len >= PIN_MIN && mm_pin(pr, buf, len, wr ? CV_ACCESS_READ : CV_ACCESS_WRITE, &pin) == 0) {
-		r = wr ? (off < 0 ? write(h, pin.ptr, len) : pwrite(h, pin.ptr, len, off))
-		       : (off < 0 ? read(h, pin.ptr, len) : pread(h, pin.ptr, len, off));
+		r = wr ? write_at(h, pin.ptr, len, off) : read_at(h, pin.ptr, len, off);
 		e = errno;
 		mm_unpin(pr, &pin);
 	} else {
@@ -115,8 +135,7 @@ static long rw_once(struct task *t, int h, uint64_t buf, uint64_t len, bool wr, 
 		*asked = len = len > IO_CHUNK ? IO_CHUNK : len;
 		if (wr && mm_copy_in(pr, buf, tmp, len) < 0)
 			return -EFAULT;
-		r = wr ? (off < 0 ? write(h, tmp, len) : pwrite(h, tmp, len, off))
-		       : (off < 0 ? read(h, tmp, len) : pread(h, tmp, len, off));
+		r = wr ? write_at(h, tmp, len, off) : read_at(h, tmp, len, off);
 		e = errno;
 		if (!wr && r > 0 && mm_copy_out(pr, buf, tmp, (size_t)r) < 0)
 			return -EFAULT;
@@ -161,7 +180,18 @@ static long rw_held(struct task *t, int64_t fd, int h, uint64_t buf, uint64_t le
 	 * gives all of @len (dd counts short reads); a bounce buffer moves IO_CHUNK at a time. */
 	uint32_t mode;
 	uint64_t rdev;
-	bool waits = off < 0 && (fd_kind(t->proc, fd, h, &mode, &rdev) < 0 || !never_waits(mode, rdev));
+	bool known = off < 0 && fd_kind(t->proc, fd, h, &mode, &rdev) == 0;
+	bool waits = off < 0 && (!known || !never_waits(mode, rdev));
+	if (waits && known && S_ISFIFO(mode)) {
+		/* A pipe with data (or room) answers at once, without the fcntl and ppoll below; a read
+		 * takes what is there, a write what fits (all or nothing up to PIPE_BUF), and the rest of
+		 * a write goes the blocking way. EAGAIN, or a kernel without RWF_NOWAIT for pipes: the
+		 * wait below, as for any pipe. */
+		long r = rw_once(t, h, buf, len, wr, RW_NOWAIT, &asked);
+		if (r != -EAGAIN && r != -EOPNOTSUPP && (!wr || r < 0 || (uint64_t)r == len))
+			return r;
+		done = r > 0 ? (uint64_t)r : 0;
+	}
 	for (int whole = -1;;) {
 		if (waits) { /* a pipe, socket or terminal may block: wait where signals can interrupt */
 			long w = done ? 0 : jobctl_tty_access(t, h, wr); /* a background job's terminal IO */

@@ -3,12 +3,16 @@
 // that never blocks (a regular file, /dev/null, /dev/zero) to one that does (a pipe). The sentry
 // remembers each descriptor's file type; a type remembered past a close, dup2 or dup3 would make
 // it read the pipe without waiting where a signal can interrupt it (the read would never end).
+// And pipes themselves (read and written without waiting first when they can be): a large write
+// completes across a slow reader, one interrupted when the pipe is full returns what it wrote.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void on_alarm(int sig)
@@ -77,6 +81,37 @@ int main(void)
 	fcntl(q[1], F_SETFL, 0);
 	dup2(q[1], n);
 	interrupted_write("full pipe dup2'd over /dev/null", n);
+
+	/* 1 MB in one write to a pipe whose reader takes 1000 bytes at a time: all of it. */
+	int r[2];
+	if (pipe(r) < 0)
+		return 1;
+	pid_t kid = fork();
+	if (kid == 0) {
+		close(r[1]);
+		long total = 0;
+		ssize_t k;
+		char small[1000];
+		while ((k = read(r[0], small, sizeof(small))) > 0)
+			total += k;
+		printf("the reader got %ld\n", total);
+		_exit(0);
+	}
+	close(r[0]);
+	char *big = calloc(1, 1 << 20);
+	printf("a 1 MB write: %zd\n", write(r[1], big, 1 << 20));
+	close(r[1]);
+	waitpid(kid, NULL, 0);
+	/* 100,000 bytes into an empty pipe nobody reads: the first 65,536 go, the alarm ends the wait. */
+	int e[2];
+	if (pipe(e) < 0)
+		return 1;
+	alarm(1);
+	ssize_t part = write(e[1], big, 100000);
+	alarm(0);
+	printf("a write interrupted when the pipe filled: %zd\n", part);
+	printf("a 10-byte read of it: %zd\n", read(e[0], buf, 10));
+	free(big);
 
 	/* The same numbers as files again: they read and write at once. */
 	close(p[0]);
