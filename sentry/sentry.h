@@ -477,6 +477,9 @@ struct sentry {
 	bool uts_host_set, uts_domain_set;
 	struct ptyjob ptyjobs[PTYJOB_MAX]; /* the sandbox's ptys that control a session (ptyjob.c; lock) */
 	unsigned n_ptyjobs;
+	/* A socket of the sandbox got SO_RCVLOWAT (atomic): a receive that takes what is there without
+	 * waiting first (net.c, syscalls.c) could then return less than that mark, so none does. */
+	bool rcvlowat_set;
 	/* --stats, per syscall number (0..511; 512 collects the rest): updated atomically by every task */
 	uint64_t st_count[513], st_handle_ns[513], st_switch_ns[513];
 	uint64_t st_faults, st_cow_faults, st_demand_faults, st_interrupts;
@@ -773,7 +776,8 @@ void task_kick(struct task *t);
  * the end of its process or of the sandbox). @timeout_ms < 0: no limit. 1 ready, 0 timeout, -errno. */
 long host_wait(struct task *t, int fd, short events, int timeout_ms);
 /* Before a read or write that may block on @fd (pipe, socket, terminal, FIFO opened blocking): wait for
- * it interruptibly. 0 to go ahead, -EINTR. */
+ * it interruptibly. 0 to go ahead, 1 to go ahead without a wait (the file is O_NONBLOCK), -EINTR, -EBADF
+ * (the wrong direction), -EAGAIN (a socket's timeout ran out). */
 long host_wait_io(struct task *t, int fd, bool wr);
 /* A socket's SO_SNDTIMEO (@send) or SO_RCVTIMEO in milliseconds, -1 for none (or not a socket): a
  * blocking call waits that long, then fails with EAGAIN, as Linux's. */

@@ -163,6 +163,35 @@ static bool never_waits(uint32_t mode, uint64_t rdev)
 	return S_ISCHR(mode) && major(rdev) == 1 && (mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9);
 }
 
+/*
+ * A pipe or socket, never blocking in the host: every transfer with RWF_NOWAIT, and where one finds no
+ * data (or no room) the wait where signals interrupt. With data or room there that is one host call,
+ * without the fcntl and ppoll (and a socket's getsockopt) first. A read returns what it gets, as
+ * Linux's; a write goes on until all of it is written (what fits each time: all or nothing up to
+ * PIPE_BUF), so a reader that stops leaves it in the wait, not in the host's write. -EOPNOTSUPP
+ * before anything moved: the kernel cannot (the caller takes its other way).
+ */
+static long rw_nowait(struct task *t, int h, uint64_t buf, uint64_t len, bool wr)
+{
+	uint64_t done = 0, asked;
+	for (;;) {
+		long r = rw_once(t, h, buf + done, len - done, wr, RW_NOWAIT, &asked);
+		if (r == -EOPNOTSUPP && !done)
+			return r;
+		if (r >= 0) {
+			done += (uint64_t)r;
+			if (!wr || done == len || r == 0)
+				return (long)done;
+			continue;
+		}
+		if (r != -EAGAIN)
+			return done ? (long)done : r;
+		long w = host_wait_io(t, h, wr); /* 1: non-blocking, so no wait */
+		if (w != 0)
+			return done ? (long)done : w < 0 ? w : -EAGAIN;
+	}
+}
+
 static long rw_held(struct task *t, int64_t fd, int h, uint64_t buf, uint64_t len, bool wr, int64_t off)
 {
 	uint64_t done = 0, asked;
@@ -182,15 +211,10 @@ static long rw_held(struct task *t, int64_t fd, int h, uint64_t buf, uint64_t le
 	uint64_t rdev;
 	bool known = off < 0 && fd_kind(t->proc, fd, h, &mode, &rdev) == 0;
 	bool waits = off < 0 && (!known || !never_waits(mode, rdev));
-	if (waits && known && S_ISFIFO(mode)) {
-		/* A pipe with data (or room) answers at once, without the fcntl and ppoll below; a read
-		 * takes what is there, a write what fits (all or nothing up to PIPE_BUF), and the rest of
-		 * a write goes the blocking way. EAGAIN, or a kernel without RWF_NOWAIT for pipes: the
-		 * wait below, as for any pipe. */
-		long r = rw_once(t, h, buf, len, wr, RW_NOWAIT, &asked);
-		if (r != -EAGAIN && r != -EOPNOTSUPP && (!wr || r < 0 || (uint64_t)r == len))
+	if (waits && known && (S_ISFIFO(mode) || (S_ISSOCK(mode) && (wr || !__atomic_load_n(&t->proc->s->rcvlowat_set, __ATOMIC_ACQUIRE))))) {
+		long r = rw_nowait(t, h, buf, len, wr);
+		if (r != -EOPNOTSUPP)
 			return r;
-		done = r > 0 ? (uint64_t)r : 0;
 	}
 	for (int whole = -1;;) {
 		if (waits) { /* a pipe, socket or terminal may block: wait where signals can interrupt */

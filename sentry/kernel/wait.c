@@ -103,8 +103,10 @@ long host_wait_io(struct task *t, int fd, bool wr)
 	if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode))
 		return 0;
 	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || (fl & O_NONBLOCK))
+	if (fl < 0)
 		return 0;
+	if (fl & O_NONBLOCK)
+		return 1;
 	/* The wrong direction (or an O_PATH fd) fails at once, as the call itself would: waiting for
 	 * the other direction never ends (a write to a pipe's read end). */
 	if ((fl & O_PATH) || (fl & O_ACCMODE) == (wr ? O_RDONLY : O_WRONLY))

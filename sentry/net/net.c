@@ -254,6 +254,8 @@ long sys_sockopt(struct task *t, uint64_t fd, uint64_t level, uint64_t name, uin
 			return -EINVAL;
 		if (len && mm_copy_in(t->proc, uval, v, len) < 0)
 			return -EFAULT;
+		if (level == SOL_SOCKET && name == SO_RCVLOWAT)
+			__atomic_store_n(&t->proc->s->rcvlowat_set, true, __ATOMIC_RELEASE); /* (before it counts) */
 		return setsockopt(h, (int)level, (int)name, v, (socklen_t)len) < 0 ? -errno : 0;
 	}
 	socklen_t room;
@@ -288,6 +290,20 @@ static long net_wait(struct task *t, int h, uint64_t flags, bool send)
 	return w < 0 ? w : w == 0 && timeout >= 0 ? -EAGAIN : 0;
 }
 
+/* After a MSG_DONTWAIT transfer found no data or room (errno @e): 0 once the socket is ready (wait
+ * where signals interrupt), -EAGAIN when the caller does not wait (MSG_DONTWAIT, O_NONBLOCK, its
+ * SO_*TIMEO ran out), else -@e. */
+static long net_wait_more(struct task *t, int h, int e, uint64_t flags, bool send)
+{
+	if (e != EAGAIN)
+		return -e;
+	if ((flags & MSG_DONTWAIT) || !blocking(h))
+		return -EAGAIN;
+	int timeout = sock_timeout_ms(h, send);
+	long w = host_wait(t, h, send ? POLLOUT : POLLIN, timeout);
+	return w < 0 ? w : w == 0 && timeout >= 0 ? -EAGAIN : 0;
+}
+
 static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
 {
 	struct host_addr ha = { .hold = -1 };
@@ -299,15 +315,30 @@ static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, 
 		r = -ENOMEM;
 	if (r == 0 && len && mm_copy_in(t->proc, ubuf, buf, len) < 0)
 		r = -EFAULT;
-	if (r == 0)
-		r = net_wait(t, h, flags, true);
-	if (r == 0) {
-		r = sendto(h, buf, len, (int)flags | MSG_NOSIGNAL, uaddr ? (struct sockaddr *)&ha.ss : NULL,
-			   uaddr ? ha.len : 0);
-		r = r < 0 ? -errno : r;
-		if (r >= 0)
-			uc_sent(t->proc, h, NULL, ha.hold, uaddr ? (struct sockaddr_un *)&ha.ss : NULL, ha.len);
+	/* Never blocking in the host: each send with MSG_DONTWAIT (with room, one host call, no fcntl,
+	 * getsockopt and ppoll first), and where it finds none the wait where signals interrupt; a
+	 * stream socket's send goes on until all of it is sent, as a blocking send. */
+	const struct sockaddr *to = uaddr ? (struct sockaddr *)&ha.ss : NULL;
+	socklen_t tolen = uaddr ? ha.len : 0;
+	uint64_t sent = 0;
+	while (r == 0) {
+		long n = sendto(h, buf + sent, len - sent, (int)flags | MSG_NOSIGNAL | MSG_DONTWAIT, to, tolen);
+		if (n >= 0) {
+			sent += (uint64_t)n;
+			if (sent == len || n == 0)
+				break;
+			continue;
+		}
+		long w = net_wait_more(t, h, errno, flags, true);
+		if (w < 0) {
+			r = sent ? 0 : w;
+			break;
+		}
 	}
+	if (r == 0)
+		r = (long)sent;
+	if (r >= 0)
+		uc_sent(t->proc, h, NULL, ha.hold, uaddr ? (struct sockaddr_un *)&ha.ss : NULL, ha.len);
 	free(buf);
 	host_addr_done(&ha);
 	if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) {
@@ -318,9 +349,30 @@ static long sys_sendto_held(struct task *t, int h, uint64_t ubuf, uint64_t len, 
 	return r;
 }
 
+/* A stream socket's send larger than one buffer (NET_IO_MAX) goes on buffer by buffer while each
+ * goes whole, as a blocking send sends it all; a datagram is one send. */
+static long sys_sendto_all(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	if (len <= NET_IO_MAX || getsockopt(h, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+		return sys_sendto_held(t, h, ubuf, len, flags, uaddr, alen);
+	uint64_t done = 0;
+	while (done < len) {
+		uint64_t part = len - done < NET_IO_MAX ? len - done : NET_IO_MAX;
+		long r = sys_sendto_held(t, h, ubuf + done, part, flags, uaddr, alen);
+		if (r < 0)
+			return done ? (long)done : r;
+		done += (uint64_t)r;
+		if ((uint64_t)r < part)
+			break;
+	}
+	return (long)done;
+}
+
 long sys_sendto(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t alen)
 {
-	return WITH_HOST_FD(t, fd, h, sys_sendto_held(t, h, ubuf, len, flags, uaddr, alen));
+	return WITH_HOST_FD(t, fd, h, sys_sendto_all(t, h, ubuf, len, flags, uaddr, alen));
 }
 
 static long sys_recvfrom_held(struct task *t, int h, uint64_t ubuf, uint64_t len, uint64_t flags, uint64_t uaddr, uint64_t ulen)
@@ -330,10 +382,16 @@ static long sys_recvfrom_held(struct task *t, int h, uint64_t ubuf, uint64_t len
 	char *buf = malloc(len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
-	long r = net_wait(t, h, flags, false);
 	struct sockaddr_storage ss;
 	socklen_t got = sizeof(ss);
-	if (r == 0) {
+	long r;
+	if (!(flags & MSG_WAITALL) && !__atomic_load_n(&t->proc->s->rcvlowat_set, __ATOMIC_ACQUIRE)) {
+		/* What is there, at once (no fcntl, getsockopt and ppoll first); else the wait and again */
+		do {
+			got = sizeof(ss);
+			r = recvfrom(h, buf, len, (int)flags | MSG_DONTWAIT, (struct sockaddr *)&ss, &got);
+		} while (r < 0 && (r = net_wait_more(t, h, errno, flags, false)) == 0);
+	} else if ((r = net_wait(t, h, flags, false)) == 0) { /* the kernel's own wait for all, or the mark */
 		r = recvfrom(h, buf, len, (int)flags, (struct sockaddr *)&ss, &got);
 		r = r < 0 ? -errno : r;
 	}
@@ -500,24 +558,46 @@ static long sys_msg_held(struct task *t, int h, uint64_t umsg, uint64_t flags, b
 			r = -EFAULT;
 		off += n;
 	}
-	if (r == 0)
+	/* As send and recv: never blocking in the host unless the kernel's own wait is asked for (a
+	 * receive with MSG_WAITALL or SO_RCVLOWAT in the sandbox). */
+	bool kernel_waits = !send && ((flags & MSG_WAITALL) || __atomic_load_n(&t->proc->s->rcvlowat_set, __ATOMIC_ACQUIRE));
+	if (r == 0 && kernel_waits)
 		r = net_wait(t, h, flags, send);
 	if (r == 0) {
 		struct iovec one = { buf, total };
 		struct msghdr hm = { .msg_iov = &one, .msg_iovlen = 1 };
-		if (send && m.msg_name && m.msg_namelen) {
-			hm.msg_name = ss;
-			hm.msg_namelen = ha.len;
-		} else if (!send) {
-			hm.msg_name = ss;
-			hm.msg_namelen = sizeof(*ss);
+		size_t sent = 0;
+		for (;;) {
+			if (send && m.msg_name && m.msg_namelen) {
+				hm.msg_name = ss;
+				hm.msg_namelen = ha.len;
+			} else if (!send) {
+				hm.msg_name = ss;
+				hm.msg_namelen = sizeof(*ss);
+			}
+			if (ctl_len && !sent) { /* (what follows a part already sent goes without: the kernel's way) */
+				hm.msg_control = ctl;
+				hm.msg_controllen = ctl_len;
+			}
+			int nw = kernel_waits ? 0 : MSG_DONTWAIT;
+			/* Received fds are the sentry's: close-on-exec in the host whatever the application asked. */
+			r = send ? sendmsg(h, &hm, (int)flags | MSG_NOSIGNAL | nw) : recvmsg(h, &hm, (int)flags | MSG_CMSG_CLOEXEC | nw);
+			if (r >= 0 && send && (sent += (size_t)r) < total && r > 0) {
+				one = (struct iovec){ buf + sent, total - sent }; /* a stream socket's part: the rest */
+				hm.msg_control = NULL;
+				hm.msg_controllen = 0;
+				continue;
+			}
+			if (r >= 0 || kernel_waits)
+				break;
+			long w = net_wait_more(t, h, errno, flags, send);
+			if (w < 0) {
+				errno = (int)-w;
+				break;
+			}
 		}
-		if (ctl_len) {
-			hm.msg_control = ctl;
-			hm.msg_controllen = ctl_len;
-		}
-		/* Received fds are the sentry's: close-on-exec in the host whatever the application asked. */
-		r = send ? sendmsg(h, &hm, (int)flags | MSG_NOSIGNAL) : recvmsg(h, &hm, (int)flags | MSG_CMSG_CLOEXEC);
+		if (send && sent)
+			r = (long)sent;
 		r = r < 0 ? -errno : r;
 		if (send && r >= 0)
 			uc_sent(t->proc, h, has_given ? &given : NULL, ha.hold,

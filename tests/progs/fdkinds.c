@@ -3,8 +3,9 @@
 // that never blocks (a regular file, /dev/null, /dev/zero) to one that does (a pipe). The sentry
 // remembers each descriptor's file type; a type remembered past a close, dup2 or dup3 would make
 // it read the pipe without waiting where a signal can interrupt it (the read would never end).
-// And pipes themselves (read and written without waiting first when they can be): a large write
-// completes across a slow reader, one interrupted when the pipe is full returns what it wrote.
+// And pipes and sockets themselves (read and written without waiting first when they can be): a
+// large write or send completes across a slow reader, one interrupted when the pipe or socket is full
+// returns what it wrote; MSG_WAITALL and SO_RCVLOWAT still wait for what they ask.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +114,58 @@ int main(void)
 	alarm(0);
 	printf("a write interrupted when the pipe filled: %zd\n", part);
 	printf("a 10-byte read of it: %zd\n", read(e[0], buf, 10));
+
+	/* The same on a stream socket pair, with send and recv. */
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return 1;
+	kid = fork();
+	if (kid == 0) {
+		close(sv[0]);
+		long total = 0;
+		ssize_t k;
+		char small[1000];
+		while ((k = recv(sv[1], small, sizeof(small), 0)) > 0)
+			total += k;
+		printf("the socket reader got %ld\n", total);
+		_exit(0);
+	}
+	close(sv[1]);
+	printf("a 1 MB send: %zd\n", send(sv[0], big, 1 << 20, 0));
+	close(sv[0]);
+	waitpid(kid, NULL, 0);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return 1;
+	alarm(1);
+	part = send(sv[0], big, 1 << 20, 0);
+	alarm(0);
+	printf("a send interrupted when the socket filled: some went %d\n", part > 0 && part < (1 << 20));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* A receiver that asks for more than the first piece: MSG_WAITALL, then SO_RCVLOWAT. */
+	for (int lowat = 0; lowat < 2; lowat++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+			return 1;
+		kid = fork();
+		if (kid == 0) {
+			struct timespec nap = { 0, 100 * 1000 * 1000 };
+			for (int i = 0; i < 4; i++) {
+				if (send(sv[1], "12345", 5, 0) != 5)
+					_exit(1);
+				nanosleep(&nap, NULL);
+			}
+			_exit(0);
+		}
+		int ten = 10;
+		if (lowat)
+			setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &ten, sizeof(ten));
+		printf("%s: recv %zd\n", lowat ? "SO_RCVLOWAT 10" : "MSG_WAITALL of 15",
+		       recv(sv[0], buf, lowat ? sizeof(buf) : 15, lowat ? 0 : MSG_WAITALL));
+		waitpid(kid, NULL, 0);
+		close(sv[0]);
+		close(sv[1]);
+	}
 	free(big);
 
 	/* The same numbers as files again: they read and write at once. */
