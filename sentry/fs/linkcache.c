@@ -17,7 +17,8 @@
 // resolves (gcc's cc1 made 2,357 readlinks of 253 directories compiling one file), and the answer,
 // EINVAL, costs the walk's three host calls. Such an entry says "this canonical path names something
 // that is not a link"; it goes with its own generation, bumped by everything that removes or replaces
-// a name (unlink, rmdir, rename: a link can only be made where no name is), and after LNC_TTL_NS. Only walks that skip the search-permission check (the fast walk's condition) use it.
+// a name (unlink, rmdir, rename: a link can only be made where no name is), and after LNC_TTL_NS.
+// Only walks that skip the search-permission check (the fast walk's condition) use it.
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
