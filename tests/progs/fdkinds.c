@@ -161,7 +161,7 @@ int main(void)
 		if (lowat)
 			setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &ten, sizeof(ten));
 		printf("%s: recv %zd\n", lowat ? "SO_RCVLOWAT 10" : "MSG_WAITALL of 15",
-		       recv(sv[0], buf, lowat ? sizeof(buf) : 15, lowat ? 0 : MSG_WAITALL));
+		       recv(sv[0], buf, lowat ? 10 : 15, lowat ? 0 : MSG_WAITALL));
 		waitpid(kid, NULL, 0);
 		close(sv[0]);
 		close(sv[1]);
