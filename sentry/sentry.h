@@ -79,6 +79,11 @@ struct sentry_opts {
 			       * of its pid namespace on the caller's /proc (jail.c; what `podman top` reads) */
 	bool control;         /* @control_fd: a listening socket of the runtime's control channel (control.c) */
 	int control_fd;
+	/* Confined, at the first process's end: say its status and end without freeing anything, every
+	 * task killed by the kernel with the sentry's pid namespace (cvisor run; run.c). Else, and always
+	 * with --stats or a control channel, every task is stopped and everything freed first (which also
+	 * checks that every memory had its last user: the tests' default). */
+	bool quick_exit;
 };
 
 /*

@@ -315,6 +315,90 @@ PLATFORM_TEST(run_signals_to_cvisor_reach_the_sandbox)
 	EXPECT_EQ(count_entries("/dev/shm", "cvisor-shm-"), shm0);
 }
 
+/* The pid namespace of a process below @top (start_boxed's child) that is not in ours: the sentry's,
+ * as "pid:[N]" in @ns; false when there is none. */
+static bool sandbox_pidns(pid_t top, char *ns, size_t len)
+{
+	char ours[64] = "";
+	ssize_t l = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
+	ours[l > 0 ? l : 0] = 0;
+	bool found = false;
+	DIR *d = opendir("/proc");
+	for (struct dirent *e; d && !found && (e = readdir(d));) {
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
+		l = readlink(path, ns, len - 1);
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || l <= 0)
+			continue;
+		ns[l] = 0;
+		if (strcmp(ns, ours) == 0)
+			continue;
+		/* Ours if its parents lead to @top. */
+		for (int pid = atoi(e->d_name), depth = 0; pid > 1 && depth < 8 && !found; depth++) {
+			char stat[512] = "";
+			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+			FILE *f = fopen(path, "re");
+			size_t n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+			if (f)
+				fclose(f);
+			stat[n] = 0;
+			const char *rp = strrchr(stat, ')');
+			if (!rp || sscanf(rp, ") %*c %d", &pid) != 1)
+				break;
+			found = pid == top;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Host processes in pid namespace @ns. */
+static int pidns_members(const char *ns)
+{
+	int n = 0;
+	DIR *d = opendir("/proc");
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[300], link[64];
+		snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
+		ssize_t l = readlink(path, link, sizeof(link) - 1);
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || l <= 0)
+			continue;
+		link[l] = 0;
+		n += strcmp(link, ns) == 0;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The first process ends while others still run: the run ends with its status, and by the time the
+ * caller's wait returns no process of the sandbox is left on the host — the sentry's threads, its
+ * stubs, the programs' tasks — whether the sentry frees everything first or ends at once (cvisor
+ * run's quick exit: the kernel ends the pid namespace). */
+PLATFORM_TEST(run_ends_with_nothing_left)
+{
+	char *const argv[] = { "sh", "-c", "sleep 30 & sleep 30 & echo ready; sleep 0.2; exit 3", NULL };
+	for (int quick = 0; quick < 2; quick++) {
+		struct sentry_opts opts = { .platform = platform, .quick_exit = quick };
+		int out;
+		pid_t pid = start_boxed(&opts, "/bin/sh", argv, &out);
+		char ns[64];
+		bool seen = sandbox_pidns(pid, ns, sizeof(ns));
+		EXPECT_TRUE(seen);
+		if (seen) /* the sentry, its stubs, and the shell and two sleeps as tasks */
+			EXPECT_GE(pidns_members(ns), 3);
+		struct outcome o;
+		collect(out, &o);
+		free(o.out);
+		int st;
+		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+		if (seen)
+			EXPECT_EQ(pidns_members(ns), 0);
+	}
+}
+
 /* fork() shares private memory copy-on-write: writes by the program, by read(2) and other syscalls,
  * by a signal frame and by another thread's read in progress stay in their process; mremap, madvise. */
 PLATFORM_TEST(run_fork_copy_on_write_remap_advise)

@@ -119,7 +119,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 int cmd_run(int argc, char **argv)
 {
-	struct sentry_opts o = { 0 };
+	struct sentry_opts o = { .quick_exit = true };
 	char *envs[64];
 	int n_env = 0;
 	int i = 1;
