@@ -74,15 +74,32 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* TSC ticks per microsecond, for spin deadlines: 250 us of measuring, good to ~0.1 %, plenty here. */
+/* A CLOCK_MONOTONIC reading and the TSC at that moment: the middle of the tightest of a few
+ * brackets; *width is that bracket in ticks. */
+static void tsc_sample(uint64_t *ns, uint64_t *tsc, uint64_t *width)
+{
+	*width = UINT64_MAX;
+	for (int i = 0; i < 3; i++) {
+		uint64_t c0 = st_rdtsc(), t = now_ns(), c1 = st_rdtsc();
+		if (c1 - c0 < *width) {
+			*width = c1 - c0;
+			*ns = t;
+			*tsc = c0 + (c1 - c0) / 2;
+		}
+	}
+}
+
+/* TSC ticks per microsecond, for spin deadlines (a few per cent is plenty): two samples at least
+ * 20 us apart and 100 times their brackets, at most 250 us (a clock read through a syscall). A
+ * preemption between them costs nothing: both readings move together. */
 static uint64_t calibrate_tsc(void)
 {
-	uint64_t t0 = now_ns(), c0 = st_rdtsc(), t1, c1;
-	do {
-		t1 = now_ns();
-		c1 = st_rdtsc();
-	} while (t1 - t0 < 250000);
-	uint64_t r = (c1 - c0) * 1000 / (t1 - t0);
+	uint64_t t0, c0, w0, t1, c1, w1;
+	tsc_sample(&t0, &c0, &w0);
+	do
+		tsc_sample(&t1, &c1, &w1);
+	while (t1 - t0 < 250000 && (t1 - t0 < 20000 || c1 - c0 < 100 * (w0 + w1)));
+	uint64_t r = (c1 - c0) * 1000 / (t1 - t0 ? t1 - t0 : 1);
 	return r ? r : 1000;
 }
 
