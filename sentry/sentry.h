@@ -474,6 +474,9 @@ struct sentry {
 	 * rather than dup them: the sandbox's processes together stay within the sentry's RLIMIT_NOFILE;
 	 * fs.c fd_share, fd_close). NULL: every slot has a host fd of its own. */
 	uint32_t *fd_shares;
+	/* By host fd: added to an epoll (fs.c fd_own_host): its duplicates get host fds of their own, as
+	 * the host's interest list is keyed by fd; cleared when it closes. With fd_shares. */
+	uint8_t *fd_keyed;
 	size_t n_fd_shares;
 	struct rlimit nofile;    /* the caller's RLIMIT_NOFILE, the first process's (the sentry raises its own) */
 	dev_t stdio_rdev[3];     /* the devices of the caller's stdin/out/err (its terminal), or 0 */
@@ -562,8 +565,13 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rdev);
 /* Close host fd @h of the application's table (pr->vm->lock held): now, or when its last user is done. */
 void fd_close(struct process *pr, int h);
-/* Let one more fd slot hold host fd @h (a fork's copy): true, or false where it needs a dup. */
+/* Let one more fd slot hold host fd @h (a fork's copy, dup, dup2, F_DUPFD): true, or false where it
+ * needs a dup. */
 bool fd_share(struct sentry *s, int h);
+/* The host fd of app fd @fd (pr->lock held), first made its own (a host dup) if another fd of the
+ * process shares it: for what the host keys by fd, as epoll's interest list (natively two duplicates
+ * are two entries). -EBADF or -errno. */
+int fd_own_host(struct process *pr, uint64_t fd);
 /* fs.c: install host fd @h at the lowest free application fd (closing @h when there is none) */
 long fd_install(struct process *pr, int h, bool cloexec);
 

@@ -222,6 +222,7 @@ PLATFORM_TEST(run_threads_futexes_signals)
 	RUNP(PROGS_DIR "/mmapcow", NULL);     /* shared read-only file pages stay private copies */
 	RUNP(PROGS_DIR "/execthread", NULL);  /* execve from a thread: the others end, the pid stays */
 	RUNP(PROGS_DIR "/fdrace", NULL);      /* close under a blocked read: the read keeps its file */
+	RUNP(PROGS_DIR "/dups", NULL);        /* duplicates: one open file, epoll keys, the last close ends it */
 	RUNP(PROGS_DIR "/fdkinds", NULL);     /* a number passing from a file to a pipe: reads wait again */
 	RUNP(PROGS_DIR "/locks", NULL);       /* fcntl record locks between processes */
 	RUNP(PROGS_DIR "/sigfd", NULL);       /* signalfd: signals as data, poll/epoll, a blocked read */

@@ -36,6 +36,13 @@ int fd_hold(struct process *pr, uint64_t fd, struct fd_ref *ref)
 	return h;
 }
 
+/* Host fd @h closes: what fd_keyed said of it ends with it. */
+static void unkey(struct sentry *s, int h)
+{
+	if (s->fd_shares && h >= 0 && (size_t)h < s->n_fd_shares)
+		__atomic_store_n(&s->fd_keyed[h], 0, __ATOMIC_RELEASE);
+}
+
 void fd_release(struct process *pr, struct fd_ref *ref)
 {
 	bool last = true;
@@ -52,6 +59,7 @@ void fd_release(struct process *pr, struct fd_ref *ref)
 		/* fd_close bumped fd_gen already, but a holder may have read the new value since and
 		 * remembered this file under it (fd_statx, fd_kind): bump again before the number is free. */
 		__atomic_add_fetch(&pr->fd_gen, 1, __ATOMIC_ACQ_REL);
+		unkey(pr->s, ref->h);
 		close(ref->h);
 	}
 	pthread_mutex_unlock(&pr->vm->lock);
@@ -81,10 +89,32 @@ int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rde
 
 bool fd_share(struct sentry *s, int h)
 {
-	if (!s->fd_shares || h < 0 || (size_t)h >= s->n_fd_shares)
+	if (!s->fd_shares || h < 0 || (size_t)h >= s->n_fd_shares || __atomic_load_n(&s->fd_keyed[h], __ATOMIC_ACQUIRE))
 		return false;
 	__atomic_fetch_add(&s->fd_shares[h], 1, __ATOMIC_ACQ_REL);
 	return true;
+}
+
+int fd_own_host(struct process *pr, uint64_t fd)
+{
+	struct sentry *s = pr->s;
+	int h = app_host_fd(pr, fd);
+	if (h < 0 || !s->fd_shares || (size_t)h >= s->n_fd_shares)
+		return h;
+	bool other = false;
+	if (__atomic_load_n(&s->fd_shares[h], __ATOMIC_ACQUIRE))
+		for (int i = 0; i < SENTRY_MAX_FDS && !other; i++)
+			other = i != (int)fd && pr->fds[i] == h;
+	if (other) {
+		int d = host_dup(s, h);
+		if (d < 0)
+			return -errno;
+		fd_close(pr, h); /* one holder less: another slot keeps it */
+		pr->fds[fd] = h = d;
+	}
+	if ((size_t)h < s->n_fd_shares) /* its later duplicates get host fds of their own */
+		__atomic_store_n(&s->fd_keyed[h], 1, __ATOMIC_RELEASE);
+	return h;
 }
 
 void fd_close(struct process *pr, int h)
@@ -102,8 +132,10 @@ void fd_close(struct process *pr, int h)
 	for (struct fd_ref *r = pr->held; r; r = r->next)
 		if (r->h == h)
 			in_use = r->closing = true;
-	if (!in_use)
+	if (!in_use) {
+		unkey(s, h);
 		close(h);
+	}
 }
 
 long fd_install(struct process *pr, int h, bool cloexec)

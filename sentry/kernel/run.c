@@ -469,6 +469,12 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	if (getrlimit(RLIMIT_NOFILE, &own) == 0) { /* a slot per host fd the sentry may have */
 		s->n_fd_shares = own.rlim_cur == RLIM_INFINITY || own.rlim_cur > (1u << 20) ? (1u << 20) : own.rlim_cur;
 		s->fd_shares = calloc(s->n_fd_shares, sizeof(*s->fd_shares));
+		s->fd_keyed = calloc(s->n_fd_shares, sizeof(*s->fd_keyed));
+		if (!s->fd_keyed) {
+			free(s->fd_shares);
+	free(s->fd_keyed);
+			s->fd_shares = NULL;
+		}
 	}
 	for (int i = 0; i < 3; i++) { /* the caller's terminal, which the program may open by name too */
 		struct stat st;
@@ -622,6 +628,7 @@ out:
 	fc_destroy(s);
 	owners_free(s);
 	free(s->fd_shares);
+	free(s->fd_keyed);
 	pthread_mutex_destroy(&s->fc_lock);
 	spcache_free(s);
 	linkcache_free(s);

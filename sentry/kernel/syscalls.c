@@ -55,9 +55,27 @@ static long alloc_fd_flags(struct process *pr, int hfd, int min, bool cloexec)
 	return -EMFILE;
 }
 
-static long alloc_fd(struct process *pr, int hfd, int min)
+/* Another slot for host fd @h (dup, dup2, dup3, F_DUPFD): the same host fd, counted per host fd (fs.c
+ * fd_share) — a duplicate names the same open file natively too — or a host dup where it cannot be
+ * counted. No host call, and the closes of duplicates make none either but the last. */
+static int dup_host(struct process *pr, int h)
 {
-	return alloc_fd_flags(pr, hfd, min, false);
+	return fd_share(pr->s, h) ? h : host_dup(pr->s, h);
+}
+
+/* dup and F_DUPFD: a duplicate of host fd @h at the lowest free app fd from @min. */
+static long dup_alloc(struct process *pr, int h, int min, bool cloexec)
+{
+	for (int i = min < 0 ? 0 : min; i < fd_limit(pr); i++)
+		if (pr->fds[i] < 0) {
+			int d = dup_host(pr, h);
+			if (d < 0)
+				return -errno;
+			pr->fds[i] = d;
+			pr->cloexec[i] = cloexec;
+			return i;
+		}
+	return -EMFILE;
 }
 
 /* dup2/dup3: install a duplicate of app fd @old at app fd @newfd. */
@@ -68,7 +86,7 @@ static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexe
 		return -EBADF;
 	if (old == newfd)
 		return (long)newfd;
-	int d = host_dup(pr->s, h);
+	int d = dup_host(pr, h); /* before the close: @newfd may hold @h already */
 	if (d < 0)
 		return -errno;
 	if (pr->fds[newfd] >= 0)
@@ -534,10 +552,8 @@ long sc_fcntl(struct task *t, const uint64_t a[6])
 	}
 	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && a[2] >= (uint64_t)fd_limit(pr))
 		return -EINVAL;
-	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-		int d = host_dup(pr->s, h);
-		return d < 0 ? -errno : alloc_fd_flags(pr, d, (int)a[2], cmd == F_DUPFD_CLOEXEC);
-	}
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return dup_alloc(pr, h, (int)a[2], cmd == F_DUPFD_CLOEXEC);
 	return -EINVAL;
 }
 
@@ -545,8 +561,7 @@ long sc_dup(struct task *t, const uint64_t a[6])
 {
 	struct process *pr = t->proc;
 	int h = host_fd(pr, a[0]);
-	int d = h < 0 ? -1 : host_dup(pr->s, h);
-	return h < 0 ? -EBADF : d < 0 ? -errno : alloc_fd(pr, d, 0);
+	return h < 0 ? -EBADF : dup_alloc(pr, h, 0, false);
 }
 
 SYSCALL_ENTRY(dup2, host_fd(t->proc, a[0]) < 0 ? -EBADF : dup_to(t->proc, a[0], a[1], false))

@@ -346,6 +346,8 @@ long sys_epoll_ctl(struct task *t, uint64_t epfd, uint64_t op, uint64_t fd, uint
 	struct epoll_event ev = { 0 };
 	if (op != EPOLL_CTL_DEL && mm_copy_in(t->proc, uev, &ev, sizeof(ev)) < 0)
 		return -EFAULT;
+	if (op == EPOLL_CTL_ADD && (hf = fd_own_host(t->proc, fd)) < 0)
+		return hf;
 	return epoll_ctl(he, (int)op, hf, &ev) < 0 ? -errno : 0;
 }
 
