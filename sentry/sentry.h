@@ -246,8 +246,12 @@ struct process {
 	unsigned fdid_next;
 	/* fs.c: the file type and device of fds lately read or written (fd_kind), by fd, the same way. */
 	struct fdkind { int fd, h; uint64_t gen; uint32_t mode; uint64_t rdev; } fdkind[8];
+	/* fs.c: the walk's stat of files lately opened from a read-only mount, for the fstat that
+	 * follows an open (fd_seed_put): taken by the first fstat, within FD_SEED_NS of the open. */
+	struct fdseed { int fd, h; uint64_t gen, at; struct stat st; } fdseed[2];
+	unsigned fdseed_next;
 	uint64_t fd_gen;
-	pthread_mutex_t fdid_lock; /* fdid[], fdkind[] */
+	pthread_mutex_t fdid_lock; /* fdid[], fdkind[], fdseed[] */
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
 	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
@@ -565,6 +569,12 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rdev);
 /* Close host fd @h of the application's table (pr->vm->lock held): now, or when its last user is done. */
 void fd_close(struct process *pr, int h);
+/* App fd @fd (host fd @h) was just opened, by a walk that saw @st of the file in a read-only mount:
+ * the fstat that follows may take it (fd_seed_take), and read/write know its kind (fd_kind). */
+void fd_seed_put(struct process *pr, int64_t fd, int h, const struct stat *st);
+/* fstat of app fd @fd, host fd @h: true with *@st from fd_seed_put's if this is the first since the
+ * open and soon after it. */
+bool fd_seed_take(struct process *pr, int64_t fd, int h, struct stat *st);
 /* Let one more fd slot hold host fd @h (a fork's copy, dup, dup2, F_DUPFD): true, or false where it
  * needs a dup. */
 bool fd_share(struct sentry *s, int h);

@@ -87,6 +87,53 @@ int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rde
 	return 0;
 }
 
+/*
+ * The stat the walk of an open took is the file's own a few microseconds later: the sandbox cannot
+ * change a file of a read-only mount, nor swap another in. Programs fstat what they just opened
+ * (glibc's fopen, ld.so, find, compilers): that fstat takes it instead of asking the host again. Only
+ * the first fstat, within FD_SEED_NS of the open, and not for a device some read-write mount of the
+ * sandbox lies on (a hard link there could be written); a host process changing the file shows in an
+ * fstat that follows the open by more than that, as it does in every later one.
+ */
+#define FD_SEED_NS 10000000ull
+
+void fd_seed_put(struct process *pr, int64_t fd, int h, const struct stat *st)
+{
+	const struct policy *pol = &pr->s->pol;
+	for (int i = 0; i < pol->n; i++)
+		if (pol->m[i].rw && pol->m[i].dev == st->st_dev)
+			return;
+	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	pthread_mutex_lock(&pr->fdid_lock);
+	pr->fdseed[pr->fdseed_next++ % 2] = (struct fdseed){ .fd = (int)fd, .h = h, .gen = gen, .st = *st,
+							     .at = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec };
+	pr->fdkind[(uint64_t)fd % (sizeof(pr->fdkind) / sizeof(pr->fdkind[0]))] =
+		(struct fdkind){ .fd = (int)fd, .h = h, .gen = gen, .mode = st->st_mode & S_IFMT, .rdev = st->st_rdev };
+	pthread_mutex_unlock(&pr->fdid_lock);
+}
+
+bool fd_seed_take(struct process *pr, int64_t fd, int h, struct stat *st)
+{
+	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	uint64_t t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	bool hit = false;
+	pthread_mutex_lock(&pr->fdid_lock);
+	for (int i = 0; i < 2 && !hit; i++) {
+		struct fdseed *e = &pr->fdseed[i];
+		if (e->fd == fd && e->h == h && e->gen == gen && e->at && t - e->at < FD_SEED_NS) {
+			*st = e->st;
+			e->at = 0;
+			hit = true;
+		}
+	}
+	pthread_mutex_unlock(&pr->fdid_lock);
+	return hit;
+}
+
 bool fd_share(struct sentry *s, int h)
 {
 	if (!s->fd_shares || h < 0 || (size_t)h >= s->n_fd_shares || __atomic_load_n(&s->fd_keyed[h], __ATOMIC_ACQUIRE))
@@ -249,7 +296,7 @@ static bool device_allowed(struct process *pr, const struct stat *st)
 #define FIFO_POLL_NS 10000000 /* a blocking open of a FIFO's write end retries this often */
 
 /* open(2) of the walked object @w (or the creation of its entry): a host fd or -errno. */
-static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint64_t mode)
+static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint64_t mode, bool *plain_out)
 {
 	bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || tmpfile;
@@ -307,6 +354,7 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 	 * mount is opened as asked: its open never blocks, and the sandbox cannot swap a FIFO in since
 	 * the walk (one call less). */
 	bool plain = !w->rw && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode));
+	*plain_out = plain;
 	long h = walk_reopen(w, flags | (plain ? 0 : O_NONBLOCK) | (dev ? O_NOCTTY : 0), mode & 07777 & ~(uint64_t)pr->umask);
 	if (h >= 0 && dev)
 		ptyjob_opened(pr, (int)h, flags); /* the host never sees it as a controlling terminal */
@@ -324,7 +372,8 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
  * non-blocking) is retried in an interruptible sleep; a read end returns at once (its first read
  * waits for a writer's data or close, as host_wait_io does for every pipe).
  */
-static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, uint64_t flags, uint64_t mode, int wflags)
+static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, uint64_t flags, uint64_t mode, int wflags,
+			     struct stat *seed)
 {
 	struct process *pr = t->proc;
 	/* O_CREAT|O_EXCL never follows a last symlink (Linux: EEXIST even when it dangles). */
@@ -340,7 +389,10 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 			return h;
 		if (w.proc) /* the sandbox's own /proc (also reached through a link, like /etc/mtab) */
 			return procfs_open_host(pr, w.spath, flags, &h) ? h : -ENOENT;
-		h = open_walked(pr, &w, flags, mode);
+		bool plain = false;
+		h = open_walked(pr, &w, flags, mode, &plain);
+		if (h >= 0 && plain && seed)
+			*seed = w.st; /* the file opened: read-only mounts hold nothing the sandbox could swap in */
 		bool fifo = w.fd >= 0 && S_ISFIFO(w.st.st_mode);
 		walk_done(&w);
 		if (w.unopened && h < 0) {
@@ -420,8 +472,12 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 		long d = reopen_fd(pr, pr->fds[fdn], flags & ~(uint64_t)O_CLOEXEC);
 		return d < 0 ? d : fd_install(pr, (int)d, flags & O_CLOEXEC);
 	}
-	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode, wflags);
-	return h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
+	struct stat seed = { .st_nlink = 0 };
+	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode, wflags, &seed);
+	long fd = h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
+	if (fd >= 0 && seed.st_nlink)
+		fd_seed_put(pr, fd, (int)h, &seed);
+	return fd;
 }
 
 #define OPEN_FLAGS                                                                                     \
@@ -463,10 +519,10 @@ static long sys_openat2(struct task *t, int64_t dirfd, uint64_t upath, uint64_t 
 }
 
 /* stat of host fd @h out to the application's @ust, as the sandbox sees owners. */
-static long stat_fd_out(struct process *pr, int h, uint64_t ust)
+static long stat_fd_out(struct process *pr, int64_t fd, int h, uint64_t ust)
 {
 	struct stat st;
-	long ret = fstat(h, &st) < 0 ? -errno : 0;
+	long ret = fd >= 0 && fd_seed_take(pr, fd, h, &st) ? 0 : fstat(h, &st) < 0 ? -errno : 0;
 	if (ret == 0) {
 		ids_report(pr->s, h, &st.st_uid, &st.st_gid);
 		owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);
@@ -477,7 +533,7 @@ static long stat_fd_out(struct process *pr, int h, uint64_t ust)
 
 static long stat_out(struct process *pr, int h, uint64_t ust)
 {
-	long ret = stat_fd_out(pr, h, ust);
+	long ret = stat_fd_out(pr, -1, h, ust);
 	close(h);
 	return ret;
 }
@@ -725,7 +781,7 @@ long sc_newfstatat(struct task *t, const uint64_t a[6])
 		/* fstat(2) as glibc makes it: the fd itself (the dispatcher holds the process lock, so
 		 * no other thread closes it meanwhile). */
 		h = a[0] < SENTRY_MAX_FDS ? pr->fds[a[0]] : -1;
-		return h < 0 ? -EBADF : stat_fd_out(pr, h, a[2]);
+		return h < 0 ? -EBADF : stat_fd_out(pr, (int64_t)a[0], h, a[2]);
 	}
 	return stat_path(pr, DIRFD(a[0]), a[1], a[3] & AT_SYMLINK_NOFOLLOW, a[2]);
 }

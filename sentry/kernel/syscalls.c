@@ -449,7 +449,7 @@ long sc_fstat(struct task *t, const uint64_t a[6])
 	struct process *pr = t->proc;
 	struct stat st;
 	int h = host_fd(pr, a[0]);
-	long ret = h < 0 ? -EBADF : fstat(h, &st) < 0 ? -errno : 0;
+	long ret = h < 0 ? -EBADF : fd_seed_take(pr, (int64_t)a[0], h, &st) ? 0 : fstat(h, &st) < 0 ? -errno : 0;
 	if (ret == 0) {
 		ids_report(pr->s, h, &st.st_uid, &st.st_gid);
 		owners_get(pr->s, st.st_dev, st.st_ino, &st.st_uid, &st.st_gid);

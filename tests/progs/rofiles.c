@@ -8,6 +8,7 @@
 // Prints one line per check; the test compares the two outputs.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,34 @@ static void opens(const char *dir, const char *tmp)
 	close(fd);
 }
 
+/* The fstat after an open may take the stat the open's walk saw (fs.c fd_seed_*): it must be that
+ * file's, not the one the number named before, nor another's. */
+static void fstat_after_open(void)
+{
+	struct stat a, b, c;
+	int f = openat(dirfd_, "f", O_RDONLY | O_CLOEXEC);
+	close(f); /* opened, not looked at: the number goes to another file */
+	int g = openat(dirfd_, "d/g", O_RDONLY | O_CLOEXEC);
+	bool ok = fstat(g, &a) == 0 && fstatat(dirfd_, "d/g", &b, 0) == 0;
+	printf("fstat after the number is reused: %s\n",
+	       g == f && ok && a.st_ino == b.st_ino && a.st_size == b.st_size && a.st_mode == b.st_mode ? "that file" : "WRONG");
+	printf("fstat again: %s\n", fstat(g, &c) == 0 && c.st_ino == a.st_ino && c.st_size == a.st_size ? "same" : "WRONG");
+	int d = dup(g);
+	printf("fstat of a dup: %s\n", fstat(d, &c) == 0 && c.st_ino == a.st_ino ? "same" : "WRONG");
+	close(d);
+	close(g);
+	int dd = openat(dirfd_, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok = fstat(dd, &a) == 0 && fstatat(dirfd_, "d", &b, 0) == 0;
+	printf("fstat of an opened directory: %s, %s\n", ok && S_ISDIR(a.st_mode) ? "a directory" : "WRONG",
+	       ok && a.st_ino == b.st_ino && a.st_nlink == b.st_nlink && a.st_mtime == b.st_mtime ? "as stat says" : "WRONG");
+	int x = openat(dd, "g", O_RDONLY | O_CLOEXEC);
+	ok = fstatat(x, "", &a, AT_EMPTY_PATH) == 0 && fstatat(dd, "g", &b, 0) == 0;
+	printf("fstatat(fd, \"\", AT_EMPTY_PATH) after an open from a dirfd: %s\n",
+	       ok && a.st_ino == b.st_ino && a.st_size == b.st_size ? "that file" : "WRONG");
+	close(x);
+	close(dd);
+}
+
 /* openat(dirfd, @p) where @p points into a file mapping. */
 static void open_at(const char *what, const char *p)
 {
@@ -191,6 +220,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	opens(argv[1], argc == 3 ? argv[2] : NULL);
+	fstat_after_open();
 	strings(argv[1]);
 	return 0;
 }
