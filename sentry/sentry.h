@@ -245,7 +245,7 @@ struct process {
 	struct fdid { int fd, h; uint64_t gen; struct statx sx; } fdid[4];
 	unsigned fdid_next;
 	/* fs.c: the file type and device of fds lately read or written (fd_kind), by fd, the same way. */
-	struct fdkind { int fd, h; uint64_t gen; uint32_t mode; uint64_t rdev; } fdkind[8];
+	struct fdkind { int fd, h; uint64_t gen; uint32_t mode; uint64_t rdev, dev; } fdkind[8];
 	/* fs.c: the walk's stat of files lately opened from a read-only mount, for the fstat that
 	 * follows an open (fd_seed_put): taken by the first fstat, within FD_SEED_NS of the open. */
 	struct fdseed { int fd, h; uint64_t gen, at; struct stat st; } fdseed[2];
@@ -447,6 +447,10 @@ struct sentry {
 	uint64_t spc_gen;              /* bumped when the sandbox renames or removes a directory (from 1) */
 	struct lnc_ent *lnc;           /* symlinks by sandbox path (linkcache.c), under spc_lock */
 	uint64_t lnc_gen;              /* bumped when the sandbox renames or removes a link or directory */
+	/* File systems by device (fs.c fd_on_sysfs), under spc_lock: the sentry's mount namespace is its
+	 * own, so a device names one file system for the whole run. */
+	struct devfs { uint64_t dev; bool used, sysfs; } devfs[8];
+	unsigned devfs_next;
 	struct nlc_ent *nlc;           /* names that are not links (linkcache.c: notlink_*), under spc_lock */
 	uint64_t nlc_gen;              /* (atomic) bumped when the sandbox removes or renames anything */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
@@ -567,6 +571,9 @@ void fd_release(struct process *pr, struct fd_ref *ref);
 /* The file type (S_IFMT bits) and device number of application fd @fd, held host fd @h: an fstat the
  * first time, then remembered while the fd stays open (neither changes for an open file). 0 or -errno. */
 int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rdev);
+/* Is app fd @fd (host fd @h; @fd -1: unknown) on a sysfs? Its device as fd_kind knows it, the file
+ * system as s->devfs remembers it; else fstatfs. */
+bool fd_on_sysfs(struct process *pr, int64_t fd, int h);
 /* Close host fd @h of the application's table (pr->vm->lock held): now, or when its last user is done. */
 void fd_close(struct process *pr, int h);
 /* App fd @fd (host fd @h) was just opened, by a walk that saw @st of the file in a read-only mount:
@@ -1014,7 +1021,7 @@ void walk_done(struct walk *w);
  * 0 with *st, -errno, or 1: take the walk. */
 int walk_stat_name(struct process *pr, int64_t dirfd, const char *name, bool follow, struct stat *st);
 /* getdents64 on host fd @h: what /sys may show of a directory (walk.c hides the rest). Bytes or -errno. */
-long fs_getdents(struct process *pr, int h, char *buf, size_t len);
+long fs_getdents(struct process *pr, int64_t fd, int h, char *buf, size_t len);
 /* Open the walked object (or create entry dir/name) with open(2) @flags: never following a symlink
  * (one swapped in since the walk gives ELOOP), never leaving the directory. A host fd or -errno. */
 int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode);

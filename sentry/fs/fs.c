@@ -6,6 +6,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rde
 	*mode = st.st_mode & S_IFMT;
 	*rdev = st.st_rdev;
 	pthread_mutex_lock(&pr->fdid_lock);
-	*e = (struct fdkind){ .fd = (int)fd, .h = h, .gen = gen, .mode = *mode, .rdev = *rdev };
+	*e = (struct fdkind){ .fd = (int)fd, .h = h, .gen = gen, .mode = *mode, .rdev = *rdev, .dev = st.st_dev };
 	pthread_mutex_unlock(&pr->fdid_lock);
 	return 0;
 }
@@ -110,7 +111,8 @@ void fd_seed_put(struct process *pr, int64_t fd, int h, const struct stat *st)
 	pr->fdseed[pr->fdseed_next++ % 2] = (struct fdseed){ .fd = (int)fd, .h = h, .gen = gen, .st = *st,
 							     .at = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec };
 	pr->fdkind[(uint64_t)fd % (sizeof(pr->fdkind) / sizeof(pr->fdkind[0]))] =
-		(struct fdkind){ .fd = (int)fd, .h = h, .gen = gen, .mode = st->st_mode & S_IFMT, .rdev = st->st_rdev };
+		(struct fdkind){ .fd = (int)fd, .h = h, .gen = gen, .mode = st->st_mode & S_IFMT, .rdev = st->st_rdev,
+				 .dev = st->st_dev };
 	pthread_mutex_unlock(&pr->fdid_lock);
 }
 
@@ -132,6 +134,41 @@ bool fd_seed_take(struct process *pr, int64_t fd, int h, struct stat *st)
 	}
 	pthread_mutex_unlock(&pr->fdid_lock);
 	return hit;
+}
+
+bool fd_on_sysfs(struct process *pr, int64_t fd, int h)
+{
+	struct sentry *s = pr->s;
+	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE), dev = 0;
+	bool known = false;
+	if (fd >= 0) {
+		const struct fdkind *e = &pr->fdkind[(uint64_t)fd % (sizeof(pr->fdkind) / sizeof(pr->fdkind[0]))];
+		pthread_mutex_lock(&pr->fdid_lock);
+		known = e->fd == fd && e->h == h && e->gen == gen && e->mode;
+		dev = e->dev;
+		pthread_mutex_unlock(&pr->fdid_lock);
+	}
+	if (known) {
+		pthread_mutex_lock(&s->spc_lock);
+		for (size_t i = 0; i < sizeof(s->devfs) / sizeof(s->devfs[0]); i++)
+			if (s->devfs[i].used && s->devfs[i].dev == dev) {
+				bool r = s->devfs[i].sysfs;
+				pthread_mutex_unlock(&s->spc_lock);
+				return r;
+			}
+		pthread_mutex_unlock(&s->spc_lock);
+	}
+	struct statfs sf;
+	if (fstatfs(h, &sf) < 0)
+		return false;
+	bool sysfs = sf.f_type == SYSFS_MAGIC;
+	if (known) {
+		pthread_mutex_lock(&s->spc_lock);
+		s->devfs[s->devfs_next++ % (sizeof(s->devfs) / sizeof(s->devfs[0]))] =
+			(struct devfs){ .dev = dev, .used = true, .sysfs = sysfs };
+		pthread_mutex_unlock(&s->spc_lock);
+	}
+	return sysfs;
 }
 
 bool fd_share(struct sentry *s, int h)

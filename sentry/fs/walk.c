@@ -745,15 +745,14 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 	return h < 0 ? -errno : h;
 }
 
-long fs_getdents(struct process *pr, int h, char *buf, size_t len)
+long fs_getdents(struct process *pr, int64_t fd, int h, char *buf, size_t len)
 {
-	struct statfs sf;
 	char dir[SENTRY_PATH_MAX], child[SENTRY_PATH_MAX + 256];
 	int filter = -1; /* asked once there are entries: the end of a directory costs one host call */
 	for (;;) {
 		long n = syscall(SYS_getdents64, h, buf, len);
 		if (n > 0 && filter < 0)
-			filter = fstatfs(h, &sf) == 0 && sf.f_type == SYSFS_MAGIC && fs_fd_spath(pr, h, dir) == 0;
+			filter = fd_on_sysfs(pr, fd, h) && fs_fd_spath(pr, h, dir) == 0;
 		if (n <= 0 || !filter)
 			return n < 0 ? -errno : n;
 		/* Entries of /sys that sys_hidden() hides are dropped; a chunk of only those reads on. */

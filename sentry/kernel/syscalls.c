@@ -595,7 +595,7 @@ long sc_getdents64(struct task *t, const uint64_t a[6])
 	int h = host_fd(pr, a[0]);
 	char tmp[IO_CHUNK];
 	size_t len = a[2] < sizeof(tmp) ? (size_t)a[2] : sizeof(tmp);
-	long n = h < 0 ? -EBADF : fs_getdents(pr, h, tmp, len);
+	long n = h < 0 ? -EBADF : fs_getdents(pr, (int64_t)a[0], h, tmp, len);
 	return n < 0 ? n : (mm_copy_out(pr, a[1], tmp, (size_t)n) < 0 ? -EFAULT : n);
 }
 

@@ -150,7 +150,7 @@ long sys_getdents_old(struct task *t, uint64_t fd, uint64_t ubuf, uint64_t count
 	char *in = malloc(2 * DENTS_CHUNK), *out = in + DENTS_CHUNK;
 	if (!in)
 		return -ENOMEM;
-	long n = fs_getdents(pr, h, in, len);
+	long n = fs_getdents(pr, (int64_t)fd, h, in, len);
 	if (n <= 0) {
 		free(in);
 		return n;
