@@ -241,7 +241,7 @@ struct process {
 	int fds[SENTRY_MAX_FDS]; /* application fd -> host fd, -1 if closed */
 	uint8_t cloexec[SENTRY_MAX_FDS];
 	/* fs/walk.c: the identity (statx) of the directory fds lately walked from. An open file's never
-	 * changes: an entry ends only when its fd closes (fd_close bumps fd_gen before the host close). */
+	 * changes: an entry ends only when its fd closes (fd_close bumps its generation before the host close). */
 	struct fdid { int fd, h; uint64_t gen; struct statx sx; } fdid[4];
 	unsigned fdid_next;
 	/* fs.c: the file type and device of fds lately read or written (fd_kind), by fd, the same way. */
@@ -250,7 +250,13 @@ struct process {
 	 * follows an open (fd_seed_put): taken by the first fstat, within FD_SEED_NS of the open. */
 	struct fdseed { int fd, h; uint64_t gen, at; struct stat st; } fdseed[2];
 	unsigned fdseed_next;
+	/* Generations for the caches above: an entry holds both as fd_gen_of() gives them at its making.
+	 * fd_gens[fd] is bumped when that fd closes (fd_close, before the number can be reused); fd_gen,
+	 * for every fd, when a host fd's close was put off for a holder that may have remembered it under
+	 * the new value (fd_release). Per fd: find and fts close fds all the time, and a close of one fd
+	 * must not make the process forget the identity of every other (statx, kind). */
 	uint64_t fd_gen;
+	uint32_t fd_gens[SENTRY_MAX_FDS];
 	pthread_mutex_t fdid_lock; /* fdid[], fdkind[], fdseed[] */
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
 	char cwd[SENTRY_PATH_MAX];
@@ -574,8 +580,15 @@ int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rde
 /* Is app fd @fd (host fd @h; @fd -1: unknown) on a sysfs? Its device as fd_kind knows it, the file
  * system as s->devfs remembers it; else fstatfs. */
 bool fd_on_sysfs(struct process *pr, int64_t fd, int h);
-/* Close host fd @h of the application's table (pr->vm->lock held): now, or when its last user is done. */
-void fd_close(struct process *pr, int h);
+/* Close host fd @h, app fd @fd's, of the application's table (pr->vm->lock held): now, or when its last
+ * user is done. */
+void fd_close(struct process *pr, int64_t fd, int h);
+/* The generation of app fd @fd's cache entries (fd_kind, fd_statx, fd_seed_*, fd_on_sysfs). */
+static inline uint64_t fd_gen_of(struct process *pr, int64_t fd)
+{
+	uint64_t g = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE) << 32;
+	return fd >= 0 && fd < SENTRY_MAX_FDS ? g | __atomic_load_n(&pr->fd_gens[fd], __ATOMIC_ACQUIRE) : g;
+}
 /* App fd @fd (host fd @h) was just opened, by a walk that saw @st of the file in a read-only mount:
  * the fstat that follows may take it (fd_seed_take), and read/write know its kind (fd_kind). */
 void fd_seed_put(struct process *pr, int64_t fd, int h, const struct stat *st);

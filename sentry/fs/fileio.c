@@ -281,7 +281,7 @@ long io_close_range(struct task *t, uint64_t first, uint64_t last, uint64_t flag
 			pr->cloexec[i] = 1;
 			continue;
 		}
-		fd_close(pr, pr->fds[i]);
+		fd_close(pr, (int64_t)i, pr->fds[i]);
 		pr->fds[i] = -1;
 		pr->cloexec[i] = 0;
 	}

@@ -68,7 +68,7 @@ void fd_release(struct process *pr, struct fd_ref *ref)
 
 int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rdev)
 {
-	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE); /* before the fstat: see fd_release */
+	uint64_t gen = fd_gen_of(pr, fd); /* before the fstat: see fd_release */
 	struct fdkind *e = &pr->fdkind[(uint64_t)fd % (sizeof(pr->fdkind) / sizeof(pr->fdkind[0]))];
 	pthread_mutex_lock(&pr->fdid_lock);
 	bool hit = e->fd == fd && e->h == h && e->gen == gen && e->mode;
@@ -104,7 +104,7 @@ void fd_seed_put(struct process *pr, int64_t fd, int h, const struct stat *st)
 	for (int i = 0; i < pol->n; i++)
 		if (pol->m[i].rw && pol->m[i].dev == st->st_dev)
 			return;
-	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = fd_gen_of(pr, fd);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	pthread_mutex_lock(&pr->fdid_lock);
@@ -118,7 +118,7 @@ void fd_seed_put(struct process *pr, int64_t fd, int h, const struct stat *st)
 
 bool fd_seed_take(struct process *pr, int64_t fd, int h, struct stat *st)
 {
-	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = fd_gen_of(pr, fd);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	uint64_t t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
@@ -139,7 +139,7 @@ bool fd_seed_take(struct process *pr, int64_t fd, int h, struct stat *st)
 bool fd_on_sysfs(struct process *pr, int64_t fd, int h)
 {
 	struct sentry *s = pr->s;
-	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE), dev = 0;
+	uint64_t gen = fd_gen_of(pr, fd), dev = 0;
 	bool known = false;
 	if (fd >= 0) {
 		const struct fdkind *e = &pr->fdkind[(uint64_t)fd % (sizeof(pr->fdkind) / sizeof(pr->fdkind[0]))];
@@ -193,7 +193,7 @@ int fd_own_host(struct process *pr, uint64_t fd)
 		int d = host_dup(s, h);
 		if (d < 0)
 			return -errno;
-		fd_close(pr, h); /* one holder less: another slot keeps it */
+		fd_close(pr, (int64_t)fd, h); /* one holder less: another slot keeps it */
 		pr->fds[fd] = h = d;
 	}
 	if ((size_t)h < s->n_fd_shares) /* its later duplicates get host fds of their own */
@@ -201,10 +201,13 @@ int fd_own_host(struct process *pr, uint64_t fd)
 	return h;
 }
 
-void fd_close(struct process *pr, int h)
+void fd_close(struct process *pr, int64_t fd, int h)
 {
 	struct sentry *s = pr->s;
-	__atomic_add_fetch(&pr->fd_gen, 1, __ATOMIC_ACQ_REL); /* before the number can be reused */
+	if (fd >= 0 && fd < SENTRY_MAX_FDS) /* before the number can be reused */
+		__atomic_add_fetch(&pr->fd_gens[fd], 1, __ATOMIC_ACQ_REL);
+	else
+		__atomic_add_fetch(&pr->fd_gen, 1, __ATOMIC_ACQ_REL);
 	if (s->fd_shares && h >= 0 && (size_t)h < s->n_fd_shares) { /* another slot still holds it */
 		uint32_t v = __atomic_load_n(&s->fd_shares[h], __ATOMIC_ACQUIRE);
 		while (v > 0)

@@ -564,7 +564,7 @@ void walk_done(struct walk *w)
 /* statx of application fd @fd, host fd @h (read before this call): remembered while the fd stays open. */
 static int fd_statx(struct process *pr, int64_t fd, int h, struct statx *sx)
 {
-	uint64_t gen = __atomic_load_n(&pr->fd_gen, __ATOMIC_ACQUIRE);
+	uint64_t gen = fd_gen_of(pr, fd);
 	pthread_mutex_lock(&pr->fdid_lock);
 	for (int i = 0; i < 4; i++) {
 		const struct fdid *e = &pr->fdid[i];

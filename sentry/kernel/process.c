@@ -72,7 +72,7 @@ static void close_fds(struct process *pr, bool only_cloexec)
 {
 	for (int i = 0; i < SENTRY_MAX_FDS; i++)
 		if (pr->fds[i] >= 0 && (!only_cloexec || pr->cloexec[i])) {
-			fd_close(pr, pr->fds[i]);
+			fd_close(pr, i, pr->fds[i]);
 			pr->fds[i] = -1;
 			pr->cloexec[i] = 0;
 		}

@@ -90,7 +90,7 @@ static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexe
 	if (d < 0)
 		return -errno;
 	if (pr->fds[newfd] >= 0)
-		fd_close(pr, pr->fds[newfd]);
+		fd_close(pr, (int64_t)newfd, pr->fds[newfd]);
 	pr->fds[newfd] = d;
 	pr->cloexec[newfd] = cloexec;
 	return (long)newfd;
@@ -439,7 +439,7 @@ long sc_close(struct task *t, const uint64_t a[6])
 	int h = host_fd(pr, a[0]);
 	if (h < 0)
 		return -EBADF;
-	fd_close(pr, h);
+	fd_close(pr, (int64_t)a[0], h);
 	pr->fds[a[0]] = -1;
 	return 0;
 }
