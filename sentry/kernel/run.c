@@ -472,7 +472,6 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 		s->fd_keyed = calloc(s->n_fd_shares, sizeof(*s->fd_keyed));
 		if (!s->fd_keyed) {
 			free(s->fd_shares);
-	free(s->fd_keyed);
 			s->fd_shares = NULL;
 		}
 	}
