@@ -741,6 +741,15 @@ int walk_reopen(const struct walk *w, uint64_t flags, uint64_t mode)
 	} else { /* a directory without an entry name (".", a mount point): the directory itself */
 		how.flags &= ~(uint64_t)(O_CREAT | O_EXCL | O_NOFOLLOW);
 		h = (int)syscall(SYS_openat2, w->fd, ".", &how, sizeof(how));
+		if (h < 0 && errno == EACCES) {
+			/* "." is a lookup in the directory, which needs its search bit: a directory of mode
+			 * 0600 (the sentry's host identity owns what the sandbox made) is opened for reading
+			 * without one natively. Its own magic link opens exactly that inode, no lookup in it. */
+			char via[32];
+			snprintf(via, sizeof(via), "/proc/self/fd/%d", w->fd);
+			how.resolve = 0;
+			h = (int)syscall(SYS_openat2, AT_FDCWD, via, &how, sizeof(how));
+		}
 	}
 	return h < 0 ? -errno : h;
 }

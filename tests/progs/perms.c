@@ -174,6 +174,12 @@ int main(void)
 	say("root reads 0600", try_open("f600", O_RDONLY));
 	say("root writes 0400", try_open("mine400", O_WRONLY));
 	say("root opens dir 0700", try_open("d700", O_RDONLY | O_DIRECTORY));
+	/* A directory without search bits is still opened for reading (shutil.copytree of a 0600 one):
+	 * opening it is no lookup in it. */
+	mkd("d600", 0755, 0, 0);
+	chmod(at("d600"), 0600);
+	say("root opens dir 0600", try_open("d600", O_RDONLY | O_DIRECTORY));
+	chmod(at("d600"), 0755);
 	chmod(at("f644"), 0644);
 	char *const argv[] = { "x", NULL };
 	c = fork();
