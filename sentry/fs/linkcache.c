@@ -11,7 +11,9 @@
 // - LNC_TTL_NS after the host's answer, so that a link the host changes under a policy mount is seen
 //   within 1 s, the bound spcache.c keeps for directories.
 // A key is canonical (every directory in it was a directory when the walk passed it), so a target's
-// ".." is resolved against the link's directory as the walk would: textually.
+// leading ".." are resolved against the link's directory as the walk would: textually. A ".." after a
+// name of the target itself ("current/..", where current is a link to ".") is not textual: such links
+// are not kept (CPython's test_tarfile test_parent_symlink wrote through one into the wrong directory).
 //
 // And names that are not links, for readlink(2): realpath() asks it of every component of every path it
 // resolves (gcc's cc1 made 2,357 readlinks of 253 directories compiling one file), and the answer,
@@ -72,10 +74,34 @@ void linkcache_changed(struct sentry *s)
 	pthread_mutex_unlock(&s->spc_lock);
 }
 
+/* Does @target have a ".." after a name ("current/..", "a/../b")? That name may be a link itself,
+ * after which ".." is not textual: such a link is not kept. Leading ".." ("../lib/x") are: the
+ * link's directory, which they climb, is canonical. */
+static bool dotdot_after_name(const char *target)
+{
+	bool named = false;
+	for (const char *p = target; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = p;
+		while (*e && *e != '/')
+			e++;
+		size_t l = (size_t)(e - p);
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			if (named)
+				return true;
+		} else if (l && !(l == 1 && p[0] == '.')) {
+			named = true;
+		}
+		p = e;
+	}
+	return false;
+}
+
 void linkcache_put(struct sentry *s, uint64_t gen, const char *link, const char *target)
 {
 	size_t l = strlen(link), t = strlen(target);
-	if (l >= LNC_LEN || t >= LNC_LEN || link[0] != '/' || !t)
+	if (l >= LNC_LEN || t >= LNC_LEN || link[0] != '/' || !t || dotdot_after_name(target))
 		return;
 	pthread_mutex_lock(&s->spc_lock);
 	if (!s->lnc)

@@ -167,6 +167,16 @@ int main(void)
 	symlink("../d2", p("x/l"));
 	look("new x/l", p("x/l/f"));
 
+	/* A target with ".." after a name that is itself a link (CPython's test_tarfile
+	 * test_parent_symlink): z/up -> current/.., current -> ".", so z/up is the directory above z
+	 * (base, where d1 is), not z itself as a textual ".." would make it. */
+	mkdir(p("z"), 0755);
+	symlink(".", p("z/current"));
+	symlink("current/..", p("z/up"));
+	rl("z/up", p("z/up"));
+	look("z/up/d1/f (current/..)", p("z/up/d1/f"));
+	look("z/up/d1/f again", p("z/up/d1/f"));
+
 	/* Chains, and a link in the middle replaced by a directory. */
 	symlink("b", p("a"));
 	symlink("d2", p("b"));
