@@ -74,6 +74,18 @@ void linkcache_changed(struct sentry *s)
 	pthread_mutex_unlock(&s->spc_lock);
 }
 
+/* The next component of path *@p (slashes skipped): its start, its length in *@l; *@p moves past it. */
+static const char *component(const char **p, size_t *l)
+{
+	while (**p == '/')
+		(*p)++;
+	const char *c = *p;
+	while (**p && **p != '/')
+		(*p)++;
+	*l = (size_t)(*p - c);
+	return c;
+}
+
 /* Does @target have a ".." after a name ("current/..", "a/../b")? That name may be a link itself,
  * after which ".." is not textual: such a link is not kept. Leading ".." ("../lib/x") are: the
  * link's directory, which they climb, is canonical. */
@@ -81,19 +93,14 @@ static bool dotdot_after_name(const char *target)
 {
 	bool named = false;
 	for (const char *p = target; *p;) {
-		while (*p == '/')
-			p++;
-		const char *e = p;
-		while (*e && *e != '/')
-			e++;
-		size_t l = (size_t)(e - p);
-		if (l == 2 && p[0] == '.' && p[1] == '.') {
+		size_t l;
+		const char *c = component(&p, &l);
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
 			if (named)
 				return true;
-		} else if (l && !(l == 1 && p[0] == '.')) {
+		} else if (l && !(l == 1 && c[0] == '.')) {
 			named = true;
 		}
-		p = e;
 	}
 	return false;
 }
@@ -136,26 +143,21 @@ static bool lookup(struct sentry *s, const char *link, size_t n, uint64_t now, c
 static bool append(char *out, size_t *n, size_t cap, const char *p)
 {
 	while (*p) {
-		while (*p == '/')
-			p++;
-		const char *e = p;
-		while (*e && *e != '/')
-			e++;
-		size_t l = (size_t)(e - p);
+		size_t l;
+		const char *c = component(&p, &l);
 		if (l == 0)
 			break;
-		if (l == 1 && p[0] == '.') {
-		} else if (l == 2 && p[0] == '.' && p[1] == '.') {
+		if (l == 1 && c[0] == '.') {
+		} else if (l == 2 && c[0] == '.' && c[1] == '.') {
 			while (*n > 0 && out[--*n] != '/')
 				;
 		} else {
 			if (*n + 1 + l >= cap)
 				return false;
 			out[(*n)++] = '/';
-			memcpy(out + *n, p, l);
+			memcpy(out + *n, c, l);
 			*n += l;
 		}
-		p = e;
 	}
 	out[*n] = 0;
 	return true;
