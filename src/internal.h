@@ -76,6 +76,7 @@ struct as_mapping {
 	uint64_t start, end; /* [start, end) */
 	uint64_t offset;     /* file offset of start */
 	unsigned access;
+	bool maywrite;       /* mapped through an fd open for writing: the host lets it become writable */
 	struct as_fdref *ref;/* the backing file, shared by pieces of a split mapping */
 };
 
@@ -133,8 +134,14 @@ struct cv_platform_ops {
 	int (*as_map)(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		      bool precommit);
 	/* Optional: several as_map()s in order, stopping at the first failure (its error returned);
-	 * *done = how many succeeded. At most AS_MAP_MANY_MAX; arguments already checked. */
-	int (*as_map_many)(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done);
+	 * *done = how many succeeded. At most AS_MAP_MANY_MAX; arguments already checked. Where
+	 * @protect_only[i] (only with as_protect), m[i] is as_protect() of its range to its access. */
+	int (*as_map_many)(struct cv_as *as, const struct cv_as_mapping *m, const bool *protect_only, size_t n,
+			   size_t *done);
+	/* Optional: change the access of [addr, addr+len), which is mapped without a hole, keeping the
+	 * pages (and the host's page tables) in place; as_map() of the same file range does the same by
+	 * replacing the mapping. The core calls it for an as_map() that only changes the access. */
+	int (*as_protect)(struct cv_as *as, uint64_t addr, uint64_t len, unsigned access);
 	int (*as_unmap)(struct cv_as *as, uint64_t addr, uint64_t len);
 	void (*as_release)(struct cv_as *as);
 	int (*as_prefork)(struct cv_as *as);
@@ -220,6 +227,9 @@ int stub_mmap_result(long res, uint64_t addr);
 void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		    bool precommit);
 int stub_munmap_result(long res); /* an injected munmap's result as cv_as_unmap() returns it */
+/* The arguments of mprotect() for as_protect(), and its result as cv_as_map() returns it. */
+void stub_mprotect_args(uint64_t args[6], uint64_t addr, uint64_t len, unsigned access);
+int stub_mprotect_result(long res);
 /* Under CPUID faulting: answer a cpuid at rip from the policy and step over it; false if none. */
 bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r);
 /*

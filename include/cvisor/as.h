@@ -30,7 +30,10 @@ CV_API int cv_as_new(struct cv_platform *p, struct cv_as **out);
  * Map [@offset, @offset+@len) of file @fd at [@addr, @addr+@len) with @access (CV_ACCESS_* bits; 0 gives
  * an inaccessible mapping), as a shared mapping: writes by the application reach the file and are seen
  * by every other mapping of it, including the caller's (e.g. a cv_memfile). Any previous mapping in the
- * range is replaced. @precommit asks for the pages to be faulted in now.
+ * range is replaced. @precommit asks for the pages to be faulted in now. Mapping again exactly what is
+ * mapped there (the same file and offsets, no hole) with other @access only changes the protection,
+ * as mprotect(2): the systrap and ptrace backends then keep the host's page tables, so the application
+ * does not fault its pages in again (a program's RELRO mprotects, copy-on-write protection at fork).
  *
  * The fd is only used during the call (the mapping keeps the file alive). @addr, @offset and @len must
  * be page-aligned, @len > 0, and the range inside [min_user_addr, max_user_addr).

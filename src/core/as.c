@@ -87,6 +87,20 @@ static int check_map(const struct cv_as *as, uint64_t addr, int fd, uint64_t off
 	return check_fd(fd, access, st, rdwr);
 }
 
+/*
+ * Does mapping [addr, addr+len) to @ref at @offset only change the protection of what is mapped there?
+ * Then the backend changes just that where it can: the host keeps its page tables, so the application
+ * does not fault every page in again (an exec'd program's RELRO mprotects, a fork's copy-on-write
+ * write protection of the parent and its lifting). Caller holds as->lock.
+ */
+static bool protect_only(const struct cv_as *as, uint64_t addr, uint64_t len, uint64_t offset, unsigned access,
+			 bool precommit, const struct as_fdref *ref, bool *maywrite)
+{
+	return as->p->ops->as_protect && !precommit &&
+	       maptable_same_backing(as, addr, addr + len, offset, ref, maywrite) &&
+	       (*maywrite || !(access & CV_ACCESS_WRITE));
+}
+
 CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len,
 		     unsigned access, bool precommit)
 {
@@ -104,43 +118,66 @@ CV_API int cv_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t offset, u
 	pthread_mutex_lock(&as->lock);
 	ret = maptable_fdref_get(as, fd, &st, rdwr, &ref);
 	if (ret == 0) {
-		ret = as->p->ops->as_map(as, addr, fd, offset, len, access, precommit);
+		bool maywrite;
+		if (protect_only(as, addr, len, offset, access, precommit, ref, &maywrite)) {
+			ret = as->p->ops->as_protect(as, addr, len, access);
+		} else {
+			maywrite = rdwr;
+			ret = as->p->ops->as_map(as, addr, fd, offset, len, access, precommit);
+		}
 		if (ret == 0)
-			ret = maptable_insert(as, addr, addr + len, offset, access, ref);
+			ret = maptable_insert(as, addr, addr + len, offset, access, maywrite, ref);
 		maptable_fdref_put(as, ref);
 	}
 	pthread_mutex_unlock(&as->lock);
 	return ret;
 }
 
+/* Does m[i] overlap an earlier entry of its chunk (which the table does not show yet)? */
+static bool overlaps_earlier(const struct cv_as_mapping *m, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (m[k].addr < m[i].addr + m[i].len && m[i].addr < m[k].addr + m[k].len)
+			return true;
+	return false;
+}
+
 /* Up to AS_MAP_MANY_MAX mappings of cv_as_map_many(), checked: 0 or the first failure's error. */
 static int map_chunk(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done)
 {
 	struct stat st;
-	bool rdwr;
+	bool rdwr[AS_MAP_MANY_MAX], prot[AS_MAP_MANY_MAX];
 	struct as_fdref *ref[AS_MAP_MANY_MAX];
 	size_t ok = 0, made = 0;
 	int bad = 0, ret = 0;
 	pthread_mutex_lock(&as->lock);
 	for (; ok < n; ok++) { /* the valid prefix, with its file references */
-		bad = check_map(as, m[ok].addr, m[ok].fd, m[ok].offset, m[ok].len, m[ok].access, &st, &rdwr);
+		bad = check_map(as, m[ok].addr, m[ok].fd, m[ok].offset, m[ok].len, m[ok].access, &st, &rdwr[ok]);
 		if (bad == 0)
-			bad = maptable_fdref_get(as, m[ok].fd, &st, rdwr, &ref[ok]);
+			bad = maptable_fdref_get(as, m[ok].fd, &st, rdwr[ok], &ref[ok]);
 		if (bad < 0)
 			break;
 	}
+	for (size_t i = 0; i < ok; i++) { /* (an earlier entry of the chunk is not in the table yet) */
+		bool maywrite;
+		prot[i] = !overlaps_earlier(m, i) &&
+			  protect_only(as, m[i].addr, m[i].len, m[i].offset, m[i].access, m[i].precommit, ref[i], &maywrite);
+		rdwr[i] = prot[i] ? maywrite : rdwr[i]; /* what the table records as maywrite */
+	}
 	if (ok > 0 && as->p->ops->as_map_many) {
-		ret = as->p->ops->as_map_many(as, m, ok, &made);
+		ret = as->p->ops->as_map_many(as, m, prot, ok, &made);
 	} else {
 		for (; made < ok && ret == 0; made += ret == 0)
-			ret = as->p->ops->as_map(as, m[made].addr, m[made].fd, m[made].offset, m[made].len,
-						 m[made].access, m[made].precommit);
+			ret = prot[made] ? as->p->ops->as_protect(as, m[made].addr, m[made].len, m[made].access)
+					 : as->p->ops->as_map(as, m[made].addr, m[made].fd, m[made].offset, m[made].len,
+							      m[made].access, m[made].precommit);
 	}
 	for (size_t i = 0; i < ok; i++) {
 		if (i < made && ret == 0)
-			ret = maptable_insert(as, m[i].addr, m[i].addr + m[i].len, m[i].offset, m[i].access, ref[i]);
+			ret = maptable_insert(as, m[i].addr, m[i].addr + m[i].len, m[i].offset, m[i].access, rdwr[i],
+					      ref[i]);
 		else if (i < made)
-			maptable_insert(as, m[i].addr, m[i].addr + m[i].len, m[i].offset, m[i].access, ref[i]);
+			maptable_insert(as, m[i].addr, m[i].addr + m[i].len, m[i].offset, m[i].access, rdwr[i], ref[i]);
 		maptable_fdref_put(as, ref[i]);
 	}
 	pthread_mutex_unlock(&as->lock);

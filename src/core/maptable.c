@@ -136,7 +136,7 @@ int maptable_remove(struct cv_as *as, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int maptable_insert(struct cv_as *as, uint64_t start, uint64_t end, uint64_t offset, unsigned access,
+int maptable_insert(struct cv_as *as, uint64_t start, uint64_t end, uint64_t offset, unsigned access, bool maywrite,
 		    struct as_fdref *ref)
 {
 	if (reserve(as, 2) < 0)
@@ -146,14 +146,14 @@ int maptable_insert(struct cv_as *as, uint64_t start, uint64_t end, uint64_t off
 	/* Extend the left neighbour instead when it continues the same file range. */
 	if (i > 0) {
 		struct as_mapping *l = &as->maps[i - 1];
-		if (l->end == start && l->ref == ref && l->access == access &&
+		if (l->end == start && l->ref == ref && l->access == access && l->maywrite == maywrite &&
 		    l->offset + (l->end - l->start) == offset) {
 			l->end = end;
 			return 0;
 		}
 	}
 	memmove(&as->maps[i + 1], &as->maps[i], (as->n_maps - i) * sizeof(as->maps[0]));
-	as->maps[i] = (struct as_mapping){ start, end, offset, access, ref };
+	as->maps[i] = (struct as_mapping){ start, end, offset, access, maywrite, ref };
 	fdref_get(ref);
 	as->n_maps++;
 	return 0;
@@ -166,6 +166,21 @@ void maptable_clear(struct cv_as *as)
 	free(as->maps);
 	as->maps = NULL;
 	as->n_maps = as->cap_maps = 0;
+}
+
+bool maptable_same_backing(const struct cv_as *as, uint64_t start, uint64_t end, uint64_t offset,
+			   const struct as_fdref *ref, bool *maywrite)
+{
+	uint64_t at = start;
+	*maywrite = true;
+	for (size_t i = first_after(as, start); i < as->n_maps && at < end; i++) {
+		const struct as_mapping *m = &as->maps[i];
+		if (m->start > at || m->ref != ref || m->offset + (at - m->start) != offset + (at - start))
+			return false;
+		*maywrite = *maywrite && m->maywrite;
+		at = m->end;
+	}
+	return at >= end;
 }
 
 const struct as_mapping *maptable_find(const struct cv_as *as, uint64_t addr)

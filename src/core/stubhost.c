@@ -132,13 +132,18 @@ int stub_mmap_result(long res, uint64_t addr)
 	}
 }
 
+static uint64_t prot_of(unsigned access)
+{
+	return (uint64_t)(((access & CV_ACCESS_READ) ? PROT_READ : 0) | ((access & CV_ACCESS_WRITE) ? PROT_WRITE : 0) |
+			  ((access & CV_ACCESS_EXEC) ? PROT_EXEC : 0));
+}
+
 void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint64_t len, unsigned access,
 		    bool precommit)
 {
 	args[0] = addr;
 	args[1] = len;
-	args[2] = (uint64_t)(((access & CV_ACCESS_READ) ? PROT_READ : 0) |
-			     ((access & CV_ACCESS_WRITE) ? PROT_WRITE : 0) | ((access & CV_ACCESS_EXEC) ? PROT_EXEC : 0));
+	args[2] = prot_of(access);
 	args[3] = MAP_SHARED | MAP_FIXED | (precommit ? MAP_POPULATE : 0);
 	args[4] = (uint64_t)fd;
 	args[5] = off;
@@ -147,6 +152,21 @@ void stub_mmap_args(uint64_t args[6], uint64_t addr, int fd, uint64_t off, uint6
 int stub_munmap_result(long res)
 {
 	return res == 0 ? 0 : (res == -ENOMEM ? -ENOMEM : -EIO);
+}
+
+void stub_mprotect_args(uint64_t args[6], uint64_t addr, uint64_t len, unsigned access)
+{
+	args[0] = addr;
+	args[1] = len;
+	args[2] = prot_of(access);
+	args[3] = args[4] = args[5] = 0;
+}
+
+int stub_mprotect_result(long res)
+{
+	if (res == 0)
+		return 0;
+	return res == -ENOMEM || res == -EACCES || res == -EINVAL || res == -EPERM ? (int)res : -EIO;
 }
 
 bool stub_emulate_cpuid(struct cv_ctx *ctx, struct cv_as *as, struct cv_regs *r)

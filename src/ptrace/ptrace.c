@@ -149,7 +149,7 @@ static int pt_as_new(struct cv_as *as)
 	return 0;
 }
 
-/* Run one mmap/munmap in the stub through the caller's own stub thread. */
+/* Run one mmap/mprotect/munmap in the stub through the caller's own stub thread. */
 static int as_syscall(struct cv_as *as, long nr, const uint64_t args[6], long *res)
 {
 	struct pt_thread *t;
@@ -178,6 +178,15 @@ static int pt_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint
 	if (ret < 0)
 		return ret;
 	return stub_mmap_result(res, addr);
+}
+
+static int pt_as_protect(struct cv_as *as, uint64_t addr, uint64_t len, unsigned access)
+{
+	uint64_t args[6];
+	stub_mprotect_args(args, addr, len, access);
+	long res;
+	int ret = as_syscall(as, SYS_mprotect, args, &res);
+	return ret < 0 ? ret : stub_mprotect_result(res);
 }
 
 static int pt_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
@@ -244,6 +253,7 @@ const struct cv_platform_ops cv_ptrace_ops = {
 	.close = pt_close,
 	.as_new = pt_as_new,
 	.as_map = pt_as_map,
+	.as_protect = pt_as_protect,
 	.as_unmap = pt_as_unmap,
 	.as_release = pt_as_release,
 	.ctx_new = pt_ctx_new,

@@ -60,7 +60,7 @@ static int build_filter(uint64_t stub, struct sock_filter *f, size_t max)
 		/* 12 */ SF_JEQ(SYS_exit_group, 15, 0),
 		/* 13 */ SF_JEQ(SYS_prctl, 4, 0),
 		/* 14 */ SF_JEQ(SYS_clone, 7, 0),
-		/* 15 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+		/* 15 */ SF_JEQ(SYS_mprotect, 12, 0),   /* injected protection changes */
 		/* 16 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
 		/* 17 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
 		/* prctl: only PR_SET_PDEATHSIG with SIGKILL */

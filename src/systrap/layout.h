@@ -72,10 +72,10 @@
 #define ST_DOORBELL_NR 1000
 
 /* struct st_request.op */
-#define ST_OP_SYSCALL 1   /* run syscall nr with args (mmap/munmap only: checked by the sentry) */
+#define ST_OP_SYSCALL 1   /* run syscall nr with args (mmap/mprotect/munmap only: the sentry's own) */
 #define ST_OP_THREAD 2    /* create stub thread number args[0] */
 #define ST_OP_NEWSTUB 3   /* source stub only: clone a new stub that maps the shared file args[0] */
-#define ST_OP_BATCH 4     /* run batch[0..nr) in order (mmap/munmap only), stopping at the first error */
+#define ST_OP_BATCH 4     /* run batch[0..nr) in order (mmap/mprotect/munmap only), stopping at the first error */
 #define ST_BATCH_MAX 64   /* entries of one batch */
 
 #define ST_MAGIC 0x43565354 /* "CVST" */

@@ -263,21 +263,34 @@ static int st_as_map(struct cv_as *as, uint64_t addr, int fd, uint64_t off, uint
 	return stub_mmap_result(res, addr);
 }
 
-static int st_as_map_many(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done)
+static int st_as_map_many(struct cv_as *as, const struct cv_as_mapping *m, const bool *protect_only, size_t n,
+			  size_t *done)
 {
 	long nr[AS_MAP_MANY_MAX];
 	uint64_t args[AS_MAP_MANY_MAX][6];
 	_Static_assert(AS_MAP_MANY_MAX <= ST_BATCH_MAX, "a chunk fits one batch");
 	for (size_t i = 0; i < n; i++) {
-		nr[i] = SYS_mmap;
-		stub_mmap_args(args[i], m[i].addr, m[i].fd, m[i].offset, m[i].len, m[i].access, m[i].precommit);
+		nr[i] = protect_only[i] ? SYS_mprotect : SYS_mmap;
+		if (protect_only[i])
+			stub_mprotect_args(args[i], m[i].addr, m[i].len, m[i].access);
+		else
+			stub_mmap_args(args[i], m[i].addr, m[i].fd, m[i].offset, m[i].len, m[i].access, m[i].precommit);
 	}
 	long res;
 	int ret = st_inject_batch(as->priv, nr, (const uint64_t(*)[6])args, n, &res, done);
 	if (ret < 0 || *done == n)
 		return ret;
-	ret = stub_mmap_result(res, m[*done].addr);
+	ret = protect_only[*done] ? stub_mprotect_result(res) : stub_mmap_result(res, m[*done].addr);
 	return ret < 0 ? ret : -EIO; /* (a failure the stub stopped at cannot be a success) */
+}
+
+static int st_as_protect(struct cv_as *as, uint64_t addr, uint64_t len, unsigned access)
+{
+	uint64_t args[6];
+	stub_mprotect_args(args, addr, len, access);
+	long res;
+	int ret = as_syscall(as, SYS_mprotect, args, &res);
+	return ret < 0 ? ret : stub_mprotect_result(res);
 }
 
 static int st_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
@@ -358,6 +371,7 @@ const struct cv_platform_ops cv_systrap_ops = {
 	.as_new = st_as_new,
 	.as_map = st_as_map,
 	.as_map_many = st_as_map_many,
+	.as_protect = st_as_protect,
 	.as_unmap = st_as_unmap,
 	.as_release = st_as_release,
 	.as_prefork = st_as_prefork,
