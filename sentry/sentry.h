@@ -303,14 +303,10 @@ struct process {
 	uint64_t auxv[64];       /* the auxiliary vector it was started with, for /proc/PID/auxv */
 	size_t auxv_len;         /* bytes */
 	bool has_procmem;        /* it opened a /proc/PID/mem (procmem.c; inherited with the fds) */
-	/* A vfork child (CLONE_VFORK; process.c): the task blocked in the clone until it execs or ends
-	 * (s->lock; NULL once released or given up), and with CLONE_VM the VMAs right after the fork,
-	 * whose pages it writes go back to the parent (mm_vfork.c). */
 	dev_t ctty;              /* its controlling terminal if a sandbox pty (ptyjob.c; s->lock), else 0 */
+	/* A vfork child (CLONE_VFORK; process.c): the task blocked in the clone until it execs or ends
+	 * (s->lock; NULL once released or given up). With CLONE_VM it runs in the parent's memory. */
 	struct task *vfork_waiter;
-	bool vfork_vm, vfork_releasing;
-	struct vma *vfork_snap;
-	size_t vfork_nsnap;
 	uint32_t persona;        /* personality(2): stored (ADDR_NO_RANDOMIZE changes nothing here) */
 	uint64_t run_ns;         /* time its tasks spent switched into application code (atomic) */
 	uint64_t child_run_ns;   /* the same for its reaped children and theirs (s->lock) */
@@ -1110,10 +1106,6 @@ int mm_fork(struct process *parent, struct process *child);
  * munmaps and the end. The VMA table must be stable (the process lock or its end). */
 uint64_t mm_rss(const struct process *pr);
 uint64_t mm_rss_peak(struct process *pr);
-/* mm_vfork.c: note child @c's VMAs after mm_fork (a CLONE_VM vfork child); write the pages it wrote
- * since back into @parent (its exec or end), then forget the note. */
-int mm_vfork_snapshot(struct process *c);
-void mm_vfork_copy_back(struct process *c, struct process *parent);
 
 /* signal.c */
 long sig_action(struct task *t, uint64_t sig, uint64_t uact, uint64_t uold, uint64_t size);

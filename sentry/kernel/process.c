@@ -90,7 +90,6 @@ void process_free(struct process *pr)
 			close(t->wake_fd);
 		free(t);
 	}
-	free(pr->vfork_snap);
 	sigfd_free(pr);
 	ptimers_clear(pr);
 	vm_put(pr->s, pr->vm); /* the memory, if no other process uses it */
@@ -170,7 +169,7 @@ void task_exit(struct task *t)
 	futex_wake_all(s); /* tasks of an exiting group may sleep in futex waits */
 	if (!last)
 		return;
-	vfork_release(pr); /* a vfork parent goes on, with what the child wrote in its memory */
+	vfork_release(pr); /* a vfork parent goes on */
 	mm_rss_peak(pr);   /* its peak, for the parent's RUSAGE_CHILDREN */
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	pthread_mutex_lock(&s->lock);
@@ -352,11 +351,15 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 		return -EAGAIN;
 	if (flags & CLONE_THREAD)
 		return clone_thread(t, flags, newsp, ptid, ctid, tls);
-	/* fork, vfork and posix_spawn's clone(CLONE_VM|CLONE_VFORK): all become a copy (vfork's sharing is
-	 * an optimisation POSIX lets us skip). clone(CLONE_VM) alone: a new process in the same memory
-	 * (struct vm), as Linux. Its own fd table and signal actions: a shared one (CLONE_FILES,
-	 * CLONE_SIGHAND without CLONE_THREAD) is not supported (EINVAL; Linux allows both). */
-	bool share_vm = (flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM;
+	/* fork: a copy-on-write copy. clone(CLONE_VM), with or without CLONE_VFORK (vfork(2), glibc's
+	 * posix_spawn, system() and popen(), CPython's subprocess): a new process in the same memory
+	 * (struct vm), as Linux — a vfork child runs in its parent's address space, which waits in the
+	 * clone until the child execs (it gets a memory of its own) or ends. No copy of anything, no
+	 * address space made for a child that only execs; what the child writes is the parent's
+	 * (posix_spawn's child reports an exec error in the parent's stack). Its own fd table and signal
+	 * actions: a shared one (CLONE_FILES, CLONE_SIGHAND without CLONE_THREAD) is not supported (EINVAL;
+	 * Linux allows both). */
+	bool share_vm = (flags & CLONE_VM) != 0;
 	if (flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID))
 		return -EINVAL;
 	if ((flags & 0xff) > 64)
@@ -367,15 +370,12 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	if (!c)
 		return -EAGAIN;
 	struct task *ct = task_new(c);
-	c->vfork_vm = (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
 	c->exit_signal = (int)(flags & 0xff);
 	c->parent_tid = t->tid;
 	int ret = ct ? 0 : -ENOMEM;
 	if (ret == 0 && !share_vm) {
 		cv_as_prefork(pr->vm->as); /* no half-patched syscall site is copied */
 		ret = mm_fork(pr, c);
-		if (ret == 0 && c->vfork_vm)
-			ret = mm_vfork_snapshot(c);
 		cv_as_postfork(pr->vm->as);
 	}
 	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
@@ -453,7 +453,7 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 }
 
 /* A vfork parent waits (killable only, as Linux's wait_for_vfork_done) until its child execs or
- * ends; without the process lock, which the child's release takes to write its memory back. */
+ * ends; without the memory's lock, which the child, sharing the memory, takes for its calls. */
 static void vfork_wait(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -462,14 +462,12 @@ static void vfork_wait(struct task *t)
 	pthread_mutex_lock(&s->lock);
 	while (!t->vfork_done) {
 		if (pr->group_exit || s->shutting_down || (t->pending & (1ull << (SIGKILL - 1)))) {
-			struct process *c = s->procs;
+			struct process *c = s->procs; /* given up: the child must not reach this task */
 			while (c && c->vfork_waiter != t)
 				c = c->next;
-			if (!c || !c->vfork_releasing) { /* given up: the child must not reach this task */
-				if (c)
-					c->vfork_waiter = NULL;
-				break;
-			}
+			if (c)
+				c->vfork_waiter = NULL;
+			break;
 		}
 		nudge_and_wait(s, 50);
 	}
@@ -482,18 +480,12 @@ void vfork_release(struct process *c)
 	struct sentry *s = c->s;
 	pthread_mutex_lock(&s->lock);
 	struct task *w = c->vfork_waiter;
-	c->vfork_releasing = w != NULL;
-	pthread_mutex_unlock(&s->lock);
-	if (w && c->vfork_vm)
-		mm_vfork_copy_back(c, w->proc);
-	free(c->vfork_snap);
-	c->vfork_snap = NULL;
-	if (!w)
+	if (!w) {
+		pthread_mutex_unlock(&s->lock);
 		return;
-	pthread_mutex_lock(&s->lock);
+	}
 	w->vfork_done = true;
 	c->vfork_waiter = NULL;
-	c->vfork_releasing = false;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -655,7 +647,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		t->tid = pr->pid;
 	}
 	pthread_mutex_unlock(&s->lock);
-	vfork_release(pr); /* before its old memory goes: a vfork parent reads what it wrote there */
+	vfork_release(pr); /* its parent's memory is the parent's alone again */
 	/* The old image's address space, emptied, takes the new one when no other process shares it
 	 * (clone(CLONE_VM)): its stub ran the caller just now, where a fresh one (even prepared) pays a
 	 * cold start on its first requests, and none is made and ended. Emptied as a whole, it is as new

@@ -210,8 +210,7 @@ static int fork_vmas(struct process *parent, struct process *child, struct cv_as
 			c.cow = c.file = false;
 			c.host = NULL; /* (never a host file: WIPEONFORK is refused for file mappings) */
 		} else if (!v->shared && !v->cow && (v->access & CV_ACCESS_WRITE) &&
-			   ((len <= COW_CHUNK && !child->vfork_vm) || written_through_pin(pm, v->start, v->end))) {
-			/* (A vfork child shares even small ones: its writes must show as copies, mm_vfork.c) */
+			   (len <= COW_CHUNK || written_through_pin(pm, v->start, v->end))) {
 			/* Small: a copy now costs less than the write faults sharing would take on both
 			 * sides. Or another thread's read(2) is filling these pages: that data belongs to
 			 * the parent, so the child gets its copy now and the parent keeps writing in place. */
