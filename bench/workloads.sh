@@ -21,18 +21,20 @@ trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -pthread -o "$work/futex_pingpong" bench/futex_pingpong.c
 gcc -static -O2 -o "$work/openat_loop" bench/openat_loop.c
 gcc -static -O2 -o "$work/mmap_loop" bench/mmap_loop.c
+gcc -static -O2 -o "$work/spawn_loop" bench/spawn_loop.c
 head -c 100000000 /dev/urandom >"$work/random100M"
 # gzip input: compressible text, 50 MB
 head -c 50000000 < <(yes 'the quick brown fox jumps over the lazy dog 0123456789') >"$work/text50M"
 bb=$(command -v busybox)
 
 declare -A cmd
-names=("find /usr" "sha256sum 100 MB" "gzip 50 MB" "200 fork+exec" "futex ping-pong" "start-up (/bin/true)"
+names=("find /usr" "sha256sum 100 MB" "gzip 50 MB" "200 fork+exec" "200 posix_spawn" "futex ping-pong" "start-up (/bin/true)"
 	"openat+fstat+close 20k" "mmap+touch+munmap 1 MiB x200" "mmap+munmap 1 MiB x2000")
 cmd["find /usr"]="find /usr -xdev 2>/dev/null || true" # the sandbox, as nobody on the host, cannot read root-only directories
 cmd["sha256sum 100 MB"]="sha256sum $work/random100M"
 cmd["gzip 50 MB"]="gzip -c $work/text50M"
 cmd["200 fork+exec"]="$bb sh -c 'i=0; while [ \$i -lt 200 ]; do /bin/true; i=\$((i+1)); done'"
+cmd["200 posix_spawn"]="$work/spawn_loop 200 /bin/true"
 cmd["futex ping-pong"]="$work/futex_pingpong 20000"
 cmd["start-up (/bin/true)"]="/bin/true"
 cmd["openat+fstat+close 20k"]="$work/openat_loop 20000 /usr/include/stdio.h"
