@@ -409,6 +409,7 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/forkcow", NULL);
 	RUNP(PROGS_DIR "/mmapshared", NULL); /* MAP_SHARED file mappings are the file itself */
 	RUNP(PROGS_DIR "/vforkmem", NULL);   /* vfork's child writes the parent's memory; posix_spawn errors */
+	RUNP(PROGS_DIR "/vforkorphan", NULL); /* a vfork child outlives the parent whose memory it runs in */
 	RUNP(PROGS_DIR "/rusage", NULL);     /* ru_maxrss, VmRSS/VmHWM, statm; ppoll/pselect6 time left */
 }
 
