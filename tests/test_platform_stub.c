@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Platform tests of the stub process itself: it holds nothing but its code, is seccomp-filtered, lives
 // in its own session, and its own syscall instructions give the application no way out.
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "as_util.h"
@@ -110,6 +111,112 @@ PLATFORM_TEST(stub_holds_only_its_code_and_is_filtered)
 /* jmp *%r12 */
 static const uint8_t jump_r12[] = { 0x41, 0xff, 0xe4 };
 
+/*
+ * What the application asks of a stub `syscall` instruction it jumps to: mkdir(dir) (a host syscall
+ * the sentry never makes for it), or mprotect of its read-only page to read-write (systrap's syscall
+ * thread may make mprotect from the stub code, for the sentry: a stub thread, where the application
+ * runs, must not — it would write memory shared copy-on-write with another process). A stub whose
+ * filter let it through would usually crash in the code after the instruction, taking the evidence
+ * with it: test_systrap_filters.c checks the filters' verdicts themselves.
+ */
+enum attack { ATTACK_MKDIR, ATTACK_MPROTECT };
+
+static void arm(struct guest *g, enum attack a, const char *dir)
+{
+	if (a == ATTACK_MKDIR)
+		strcpy(guest_map_anon(g, GUEST_DATA_ADDR, 4096, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL), dir);
+	else
+		guest_map_anon(g, GUEST_DATA_ADDR, 4096, CV_ACCESS_READ, NULL);
+}
+
+/* The start of the first mapping of a child of ours (a stub) that @want accepts, or 0. */
+static uint64_t child_mapping(bool (*want)(uint64_t start, uint64_t end, const char *line, uint64_t arg), uint64_t arg)
+{
+	int kids[256], n = list_children(kids, 256);
+	for (int i = 0; i < n; i++) {
+		char path[64], line[256];
+		snprintf(path, sizeof(path), "/proc/%d/maps", kids[i]);
+		FILE *f = fopen(path, "re");
+		uint64_t found = 0;
+		while (f && !found && fgets(line, sizeof(line), f)) {
+			unsigned long long a, b;
+			if (sscanf(line, "%llx-%llx", &a, &b) == 2 && want(a, b, line, arg))
+				found = a;
+		}
+		if (f)
+			fclose(f);
+		if (found)
+			return found;
+	}
+	return 0;
+}
+
+/* Permissions of a maps line ("rwxp"), or "" */
+static const char *perms_of(const char *line)
+{
+	const char *p = strchr(line, ' ');
+	return p ? p + 1 : "";
+}
+
+/* Stub code: executable, above the application's range @arg. */
+static bool is_stub_code(uint64_t start, uint64_t end, const char *line, uint64_t arg)
+{
+	(void)end;
+	return start >= arg && perms_of(line)[2] == 'x' && !strstr(line, "vsyscall");
+}
+
+/* The page at @arg, writable or executable. */
+static bool is_wx_at(uint64_t start, uint64_t end, const char *line, uint64_t arg)
+{
+	const char *p = perms_of(line);
+	return start <= arg && arg < end && (p[1] == 'w' || p[2] == 'x');
+}
+
+/* Jump to every `syscall` instruction of the stub page @code (at @stub) with attack @a loaded. */
+static void jump_to_each_syscall(struct guest *g, const char *platform, const uint8_t *code, uint64_t stub,
+				 enum attack a, const char *dir)
+{
+	const long nr = a == ATTACK_MKDIR ? 83 : 10;
+	arm(g, a, dir);
+	int tried = 0, killed = 0;
+	for (int i = 0; i + 1 < 4096; i++) {
+		if (code[i] != 0x0f || code[i + 1] != 0x05)
+			continue;
+		tried++;
+		g->st->regs.rip = GUEST_CODE_ADDR;
+		g->st->regs.r12 = stub + (uint64_t)i;
+		g->st->regs.rax = (uint64_t)nr;
+		g->st->regs.rdi = GUEST_DATA_ADDR;
+		g->st->regs.rsi = a == ATTACK_MKDIR ? 0755 : 4096;
+		g->st->regs.rdx = PROT_READ | PROT_WRITE;
+		struct cv_exit ex;
+		memset(&ex, 0, sizeof(ex));
+		int r = cv_ctx_switch(g->ctx, g->as, &ex);
+		if (r == -CV_EASDEAD || r == -CV_ETAMPERED) {
+			/* The stub's filter killed it (systrap): the application loses its address space. */
+			killed++;
+			guest_teardown(g);
+			guest_setup(g, platform, jump_r12, jump_r12 + sizeof(jump_r12));
+			arm(g, a, dir);
+		} else if (strcmp(platform, "ptrace") == 0 || ex.reason == CV_EXIT_SYSCALL) {
+			ASSERT_OK(r);
+			ASSERT_EQ(ex.reason, CV_EXIT_SYSCALL); /* the sentry sees it, as from anywhere else */
+			ASSERT_EQ(g->st->regs.orig_rax, nr);
+		} else {
+			/* 0f 05 inside a longer instruction of the handler's code: whatever it decodes to */
+			ASSERT_OK(r);
+			ASSERT_EQ(ex.reason, CV_EXIT_SIGNAL);
+		}
+		struct stat st;
+		ASSERT_TRUE(stat(dir, &st) < 0 && errno == ENOENT);
+		if (a == ATTACK_MPROTECT)
+			ASSERT_EQ(child_mapping(is_wx_at, GUEST_DATA_ADDR), 0);
+	}
+	if (strcmp(platform, "ptrace") == 0)
+		EXPECT_EQ(killed, 0);
+	EXPECT_GE(tried, 3);
+}
+
 PLATFORM_TEST(stub_code_is_no_way_out)
 {
 	struct guest g;
@@ -117,33 +224,15 @@ PLATFORM_TEST(stub_code_is_no_way_out)
 	/* Find the stub page the way an attacker could: readable code above the application's range. */
 	int kids[256];
 	int n = list_children(kids, 256);
-	uint64_t stub = 0;
-	for (int i = 0; i < n && !stub; i++) {
-		char path[64], line[256];
-		snprintf(path, sizeof(path), "/proc/%d/maps", kids[i]);
-		FILE *f = fopen(path, "re");
-		while (f && fgets(line, sizeof(line), f)) {
-			unsigned long long a, b;
-			char perms[8];
-			if (!stub && sscanf(line, "%llx-%llx %7s", &a, &b, perms) == 3 &&
-			    a >= g.caps.max_user_addr && perms[2] == 'x' && !strstr(line, "vsyscall"))
-				stub = a;
-		}
-		if (f)
-			fclose(f);
-	}
+	uint64_t stub = child_mapping(is_stub_code, g.caps.max_user_addr);
 	if (!stub)
 		SKIP("%s has no stub code in the application's address space", platform);
 
-	char *data = guest_map_anon(&g, GUEST_DATA_ADDR, 4096, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL);
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/tmp/cvz%d", (int)getpid() % 100000);
-	strcpy(data, dir);
 	rmdir(dir);
-	/* Jump to every `syscall` instruction in the stub page with mkdir(dir) loaded. */
 	uint8_t code[4096];
 	char mem[64];
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", kids[0]);
 	FILE *m = NULL;
 	for (int i = 0; i < n && !m; i++) { /* any stub of this platform has the same page */
 		snprintf(mem, sizeof(mem), "/proc/%d/mem", kids[i]);
@@ -155,40 +244,8 @@ PLATFORM_TEST(stub_code_is_no_way_out)
 	}
 	ASSERT_TRUE(m != NULL);
 	fclose(m);
-	int tried = 0, killed = 0;
-	for (int i = 0; i + 1 < 4096; i++) {
-		if (code[i] != 0x0f || code[i + 1] != 0x05)
-			continue;
-		tried++;
-		g.st->regs.rip = GUEST_CODE_ADDR;
-		g.st->regs.r12 = stub + (uint64_t)i;
-		g.st->regs.rax = 83; /* mkdir */
-		g.st->regs.rdi = GUEST_DATA_ADDR;
-		g.st->regs.rsi = 0755;
-		struct cv_exit ex;
-		memset(&ex, 0, sizeof(ex));
-		int r = cv_ctx_switch(g.ctx, g.as, &ex);
-		if (r == -CV_EASDEAD || r == -CV_ETAMPERED) {
-			/* The stub's filter killed it (systrap): the application loses its address space. */
-			killed++;
-			guest_teardown(&g);
-			guest_setup(&g, platform, jump_r12, jump_r12 + sizeof(jump_r12));
-			data = guest_map_anon(&g, GUEST_DATA_ADDR, 4096, CV_ACCESS_READ | CV_ACCESS_WRITE, NULL);
-			strcpy(data, dir);
-		} else if (strcmp(platform, "ptrace") == 0 || ex.reason == CV_EXIT_SYSCALL) {
-			ASSERT_OK(r);
-			ASSERT_EQ(ex.reason, CV_EXIT_SYSCALL); /* the sentry sees it, as from anywhere else */
-			ASSERT_EQ(g.st->regs.orig_rax, 83);
-		} else {
-			/* 0f 05 inside a longer instruction of the handler's code: whatever it decodes to */
-			ASSERT_OK(r);
-			ASSERT_EQ(ex.reason, CV_EXIT_SIGNAL);
-		}
-		struct stat st;
-		ASSERT_TRUE(stat(dir, &st) < 0 && errno == ENOENT);
-	}
-	if (strcmp(platform, "ptrace") == 0)
-		EXPECT_EQ(killed, 0);
-	EXPECT_GE(tried, 3);
+	/* (The same guest for both: a ptrace stub's page lies at an address of its own.) */
+	jump_to_each_syscall(&g, platform, code, stub, ATTACK_MKDIR, dir);
+	jump_to_each_syscall(&g, platform, code, stub, ATTACK_MPROTECT, dir);
 	guest_teardown(&g);
 }
