@@ -107,7 +107,8 @@ PLATFORM_TEST_TIMEOUT(tamper_shared_memory_with_garbage, 180)
 		{ "queue ring only", 0x2000, 0x1000, false },
 		{ "thread pages (state, self, ctx, register file)", 0x10000, 0x4000, false },
 		{ "slot headers and registers", 0x200000, 0x10000, false },
-		{ "slot state words only", 0x200000, 8, false },
+		{ "slot state words only", 0x200000 + 0x180, 8, false }, /* ST_SLOT_STATE_OFF */
+		{ "thread 0's mailbox", 0x10000 + 0x40, 4, false },
 		{ "alternate stacks", 0, 0x20000, true },
 		{ "the read-only request page", 0, 0x1000, false },
 	};
@@ -173,7 +174,9 @@ PLATFORM_TEST_TIMEOUT(tamper_races_with_running_contexts, 180)
 	guest_setup(&g, platform, g_tamper_start, g_tamper_end);
 	static const struct {
 		uint64_t off, len;
-	} targets[] = { { 0x200000, 0x40 }, { 0x200000, 0x4000 }, { 0x1040, 0x20 }, { 0x10000, 0x2000 }, { 0x2000, 0x40 } };
+	} targets[] = { { 0x200000, 0x40 },   { 0x200000, 0x4000 }, { 0x1040, 0x20 }, { 0x10000, 0x2000 },
+			{ 0x2000, 0x40 },     { 0x200180, 0x8 } /* the slot's state word */,
+			{ 0x10040, 0x4 } /* thread 0's mailbox: context numbers handed to it */ };
 	struct counts before = take_counts();
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
 		struct cv_as *as;

@@ -49,6 +49,7 @@
 #define ST_SLOT_FOFF 0x200000  /* after ST_THREAD_FOFF + ST_MAX_THREADS pages */
 #define ST_MAX_CTX 4096
 #define ST_SLOT_XSAVE_OFF 1024   /* 64-byte aligned XSAVE area inside a slot */
+#define ST_SLOT_STATE_OFF 384    /* struct st_slot.state: a cache line of its own */
 #define ST_SLOT_MAX 16384      /* largest slot (XSAVE area up to 15 KiB) */
 
 #define ST_ALT_SIZE 0x8000     /* per-thread alternate stack, naturally aligned */
@@ -137,6 +138,10 @@
 #define ST_T_INIT 1u       /* created, has not entered the handler yet */
 #define ST_T_RUN 2u        /* inside the handler or running a context */
 
+/* struct st_thread.mailbox */
+#define ST_MB_NONE 0u      /* the thread does not poll: queue contexts for it */
+#define ST_MB_POLL 0xffffffffu /* the thread polls: the sentry may put a context number here instead */
+
 /* struct st_slot.state */
 #define ST_C_IDLE 0u       /* with the sentry */
 #define ST_C_QUEUED 1u     /* in the queue */
@@ -219,11 +224,13 @@ struct st_control {
 	uint32_t q_sleepers;       /* stub threads in (or about to be in) FUTEX_WAIT on q_seq */
 	uint32_t q_head;           /* next ring position to claim (stub threads) */
 	uint32_t q_tail;           /* ring positions written so far (sentry) */
+	uint32_t q_spinners;       /* stub threads polling the queue (they take what is queued: no wake-up) */
+	uint8_t pad1[ST_CACHELINE - 20];
+	/* seldom written: apart from the queue, which pollers watch (a write here would make them miss) */
 	uint64_t stub_spin_ns;     /* how long a stub thread polls the queue before sleeping (sentry-set) */
 	uint64_t tsc_per_us;       /* for the stub's spin timing (sentry-set) */
-	uint32_t q_spinners;       /* stub threads polling the queue (they take what is queued: no wake-up) */
 	uint32_t stub_preempts;    /* bumped by a polling stub thread that found it had lost its CPU */
-	uint8_t pad2[ST_CACHELINE - 40];
+	uint8_t pad2[ST_CACHELINE - 20];
 };
 
 /* One stub thread's own page (found from its alternate stack's address). */
@@ -237,14 +244,20 @@ struct st_thread {
 	uint64_t err_line;         /* stub self-check that failed (debugging) */
 	uint32_t kick_pending;     /* a kick came while the patched path ran stub code */
 	uint32_t pad2;
-	uint8_t pad3[ST_T_UC - 56];
+	uint8_t pad3[8];
+	/* Its own cache line: the sentry hands a context straight to a polling thread here, with no
+	 * queue in between (ST_MB_*, or the 1-based context handed over). */
+	uint32_t mailbox;
+	uint8_t pad4[ST_T_UC - 68];
 	uint64_t uc[64];           /* the patched path's register file (struct k_ucontext) */
 };
 
-/* One context's slot. Registers use the kernel's user_regs_struct order (= struct cv_regs). */
+/*
+ * One context's slot. Registers use the kernel's user_regs_struct order (= struct cv_regs). The state
+ * word, which the sentry polls, has a cache line of its own: a stub thread writes the registers and
+ * the rest first without the poller taking their lines back between its stores, then the state.
+ */
 struct st_slot {
-	uint32_t state;            /* ST_C_* (futex word) */
-	uint32_t sentry_waits;     /* the sentry sleeps on state: wake it */
 	uint32_t interrupt;        /* the sentry wants the context back */
 	uint32_t thread;           /* 1-based stub thread running it, 0 none */
 	uint32_t reason;           /* ST_R_* */
@@ -253,14 +266,17 @@ struct st_slot {
 	uint32_t last_thread;      /* 1-based stub thread that saved the XSAVE area last */
 	uint64_t err, trapno;      /* from the signal frame */
 	uint64_t regs[27];         /* struct cv_regs */
-	uint8_t siginfo[128];
+	uint8_t siginfo[128];      /* ST_R_SIGNAL, ST_R_INTERRUPT */
+	uint32_t state;            /* ST_C_* (futex word) */
+	uint32_t sentry_waits;     /* the sentry sleeps on state: wake it */
+	uint8_t pad2[ST_CACHELINE - 8];
 };
 
 /* Compile-time layout checks shared by the stub and the library. */
 #define ST_CHECK(c) _Static_assert(c, #c)
 ST_CHECK(sizeof(struct st_globals) <= ST_GLOBALS_SIZE);
 ST_CHECK(sizeof(struct st_request) <= ST_PAGE);
-ST_CHECK(sizeof(struct st_control) == 2 * ST_CACHELINE);
+ST_CHECK(sizeof(struct st_control) == 3 * ST_CACHELINE);
 ST_CHECK(ST_QUEUE_FOFF + ST_QUEUE_LEN * 4 <= ST_THREAD_FOFF);
 ST_CHECK(ST_THREAD_FOFF + ST_MAX_THREADS * ST_PAGE <= ST_SLOT_FOFF);
 ST_CHECK(sizeof(struct st_slot) <= ST_SLOT_XSAVE_OFF);
@@ -268,6 +284,7 @@ ST_CHECK(sizeof(struct st_thread) <= ST_PAGE);
 ST_CHECK(__builtin_offsetof(struct st_thread, self) == ST_T_SELF);
 ST_CHECK(__builtin_offsetof(struct st_thread, kick_pending) == ST_T_KICK);
 ST_CHECK(__builtin_offsetof(struct st_thread, uc) == ST_T_UC);
+ST_CHECK(__builtin_offsetof(struct st_thread, mailbox) == ST_CACHELINE);
 ST_CHECK(__builtin_offsetof(struct st_globals, threads) == ST_G_THREADS);
 ST_CHECK(__builtin_offsetof(struct st_globals, alt_base) == ST_G_ALT_BASE);
 ST_CHECK(__builtin_offsetof(struct st_globals, xmask) == ST_G_XMASK);
@@ -277,6 +294,7 @@ ST_CHECK(((ST_PTAB_ADDR >> 16) & 0xff) == 0x06 && ST_PTAB_ADDR + ST_PTAB_SIZE <=
 ST_CHECK(ST_TRAMP_AREA % ST_PAGE == 0);
 ST_CHECK(ST_QUEUE_LEN >= ST_MAX_CTX && (ST_QUEUE_LEN & (ST_QUEUE_LEN - 1)) == 0);
 ST_CHECK(__builtin_offsetof(struct st_slot, regs) % 8 == 0);
+ST_CHECK(__builtin_offsetof(struct st_slot, state) == ST_SLOT_STATE_OFF && ST_SLOT_STATE_OFF % ST_CACHELINE == 0);
 #define ST_OFF(t, f, v) ST_CHECK(__builtin_offsetof(struct t, f) == (v))
 ST_OFF(st_globals, sentry_pid, ST_G_SENTRY_PID);
 ST_OFF(st_globals, code_size, ST_G_CODE_SIZE);

@@ -116,6 +116,7 @@ struct st_ctx {
 	uint64_t exit_tsc;              /* when the last switch returned */
 	uint32_t exit_nr;               /* the syscall it returned for (0-512), or ST_NO_NR */
 	uint64_t run_ns;                /* EWMA: time in the application per switch */
+	uint32_t last_thread;           /* 1-based stub thread that gave it back last (a hint), 0 none */
 	uint64_t last_fault_addr, last_fault_ip;
 };
 
@@ -129,6 +130,11 @@ static inline struct st_platform *st_platform(struct cv_platform *p)
 static inline struct st_slot *st_slot(const struct st_as *sas, uint32_t n)
 {
 	return (struct st_slot *)(sas->shm + ST_SLOT_FOFF + (uint64_t)(n - 1) * sas->sp->slot_size);
+}
+
+static inline struct st_thread *st_thread_page(const struct st_as *sas, uint32_t i)
+{
+	return (struct st_thread *)(sas->shm + ST_THREAD_FOFF + (uint64_t)i * ST_PAGE);
 }
 
 static inline uint64_t st_rdtsc(void)

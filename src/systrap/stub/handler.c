@@ -193,10 +193,8 @@ static void save_and_post(const struct st_globals *g, struct st_thread *t, u32 n
 	}
 	s->err = mc->err;
 	s->trapno = mc->trapno;
-	if (info)
+	if (info) /* (the patched path has none: a syscall's report needs none) */
 		copy(s->siginfo, info, sizeof(s->siginfo));
-	else
-		__builtin_memset(s->siginfo, 0, sizeof(s->siginfo));
 	if (mc->fpstate)
 		copy((u8 *)s + ST_SLOT_XSAVE_OFF, (const void *)mc->fpstate, g->fp_size);
 	s->last_thread = t->index + 1;
@@ -229,15 +227,29 @@ static u32 try_claim(struct st_control *ctl, u32 *ring)
 /* A polling thread that saw this much time pass between two looks at the queue lost its CPU. */
 #define PREEMPT_GAP_US 30
 
+/* Withdraw this thread's mailbox offer: 0, or the context the sentry handed over meanwhile. */
+static u32 withdraw(u32 *mb)
+{
+	u32 v = ST_MB_POLL;
+	if (__atomic_compare_exchange_n(mb, &v, ST_MB_NONE, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return 0;
+	return v == ST_MB_POLL ? 0 : v; /* (ST_MB_NONE: the application wrote it; nothing to take) */
+}
+
 /*
  * The next context to run: poll for the sentry's spin budget, then sleep on the queue. A poller counts
- * in q_spinners, so the sentry does not wake a sleeper for what it will take; one that finds it lost
- * its CPU while polling (the machine is busy: polling takes the CPU from whoever would queue the next
- * context) says so in stub_preempts and sleeps at once.
+ * in q_spinners, so the sentry does not wake a sleeper for what it will take, and offers its mailbox:
+ * the sentry may hand it a context there directly, one cache line changing hands instead of the
+ * queue's counters and ring (each a cross-CPU miss, one after the other). It withdraws the offer
+ * before it takes from the queue or stops polling; a failed withdrawal means the sentry was first, and
+ * the handed context is its. One that finds it lost its CPU while polling (the machine is busy:
+ * polling takes the CPU from whoever would queue the next context) says so in stub_preempts and
+ * sleeps at once.
  */
-static u32 next_context(struct st_control *ctl)
+static u32 next_context(struct st_control *ctl, struct st_thread *th)
 {
 	u32 *ring = (u32 *)(shm() + ST_QUEUE_FOFF);
+	u32 *mb = &th->mailbox;
 	u64 spin = LOAD(&ctl->stub_spin_ns);
 	u64 tpu = LOAD(&ctl->tsc_per_us);
 	if (spin > 1000000)
@@ -245,15 +257,34 @@ static u32 next_context(struct st_control *ctl)
 	if (tpu > 1000000)
 		tpu = 1000000;
 	u64 now = rdtsc(), deadline = now + spin * tpu / 1000, gap = PREEMPT_GAP_US * tpu;
-	bool spinning = spin != 0;
-	if (spinning)
+	bool spinning = spin != 0, offered = false;
+	if (spinning) {
 		__atomic_fetch_add(&ctl->q_spinners, 1, __ATOMIC_SEQ_CST);
-	u32 n;
+		STORE(mb, ST_MB_POLL);
+		offered = true;
+	}
+	u32 n = 0;
 	for (;;) {
 		u32 seq = LOAD(&ctl->q_seq);
-		n = try_claim(ctl, ring);
-		if (n)
-			break;
+		if (offered) {
+			u32 m = LOAD(mb);
+			if (m != ST_MB_POLL) {
+				offered = false; /* handed over (or the application wrote it) */
+				if (m != ST_MB_NONE) {
+					n = m;
+					break;
+				}
+			}
+		}
+		if (LOAD(&ctl->q_head) != LOAD(&ctl->q_tail)) {
+			if (offered) {
+				offered = false;
+				if ((n = withdraw(mb)) != 0)
+					break;
+			}
+			if ((n = try_claim(ctl, ring)) != 0)
+				break;
+		}
 		if (spinning) {
 			u64 t = rdtsc();
 			if (t - now > gap) {
@@ -262,8 +293,17 @@ static u32 next_context(struct st_control *ctl)
 			}
 			now = t;
 			if (t < deadline && LOAD(&ctl->stub_spin_ns)) { /* (0: the sentry will be long) */
+				if (!offered) {
+					STORE(mb, ST_MB_POLL);
+					offered = true;
+				}
 				__builtin_ia32_pause();
 				continue;
+			}
+			if (offered) {
+				offered = false;
+				if ((n = withdraw(mb)) != 0)
+					break;
 			}
 		}
 		/* a sleeper before no longer a poller: the sentry never sees neither */
@@ -341,11 +381,14 @@ static u32 run_next(const struct st_globals *g, struct st_thread *t, u32 frame_c
 	struct st_control *ctl = (struct st_control *)(shm() + ST_CTL_FOFF);
 	t->ctx = 0;
 	for (;;) {
-		u32 n = next_context(ctl);
+		u32 n = next_context(ctl, t);
 		if (n > ST_MAX_CTX)
 			DIE(t);
 		struct st_slot *s = slot_of(g, n);
-		__atomic_store_n(&s->thread, t->index + 1, __ATOMIC_SEQ_CST);
+		/* A context handed over through the mailbox names its thread already (the sentry wrote it
+		 * before the handover, which orders it before this check of the interrupt flag). */
+		if (LOAD(&s->thread) != t->index + 1)
+			__atomic_store_n(&s->thread, t->index + 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->interrupt, __ATOMIC_SEQ_CST)) {
 			post(s, ST_R_INTERRUPT, 0);
 			continue;
