@@ -136,6 +136,47 @@ PLATFORM_TEST(patch_keeps_registers_flags_and_vectors)
 	guest_teardown(&g);
 }
 
+/*
+ * Two contexts take turns through one patched site, so one stub thread runs one after the other: each
+ * must get back its own vector registers every time (systrap saves a patched call's state straight
+ * into the context's slot and reloads the other context's from its slot), and both must read back
+ * exactly at the end.
+ */
+PLATFORM_TEST(patch_two_contexts_keep_their_vectors)
+{
+	struct guest g;
+	patched_loop_guest(&g, platform);
+	struct cv_ctx *c[2] = { g.ctx, new_ctx(&g, 0, GUEST_CODE_ADDR) };
+	const uint64_t start[2] = { 1000, 500000 }, step[2] = { 1, 7 };
+	for (int k = 0; k < 2; k++) {
+		set_xmm(c[k], 0, start[k], 0x1111 * (k + 1));
+		set_xmm(c[k], 1, step[k], 0);
+		set_xmm(c[k], 5, 0xfeedfacecafe0000ull + (uint64_t)k, 0x5ca1ab1e00000000ull + (uint64_t)k);
+	}
+	uint64_t seen[2] = { 0, 0 };
+	for (int round = 0; round < 1000; round++)
+		for (int k = 0; k < 2; k++) {
+			run_expect_syscall(c[k], g.as, 0x600);
+			struct cv_regs *r = &cv_ctx_state(c[k])->regs;
+			/* g.ctx resumes after the site (paddq first); the new one starts before it */
+			uint64_t want = start[k] + step[k] * (seen[k] + (k == 0 ? 1 : 0));
+			ASSERT_EQ(r->rbx, want);
+			seen[k]++;
+			r->rax = 0;
+		}
+	for (int k = 0; k < 2; k++) {
+		ASSERT_OK(cv_ctx_pull_full_state(c[k]));
+		uint64_t v[2];
+		memcpy(v, cv_ctx_state(c[k])->xsave + X_XMM(5), 16);
+		EXPECT_EQ(v[0], 0xfeedfacecafe0000ull + (uint64_t)k);
+		EXPECT_EQ(v[1], 0x5ca1ab1e00000000ull + (uint64_t)k);
+		memcpy(v, cv_ctx_state(c[k])->xsave + X_XMM(0), 16);
+		EXPECT_EQ(v[1], 0x1111u * (unsigned)(k + 1));
+	}
+	ASSERT_OK(cv_ctx_release(c[1]));
+	guest_teardown(&g);
+}
+
 /* A syscall the sentry restarts (rip back by 2, at the patched site's 0x06) is made again, with rax. */
 PLATFORM_TEST(patch_restarted_syscall)
 {
