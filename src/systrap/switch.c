@@ -162,9 +162,9 @@ static void enqueue(struct st_as *sas, struct st_slot *s, uint32_t n)
  * Hand context @n straight to the stub thread that gave it back last, if that thread polls (its
  * mailbox says ST_MB_POLL): the thread watches one cache line of its own, where the queue would cost
  * it a miss on each of the queue's counters, its ring entry and its claim, one after the other (a
- * patched getpid's round trip takes ~0.85 of the queue's on this VM). The slot names the thread first, as a stub
- * thread claiming from the queue does: a kick reading it then signals the right thread (the locked
- * exchange orders the store before the handover on x86). False: queue it.
+ * patched getpid's round trip takes ~0.85 of the queue's on this VM). The slot names the thread
+ * first, as a stub thread claiming from the queue does: a kick reading it then signals the right
+ * thread (the locked exchange orders the store before the handover on x86). False: queue it.
  */
 static bool hand_over(struct st_as *sas, struct st_ctx *sc, struct st_slot *s, uint32_t n)
 {
