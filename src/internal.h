@@ -217,7 +217,14 @@ uint64_t host_mmap_min_addr(void); /* vm.mmap_min_addr, page aligned, at least o
 bool host_try_in_child(int (*fn)(void *), void *arg);
 /* Such a child's functions: not instrumented by AddressSanitizer, whose bookkeeping is the parent's. */
 #define CV_CHILD_FN __attribute__((no_sanitize_address))
-bool host_runs_int80(void);        /* the kernel runs int $0x80 (ia32 emulation), tried in a child */
+/* What the host allows, tried once in one child (host_try_in_child) and remembered. */
+struct host_probes {
+	bool cpuid_faulting; /* arch_prctl(ARCH_SET_CPUID, 0) works */
+	bool listener;       /* a seccomp filter with a user-notification listener can be installed */
+	bool int80;          /* the kernel runs int $0x80 (ia32 emulation) */
+};
+const struct host_probes *host_probes(void);
+bool host_runs_int80(void);        /* host_probes()->int80 */
 bool host_has_vsyscall(void);      /* the kernel maps the legacy vsyscall page (not vsyscall=none) */
 bool host_umip_on(void);            /* the kernel keeps CR4.UMIP (sgdt faults in user mode), tried in a child */
 /* An injected mmap's result: 0 if it landed at @addr, else the errno worth passing on, or -EIO. */

@@ -2,14 +2,19 @@
 // Helpers shared by the stub-process backends (ptrace, systrap): host probes, the mmap result of an
 // injected mapping, CPUID emulation under CPUID faulting, and 32-bit syscall instructions.
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <asm/prctl.h>
 #include "arch/x86_64/arch.h"
 #include "internal.h"
 
@@ -69,19 +74,48 @@ CV_CHILD_FN static void default_sigsegv(void)
 	syscall(SYS_rt_sigaction, SIGSEGV, &dfl, NULL, 8);
 }
 
-CV_CHILD_FN static int int80_child(void *arg)
+/*
+ * The start-up probes, one child for all (each child costs a few hundred microseconds on a VM): CPUID
+ * faulting (arch_prctl(ARCH_SET_CPUID, 0) turns it on for the caller, and only trying tells whether it
+ * works), a seccomp filter with a user-notification listener (which cannot be taken back), and, last,
+ * int $0x80, which kills the child where the kernel has no ia32 emulation. Each answer is stored before
+ * the next step.
+ */
+CV_CHILD_FN static int probes_child(void *arg)
 {
+	struct host_probes *p = arg;
+	p->cpuid_faulting = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0L) == 0;
+	struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+	struct sock_fprog prog = { 1, f };
+	syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	p->listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog) >= 0;
 	default_sigsegv();
 	long ret;
 	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) /* i386 getpid */ : "memory");
-	*(volatile bool *)arg = ret > 0;
+	p->int80 = ret > 0;
 	return 0;
+}
+
+static struct host_probes probes;
+static pthread_once_t probes_once = PTHREAD_ONCE_INIT;
+
+static void run_probes(void)
+{
+	struct host_probes p = { 0 };
+	if (!host_try_in_child(probes_child, &p))
+		cv_log(CV_LOG_WARN, "host probes: clone: %s", strerror(errno));
+	probes = p;
+}
+
+const struct host_probes *host_probes(void)
+{
+	pthread_once(&probes_once, run_probes);
+	return &probes;
 }
 
 bool host_runs_int80(void)
 {
-	volatile bool ran = false;
-	return host_try_in_child(int80_child, (void *)&ran) && ran;
+	return host_probes()->int80;
 }
 
 bool host_has_vsyscall(void)

@@ -22,16 +22,6 @@ static char probe_why[160];
 static bool host_compat;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
-/* Can a filter with a listener be installed here? (In a child: it cannot be taken back.) */
-CV_CHILD_FN static int listener_child(void *arg)
-{
-	struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
-	struct sock_fprog prog = { 1, f };
-	syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	*(volatile bool *)arg = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog) >= 0;
-	return 0;
-}
-
 /* seccomp filters with user notifications, pidfds and a kernel that runs int $0x80 or not: tried for
  * real in a child. */
 static void do_probe(void)
@@ -49,9 +39,8 @@ static void do_probe(void)
 	}
 	close((int)pidfd);
 	host_compat = host_runs_int80();
-	/* A listener needs seccomp user notification (5.0+). */
-	volatile bool listener = false;
-	if (!host_try_in_child(listener_child, (void *)&listener) || !listener) {
+	/* A listener needs seccomp user notification (5.0+): tried in a child (it cannot be taken back). */
+	if (!host_probes()->listener) {
 		probe_result = -ENOSYS;
 		snprintf(probe_why, sizeof(probe_why), "seccomp user notification unavailable (needs 5.0+)");
 		return;

@@ -345,31 +345,11 @@ int x86_cpuid_policy_default(struct x86_cpuid_policy **out)
 
 /* ---- CPUID faulting ---- */
 
-static bool faulting_supported;
-static pthread_once_t faulting_once = PTHREAD_ONCE_INIT;
-
-/*
- * arch_prctl(ARCH_SET_CPUID, 0) turns on CPUID faulting for the calling thread, and there is no way to
- * ask "would it work?" without doing it: a child that shares our memory tries, and says so there.
- */
-CV_CHILD_FN static int faulting_child(void *arg)
-{
-	*(volatile bool *)arg = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0L) == 0;
-	return 0;
-}
-
-static void probe_faulting(void)
-{
-	volatile bool ok = false;
-	if (!host_try_in_child(faulting_child, (void *)&ok))
-		cv_log(CV_LOG_WARN, "cpuid faulting probe: clone: %s", strerror(errno));
-	faulting_supported = ok;
-}
-
+/* arch_prctl(ARCH_SET_CPUID, 0) turns on CPUID faulting for the calling thread, and there is no way to
+ * ask "would it work?" without doing it: the host probes' child tries (src/core/stubhost.c). */
 bool x86_cpuid_faulting_supported(void)
 {
-	pthread_once(&faulting_once, probe_faulting);
-	return faulting_supported;
+	return host_probes()->cpuid_faulting;
 }
 
 bool x86_insn_is_cpuid(const uint8_t *insn, size_t len)
