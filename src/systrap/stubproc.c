@@ -354,16 +354,10 @@ int st_stub_setup(struct cv_platform *p)
 	free(boot);
 	if (ret < 0)
 		goto err_monitor;
+	/* Not waited for: it strips itself meanwhile, on another CPU while the caller goes on setting up,
+	 * and serves a request it finds when it reaches its loop (the first new stub's answer, waited for
+	 * in st_as_create, says whether it got there). */
 	sp->source_pid = ret;
-	/* A first no-op round trip proves the source reached its loop. */
-	sp->src_req->op = 0;
-	__atomic_store_n(&sp->src_req->seq, ++sp->src_seq, __ATOMIC_RELEASE);
-	st_futex(&sp->src_req->seq, FUTEX_WAKE, 1, NULL);
-	ret = wait_word(&sp->src_ctl->ready, sp->src_seq, sp->source_pid, -1);
-	if (ret < 0) {
-		cv_log(CV_LOG_ERROR, "systrap: the source stub did not start");
-		goto err_monitor;
-	}
 	return 0;
 
 err_monitor:
