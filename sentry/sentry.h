@@ -466,7 +466,9 @@ struct sentry {
 	pthread_cond_t changed;  /* a process exited or a host thread ended */
 	struct process *procs;
 	int next_pid;
-	int host_threads;        /* task threads besides the caller's */
+	int host_threads;        /* task threads besides the caller's (idle ones too) */
+	struct idle_thread *idle; /* task threads waiting for a next task (process.c; lock) */
+	int n_idle;
 	bool shutting_down;      /* the first process exited: everything else is being killed */
 	/* The control channel (control.c): its accept thread and stop eventfd, the connections being
 	 * served, whether it is ending; paused: no task enters application code (lock; read atomically). */
@@ -1061,6 +1063,7 @@ void process_free(struct process *pr);
 struct task *task_new(struct process *pr);
 /* Run @t on a host thread of its own (task_loop, then task_exit); false if none could be made. */
 bool start_task(struct sentry *s, struct task *t);
+void idle_threads_end(struct sentry *s); /* the sandbox ends: idle task threads too (lock held) */
 /* control.c: the runtime's control channel (opts.control): exec, kill, pause, resume, ps */
 void control_start(struct sentry *s);
 void control_stop(struct sentry *s);   /* before shutdown_all: its workers are done after it */

@@ -204,12 +204,75 @@ void process_wait_zombie(struct process *pr)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * A task thread whose task ended waits a while for the next one instead of ending: a fork's child
+ * then starts on a thread that exists, with its stack faulted in already. A new host thread's stack
+ * is fresh memory (glibc's cache of thread stacks gives the pages back at each thread's end), and the
+ * handlers of fork, execve and path walks fault in some 35 pages of it, ~10 us each on a VM: a third
+ * of a millisecond of every fork+exec, on top of the clone of the thread. Nothing of a task stays
+ * with the thread: CPU time, signal state and scheduling attributes are the task's (the host threads
+ * all keep the sentry's), and a backend's per-thread state (ptrace's stub threads, kvm's vCPU) serves
+ * any context the thread runs next, as for the first thread across an execve.
+ */
+#define IDLE_THREADS_MAX 8
+#define IDLE_WAIT_S 2 /* an idle thread ends after this long without a task */
+
+struct idle_thread {
+	struct idle_thread *next;
+	struct task *task; /* given by start_task */
+	pthread_cond_t cv;
+};
+
+/* The next task for this thread, or NULL: it ends (too many idle, the sandbox ending, none came). */
+static struct task *idle_wait(struct sentry *s)
+{
+	struct idle_thread me = { .task = NULL };
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&me.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += IDLE_WAIT_S;
+	pthread_mutex_lock(&s->lock);
+	if (!__atomic_load_n(&s->shutting_down, __ATOMIC_ACQUIRE) && s->n_idle < IDLE_THREADS_MAX) {
+		me.next = s->idle;
+		s->idle = &me;
+		s->n_idle++;
+		int e = 0;
+		while (!me.task && !__atomic_load_n(&s->shutting_down, __ATOMIC_ACQUIRE) && e != ETIMEDOUT)
+			e = pthread_cond_timedwait(&me.cv, &s->lock, &until);
+		if (!me.task) { /* still listed: leave */
+			for (struct idle_thread **pp = &s->idle; *pp; pp = &(*pp)->next)
+				if (*pp == &me) {
+					*pp = me.next;
+					s->n_idle--;
+					break;
+				}
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	pthread_cond_destroy(&me.cv);
+	return me.task;
+}
+
+/* Wake every idle task thread to end (the sandbox is ending; s->lock held). */
+void idle_threads_end(struct sentry *s)
+{
+	for (struct idle_thread *i = s->idle; i; i = i->next)
+		pthread_cond_signal(&i->cv);
+}
+
 static void *task_thread(void *arg)
 {
 	struct task *t = arg;
 	struct sentry *s = t->proc->s;
-	task_loop(t);
-	task_exit(t);
+	while (t) {
+		task_loop(t);
+		task_exit(t);
+		t = idle_wait(s);
+	}
 	pthread_mutex_lock(&s->lock);
 	s->host_threads--;
 	pthread_cond_broadcast(&s->changed);
@@ -220,13 +283,22 @@ static void *task_thread(void *arg)
 bool start_task(struct sentry *s, struct task *t)
 {
 	/* Its own host thread: ptrace and every later backend drive a context from one host thread. */
+	pthread_mutex_lock(&s->lock);
+	struct idle_thread *i = s->idle;
+	if (i) { /* (none are listed once the sandbox ends) */
+		s->idle = i->next;
+		s->n_idle--;
+		i->task = t;
+		pthread_cond_signal(&i->cv);
+		pthread_mutex_unlock(&s->lock);
+		return true;
+	}
+	s->host_threads++;
+	pthread_mutex_unlock(&s->lock);
 	pthread_t th;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_mutex_lock(&s->lock);
-	s->host_threads++;
-	pthread_mutex_unlock(&s->lock);
 	bool ok = pthread_create(&th, &attr, task_thread, t) == 0;
 	pthread_attr_destroy(&attr);
 	if (!ok) {

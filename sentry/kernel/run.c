@@ -268,6 +268,7 @@ static void shutdown_all(struct sentry *s)
 {
 	pthread_mutex_lock(&s->lock);
 	__atomic_store_n(&s->shutting_down, true, __ATOMIC_RELEASE);
+	idle_threads_end(s);
 	while (s->host_threads > 0) {
 		for (struct process *pr = s->procs; pr; pr = pr->next)
 			for (struct task *t = pr->tasks; t; t = t->next)
