@@ -63,11 +63,12 @@ static int read_at(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-/* Push bytes below *sp (growing down) into application memory. */
-static int push(struct process *pr, uint64_t *sp, const void *data, size_t len)
+/* Put @len bytes below *@pos (growing down) in @blob, which goes at address @base: their address. */
+static uint64_t blob_put(char *blob, size_t *pos, uint64_t base, const void *data, size_t len)
 {
-	*sp -= len;
-	return mm_poke(pr, *sp, data, len);
+	*pos -= len;
+	memcpy(blob + *pos, data, len);
+	return base + *pos;
 }
 
 static int build_stack(struct process *pr, char *const argv[], char *const envp[], const char *execfn,
@@ -89,28 +90,35 @@ static int build_stack(struct process *pr, char *const argv[], char *const envp[
 		argc++;
 	while (envp[envc])
 		envc++;
-	uint64_t sp = top, *aptr = calloc(argc + envc + 2, sizeof(uint64_t));
-	if (!aptr)
-		return -ENOMEM;
-	ret = push(pr, &sp, execfn, strlen(execfn) + 1);
-	uint64_t execfn_addr = sp;
-	for (size_t i = envc; i-- > 0 && ret == 0;) {
-		ret = push(pr, &sp, envp[i], strlen(envp[i]) + 1);
-		aptr[argc + 1 + i] = sp;
-	}
-	for (size_t i = argc; i-- > 0 && ret == 0;) {
-		ret = push(pr, &sp, argv[i], strlen(argv[i]) + 1);
-		aptr[i] = sp;
-	}
+	/* The strings (execfn, envp, argv, AT_RANDOM's bytes, AT_PLATFORM) go below the top as Linux lays
+	 * them out, assembled here and written with one poke (one write into the memory file, not one per
+	 * string: a shell's environment is dozens). */
 	uint8_t rnd[16];
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		memset(rnd, 0x5a, sizeof(rnd));
-	if (ret == 0)
-		ret = push(pr, &sp, rnd, sizeof(rnd));
-	uint64_t rnd_addr = sp;
-	if (ret == 0)
-		ret = push(pr, &sp, "x86_64", 7);
-	uint64_t platform_addr = sp;
+	size_t total = strlen(execfn) + 1 + sizeof(rnd) + 7;
+	for (size_t i = 0; i < envc; i++)
+		total += strlen(envp[i]) + 1;
+	for (size_t i = 0; i < argc; i++)
+		total += strlen(argv[i]) + 1;
+	uint64_t *aptr = calloc(argc + envc + 2, sizeof(uint64_t));
+	char *blob = malloc(total);
+	if (!aptr || !blob) {
+		free(aptr);
+		free(blob);
+		return -ENOMEM;
+	}
+	uint64_t sp = top - total;
+	size_t pos = total;
+	uint64_t execfn_addr = blob_put(blob, &pos, sp, execfn, strlen(execfn) + 1);
+	for (size_t i = envc; i-- > 0;)
+		aptr[argc + 1 + i] = blob_put(blob, &pos, sp, envp[i], strlen(envp[i]) + 1);
+	for (size_t i = argc; i-- > 0;)
+		aptr[i] = blob_put(blob, &pos, sp, argv[i], strlen(argv[i]) + 1);
+	uint64_t rnd_addr = blob_put(blob, &pos, sp, rnd, sizeof(rnd));
+	uint64_t platform_addr = blob_put(blob, &pos, sp, "x86_64", 7);
+	ret = mm_poke(pr, sp, blob, total);
+	free(blob);
 
 	/* argc, argv[], NULL, envp[], NULL, auxv pairs, AT_NULL; rsp 16-byte aligned at argc. */
 	size_t words = 1 + argc + 1 + envc + 1 + 2 * (naux + 4);
