@@ -288,7 +288,7 @@ struct process {
 	uint64_t xcpu_sent;      /* RLIMIT_CPU: seconds of CPU time up to which SIGXCPU was sent (s->lock) */
 	mode_t umask;            /* the sentry applies it to what it creates (the host's umask applies too) */
 	struct rlimit rlim[RLIM_NLIMITS]; /* setrlimit/prlimit64 store them; only RLIMIT_NOFILE is enforced */
-	int nice;                /* setpriority stores it; host threads keep theirs */
+	int nice;                /* the nice value its first task starts with (the caller's for the first) */
 	int ioprio;              /* ioprio_set stores it (sysmore.c) */
 	struct creds cred;       /* the process's ids (creds.c), the caller's at first */
 	struct ptimer *ptimers;  /* POSIX timers by id (ptimer.c; s->lock) */
@@ -382,6 +382,7 @@ struct task {
 	char comm[16];           /* prctl(PR_SET_NAME); "" until set: the program's name */
 	int pdeathsig;           /* prctl(PR_SET_PDEATHSIG): queued to it when the parent process exits */
 	int sched_policy;        /* sched_setscheduler: stored (SCHED_OTHER, BATCH or IDLE) */
+	int nice;                /* setpriority/sched_setattr store it, per thread as Linux's; host threads keep theirs */
 	bool has_affinity;       /* sched_setaffinity stored @affinity; else the sandbox's CPUs */
 	uint64_t affinity[16];
 };

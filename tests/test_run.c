@@ -411,6 +411,9 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/vforkmem", NULL);   /* vfork's child writes the parent's memory; posix_spawn errors */
 	RUNP(PROGS_DIR "/vforkorphan", NULL); /* a vfork child outlives the parent whose memory it runs in */
 	RUNP(PROGS_DIR "/rusage", NULL);     /* ru_maxrss, VmRSS/VmHWM, statm; ppoll/pselect6 time left */
+	/* A task started on the host thread of one that ended starts fresh (CPU time, signal state, name,
+	 * nice value, altstack); many children in a row and more alive at once than idle threads kept. */
+	RUNP(PROGS_DIR "/taskreuse", NULL);
 }
 
 /* clone(CLONE_VM) without CLONE_THREAD: two processes in one memory (writes, mmap, munmap, mprotect,

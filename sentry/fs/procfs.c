@@ -257,12 +257,16 @@ static bool process_file(struct process *p, int tid, const char *file, struct te
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
 		uint64_t ut = process_cpu_ns(p, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec, NULL) / tick;
+		int nice = p->nice; /* the thread's (task/TID/stat) or the main thread's */
+		for (const struct task *o = p->zombie ? NULL : p->tasks; o; o = o->next)
+			if (o->tid == (tid ? tid : p->pid))
+				nice = o->nice;
 		putf(out,
 		     "%d (%.15s) %c %d %d %d 0 -1 0 0 0 0 0 %llu %llu %llu %llu 20 %d %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 "
 		     "0 0 0 0 0 0 0 0 0 0 0 0 0\n",
 		     tid ? tid : p->pid, process_comm(p), state, ppid, p->pgid, p->sid, (unsigned long long)ut,
 		     (unsigned long long)(__atomic_load_n(&p->sys_ns, __ATOMIC_RELAXED) / tick),
-		     (unsigned long long)(p->child_run_ns / tick), (unsigned long long)(p->child_sys_ns / tick), p->nice,
+		     (unsigned long long)(p->child_run_ns / tick), (unsigned long long)(p->child_sys_ns / tick), nice,
 		     live_threads(p));
 	} else if (strcmp(file, "statm") == 0) {
 		uint64_t pages = 0;

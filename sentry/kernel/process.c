@@ -111,6 +111,7 @@ struct task *task_new(struct process *pr)
 		return NULL;
 	}
 	t->proc = pr;
+	t->nice = pr->nice; /* (a clone's task takes its creator's: task_inherit) */
 	t->st = cv_ctx_state(t->ctx);
 	pthread_mutex_lock(&pr->s->lock);
 	t->tid = pr->tasks ? ++pr->s->next_pid : pr->pid;
@@ -309,11 +310,13 @@ bool start_task(struct sentry *s, struct task *t)
 	return ok;
 }
 
-/* What a new task takes from its creator: name, scheduling policy and affinity (not the pdeath signal). */
+/* What a new task takes from its creator: name, scheduling policy, nice value and affinity (not the pdeath
+ * signal). */
 static void task_inherit(struct task *ct, const struct task *t)
 {
 	memcpy(ct->comm, t->comm, sizeof(ct->comm));
 	ct->sched_policy = (t->sched_policy & SCHED_RESET_ON_FORK) ? SCHED_OTHER : t->sched_policy;
+	ct->nice = (t->sched_policy & SCHED_RESET_ON_FORK) && t->nice < 0 ? 0 : t->nice;
 	ct->has_affinity = t->has_affinity;
 	memcpy(ct->affinity, t->affinity, sizeof(ct->affinity));
 }

@@ -202,8 +202,8 @@ long sys_getcpu(struct task *t, uint64_t ucpu, uint64_t unode)
 	return 0;
 }
 
-/* getpriority/setpriority: a nice value per process, for PRIO_PROCESS, PRIO_PGRP and PRIO_USER (every
- * sandbox process has the same user). */
+/* getpriority/setpriority: a nice value per thread, as Linux's: PRIO_PROCESS names one thread (0: the
+ * caller), PRIO_PGRP and PRIO_USER every thread of the group's or the user's processes. */
 long sys_priority(struct task *t, bool set, uint64_t which, uint64_t who, int64_t nice)
 {
 	struct process *pr = t->proc;
@@ -217,29 +217,33 @@ long sys_priority(struct task *t, bool set, uint64_t which, uint64_t who, int64_
 		nice = NICE_MAX;
 	long ret = -ESRCH, best = NICE_MAX + 1;
 	pthread_mutex_lock(&s->lock);
-	struct task *self_match = which == PRIO_PROCESS && id ? find_task(t, id) : NULL;
+	struct task *one = which == PRIO_PROCESS ? find_task(t, id) : NULL;
 	for (struct process *p = s->procs; p; p = p->next) {
 		if (p->zombie)
 			continue;
-		if (which == PRIO_PROCESS && (id ? !self_match || self_match->proc != p : p != pr))
+		if (which == PRIO_PROCESS && (!one || one->proc != p))
 			continue;
 		if (which == PRIO_PGRP && p->pgid != (id ? id : pr->pgid))
 			continue;
 		if (which == PRIO_USER && id && id != (int64_t)pr->cred.uid[0])
 			continue;
-		if (!set) {
-			best = p->nice < best ? p->nice : best;
-			ret = 0;
-			continue;
+		for (struct task *o = p->tasks; o; o = o->next) {
+			if (o->exited || (one && o != one))
+				continue;
+			if (!set) {
+				best = o->nice < best ? o->nice : best;
+				ret = 0;
+				continue;
+			}
+			/* Lowering the nice value is bounded by RLIMIT_NICE (no CAP_SYS_NICE in the sandbox). */
+			if (nice < o->nice && (uint64_t)(20 - nice) > p->rlim[RLIMIT_NICE].rlim_cur) {
+				ret = -EACCES;
+				continue;
+			}
+			o->nice = (int)nice;
+			if (ret == -ESRCH)
+				ret = 0;
 		}
-		/* Lowering the nice value is bounded by RLIMIT_NICE (no CAP_SYS_NICE in the sandbox). */
-		if (nice < p->nice && (uint64_t)(20 - nice) > p->rlim[RLIMIT_NICE].rlim_cur) {
-			ret = -EACCES;
-			continue;
-		}
-		p->nice = (int)nice;
-		if (ret == -ESRCH)
-			ret = 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret < 0 || set ? ret : 20 - best; /* the raw syscall returns 20 - nice */

@@ -119,15 +119,15 @@ long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint
 			if (!q->exited && (uint64_t)q->tid == pid)
 				o = q;
 	if (o && set) {
-		if (a.sched_nice < o->proc->nice && !cred_root(&pr->cred))
+		if (a.sched_nice < o->nice && !cred_root(&pr->cred))
 			o = NULL, a.sched_flags = 1; /* lowering nice needs CAP_SYS_NICE */
 		else
-			o->sched_policy = (int)a.sched_policy, o->proc->nice = a.sched_nice;
+			o->sched_policy = (int)a.sched_policy, o->nice = a.sched_nice;
 	} else if (o) {
 		a.size = sizeof(a) < size_or_flags ? (uint32_t)sizeof(a) : (uint32_t)size_or_flags;
 		a.sched_policy = (uint32_t)o->sched_policy & ~(uint32_t)SCHED_RESET_ON_FORK;
 		a.sched_flags = (o->sched_policy & SCHED_RESET_ON_FORK) ? 1 : 0;
-		a.sched_nice = o->proc->nice;
+		a.sched_nice = o->nice;
 		a.sched_util_max = 1024;
 	}
 	pthread_mutex_unlock(&s->lock);
