@@ -1044,6 +1044,9 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 /* open(2) of @path through the walk, without the device and FIFO rules of openat: a host fd or -errno
  * (loading programs and interpreters). */
 int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags);
+/* The same, and (if not NULL) the file's canonical sandbox path, links resolved, into @canon
+ * (SENTRY_PATH_MAX bytes; left alone for a file of the sandbox's /proc). */
+int fs_open_canon(struct process *pr, int64_t dirfd, const char *path, uint64_t flags, char *canon);
 
 /* fs_change.c: the path calls that change the file system */
 long fs_mknod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, bool is_dir);

@@ -254,6 +254,11 @@ int fs_lookup(struct process *pr, int64_t dirfd, const char *path, bool nofollow
 
 int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags)
 {
+	return fs_open_canon(pr, dirfd, path, flags, NULL);
+}
+
+int fs_open_canon(struct process *pr, int64_t dirfd, const char *path, uint64_t flags, char *canon)
+{
 	struct walk w;
 	int ret = walk_path(pr, dirfd, path, WALK_SLASH | ((flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW), &w);
 	if (ret < 0)
@@ -264,6 +269,8 @@ int fs_open(struct process *pr, int64_t dirfd, const char *path, uint64_t flags)
 	/* Programs and interpreters: regular files only (never a device opened for a look). */
 	ret = w.fd < 0 ? -ENOENT : w.slash && !S_ISDIR(w.st.st_mode) ? -ENOTDIR : S_ISLNK(w.st.st_mode) ? -ELOOP
 	    : S_ISREG(w.st.st_mode) ? walk_reopen(&w, flags, 0) : -EACCES;
+	if (ret >= 0 && canon)
+		snprintf(canon, SENTRY_PATH_MAX, "%s", w.spath);
 	walk_done(&w);
 	return ret;
 }

@@ -632,6 +632,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	if (n < 0)
 		return n;
 	int fd;
+	char canon[SENTRY_PATH_MAX] = ""; /* the file's path, links resolved, from the walk that opens it */
 	/* Relative to a close-on-exec fd, a script's interpreter could not open /dev/fd/N/...: ENOENT. */
 	bool by_fd = dirfd != AT_FDCWD && path[0] != '/';
 	pthread_mutex_lock(&pr->vm->lock); /* execve runs without it */
@@ -654,7 +655,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 		if (strcmp(path, "/proc/self/exe") == 0) /* the sandboxed program, never the sentry */
 			strcpy(path, pr->exe);
 		/* Through the walk like every path; the image is read from the opened file. */
-		fd = fs_open(pr, dirfd, path, O_RDONLY | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+		fd = fs_open_canon(pr, dirfd, path, O_RDONLY | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), canon);
 	}
 	char magic[2], via[64];
 	snprintf(via, sizeof(via), "/proc/self/fd/%d", fd); /* the fd may be O_PATH: read through it */
@@ -696,9 +697,9 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	free_strv(argv);
 	free_strv(envp);
 	/* /proc/self/exe names the file itself, links resolved (ld.so finds $ORIGIN from it: Java's
-	 * /usr/bin/java is a link into its JDK, whose libraries sit beside the real file). */
-	char canon[SENTRY_PATH_MAX];
-	long cl = ret == 0 ? fs_fd_path(pr, fd, canon, sizeof(canon)) : -1;
+	 * /usr/bin/java is a link into its JDK, whose libraries sit beside the real file): the walk's path,
+	 * else (fexecve) what the sentry's fd maps back to. */
+	long cl = ret != 0 ? -1 : canon[0] == '/' ? (long)strlen(canon) : fs_fd_path(pr, fd, canon, sizeof(canon));
 	close(fd);
 	if (ret < 0) {
 		if (s->opts.trace && err[0])
