@@ -138,9 +138,9 @@ PLATFORM_TEST(patch_keeps_registers_flags_and_vectors)
 
 /*
  * Two contexts take turns through one patched site, so one stub thread runs one after the other: each
- * must get back its own vector registers every time (systrap saves a patched call's state straight
- * into the context's slot and reloads the other context's from its slot), and both must read back
- * exactly at the end.
+ * must get back its own vector registers every time (systrap's stub copies a patched call's XSAVE
+ * state into the context's slot and reloads the other context's from its slot), and both must read
+ * back exactly at the end.
  */
 PLATFORM_TEST(patch_two_contexts_keep_their_vectors)
 {
