@@ -48,13 +48,18 @@ static int check_range(const struct cv_as *as, uint64_t addr, uint64_t len)
 	return 0;
 }
 
-/* Does @fd allow a shared mapping with @access? Mirrors mmap's checks so we fail before the stub does.
- * Fills *@st and *@rdwr for the mapping table. */
-static int check_fd(int fd, unsigned access, struct stat *st, bool *rdwr)
+/* What the checks below need to know of @fd: its status flags and its stat. 0, or -EBADF. */
+static int fd_facts(int fd, int *fl, struct stat *st)
 {
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
+	if (fd < 0 || (*fl = fcntl(fd, F_GETFL)) < 0 || fstat(fd, st) < 0)
 		return -EBADF;
+	return 0;
+}
+
+/* Does a file with status flags @fl and stat @st allow a shared mapping with @access? Mirrors mmap's
+ * checks so we fail before the stub does. Fills *@rdwr for the mapping table. */
+static int check_facts(int fl, const struct stat *st, unsigned access, bool *rdwr)
+{
 	if ((fl & O_PATH) == O_PATH)
 		return -EBADF;
 	int acc = fl & O_ACCMODE;
@@ -62,17 +67,14 @@ static int check_fd(int fd, unsigned access, struct stat *st, bool *rdwr)
 		return -EACCES;
 	if ((access & CV_ACCESS_WRITE) && acc != O_RDWR)
 		return -EACCES;
-	if (fstat(fd, st) < 0)
-		return -EBADF;
 	if (S_ISDIR(st->st_mode) || S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode))
 		return -ENODEV;
 	*rdwr = acc == O_RDWR;
 	return 0;
 }
 
-/* Every check of cv_as_map() but the address space's own. */
-static int check_map(const struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len, unsigned access,
-		     struct stat *st, bool *rdwr)
+/* Every check of cv_as_map() on its arguments but the file's. */
+static int check_args(const struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len, unsigned access)
 {
 	int ret = check_range(as, addr, len);
 	if (ret < 0)
@@ -82,9 +84,17 @@ static int check_map(const struct cv_as *as, uint64_t addr, int fd, uint64_t off
 		return -EINVAL;
 	if (access & ~(CV_ACCESS_READ | CV_ACCESS_WRITE | CV_ACCESS_EXEC))
 		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
-	return check_fd(fd, access, st, rdwr);
+	return fd < 0 ? -EBADF : 0;
+}
+
+/* Every check of cv_as_map() but the address space's own; fills *@st and *@rdwr for the table. */
+static int check_map(const struct cv_as *as, uint64_t addr, int fd, uint64_t offset, uint64_t len, unsigned access,
+		     struct stat *st, bool *rdwr)
+{
+	int fl, ret = check_args(as, addr, fd, offset, len, access);
+	if (ret == 0)
+		ret = fd_facts(fd, &fl, st);
+	return ret < 0 ? ret : check_facts(fl, st, access, rdwr);
 }
 
 /*
@@ -145,16 +155,28 @@ static bool overlaps_earlier(const struct cv_as_mapping *m, size_t i)
 /* Up to AS_MAP_MANY_MAX mappings of cv_as_map_many(), checked: 0 or the first failure's error. */
 static int map_chunk(struct cv_as *as, const struct cv_as_mapping *m, size_t n, size_t *done)
 {
-	struct stat st;
 	bool rdwr[AS_MAP_MANY_MAX], prot[AS_MAP_MANY_MAX];
 	struct as_fdref *ref[AS_MAP_MANY_MAX];
-	size_t ok = 0, made = 0;
+	/* A batch names few files many times over (a fork's or an exec's mappings are mostly the memory
+	 * file's): each is looked at once per call, two host calls saved for each repeat. */
+	struct { int fd, fl, err; struct stat st; } seen[AS_MAP_MANY_MAX];
+	size_t ok = 0, made = 0, nseen = 0;
 	int bad = 0, ret = 0;
 	pthread_mutex_lock(&as->lock);
 	for (; ok < n; ok++) { /* the valid prefix, with its file references */
-		bad = check_map(as, m[ok].addr, m[ok].fd, m[ok].offset, m[ok].len, m[ok].access, &st, &rdwr[ok]);
+		bad = check_args(as, m[ok].addr, m[ok].fd, m[ok].offset, m[ok].len, m[ok].access);
+		size_t k = 0;
+		while (bad == 0 && k < nseen && seen[k].fd != m[ok].fd)
+			k++;
+		if (bad == 0 && k == nseen) {
+			seen[k].fd = m[ok].fd;
+			seen[k].err = fd_facts(m[ok].fd, &seen[k].fl, &seen[k].st);
+			nseen++;
+		}
+		if (bad == 0 && (bad = seen[k].err) == 0)
+			bad = check_facts(seen[k].fl, &seen[k].st, m[ok].access, &rdwr[ok]);
 		if (bad == 0)
-			bad = maptable_fdref_get(as, m[ok].fd, &st, rdwr[ok], &ref[ok]);
+			bad = maptable_fdref_get(as, m[ok].fd, &seen[k].st, rdwr[ok], &ref[ok]);
 		if (bad < 0)
 			break;
 	}
