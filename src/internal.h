@@ -173,6 +173,9 @@ bool ctx_valid(const struct cv_ctx *ctx);
  * of exec-only code). Returns bytes read (possibly short), or -EFAULT if none.
  */
 long as_read_raw(struct cv_as *as, uint64_t addr, void *dst, size_t len);
+/* Is [addr, addr+len) inside one mapping of a file that is not a memory file? Then true, with the
+ * file's device and inode and the range's offset in it in @key. */
+bool as_file_position(struct cv_as *as, uint64_t addr, size_t len, uint64_t key[3]);
 /* Write application memory ignoring access bits, only where a memory file backs it (patched code).
  * Returns bytes written, or -EFAULT if a page of the range is not memory-file backed. */
 long as_write_memfile(struct cv_as *as, uint64_t addr, const void *src, size_t len);

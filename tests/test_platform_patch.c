@@ -483,3 +483,64 @@ PLATFORM_TEST(patch_survives_fork_copy)
 	ASSERT_OK(cv_as_release(child));
 	guest_teardown(&g);
 }
+
+/* One context in a new address space of @g's platform whose code page is host file @fd; runs it once
+ * with rax @rax and expects syscall 0x600. Returns the exit's flags; the context and space in *@c, *@as. */
+static unsigned run_file_code(struct guest *g, int fd, uint64_t rax, struct cv_ctx **c, struct cv_as **as)
+{
+	ASSERT_OK(cv_as_new(g->p, as));
+	ASSERT_OK(cv_as_map(*as, GUEST_CODE_ADDR, fd, 0, 4096, CV_ACCESS_READ | CV_ACCESS_EXEC, false));
+	*c = new_ctx(g, 0, LOOP_AFTER - 7); /* its `mov $0x600,%eax; syscall` */
+	cv_ctx_state(*c)->regs.rax = rax;
+	cv_ctx_state(*c)->regs.rsp = 0; /* (a trapped syscall needs none) */
+	struct cv_exit e;
+	ASSERT_OK(cv_ctx_switch(*c, *as, &e));
+	ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+	EXPECT_EQ(cv_ctx_state(*c)->regs.orig_rax, 0x600);
+	EXPECT_EQ(cv_ctx_state(*c)->regs.rip, LOOP_AFTER);
+	return e.syscall_flags;
+}
+
+/* Whether a site in a host file is patchable is remembered by its place in the file, for every
+ * address space of the platform (each process of a program traps at the same sites): a second one
+ * gets the same answer. The file rewritten in place makes that answer stale: it is only a hint, and
+ * the patch itself, which reads the site again, refuses what is no longer a patchable site. */
+PLATFORM_TEST(patch_site_verdict_by_file_position)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
+	need_patching(&g, platform);
+	char path[] = "/tmp/cvisor-site-XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	unlink(path);
+	ASSERT_EQ(pwrite(fd, g.code, 4096, 0), 4096);
+	struct cv_ctx *c[3];
+	struct cv_as *as[3];
+	EXPECT_EQ(run_file_code(&g, fd, 0, &c[0], &as[0]), CV_SYSCALL_PATCHABLE);
+	EXPECT_EQ(run_file_code(&g, fd, 0, &c[1], &as[1]), CV_SYSCALL_PATCHABLE);
+	/* `mov $0x600,%eax` becomes five nops: the syscall's number is now the context's rax */
+	static const uint8_t nops[5] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
+	uint64_t site = LOOP_AFTER - 7 - GUEST_CODE_ADDR;
+	ASSERT_EQ(pwrite(fd, nops, 5, (off_t)site), 5);
+	unsigned flags = run_file_code(&g, fd, 0x600, &c[2], &as[2]);
+	EXPECT_EQ(flags & ~CV_SYSCALL_PATCHABLE, 0u);
+	if (flags & CV_SYSCALL_PATCHABLE) /* the stale hint: the patch is refused, nothing written */
+		EXPECT_EQ(cv_as_patch_syscall(as[2], LOOP_AFTER), -EINVAL);
+	uint8_t now[5];
+	ASSERT_EQ(cv_as_copy_in(as[2], GUEST_CODE_ADDR + site, now, 5), 5);
+	EXPECT_EQ(memcmp(now, nops, 5), 0);
+	/* and it still traps as before */
+	struct cv_exit e;
+	cv_ctx_state(c[2])->regs.rip = GUEST_CODE_ADDR + site;
+	cv_ctx_state(c[2])->regs.rax = 0x600;
+	ASSERT_OK(cv_ctx_switch(c[2], as[2], &e));
+	ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+	EXPECT_EQ(e.syscall_flags & CV_SYSCALL_PATCHED, 0u);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(cv_ctx_release(c[i]));
+		ASSERT_OK(cv_as_release(as[i]));
+	}
+	close(fd);
+	guest_teardown(&g);
+}

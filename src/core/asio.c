@@ -120,6 +120,23 @@ long as_read_raw(struct cv_as *as, uint64_t addr, void *dst, size_t len)
 	return as_io(as, addr, dst, len, IO_READ, false);
 }
 
+bool as_file_position(struct cv_as *as, uint64_t addr, size_t len, uint64_t key[3])
+{
+	uint64_t end;
+	if (__builtin_add_overflow(addr, len, &end))
+		return false;
+	pthread_mutex_lock(&as->lock);
+	const struct as_mapping *m = maptable_find(as, addr);
+	bool ok = m && !m->ref->memfile && end <= m->end;
+	if (ok) {
+		key[0] = m->ref->dev;
+		key[1] = m->ref->ino;
+		key[2] = m->offset + (addr - m->start);
+	}
+	pthread_mutex_unlock(&as->lock);
+	return ok;
+}
+
 long as_write_memfile(struct cv_as *as, uint64_t addr, const void *src, size_t len)
 {
 	uint64_t end;

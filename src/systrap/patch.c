@@ -158,9 +158,30 @@ bool st_patch_candidate(struct st_as *sas, struct cv_as *as, uint64_t rip, uint6
 	uint64_t v = atomic_load_explicit(e, memory_order_relaxed);
 	if (v >> 17 == rip && (v & 0xffff) == nr)
 		return (v >> 16) & 1;
+	/* A site in a host file (code mapped from a program or library) was likely looked at already in
+	 * another process of the same program: the verdict on its file position saves a pread. Only a
+	 * hint either way, as this whole answer is (cv_as_patch_syscall() checks the bytes again): a file
+	 * rewritten in place since costs a missed or a refused patch, never a wrong one. */
+	uint64_t key[3], tag = 0;
+	_Atomic uint64_t *g = NULL;
+	if (as_file_position(as, rip - 7, 7, key)) {
+		uint64_t h = key[0] * 0x9e3779b97f4a7c15ull;
+		h = (h ^ key[1] ^ h >> 29) * 0xbf58476d1ce4e5b9ull;
+		h = (h ^ key[2] ^ h >> 31) * 0x94d049bb133111ebull;
+		h = (h ^ nr ^ h >> 32) * 0x9e3779b97f4a7c15ull;
+		tag = (h & ~3ull) | 2;
+		g = &sas->sp->site_verdicts[(h >> 40) & (ST_SITE_VERDICTS - 1)];
+		uint64_t gv = atomic_load_explicit(g, memory_order_relaxed);
+		if ((gv & ~1ull) == tag) {
+			atomic_store_explicit(e, rip << 17 | (gv & 1) << 16 | nr, memory_order_relaxed);
+			return gv & 1;
+		}
+	}
 	uint8_t b[7];
 	bool ok = as_read_raw(as, rip - 7, b, 7) == 7 && (site_bytes_ok(b, nr) || site_dyn(b));
 	atomic_store_explicit(e, rip << 17 | (uint64_t)ok << 16 | nr, memory_order_relaxed);
+	if (g)
+		atomic_store_explicit(g, tag | ok, memory_order_relaxed);
 	return ok;
 }
 

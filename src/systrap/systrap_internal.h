@@ -17,6 +17,7 @@ extern const uint8_t cv_systrap_blob[], cv_systrap_blob_end[];
 #define ST_PATCH_HASH (2 * ST_PATCH_SITES) /* open addressing over site addresses */
 #define ST_POOL_READY 2                    /* CV_PLATFORM_STUB_POOL: address spaces kept prepared */
 #define ST_SITE_CACHE 256                  /* per address space: syscall sites already looked at */
+#define ST_SITE_VERDICTS 4096              /* per platform: verdicts on sites in host files, by file position */
 
 struct st_as;
 
@@ -77,6 +78,10 @@ struct st_platform {
 	uint32_t patch_n;
 	struct { uint64_t addr; uint32_t nr; } patch_site[ST_PATCH_SITES];
 	int32_t patch_hash[ST_PATCH_HASH]; /* site index + 1; 0: empty (the zeroed allocation is the empty table) */
+	/* Is the site at this position of this host file patchable for this number? A hash of the four
+	 * with bit 1 set and the verdict in bit 0; 0: empty. Shared by every address space: each process
+	 * of the same program traps at the same sites, and reading a site from a host file is a pread. */
+	_Atomic uint64_t site_verdicts[ST_SITE_VERDICTS];
 };
 
 /* One stub process. */
