@@ -136,6 +136,7 @@ struct hostmap {
 	int refs;             /* atomic */
 	uint64_t dev, ino;    /* the file's identity: shared futexes in it are keyed by it */
 	int8_t sealed;        /* strcache.c: 1 the sandbox cannot change the file, 0 it may, -1 not asked */
+	bool priv;            /* made for private mappings (their fd is only read): any of the file's may use it */
 };
 
 /* One mapping of application memory. It lives in the memory file (private file mappings are copies),
@@ -452,7 +453,7 @@ struct sentry {
 	uint64_t lnc_gen;              /* bumped when the sandbox renames or removes a link or directory */
 	/* File systems by device (fs.c fd_on_sysfs), under spc_lock: the sentry's mount namespace is its
 	 * own, so a device names one file system for the whole run. */
-	struct devfs { uint64_t dev; bool used, sysfs; } devfs[8];
+	struct devfs { uint64_t dev; bool used; long type; } devfs[8];
 	unsigned devfs_next;
 	struct nlc_ent *nlc;           /* names that are not links (linkcache.c: notlink_*), under spc_lock */
 	uint64_t nlc_gen;              /* (atomic) bumped when the sandbox removes or renames anything */
@@ -579,6 +580,9 @@ int fd_kind(struct process *pr, int64_t fd, int h, uint32_t *mode, uint64_t *rde
 /* Is app fd @fd (host fd @h; @fd -1: unknown) on a sysfs? Its device as fd_kind knows it, the file
  * system as s->devfs remembers it; else fstatfs. */
 bool fd_on_sysfs(struct process *pr, int64_t fd, int h);
+/* The type (statfs f_type) of the file system of device @dev, where host fd @h lies: as s->devfs
+ * remembers it, else fstatfs. -1 if that fails. */
+long fs_type_of_dev(struct sentry *s, uint64_t dev, int h);
 /* Close host fd @h, app fd @fd's, of the application's table (pr->vm->lock held): now, or when its last
  * user is done. */
 void fd_close(struct process *pr, int64_t fd, int h);
@@ -840,10 +844,10 @@ int fc_get(struct sentry *s, int fd, uint64_t foff, uint64_t len, uint64_t *mf_o
 void fc_destroy(struct sentry *s);
 
 /* mm.c */
-/* Map [addr, addr+len) privately and read-only from file @fd at @foff: the host file itself
- * (copy-on-write), or the file cache's copy. */
+/* Map [addr, addr+len) privately and read-only from file @fd (@st its stat, or NULL) at @foff: the
+ * host file itself (copy-on-write), or the file cache's copy. */
 int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
-		   uint64_t foff, uint64_t *out);
+		   const struct stat *st, uint64_t foff, uint64_t *out);
 /* While an image is loaded into a fresh address space nothing else uses: hold installs back and make
  * them in batches (cv_as_map_many), flushed before anything reads, writes or unmaps the address space
  * directly (mm_flush_installs) and at mm_end_defer(), which returns the flush's error. */
@@ -853,13 +857,13 @@ int mm_end_defer(struct process *pr);
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		uint64_t *out);
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
-/* Map host regular file @fd (the application's) shared at [addr, addr+len) from @foff, so that writes
- * reach the file and other mappings of it: -errno (EACCES: the fd's mode forbids @access). */
+/* Map host regular file @fd (the application's; @st its stat) shared at [addr, addr+len) from @foff, so
+ * that writes reach the file and other mappings of it: -errno (EACCES: the fd's mode forbids @access). */
 int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
-		uint64_t foff, uint64_t *out);
+		const struct stat *st, uint64_t foff, uint64_t *out);
 /* May host file @fd (the application's) be mapped into the address space itself? A regular file, not
- * on a pseudo file system, whose "files" may be device registers or kernel state. */
-bool mm_mappable_file(int fd);
+ * on a pseudo file system, whose "files" may be device registers or kernel state. Its stat in *@st. */
+bool mm_mappable_file(struct sentry *s, int fd, struct stat *st);
 /* Is [addr, addr+len) free of mappings (MAP_FIXED_NOREPLACE)? */
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len);
 /* The VMA starting at @addr holds a private copy of a file (MADV_DONTNEED keeps its contents). */

@@ -136,6 +136,26 @@ bool fd_seed_take(struct process *pr, int64_t fd, int h, struct stat *st)
 	return hit;
 }
 
+long fs_type_of_dev(struct sentry *s, uint64_t dev, int h)
+{
+	const size_t n = sizeof(s->devfs) / sizeof(s->devfs[0]);
+	pthread_mutex_lock(&s->spc_lock);
+	for (size_t i = 0; i < n; i++)
+		if (s->devfs[i].used && s->devfs[i].dev == dev) {
+			long t = s->devfs[i].type;
+			pthread_mutex_unlock(&s->spc_lock);
+			return t;
+		}
+	pthread_mutex_unlock(&s->spc_lock);
+	struct statfs sf;
+	if (fstatfs(h, &sf) < 0)
+		return -1;
+	pthread_mutex_lock(&s->spc_lock);
+	s->devfs[s->devfs_next++ % n] = (struct devfs){ .dev = dev, .used = true, .type = (long)sf.f_type };
+	pthread_mutex_unlock(&s->spc_lock);
+	return (long)sf.f_type;
+}
+
 bool fd_on_sysfs(struct process *pr, int64_t fd, int h)
 {
 	struct sentry *s = pr->s;
@@ -148,27 +168,10 @@ bool fd_on_sysfs(struct process *pr, int64_t fd, int h)
 		dev = e->dev;
 		pthread_mutex_unlock(&pr->fdid_lock);
 	}
-	if (known) {
-		pthread_mutex_lock(&s->spc_lock);
-		for (size_t i = 0; i < sizeof(s->devfs) / sizeof(s->devfs[0]); i++)
-			if (s->devfs[i].used && s->devfs[i].dev == dev) {
-				bool r = s->devfs[i].sysfs;
-				pthread_mutex_unlock(&s->spc_lock);
-				return r;
-			}
-		pthread_mutex_unlock(&s->spc_lock);
-	}
+	if (known)
+		return fs_type_of_dev(s, dev, h) == SYSFS_MAGIC;
 	struct statfs sf;
-	if (fstatfs(h, &sf) < 0)
-		return false;
-	bool sysfs = sf.f_type == SYSFS_MAGIC;
-	if (known) {
-		pthread_mutex_lock(&s->spc_lock);
-		s->devfs[s->devfs_next++ % (sizeof(s->devfs) / sizeof(s->devfs[0]))] =
-			(struct devfs){ .dev = dev, .used = true, .sysfs = sysfs };
-		pthread_mutex_unlock(&s->spc_lock);
-	}
-	return sysfs;
+	return fstatfs(h, &sf) == 0 && sf.f_type == SYSFS_MAGIC;
 }
 
 bool fd_share(struct sentry *s, int h)

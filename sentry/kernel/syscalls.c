@@ -302,8 +302,8 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 			return -EBADF;
 		if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5))
 			anon = true; /* /dev/zero: shared anonymous memory, shared with children too */
-		else if (mm_mappable_file(h)) {
-			long r = mm_map_host(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got);
+		else if (mm_mappable_file(pr->s, h, &st)) {
+			long r = mm_map_host(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, &st, off, &got);
 			return r < 0 ? r : (long)got;
 		} else if (prot & PROT_WRITE) {
 			return -ENODEV;
@@ -311,7 +311,7 @@ static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t p
 		/* else a read-only copy of what the file holds now */
 	}
 	if (!anon && !(flags & MAP_SHARED) && !(prot & PROT_WRITE)) { /* code and read-only data: shared copy */
-		long r = mm_map_file_ro(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, off, &got);
+		long r = mm_map_file_ro(pr, addr & ~4095ull, len, prot_access(prot), fixed, h, NULL, off, &got);
 		return r < 0 ? r : (long)got;
 	}
 	long r = mm_map_anon(pr, addr & ~4095ull, len, CV_ACCESS_READ | CV_ACCESS_WRITE, fixed, shared, &got);

@@ -215,8 +215,8 @@ static int load_image(struct process *pr, const char *file, const char *path, ui
 			FAIL(-ENOEXEC, "%s: bad PT_LOAD segment %d", path, i);
 		uint64_t start = PAGE_DOWN(va), end = PAGE_UP(vend), got;
 		if (!(p->p_flags & PF_W) && p->p_filesz == p->p_memsz && !shares_a_page(ph, eh.e_phnum, i) &&
-		    mm_map_file_ro(pr, start, end - start, prot_access(p->p_flags), true, fd, PAGE_DOWN(p->p_offset),
-				   &got) == 0) {
+		    mm_map_file_ro(pr, start, end - start, prot_access(p->p_flags), true, fd, &st,
+				   PAGE_DOWN(p->p_offset), &got) == 0) {
 			/* Code and read-only data: the file itself, copy-on-write (nothing is read now) */
 			if (!img->phdr && p->p_offset == 0)
 				img->phdr = va + eh.e_phoff;

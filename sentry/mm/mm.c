@@ -299,19 +299,26 @@ int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned acces
 	return mm_map_backing(pr, addr, len, access, fixed, shared, cow, NULL, off, out);
 }
 
-bool mm_mappable_file(int fd)
+/* mm_mappable_file() of a file whose stat is known. */
+static bool mappable(struct sentry *s, int fd, const struct stat *st)
 {
 	static const long pseudo[] = { SYSFS_MAGIC, PROC_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
 				       SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
 				       0x62656570 /* configfs */, EFIVARFS_MAGIC, PSTOREFS_MAGIC };
-	struct stat st;
-	struct statfs fs;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(fd, &fs) < 0)
+	if (!S_ISREG(st->st_mode))
+		return false;
+	long type = fs_type_of_dev(s, st->st_dev, fd); /* (a loader maps several parts of one file) */
+	if (type == -1)
 		return false;
 	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
-		if ((long)fs.f_type == pseudo[i])
+		if (type == pseudo[i])
 			return false;
 	return true;
+}
+
+bool mm_mappable_file(struct sentry *s, int fd, struct stat *st)
+{
+	return fstat(fd, st) == 0 && mappable(s, fd, st);
 }
 
 void hostmap_put(struct hostmap *h)
@@ -322,27 +329,36 @@ void hostmap_put(struct hostmap *h)
 	}
 }
 
-/* Map host file @fd at [addr, addr+len) from @foff: shared, or private copy-on-write. */
+/* Map host file @fd (of stat @st) at [addr, addr+len) from @foff: shared, or private copy-on-write. */
 static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
-		    uint64_t foff, bool shared, uint64_t *out)
+		    const struct stat *st, uint64_t foff, bool shared, uint64_t *out)
 {
 	len = PAGE_UP(len);
 	if (len == 0 || (addr & (PAGE - 1)) || (foff & (PAGE - 1)))
 		return -EINVAL;
-	struct hostmap *h = malloc(sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->refs = 1;
-	h->sealed = -1;
-	struct stat st;
-	if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0 || fstat(h->fd, &st) < 0) {
-		if (h->fd >= 0)
-			close(h->fd);
-		free(h);
-		return -ENFILE;
+	/* A private mapping only reads the file: one the process maps privately already (a loader's
+	 * segments, ld.so's of a library) lends its descriptor, one host fd less to make and check. */
+	struct hostmap *h = NULL;
+	const struct mm *mm = &pr->vm->mm;
+	for (size_t i = mm->n; !shared && !h && i-- > 0;)
+		if (mm->v[i].host && mm->v[i].host->priv && mm->v[i].host->dev == (uint64_t)st->st_dev &&
+		    mm->v[i].host->ino == (uint64_t)st->st_ino)
+			h = mm->v[i].host;
+	if (h) {
+		__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+	} else {
+		if (!(h = malloc(sizeof(*h))))
+			return -ENOMEM;
+		h->refs = 1;
+		h->sealed = -1;
+		h->priv = !shared;
+		if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) { /* (the same open file: @st is its stat) */
+			free(h);
+			return -ENFILE;
+		}
+		h->dev = st->st_dev;
+		h->ino = st->st_ino;
 	}
-	h->dev = st.st_dev;
-	h->ino = st.st_ino;
 	int ret = mm_map_backing(pr, addr, len, access, fixed, shared, !shared, h, foff, out);
 	if (ret == 0 && !shared)
 		mm_set_file(pr, *out);
@@ -350,9 +366,9 @@ static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned ac
 }
 
 int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
-		uint64_t foff, uint64_t *out)
+		const struct stat *st, uint64_t foff, uint64_t *out)
 {
-	return map_host(pr, addr, len, access, fixed, fd, foff, true, out);
+	return map_host(pr, addr, len, access, fixed, fd, st, foff, true, out);
 }
 
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len)
@@ -380,7 +396,7 @@ int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 }
 
 int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
-		   uint64_t foff, uint64_t *out)
+		   const struct stat *known, uint64_t foff, uint64_t *out)
 {
 	len = PAGE_UP(len);
 	if (len == 0 || (addr & (PAGE - 1)) || (access & CV_ACCESS_WRITE))
@@ -389,7 +405,9 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 	/* The file itself, private: pages the program never touches are never read, the host's page
 	 * cache shares them, and a write (after mprotect) copies the page into the memory file. On a
 	 * pseudo file system, or where the host refuses (a noexec mount), a copy from the file cache. */
-	if (mm_mappable_file(fd) && map_host(pr, addr, len, access, fixed, fd, foff, false, out) == 0)
+	struct stat own;
+	const struct stat *st = known ? known : fstat(fd, &own) == 0 ? &own : NULL;
+	if (st && mappable(pr->s, fd, st) && map_host(pr, addr, len, access, fixed, fd, st, foff, false, out) == 0)
 		return 0;
 	int ret = fc_get(pr->s, fd, foff, len, &off);
 	if (ret < 0)
@@ -428,11 +446,22 @@ void mm_set_file(struct process *pr, uint64_t addr)
 		pr->vm->mm.v[i].file = true;
 }
 
-/* Bytes of memory-file range [off, off+len) that hold data (SEEK_DATA/SEEK_HOLE: holes are pages
- * nobody wrote). */
-static uint64_t data_in(int fd, uint64_t off, uint64_t len)
+/* Bytes of memory-file range [off, off+len) that hold data: a page nobody wrote is a hole. A small
+ * range asks the residency of the sentry's own view of it (one mincore, where SEEK_DATA and SEEK_HOLE
+ * take two lseeks and more for each run of data; a swapped-out page is not resident, as Linux's RSS
+ * counts it), a large one the file's runs of data. */
+#define RSS_MINCORE_PAGES 256
+static uint64_t data_in(struct cv_memfile *mf, uint64_t off, uint64_t len)
 {
 	uint64_t n = 0, pos = off, end = off + len;
+	void *p;
+	unsigned char vec[RSS_MINCORE_PAGES];
+	if (len <= RSS_MINCORE_PAGES * PAGE && cv_memfile_ptr(mf, off, len, &p) == 0 && mincore(p, len, vec) == 0) {
+		for (uint64_t i = 0; i < len / PAGE; i++)
+			n += vec[i] & 1;
+		return n * PAGE;
+	}
+	int fd = cv_memfile_fd(mf);
 	while (pos < end) {
 		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
 		if (d < 0 || (uint64_t)d >= end)
@@ -447,12 +476,11 @@ static uint64_t data_in(int fd, uint64_t off, uint64_t len)
 
 uint64_t mm_rss(const struct process *pr)
 {
-	int fd = cv_memfile_fd(pr->s->mf);
 	uint64_t n = 0;
 	for (size_t i = 0; i < pr->vm->mm.n; i++) {
 		const struct vma *v = &pr->vm->mm.v[i];
 		if (!v->host && !v->lazy)
-			n += data_in(fd, v->mf_off, v->end - v->start);
+			n += data_in(pr->s->mf, v->mf_off, v->end - v->start);
 	}
 	return n;
 }
