@@ -251,6 +251,11 @@ struct process {
 	 * follows an open (fd_seed_put): taken by the first fstat, within FD_SEED_NS of the open. */
 	struct fdseed { int fd, h; uint64_t gen, at; struct stat st; } fdseed[2];
 	unsigned fdseed_next;
+	/* fs/walk.c: the canonical sandbox path of directories lately opened from a read-only mount, by
+	 * fd the same way (fd_dirpath_put at the open, copied to a duplicate): what a walk from the fd asks
+	 * spcache.c or the host otherwise; forgotten as spcache.c forgets (its generation, its 1 s). */
+	struct fdpath { int fd, h; uint64_t gen, spc_gen, at, dev, ino; uint32_t mode; char sp[240]; } fdpath[8];
+	unsigned fdpath_next;
 	/* Generations for the caches above: an entry holds both as fd_gen_of() gives them at its making.
 	 * fd_gens[fd] is bumped when that fd closes (fd_close, before the number can be reused); fd_gen,
 	 * for every fd, when a host fd's close was put off for a holder that may have remembered it under
@@ -258,7 +263,7 @@ struct process {
 	 * must not make the process forget the identity of every other (statx, kind). */
 	uint64_t fd_gen;
 	uint32_t fd_gens[SENTRY_MAX_FDS];
-	pthread_mutex_t fdid_lock; /* fdid[], fdkind[], fdseed[] */
+	pthread_mutex_t fdid_lock; /* fdid[], fdkind[], fdseed[], fdpath[] */
 	const char *exe;         /* absolute path of the program, for /proc/self/exe */
 	char cwd[SENTRY_PATH_MAX];
 	char exe_buf[4096];
@@ -1036,6 +1041,11 @@ void walk_done(struct walk *w);
  * nothing to say about the name (no mount, /proc, hidden /sys, host mount crossed; the sandbox's root).
  * 0 with *st, -errno, or 1: take the walk. */
 int walk_stat_name(struct process *pr, int64_t dirfd, const char *name, bool follow, struct stat *st);
+/* App fd @fd (host fd @h) was just opened as directory @st at canonical sandbox path @sp, from a
+ * read-only mount: a walk from the fd starts there without asking (fdpath[]). */
+void fd_dirpath_put(struct process *pr, int64_t fd, int h, const struct stat *st, const char *sp);
+/* App fd @to (host fd @toh) is a duplicate of @from (host fd @fromh): what fdpath[] knows of one, of both. */
+void fd_dirpath_dup(struct process *pr, int64_t from, int fromh, int64_t to, int toh);
 /* getdents64 on host fd @h: what /sys may show of a directory (walk.c hides the rest). Bytes or -errno. */
 long fs_getdents(struct process *pr, int64_t fd, int h, char *buf, size_t len);
 /* Open the walked object (or create entry dir/name) with open(2) @flags: never following a symlink

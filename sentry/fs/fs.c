@@ -423,7 +423,7 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
  * waits for a writer's data or close, as host_wait_io does for every pipe).
  */
 static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, uint64_t flags, uint64_t mode, int wflags,
-			     struct stat *seed)
+			     struct stat *seed, char *canon)
 {
 	struct process *pr = t->proc;
 	/* O_CREAT|O_EXCL never follows a last symlink (Linux: EEXIST even when it dangles). */
@@ -441,8 +441,11 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 			return procfs_open_host(pr, w.spath, flags, &h) ? h : -ENOENT;
 		bool plain = false;
 		h = open_walked(pr, &w, flags, mode, &plain);
-		if (h >= 0 && plain && seed)
+		if (h >= 0 && plain && seed) {
 			*seed = w.st; /* the file opened: read-only mounts hold nothing the sandbox could swap in */
+			if (canon && S_ISDIR(w.st.st_mode))
+				snprintf(canon, SENTRY_PATH_MAX, "%s", w.spath);
+		}
 		bool fifo = w.fd >= 0 && S_ISFIFO(w.st.st_mode);
 		walk_done(&w);
 		if (w.unopened && h < 0) {
@@ -523,10 +526,13 @@ static long sys_openat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t f
 		return d < 0 ? d : fd_install(pr, (int)d, flags & O_CLOEXEC);
 	}
 	struct stat seed = { .st_nlink = 0 };
-	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode, wflags, &seed);
+	char canon[SENTRY_PATH_MAX] = "";
+	long h = open_nonblocking(t, dirfd, path, flags & ~(uint64_t)O_CLOEXEC, mode, wflags, &seed, canon);
 	long fd = h < 0 ? h : fd_install(pr, (int)h, flags & O_CLOEXEC);
 	if (fd >= 0 && seed.st_nlink)
 		fd_seed_put(pr, fd, (int)h, &seed);
+	if (fd >= 0 && seed.st_nlink && canon[0]) /* a directory: where a walk from it starts (find, fts) */
+		fd_dirpath_put(pr, fd, (int)h, &seed, canon);
 	return fd;
 }
 

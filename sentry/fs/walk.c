@@ -583,10 +583,77 @@ static int fd_statx(struct process *pr, int64_t fd, int h, struct statx *sx)
 	return 0;
 }
 
-/* The canonical sandbox path of directory @fd (host fd @h; spcache.c remembers it), its statx in @sx:
- * 0 or -ENOTDIR. */
+#define FDPATH_TTL_NS 1000000000ull /* as spcache.c's: a host rename under a mount is seen within 1 s */
+
+static uint64_t fdpath_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void fd_dirpath_put(struct process *pr, int64_t fd, int h, const struct stat *st, const char *sp)
+{
+	const size_t n = sizeof(pr->fdpath) / sizeof(pr->fdpath[0]);
+	if (fd < 0 || !S_ISDIR(st->st_mode) || strlen(sp) >= sizeof(pr->fdpath[0].sp))
+		return;
+	struct fdpath e = { .fd = (int)fd, .h = h, .gen = fd_gen_of(pr, fd), .spc_gen = spcache_gen(pr->s),
+			    .at = fdpath_now(), .dev = st->st_dev, .ino = st->st_ino, .mode = st->st_mode };
+	strcpy(e.sp, sp);
+	pthread_mutex_lock(&pr->fdid_lock);
+	pr->fdpath[pr->fdpath_next++ % n] = e;
+	pthread_mutex_unlock(&pr->fdid_lock);
+}
+
+void fd_dirpath_dup(struct process *pr, int64_t from, int fromh, int64_t to, int toh)
+{
+	const size_t n = sizeof(pr->fdpath) / sizeof(pr->fdpath[0]);
+	uint64_t gen = fd_gen_of(pr, from), to_gen = fd_gen_of(pr, to);
+	pthread_mutex_lock(&pr->fdid_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct fdpath *e = &pr->fdpath[i];
+		if (e->fd == from && e->h == fromh && e->gen == gen) {
+			struct fdpath c = *e;
+			c.fd = (int)to;
+			c.h = toh;
+			c.gen = to_gen;
+			pr->fdpath[pr->fdpath_next++ % n] = c;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pr->fdid_lock);
+}
+
+/* fdpath[]'s answer for @fd (host fd @h): 0 with @sp and what @sx needs, or -1. */
+static int fd_dirpath_get(struct process *pr, int64_t fd, int h, char *sp, struct statx *sx)
+{
+	const size_t n = sizeof(pr->fdpath) / sizeof(pr->fdpath[0]);
+	uint64_t gen = fd_gen_of(pr, fd), spc = spcache_gen(pr->s), now = fdpath_now();
+	int ret = -1;
+	pthread_mutex_lock(&pr->fdid_lock);
+	for (size_t i = 0; i < n && ret < 0; i++) {
+		const struct fdpath *e = &pr->fdpath[i];
+		if (e->fd == fd && e->h == h && e->gen == gen && e->spc_gen == spc && now - e->at < FDPATH_TTL_NS) {
+			strcpy(sp, e->sp);
+			memset(sx, 0, sizeof(*sx));
+			sx->stx_mask = STATX_TYPE | STATX_MODE | STATX_INO;
+			sx->stx_mode = (uint16_t)e->mode;
+			sx->stx_ino = e->ino;
+			sx->stx_dev_major = major(e->dev);
+			sx->stx_dev_minor = minor(e->dev);
+			ret = 0;
+		}
+	}
+	pthread_mutex_unlock(&pr->fdid_lock);
+	return ret;
+}
+
+/* The canonical sandbox path of directory @fd (host fd @h; spcache.c remembers it), its statx in @sx
+ * (type, inode and device at least): 0 or -ENOTDIR. */
 static int dirfd_spath(struct process *pr, int64_t fd, int h, char *sp, struct statx *sx)
 {
+	if (fd_dirpath_get(pr, fd, h, sp, sx) == 0)
+		return 0;
 	if (fd_statx(pr, fd, h, sx) < 0 || !S_ISDIR(sx->stx_mode))
 		return -ENOTDIR;
 	if (spcache_get(pr->s, sx, sp) == 0)

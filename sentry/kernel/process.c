@@ -48,6 +48,8 @@ struct process *process_new(struct sentry *s, struct process *parent, struct vm 
 	pthread_mutex_init(&pr->fdid_lock, NULL);
 	for (int i = 0; i < 4; i++)
 		pr->fdid[i].fd = -1;
+	for (size_t i = 0; i < sizeof(pr->fdpath) / sizeof(pr->fdpath[0]); i++)
+		pr->fdpath[i].fd = -1;
 	for (size_t i = 0; i < sizeof(pr->fdkind) / sizeof(pr->fdkind[0]); i++)
 		pr->fdkind[i].fd = -1;
 	if (vm)

@@ -63,8 +63,8 @@ static int dup_host(struct process *pr, int h)
 	return fd_share(pr->s, h) ? h : host_dup(pr->s, h);
 }
 
-/* dup and F_DUPFD: a duplicate of host fd @h at the lowest free app fd from @min. */
-static long dup_alloc(struct process *pr, int h, int min, bool cloexec)
+/* dup and F_DUPFD: a duplicate of app fd @old, host fd @h, at the lowest free app fd from @min. */
+static long dup_alloc(struct process *pr, int64_t old, int h, int min, bool cloexec)
 {
 	for (int i = min < 0 ? 0 : min; i < fd_limit(pr); i++)
 		if (pr->fds[i] < 0) {
@@ -73,6 +73,7 @@ static long dup_alloc(struct process *pr, int h, int min, bool cloexec)
 				return -errno;
 			pr->fds[i] = d;
 			pr->cloexec[i] = cloexec;
+			fd_dirpath_dup(pr, old, h, i, d);
 			return i;
 		}
 	return -EMFILE;
@@ -93,6 +94,7 @@ static long dup_to(struct process *pr, uint64_t old, uint64_t newfd, bool cloexe
 		fd_close(pr, (int64_t)newfd, pr->fds[newfd]);
 	pr->fds[newfd] = d;
 	pr->cloexec[newfd] = cloexec;
+	fd_dirpath_dup(pr, (int64_t)old, h, (int64_t)newfd, d);
 	return (long)newfd;
 }
 
@@ -553,7 +555,7 @@ long sc_fcntl(struct task *t, const uint64_t a[6])
 	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && a[2] >= (uint64_t)fd_limit(pr))
 		return -EINVAL;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
-		return dup_alloc(pr, h, (int)a[2], cmd == F_DUPFD_CLOEXEC);
+		return dup_alloc(pr, (int64_t)a[0], h, (int)a[2], cmd == F_DUPFD_CLOEXEC);
 	return -EINVAL;
 }
 
@@ -561,7 +563,7 @@ long sc_dup(struct task *t, const uint64_t a[6])
 {
 	struct process *pr = t->proc;
 	int h = host_fd(pr, a[0]);
-	return h < 0 ? -EBADF : dup_alloc(pr, h, 0, false);
+	return h < 0 ? -EBADF : dup_alloc(pr, (int64_t)a[0], h, 0, false);
 }
 
 SYSCALL_ENTRY(dup2, host_fd(t->proc, a[0]) < 0 ? -EBADF : dup_to(t->proc, a[0], a[1], false))

@@ -142,6 +142,25 @@ int main(void)
 		close(etc);
 	}
 
+	/* Duplicates of a directory fd (F_DUPFD, dup2) look up in it after the original closes and its
+	 * number goes to another directory; a dup2 over a duplicate makes it the other's. */
+	{
+		struct stat st;
+		int bin = open("/usr/bin", O_RDONLY | O_DIRECTORY);
+		int d = fcntl(bin, F_DUPFD_CLOEXEC, 40), e = dup2(bin, 50);
+		close(bin);
+		int lib = open("/usr/lib", O_RDONLY | O_DIRECTORY);
+		printf("dups: number %s, via F_DUPFD env %d, via dup2 env %d, via the new fd env %d os-release %d\n",
+		       lib == bin ? "reused" : "not reused", fstatat(d, "env", &st, 0), fstatat(e, "env", &st, 0),
+		       fstatat(lib, "env", &st, 0), fstatat(lib, "os-release", &st, AT_SYMLINK_NOFOLLOW));
+		dup2(lib, d);
+		printf("dup2 over a duplicate: env %d os-release %d\n", fstatat(d, "env", &st, 0),
+		       fstatat(d, "os-release", &st, AT_SYMLINK_NOFOLLOW));
+		close(d);
+		close(e);
+		close(lib);
+	}
+
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	return system(cmd) == 0 ? 0 : 1;
