@@ -336,11 +336,13 @@ static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned ac
 	len = PAGE_UP(len);
 	if (len == 0 || (addr & (PAGE - 1)) || (foff & (PAGE - 1)))
 		return -EINVAL;
-	/* A private mapping only reads the file: one the process maps privately already (a loader's
-	 * segments, ld.so's of a library) lends its descriptor, one host fd less to make and check. */
+	/* A private mapping only reads the file: one the process maps privately already right there (a
+	 * loader's segments, ld.so's of a library over its reservation) lends its descriptor, one host fd
+	 * less to make and check. Only the mappings around @addr are looked at (a process may have many). */
 	struct hostmap *h = NULL;
 	const struct mm *mm = &pr->vm->mm;
-	for (size_t i = mm->n; !shared && !h && i-- > 0;)
+	size_t at = fixed && !shared ? vma_find(mm, addr) : mm->n + 4, lo = at > 4 ? at - 4 : 0;
+	for (size_t i = lo; i < mm->n && i <= at + 4 && !h; i++)
 		if (mm->v[i].host && mm->v[i].host->priv && mm->v[i].host->dev == (uint64_t)st->st_dev &&
 		    mm->v[i].host->ino == (uint64_t)st->st_ino)
 			h = mm->v[i].host;
