@@ -867,8 +867,8 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
 int mm_map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
 		const struct stat *st, uint64_t foff, uint64_t *out);
 /* May host file @fd (the application's) be mapped into the address space itself? A regular file, not
- * on a pseudo file system, whose "files" may be device registers or kernel state. Its stat in *@st. */
-bool mm_mappable_file(struct sentry *s, int fd, struct stat *st);
+ * on a pseudo file system, whose "files" may be device registers or kernel state. @st: its stat. */
+bool mm_mappable_file(struct sentry *s, int fd, const struct stat *st);
 /* Is [addr, addr+len) free of mappings (MAP_FIXED_NOREPLACE)? */
 bool mm_is_free(struct process *pr, uint64_t addr, uint64_t len);
 /* The VMA starting at @addr holds a private copy of a file (MADV_DONTNEED keeps its contents). */

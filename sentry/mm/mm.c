@@ -299,8 +299,7 @@ int mm_map_pages(struct process *pr, uint64_t addr, uint64_t len, unsigned acces
 	return mm_map_backing(pr, addr, len, access, fixed, shared, cow, NULL, off, out);
 }
 
-/* mm_mappable_file() of a file whose stat is known. */
-static bool mappable(struct sentry *s, int fd, const struct stat *st)
+bool mm_mappable_file(struct sentry *s, int fd, const struct stat *st)
 {
 	static const long pseudo[] = { SYSFS_MAGIC, PROC_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
 				       SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
@@ -314,11 +313,6 @@ static bool mappable(struct sentry *s, int fd, const struct stat *st)
 		if (type == pseudo[i])
 			return false;
 	return true;
-}
-
-bool mm_mappable_file(struct sentry *s, int fd, struct stat *st)
-{
-	return fstat(fd, st) == 0 && mappable(s, fd, st);
 }
 
 void hostmap_put(struct hostmap *h)
@@ -341,11 +335,13 @@ static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned ac
 	 * less to make and check. Only the mappings around @addr are looked at (a process may have many). */
 	struct hostmap *h = NULL;
 	const struct mm *mm = &pr->vm->mm;
-	size_t at = fixed && !shared ? vma_find(mm, addr) : mm->n + 4, lo = at > 4 ? at - 4 : 0;
-	for (size_t i = lo; i < mm->n && i <= at + 4 && !h; i++)
-		if (mm->v[i].host && mm->v[i].host->priv && mm->v[i].host->dev == (uint64_t)st->st_dev &&
-		    mm->v[i].host->ino == (uint64_t)st->st_ino)
-			h = mm->v[i].host;
+	if (fixed && !shared) {
+		size_t at = vma_find(mm, addr);
+		for (size_t i = at > 4 ? at - 4 : 0; i < mm->n && i <= at + 4 && !h; i++)
+			if (mm->v[i].host && mm->v[i].host->priv && mm->v[i].host->dev == (uint64_t)st->st_dev &&
+			    mm->v[i].host->ino == (uint64_t)st->st_ino)
+				h = mm->v[i].host;
+	}
 	if (h) {
 		__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
 	} else {
@@ -409,7 +405,7 @@ int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned acc
 	 * pseudo file system, or where the host refuses (a noexec mount), a copy from the file cache. */
 	struct stat own;
 	const struct stat *st = known ? known : fstat(fd, &own) == 0 ? &own : NULL;
-	if (st && mappable(pr->s, fd, st) && map_host(pr, addr, len, access, fixed, fd, st, foff, false, out) == 0)
+	if (st && mm_mappable_file(pr->s, fd, st) && map_host(pr, addr, len, access, fixed, fd, st, foff, false, out) == 0)
 		return 0;
 	int ret = fc_get(pr->s, fd, foff, len, &off);
 	if (ret < 0)
