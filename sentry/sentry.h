@@ -711,8 +711,9 @@ void cpu_leave(struct task *t, uint64_t now);
 uint64_t task_cpu_ns(struct task *t, uint64_t now);
 /* s->lock held; @running (if non-NULL) gets the number of its tasks in application code now. */
 uint64_t process_cpu_ns(struct process *pr, uint64_t now, int *running);
-/* Around a wait in the sentry (a blocked syscall uses no CPU); and after handling a syscall that took
- * @handled_ns of wall time, of which the waits are not system time. */
+/* Around a wait in the sentry (a blocked syscall uses no CPU; the platform is told its context idles,
+ * cv_ctx_idle); and after handling a syscall that took @handled_ns of wall time, of which the waits are
+ * not system time. */
 void cpu_block_begin(struct task *t);
 void cpu_block_end(struct task *t);
 void cpu_syscall_done(struct task *t, uint64_t handled_ns, uint64_t blocked_before);

@@ -157,6 +157,7 @@ struct cv_platform_ops {
 	void (*kick)(struct cv_platform *p, uint64_t target);
 	int (*ctx_pull)(struct cv_ctx *ctx);
 	int (*ctx_sleep)(struct cv_ctx *ctx);
+	void (*ctx_idle)(struct cv_ctx *ctx); /* optional: cv_ctx_idle()'s hint */
 };
 
 extern const struct cv_platform_ops cv_ptrace_ops;

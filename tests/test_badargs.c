@@ -154,6 +154,7 @@ PLATFORM_TEST(badargs_null_handles)
 	EXPECT_EQ(cv_ctx_pull_full_state(NULL), -EINVAL);
 	EXPECT_EQ(cv_ctx_full_state_changed(NULL), -EINVAL);
 	EXPECT_EQ(cv_ctx_prepare_sleep(NULL), -EINVAL);
+	EXPECT_EQ(cv_ctx_idle(NULL), -EINVAL);
 	EXPECT_EQ(cv_ctx_release(NULL), 0);
 	EXPECT_EQ(cv_platform_close(NULL), 0);
 	EXPECT_TRUE(cv_platform_name(NULL) == NULL);
@@ -312,6 +313,7 @@ PLATFORM_TEST(badargs_busy_context)
 	EXPECT_EQ(a.ret, 0);
 	EXPECT_EQ(a.e.reason, CV_EXIT_INTERRUPT);
 	EXPECT_OK(cv_ctx_prepare_sleep(g.ctx));
+	EXPECT_OK(cv_ctx_idle(g.ctx));
 	guest_teardown(&g);
 }
 

@@ -23,6 +23,8 @@ void cpu_block_begin(struct task *t)
 {
 	t->block_start = mono_now();
 	__atomic_store_n(&t->sleeping, true, __ATOMIC_RELAXED);
+	if (t->ctx)
+		cv_ctx_idle(t->ctx); /* nothing polls for its context while it waits (systrap's stub thread) */
 }
 
 void cpu_block_end(struct task *t)

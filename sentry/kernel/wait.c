@@ -63,9 +63,12 @@ static long wait_fds(struct task *t, struct pollfd *fds, nfds_t n, int64_t timeo
 			ts = (struct timespec){ left / 1000, (left % 1000) * 1000000 };
 			tsp = &ts;
 		}
-		cpu_block_begin(t);
+		bool blocks = !tsp || tsp->tv_sec || tsp->tv_nsec; /* (a zero timeout only looks) */
+		if (blocks)
+			cpu_block_begin(t);
 		int r = ppoll(fds, n + 1, tsp, NULL);
-		cpu_block_end(t);
+		if (blocks)
+			cpu_block_end(t);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;

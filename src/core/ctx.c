@@ -121,6 +121,15 @@ CV_API int cv_ctx_prepare_sleep(struct cv_ctx *ctx)
 	return ctx->p->ops->ctx_sleep(ctx);
 }
 
+CV_API int cv_ctx_idle(struct cv_ctx *ctx)
+{
+	if (!ctx_valid(ctx))
+		return -EINVAL;
+	if (ctx->p->ops->ctx_idle)
+		ctx->p->ops->ctx_idle(ctx);
+	return 0;
+}
+
 CV_API int cv_ctx_release(struct cv_ctx *ctx)
 {
 	if (!ctx)

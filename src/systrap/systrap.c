@@ -341,6 +341,24 @@ static int st_ctx_sleep(struct cv_ctx *ctx)
 	return 0;
 }
 
+/*
+ * The context's thread waits: a stub thread polling for this address space's next context would only
+ * take a CPU from what the wait is for (in a pipe ping-pong between two processes, the other one), so
+ * it stops (it looks at stub_spin_ns between polls). Only with one stub thread and no other context of
+ * the address space running or queued: another context's return could be what that thread polls for.
+ * st_ctx_switch() sets the budget again.
+ */
+static void st_ctx_idle(struct cv_ctx *ctx)
+{
+	struct st_platform *sp = st_platform(ctx->p);
+	pthread_mutex_lock(&sp->bind_lock);
+	struct st_ctx *sc = ctx->priv;
+	struct st_as *sas = sc ? sc->sas : NULL;
+	if (sas && sas->ctl && atomic_load(&sas->nthreads) == 1 && atomic_load(&sas->active) == 0)
+		__atomic_store_n(&sas->ctl->stub_spin_ns, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&sp->bind_lock);
+}
+
 /* The sentry side (stubproc.c, switch.c): the monitor thread's epoll over the stubs' seccomp
  * notification fds and its eventfd, ioctl for the notifications (SECCOMP_IOCTL_NOTIF_*), waiting for
  * and killing stubs, yields and CPU placement while a hand-off spins, membarrier, and the stub window
@@ -372,4 +390,5 @@ const struct cv_platform_ops cv_systrap_ops = {
 	.kick = st_kick,
 	.ctx_pull = st_ctx_pull,
 	.ctx_sleep = st_ctx_sleep,
+	.ctx_idle = st_ctx_idle,
 };
