@@ -51,6 +51,7 @@ void st_ctx_unbind(struct cv_ctx *ctx, bool keep_state)
 		pull_from_slot(ctx, sc);
 	sc->fp_in_slot = false;
 	sc->sas->slot_ctx[sc->slot] = NULL;
+	sc->sas->nbound--;
 	sc->sas = NULL;
 	sc->slot = 0;
 }
@@ -85,6 +86,7 @@ static int bind(struct cv_ctx *ctx, struct st_ctx *sc, struct st_as *sas)
 		return -EAGAIN;
 	sas->slot_hint = n % ST_MAX_CTX;
 	sas->slot_ctx[n] = ctx;
+	sas->nbound++;
 	sc->sas = sas;
 	sc->slot = n;
 	sc->last_thread = 0;

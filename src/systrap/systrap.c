@@ -344,8 +344,9 @@ static int st_ctx_sleep(struct cv_ctx *ctx)
 /*
  * The context's thread waits: a stub thread polling for this address space's next context would only
  * take a CPU from what the wait is for (in a pipe ping-pong between two processes, the other one), so
- * it stops (it looks at stub_spin_ns between polls). Only with one stub thread and no other context of
- * the address space running or queued: another context's return could be what that thread polls for.
+ * it stops (it looks at stub_spin_ns between polls). Only where this is the address space's one
+ * context (a single-threaded process) and its one stub thread: another thread's context could be what
+ * that thread polls for next (a futex ping-pong between two threads hands over without a wake-up).
  * st_ctx_switch() sets the budget again.
  */
 static void st_ctx_idle(struct cv_ctx *ctx)
@@ -354,7 +355,7 @@ static void st_ctx_idle(struct cv_ctx *ctx)
 	pthread_mutex_lock(&sp->bind_lock);
 	struct st_ctx *sc = ctx->priv;
 	struct st_as *sas = sc ? sc->sas : NULL;
-	if (sas && sas->ctl && atomic_load(&sas->nthreads) == 1 && atomic_load(&sas->active) == 0)
+	if (sas && sas->ctl && sas->nbound == 1 && atomic_load(&sas->nthreads) == 1 && atomic_load(&sas->active) == 0)
 		__atomic_store_n(&sas->ctl->stub_spin_ns, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sp->bind_lock);
 }

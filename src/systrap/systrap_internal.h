@@ -104,6 +104,7 @@ struct st_as {
 	uint32_t q_tail;
 	atomic_int active;              /* contexts queued or running in this address space */
 	struct cv_ctx *slot_ctx[ST_MAX_CTX + 1]; /* 1-based (bind_lock) */
+	uint32_t nbound;                /* contexts with a slot here (bind_lock) */
 	uint32_t slot_hint;
 	atomic_bool dead;
 	atomic_bool tampered;
