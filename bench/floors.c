@@ -83,7 +83,9 @@ static int fault_file(const char *path)
 static int fork_loop(int n, int spawn)
 {
 	double *v = calloc((size_t)n, sizeof(*v));
-	for (int i = 0; v && i < n; i++) {
+	if (!v)
+		return 1;
+	for (int i = 0; i < n; i++) {
 		double t = now_us();
 		pid_t pid = fork();
 		if (pid == 0) {
@@ -96,8 +98,6 @@ static int fork_loop(int n, int spawn)
 			return 1;
 		v[i] = now_us() - t;
 	}
-	if (!v)
-		return 1;
 	printf("%s: %.0f us\n", spawn ? "spawn" : "fork", median(v, n));
 	return 0;
 }

@@ -135,8 +135,9 @@ CV_API int cv_ctx_prepare_sleep(struct cv_ctx *ctx);
  * what it does to have the context back quickly. systrap: the stub thread that polls for its address
  * space's next context (when @ctx is the only context in that address space) stops polling and
  * sleeps, leaving its CPU to whatever the wait is for — another process of the sandbox, say, which a
- * poll there would keep waiting for up to its budget. The next cv_ctx_switch() polls again. Call it from the thread that switches @ctx, while @ctx is not running; cheap (no host
- * call). Returns 0 or -EINVAL.
+ * poll there would keep waiting for up to its budget. The next cv_ctx_switch() polls again. Call it
+ * from the thread that switches @ctx, while @ctx is not running; cheap (no host call). Returns 0 or
+ * -EINVAL.
  */
 CV_API int cv_ctx_idle(struct cv_ctx *ctx);
 
