@@ -96,4 +96,29 @@ BLOB(g_tamper_race)
 	jmp	1b
 END(g_tamper_race)
 
+/*
+ * g_plant: queue a context's slot behind the sentry's back, as any application can (the queue is in
+ * its address space): rdi = &control->q_tail, rsi = the ring, edx = the slot, r10 = the ring's index
+ * mask; then trap (0x622). g_loiter: trap once (0x623), then count at (r8) forever — what a planted
+ * slot holding that trap's registers runs when a stub thread takes it.
+ */
+BLOB(g_plant)
+	mov	(%rdi), %ecx
+	mov	%ecx, %r9d
+	and	%r10d, %r9d
+	mov	%edx, (%rsi,%r9,4)
+	inc	%ecx
+	mov	%ecx, (%rdi)
+	mov	$0x622, %eax
+	syscall
+	ud2
+END(g_plant)
+
+BLOB(g_loiter)
+	mov	$0x623, %eax
+	syscall
+1:	incq	(%r8)
+	jmp	1b
+END(g_loiter)
+
 	.section .note.GNU-stack, "", @progbits

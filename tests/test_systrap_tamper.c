@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "as_util.h"
+#include "systrap/systrap_internal.h"
 
 GUEST_BLOB(g_tamper);
 GUEST_BLOB(g_tamper_race);
@@ -277,4 +278,64 @@ PLATFORM_TEST_TIMEOUT(tamper_stub_thread_killed, 60)
 	g.st->regs.rsi = 8;
 	ASSERT_EQ(guest_run_syscall(&g), 0x620);
 	guest_teardown(&g);
+}
+
+GUEST_BLOB(g_plant);
+GUEST_BLOB(g_loiter);
+
+/*
+ * An application leaves a context of its own running in its stub: it queues a slot again behind the
+ * sentry's back, and a stub thread takes it after the application's last trap. Whatever it does
+ * there, it must not touch the memory file once cv_as_release() has returned — the caller frees those
+ * pages then, and they may be another process's next (with the stub pool, the stub itself is killed
+ * later, on the pool's thread). Platforms without a shared queue skip.
+ */
+PLATFORM_TEST_TIMEOUT(tamper_planted_context_stops_at_release, 60)
+{
+	if (strcmp(platform, "systrap") != 0)
+		SKIP("%s shares no queue with the application", platform);
+	struct counts before = take_counts();
+	struct guest g;
+	memset(&g, 0, sizeof(g));
+	struct cv_platform_opts o = { .size = sizeof(o), .flags = CV_PLATFORM_STUB_POOL };
+	ASSERT_OK(cv_platform_open(platform, &o, &g.p));
+	ASSERT_OK(cv_memfile_new(NULL, &g.mf));
+	struct cv_as *as;
+	ASSERT_OK(cv_as_new(g.p, &as));
+	map_blob(&g, as, GUEST_CODE_ADDR, g_plant_start, g_plant_end);
+	map_blob(&g, as, GUEST_CODE_ADDR + PG, g_loiter_start, g_loiter_end);
+	volatile uint64_t *counter;
+	uint64_t coff = mf_alloc(&g, PG, (void **)&counter);
+	ASSERT_OK(cv_as_map(as, GUEST_DATA_ADDR, cv_memfile_fd(g.mf), coff, PG, CV_ACCESS_READ | CV_ACCESS_WRITE, false));
+	/* The context to plant: its slot holds its registers at its trap, before the counting loop. */
+	struct cv_ctx *loiter = new_ctx(&g, 0, GUEST_CODE_ADDR + PG);
+	cv_ctx_state(loiter)->regs.r8 = GUEST_DATA_ADDR;
+	run_expect_syscall(loiter, as, 0x623);
+	/* Where the application finds the queue: the window is at the same address in every stub. */
+	uint64_t shm = st_platform(g.p)->base + ST_SHM_OFF;
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	struct cv_regs *r = &cv_ctx_state(c)->regs;
+	r->rdi = shm + ST_CTL_FOFF + offsetof(struct st_control, q_tail);
+	r->rsi = shm + ST_QUEUE_FOFF;
+	r->rdx = ((struct st_ctx *)loiter->priv)->slot;
+	r->r10 = ST_QUEUE_LEN - 1;
+	run_expect_syscall(c, as, 0x622);
+	/* The planted context runs (counts) with no switch of the sentry's: the threat this is about. */
+	for (int i = 0; i < 2000 && *counter == 0; i++)
+		usleep(1000);
+	ASSERT_NE(*counter, 0);
+	ASSERT_OK(cv_ctx_release(c));
+	ASSERT_OK(cv_ctx_release(loiter));
+	/* A second address space keeps the pool's thread busy making new stubs (a millisecond each), as
+	 * a forking program does: the released stub waits for its kill meanwhile. */
+	struct cv_as *spare;
+	ASSERT_OK(cv_as_new(g.p, &spare));
+	ASSERT_OK(cv_as_release(as));
+	uint64_t at_release = *counter;
+	usleep(50000);
+	EXPECT_EQ(*counter, at_release);
+	ASSERT_OK(cv_as_release(spare));
+	cv_memfile_close(g.mf);
+	ASSERT_OK(cv_platform_close(g.p));
+	EXPECT_COUNTS(before);
 }

@@ -41,11 +41,13 @@ void vm_put(struct sentry *s, struct vm *vm)
 		return;
 	/* Nobody else can reach it now: no process points at it, and vm_lock's reference is gone. */
 	struct mm *mm = &vm->mm;
+	/* The address space first: once its pages are freed they may be another process's, and the
+	 * platform drops every mapping of them before cv_as_release() returns. */
+	cv_as_release(vm->as);
 	for (size_t i = 0; i < mm->n; i++)
 		vma_release(s, &mm->v[i]);
 	free(mm->v);
 	free(mm->defer);
-	cv_as_release(vm->as);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	__atomic_sub_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);

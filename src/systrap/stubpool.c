@@ -9,9 +9,9 @@
 // program meanwhile), and fills up from the second on: a program that never forks or execs pays for no
 // more. A released stub is killed, waited for and
 // unmapped here too: sending SIGKILL to a process of several threads alone costs ~150 us on a VM (a
-// wake-up of each), twice per fork+exec. Nothing of a released stub runs application code meanwhile:
-// every context was unbound from it, none can be queued (it left the address-space table), its stub
-// threads only wait on their queue, and the application cannot make threads or handlers there.
+// wake-up of each), twice per fork+exec. A released stub may still run a context the application
+// queued behind the sentry's back (the queue is in its address space), but with nothing mapped: its
+// release dropped every mapping before returning (systrap.c, drop_mappings).
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The systrap backend: probe, platform and address-space lifecycle, injected mmap/munmap, contexts.
+#include <errno.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -292,6 +294,27 @@ static int st_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
 	return stub_munmap_result(res);
 }
 
+/*
+ * cv_as_release() promises the mappings are gone when it returns: the caller frees the memory-file
+ * pages next. The stub itself ends later, on the pool's thread, and until then an application could
+ * still make its stub thread run a context of its own making (it writes the queue and the slots it
+ * shares with the stub), which would read and write those pages once they are another process's. So
+ * they go now: one munmap of the whole user range, as execve's reuse of an address space does (the
+ * kernel has shot down every CPU's view of them when it returns); a stub that cannot answer is killed
+ * and its end waited for (its memory is gone when its pidfd says so).
+ */
+static void drop_mappings(struct cv_as *as, struct st_as *sas)
+{
+	uint64_t lo = as->p->caps.min_user_addr, args[6] = { lo, as->p->caps.max_user_addr - lo, 0, 0, 0, 0 };
+	long res = -1;
+	if (!atomic_load(&sas->dead) && st_inject(sas, ST_OP_SYSCALL, SYS_munmap, args, &res) == 0 && res == 0)
+		return;
+	st_as_kill(sas);
+	struct pollfd pfd = { sas->pidfd, POLLIN, 0 };
+	while (sas->pidfd >= 0 && poll(&pfd, 1, -1) < 0 && errno == EINTR)
+		;
+}
+
 static void st_as_release(struct cv_as *as)
 {
 	struct st_as *sas = as->priv;
@@ -310,6 +333,8 @@ static void st_as_release(struct cv_as *as)
 		if (sas->slot_ctx[n])
 			st_ctx_unbind(sas->slot_ctx[n], true);
 	pthread_mutex_unlock(&sp->bind_lock);
+	if (sp->pool_on) /* (without the pool the stub is killed and waited for right below) */
+		drop_mappings(as, sas);
 	as->priv = NULL;
 	sas->as = NULL;
 	if (!st_pool_reap(sp, sas))
