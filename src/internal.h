@@ -205,6 +205,23 @@ struct cv_memfile *memfile_acquire_ino(uint64_t dev, uint64_t ino, void **base, 
 void memfile_release(struct cv_memfile *mf);
 /* The size of a memory file's caller-side reservation (its largest possible size). */
 uint64_t memfile_max_size(const struct cv_memfile *mf);
+/*
+ * Fences: pages of @mf freed while a fence is up are never punched out, hence never handed out again,
+ * until every fence that was up when they were freed is down. A platform raises one over each memory
+ * file an address space maps when it lets that address space's stub end after its release returns (the
+ * caller frees the pages next; a stub may still run what the application left queued), and lowers it
+ * once the stub is gone. The caller holds a memfile_acquire_ino() reference meanwhile. Up returns the
+ * fence's number, 0 if out of memory.
+ */
+uint64_t memfile_fence_up(struct cv_memfile *mf);
+void memfile_fence_down(struct cv_memfile *mf, uint64_t fence);
+
+/* A fence over each memory file address space @as maps (as.c), for a platform that ends its stub after
+ * the release returns; NULL if it could not raise them all (then none is up). as_fences_down lowers
+ * them and frees the set (NULL: nothing). */
+struct as_fences;
+struct as_fences *as_fences_up(struct cv_as *as);
+void as_fences_down(struct as_fences *f);
 
 /* ---- host helpers (src/core/host.c) ---- */
 int host_membarrier_probe(void);  /* 0 if a global membarrier is available */

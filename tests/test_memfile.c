@@ -604,6 +604,76 @@ TEST(memfile_async_free)
 	EXPECT_EQ(count_threads_settled(threads), threads);
 }
 
+struct fence_lowerer {
+	struct cv_memfile *mf;
+	uint64_t fence;
+	atomic_bool down;
+	pthread_t t;
+};
+
+static void *lower_later(void *arg)
+{
+	struct fence_lowerer *l = arg;
+	usleep(50000);
+	atomic_store(&l->down, true);
+	memfile_fence_down(l->mf, l->fence);
+	return NULL;
+}
+
+/*
+ * Fences (a platform's stub that ends after its release): a page freed while one is up is not handed
+ * out again until it is down — a full file waits for it — while pages freed before it, or freed under a
+ * newer fence once the older ones are down, are; with the cleaner and without.
+ */
+static void fences_run(uint32_t flags)
+{
+	struct cv_memfile *mf = new_memfile_flags(16 * PG, flags);
+	uint64_t a, b, o;
+	ASSERT_OK(cv_memfile_alloc(mf, PG, 0, &a));
+	memset(ptr_of(mf, a, PG), 0x5a, PG);
+	struct fence_lowerer l = { .mf = mf, .fence = memfile_fence_up(mf) };
+	ASSERT_NE(l.fence, 0);
+	ASSERT_OK(cv_memfile_decref(mf, a, PG));
+	uint64_t rest[15];
+	for (int i = 0; i < 15; i++) {
+		ASSERT_OK(cv_memfile_alloc(mf, PG, 0, &rest[i]));
+		ASSERT_NE(rest[i], a);
+	}
+	ASSERT_OK(pthread_create(&l.t, NULL, lower_later, &l));
+	ASSERT_OK(cv_memfile_alloc(mf, PG, 0, &o)); /* the one page left: waits for the fence */
+	EXPECT_TRUE(atomic_load(&l.down));
+	EXPECT_EQ(o, a);
+	EXPECT_TRUE(is_zero(ptr_of(mf, o, PG), PG));
+	pthread_join(l.t, NULL);
+	/* Freed before a fence went up: handed out under it. */
+	b = rest[0];
+	ASSERT_OK(cv_memfile_decref(mf, b, PG));
+	uint64_t f2 = memfile_fence_up(mf);
+	ASSERT_OK(cv_memfile_alloc(mf, PG, 0, &o));
+	EXPECT_EQ(o, b);
+	/* Freed under f2, then f3 up: lowering f2 frees it for use, f3 still up. */
+	ASSERT_OK(cv_memfile_decref(mf, b, PG));
+	uint64_t f3 = memfile_fence_up(mf);
+	memfile_fence_down(mf, f2);
+	ASSERT_OK(cv_memfile_alloc(mf, PG, 0, &o));
+	EXPECT_EQ(o, b);
+	memfile_fence_down(mf, f3);
+	ASSERT_OK(cv_memfile_decref(mf, o, PG));
+	ASSERT_OK(cv_memfile_decref(mf, a, PG));
+	for (int i = 1; i < 15; i++)
+		ASSERT_OK(cv_memfile_decref(mf, rest[i], PG));
+	struct cv_memfile_usage u = usage_of(mf);
+	EXPECT_EQ(u.allocated, 0);
+	EXPECT_EQ(u.committed, 0);
+	cv_memfile_close(mf);
+}
+
+TEST(memfile_fences)
+{
+	fences_run(0);
+	fences_run(CV_MEMFILE_ASYNC_FREE);
+}
+
 static bool maps_mention(const char *needle)
 {
 	char line[512];

@@ -285,21 +285,21 @@ GUEST_BLOB(g_loiter);
 
 /*
  * An application leaves a context of its own running in its stub: it queues a slot again behind the
- * sentry's back, and a stub thread takes it after the application's last trap. Whatever it does
- * there, it must not touch the memory file once cv_as_release() has returned — the caller frees those
- * pages then, and they may be another process's next (with the stub pool, the stub itself is killed
- * later, on the pool's thread). Platforms without a shared queue skip.
+ * sentry's back, and a stub thread takes it after the application's last trap. Whatever it does there,
+ * it must not reach memory the caller frees after cv_as_release(): without the stub pool the stub has
+ * ended when the release returns (the count stands still); with it, the stub ends later on the pool's
+ * thread, and the pages the caller frees meanwhile are not handed out again before it has (fences on
+ * the memory file): a page that comes back from cv_memfile_alloc() stays zero.
  */
-PLATFORM_TEST_TIMEOUT(tamper_planted_context_stops_at_release, 60)
+static void planted_context_run(const char *platform, bool pool)
 {
-	if (strcmp(platform, "systrap") != 0)
-		SKIP("%s shares no queue with the application", platform);
 	struct counts before = take_counts();
 	struct guest g;
 	memset(&g, 0, sizeof(g));
-	struct cv_platform_opts o = { .size = sizeof(o), .flags = CV_PLATFORM_STUB_POOL };
+	struct cv_platform_opts o = { .size = sizeof(o), .flags = pool ? CV_PLATFORM_STUB_POOL : 0 };
 	ASSERT_OK(cv_platform_open(platform, &o, &g.p));
-	ASSERT_OK(cv_memfile_new(NULL, &g.mf));
+	struct cv_memfile_opts mo = { .size = sizeof(mo), .flags = CV_MEMFILE_ASYNC_FREE };
+	ASSERT_OK(cv_memfile_new(&mo, &g.mf));
 	struct cv_as *as;
 	ASSERT_OK(cv_as_new(g.p, &as));
 	map_blob(&g, as, GUEST_CODE_ADDR, g_plant_start, g_plant_end);
@@ -331,11 +331,39 @@ PLATFORM_TEST_TIMEOUT(tamper_planted_context_stops_at_release, 60)
 	struct cv_as *spare;
 	ASSERT_OK(cv_as_new(g.p, &spare));
 	ASSERT_OK(cv_as_release(as));
-	uint64_t at_release = *counter;
-	usleep(50000);
-	EXPECT_EQ(*counter, at_release);
+	if (!pool) {
+		uint64_t at_release = *counter;
+		usleep(50000);
+		EXPECT_EQ(*counter, at_release);
+	} else {
+		/* Free the page the planted context writes; allocate page after page (first fit: it is the
+		 * lowest free one once clean) until it comes back, then watch it. */
+		cv_memfile_decref(g.mf, coff, PG);
+		bool back = false;
+		for (int i = 0; i < 10000 && !back; i++) {
+			void *p;
+			uint64_t off = mf_alloc(&g, PG, &p);
+			if (off != coff) {
+				usleep(200);
+				continue;
+			}
+			back = true;
+			EXPECT_EQ(*(volatile uint64_t *)p, 0);
+			usleep(20000);
+			EXPECT_EQ(*(volatile uint64_t *)p, 0);
+		}
+		EXPECT_TRUE(back);
+	}
 	ASSERT_OK(cv_as_release(spare));
 	cv_memfile_close(g.mf);
 	ASSERT_OK(cv_platform_close(g.p));
 	EXPECT_COUNTS(before);
+}
+
+PLATFORM_TEST_TIMEOUT(tamper_planted_context_stops_at_release, 60)
+{
+	if (strcmp(platform, "systrap") != 0)
+		SKIP("%s shares no queue with the application", platform);
+	planted_context_run(platform, false);
+	planted_context_run(platform, true);
 }

@@ -72,7 +72,10 @@ CV_API int cv_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len);
 /*
  * Release an address space: its stub is destroyed and all its mappings dropped. No context may be
  * running in it. Safe on a dead address space. NULL is a no-op. Returns 0 or -EBUSY (a context is
- * running in it right now; nothing is released).
+ * running in it right now; nothing is released). The caller may free the memory-file pages it mapped
+ * as soon as this returns: with CV_PLATFORM_STUB_POOL the stub may end a little later (an application
+ * can leave code of its own running there), and until it has, pages of a cv_memfile freed meanwhile are
+ * not handed out again by cv_memfile_alloc(); what other files it mapped stays reachable to it until then.
  */
 CV_API int cv_as_release(struct cv_as *as);
 

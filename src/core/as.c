@@ -246,6 +246,56 @@ CV_API int cv_as_unmap(struct cv_as *as, uint64_t addr, uint64_t len)
 	return ret;
 }
 
+struct as_fences {
+	size_t n;
+	struct {
+		struct cv_memfile *mf;
+		uint64_t fence;
+	} f[];
+};
+
+void as_fences_down(struct as_fences *f)
+{
+	for (size_t i = 0; f && i < f->n; i++) {
+		memfile_fence_down(f->f[i].mf, f->f[i].fence);
+		memfile_release(f->f[i].mf);
+	}
+	free(f);
+}
+
+struct as_fences *as_fences_up(struct cv_as *as)
+{
+	pthread_mutex_lock(&as->lock);
+	size_t n = 0;
+	for (struct as_fdref *r = as->files; r; r = r->next)
+		n += r->memfile;
+	struct as_fences *f = calloc(1, sizeof(*f) + n * sizeof(f->f[0]));
+	bool ok = f != NULL;
+	for (struct as_fdref *r = as->files; ok && r; r = r->next) {
+		if (!r->memfile)
+			continue;
+		void *base;
+		uint64_t size;
+		struct cv_memfile *mf = memfile_acquire_ino(r->dev, r->ino, &base, &size);
+		if (!mf)
+			continue; /* closed already: nothing of it can be handed out again */
+		uint64_t fence = memfile_fence_up(mf);
+		if (!fence) {
+			memfile_release(mf);
+			ok = false;
+			break;
+		}
+		f->f[f->n].mf = mf;
+		f->f[f->n++].fence = fence;
+	}
+	pthread_mutex_unlock(&as->lock);
+	if (!ok) {
+		as_fences_down(f);
+		return NULL;
+	}
+	return f;
+}
+
 CV_API int cv_as_release(struct cv_as *as)
 {
 	if (!as)

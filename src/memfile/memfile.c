@@ -9,7 +9,9 @@
 // a thread started at the first free, punches it out and makes it MF_CLEAN, off the caller's path
 // (CV_MEMFILE_ASYNC_FREE; without it a free punches at once). An
 // allocation that finds no clean room, cv_memfile_usage() and cv_memfile_close() wait for (or do)
-// the punching; past MF_DIRTY_MAX bytes waiting, freeing punches at once again.
+// the punching; past MF_DIRTY_MAX bytes waiting, freeing punches at once again. Pages freed while a
+// fence is up (memfile_fence_up: a platform's stub that outlives its release may still reach them)
+// wait dirty, whatever the mode and the bytes waiting, until the fences up then are down.
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -197,6 +199,7 @@ void cv_memfile_close(struct cv_memfile *mf)
 	pthread_mutex_destroy(&mf->lock);
 	free(mf->used.v);
 	free(mf->free_.v);
+	free(mf->fences);
 	free(mf);
 }
 
@@ -292,19 +295,33 @@ static int check_range(const struct cv_memfile *mf, uint64_t off, uint64_t len, 
 	return 0;
 }
 
+/* May dirty free extent @refs be punched out now: freed with no fence up, or after every fence up now? */
+static bool punchable(const struct cv_memfile *mf, uint64_t refs)
+{
+	if (refs < MF_DIRTY)
+		return false;
+	for (size_t i = 0; i < mf->nfences; i++)
+		if (mf->fences[i] <= refs - MF_DIRTY)
+			return false;
+	return true;
+}
+
 /*
  * Punch out up to MF_CLEAN_BATCH dirty extents, the lock dropped meanwhile (they are MF_CLEANING: nobody
  * takes, merges or splits them), then make them clean free space. Lock held; no batch under way.
+ * Returns how many it punched: 0 when every dirty extent waits for a fence.
  */
-static void clean_batch_locked(struct cv_memfile *mf)
+static size_t clean_batch_locked(struct cv_memfile *mf)
 {
 	struct mf_extent batch[MF_CLEAN_BATCH];
 	size_t n = 0;
 	for (size_t i = 0; i < mf->free_.n && n < MF_CLEAN_BATCH; i++)
-		if (mf->free_.v[i].refs == MF_DIRTY) {
+		if (punchable(mf, mf->free_.v[i].refs)) {
 			mf->free_.v[i].refs = MF_CLEANING;
 			batch[n++] = mf->free_.v[i];
 		}
+	if (n == 0)
+		return 0;
 	mf->cleaning = true;
 	pthread_mutex_unlock(&mf->lock);
 	for (size_t k = 0; k < n; k++)
@@ -319,16 +336,16 @@ static void clean_batch_locked(struct cv_memfile *mf)
 	}
 	mf->cleaning = false;
 	pthread_cond_broadcast(&mf->cond);
+	return n;
 }
 
-/* Until no freed page is left to punch out, whoever does it. Lock held (dropped meanwhile). */
+/* Until no freed page is left to punch out, whoever does it; pages behind a fence are waited for (the
+ * platform lowers it once its stub is gone). Lock held (dropped meanwhile). */
 static void drain_locked(struct cv_memfile *mf)
 {
 	while (mf->dirty_bytes) {
-		if (mf->cleaning)
+		if (mf->cleaning || !clean_batch_locked(mf))
 			pthread_cond_wait(&mf->cond, &mf->lock);
-		else
-			clean_batch_locked(mf);
 	}
 }
 
@@ -337,9 +354,7 @@ static void *cleaner_main(void *arg)
 	struct cv_memfile *mf = arg;
 	pthread_mutex_lock(&mf->lock);
 	while (!mf->cleaner_stop) {
-		if (mf->dirty_bytes && !mf->cleaning)
-			clean_batch_locked(mf);
-		else
+		if (!mf->dirty_bytes || mf->cleaning || !clean_batch_locked(mf))
 			pthread_cond_wait(&mf->cond, &mf->lock);
 	}
 	pthread_mutex_unlock(&mf->lock);
@@ -397,8 +412,9 @@ static int adjust_refs_locked(struct cv_memfile *mf, uint64_t off, uint64_t end,
 		while (i + 1 < last && used->v[i + 1].refs == 0)
 			i++;
 		uint64_t e = used->v[i].end;
-		if (later && mf->dirty_bytes + (e - s) <= MF_DIRTY_MAX) {
-			extvec_add(&mf->free_, (struct mf_extent){ .start = s, .end = e, .refs = MF_DIRTY });
+		if (mf->nfences || (later && mf->dirty_bytes + (e - s) <= MF_DIRTY_MAX)) {
+			uint64_t mark = MF_DIRTY + (mf->nfences ? mf->fence_gen : 0);
+			extvec_add(&mf->free_, (struct mf_extent){ .start = s, .end = e, .refs = mark });
 			mf->dirty_bytes += e - s;
 			pthread_cond_broadcast(&mf->cond);
 		} else {
@@ -609,6 +625,42 @@ struct cv_memfile *memfile_acquire_ino(uint64_t dev, uint64_t ino, void **base, 
 uint64_t memfile_max_size(const struct cv_memfile *mf)
 {
 	return mf->max_size;
+}
+
+uint64_t memfile_fence_up(struct cv_memfile *mf)
+{
+	uint64_t fence = 0;
+	pthread_mutex_lock(&mf->lock);
+	if (mf->nfences == mf->fences_cap) {
+		size_t cap = mf->fences_cap ? 2 * mf->fences_cap : 8;
+		uint64_t *f = realloc(mf->fences, cap * sizeof(*f));
+		if (f) {
+			mf->fences = f;
+			mf->fences_cap = cap;
+		}
+	}
+	if (mf->nfences < mf->fences_cap) {
+		fence = ++mf->fence_gen;
+		mf->fences[mf->nfences++] = fence;
+	}
+	pthread_mutex_unlock(&mf->lock);
+	return fence;
+}
+
+void memfile_fence_down(struct cv_memfile *mf, uint64_t fence)
+{
+	pthread_mutex_lock(&mf->lock);
+	for (size_t i = 0; i < mf->nfences; i++)
+		if (mf->fences[i] == fence) {
+			mf->fences[i] = mf->fences[--mf->nfences];
+			break;
+		}
+	/* What waited for it: the cleaner, or an allocation draining; without a cleaner, punched here. */
+	if (!mf->cleaner_on)
+		while (mf->dirty_bytes && !mf->cleaning && clean_batch_locked(mf))
+			;
+	pthread_cond_broadcast(&mf->cond);
+	pthread_mutex_unlock(&mf->lock);
 }
 
 void memfile_release(struct cv_memfile *mf)

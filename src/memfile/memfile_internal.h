@@ -14,10 +14,12 @@
 /*
  * A byte range [start, end) of the file, page-aligned. In the allocated vector @refs is the reference
  * count shared by every page of the extent (always > 0 once the vector is compacted); in the free
- * vector it says whether the pages read as zero yet: MF_CLEAN, MF_DIRTY (freed, not yet punched out:
- * never handed out) or MF_CLEANING (being punched out by the cleaner, lock dropped).
+ * vector it says whether the pages read as zero yet: MF_CLEAN, MF_CLEANING (being punched out by the
+ * cleaner, lock dropped), or MF_DIRTY + G (freed, not yet punched out: never handed out). G is 0, or,
+ * for pages freed while a fence was up (memfile_fence_up), the newest fence's number then: they may
+ * not be punched out while that fence or an older one is up.
  */
-enum { MF_CLEAN, MF_DIRTY, MF_CLEANING };
+enum { MF_CLEAN, MF_CLEANING, MF_DIRTY };
 struct mf_extent {
 	uint64_t start, end;
 	uint64_t refs;
@@ -48,7 +50,11 @@ struct cv_memfile {
 	bool async_free;          /* CV_MEMFILE_ASYNC_FREE */
 	bool cleaner_on, cleaner_failed, cleaner_stop;
 	pthread_t cleaner;
-	pthread_cond_t cond;      /* dirty pages to punch, a batch done, or stop (lock) */
+	pthread_cond_t cond;      /* dirty pages to punch, a batch done, a fence down, or stop (lock) */
+	/* Fences (memfile_fence_up): numbered from 1; those up, in any order (lock). */
+	uint64_t fence_gen;
+	uint64_t *fences;
+	size_t nfences, fences_cap;
 };
 
 /*

@@ -10,8 +10,9 @@
 // more. A released stub is killed, waited for and
 // unmapped here too: sending SIGKILL to a process of several threads alone costs ~150 us on a VM (a
 // wake-up of each), twice per fork+exec. A released stub may still run a context the application
-// queued behind the sentry's back (the queue is in its address space), but with nothing mapped: its
-// release dropped every mapping before returning (systrap.c, drop_mappings).
+// queued behind the sentry's back (the queue is in its address space) until it is reaped here: fences
+// on the memory files it maps keep what is freed meanwhile from being handed out again, lowered by
+// st_sas_free once the stub is gone (systrap.c, st_as_release).
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>

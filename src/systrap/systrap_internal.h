@@ -111,6 +111,7 @@ struct st_as {
 	atomic_uint stub_preempts;      /* ctl->stub_preempts last seen */
 	_Atomic uint64_t gap_ns;        /* EWMA: sentry time between a context's exit and its next entry */
 	_Atomic uint64_t site_cache[ST_SITE_CACHE]; /* rip << 17 | patchable << 16 | nr */
+	struct as_fences *fences;       /* released with the pool: its memory files' fences, down once it is reaped */
 	struct st_as *next;
 };
 
