@@ -41,8 +41,9 @@ void vm_put(struct sentry *s, struct vm *vm)
 		return;
 	/* Nobody else can reach it now: no process points at it, and vm_lock's reference is gone. */
 	struct mm *mm = &vm->mm;
-	/* The address space first: once its pages are freed they may be another process's, and the
-	 * platform drops every mapping of them before cv_as_release() returns. */
+	/* The address space first: once its pages are freed they may be another process's, and from
+	 * its release on the platform keeps them from that while its stub can still reach them (emptied,
+	 * or behind memory-file fences until the stub is gone). */
 	cv_as_release(vm->as);
 	for (size_t i = 0; i < mm->n; i++)
 		vma_release(s, &mm->v[i]);
