@@ -142,7 +142,7 @@ static void note_preempted(struct st_platform *sp)
  * catches a context that comes straight back (a burst of quick calls: a vfork child's 120 sigactions
  * before its exec) and saves one of the two wake-ups of its hand-off. With neither polling, each
  * hand-off was two wake-ups (~27 us on this VM); with both, the pollers took the CPUs the rest of the
- * work needed (200 posix_spawn: 0.84x of nobody polling, 11 interleaved runs; fork+exec unchanged).
+ * work needed (200 posix_spawn: 0.86x of nobody polling, 9 interleaved runs; fork+exec unchanged).
  */
 static uint64_t spin_budget(struct st_platform *sp, uint64_t expected_ns, bool stub)
 {
