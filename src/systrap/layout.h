@@ -214,6 +214,11 @@ struct st_request {
 };
 
 #define ST_CACHELINE 64
+/* A poller that saw this much time pass between two looks lost its CPU for more than an interrupt
+ * (10-30 us each on a PVM guest, and no gap over 200 us on an idle one; a runnable thread that takes
+ * the CPU keeps it for milliseconds). */
+#define ST_PREEMPT_LONG_US 250
+
 struct st_control {
 	/* setup handshake, written by a new stub before any application code exists */
 	uint32_t ready;            /* new stub: 1 when set up; source stub: seq of the last request done */
@@ -230,7 +235,8 @@ struct st_control {
 	uint64_t stub_spin_ns;     /* how long a stub thread polls the queue before sleeping (sentry-set) */
 	uint64_t tsc_per_us;       /* for the stub's spin timing (sentry-set) */
 	uint32_t stub_preempts;    /* bumped by a polling stub thread that found it had lost its CPU */
-	uint8_t pad2[ST_CACHELINE - 20];
+	uint32_t stub_preempts_long; /* ... for ST_PREEMPT_LONG_US or more (another thread had it) */
+	uint8_t pad2[ST_CACHELINE - 24];
 };
 
 /* One stub thread's own page (found from its alternate stack's address). */

@@ -18,6 +18,7 @@
 #define BUSY_MIN_NS 1000000ull  /* no spinning for this long after a poller lost its CPU, */
 #define BUSY_MAX_NS 32000000ull /* doubling up to this while it keeps happening */
 #define BUSY_SPIN_NS 50000ull   /* the sentry's spin meanwhile (the stub threads' is 0) */
+#define HARD_MEMORY_NS 4000000ull  /* a preemption this soon after a real one counts as real */
 
 static uint64_t ticks_to_ns(const struct st_platform *sp, uint64_t ticks)
 {
@@ -118,14 +119,22 @@ void st_kick(struct cv_platform *p, uint64_t target)
 
 /*
  * A poller (a sentry thread here, or a stub thread) lost its CPU: the machine is busy, and polling
- * takes the CPU from the very thread it waits for. Nobody polls for a while: 1 ms, doubled while it
- * keeps happening right after each quiet period, up to 32 ms; then polling is tried again.
+ * takes the CPU from the very thread it waits for. Polling is cut for a while: 1 ms, doubled while it
+ * keeps happening right after each quiet period, up to 32 ms; then full polling is tried again. How
+ * far depends on how long the poller was away (@hard: ST_PREEMPT_LONG_US or more, another thread had
+ * its CPU; less, an interrupt, which on this VM costs 10-30 us and comes ~40 times a second even when
+ * idle): spin_budget().
  */
-static void note_preempted(struct st_platform *sp)
+static void note_preempted(struct st_platform *sp, bool hard)
 {
 	uint64_t now = st_rdtsc(), until = atomic_load(&sp->busy_until);
-	if (now < until)
+	if (now < atomic_load(&sp->hard_until) + HARD_MEMORY_NS * sp->tsc_per_us / 1000)
+		hard = true; /* soon after a real one: the machine is still busy */
+	if (now < until) {
+		if (hard && atomic_load(&sp->hard_until) < until)
+			atomic_store(&sp->hard_until, until);
 		return;
+	}
 	uint64_t b = atomic_load(&sp->busy_ticks), min = BUSY_MIN_NS * sp->tsc_per_us / 1000;
 	if (b < min || now - until > b)
 		b = min; /* the last busy period is long past: start over */
@@ -133,23 +142,29 @@ static void note_preempted(struct st_platform *sp)
 		b *= 2;
 	atomic_store(&sp->busy_ticks, b);
 	atomic_store(&sp->busy_until, now + b);
+	if (hard)
+		atomic_store(&sp->hard_until, now + b);
 }
 
 /*
- * Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly. While
- * pollers lose their CPU (busy_until), one side at most polls: the stub threads, which would poll
- * through the sentry's whole handling of each call, not at all; the sentry up to BUSY_SPIN_NS, which
- * catches a context that comes straight back (a burst of quick calls: a vfork child's 120 sigactions
- * before its exec) and saves one of the two wake-ups of its hand-off. With neither polling, each
- * hand-off was two wake-ups (~27 us on this VM); with both, the pollers took the CPUs the rest of the
- * work needed (200 posix_spawn: 0.86x of nobody polling, 9 interleaved runs; fork+exec unchanged).
+ * Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly.
+ * After a poller lost its CPU to another thread (hard_until) nobody polls: a hand-off is two futex
+ * wake-ups (~27 us on this VM), and the CPUs go to whoever the machine is busy with. After it lost it
+ * to an interrupt only (busy_until), one side polls: the stub threads, which would poll through the
+ * sentry's whole handling of each call, not at all; the sentry up to BUSY_SPIN_NS, which catches a
+ * context that comes straight back (a burst of quick calls: a vfork child's 120 sigactions before its
+ * exec) and saves one of the two wake-ups of its hand-off. (Both sides polling there took the CPUs the
+ * rest of the work needed; one side polling also after a real preemption made getpid 2x slower with
+ * two host processes spinning: bench/load.sh.)
  */
 static uint64_t spin_budget(struct st_platform *sp, uint64_t expected_ns, bool stub)
 {
 	if (sp->ncpu < 2 || atomic_load(&sp->in_switch) >= sp->ncpu || expected_ns > SPIN_MAX_NS)
 		return 0;
-	uint64_t b = 2 * expected_ns + 2000, max = SPIN_MAX_NS;
-	if (st_rdtsc() < atomic_load(&sp->busy_until))
+	uint64_t b = 2 * expected_ns + 2000, max = SPIN_MAX_NS, now = st_rdtsc();
+	if (now < atomic_load(&sp->hard_until))
+		return 0;
+	if (now < atomic_load(&sp->busy_until))
 		max = stub ? 0 : BUSY_SPIN_NS;
 	return b > max ? max : b;
 }
@@ -209,7 +224,7 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 		__builtin_ia32_pause();
 		uint64_t now = st_rdtsc();
 		if (now - last > gap) {
-			note_preempted(sas->sp);
+			note_preempted(sas->sp, now - last >= ST_PREEMPT_LONG_US * sas->sp->tsc_per_us);
 			break;
 		}
 		last = now;
@@ -334,8 +349,9 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 	/* a stub thread that lost its CPU while polling says so (a hint: it can only stop the polling) */
 	uint32_t pre = __atomic_load_n(&sas->ctl->stub_preempts, __ATOMIC_RELAXED);
 	if (pre != atomic_load(&sas->stub_preempts)) {
+		uint32_t hard = __atomic_load_n(&sas->ctl->stub_preempts_long, __ATOMIC_RELAXED);
 		atomic_store(&sas->stub_preempts, pre);
-		note_preempted(sp);
+		note_preempted(sp, atomic_exchange(&sas->stub_preempts_long, hard) != hard);
 	}
 	uint64_t stub_spin = spin_budget(sp, 0, true) ? SPIN_MAX_NS : 0; /* (written only when it changes) */
 	if (__atomic_load_n(&sas->ctl->stub_spin_ns, __ATOMIC_RELAXED) != stub_spin)

@@ -50,7 +50,8 @@ struct st_platform {
 	atomic_int kickers;             /* kicks in flight (release waits for them) */
 	pthread_mutex_t bind_lock;      /* context <-> slot bindings */
 	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
-	_Atomic uint64_t busy_until;    /* TSC: nobody polls before this (a poller lost its CPU) */
+	_Atomic uint64_t busy_until;    /* TSC: only the sentry polls, briefly, before this (a poller lost its CPU) */
+	_Atomic uint64_t hard_until;    /* TSC: nobody polls before this (... for ST_PREEMPT_LONG_US or more) */
 	/* EWMA per syscall number (512: any larger): the sentry's time between a context's exit for it
 	 * and its next entry, in us. A stub thread does not poll on after one that usually takes longer
 	 * than it would poll (wait4, execve, a blocking read): switch.c. */
@@ -109,6 +110,7 @@ struct st_as {
 	atomic_bool dead;
 	atomic_bool tampered;
 	atomic_uint stub_preempts;      /* ctl->stub_preempts last seen */
+	atomic_uint stub_preempts_long; /* ctl->stub_preempts_long last seen */
 	_Atomic uint64_t gap_ns;        /* EWMA: sentry time between a context's exit and its next entry */
 	_Atomic uint64_t site_cache[ST_SITE_CACHE]; /* rip << 17 | patchable << 16 | nr */
 	struct as_fences *fences;       /* released with the pool: its memory files' fences, down once it is reaped */

@@ -288,6 +288,8 @@ static u32 next_context(struct st_control *ctl, struct st_thread *th)
 		if (spinning) {
 			u64 t = rdtsc();
 			if (t - now > gap) {
+				if (t - now >= ST_PREEMPT_LONG_US * tpu)
+					__atomic_fetch_add(&ctl->stub_preempts_long, 1, __ATOMIC_RELAXED);
 				__atomic_fetch_add(&ctl->stub_preempts, 1, __ATOMIC_RELAXED);
 				deadline = 0;
 			}
