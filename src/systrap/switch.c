@@ -15,7 +15,7 @@
 #define QUEUED_GIVE_UP 30       /* slices a context may stay queued before the queue counts as broken */
 #define IRQ_GIVE_UP 30        /* slices an interrupted context may take to come back (3 s) */
 #define PREEMPT_GAP_US 30     /* a poller that saw this much time pass between two looks lost its CPU */
-#define BUSY_MIN_NS 1000000ull  /* no spinning for this long after a poller lost its CPU, */
+#define BUSY_MIN_NS 1000000ull  /* polling cut for this long after a poller lost its CPU, */
 #define BUSY_MAX_NS 32000000ull /* doubling up to this while it keeps happening */
 #define BUSY_SPIN_NS 50000ull   /* the sentry's spin meanwhile (the stub threads' is 0) */
 #define HARD_MEMORY_NS 4000000ull  /* a preemption this soon after a real one counts as real */
