@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Platform tests of many contexts: a thousand in one address space, contexts moving between stub
-// threads with their exact AVX state (signal and patched paths), an idle sandbox burning no CPU, and
-// cv_ctx_idle() stopping a stub's poll.
+// threads with their exact AVX state (signal and patched paths, and on a machine whose CPUs are all
+// busy), an idle sandbox burning no CPU, and cv_ctx_idle() stopping a stub's poll.
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -72,6 +72,7 @@ static bool state_intact(const struct guest *g, struct cv_ctx *c, uint64_t count
 #define MIG_ROUNDS 300
 
 struct mig_worker {
+	int rounds;
 	struct guest *g;
 	struct cv_ctx *c[MIG_CTX];
 	uint64_t seed[MIG_CTX];
@@ -86,7 +87,7 @@ static void *mig_main(void *arg)
 {
 	struct mig_worker *w = arg;
 	uint64_t n[MIG_CTX] = { 0 };
-	for (int round = 0; round < MIG_ROUNDS; round++)
+	for (int round = 0; round < w->rounds; round++)
 		for (int k = 0; k < MIG_CTX; k++) {
 			struct cv_exit e;
 			struct cv_regs *r = &cv_ctx_state(w->c[k])->regs;
@@ -106,15 +107,49 @@ static void *mig_main(void *arg)
 	return NULL;
 }
 
-static void migrate(const char *platform, bool patch)
+/* Host threads spinning on every CPU until *@stop: a busy machine, where pollers lose their CPU. */
+struct hogs {
+	pthread_t t[16];
+	int n;
+	volatile bool stop;
+};
+
+static void *hog_main(void *arg)
+{
+	struct hogs *h = arg;
+	while (!h->stop)
+		__builtin_ia32_pause();
+	return NULL;
+}
+
+static void hogs_start(struct hogs *h)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	h->stop = false;
+	h->n = 0;
+	for (long i = 0; i < cpus && h->n < 16; i++)
+		if (pthread_create(&h->t[h->n], NULL, hog_main, h) == 0)
+			h->n++;
+}
+
+static void hogs_stop(struct hogs *h)
+{
+	h->stop = true;
+	for (int i = 0; i < h->n; i++)
+		pthread_join(h->t[i], NULL);
+	h->n = 0;
+}
+
+static void migrate(const char *platform, bool patch, bool busy, int nt)
 {
 	struct guest g;
 	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
-	if (patch && !g.caps.patches_syscalls)
+	if (patch && !g.caps.patches_syscalls && !busy)
 		SKIP("%s does not patch syscall sites", platform);
+	patch = patch && g.caps.patches_syscalls;
 	struct mig_worker w[MIG_THREADS];
-	for (int i = 0; i < MIG_THREADS; i++) {
-		w[i] = (struct mig_worker){ .g = &g, .patch = patch };
+	for (int i = 0; i < nt; i++) {
+		w[i] = (struct mig_worker){ .g = &g, .patch = patch, .rounds = nt == 1 ? 20 * MIG_ROUNDS : MIG_ROUNDS };
 		for (int k = 0; k < MIG_CTX; k++) {
 			/* Roaming: a context may be switched from any host thread (here: one, but the
 			 * platform must not care which stub thread ran it last). */
@@ -125,10 +160,15 @@ static void migrate(const char *platform, bool patch)
 			set_state(&g, w[i].c[k], 1000, w[i].seed[k]);
 		}
 	}
-	for (int i = 0; i < MIG_THREADS; i++)
+	struct hogs h = { .n = 0 };
+	if (busy) /* every hand-off's polling cut and restored as pollers lose their CPU (systrap) */
+		hogs_start(&h);
+	for (int i = 0; i < nt; i++)
 		ASSERT_EQ(pthread_create(&w[i].t, NULL, mig_main, &w[i]), 0);
-	for (int i = 0; i < MIG_THREADS; i++) {
+	for (int i = 0; i < nt; i++) {
 		pthread_join(w[i].t, NULL);
+		if (i == nt / 2)
+			hogs_stop(&h); /* the rest finish on a quiet machine again */
 		EXPECT_TRUE(w[i].ok);
 		for (int k = 0; k < MIG_CTX; k++)
 			ASSERT_OK(cv_ctx_release(w[i].c[k]));
@@ -138,12 +178,22 @@ static void migrate(const char *platform, bool patch)
 
 PLATFORM_TEST_TIMEOUT(contexts_migrate_with_exact_avx_state, 120)
 {
-	migrate(platform, false);
+	migrate(platform, false, false, MIG_THREADS);
 }
 
 PLATFORM_TEST_TIMEOUT(contexts_migrate_with_exact_avx_state_patched, 120)
 {
-	migrate(platform, true);
+	migrate(platform, true, false, MIG_THREADS);
+}
+
+/* The same with every CPU taken by spinning host threads until half the host threads are done:
+ * hand-offs that poll, half-poll and sleep as the machine gets busy and quiet again keep each
+ * context's exact state. Once with one host thread switching its two contexts in turn (one stub
+ * thread, whose polling the sentry sets at each switch), once with eight at once. */
+PLATFORM_TEST_TIMEOUT(contexts_on_a_busy_machine, 180)
+{
+	migrate(platform, true, true, 1);
+	migrate(platform, true, true, MIG_THREADS);
 }
 
 #define N_MANY 1000
@@ -248,7 +298,7 @@ PLATFORM_TEST_TIMEOUT(contexts_idle_sandbox_uses_no_cpu, 60)
 	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
 	struct mig_worker w[4];
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct mig_worker){ .g = &g, .patch = g.caps.patches_syscalls };
+		w[i] = (struct mig_worker){ .g = &g, .patch = g.caps.patches_syscalls, .rounds = MIG_ROUNDS };
 		for (int k = 0; k < MIG_CTX; k++) {
 			w[i].c[k] = new_ctx(&g, CV_CTX_ROAMING, GUEST_CODE_ADDR);
 			w[i].seed[k] = (uint64_t)(i * MIG_CTX + k + 1);
