@@ -137,6 +137,8 @@ struct hostmap {
 	uint64_t dev, ino;    /* the file's identity: shared futexes in it are keyed by it */
 	int8_t sealed;        /* strcache.c: 1 the sandbox cannot change the file, 0 it may, -1 not asked */
 	bool priv;            /* made for private mappings (their fd is only read): any of the file's may use it */
+	bool noexec;          /* its mount refuses PROT_EXEC, or not known (mm_defer.c holds such installs back
+			       * only without exec: the host's refusal must show as mmap's error) */
 };
 
 /* One mapping of application memory. It lives in the memory file (private file mappings are copies),
@@ -185,8 +187,18 @@ struct mm {
 	uint64_t patch_hits[64]; /* patchable syscall sites seen, by hash: (rip << 16) | hits (mm_patch_wanted) */
 	uint64_t patch_traps;    /* patchable traps seen (mm_patch_wanted: no patching while young) */
 	bool deferring;       /* installs are held back in defer[] (an image being loaded: mm_defer_installs) */
-	struct cv_as_mapping *defer;
-	size_t ndefer, defer_cap;
+	bool defer_ok;        /* in an mmap: an install into a range with nothing installed may wait (mm_defer.c) */
+	struct cv_as_mapping *defer; /* installs held back, in order */
+	struct hostmap **defer_host; /* each one's own reference: its host file, or NULL: its memory-file pages */
+	size_t ndefer, defer_cap;    /* (ndefer: atomic, changed under the vm's lock) */
+	uint64_t flushes;            /* batches of held-back installs made (atomic) */
+	struct mm_kept *kept; /* references of a batch that failed and could not be undone: kept to the end */
+};
+
+struct mm_kept {
+	struct hostmap *host; /* or NULL: memory-file pages [off, off+len) */
+	uint64_t off, len;
+	struct mm_kept *next;
 };
 
 /* A string read from a private read-only file mapping (strcache.c). */
@@ -383,7 +395,8 @@ struct task {
 	bool sleeping;           /* between cpu_block_begin and _end: /proc shows it sleeping (atomic) */
 	struct task_ptrace pt;
 	uint64_t stale_addr;     /* the last stale fault mm_fault() saw, and how often in a row */
-	int stale_repeats;
+	int stale_repeats;       /* (with no batch of held-back installs made meanwhile: stale_gen) */
+	uint64_t stale_gen;
 	uint64_t real_blocked;   /* rt_sigtimedwait: the mask it lowered for the wait (such signals queue) */
 	char comm[16];           /* prctl(PR_SET_NAME); "" until set: the program's name */
 	int pdeathsig;           /* prctl(PR_SET_PDEATHSIG): queued to it when the parent process exits */
@@ -458,7 +471,8 @@ struct sentry {
 	uint64_t lnc_gen;              /* bumped when the sandbox renames or removes a link or directory */
 	/* File systems by device (fs.c fd_on_sysfs), under spc_lock: the sentry's mount namespace is its
 	 * own, so a device names one file system for the whole run. */
-	struct devfs { uint64_t dev; bool used; long type; } devfs[8];
+	struct devfs { uint64_t dev; bool used, maps; long type; } devfs[8]; /* maps: a private mapping
+									   * from it was installed */
 	unsigned devfs_next;
 	struct nlc_ent *nlc;           /* names that are not links (linkcache.c: notlink_*), under spc_lock */
 	uint64_t nlc_gen;              /* (atomic) bumped when the sandbox removes or renames anything */
@@ -588,6 +602,10 @@ bool fd_on_sysfs(struct process *pr, int64_t fd, int h);
 /* The type (statfs f_type) of the file system of device @dev, where host fd @h lies: as s->devfs
  * remembers it, else fstatfs. -1 if that fails. */
 long fs_type_of_dev(struct sentry *s, uint64_t dev, int h);
+/* Has a private mapping of a file of device @dev been installed (the host maps its files)? Said by
+ * fs_dev_mapped(), once one has been: mm_defer.c holds back only installs the host will make. */
+bool fs_dev_maps(struct sentry *s, uint64_t dev);
+void fs_dev_mapped(struct sentry *s, uint64_t dev);
 /* Close host fd @h, app fd @fd's, of the application's table (pr->vm->lock held): now, or when its last
  * user is done. */
 void fd_close(struct process *pr, int64_t fd, int h);
@@ -854,12 +872,17 @@ void fc_destroy(struct sentry *s);
  * host file itself (copy-on-write), or the file cache's copy. */
 int mm_map_file_ro(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, int fd,
 		   const struct stat *st, uint64_t foff, uint64_t *out);
-/* While an image is loaded into a fresh address space nothing else uses: hold installs back and make
- * them in batches (cv_as_map_many), flushed before anything reads, writes or unmaps the address space
- * directly (mm_flush_installs) and at mm_end_defer(), which returns the flush's error. */
+/* mm_defer.c. While an image is loaded into a fresh address space nothing else uses: hold installs back
+ * and make them in batches (cv_as_map_many) at mm_end_defer(), which returns the batch's error. An
+ * application's mmap may hold installs back too (mm->defer_ok): mm_flush_installs() makes them, before
+ * anything else of the process's could see the difference (any other syscall, a fault, the sentry's
+ * accesses, any other change of the address space). 0, -ENOMEM or -EACCES. */
 void mm_defer_installs(struct process *pr);
 int mm_flush_installs(struct process *pr);
 int mm_end_defer(struct process *pr);
+/* Forget what is held back and kept, releasing its references (a memory no process uses any more, or
+ * whose address space is emptied as a whole). */
+void mm_drop_deferred(struct sentry *s, struct mm *mm);
 int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access, bool fixed, bool shared,
 		uint64_t *out);
 int mm_unmap(struct process *pr, uint64_t addr, uint64_t len);
@@ -886,7 +909,8 @@ int mm_advise(struct process *pr, uint64_t addr, uint64_t len, uint64_t advice);
  * process's own) or MM_FAULT_STALE (the fault raced another thread changing the mapping; the page was
  * installed again). */
 enum { MM_FAULT_REAL, MM_FAULT_COPIED, MM_FAULT_STALE, MM_FAULT_OOM /* no memory for the copy */,
-       MM_FAULT_POPULATED /* its first access: populated */, MM_FAULT_BUS /* past a file's end: SIGBUS */ };
+       MM_FAULT_POPULATED /* its first access: populated */, MM_FAULT_BUS /* past a file's end: SIGBUS */,
+       MM_FAULT_FLUSHED /* in a mapping whose install an mmap held back: made now (mm_defer.c) */ };
 int mm_fault(struct process *pr, uint64_t addr, unsigned access);
 /* Is @addr inside a mapping (a real SIGSEGV there is SEGV_ACCERR, else SEGV_MAPERR)? */
 bool mm_mapped(struct process *pr, uint64_t addr);

@@ -464,6 +464,15 @@ PLATFORM_TEST(run_demand_paging)
 	     "grep -o 'ERROR: AddressSanitizer: heap-buffer-overflow' e; }; cd .. && rm -rf $d");
 }
 
+/* Mappings used the moment mmap returns, whatever the sentry held back (sentry/mm/mm_defer.c): a
+ * loader's reservation, segments and bss touched with no syscall between, munmap and mprotect before
+ * any touch, a pipe write from the new memory, fork, 128 mmaps in a row, a shared mapping read back
+ * with pread, another thread's touches, execve right after an mmap. */
+PLATFORM_TEST(run_mmap_held_back)
+{
+	RUNP(PROGS_DIR "/mmapbatch", NULL);
+}
+
 /* Real tools: gcc compiles and links a program in the private /tmp (cc1, as, collect2, ld: pipes,
  * vfork, many mmaps); Python's multiprocessing (a process pool, POSIX semaphores and shared memory
  * in the private /dev/shm). */

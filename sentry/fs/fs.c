@@ -156,6 +156,25 @@ long fs_type_of_dev(struct sentry *s, uint64_t dev, int h)
 	return (long)sf.f_type;
 }
 
+bool fs_dev_maps(struct sentry *s, uint64_t dev)
+{
+	bool maps = false;
+	pthread_mutex_lock(&s->spc_lock);
+	for (size_t i = 0; i < sizeof(s->devfs) / sizeof(s->devfs[0]); i++)
+		maps |= s->devfs[i].used && s->devfs[i].dev == dev && s->devfs[i].maps;
+	pthread_mutex_unlock(&s->spc_lock);
+	return maps;
+}
+
+void fs_dev_mapped(struct sentry *s, uint64_t dev)
+{
+	pthread_mutex_lock(&s->spc_lock);
+	for (size_t i = 0; i < sizeof(s->devfs) / sizeof(s->devfs[0]); i++)
+		if (s->devfs[i].used && s->devfs[i].dev == dev)
+			s->devfs[i].maps = true;
+	pthread_mutex_unlock(&s->spc_lock);
+}
+
 bool fd_on_sysfs(struct process *pr, int64_t fd, int h)
 {
 	struct sentry *s = pr->s;

@@ -199,6 +199,7 @@ static void robust_death(struct task *t, uint64_t uaddr)
 	struct process *pr = t->proc;
 	if (uaddr & 3)
 		return;
+	mm_flush_installs(pr); /* (an exit need not follow a syscall: what an mmap held back first) */
 	bool ok = mm_writable(pr, uaddr) && mm_own_page(pr, uaddr) == 0;
 	for (int tries = 0; ok && tries < 1000; tries++) {
 		uint32_t cur, seen;

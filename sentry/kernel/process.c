@@ -736,6 +736,7 @@ long do_execveat(struct task *t, int64_t dirfd, uint64_t upath, uint64_t uargv, 
 	pthread_mutex_lock(&old->lock);
 	if (__atomic_load_n(&old->users, __ATOMIC_ACQUIRE) == 1 && old->as &&
 	    cv_as_unmap(old->as, lo, s->caps.max_user_addr - lo) == 0) {
+		mm_drop_deferred(s, &old->mm); /* nothing of the old image may be installed in the new one */
 		as = old->as;
 		old->as = NULL; /* its map, still holding the old pages, goes with exec_leave_vm */
 	}

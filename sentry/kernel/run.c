@@ -43,19 +43,23 @@ static int bucket(uint64_t ns)
  * (0). -1: no memory for the page; -2: past the end of a mapped file (SIGBUS). */
 static int retry_fault(struct task *t, uint64_t addr, unsigned access)
 {
+	uint64_t gen = __atomic_load_n(&t->proc->vm->mm.flushes, __ATOMIC_RELAXED);
 	int how = mm_fault(t->proc, addr, access);
 	if (how == MM_FAULT_OOM)
 		return -1;
-	if (how == MM_FAULT_STALE && addr == t->stale_addr && ++t->stale_repeats > 3)
+	/* (a batch of held-back installs made meanwhile, by this fault or another thread's: progress) */
+	bool again = how == MM_FAULT_STALE && addr == t->stale_addr && gen == t->stale_gen;
+	if (again && ++t->stale_repeats > 3)
 		how = MM_FAULT_REAL;
-	if (how != MM_FAULT_STALE || addr != t->stale_addr)
+	if (!again)
 		t->stale_repeats = 0;
 	t->stale_addr = how == MM_FAULT_STALE ? addr : 0;
+	t->stale_gen = gen;
 	if (how == MM_FAULT_REAL)
 		return 0;
 	if (how == MM_FAULT_BUS)
 		return -2;
-	if (how != MM_FAULT_POPULATED)
+	if (how != MM_FAULT_POPULATED && how != MM_FAULT_FLUSHED)
 		__atomic_add_fetch(&t->proc->s->st_cow_faults, 1, __ATOMIC_RELAXED);
 	else
 		__atomic_add_fetch(&t->proc->s->st_demand_faults, 1, __ATOMIC_RELAXED);

@@ -271,8 +271,24 @@ long sys_rw(struct task *t, uint64_t fd, uint64_t buf, uint64_t len, bool wr, in
 	return WITH_HOST_FD(t, fd, h, rw_tty(t, (int64_t)fd, h, buf, len, wr, off));
 }
 
+static long mmap_call(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
+		      uint64_t off);
+
+/* Its installs may wait (mm_defer.c): a loader's mappings of one library go as one batch, made with
+ * the first writable one (the data segment, written at once: a fault would cost another round trip). */
 static long sys_mmap(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
 		     uint64_t off)
+{
+	pr->vm->mm.defer_ok = true;
+	long r = mmap_call(pr, addr, len, prot, flags, fd, off);
+	pr->vm->mm.defer_ok = false;
+	if (prot & PROT_WRITE)
+		mm_flush_installs(pr);
+	return r;
+}
+
+static long mmap_call(struct process *pr, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
+		      uint64_t off)
 {
 	uint64_t type = flags & MAP_TYPE;
 	if (len == 0 || (off & 4095) || (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE))

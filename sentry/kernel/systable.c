@@ -440,6 +440,8 @@ int do_syscall(struct task *t, const struct cv_exit *ex)
 		    !(t->st->regs.orig_rax == SYS_fcntl && (t->st->regs.rsi == F_SETLKW || t->st->regs.rsi == F_OFD_SETLKW));
 	if (lock)
 		pthread_mutex_lock(&pr->vm->lock); /* the mm and fd table are shared by the process's tasks */
+	if (t->st->regs.orig_rax != SYS_mmap)
+		mm_flush_installs(pr); /* what an mmap held back, before anything could see it is not there */
 	int r = dispatch(t, ex);
 	if (lock)
 		pthread_mutex_unlock(&pr->vm->lock);

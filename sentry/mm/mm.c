@@ -12,6 +12,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -117,62 +118,30 @@ bool vma_mapping(struct process *pr, const struct vma *v, struct cv_as_mapping *
 	return true;
 }
 
-/* Hold @m back while deferring; false if it cannot be (then it is installed now). */
-static bool defer_install(struct mm *mm, const struct cv_as_mapping *m)
+/* vma_install(); @fresh: nothing is installed in @v's range (then the install may be held back). */
+static int install(struct process *pr, const struct vma *v, bool fresh)
 {
-	if (!mm->deferring)
-		return false;
-	if (mm->ndefer == mm->defer_cap) {
-		size_t cap = mm->defer_cap ? 2 * mm->defer_cap : 16;
-		struct cv_as_mapping *d = realloc(mm->defer, cap * sizeof(*d));
-		if (!d)
-			return false;
-		mm->defer = d;
-		mm->defer_cap = cap;
-	}
-	mm->defer[mm->ndefer++] = *m;
-	return true;
-}
-
-int mm_flush_installs(struct process *pr)
-{
-	struct mm *mm = &pr->vm->mm;
-	if (mm->ndefer == 0)
+	const struct mm *mm = &pr->vm->mm;
+	struct cv_as_mapping m;
+	if (!vma_mapping(pr, v, &m))
 		return 0;
-	size_t n = mm->ndefer;
-	mm->ndefer = 0;
-	return vma_install_many(pr, mm->defer, n);
-}
-
-void mm_defer_installs(struct process *pr)
-{
-	pr->vm->mm.deferring = true;
-}
-
-int mm_end_defer(struct process *pr)
-{
-	struct mm *mm = &pr->vm->mm;
-	int ret = mm_flush_installs(pr);
-	free(mm->defer);
-	mm->defer = NULL;
-	mm->defer_cap = 0;
-	mm->deferring = false;
-	return ret;
+	if (defer_install(pr, v, &m, fresh))
+		return 0;
+	mm_flush_installs(pr); /* the address space changes in the order the calls made */
+	int ret = cv_as_map(pr->vm->as, m.addr, m.fd, m.offset, m.len, m.access, false);
+	if (ret == 0 && v->host && v->host->priv && !mm->deferring)
+		fs_dev_mapped(pr->s, v->host->dev); /* (known from now on: mm_defer.c) */
+	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
 
 int vma_install(struct process *pr, const struct vma *v)
 {
-	struct cv_as_mapping m;
-	if (!vma_mapping(pr, v, &m))
-		return 0;
-	if (defer_install(&pr->vm->mm, &m))
-		return 0;
-	int ret = cv_as_map(pr->vm->as, m.addr, m.fd, m.offset, m.len, m.access, false);
-	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
+	return install(pr, v, false);
 }
 
 int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n)
 {
+	mm_flush_installs(pr);
 	int ret = cv_as_map_many(pr->vm->as, m, n, NULL);
 	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
 }
@@ -240,15 +209,6 @@ uint64_t mm_find_gap(const struct process *pr, uint64_t len)
 	return top >= pr->s->caps.min_user_addr + len ? top - len : 0;
 }
 
-/* Does any VMA in [start, end) have something installed in the address space? */
-static bool installed_in(const struct mm *mm, uint64_t start, uint64_t end)
-{
-	for (size_t i = vma_find(mm, start); i < mm->n && mm->v[i].start < end; i++)
-		if (!mm->v[i].lazy)
-			return true;
-	return false;
-}
-
 /* Map VMA @v (its backing ours) at @addr or a free gap; the backing is dropped on failure. */
 static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, struct vma v, uint64_t *out)
 {
@@ -263,12 +223,15 @@ static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, 
 		/* Nothing is installed for unpopulated memory: what it replaces must go from the address space.
 		 * The address space changes first: if it refuses, the old VMAs (and their pages, still
 		 * installed) stay the process's, never freed while mapped. */
-		bool clear = v.lazy && installed_in(mm, addr, v.end);
-		ret = !v.lazy ? vma_install(pr, &v)
-			      : clear && (mm_flush_installs(pr) < 0 || cv_as_unmap(pr->vm->as, addr, len) < 0) ? -ENOMEM : 0;
+		bool installed = installed_here(mm, addr, v.end);
+		if (!v.lazy)
+			ret = install(pr, &v, !installed);
+		else if (installed || (mm_deferred_overlaps(mm, addr, v.end) && defer_trim(pr, addr, v.end) < 0))
+			ret = as_unmap(pr, addr, len) < 0 ? -ENOMEM : 0;
+		else
+			ret = 0; /* nothing there, or only installs held back, now without this range */
 		if (ret == 0 && mm_remove_range(pr, addr, v.end) < 0) { /* (not with the room reserved) */
-			mm_flush_installs(pr);
-			cv_as_unmap(pr->vm->as, addr, len);
+			as_unmap(pr, addr, len);
 			ret = -ENOMEM;
 		}
 	}
@@ -356,6 +319,8 @@ static int map_host(struct process *pr, uint64_t addr, uint64_t len, unsigned ac
 		}
 		h->dev = st->st_dev;
 		h->ino = st->st_ino;
+		struct statfs sf; /* (per descriptor, not per device: a bind mount may add noexec) */
+		h->noexec = shared || fstatfs(h->fd, &sf) < 0 || (sf.f_flags & ST_NOEXEC);
 	}
 	int ret = mm_map_backing(pr, addr, len, access, fixed, shared, !shared, h, foff, out);
 	if (ret == 0 && !shared)
@@ -421,7 +386,8 @@ int mm_set_bus(struct process *pr, uint64_t start, uint64_t end)
 	struct mm *mm = &pr->vm->mm;
 	if (start >= end)
 		return 0;
-	if ((installed_in(mm, start, end) && cv_as_unmap(pr->vm->as, start, end - start) < 0) ||
+	if ((installed_here(mm, start, end) && as_unmap(pr, start, end - start) < 0) ||
+	    (mm_deferred_overlaps(mm, start, end) && defer_trim(pr, start, end) < 0 && as_unmap(pr, start, end - start) < 0) ||
 	    vma_split_at(mm, start) < 0 || vma_split_at(mm, end) < 0)
 		return -ENOMEM;
 	size_t i = vma_find(mm, start);
@@ -507,9 +473,10 @@ int mm_unmap(struct process *pr, uint64_t addr, uint64_t len)
 		return 0;
 	if (end - addr >= RSS_MEASURE_UNMAP)
 		mm_rss_peak(pr); /* a large free may end a peak getrusage would not see otherwise */
-	int ret = mm_flush_installs(pr);
-	if (ret == 0 && installed_in(&pr->vm->mm, addr, end))
-		ret = cv_as_unmap(pr->vm->as, addr, end - addr);
+	int ret = 0;
+	if (installed_here(&pr->vm->mm, addr, end) ||
+	    (mm_deferred_overlaps(&pr->vm->mm, addr, end) && defer_trim(pr, addr, end) < 0))
+		ret = as_unmap(pr, addr, end - addr);
 	if (ret < 0)
 		return ret == -EINVAL ? -EINVAL : -ENOMEM;
 	return mm_remove_range(pr, addr, end);
@@ -591,7 +558,7 @@ int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
 			return -ENOMEM;
 		v->mf_off = off;
 		v->lazy = false;
-		if (vma_install(pr, v) < 0) {
+		if (install(pr, v, true) < 0) { /* (nothing is installed in unpopulated memory) */
 			cv_memfile_decref(pr->s->mf, off, hi - lo);
 			v->lazy = true;
 			return -ENOMEM;

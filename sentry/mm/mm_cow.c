@@ -149,7 +149,10 @@ int mm_fault(struct process *pr, uint64_t addr, unsigned access)
 	int resolved = MM_FAULT_REAL;
 	pthread_mutex_lock(&pr->vm->lock);
 	size_t i = vma_find(mm, addr);
-	if (i < mm->n && mm->v[i].start <= addr) {
+	if (mm_deferred_overlaps(mm, page, page + PAGE)) {
+		/* An install held back (mm_defer.c): made now, the access is tried again */
+		resolved = mm_flush_installs(pr) == 0 ? MM_FAULT_FLUSHED : MM_FAULT_REAL;
+	} else if (i < mm->n && mm->v[i].start <= addr) {
 		struct vma *v = &mm->v[i];
 		/* x86 pages that can be written can be read */
 		unsigned allowed = v->access | ((v->access & CV_ACCESS_WRITE) ? CV_ACCESS_READ : 0);

@@ -25,6 +25,16 @@ bool vma_mapping(struct process *pr, const struct vma *v, struct cv_as_mapping *
 /* Several vma_mapping()s installed at once (one request to the stub where the platform can). */
 int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n);
 void hostmap_put(struct hostmap *h);
+/* mm_defer.c. Hold the install of @m (VMA @v's mapping) back if it may wait (@fresh: nothing is installed
+ * in its range); true if it was. */
+bool defer_install(struct process *pr, const struct vma *v, const struct cv_as_mapping *m, bool fresh);
+/* Is anything installed in [start, end)? Populated VMAs are, but where held-back installs cover them. */
+bool installed_here(const struct mm *mm, uint64_t start, uint64_t end);
+bool mm_deferred_overlaps(const struct mm *mm, uint64_t lo, uint64_t hi);
+/* [lo, hi), where nothing is installed, cut out of the held-back installs. 0 or -ENOMEM. */
+int defer_trim(struct process *pr, uint64_t lo, uint64_t hi);
+/* cv_as_unmap() after what is held back. */
+int as_unmap(struct process *pr, uint64_t addr, uint64_t len);
 /* Take / drop one reference to what backs @v (its memory-file pages, or its host file). */
 int vma_ref(struct process *pr, const struct vma *v);
 void vma_unref(struct process *pr, const struct vma *v);

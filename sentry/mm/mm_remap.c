@@ -82,7 +82,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 				v->file = false;
 				v->lazy = true;
 				v->bus = false;
-				if (cv_as_unmap(pr->vm->as, v->start, vlen) < 0) {
+				if (as_unmap(pr, v->start, vlen) < 0) {
 					free(moved);
 					return -ENOMEM;
 				}
@@ -95,7 +95,7 @@ static int move_vmas(struct process *pr, uint64_t old, uint64_t len, uint64_t de
 	} else {
 		memmove(&mm->v[i], &mm->v[j], (mm->n - j) * sizeof(struct vma));
 		mm->n -= k;
-		cv_as_unmap(pr->vm->as, old, len);
+		as_unmap(pr, old, len);
 	}
 	size_t at = vma_find(mm, dest);
 	memmove(&mm->v[at + k], &mm->v[at], (mm->n - at) * sizeof(struct vma));

@@ -47,8 +47,10 @@ void vm_put(struct sentry *s, struct vm *vm)
 	cv_as_release(vm->as);
 	for (size_t i = 0; i < mm->n; i++)
 		vma_release(s, &mm->v[i]);
+	mm_drop_deferred(s, mm); /* (after the release: a batch that failed may have left its pages mapped) */
 	free(mm->v);
 	free(mm->defer);
+	free(mm->defer_host);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	__atomic_sub_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
