@@ -6,10 +6,12 @@
 // Two users. An image being loaded (execve) holds every install back until it is complete
 // (mm_defer_installs .. mm_end_defer). And an application's mmap may hold back the install of a
 // mapping into a range where nothing is installed (a host file's, or one that joins a batch already
-// waiting), until the next thing that could see the difference: any other syscall of a task using this
-// memory (do_syscall), a fault in a held-back range (mm_fault), the sentry's own accesses through the
-// address space (mm_copy_in, mm_copy_out), and any other change of the address space, which goes after
-// the batch so that the address space changes in the order the calls made (vma_install, as_unmap).
+// waiting; its range is cut out of the entries before it), until the end of an mmap of writable memory
+// (sys_mmap: ld.so's data segment, written at once) or the next thing that could see the difference:
+// any other syscall of a task using this memory (do_syscall), a fault in a held-back range (mm_fault),
+// the sentry's own accesses through the address space (mm_copy_in, mm_copy_out), and any other change
+// of the address space, which goes after the batch so that the address space changes in the order the
+// calls made (vma_install, as_unmap).
 //
 // What keeps it safe:
 // - Only a range with nothing installed is held back (installed_here): a mapping replacing installed
