@@ -1094,6 +1094,10 @@ long fs_unlink(struct process *pr, int64_t dirfd, uint64_t upath, bool rmdir);
 long fs_rename(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags);
 long fs_link(struct process *pr, int64_t od, uint64_t op, int64_t nd, uint64_t np, uint64_t flags);
 long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags);
+/* chmod of host object @dirfd/@name (@name "": @dirfd itself, an O_PATH fd allowed), never through a
+ * symbolic link (EOPNOTSUPP for a link): fchmodat2, or on kernels without it (before 6.6) through the
+ * object's /proc/self/fd link. 0 or -errno. */
+int fs_chmod_nofollow(int dirfd, const char *name, mode_t mode);
 long fs_chown(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t uid, uint64_t gid, uint64_t flags);
 long fs_utimes(struct process *pr, int64_t dirfd, uint64_t upath, const struct timespec *ts, uint64_t flags);
 long fs_truncate(struct process *pr, uint64_t upath, int64_t len);

@@ -341,6 +341,29 @@ static long empty_path_fd(struct process *pr, uint64_t fd, uint64_t upath, int f
 	return *h < 0 ? -EBADF : !fs_fd_writable(pr, *h) ? -EROFS : 0;
 }
 
+int fs_chmod_nofollow(int dirfd, const char *name, mode_t mode)
+{
+	if (syscall(SYS_fchmodat2, dirfd, name, mode, name[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	/* Before Linux 6.6 (Debian 12's 6.1): the object opened without following a link, then changed
+	 * through its /proc/self/fd link, which names that object and nothing a path could be swapped for. */
+	int fd = name[0] ? openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : dirfd;
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int ret = fstat(fd, &st) < 0 ? -errno : S_ISLNK(st.st_mode) ? -EOPNOTSUPP : 0;
+	if (ret == 0) {
+		char link[32];
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ret = fchmodat(AT_FDCWD, link, mode, 0) < 0 ? -errno : 0;
+	}
+	if (fd != dirfd)
+		close(fd);
+	return ret;
+}
+
 /* chmod by the sandbox's credentials: the owner or CAP_FOWNER (EPERM); S_ISGID goes unless the
  * caller is in the file's group or has CAP_FSETID, silently, as Linux. @st: NULL to stat @h. */
 static long chmod_as(struct process *pr, int h, const struct stat *st, uint64_t mode, bool open_file)
@@ -354,8 +377,9 @@ static long chmod_as(struct process *pr, int h, const struct stat *st, uint64_t 
 	if ((mode & S_ISGID) && !perm_keeps_setgid(pr, h, st))
 		mode &= ~(uint64_t)S_ISGID;
 	/* fchmod(2) wants an open file (EBADF for O_PATH, as Linux); the path forms take the object */
-	long r = open_file ? fchmod(h, (mode_t)(mode & 07777)) : syscall(SYS_fchmodat2, h, "", (mode_t)(mode & 07777), AT_EMPTY_PATH);
-	return r < 0 ? -errno : 0;
+	if (!open_file)
+		return fs_chmod_nofollow(h, "", (mode_t)(mode & 07777));
+	return fchmod(h, (mode_t)(mode & 07777)) < 0 ? -errno : 0;
 }
 
 long fs_chmod(struct process *pr, int64_t dirfd, uint64_t upath, uint64_t mode, uint64_t flags)

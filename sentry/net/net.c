@@ -129,7 +129,7 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 		 * another thread might have put in its place. */
 		const char *name = strrchr(((struct sockaddr_un *)&ha.ss)->sun_path, '/');
 		if (name)
-			syscall(SYS_fchmodat2, ha.hold, name + 1, 0777 & ~(unsigned)t->proc->umask, AT_SYMLINK_NOFOLLOW);
+			fs_chmod_nofollow(ha.hold, name + 1, 0777 & ~(unsigned)t->proc->umask);
 		uc_bound(t->proc, h, ha.hold, name ? name + 1 : NULL, NULL, 0);
 	} else if (r == 0 && ha.ss.ss_family == AF_UNIX) {
 		uc_bound(t->proc, h, -1, NULL, (struct sockaddr_un *)&ha.ss, ha.len);
