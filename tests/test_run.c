@@ -277,6 +277,35 @@ PLATFORM_TEST_TIMEOUT(run_terminal_job_control, 120)
 	free(o.out);
 }
 
+/* On a kernel without fchmodat2 (before 6.6: Debian 12's 6.1) chmod still works: the sentry goes
+ * through the object's /proc/self/fd link. The host's fchmodat2 fails with ENOSYS here (a seccomp filter
+ * cvisor and all it starts inherit, tests/progs/nosyscall.c); chmod of a file, a directory and through
+ * a symbolic link, fchmod, and a bound unix socket's mode under a umask, compared with Linux. */
+PLATFORM_TEST(run_chmod_without_fchmodat2)
+{
+	static const char script[] =
+		"d=$(mktemp -d /tmp/cvt-chmod.XXXXXX) && cd $d && umask 022 && touch f && chmod 751 f && "
+		"stat -c %a f && mkdir s && chmod 705 s && stat -c %a s && ln -s f l && chmod 640 l && "
+		"stat -c %a f && python3 -c \"import os, socket; os.chmod('f', 0o604); print(oct(os.stat('f').st_mode & 0o777)); "
+		"fd = os.open('f', os.O_RDONLY); os.fchmod(fd, 0o611); print(oct(os.stat('f').st_mode & 0o777)); "
+		"os.umask(0o027); u = socket.socket(socket.AF_UNIX); u.bind('sock'); "
+		"print(oct(os.stat('sock').st_mode & 0o777))\"; cd / && rm -rf $d";
+	if (access("/usr/bin/python3", X_OK) != 0)
+		SKIP("python3 not installed");
+	static struct outcome native;
+	char *const nat[] = { "sh", "-c", (char *)script, NULL };
+	if (!native.out)
+		run_native("/bin/sh", nat, &native);
+	char *const box[] = { PROGS_DIR "/nosyscall", "452", BUILD_DIR "/cvisor", "run", "--platform",
+			      (char *)platform, "--", "/bin/sh", "-c", (char *)script, NULL };
+	struct outcome o;
+	run_native(PROGS_DIR "/nosyscall", box, &o);
+	EXPECT_EQ(o.status, 0);
+	if (o.len != native.len || memcmp(o.out, native.out, o.len) != 0)
+		HARNESS_FAIL(0, "chmod without fchmodat2 differs\n--- native\n%s\n--- cvisor\n%s", native.out, o.out);
+	free(o.out);
+}
+
 /* Entries of host directory @dir whose names start with @prefix. */
 static int count_entries(const char *dir, const char *prefix)
 {
