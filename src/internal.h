@@ -125,6 +125,9 @@ struct cv_platform_ops {
 	const int *host_syscalls;
 	int n_host_syscalls;
 	struct cv_platform_requirements req;
+	/* Optional: read what the backend must know of the host while the caller can still see it
+	 * (cv_platform_requirements(), called before a caller confines itself; probe and open too). */
+	void (*prepare)(void);
 	/* 0 if usable here, else -errno with a reason in why. */
 	int (*probe)(char *why, size_t whylen);
 	/* Fill p->caps (except xsave fields, set by the core) and p->priv. */

@@ -416,10 +416,11 @@ PLATFORM_TEST(run_ends_with_nothing_left)
 		char ns[64];
 		bool seen = sandbox_pidns(pid, ns, sizeof(ns));
 		EXPECT_TRUE(seen);
-		/* The sentry and its stubs (the shell and two sleeps are tasks in stubs). Only root reads a
-		 * stub's namespace: stubs are not dumpable; another user sees the sentry alone. */
+		/* The sentry and its stubs (the shell and two sleeps are tasks in stubs; kvm runs them in
+		 * the sentry's own threads). Only root reads a stub's namespace: stubs are not dumpable;
+		 * another user sees the sentry alone. */
 		if (seen)
-			EXPECT_GE(pidns_members(ns), geteuid() == 0 ? 3 : 1);
+			EXPECT_GE(pidns_members(ns), geteuid() == 0 && strcmp(platform, "kvm") != 0 ? 3 : 1);
 		struct outcome o;
 		collect(out, &o);
 		free(o.out);
@@ -436,6 +437,7 @@ PLATFORM_TEST(run_ends_with_nothing_left)
 PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 {
 	RUNP(PROGS_DIR "/forkcow", NULL);
+	RUNP(PROGS_DIR "/forkisolate", NULL); /* each side writes at once after fork; the other never sees it */
 	RUNP(PROGS_DIR "/mmapshared", NULL); /* MAP_SHARED file mappings are the file itself */
 	RUNP(PROGS_DIR "/vforkmem", NULL);   /* vfork's child writes the parent's memory; posix_spawn errors */
 	RUNP(PROGS_DIR "/vforkorphan", NULL); /* a vfork child outlives the parent whose memory it runs in */

@@ -33,6 +33,9 @@ struct cv_platform_requirements {
 
 /*
  * Fill *@req with what backend @name needs. Returns 0, -EINVAL (NULL args), -ENOENT (unknown name).
+ * The backend also reads here what it must know of the host (kvm: which hypervisor, from /sys/module)
+ * and keeps it for the process: a caller that confines itself before cv_platform_open() (a mount view
+ * without /sys) calls this first.
  */
 CV_API int cv_platform_requirements(const char *name, struct cv_platform_requirements *req);
 

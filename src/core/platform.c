@@ -42,6 +42,8 @@ CV_API int cv_platform_requirements(const char *name, struct cv_platform_require
 	const struct cv_platform_ops *ops = find_backend(name);
 	if (!ops)
 		return -ENOENT;
+	if (ops->prepare)
+		ops->prepare();
 	*req = ops->req;
 	return 0;
 }

@@ -3,6 +3,7 @@
 // of one VM; every syscall, fault and interrupt exits to the switching thread (see kvm_internal.h).
 #include <cpuid.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,7 @@
 #include <unistd.h>
 #include "kvm/kvm_internal.h"
 
-/* Does KVM shadow guest page tables here (so that it misses the host's writes to them)? PVM always;
- * kvm_amd without NPT, kvm_intel without EPT. */
+/* Is the module parameter at @path off? (missing: no) */
 static bool param_off(const char *path)
 {
 	char c = 'Y';
@@ -25,23 +25,51 @@ static bool param_off(const char *path)
 	return c == 'N' || c == '0';
 }
 
-static bool shadow_paging(void)
+/*
+ * What virtualizes /dev/kvm here, read from /sys/module once per process. cvisor run opens the
+ * platform inside its jail, whose mount view has no /sys: the facts are read when the caller asks for
+ * the backend's requirements (before it confines itself) and kept. Where /sys cannot be read at all
+ * the answer is the safe one: shadow paging (translations dropped on every narrowing, correct on any
+ * host, only slower) and ring-3 CPUID not trapped. Until 2026-12-06 the jailed sentry read "no
+ * shadow paging" on a PVM host and skipped every kvm_zap(): a parent kept writing through its old
+ * writable translation after fork, into the child's page (test run_fork_isolation_on_every_backend).
+ */
+static struct {
+	pthread_once_t once;
+	bool known, pvm, amd, intel, shadow;
+} host = { .once = PTHREAD_ONCE_INIT };
+
+static void host_read(void)
 {
-	return access("/sys/module/kvm_pvm", F_OK) == 0 || param_off("/sys/module/kvm_amd/parameters/npt") ||
-	       param_off("/sys/module/kvm_intel/parameters/ept");
+	host.known = access("/sys/module", F_OK) == 0;
+	host.pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
+	host.amd = access("/sys/module/kvm_amd", F_OK) == 0;
+	host.intel = access("/sys/module/kvm_intel", F_OK) == 0;
+	/* KVM shadows guest page tables (missing the host's writes to them): PVM always; kvm_amd
+	 * without NPT, kvm_intel without EPT */
+	host.shadow = !host.known || host.pvm || param_off("/sys/module/kvm_amd/parameters/npt") ||
+		      param_off("/sys/module/kvm_intel/parameters/ept");
+}
+
+static void kvm_prepare(void)
+{
+	pthread_once(&host.once, host_read);
 }
 
 /* What virtualizes this /dev/kvm: PVM emulates guest ring 0; kvm_amd/kvm_intel run it in hardware. */
 static const char *flavour(void)
 {
-	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+	kvm_prepare();
+	if (!host.known)
+		return "unknown hypervisor (no /sys/module here): shadow paging assumed";
+	if (host.pvm)
 		return "PVM: guest ring 0 is emulated (slow exits; a correctness target), shadow paging";
-	if (access("/sys/module/kvm_amd", F_OK) == 0)
-		return shadow_paging() ? "hardware-virtualized (AMD SVM), shadow paging (npt off)"
-				       : "hardware-virtualized (AMD SVM), nested paging";
-	if (access("/sys/module/kvm_intel", F_OK) == 0)
-		return shadow_paging() ? "hardware-virtualized (Intel VMX), shadow paging (ept off)"
-				       : "hardware-virtualized (Intel VMX), EPT";
+	if (host.amd)
+		return host.shadow ? "hardware-virtualized (AMD SVM), shadow paging (npt off)"
+				   : "hardware-virtualized (AMD SVM), nested paging";
+	if (host.intel)
+		return host.shadow ? "hardware-virtualized (Intel VMX), shadow paging (ept off)"
+				   : "hardware-virtualized (Intel VMX), EPT";
 	return "hardware-virtualized";
 }
 
@@ -139,7 +167,8 @@ static int kvm_open(struct cv_platform *p)
 	kp->int80 = host_runs_int80();
 	kp->umip = host_umip_on();
 	kp->vsyscall = host_has_vsyscall();
-	kp->shadow = shadow_paging();
+	kvm_prepare();
+	kp->shadow = host.shadow;
 	kp->xcr0 = p->caps.xfeatures;
 	ret = kvm_mem_init(kp);
 	if (ret < 0)
@@ -157,7 +186,7 @@ static int kvm_open(struct cv_platform *p)
 	p->caps.has_global_membarrier = host_membarrier_probe() == 0;
 	p->caps.owns_page_tables = true;
 	/* hardware intercepts every guest CPUID; PVM leaves ring 3's alone */
-	p->caps.cpuid_faulting = access("/sys/module/kvm_pvm", F_OK) != 0;
+	p->caps.cpuid_faulting = host.known && !host.pvm;
 	p->caps.compat_syscalls = kp->int80;
 	p->caps.thread_bound_state = false;
 	return 0;
@@ -178,6 +207,7 @@ const struct cv_platform_ops cv_kvm_ops = {
 	.host_syscalls = host_syscalls,
 	.n_host_syscalls = sizeof(host_syscalls) / sizeof(host_syscalls[0]),
 	.req = { .device = "/dev/kvm" },
+	.prepare = kvm_prepare,
 	.probe = kvm_probe,
 	.open = kvm_open,
 	.close = kvm_close,
