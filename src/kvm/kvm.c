@@ -169,6 +169,7 @@ static int kvm_open(struct cv_platform *p)
 	kp->vsyscall = host_has_vsyscall();
 	kvm_prepare();
 	kp->shadow = host.shadow;
+	kp->pvm = host.pvm;
 	kp->xcr0 = p->caps.xfeatures;
 	ret = kvm_mem_init(kp);
 	if (ret < 0)

@@ -77,6 +77,7 @@ struct kvm_plat {
 	bool umip;              /* the host kernel keeps CR4.UMIP: so does the guest (where the policy has it) */
 	uint64_t xcr0;
 	uint32_t phys_bits;
+	bool pvm;               /* the host's KVM is PVM (guest ring 0 emulated; its own trap quirks) */
 	bool shadow;            /* KVM shadows the guest's page tables (PVM, npt/ept off): see kvm_zap() */
 	void *zap_page;
 

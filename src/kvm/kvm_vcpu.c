@@ -687,9 +687,29 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 	case 4:
 		set_signal(exit, vec == 3 ? SIGTRAP : SIGSEGV, SI_KERNEL, 0);
 		break;
-	case 6:
+	case 6: {
+		/* PVM delivers a software `int N` as #UD at the instruction, whatever the gate. `cd NN` is
+		 * never #UD on hardware: give what the gate gives there (an application rewriting the bytes
+		 * meanwhile only picks which of these answers it gets). */
+		uint8_t b[2];
+		if (as_read_raw(as, rip, b, 2) == 2 && b[0] == 0xcd) {
+			r->eflags &= ~0x10000ull; /* RF: a fault's, not the int's */
+			if (b[1] == 0x80 && v->kp->int80) {
+				r->rip = rip + 2;
+				r->orig_rax = r->rax;
+				exit->reason = CV_EXIT_SYSCALL;
+				exit->syscall_flags = CV_SYSCALL_COMPAT;
+			} else if (b[1] == 3 || b[1] == 4) { /* user gates: traps, reported after it */
+				r->rip = rip + 2;
+				set_signal(exit, b[1] == 3 ? SIGTRAP : SIGSEGV, SI_KERNEL, 0);
+			} else {
+				set_signal(exit, SIGSEGV, SI_KERNEL, 0); /* #GP at the int, as Linux reports it */
+			}
+			break;
+		}
 		set_signal(exit, SIGILL, ILL_ILLOPN, rip);
 		break;
+	}
 	case 16:
 	case 19: {
 		int ret = kvm_ctx_pull(ctx);
@@ -699,14 +719,20 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		break;
 	}
 	case 17:
-		set_signal(exit, SIGBUS, BUS_ADRALN, rip);
+		set_signal(exit, SIGBUS, BUS_ADRALN, 0); /* Linux gives no address for #AC */
 		break;
 	case 11:
 	case 12:
 		set_signal(exit, SIGBUS, SI_KERNEL, 0);
 		break;
 	case 13:
-		if ((err & 3) == 2) { /* a software `int N` at a gate the application may not use */
+		if (err == 0 && v->kp->pvm) { /* PVM: some `int N` come as #GP(0) after the instruction */
+			uint8_t b[2];
+			if (as_read_raw(as, rip - 2, b, 2) == 2 && b[0] == 0xcd && b[1] != 3 && b[1] != 4 && b[1] != 0x80) {
+				r->rip = rip - 2;
+				r->eflags &= ~0x10000ull;
+			}
+		} else if ((err & 3) == 2) { /* a software `int N` at a gate the application may not use */
 			/* Linux's rip is the int instruction, as hardware reports it with error code N*8+2.
 			 * QEMU's emulated SVM (kvm-tcg) gives N*16+2 and the next instruction: accept both. */
 			uint8_t b[2];
@@ -722,11 +748,25 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 			/* PVM: a ring-3 syscall jumped to LSTAR without entering ring 0 */
 			uint8_t insn[2];
 			if (as_read_raw(as, r->rcx - 2, insn, 2) == 2 && insn[0] == 0x0f && insn[1] == 0x05) {
+				/* the flags as the syscall found them (R11), not the fault's (masked, RF) */
 				r->rip = r->rcx;
+				r->eflags = r->r11;
 				r->orig_rax = r->rax;
 				exit->reason = CV_EXIT_SYSCALL;
 				return 0;
 			}
+		}
+		uint8_t sc[2];
+		if ((rip == KVM_CSTAR && (err & 0x10)) ||
+		    (v->kp->pvm && !(err & 4) && as_read_raw(as, r->rcx - 2, sc, 2) == 2 && sc[0] == 0x0f && sc[1] == 0x05)) {
+			/* PVM: a syscall in 32-bit code, jumped to CSTAR in ring 3, or failed in its own
+			 * delivery (a supervisor-mode fault, which nothing of ours in ring 0 makes; the frame
+			 * is not the syscall's): reported as decode_exit does on hardware */
+			r->rip = r->rcx;
+			r->eflags = r->r11;
+			r->cs = CV_USER32_CS;
+			set_signal(exit, SIGILL, ILL_ILLOPN, 0);
+			return 0;
 		}
 		if ((err & 0x10) && v->kp->vsyscall && (cr2 == VSYSCALL_ADDR || cr2 == VSYSCALL_ADDR + 0x400 || cr2 == VSYSCALL_ADDR + 0x800) &&
 		    rip == cr2) {
@@ -760,7 +800,13 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 			exit->syscall_flags = CV_SYSCALL_COMPAT;
 			break;
 		}
-		if (vec == 2 || vec == 8 || vec == 18) {
+		uint8_t b[2];
+		if (vec < 256 && as_read_raw(as, rip - 2, b, 2) == 2 && b[0] == 0xcd && b[1] == vec) {
+			/* PVM delivers some software `int N` (N a reserved exception vector) through vector
+			 * N, after the instruction: Linux's #GP reports it at the int */
+			r->rip = rip - 2;
+			r->eflags &= ~0x10000ull;
+		} else if (vec == 2 || vec == 8 || vec == 18) {
 			cv_debug("kvm: vector %d from the application", vec);
 			return -EIO;
 		}
