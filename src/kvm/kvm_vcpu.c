@@ -712,7 +712,8 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 	}
 	case 16:
 	case 19: {
-		int ret = kvm_ctx_pull(ctx);
+		/* the state is in @v, whose lock we hold (kvm_ctx_pull() would wait for it forever) */
+		int ret = v->fp_owner == ctx ? fp_evict(v) : 0;
 		if (ret < 0)
 			return ret;
 		set_signal(exit, SIGFPE, fpu_code(ctx->state.xsave, vec == 19), rip);
