@@ -660,6 +660,22 @@ static int absent_page(struct cv_ctx *ctx, struct cv_as *as, uint64_t addr, int 
 	return ret;
 }
 
+/*
+ * PVM: a ring-3 syscall jumps to LSTAR without entering ring 0; it is the syscall if the two bytes
+ * before RCX are one (an application that jumps there itself only makes a syscall request of its own).
+ */
+static bool pvm_syscall(struct cv_as *as, struct cv_regs *r, struct cv_exit *exit)
+{
+	uint8_t insn[2];
+	if (as_read_raw(as, r->rcx - 2, insn, 2) != 2 || insn[0] != 0x0f || insn[1] != 0x05)
+		return false;
+	r->rip = r->rcx;
+	r->eflags = r->r11; /* the flags as the syscall found them, not the fault's (masked, RF) */
+	r->orig_rax = r->rax;
+	exit->reason = CV_EXIT_SYSCALL;
+	return true;
+}
+
 /* An exception (vector @vec) the application took: its frame is on the vCPU's ring-0 stack. */
 static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *as, int vec, struct cv_exit *exit)
 {
@@ -727,6 +743,8 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		set_signal(exit, SIGBUS, SI_KERNEL, 0);
 		break;
 	case 13:
+		if (rip == KVM_LSTAR && v->kp->pvm && pvm_syscall(as, r, exit))
+			return 0; /* PVM at times lets ring 3 fetch the entry page: its hlt is the #GP */
 		if (err == 0 && v->kp->pvm) { /* PVM: some `int N` come as #GP(0) after the instruction */
 			uint8_t b[2];
 			if (as_read_raw(as, rip - 2, b, 2) == 2 && b[0] == 0xcd && b[1] != 3 && b[1] != 4 && b[1] != 0x80) {
@@ -745,18 +763,8 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		set_signal(exit, SIGSEGV, SI_KERNEL, 0);
 		break;
 	case 14: {
-		if (rip == KVM_LSTAR && (err & 0x10)) {
-			/* PVM: a ring-3 syscall jumped to LSTAR without entering ring 0 */
-			uint8_t insn[2];
-			if (as_read_raw(as, r->rcx - 2, insn, 2) == 2 && insn[0] == 0x0f && insn[1] == 0x05) {
-				/* the flags as the syscall found them (R11), not the fault's (masked, RF) */
-				r->rip = r->rcx;
-				r->eflags = r->r11;
-				r->orig_rax = r->rax;
-				exit->reason = CV_EXIT_SYSCALL;
-				return 0;
-			}
-		}
+		if (rip == KVM_LSTAR && (err & 0x10) && pvm_syscall(as, r, exit))
+			return 0;
 		uint8_t sc[2];
 		if ((rip == KVM_CSTAR && (err & 0x10)) ||
 		    (v->kp->pvm && !(err & 4) && as_read_raw(as, r->rcx - 2, sc, 2) == 2 && sc[0] == 0x0f && sc[1] == 0x05)) {
@@ -925,6 +933,8 @@ again:;
 				break;
 			}
 			save_regs(v, ctx, g->rip, g->rsp, g->rflags, v->run->s.regs.sregs.cs.selector);
+			if (g->rip == KVM_LSTAR && kp->pvm && pvm_syscall(as, &ctx->state.regs, exit))
+				break; /* caught between PVM's jump to LSTAR and its fault there: the syscall */
 			if (atomic_exchange(&v->kicked, 0)) { /* cv_ctx_interrupt() or preempt_all */
 				atomic_store(&ctx->irq_pending, 0);
 				exit->reason = CV_EXIT_INTERRUPT;
