@@ -87,9 +87,38 @@ int count_fds(void)
 	return count_dir("/proc/self/fd") - 1; /* minus the directory's own fd */
 }
 
+/* Is task @tid of this process a worker the kernel made (PF_USER_WORKER: KVM's NX-huge-page recovery
+ * since Linux 6.13, vhost, io_uring), which comes and goes with a VM, not with our code? */
+static bool kernel_worker(const char *tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	unsigned long flags = 0;
+	/* after the name: state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & 0x4000; /* PF_USER_WORKER */
+}
+
 int count_threads(void)
 {
-	return count_dir("/proc/self/task");
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && !kernel_worker(de->d_name))
+			n++;
+	closedir(d);
+	return n;
 }
 
 int count_threads_settled(int want)
