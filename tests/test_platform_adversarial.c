@@ -132,6 +132,13 @@ static void check_as(struct guest *g, uint8_t *code, const char *name, const uin
 	struct outcome got = boxed(g, code, bytes, n, &sys);
 	if (sys && bytes[0] == 0xcd && bytes[1] == 0x80)
 		return; /* int $0x80: offered to the caller as a 32-bit syscall (include/cvisor/ctx.h) */
+	if (bytes[0] == 0xcd && bytes[1] == 0x1a && strcmp(current_platform, "kvm") == 0 &&
+	    access("/sys/module/kvm_pvm", F_OK) == 0 && !sys && got.signo == SIGILL && got.rip == 32) {
+		/* PVM (measured 2026-12-06) runs int $0x1a from ring 3 as if it were not there: no exit
+		 * at all, the context runs on to the ud2 after it. Nothing reaches the host; docs/kvm.md. */
+		printf("  int $0x1a: PVM does not deliver it (the context ran on to the next fault)\n");
+		return;
+	}
 	if (noncanon && !sys && got.signo == SIGSEGV && got.code == SI_KERNEL && got.addr == 0 && got.rip == want.rip)
 		return;
 	if (sys || got.signo != want.signo || got.code != want.code || got.addr != want.addr || got.rip != want.rip)

@@ -204,7 +204,7 @@ PLATFORM_TEST(run_no_sentry_proc)
 }
 
 /* The project's own guest programs (tests/progs, built into PROGS_DIR). */
-PLATFORM_TEST(run_threads_futexes_signals)
+PLATFORM_TEST_TIMEOUT(run_threads_futexes_signals, 90) /* fdkinds alone waits ~7 s, natively too */
 {
 	RUNP(PROGS_DIR "/threads", NULL);
 	RUNP(PROGS_DIR "/signals", NULL); /* handlers, altstack, masks, fault recovery, SIGCHLD, kill, abort */
