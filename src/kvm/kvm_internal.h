@@ -134,6 +134,7 @@ struct kvm_ctx {
 	struct kvm_vcpu *fp_vcpu;       /* holds this context's XSAVE state, or NULL (under its lock) */
 	struct kvm_vcpu *last;          /* the vCPU it ran on last (a hint) */
 	uint64_t zapped_at;             /* the fault address a shadow zap was last retried for, + 1 */
+	uint64_t stray_at;              /* the rip a stray PVM entry fault was last run on from, + 1 */
 };
 
 static inline struct kvm_plat *kvm_plat(struct cv_platform *p)
