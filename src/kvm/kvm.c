@@ -32,7 +32,7 @@ static bool param_off(const char *path)
  * the answer is the safe one: shadow paging (translations dropped on every narrowing, correct on any
  * host, only slower) and ring-3 CPUID not trapped. Until 2026-12-06 the jailed sentry read "no
  * shadow paging" on a PVM host and skipped every kvm_zap(): a parent kept writing through its old
- * writable translation after fork, into the child's page (test run_fork_isolation_on_every_backend).
+ * writable translation after fork, into the child's page (tests/progs/forkisolate.c).
  */
 static struct {
 	pthread_once_t once;
