@@ -766,7 +766,8 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 		if (rip == KVM_LSTAR && (err & 0x10) && pvm_syscall(as, r, exit))
 			return 0;
 		struct kvm_ctx *kc = ctx->priv;
-		if (v->kp->pvm && (cr2 == KVM_LSTAR || cr2 == KVM_CSTAR) && rip != cr2 && kc->stray_at != rip + 1) {
+		if (v->kp->pvm && (err & 0x10) && (cr2 == KVM_LSTAR || cr2 == KVM_CSTAR) && rip != cr2 &&
+		    kc->stray_at != rip + 1) {
 			/* PVM, rarely, while signals interrupt a busy loop (measured 2026-12-06: ~1 run in 50
 			 * of tests/progs/timers.c): an instruction fetch fault at the entry page framed at an
 			 * application address that fetched nothing of the kind. The frame holds the context
