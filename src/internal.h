@@ -158,6 +158,9 @@ struct cv_platform_ops {
 	 * soon. Async-signal-safe; may hit a context that already stopped (spurious interrupts are ok).
 	 */
 	void (*kick)(struct cv_platform *p, uint64_t target);
+	/* Optional: the CPUID policy was replaced (cv_platform_set_cpuid); a backend that answers CPUID
+	 * from a copy of it stops. */
+	void (*cpuid_changed)(struct cv_platform *p);
 	int (*ctx_pull)(struct cv_ctx *ctx);
 	int (*ctx_sleep)(struct cv_ctx *ctx);
 	void (*ctx_idle)(struct cv_ctx *ctx); /* optional: cv_ctx_idle()'s hint */

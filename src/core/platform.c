@@ -220,6 +220,8 @@ CV_API int cv_platform_set_cpuid(struct cv_platform *p, const struct cv_cpuid_en
 	p->old_cpuid = grown;
 	p->old_cpuid[p->n_old_cpuid++] = atomic_exchange(&p->cpuid, pol);
 	pthread_mutex_unlock(&p->lock);
+	if (p->ops->cpuid_changed)
+		p->ops->cpuid_changed(p);
 	return 0;
 }
 

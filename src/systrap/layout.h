@@ -34,6 +34,8 @@
 
 #define ST_PAGE 4096
 
+#define ST_CPUID_MAX 256        /* CPUID policy entries the stub can answer from (st_globals) */
+#define ST_CPUID_SIGNIFICANT 1u /* st_cpuid.flags: the subleaf matters (CV_CPUID_SIGNIFICANT_INDEX) */
 #define ST_CODE_OFF 0x0
 #define ST_CODE_MAX 0x4000     /* the blob must fit here (checked at platform open) */
 #define ST_GLOBALS_OFF 0x4000
@@ -199,6 +201,14 @@ struct st_globals {
 	int32_t patch_fd;          /* the patch file (source stub maps the table), -1: no patching */
 	uint32_t pad1;
 	uint64_t tramp;            /* stub address of trampoline 0 */
+	/* The platform's CPUID policy when the source was forked (where CPUID faults): a stub thread
+	 * answers an application's CPUID from it without a trip to the sentry while the address space's
+	 * request page says the policy is still this one (st_request.cpuid_local). */
+	uint32_t cpuid_n;          /* entries, sorted by (leaf, subleaf); 0: never answered here */
+	uint32_t pkeys;            /* protection keys are on: reading an execute-only page needs PKRU 0 */
+	struct st_cpuid {
+		uint32_t leaf, subleaf, flags, eax, ebx, ecx, edx;
+	} cpuid[ST_CPUID_MAX];
 };
 
 /* What the sentry asks the syscall thread to do; read-only in the stub. */
@@ -211,6 +221,7 @@ struct st_request {
 		uint64_t nr;
 		uint64_t args[6];
 	} batch[ST_BATCH_MAX];     /* ST_OP_BATCH */
+	uint32_t cpuid_local;      /* 1: st_globals.cpuid is the platform's policy (the sentry clears it) */
 };
 
 #define ST_CACHELINE 64

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <asm/prctl.h>
+#include <cpuid.h>
 #include "arch/x86_64/arch.h"
 #include "systrap/systrap_internal.h"
 
@@ -66,6 +67,34 @@ static int map_window(struct st_platform *sp)
 	}
 	cv_log(CV_LOG_ERROR, "systrap: no free range for the stub window in the top of the address space");
 	return -ENOMEM;
+}
+
+/*
+ * The CPUID policy into the globals, for the stub threads to answer an application's CPUID from
+ * (handler.c, cpuid_here): where CPUID faults and the whole default policy fits. The sentry's own
+ * answer (stub_emulate_cpuid) stays for everything else, and for every CPUID once the policy is
+ * replaced (st_cpuid_changed).
+ */
+static void cpuid_table(struct cv_platform *p, struct st_globals *g)
+{
+	struct st_platform *sp = st_platform(p);
+	_Static_assert(ST_CPUID_SIGNIFICANT == CV_CPUID_SIGNIFICANT_INDEX, "one meaning of the flag");
+	if (!sp->cpuid_faulting)
+		return;
+	struct cv_cpuid_entry e;
+	platform_cpuid(p, 0, 0, &e); /* builds the default policy */
+	struct x86_cpuid_policy *pol = atomic_load(&p->cpuid);
+	size_t n = 0;
+	const struct cv_cpuid_entry *all = x86_cpuid_policy_entries(pol, &n);
+	if (!all || n > ST_CPUID_MAX)
+		return;
+	for (size_t i = 0; i < n; i++)
+		g->cpuid[i] = (struct st_cpuid){ all[i].leaf, all[i].subleaf, all[i].flags, all[i].eax,
+						 all[i].ebx, all[i].ecx, all[i].edx };
+	unsigned a, b, c = 0, d;
+	g->pkeys = __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((c >> 4) & 1); /* OSPKE */
+	g->cpuid_n = (uint32_t)n;
+	atomic_store(&sp->cpuid_local, true);
 }
 
 /* Code, globals and the source channel into the reserved window. */
@@ -309,6 +338,7 @@ int st_stub_setup(struct cv_platform *p)
 	g->sud = host_has_sud();
 	g->zero_mask = 0;
 	g->full_mask = ~0ull;
+	cpuid_table(p, g);
 	for (unsigned i = 0; i < ST_MAX_THREADS; i++) {
 		g->alt[i].sp = sp->base + sp->alt_off + i * ST_ALT_SIZE;
 		g->alt[i].flags = 0;

@@ -236,7 +236,29 @@ static int st_as_new(struct cv_as *as)
 	}
 	sas->as = as;
 	as->priv = sas;
+	/* The stubs answer CPUID from the globals while that is the policy; set after publishing in
+	 * as_table and checked again, so a concurrent st_cpuid_changed() either finds it or is seen. */
+	if (atomic_load(&sp->cpuid_local)) {
+		__atomic_store_n(&sas->req->cpuid_local, 1, __ATOMIC_SEQ_CST);
+		if (!atomic_load(&sp->cpuid_local))
+			__atomic_store_n(&sas->req->cpuid_local, 0, __ATOMIC_SEQ_CST);
+	}
 	return 0;
+}
+
+/* The CPUID policy was replaced: from now on every CPUID goes to the sentry's answer. */
+void st_cpuid_changed(struct cv_platform *p)
+{
+	struct st_platform *sp = st_platform(p);
+	if (!atomic_exchange(&sp->cpuid_local, false))
+		return;
+	atomic_fetch_add(&sp->kickers, 1); /* (a release waits for it before freeing what it reads) */
+	for (int i = 0; i < ST_AS_TABLE; i++) {
+		struct st_as *sas = atomic_load(&sp->as_table[i]);
+		if (sas)
+			__atomic_store_n(&sas->req->cpuid_local, 0, __ATOMIC_SEQ_CST);
+	}
+	atomic_fetch_sub(&sp->kickers, 1);
 }
 
 static int as_syscall(struct cv_as *as, long nr, const uint64_t args[6], long *res)
@@ -420,6 +442,7 @@ const struct cv_platform_ops cv_systrap_ops = {
 	.ctx_release = st_ctx_release,
 	.ctx_switch = st_ctx_switch,
 	.kick = st_kick,
+	.cpuid_changed = st_cpuid_changed,
 	.ctx_pull = st_ctx_pull,
 	.ctx_sleep = st_ctx_sleep,
 	.ctx_idle = st_ctx_idle,

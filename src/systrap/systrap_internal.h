@@ -31,6 +31,7 @@ struct st_platform {
 	int sentry_pid;
 	int ncpu;
 	bool cpuid_faulting;
+	atomic_bool cpuid_local;        /* the stubs answer CPUID from the globals' table (stubproc.c) */
 	uint64_t tsc_per_us;
 
 	/* the source stub and its channel (B + ST_SHM_OFF, a private memfd) */
@@ -130,6 +131,8 @@ struct st_ctx {
 };
 
 #define ST_NO_NR 0xffffffffu
+
+void st_cpuid_changed(struct cv_platform *p);
 
 static inline struct st_platform *st_platform(struct cv_platform *p)
 {

@@ -19,6 +19,7 @@ typedef uint8_t u8;
 #define SIGSEGV 11
 #define SIGCHLD 17
 #define SIGSYS 31
+#define SI_KERNEL 0x80
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 #define ARCH_SET_GS 0x1001
@@ -400,6 +401,69 @@ static u32 run_next(const struct st_globals *g, struct st_thread *t, u32 frame_c
 	}
 }
 
+/* The policy's answer for @leaf/@subleaf, as x86_cpuid_policy_lookup() gives it: a leaf-wide entry
+ * (at subleaf 0, first of its leaf), else the exact one; NULL: none (zeroes). */
+static const struct st_cpuid *cpuid_entry(const struct st_globals *g, u32 leaf, u32 subleaf)
+{
+	u32 n = g->cpuid_n, lo = 0, hi = n;
+	while (lo < hi) { /* the first entry >= (leaf, 0) */
+		u32 mid = lo + (hi - lo) / 2;
+		if (g->cpuid[mid].leaf < leaf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (u32 i = lo; i < n && g->cpuid[i].leaf == leaf; i++) {
+		const struct st_cpuid *e = &g->cpuid[i];
+		if (i == lo && !(e->flags & ST_CPUID_SIGNIFICANT))
+			return e;
+		if (e->subleaf == subleaf)
+			return e;
+		if (e->subleaf > subleaf)
+			break;
+	}
+	return (const struct st_cpuid *)0;
+}
+
+/*
+ * A CPUID that faulted (CPUID faulting: #GP(0) at the instruction), answered here from the policy in
+ * the globals while the address space's request page says it is still the platform's, without a trip
+ * to the sentry: glibc's start-up runs dozens of them in every exec. Anything else that is not exactly
+ * that — another #GP, a prefixed CPUID, 32-bit code, a single step (TF), a policy changed since —
+ * goes to the sentry as before, which answers the same. The bytes at rip were just fetched as an
+ * instruction, so they are mapped; only another thread of the application unmapping them at this very
+ * moment makes the read fault, which ends the stub (signals are blocked here) as any tampering does.
+ */
+static bool cpuid_here(const struct st_globals *g, const u8 *info, struct k_ucontext *uc)
+{
+	struct k_sigcontext *mc = &uc->mc;
+	const struct st_request *rq = (const struct st_request *)(shm() + ST_REQ_FOFF);
+	if (!g->cpuid_n || !LOAD(&rq->cpuid_local) || mc->trapno != 13 || mc->err != 0 || mc->cs != USER_CS ||
+	    (mc->eflags & EFLAGS_TF) || *(const int *)(info + 8) != SI_KERNEL)
+		return false;
+	u64 rip = mc->rip;
+	if (rip >= (u64)st_base || rip + 2 > (u64)st_base) /* (canonical, below the window) */
+		return false;
+	u32 pkru = 0;
+	if (g->pkeys) { /* the handler runs with the kernel's default PKRU: an execute-only page is not readable */
+		__asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(pkru) : "c"(0) : "rdx"); /* rdpkru */
+		__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(0), "c"(0), "d"(0) : "memory"); /* wrpkru */
+	}
+	const volatile u8 *insn = (const volatile u8 *)rip;
+	bool is_cpuid = insn[0] == 0x0f && insn[1] == 0xa2;
+	if (g->pkeys)
+		__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(pkru), "c"(0), "d"(0) : "memory");
+	if (!is_cpuid)
+		return false;
+	const struct st_cpuid *e = cpuid_entry(g, (u32)mc->rax, (u32)mc->rcx);
+	mc->rax = e ? e->eax : 0;
+	mc->rbx = e ? e->ebx : 0;
+	mc->rcx = e ? e->ecx : 0;
+	mc->rdx = e ? e->edx : 0;
+	mc->rip = rip + 2;
+	return true;
+}
+
 /* The thread page a trap on alternate stack @sp belongs to (checked). */
 static struct st_thread *thread_of(const struct st_globals *g, u64 sp)
 {
@@ -499,6 +563,8 @@ void st_handler(int sig, u8 *info, struct k_ucontext *uc)
 		return;
 	}
 	u32 cur = current_ctx(t);
+	if (sig == SIGSEGV && !in_stub && !in_tramp && cpuid_here(g, info, uc))
+		return; /* the same context runs on */
 	if (in_stub) {
 		/* The stub's own code was running: the patched path (nothing else runs unblocked). */
 		if (sig == SIGCHLD) {
