@@ -8,10 +8,16 @@
 
 void guest_setup(struct guest *g, const char *platform, const void *code_start, const void *code_end)
 {
+	guest_setup_opts(g, platform, NULL, code_start, code_end);
+}
+
+void guest_setup_opts(struct guest *g, const char *platform, const struct cv_platform_opts *opts,
+		      const void *code_start, const void *code_end)
+{
 	size_t len = (size_t)((const uint8_t *)code_end - (const uint8_t *)code_start);
 	ASSERT_LE(len, GUEST_CODE_SIZE);
 	memset(g, 0, sizeof(*g));
-	ASSERT_OK(cv_platform_open(platform, NULL, &g->p));
+	ASSERT_OK(cv_platform_open(platform, opts, &g->p));
 	ASSERT_OK(cv_platform_caps(g->p, &g->caps));
 	ASSERT_OK(cv_memfile_new(NULL, &g->mf));
 	ASSERT_OK(cv_as_new(g->p, &g->as));

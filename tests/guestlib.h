@@ -30,6 +30,9 @@ struct guest {
  * GUEST_CODE_ADDR (RX), map the stack (RW), set rip and rsp. Any failure fails the test.
  */
 void guest_setup(struct guest *g, const char *platform, const void *code_start, const void *code_end);
+/* The same with the platform opened with @opts. */
+void guest_setup_opts(struct guest *g, const char *platform, const struct cv_platform_opts *opts,
+		      const void *code_start, const void *code_end);
 
 /* Release everything guest_setup() created (context, AS, memfile, platform). */
 void guest_teardown(struct guest *g);

@@ -4,10 +4,12 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "arch/x86_64/arch.h"
 #include "guestlib.h"
 
 GUEST_BLOB(g_spin);
@@ -186,6 +188,37 @@ PLATFORM_TEST(cpuid_trapped_and_emulated)
 	got = guest_cpuid(&g, 0, 0); /* not in the policy: zeroes, not the host's */
 	EXPECT_EQ(got.eax | got.ebx | got.ecx | got.edx, 0);
 	guest_teardown(&g);
+}
+
+/* CV_PLATFORM_CPUID_FAULTING_IF_NEEDED: CPUID faults only where the default policy hides something
+ * from applications; otherwise the guest's CPUID is the host's, and a policy set later changes only
+ * what cv_platform_cpuid() says. */
+PLATFORM_TEST(cpuid_faulting_if_needed)
+{
+	struct cv_platform_opts o = { .size = sizeof(o), .flags = CV_PLATFORM_CPUID_FAULTING_IF_NEEDED };
+	struct guest g;
+	guest_setup_opts(&g, platform, &o, g_cpuid_start, g_cpuid_end);
+	if (strcmp(platform, "kvm") == 0) { /* (accepted, ignored: the VM's CPUID costs nothing per switch) */
+		guest_teardown(&g);
+		return;
+	}
+	EXPECT_EQ(g.caps.cpuid_faulting, x86_cpuid_faulting_supported() && !x86_cpuid_default_is_host());
+	struct cv_cpuid_entry pol[] = { { .leaf = 0, .eax = 0x11, .ebx = 0x22, .ecx = 0x33, .edx = 0x44 } };
+	ASSERT_OK(cv_platform_set_cpuid(g.p, pol, 1));
+	struct cv_cpuid_entry got = guest_cpuid(&g, 0, 0), host;
+	host_cpuid(0, 0, &host);
+	if (g.caps.cpuid_faulting) {
+		EXPECT_EQ(got.eax, 0x11);
+		EXPECT_EQ(got.edx, 0x44);
+	} else { /* (leaf 0 is the same on every CPU) */
+		EXPECT_EQ(got.eax, host.eax);
+		EXPECT_EQ(got.ebx, host.ebx);
+		EXPECT_EQ(got.ecx, host.ecx);
+		EXPECT_EQ(got.edx, host.edx);
+	}
+	guest_teardown(&g);
+	EXPECT_EQ(cv_platform_open(platform, &(struct cv_platform_opts){ .size = sizeof(o), .flags = 1u << 30 }, &g.p),
+		  -EINVAL);
 }
 
 /* ---- interrupts ---- */

@@ -79,6 +79,16 @@ struct cv_platform_opts {
  * everything released before it. Ignored by the other backends.
  */
 #define CV_PLATFORM_STUB_POOL 16u
+/*
+ * ptrace, systrap: trap CPUID only where the default policy would answer an application differently
+ * from the host in something it can use (protection keys or AMX to hide, an XSAVE layout of another
+ * size); elsewhere applications execute CPUID natively and caps.cpuid_faulting is false, so a later
+ * cv_platform_set_cpuid() changes only cv_platform_cpuid()'s answers. Faulting costs the host a
+ * model-specific-register write at every context switch to and from a stub thread (~10 us each under
+ * some hypervisors: a fork+exec loop ran 1.4x slower for it) and a signal for each CPUID. kvm's
+ * CPUID is the VM's and costs nothing per switch: ignored there.
+ */
+#define CV_PLATFORM_CPUID_FAULTING_IF_NEEDED 32u
 
 /*
  * Open backend @name, or the best usable one when @name is NULL. @opts may be NULL.

@@ -492,6 +492,7 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	if (!opts->no_confine && (ret = confine_privileges(L->confined, err, sizeof(err))) < 0)
 		goto out;
 	struct cv_platform_opts popts = { .size = sizeof(popts), .flags = CV_PLATFORM_STUB_POOL |
+						CV_PLATFORM_CPUID_FAULTING_IF_NEEDED |
 						(opts->no_patch ? CV_PLATFORM_NO_SYSCALL_PATCHING : 0) };
 	if (L->device_fd >= 0) {
 		popts.flags |= CV_PLATFORM_DEVICE_FD;

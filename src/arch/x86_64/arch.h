@@ -110,6 +110,7 @@ void x86_cpuid_policy_free(struct x86_cpuid_policy *p);
  * a forked child, so the calling process's own setting never changes. Thread-safe.
  */
 bool x86_cpuid_faulting_supported(void);
+bool x86_cpuid_default_is_host(void);
 
 /* Whether @insn (@len bytes available) starts with CPUID: exactly 0F A2, no prefixes. */
 bool x86_insn_is_cpuid(const uint8_t *insn, size_t len);

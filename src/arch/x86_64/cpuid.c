@@ -373,6 +373,35 @@ int x86_cpuid_policy_default(struct x86_cpuid_policy **out)
 
 /* ---- CPUID faulting ---- */
 
+/*
+ * Whether the default policy answers an application as the host's CPUID does in everything it can act
+ * on: nothing hidden (no protection keys, no AMX, no XFD) and the user part of the XSAVE leaf (0xD
+ * sub-leaf 0) the platform's layout. What the policy still changes then is ring 0's alone (the
+ * supervisor components of 0xD sub-leaf 1 and above) and the all-zero answer past a topology leaf's
+ * last level, whose ECX[7:0] the host echoes: CPUID faulting would only cost (CV_PLATFORM_CPUID_
+ * FAULTING_IF_NEEDED).
+ */
+bool x86_cpuid_default_is_host(void)
+{
+	const struct x86_xsave_layout *l = x86_xsave_layout();
+	unsigned a, b, c, d;
+	if (!l->has_xsave || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return false;
+	if ((c & (CPUID7_0_ECX_PKU | CPUID7_0_ECX_OSPKE)) ||
+	    (d & (CPUID7_0_EDX_AMX_BF16 | CPUID7_0_EDX_AMX_TILE | CPUID7_0_EDX_AMX_INT8)))
+		return false;
+	if (a >= 1) {
+		__cpuid_count(7, 1, a, b, c, d);
+		if ((a & CPUID7_1_EAX_AMX_FP16) || (d & CPUID7_1_EDX_AMX_COMPLEX))
+			return false;
+	}
+	__cpuid_count(0xd, 0, a, b, c, d);
+	if ((a | (uint64_t)d << 32) != l->xfeatures || b != l->size || c != l->size)
+		return false;
+	__cpuid_count(0xd, 1, a, b, c, d);
+	return (a & ~CPUID_D1_EAX_KEEP) == 0;
+}
+
 /* arch_prctl(ARCH_SET_CPUID, 0) turns on CPUID faulting for the calling thread, and there is no way to
  * ask "would it work?" without doing it: the host probes' child tries (src/core/stubhost.c). */
 bool x86_cpuid_faulting_supported(void)
