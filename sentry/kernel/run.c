@@ -69,6 +69,7 @@ static int retry_fault(struct task *t, uint64_t addr, unsigned access)
 int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
+	mm_flush_installs(pr); /* a fork child's installs (mm_fork), before anything of it runs */
 	for (;;) {
 		struct cv_exit ex;
 		if (__atomic_load_n(&pr->s->paused, __ATOMIC_SEQ_CST))

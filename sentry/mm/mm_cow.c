@@ -252,10 +252,19 @@ int mm_fork(struct process *parent, struct process *child)
 	int ret = fork_vmas(parent, child, maps, &npm);
 	if (vma_install_many(parent, maps, npm) < 0)
 		ret = -ENOMEM;
+	struct hostmap **hosts = calloc(cm->n ? cm->n : 1, sizeof(*hosts));
 	for (size_t i = 0; ret == 0 && i < cm->n; i++)
-		ncm += vma_mapping(child, &cm->v[i], &maps[npm + ncm]);
-	if (ret == 0 && vma_install_many(child, maps + npm, ncm) < 0)
+		if (vma_mapping(child, &cm->v[i], &maps[npm + ncm])) {
+			if (hosts)
+				hosts[ncm] = cm->v[i].host;
+			ncm++;
+		}
+	/* The child's own thread makes them when it first runs (task_loop), beside whatever the parent
+	 * does next (a shell forks again before it waits); made here if they cannot wait. */
+	if (ret == 0 && !(hosts && mm_defer_fork(child, maps + npm, hosts, ncm)) &&
+	    vma_install_many(child, maps + npm, ncm) < 0)
 		ret = -ENOMEM;
+	free(hosts);
 	free(maps);
 	return ret;
 }

@@ -203,6 +203,24 @@ static void release_entries(struct process *pr, size_t n, bool keep)
 	}
 }
 
+bool mm_defer_fork(struct process *child, const struct cv_as_mapping *m, struct hostmap *const *hosts, size_t n)
+{
+	struct mm *mm = &child->vm->mm;
+	if (n == 0 || mm->ndefer != 0 || n > DEFER_MAX || defer_room(mm, n) < 0)
+		return false;
+	for (size_t k = 0; k < n; k++) {
+		if (entry_ref(child->s, hosts[k], m[k].offset, m[k].len) < 0) {
+			while (k-- > 0)
+				entry_unref(child->s, hosts[k], m[k].offset, m[k].len);
+			return false;
+		}
+		mm->defer[k] = m[k];
+		mm->defer_host[k] = hosts[k];
+	}
+	__atomic_store_n(&mm->ndefer, n, __ATOMIC_RELEASE);
+	return true;
+}
+
 int mm_flush_installs(struct process *pr)
 {
 	struct vm *vm = pr->vm;
