@@ -882,7 +882,8 @@ int mm_flush_installs(struct process *pr);
 /* A fork child's installs (@n mappings, @hosts[k] the host file of m[k] or NULL), held back for its
  * own thread to make when it first runs: the parent's clone does not wait for the child's stub. False:
  * not held back (the caller installs them). */
-bool mm_defer_fork(struct process *child, const struct cv_as_mapping *m, struct hostmap *const *hosts, size_t n);
+bool mm_defer_fork(struct process *child, const struct cv_as_mapping *m, struct hostmap *const *hosts,
+		   size_t n);
 int mm_end_defer(struct process *pr);
 /* Forget what is held back and kept, releasing its references (a memory no process uses any more, or
  * whose address space is emptied as a whole). */

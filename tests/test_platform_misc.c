@@ -136,6 +136,14 @@ static struct cv_cpuid_entry guest_cpuid(struct guest *g, uint32_t leaf, uint32_
 					.edx = (uint32_t)g->st->regs.rdx };
 }
 
+static void expect_same_cpuid(const struct cv_cpuid_entry *got, const struct cv_cpuid_entry *want)
+{
+	if (got->eax != want->eax || got->ebx != want->ebx || got->ecx != want->ecx || got->edx != want->edx)
+		HARNESS_FAIL(0, "leaf %#x/%u: guest %08x %08x %08x %08x, policy %08x %08x %08x %08x",
+			     want->leaf, want->subleaf, got->eax, got->ebx, got->ecx, got->edx, want->eax,
+			     want->ebx, want->ecx, want->edx);
+}
+
 PLATFORM_TEST(cpuid_trapped_and_emulated)
 {
 	struct guest g;
@@ -166,10 +174,7 @@ PLATFORM_TEST(cpuid_trapped_and_emulated)
 			for (size_t k = 0; k < sizeof(subs) / sizeof(subs[0]); k++) {
 				ASSERT_OK(cv_platform_cpuid(g.p, leaf, subs[k], &want));
 				got = guest_cpuid(&g, leaf, subs[k]);
-				if (got.eax != want.eax || got.ebx != want.ebx || got.ecx != want.ecx || got.edx != want.edx)
-					HARNESS_FAIL(0, "leaf %#x/%u: guest %08x %08x %08x %08x, policy %08x %08x %08x %08x", leaf,
-					     subs[k], got.eax, got.ebx, got.ecx, got.edx, want.eax, want.ebx, want.ecx,
-					     want.edx);
+				expect_same_cpuid(&got, &want);
 				checked++;
 			}
 	}
@@ -217,8 +222,8 @@ PLATFORM_TEST(cpuid_faulting_if_needed)
 		EXPECT_EQ(got.edx, host.edx);
 	}
 	guest_teardown(&g);
-	EXPECT_EQ(cv_platform_open(platform, &(struct cv_platform_opts){ .size = sizeof(o), .flags = 1u << 30 }, &g.p),
-		  -EINVAL);
+	struct cv_platform_opts bad = { .size = sizeof(bad), .flags = 1u << 30 };
+	EXPECT_EQ(cv_platform_open(platform, &bad, &g.p), -EINVAL);
 }
 
 /* ---- interrupts ---- */

@@ -30,8 +30,9 @@ static void print_caps(struct cv_platform *p)
 	printf("  detects preemption:    %s\n", yes_no(c.detects_cpu_preemption));
 	printf("  global membarrier:     %s\n", yes_no(c.has_global_membarrier));
 	printf("  owns page tables:      %s\n", yes_no(c.owns_page_tables));
-	printf("  CPUID faulting:        %s\n",
-	       c.cpuid_faulting ? "yes" : "no (not available here, or not needed: the policy hides nothing applications use)");
+	const char *no_cpuid = "no (not available here, or not needed: the policy hides nothing "
+			       "applications use)";
+	printf("  CPUID faulting:        %s\n", c.cpuid_faulting ? "yes" : no_cpuid);
 	printf("  32-bit syscalls:       %s\n", yes_no(c.compat_syscalls));
 	printf("  state bound to thread: %s\n", yes_no(c.thread_bound_state));
 	printf("  patches syscall sites: %s\n", yes_no(c.patches_syscalls));
@@ -65,7 +66,8 @@ int cmd_platforms(int argc, char **argv)
 		if (ret == 0) {
 			struct cv_platform *p;
 			/* as cvisor run opens it (CPUID faulting only where the policy hides something) */
-			struct cv_platform_opts o = { .size = sizeof(o), .flags = CV_PLATFORM_CPUID_FAULTING_IF_NEEDED };
+			struct cv_platform_opts o = { .size = sizeof(o),
+						      .flags = CV_PLATFORM_CPUID_FAULTING_IF_NEEDED };
 			ret = cv_platform_open(names[i], &o, &p);
 			if (ret < 0) {
 				printf("  open failed:           %s\n", cv_strerror(ret));

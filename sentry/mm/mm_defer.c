@@ -203,7 +203,8 @@ static void release_entries(struct process *pr, size_t n, bool keep)
 	}
 }
 
-bool mm_defer_fork(struct process *child, const struct cv_as_mapping *m, struct hostmap *const *hosts, size_t n)
+bool mm_defer_fork(struct process *child, const struct cv_as_mapping *m, struct hostmap *const *hosts,
+		   size_t n)
 {
 	struct mm *mm = &child->vm->mm;
 	if (n == 0 || mm->ndefer != 0 || n > DEFER_MAX || defer_room(mm, n) < 0)

@@ -75,8 +75,8 @@ CV_API int cv_platform_open(const char *name, const struct cv_platform_opts *opt
 		return -EINVAL;
 	if (opts && ((opts->size != offsetof(struct cv_platform_opts, device_fd) && opts->size < sizeof(*opts)) ||
 		     (opts->flags & ~(CV_PLATFORM_NO_CPUID_FAULTING | CV_PLATFORM_PIN_TRACERS |
-				      CV_PLATFORM_NO_SYSCALL_PATCHING | CV_PLATFORM_DEVICE_FD | CV_PLATFORM_STUB_POOL |
-				      CV_PLATFORM_CPUID_FAULTING_IF_NEEDED))))
+				      CV_PLATFORM_NO_SYSCALL_PATCHING | CV_PLATFORM_DEVICE_FD |
+				      CV_PLATFORM_STUB_POOL | CV_PLATFORM_CPUID_FAULTING_IF_NEEDED))))
 		return -EINVAL;
 	int device_fd = -1;
 	if (opts && (opts->flags & CV_PLATFORM_DEVICE_FD)) {

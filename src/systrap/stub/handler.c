@@ -445,7 +445,7 @@ static bool cpuid_here(const struct st_globals *g, const u8 *info, struct k_ucon
 	if (rip >= (u64)st_base || rip + 2 > (u64)st_base) /* (canonical, below the window) */
 		return false;
 	u32 pkru = 0;
-	if (g->pkeys) { /* the handler runs with the kernel's default PKRU: an execute-only page is not readable */
+	if (g->pkeys) { /* the kernel's default PKRU in a handler: an execute-only page is unreadable */
 		__asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(pkru) : "c"(0) : "rdx"); /* rdpkru */
 		__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(0), "c"(0), "d"(0) : "memory"); /* wrpkru */
 	}
