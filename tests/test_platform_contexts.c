@@ -4,6 +4,7 @@
 // busy), an idle sandbox burning no CPU, and cv_ctx_idle() stopping a stub's poll.
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <time.h>
 #include "as_util.h"
@@ -412,5 +413,106 @@ PLATFORM_TEST_TIMEOUT(contexts_idle_hint_stops_polling, 60)
 		platform, (unsigned long long)without / 1000, (unsigned long long)with / 1000);
 	if (with >= 3000000)
 		HARNESS_FAIL(0, "stub processes used %llu us of CPU over 30 idle spells", (unsigned long long)with / 1000);
+	guest_teardown(&g);
+}
+
+struct nag {
+	struct cv_ctx *c;
+	atomic_bool stop;
+	pthread_t t;
+};
+
+static void *nag_often(void *arg)
+{
+	struct nag *n = arg;
+	while (!atomic_load(&n->stop)) {
+		usleep(700);
+		cv_ctx_interrupt(n->c);
+	}
+	return NULL;
+}
+
+/* A second context of the same address space, run for a while from another host thread. */
+struct joiner {
+	struct guest *g;
+	struct cv_ctx *c;
+	int ok;
+	pthread_t t;
+};
+
+static void *join_main(void *arg)
+{
+	struct joiner *j = arg;
+	for (int i = 0; i < 200;) {
+		struct cv_exit e = { 0 };
+		struct cv_regs *r = &cv_ctx_state(j->c)->regs;
+		int ret = cv_ctx_switch(j->c, j->g->as, &e);
+		if (ret == 0 && e.reason == CV_EXIT_INTERRUPT)
+			continue; /* (may be spurious: a kick for the other context that found this one) */
+		if (ret < 0 || e.reason != CV_EXIT_SYSCALL || r->rbx != 5000 + (uint64_t)i++) {
+			fprintf(stderr, "# joiner: call %d: %d, exit %d, rbx %llu\n", i, ret, (int)e.reason,
+				(unsigned long long)r->rbx);
+			return NULL;
+		}
+	}
+	j->ok = 1;
+	return NULL;
+}
+
+/*
+ * One context through what a process does: bursts of quick calls, calls the sentry takes long over
+ * (with and without cv_ctx_idle()), interrupts arriving at any time, and another context of the
+ * address space coming and going. On systrap this takes its one stub thread through every way it
+ * waits and is woken (polling, parked on the listener, woken on the sentry's CPU or elsewhere, the
+ * second stub thread's arrival); every call must report the next count and the AVX state stay exact.
+ */
+PLATFORM_TEST_TIMEOUT(contexts_through_bursts_and_sleeps, 120)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_loop_start, g_patch_loop_end);
+	struct cv_ctx *c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+	uint64_t seed = 0x5151abcd;
+	set_state(&g, c, 1000, seed);
+	struct nag ng = { .c = c };
+	ASSERT_EQ(pthread_create(&ng.t, NULL, nag_often, &ng), 0);
+	struct joiner j = { .g = &g };
+	uint64_t n = 0;
+	int interrupts = 0;
+	for (int round = 0; round < 60; round++) {
+		int burst = 1 + (round * 7) % 41; /* 1..41: under and over the rounds before polling again */
+		for (int k = 0; k < burst;) {
+			struct cv_exit e;
+			struct cv_regs *r = &cv_ctx_state(c)->regs;
+			ASSERT_OK(cv_ctx_switch(c, g.as, &e));
+			if (e.reason == CV_EXIT_INTERRUPT) {
+				interrupts++;
+				continue;
+			}
+			ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+			ASSERT_EQ(r->rbx, 1000 + n);
+			n++;
+			k++;
+		}
+		if (round % 10 == 9)
+			ASSERT_TRUE(state_intact(&g, c, 1000 + n - 1, seed));
+		if (round % 2)
+			ASSERT_OK(cv_ctx_idle(c));
+		usleep(round % 3 == 0 ? 50 : 400 + 40 * (unsigned)round); /* under and over every poll */
+		if (round == 30) { /* runs alongside the next rounds: a second stub thread comes */
+			j.c = new_ctx(&g, 0, GUEST_CODE_ADDR);
+			cv_ctx_state(j.c)->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE / 2;
+			set_state(&g, j.c, 5000, seed + 1);
+			ASSERT_EQ(pthread_create(&j.t, NULL, join_main, &j), 0);
+		} else if (round == 33) {
+			pthread_join(j.t, NULL);
+			EXPECT_TRUE(j.ok);
+			ASSERT_OK(cv_ctx_release(j.c));
+		}
+	}
+	atomic_store(&ng.stop, true);
+	pthread_join(ng.t, NULL);
+	fprintf(stderr, "# %s: %llu calls, %d interrupts\n", platform, (unsigned long long)n, interrupts);
+	EXPECT_TRUE(state_intact(&g, c, 1000 + n - 1, seed));
+	ASSERT_OK(cv_ctx_release(c));
 	guest_teardown(&g);
 }

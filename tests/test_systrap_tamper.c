@@ -5,6 +5,7 @@
 // notice, and nothing leaks. Platforms that share no memory with the application skip.
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <dirent.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
@@ -177,7 +178,11 @@ PLATFORM_TEST_TIMEOUT(tamper_races_with_running_contexts, 180)
 		uint64_t off, len;
 	} targets[] = { { 0x200000, 0x40 },   { 0x200000, 0x4000 }, { 0x1040, 0x20 }, { 0x10000, 0x2000 },
 			{ 0x2000, 0x40 },     { 0x200180, 0x8 } /* the slot's state word */,
-			{ 0x10040, 0x4 } /* thread 0's mailbox: context numbers handed to it */ };
+			{ 0x10040, 0x4 } /* thread 0's mailbox: context numbers handed to it */,
+			/* thread 0's parked and must_ring words: parks that never ring */
+			{ ST_THREAD_FOFF + offsetof(struct st_thread, parked), 0x8 },
+			/* park_ok: parking where the sentry says not to */
+			{ ST_CTL_FOFF + offsetof(struct st_control, park_ok), 0x4 } };
 	struct counts before = take_counts();
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
 		struct cv_as *as;

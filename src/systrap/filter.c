@@ -79,39 +79,42 @@ static const struct sock_filter notif_tmpl[] = {
 
 /*
  * Stub threads, which run application code: from the stub code only futex (on the stub's own shared
- * pages), rt_sigreturn, sched_yield and arch_prctl for fs/gs base (used without FSGSBASE); everything
+ * pages), rt_sigreturn, sched_yield, the doorbell (to park: the notification filter they inherit from
+ * the syscall thread turns it into a notification) and arch_prctl for fs/gs base (used without
+ * FSGSBASE); everything
  * else from there kills the stub, everything from elsewhere traps. arch_prctl is narrowed because an
  * application can jump to the stub's own syscall instruction: ARCH_SET_CPUID would turn CPUID faulting
  * off, ARCH_REQ_XCOMP_PERM would enable AMX state the slots do not hold, ARCH_MAP_VDSO_* would map code.
  */
 static const struct sock_filter thread_tmpl[] = {
 	/* 0 */ SF_LD(SD_ARCH),
-	/* 1 */ SF_JEQ(AUDIT_ARCH_X86_64, 0, 22),
+	/* 1 */ SF_JEQ(AUDIT_ARCH_X86_64, 0, 23),
 	/* 2 */ SF_LD(SD_IP_HI),
-	/* 3 */ SF_JEQ(0 /* B hi */, 0, 20),
+	/* 3 */ SF_JEQ(0 /* B hi */, 0, 21),
 	/* 4 */ SF_LD(SD_IP_LO),
-	/* 5 */ SF_JGE(0 /* B lo */, 0, 18),
-	/* 6 */ SF_JGE(0 /* B lo + code */, 17, 0),
+	/* 5 */ SF_JGE(0 /* B lo */, 0, 19),
+	/* 6 */ SF_JGE(0 /* B lo + code */, 18, 0),
 	/* 7 */ SF_LD(SD_NR),
-	/* 8 */ SF_JEQ(SYS_rt_sigreturn, 14, 0),
-	/* 9 */ SF_JEQ(SYS_sched_yield, 13, 0),
-	/* 10 */ SF_JEQ(SYS_arch_prctl, 2, 0),
-	/* 11 */ SF_JEQ(SYS_futex, 5, 0),
-	/* 12 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+	/* 8 */ SF_JEQ(SYS_rt_sigreturn, 15, 0),
+	/* 9 */ SF_JEQ(SYS_sched_yield, 14, 0),
+	/* 10 */ SF_JEQ(ST_DOORBELL_NR, 13, 0),
+	/* 11 */ SF_JEQ(SYS_arch_prctl, 2, 0),
+	/* 12 */ SF_JEQ(SYS_futex, 5, 0),
+	/* 13 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
 	/* arch_prctl: ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS only (an int option) */
-	/* 13 */ SF_LD(SD_ARG_LO(0)),
-	/* 14 */ SF_JGE(0x1001, 0, 1),
-	/* 15 */ SF_JGT(0x1004, 0, 7),
-	/* 16 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+	/* 14 */ SF_LD(SD_ARG_LO(0)),
+	/* 15 */ SF_JGE(0x1001, 0, 1),
+	/* 16 */ SF_JGT(0x1004, 0, 7),
+	/* 17 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
 	/* futex: the word must lie at or above B */
-	/* 17 */ SF_LD(SD_ARG_HI(0)),
-	/* 18 */ SF_JGT(0 /* B hi */, 4, 0),
-	/* 19 */ SF_JEQ(0 /* B hi */, 0, 2),
-	/* 20 */ SF_LD(SD_ARG_LO(0)),
-	/* 21 */ SF_JGE(0 /* B lo */, 1, 0),
-	/* 22 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
-	/* 23 */ SF_RET(SECCOMP_RET_ALLOW),
-	/* 24 */ SF_RET(SECCOMP_RET_TRAP),
+	/* 18 */ SF_LD(SD_ARG_HI(0)),
+	/* 19 */ SF_JGT(0 /* B hi */, 4, 0),
+	/* 20 */ SF_JEQ(0 /* B hi */, 0, 2),
+	/* 21 */ SF_LD(SD_ARG_LO(0)),
+	/* 22 */ SF_JGE(0 /* B lo */, 1, 0),
+	/* 23 */ SF_RET(SECCOMP_RET_KILL_PROCESS),
+	/* 24 */ SF_RET(SECCOMP_RET_ALLOW), /* (the doorbell: the inherited filter makes it a notification) */
+	/* 25 */ SF_RET(SECCOMP_RET_TRAP),
 };
 
 static void patch_range(struct sock_filter *f, uint64_t base, uint64_t code_size)
@@ -141,8 +144,8 @@ int st_build_filters(struct st_globals *g, uint64_t base, uint64_t code_size, st
 	struct sock_filter *tf = (struct sock_filter *)g->thread_filter;
 	memcpy(tf, thread_tmpl, sizeof(thread_tmpl));
 	patch_range(tf, base, code_size);
-	tf[18].k = tf[19].k = (uint32_t)(base >> 32);
-	tf[21].k = (uint32_t)base;
+	tf[19].k = tf[20].k = (uint32_t)(base >> 32);
+	tf[22].k = (uint32_t)base;
 	g->thread_prog.len = ARRAY_SIZE(thread_tmpl);
 	g->thread_prog.filter = base + ST_GLOBALS_OFF + offsetof(struct st_globals, thread_filter);
 	return 0;

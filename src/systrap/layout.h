@@ -73,6 +73,11 @@
 /* The syscall the syscall thread makes to hand back a result and wait for the next request: a
  * number no kernel uses, turned into a seccomp user notification by its own filter. */
 #define ST_DOORBELL_NR 1000
+/* A stub thread of a one-thread address space with nothing to run rings the same doorbell to park
+ * (args: ST_PARK, its index, a context it claimed meanwhile or 0); the sentry's answer is the context
+ * to run (1-based), 0 to look at the queue again, or negative to sleep on the queue as before. */
+#define ST_PARK 0x5041524bu /* "PARK" */
+#define ST_PARK_AWAY 0x10000 /* in the answer with a context: woken on another CPU than the sentry's */
 
 /* struct st_request.op */
 #define ST_OP_SYSCALL 1   /* run syscall nr with args (mmap/mprotect/munmap only: the sentry's own) */
@@ -247,7 +252,8 @@ struct st_control {
 	uint64_t tsc_per_us;       /* for the stub's spin timing (sentry-set) */
 	uint32_t stub_preempts;    /* bumped by a polling stub thread that found it had lost its CPU */
 	uint32_t stub_preempts_long; /* ... for ST_PREEMPT_LONG_US or more (another thread had it) */
-	uint8_t pad2[ST_CACHELINE - 24];
+	uint32_t park_ok;          /* 1: a stub thread with nothing to run parks on the doorbell (sentry) */
+	uint8_t pad2[ST_CACHELINE - 28];
 };
 
 /* One stub thread's own page (found from its alternate stack's address). */
@@ -260,8 +266,9 @@ struct st_thread {
 	uint64_t cur_fs, cur_gs;   /* fs/gs base installed in this thread */
 	uint64_t err_line;         /* stub self-check that failed (debugging) */
 	uint32_t kick_pending;     /* a kick came while the patched path ran stub code */
-	uint32_t pad2;
-	uint8_t pad3[8];
+	uint32_t parked;           /* 1 from just before it rings the doorbell to park until answered */
+	uint32_t must_ring;        /* it gave back a context the sentry waits for on the listener */
+	uint32_t here;             /* its context came from a park's answer that put it on the sentry's CPU */
 	/* Its own cache line: the sentry hands a context straight to a polling thread here, with no
 	 * queue in between (ST_MB_*, or the 1-based context handed over). */
 	uint32_t mailbox;
@@ -285,7 +292,7 @@ struct st_slot {
 	uint64_t regs[27];         /* struct cv_regs */
 	uint8_t siginfo[128];      /* ST_R_SIGNAL, ST_R_INTERRUPT */
 	uint32_t state;            /* ST_C_* (futex word) */
-	uint32_t sentry_waits;     /* the sentry sleeps on state: wake it */
+	uint32_t sentry_waits;     /* 1: the sentry sleeps on state (wake it); 2: on the listener (park) */
 	uint8_t pad2[ST_CACHELINE - 8];
 };
 

@@ -31,13 +31,6 @@
 #include "arch/x86_64/arch.h"
 #include "systrap/systrap_internal.h"
 
-#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
-#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
-#endif
-#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1
-#endif
-
 long st_futex(void *addr, int op, uint32_t val, const struct timespec *ts)
 {
 	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
@@ -434,95 +427,6 @@ void st_stub_teardown(struct cv_platform *p)
 
 /* ---- address spaces ---- */
 
-/* Wait for the syscall thread's next doorbell; its arguments are the result of the last request and,
- * after a batch, the number of entries done. */
-static int recv_doorbell(struct st_as *sas, long *result, long *done)
-{
-	for (;;) {
-		struct pollfd pfd[2] = { { sas->listener, POLLIN, 0 }, { sas->pidfd, POLLIN, 0 } };
-		int n = poll(pfd, 2, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || pfd[1].revents || (pfd[0].revents & (POLLHUP | POLLERR)))
-			return st_mark_dead(sas, false);
-		struct seccomp_notif notif;
-		memset(&notif, 0, sizeof(notif));
-		if (ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_RECV, &notif) < 0) {
-			if (errno == EINTR || errno == ENOENT)
-				continue;
-			return st_mark_dead(sas, false);
-		}
-		if (notif.data.nr != ST_DOORBELL_NR || notif.pid != (uint32_t)sas->pid) {
-			/* only the syscall thread can ring; anything else is a broken stub */
-			return st_mark_dead(sas, true);
-		}
-		sas->notif_id = notif.id;
-		sas->have_notif = true;
-		*result = (long)notif.data.args[0];
-		if (done)
-			*done = (long)notif.data.args[1];
-		return 0;
-	}
-}
-
-/* Hand the request page (already written) to the syscall thread and wait for its answer. */
-static int run_request(struct st_as *sas, long *ret, long *done)
-{
-	struct seccomp_notif_resp resp = { .id = sas->notif_id, .val = 0, .error = 0, .flags = 0 };
-	sas->have_notif = false;
-	if (ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0)
-		return st_mark_dead(sas, false);
-	return recv_doorbell(sas, ret, done);
-}
-
-/* Lock the syscall thread's channel once it waits for a request; the caller unlocks. */
-static int channel_lock(struct st_as *sas)
-{
-	pthread_mutex_lock(&sas->inj_lock);
-	long dummy;
-	if (atomic_load(&sas->dead))
-		return st_mark_dead(sas, false);
-	if (!sas->have_notif)
-		return recv_doorbell(sas, &dummy, NULL);
-	return 0;
-}
-
-int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret)
-{
-	int r = channel_lock(sas);
-	if (r == 0) {
-		sas->req->op = op;
-		sas->req->nr = (uint64_t)nr;
-		memcpy(sas->req->args, args, sizeof(sas->req->args));
-		r = run_request(sas, ret, NULL);
-	}
-	pthread_mutex_unlock(&sas->inj_lock);
-	return r;
-}
-
-int st_inject_batch(struct st_as *sas, const long *nr, const uint64_t (*args)[6], size_t n, long *ret, size_t *done)
-{
-	*done = 0;
-	int r = channel_lock(sas);
-	if (r == 0) {
-		sas->req->op = ST_OP_BATCH;
-		sas->req->nr = n;
-		for (size_t i = 0; i < n; i++) {
-			sas->req->batch[i].nr = (uint64_t)nr[i];
-			memcpy(sas->req->batch[i].args, args[i], sizeof(sas->req->batch[i].args));
-		}
-		long d = 0;
-		r = run_request(sas, ret, &d);
-		/* The count comes from the syscall thread's registers, in the kernel-made notification. */
-		if (r == 0 && (d < 0 || (size_t)d > n))
-			r = st_mark_dead(sas, true);
-		else if (r == 0)
-			*done = (size_t)d;
-	}
-	pthread_mutex_unlock(&sas->inj_lock);
-	return r;
-}
-
 static int thread_add_locked(struct st_as *sas, int i)
 {
 	struct st_thread *t = (struct st_thread *)(sas->shm + ST_THREAD_FOFF + (uint64_t)i * PAGE_SIZE);
@@ -539,6 +443,18 @@ static int thread_add_locked(struct st_as *sas, int i)
 		return tid == -ENOMEM || tid == -EAGAIN ? (int)tid : -EIO;
 	sas->tids[i] = (int)tid;
 	atomic_store(&sas->nthreads, i + 1);
+	if (i == 1 && sas->sync) {
+		/* No more parking: thread 0 may be parked (or on its way), where the queue's wake-ups
+		 * do not reach it; answer it (it looks at the queue, then sleeps there). */
+		__atomic_store_n(&sas->ctl->park_ok, 0, __ATOMIC_SEQ_CST);
+		const uint32_t *parked = &st_thread_page(sas, 0)->parked;
+		if (__atomic_load_n(parked, __ATOMIC_SEQ_CST) || atomic_load(&sas->park_have)) {
+			int r = st_channel_lock(sas);
+			if (r == 0)
+				st_unpark_locked(sas, NULL, 0, true);
+			st_channel_unlock(sas);
+		}
+	}
 	return 0;
 }
 
@@ -556,19 +472,27 @@ int st_as_create(struct st_platform *sp, struct st_as *sas)
 {
 	sas->sp = sp;
 	sas->pid = sas->pidfd = sas->listener = -1;
-	int fd = memfd_create("cvisor-systrap", MFD_CLOEXEC);
-	if (fd < 0)
+	sas->nudge_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sas->nudge_fd < 0)
 		return -errno;
+	int fd = memfd_create("cvisor-systrap", MFD_CLOEXEC);
 	int ret = 0;
+	if (fd < 0) {
+		ret = -errno;
+		st_as_destroy(sas);
+		return ret;
+	}
 	if (ftruncate(fd, (off_t)sp->shm_size) < 0) {
 		ret = -errno;
 		close(fd);
+		st_as_destroy(sas);
 		return ret;
 	}
 	void *m = mmap(NULL, sp->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
 		ret = -errno;
 		close(fd);
+		st_as_destroy(sas);
 		return ret;
 	}
 	sas->shm = m;
@@ -612,7 +536,9 @@ int st_as_create(struct st_platform *sp, struct st_as *sas)
 	close(fd);
 	fd = -1;
 	uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
-	ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags); /* 6.6+: a direct hand-off */
+	/* 6.6+: a direct hand-off, and the stub threads park on the doorbell (listener.c) */
+	sas->sync = ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags) == 0;
+	__atomic_store_n(&sas->ctl->park_ok, sas->sync, __ATOMIC_SEQ_CST);
 	return 0;
 err:
 	if (fd >= 0)
@@ -638,7 +564,9 @@ void st_as_destroy(struct st_as *sas)
 		close(sas->pidfd);
 	if (sas->listener >= 0)
 		close(sas->listener);
-	sas->pidfd = sas->listener = -1;
+	if (sas->nudge_fd >= 0)
+		close(sas->nudge_fd);
+	sas->pidfd = sas->listener = sas->nudge_fd = -1;
 	if (sas->shm)
 		munmap(sas->shm, sas->sp->shm_size);
 	sas->shm = NULL;

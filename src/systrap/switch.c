@@ -19,6 +19,7 @@
 #define BUSY_MAX_NS 32000000ull /* doubling up to this while it keeps happening */
 #define BUSY_SPIN_NS 50000ull   /* the sentry's spin meanwhile (the stub threads' is 0) */
 #define HARD_MEMORY_NS 4000000ull  /* a preemption this soon after a real one counts as real */
+#define HERE_ROUNDS 16           /* quick round trips with a parked stub thread before polling again */
 
 static uint64_t ticks_to_ns(const struct st_platform *sp, uint64_t ticks)
 {
@@ -210,8 +211,57 @@ static bool hand_over(struct st_as *sas, struct st_ctx *sc, struct st_slot *s, u
 	return false;
 }
 
+/*
+ * The address space's one stub thread parks on the doorbell when it has nothing to run (listener.c):
+ * hand it context @n by answering its notification, which puts it on this thread's CPU. False: it is
+ * not parked (it polls, sleeps on the queue, or runs), or the address space has more threads.
+ */
+static bool hand_parked(struct st_as *sas, struct st_slot *s, uint32_t n, bool here)
+{
+	if (!sas->sync || atomic_load(&sas->nthreads) != 1)
+		return false;
+	const uint32_t *parked_word = &st_thread_page(sas, 0)->parked;
+	if (!__atomic_load_n(parked_word, __ATOMIC_SEQ_CST) && !atomic_load(&sas->park_have))
+		return false;
+	bool handed = st_channel_lock(sas) == 0 && st_unpark_locked(sas, s, n, here);
+	st_channel_unlock(sas);
+	return handed;
+}
+
+/* Queued: if the one stub thread parked meanwhile (parked, then a last look at the queue, which
+ * may have come before the entry), it looks again at the sentry's answer. */
+static void unpark_for_queue(struct st_as *sas)
+{
+	if (!sas->sync || atomic_load(&sas->nthreads) != 1 ||
+	    !__atomic_load_n(&st_thread_page(sas, 0)->parked, __ATOMIC_SEQ_CST))
+		return;
+	if (st_channel_lock(sas) == 0)
+		st_unpark_locked(sas, NULL, 0, true);
+	st_channel_unlock(sas);
+}
+
+/*
+ * Waiting on the listener instead of the slot's futex: the stub thread that gives the context back
+ * then rings the doorbell to park (sentry_waits 2), which wakes this thread on that CPU. Only as the
+ * listener's receiver (inj_lock, taken without waiting) while the syscall thread waits for a request,
+ * in a one-thread address space. True: taken (inj_lock held).
+ */
+static bool listen_for_exit(struct st_as *sas)
+{
+	if (!sas->sync || atomic_load(&sas->nthreads) != 1 || pthread_mutex_trylock(&sas->inj_lock) != 0)
+		return false;
+	if (sas->have_notif && !atomic_load(&sas->dead)) {
+		atomic_store(&sas->rx_waiting, true);
+		if (!atomic_load(&sas->rx_want)) /* (after rx_waiting: a thread that wants it nudges) */
+			return true;
+		atomic_store(&sas->rx_waiting, false);
+	}
+	pthread_mutex_unlock(&sas->inj_lock);
+	return false;
+}
+
 /* Wait until the slot's context is back; 0, or the address space's error. */
-static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, uint64_t spin_ns)
+static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, uint64_t spin_ns, bool listen)
 {
 	uint64_t t0 = st_rdtsc(), last = t0, limit = spin_ns * sas->sp->tsc_per_us / 1000;
 	uint64_t gap = PREEMPT_GAP_US * sas->sp->tsc_per_us;
@@ -229,7 +279,8 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 		}
 		last = now;
 	}
-	__atomic_store_n(&s->sentry_waits, 1, __ATOMIC_SEQ_CST);
+	listen = listen && listen_for_exit(sas);
+	__atomic_store_n(&s->sentry_waits, listen ? 2 : 1, __ATOMIC_SEQ_CST);
 	int slices = 0, queued = 0, ret = 0;
 	for (;;) {
 		uint32_t v = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
@@ -243,10 +294,35 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 			ret = st_mark_dead(sas, false);
 			break;
 		}
-		struct timespec ts = { 0, WAIT_SLICE_NS };
-		long w = st_futex(&s->state, FUTEX_WAIT, v, &ts);
-		bool stuck = w < 0 && errno == ETIMEDOUT && __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == ST_C_QUEUED &&
+		bool timed_out;
+		if (listen && atomic_load(&sas->rx_want)) {
+			/* Another thread needs the listener: wait on the futex. A stub thread that saw 2
+			 * rings all the same, after its EXITED, which the check above then sees. */
+			__atomic_store_n(&s->sentry_waits, 1, __ATOMIC_SEQ_CST);
+			atomic_store(&sas->rx_waiting, false);
+			pthread_mutex_unlock(&sas->inj_lock);
+			listen = false;
+			continue;
+		} else if (listen) {
+			int r = st_rx(sas, WAIT_SLICE_NS / 1000000, true);
+			if (r < 0 || r == ST_RX_DOORBELL) { /* (the syscall thread rang unasked) */
+				ret = r < 0 ? r : st_mark_dead(sas, true);
+				break;
+			}
+			timed_out = r == ST_RX_TIMEOUT;
+			/* a park while the context waits in the queue (it was queued after a ring that
+			 * did not come in time): the thread looks again */
+			if ((r == ST_RX_PARK || timed_out) && atomic_load(&sas->park_have) &&
+			    __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == ST_C_QUEUED)
+				st_unpark_locked(sas, NULL, 0, true);
+		} else {
+			struct timespec ts = { 0, WAIT_SLICE_NS };
+			timed_out = st_futex(&s->state, FUTEX_WAIT, v, &ts) < 0 && errno == ETIMEDOUT;
+		}
+		bool stuck = timed_out && __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == ST_C_QUEUED &&
 			     atomic_load(&sas->active) <= atomic_load(&sas->nthreads);
+		if (stuck && !listen)
+			unpark_for_queue(sas); /* (the same, where another thread receives) */
 		queued = stuck ? queued + 1 : 0;
 		if (queued >= QUEUED_GIVE_UP) {
 			/* With a stub thread for every active context, a queued one is taken within
@@ -256,7 +332,7 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 			ret = st_mark_dead(sas, true);
 			break;
 		}
-		if (w < 0 && errno == ETIMEDOUT && atomic_load(&ctx->irq_pending)) {
+		if (timed_out && atomic_load(&ctx->irq_pending)) {
 			/* Asked back but not returning: a stub thread with its signals blocked, or a lost
 			 * context. Remind it, and give up on the address space after a while. */
 			st_kick(ctx->p, atomic_load(ctx->run_word));
@@ -268,6 +344,10 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 		}
 	}
 	__atomic_store_n(&s->sentry_waits, 0, __ATOMIC_RELAXED);
+	if (listen) {
+		atomic_store(&sas->rx_waiting, false);
+		pthread_mutex_unlock(&sas->inj_lock);
+	}
 	return ret;
 }
 
@@ -372,9 +452,23 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 			sc->fp_in_slot = false;
 		}
 		uint64_t t0 = st_rdtsc();
-		if (!hand_over(sas, sc, s, n))
+		/* A parked stub thread is woken on this CPU, where it runs while this thread waits on the
+		 * listener for it: two same-CPU switches a round trip, and one CPU. Both polling on two
+		 * CPUs is quicker still for quick round trips (0.5 against ~5 us for a getpid here):
+		 * after HERE_ROUNDS of them in a row (with CPUs to spare), it is woken where the
+		 * scheduler likes, and this thread polls for it as after a futex wake-up. */
+		uint64_t spin = spin_budget(sp, sc->run_ns, false);
+		bool quick = spin && stub_spin, away = quick && sc->here_rounds >= HERE_ROUNDS;
+		bool parked = hand_parked(sas, s, n, !away);
+		if (!parked && !hand_over(sas, sc, s, n)) {
 			enqueue(sas, s, n);
-		ret = wait_exit(ctx, sas, s, spin_budget(sp, sc->run_ns, false));
+			unpark_for_queue(sas);
+		}
+		bool here = parked && !away;
+		if (here)
+			spin = 0;
+		sc->here_rounds = here ? sc->here_rounds + 1 : 0; /* (st_ctx_idle() clears it too) */
+		ret = wait_exit(ctx, sas, s, spin, here);
 		if (ret < 0)
 			goto out;
 		/* read once, validated below; the siginfo only when it means something */

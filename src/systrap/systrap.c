@@ -408,6 +408,8 @@ static void st_ctx_idle(struct cv_ctx *ctx)
 	pthread_mutex_lock(&sp->bind_lock);
 	struct st_ctx *sc = ctx->priv;
 	struct st_as *sas = sc ? sc->sas : NULL;
+	if (sc)
+		sc->here_rounds = 0; /* a burst of round trips ends: the next stays on one CPU */
 	if (sas && sas->ctl && sas->nbound == 1 && atomic_load(&sas->nthreads) == 1 && atomic_load(&sas->active) == 0)
 		__atomic_store_n(&sas->ctl->stub_spin_ns, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sp->bind_lock);

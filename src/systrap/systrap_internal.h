@@ -6,7 +6,16 @@
 #include "internal.h"
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include "systrap/layout.h"
+
+/* Linux 6.6 (older headers lack them) */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1
+#endif
 
 extern const uint8_t cv_systrap_blob[], cv_systrap_blob_end[];
 
@@ -96,9 +105,17 @@ struct st_as {
 	struct st_request *req;
 	struct st_control *ctl;
 	uint32_t *ring;
-	pthread_mutex_t inj_lock;       /* the syscall thread: one request at a time */
+	pthread_mutex_t inj_lock;       /* the listener's one receiver; the syscall thread's one request */
 	uint64_t notif_id;
 	bool have_notif;
+	long rx_result, rx_done;        /* the syscall thread's last doorbell arguments */
+	bool sync;                      /* the listener wakes on the current CPU: stub threads park */
+	int nudge_fd;                   /* eventfd: asks a thread waiting on the listener for inj_lock */
+	atomic_bool rx_waiting;         /* a sentry thread holds inj_lock, waiting on the listener */
+	atomic_int rx_want;             /* threads waiting for inj_lock */
+	atomic_bool park_have;          /* park_id: stub thread 0's park, not answered yet (inj_lock) */
+	uint64_t park_id;
+	int park_pid;
 	pthread_mutex_t thread_lock;    /* adding stub threads */
 	int tids[ST_MAX_THREADS];
 	atomic_int nthreads;
@@ -126,6 +143,7 @@ struct st_ctx {
 	uint64_t exit_tsc;              /* when the last switch returned */
 	uint32_t exit_nr;               /* the syscall it returned for (0-512), or ST_NO_NR */
 	uint64_t run_ns;                /* EWMA: time in the application per switch */
+	uint32_t here_rounds;           /* quick round trips in a row with a parked stub thread on this CPU */
 	uint32_t last_thread;           /* 1-based stub thread that gave it back last (a hint), 0 none */
 	uint64_t last_fault_addr, last_fault_ip;
 };
@@ -157,6 +175,19 @@ static inline uint64_t st_rdtsc(void)
 }
 
 long st_futex(void *addr, int op, uint32_t val, const struct timespec *ts);
+
+/* ---- listener.c ---- */
+enum { ST_RX_DOORBELL = 1, ST_RX_PARK, ST_RX_NONE, ST_RX_TIMEOUT };
+/* Receive and sort one notification (inj_lock held), waiting up to @timeout_ms (-1: no limit; with
+ * @nudgeable, a write to nudge_fd ends the wait too): ST_RX_*, or the address space's error. */
+int st_rx(struct st_as *sas, int timeout_ms, bool nudgeable);
+/* Take inj_lock once the syscall thread waits for a request (the caller unlocks in any case). */
+int st_channel_lock(struct st_as *sas);
+void st_channel_unlock(struct st_as *sas);
+/* inj_lock held: answer parked stub thread 0 with context @n of slot @s (named its thread, queued
+ * state), or with 0 (look at the queue); @here: woken on this CPU (else where the scheduler likes).
+ * Waits for a ring it said is coming. False: nothing parked. */
+bool st_unpark_locked(struct st_as *sas, struct st_slot *s, uint32_t n, bool here);
 
 /* ---- stubproc.c ---- */
 int st_stub_setup(struct cv_platform *p);

@@ -22,6 +22,7 @@ typedef uint8_t u8;
 #define SI_KERNEL 0x80
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
+#define EINTR_ 4
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
@@ -143,14 +144,18 @@ static u64 get_gs(const struct st_globals *g, struct st_thread *t)
 	return v;
 }
 
-/* Give context @s back to the sentry with @reason. */
-static void post(struct st_slot *s, u32 reason, u32 flags)
+/* Give context @s back to the sentry with @reason. A sentry that waits on the listener for it is
+ * woken by the doorbell this thread then rings to park (next_context). */
+static void post(struct st_thread *t, struct st_slot *s, u32 reason, u32 flags)
 {
 	s->reason = reason;
 	s->flags = flags;
 	s->thread = 0;
 	__atomic_store_n(&s->state, ST_C_EXITED, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->sentry_waits, __ATOMIC_SEQ_CST))
+	u32 w = __atomic_load_n(&s->sentry_waits, __ATOMIC_SEQ_CST);
+	if (w == 2)
+		t->must_ring = 1;
+	else if (w)
 		sys4(202, (long)&s->state, FUTEX_WAKE, 1, 0);
 }
 
@@ -201,7 +206,7 @@ static void save_and_post(const struct st_globals *g, struct st_thread *t, u32 n
 	s->last_thread = t->index + 1;
 	t->kick_pending = 0;
 	s->fp_dirty = 0;
-	post(s, reason, flags);
+	post(t, s, reason, flags);
 }
 
 /* Claim the queue's head entry, or 0 if the queue is empty. */
@@ -251,7 +256,12 @@ static u32 next_context(struct st_control *ctl, struct st_thread *th)
 {
 	u32 *ring = (u32 *)(shm() + ST_QUEUE_FOFF);
 	u32 *mb = &th->mailbox;
-	u64 spin = LOAD(&ctl->stub_spin_ns);
+	/* No polling where the sentry waits on the listener, nor on the sentry's own CPU (a park's
+	 * answer put this thread there): it would only keep the sentry from that CPU. */
+	bool must = th->must_ring != 0, no_park = false;
+	u64 spin = must || th->here ? 0 : LOAD(&ctl->stub_spin_ns);
+	th->must_ring = 0;
+	th->here = 0;
 	u64 tpu = LOAD(&ctl->tsc_per_us);
 	if (spin > 1000000)
 		spin = 1000000;
@@ -308,6 +318,39 @@ static u32 next_context(struct st_control *ctl, struct st_thread *th)
 				if ((n = withdraw(mb)) != 0)
 					break;
 			}
+		}
+		if (must || (!no_park && LOAD(&ctl->park_ok))) {
+			/* Park on the doorbell: the sentry's answer puts this thread on its own CPU. Parked
+			 * first, then a last look at the queue (the sentry queues, then looks at parked). */
+			__atomic_store_n(&th->parked, 1, __ATOMIC_SEQ_CST);
+			if (spinning) {
+				__atomic_fetch_sub(&ctl->q_spinners, 1, __ATOMIC_SEQ_CST);
+				spinning = false;
+			}
+			u32 claimed = try_claim(ctl, ring);
+			if (!must && (claimed || !__atomic_load_n(&ctl->park_ok, __ATOMIC_SEQ_CST))) {
+				__atomic_store_n(&th->parked, 0, __ATOMIC_SEQ_CST);
+				if ((n = claimed) != 0)
+					break;
+				no_park = true;
+				continue;
+			}
+			must = false; /* (a sentry waiting on the listener answers a claim at once) */
+			long r;
+			do /* a kick on the patched path (signals open) withdraws the notification: again */
+				r = sys4(ST_DOORBELL_NR, ST_PARK, th->index, claimed, 0);
+			while (r == -EINTR_ || (r <= -512 && r >= -516)); /* (-ERESTART*) */
+			__atomic_store_n(&th->parked, 0, __ATOMIC_SEQ_CST);
+			if ((n = claimed) != 0)
+				break;
+			long handed = r & ~(long)ST_PARK_AWAY;
+			if (r > 0 && handed >= 1 && handed <= ST_MAX_CTX) {
+				n = (u32)handed;
+				th->here = !(r & ST_PARK_AWAY);
+				break;
+			}
+			no_park = r < 0;
+			continue;
 		}
 		/* a sleeper before no longer a poller: the sentry never sees neither */
 		__atomic_fetch_add(&ctl->q_sleepers, 1, __ATOMIC_SEQ_CST);
@@ -393,7 +436,7 @@ static u32 run_next(const struct st_globals *g, struct st_thread *t, u32 frame_c
 		if (LOAD(&s->thread) != t->index + 1)
 			__atomic_store_n(&s->thread, t->index + 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->interrupt, __ATOMIC_SEQ_CST)) {
-			post(s, ST_R_INTERRUPT, 0);
+			post(t, s, ST_R_INTERRUPT, 0);
 			continue;
 		}
 		STORE(&s->state, ST_C_RUNNING);
