@@ -16,20 +16,22 @@
 // answered at once.
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <time.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include "systrap/systrap_internal.h"
 
 #define SYNC_FLAG ((unsigned long)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
-#define PARK_WAIT_MS 1      /* a parking thread rings within microseconds of saying so... */
-#define PARK_WAIT_ROUNDS 100 /* ...unless it lost its CPU: then the context is queued (wait_exit heals) */
+#define PARK_WAIT_US 20      /* a parking thread rings (or takes back its word) within microseconds... */
+#define PARK_WAIT_ROUNDS 5000 /* ...unless it lost its CPU: after 100 ms the context is queued instead */
 
-int st_rx(struct st_as *sas, int timeout_ms, bool nudgeable)
+int st_rx(struct st_as *sas, int64_t timeout_us, bool nudgeable)
 {
 	struct pollfd pfd[3] = { { sas->listener, POLLIN, 0 }, { sas->pidfd, POLLIN, 0 },
 				 { nudgeable ? sas->nudge_fd : -1, POLLIN, 0 } };
-	int n = poll(pfd, 3, timeout_ms);
+	struct timespec ts = { timeout_us / 1000000, timeout_us % 1000000 * 1000 };
+	int n = ppoll(pfd, 3, timeout_us < 0 ? NULL : &ts, NULL);
 	if (n < 0 && errno == EINTR)
 		return ST_RX_NONE;
 	if (n < 0 || pfd[1].revents || (pfd[0].revents & (POLLHUP | POLLERR)))
@@ -37,9 +39,9 @@ int st_rx(struct st_as *sas, int timeout_ms, bool nudgeable)
 	if (n == 0)
 		return ST_RX_TIMEOUT;
 	if (!(pfd[0].revents & POLLIN)) {
-		uint64_t v;
-		if (pfd[2].revents & POLLIN && read(sas->nudge_fd, &v, sizeof(v)) < 0)
-			return ST_RX_NONE;
+		uint64_t v; /* a nudge: the caller looks at rx_want */
+		if ((pfd[2].revents & POLLIN) && read(sas->nudge_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			cv_debug("systrap: nudge: %s", strerror(errno));
 		return ST_RX_NONE;
 	}
 	struct seccomp_notif notif;
@@ -138,7 +140,7 @@ bool st_unpark_locked(struct st_as *sas, struct st_slot *s, uint32_t n, bool her
 	struct st_thread *th = st_thread_page(sas, 0);
 	for (int i = 0; i < PARK_WAIT_ROUNDS && !atomic_load(&sas->park_have); i++) {
 		/* said it parks, has not rung yet (or has, unseen): its ring is on its way */
-		if (!__atomic_load_n(&th->parked, __ATOMIC_SEQ_CST) || st_rx(sas, PARK_WAIT_MS, false) < 0)
+		if (!__atomic_load_n(&th->parked, __ATOMIC_SEQ_CST) || st_rx(sas, PARK_WAIT_US, false) < 0)
 			return false;
 	}
 	if (!atomic_exchange(&sas->park_have, false))

@@ -446,6 +446,7 @@ static int thread_add_locked(struct st_as *sas, int i)
 	if (i == 1 && sas->sync) {
 		/* No more parking: thread 0 may be parked (or on its way), where the queue's wake-ups
 		 * do not reach it; answer it (it looks at the queue, then sleeps there). */
+		atomic_store(&sas->park_on, false);
 		__atomic_store_n(&sas->ctl->park_ok, 0, __ATOMIC_SEQ_CST);
 		const uint32_t *parked = &st_thread_page(sas, 0)->parked;
 		if (__atomic_load_n(parked, __ATOMIC_SEQ_CST) || atomic_load(&sas->park_have)) {
@@ -538,6 +539,7 @@ int st_as_create(struct st_platform *sp, struct st_as *sas)
 	uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
 	/* 6.6+: a direct hand-off, and the stub threads park on the doorbell (listener.c) */
 	sas->sync = ioctl(sas->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags) == 0;
+	atomic_store(&sas->park_on, sas->sync);
 	__atomic_store_n(&sas->ctl->park_ok, sas->sync, __ATOMIC_SEQ_CST);
 	return 0;
 err:

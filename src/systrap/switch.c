@@ -54,7 +54,7 @@ void st_ctx_unbind(struct cv_ctx *ctx, bool keep_state)
 		pull_from_slot(ctx, sc);
 	sc->fp_in_slot = false;
 	sc->sas->slot_ctx[sc->slot] = NULL;
-	sc->sas->nbound--;
+	__atomic_store_n(&sc->sas->nbound, sc->sas->nbound - 1, __ATOMIC_RELAXED);
 	sc->sas = NULL;
 	sc->slot = 0;
 }
@@ -89,7 +89,7 @@ static int bind(struct cv_ctx *ctx, struct st_ctx *sc, struct st_as *sas)
 		return -EAGAIN;
 	sas->slot_hint = n % ST_MAX_CTX;
 	sas->slot_ctx[n] = ctx;
-	sas->nbound++;
+	__atomic_store_n(&sas->nbound, sas->nbound + 1, __ATOMIC_RELAXED);
 	sc->sas = sas;
 	sc->slot = n;
 	sc->last_thread = 0;
@@ -218,7 +218,7 @@ static bool hand_over(struct st_as *sas, struct st_ctx *sc, struct st_slot *s, u
  */
 static bool hand_parked(struct st_as *sas, struct st_slot *s, uint32_t n, bool here)
 {
-	if (!sas->sync || atomic_load(&sas->nthreads) != 1)
+	if (!atomic_load(&sas->park_on))
 		return false;
 	const uint32_t *parked_word = &st_thread_page(sas, 0)->parked;
 	if (!__atomic_load_n(parked_word, __ATOMIC_SEQ_CST) && !atomic_load(&sas->park_have))
@@ -248,7 +248,7 @@ static void unpark_for_queue(struct st_as *sas)
  */
 static bool listen_for_exit(struct st_as *sas)
 {
-	if (!sas->sync || atomic_load(&sas->nthreads) != 1 || pthread_mutex_trylock(&sas->inj_lock) != 0)
+	if (!atomic_load(&sas->park_on) || pthread_mutex_trylock(&sas->inj_lock) != 0)
 		return false;
 	if (sas->have_notif && !atomic_load(&sas->dead)) {
 		atomic_store(&sas->rx_waiting, true);
@@ -304,7 +304,7 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 			listen = false;
 			continue;
 		} else if (listen) {
-			int r = st_rx(sas, WAIT_SLICE_NS / 1000000, true);
+			int r = st_rx(sas, WAIT_SLICE_NS / 1000, true);
 			if (r < 0 || r == ST_RX_DOORBELL) { /* (the syscall thread rang unasked) */
 				ret = r < 0 ? r : st_mark_dead(sas, true);
 				break;
@@ -426,6 +426,16 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 			atomic_store(&sp->nr_gap_us[sc->exit_nr], (uint32_t)avg);
 		}
 	}
+	/* Parking (listener.c) only with one stub thread and one context bound (not a vfork child's or a
+	 * thread's beside it: one of them would find the thread on the other's CPU). */
+	bool park = sas->sync && atomic_load(&sas->nthreads) == 1 &&
+		    __atomic_load_n(&sas->nbound, __ATOMIC_RELAXED) == 1;
+	if (park != atomic_load(&sas->park_on)) {
+		atomic_store(&sas->park_on, park);
+		__atomic_store_n(&sas->ctl->park_ok, park, __ATOMIC_SEQ_CST);
+		if (!park)
+			unpark_for_queue(sas); /* parked: it looks at the queue, then sleeps there */
+	}
 	/* a stub thread that lost its CPU while polling says so (a hint: it can only stop the polling) */
 	uint32_t pre = __atomic_load_n(&sas->ctl->stub_preempts, __ATOMIC_RELAXED);
 	if (pre != atomic_load(&sas->stub_preempts)) {
@@ -454,9 +464,10 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		uint64_t t0 = st_rdtsc();
 		/* A parked stub thread is woken on this CPU, where it runs while this thread waits on the
 		 * listener for it: two same-CPU switches a round trip, and one CPU. Both polling on two
-		 * CPUs is quicker still for quick round trips (0.5 against ~5 us for a getpid here):
-		 * after HERE_ROUNDS of them in a row (with CPUs to spare), it is woken where the
-		 * scheduler likes, and this thread polls for it as after a futex wake-up. */
+		 * CPUs is quicker still for quick round trips (a patched getpid 0.5 against ~8 us here):
+		 * after HERE_ROUNDS of them in a row with no blocking wait (st_ctx_idle()) and CPUs to
+		 * spare, it is woken where the scheduler likes, and polling resumes as after a futex
+		 * wake-up. */
 		uint64_t spin = spin_budget(sp, sc->run_ns, false);
 		bool quick = spin && stub_spin, away = quick && sc->here_rounds >= HERE_ROUNDS;
 		bool parked = hand_parked(sas, s, n, !away);

@@ -109,7 +109,8 @@ struct st_as {
 	uint64_t notif_id;
 	bool have_notif;
 	long rx_result, rx_done;        /* the syscall thread's last doorbell arguments */
-	bool sync;                      /* the listener wakes on the current CPU: stub threads park */
+	bool sync;                      /* the listener wakes on the current CPU: stub threads may park */
+	atomic_bool park_on;            /* they do (one stub thread, one context bound): ctl->park_ok */
 	int nudge_fd;                   /* eventfd: asks a thread waiting on the listener for inj_lock */
 	atomic_bool rx_waiting;         /* a sentry thread holds inj_lock, waiting on the listener */
 	atomic_int rx_want;             /* threads waiting for inj_lock */
@@ -178,9 +179,9 @@ long st_futex(void *addr, int op, uint32_t val, const struct timespec *ts);
 
 /* ---- listener.c ---- */
 enum { ST_RX_DOORBELL = 1, ST_RX_PARK, ST_RX_NONE, ST_RX_TIMEOUT };
-/* Receive and sort one notification (inj_lock held), waiting up to @timeout_ms (-1: no limit; with
+/* Receive and sort one notification (inj_lock held), waiting up to @timeout_us (-1: no limit; with
  * @nudgeable, a write to nudge_fd ends the wait too): ST_RX_*, or the address space's error. */
-int st_rx(struct st_as *sas, int timeout_ms, bool nudgeable);
+int st_rx(struct st_as *sas, int64_t timeout_us, bool nudgeable);
 /* Take inj_lock once the syscall thread waits for a request (the caller unlocks in any case). */
 int st_channel_lock(struct st_as *sas);
 void st_channel_unlock(struct st_as *sas);
