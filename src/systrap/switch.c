@@ -470,8 +470,8 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		 * wake-up. */
 		uint64_t spin = spin_budget(sp, sc->run_ns, false);
 		bool quick = spin && stub_spin, away = quick && sc->here_rounds >= HERE_ROUNDS;
-		bool parked = hand_parked(sas, s, n, !away);
-		if (!parked && !hand_over(sas, sc, s, n)) {
+		bool parked = false; /* (a polling thread is not parked: its mailbox first) */
+		if (!hand_over(sas, sc, s, n) && !(parked = hand_parked(sas, s, n, !away))) {
 			enqueue(sas, s, n);
 			unpark_for_queue(sas);
 		}

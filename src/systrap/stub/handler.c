@@ -260,8 +260,10 @@ static u32 next_context(struct st_control *ctl, struct st_thread *th)
 	 * answer put this thread there): it would only keep the sentry from that CPU. */
 	bool must = th->must_ring != 0, no_park = false;
 	u64 spin = must || th->here ? 0 : LOAD(&ctl->stub_spin_ns);
-	th->must_ring = 0;
-	th->here = 0;
+	if (must) /* (cleared only when set: the sentry reads parked on this line) */
+		th->must_ring = 0;
+	if (th->here)
+		th->here = 0;
 	u64 tpu = LOAD(&ctl->tsc_per_us);
 	if (spin > 1000000)
 		spin = 1000000;
