@@ -366,6 +366,7 @@ struct task {
 	struct cv_cpu_state *st;
 	int tid;
 	uint64_t clear_child_tid;
+	uint64_t set_child_tid;  /* a fork's CLONE_CHILD_SETTID word, written at the child's first run */
 	uint64_t robust_head;    /* set_robust_list: walked when the task ends (futex.c) */
 	struct task *next;       /* proc->tasks (s->lock) */
 	bool exited;

@@ -475,10 +475,11 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 	}
 	if (ret == 0 && (flags & CLONE_CHILD_CLEARTID))
 		ct->clear_child_tid = ctid;
-	if (ret == 0 && (flags & CLONE_CHILD_SETTID)) { /* in the child's memory: glibc's fork keeps its tid there */
-		uint32_t cpid = (uint32_t)c->pid;
-		mm_copy_out(c, ctid, &cpid, 4);
-	}
+	/* In the child's memory (glibc's fork keeps its tid there), written when the child first runs, as
+	 * Linux's schedule_tail does: a write now would make the child's installs, which its own thread
+	 * makes beside the parent's next steps (mm_fork), in the parent's call. */
+	if (ret == 0 && (flags & CLONE_CHILD_SETTID))
+		ct->set_child_tid = ctid;
 	if (ret < 0) {
 		pthread_mutex_lock(&s->lock);
 		for (struct process **pp = &s->procs; *pp; pp = &(*pp)->next)

@@ -70,6 +70,11 @@ int task_loop(struct task *t)
 {
 	struct process *pr = t->proc;
 	mm_flush_installs(pr); /* a fork child's installs (mm_fork), before anything of it runs */
+	if (t->set_child_tid) { /* before a signal or a tracer's stop, as Linux (a bad address is ignored) */
+		uint32_t tid = (uint32_t)t->tid;
+		mm_copy_out(pr, t->set_child_tid, &tid, 4);
+		t->set_child_tid = 0;
+	}
 	for (;;) {
 		struct cv_exit ex;
 		if (__atomic_load_n(&pr->s->paused, __ATOMIC_SEQ_CST))
