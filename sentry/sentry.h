@@ -291,6 +291,9 @@ struct process {
 	struct process *parent;  /* NULL once the parent is gone */
 	struct process *next;    /* s->procs */
 	bool zombie;             /* exited, not yet waited for */
+	bool exit_done;          /* its ending thread is done with it (process_settle) */
+	bool reaped;             /* reaped before that: its ending thread frees it */
+	int children_settling;   /* children reaped before their end settled (their peaks are to come) */
 	struct task *tasks;      /* its threads, live or exited */
 	int live_tasks;
 	bool group_exit;         /* exit_group or a fatal signal: every task stops */
@@ -441,6 +444,9 @@ struct ptyjob {
 struct sentry {
 	struct sentry_opts opts;
 	int live_vms;                 /* memories not freed yet (vm.c; atomic): 0 once every process is */
+	/* Ended processes' memories being let go of after their parents were told (process_settle): begun
+	 * and done, under lock; an allocation that finds no room waits for those begun before it. */
+	uint64_t releases_begun, releases_done;
 	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
 	unsigned n_procmem;
 	pthread_mutex_t owners_lock; /* the owners the sandbox gave files (fs/owners.c) */
@@ -1128,6 +1134,8 @@ int task_loop(struct task *t);
 void task_exit(struct task *t);
 /* Wait until @pr is a zombie. */
 void process_wait_zombie(struct process *pr);
+/* Wait until the peaks of @pr's reaped children are all counted (s->lock held; getrusage). */
+void process_wait_children_settled(struct process *pr);
 long do_futex(struct task *t, uint64_t uaddr, uint64_t op, uint64_t val, uint64_t utime, uint64_t uaddr2,
 	      uint64_t val3);
 /* The task's robust futexes, as it ends: each it held is marked FUTEX_OWNER_DIED, a waiter woken. */
@@ -1152,6 +1160,13 @@ struct vm *vm_new_bare(struct sentry *s);
 void vm_get(struct vm *vm);
 void vm_put(struct sentry *s, struct vm *vm);
 struct vm *vm_lock(struct process *pr);
+/* Memory-file pages for a process's memory (cv_memfile_alloc): with no room (the memory limit), first
+ * waits for ended processes' memories being let go of (process_settle), as Linux frees a process's
+ * memory before its parent can see it gone. 0 or -ENOMEM. */
+int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off);
+/* Let go of everything @vm maps and its address space, now, for an ended process's memory nobody else
+ * uses; what stays is an empty map until the last vm_put. */
+void vm_empty(struct sentry *s, struct vm *vm);
 
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
  * sides (the parent's pr->vm->lock held). 0 or -ENOMEM. */

@@ -32,7 +32,7 @@ static bool same_file(const struct fc_entry *e, const struct stat *st)
 /* Fresh memory-file pages holding the file range (the caller's reference). */
 static int copy_in(struct sentry *s, int fd, uint64_t foff, uint64_t len, uint64_t *mf_off)
 {
-	if (cv_memfile_alloc(s->mf, len, 0, mf_off) < 0)
+	if (vm_alloc_pages(s, len, mf_off) < 0)
 		return -ENOMEM;
 	void *p;
 	if (cv_memfile_ptr(s->mf, *mf_off, len, &p) < 0) {

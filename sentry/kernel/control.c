@@ -303,7 +303,7 @@ static void do_exec(struct sentry *s, int c, const struct ctl_req *rq, char **st
 	pthread_t fwd;
 	bool forwarding = pthread_create(&fwd, NULL, forward_main, &f) == 0;
 	pthread_mutex_lock(&s->lock);
-	while (!pr->zombie && !s->ctl_stopping)
+	while (!(pr->zombie && pr->exit_done) && !s->ctl_stopping)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	if (forwarding) {
@@ -312,7 +312,7 @@ static void do_exec(struct sentry *s, int c, const struct ctl_req *rq, char **st
 	}
 	pthread_mutex_lock(&s->lock);
 	int status = pr->zombie ? pr->exit_status : SIGKILL; /* the sandbox is ending: it dies with it */
-	bool reap = pr->zombie && !pr->remote_users && !ptrace_holds_zombie(pr);
+	bool reap = pr->zombie && pr->exit_done && !pr->remote_users && !ptrace_holds_zombie(pr);
 	if (reap)
 		unlink_process(s, pr); /* else freed with the sandbox, as any orphan */
 	pthread_mutex_unlock(&s->lock);

@@ -139,6 +139,56 @@ void process_notify_exit(struct process *pr)
 		sig_process_locked(pr->parent, pr->exit_signal, &si);
 }
 
+/*
+ * The rest of a process's end, once its parent has been told (process_notify_exit): its peak resident
+ * size, then its memory, measured and let go of here rather than before the parent hears of the end
+ * and in the reaper's wait4 (together ~85 us on this VM between a child's exit and its shell's next
+ * command). A reaper that comes first takes the exit status and leaves the zombie to this thread
+ * (reaped), which then adds its peak to the reaper's children's and frees it; the reaper's getrusage
+ * and its own end wait for that (children_settling), an allocation that finds no room for the memory
+ * being let go of (vm_alloc_pages). The memory goes here unless another process shares it
+ * (clone(CLONE_VM)) or another's copy from it is in progress: then with its last user's vm_put.
+ */
+static void process_settle(struct process *pr, struct vm *vm)
+{
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&vm->lock);
+	mm_rss_peak(pr);
+	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(&s->lock);
+	while (pr->children_settling > 0) /* its own peak includes theirs */
+		pthread_cond_wait(&s->changed, &s->lock);
+	/* this reference and the zombie's (a zombie gains no user: nothing of it runs or is pinned anew) */
+	bool alone = __atomic_load_n(&vm->users, __ATOMIC_ACQUIRE) == 2 && !pr->remote_users;
+	struct process *reaper = pr->reaped ? pr->parent : NULL;
+	if (reaper) {
+		uint64_t peak = pr->rss_hwm > pr->child_maxrss ? pr->rss_hwm : pr->child_maxrss;
+		if (peak > reaper->child_maxrss)
+			reaper->child_maxrss = peak;
+		reaper->children_settling--;
+	}
+	pr->exit_done = true;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	/* unless reaped already, pr may be reaped and freed from here on */
+	if (alone)
+		vm_empty(s, vm);
+	vm_put(s, vm);
+	if (reaper)
+		process_free(pr);
+	pthread_mutex_lock(&s->lock);
+	s->releases_done++; /* (an allocation that found no room may wait for it: vm_alloc_pages) */
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* RUSAGE_CHILDREN's peak: once the children reaped before their end settled (s->lock held). */
+void process_wait_children_settled(struct process *pr)
+{
+	while (pr->children_settling > 0)
+		pthread_cond_wait(&pr->s->changed, &pr->s->lock);
+}
+
 void task_exit(struct task *t)
 {
 	struct process *pr = t->proc;
@@ -173,9 +223,11 @@ void task_exit(struct task *t)
 	if (!last)
 		return;
 	vfork_release(pr); /* a vfork parent goes on */
-	mm_rss_peak(pr);   /* its peak, for the parent's RUSAGE_CHILDREN */
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
+	struct vm *vm = pr->vm;
+	vm_get(vm); /* measured and let go of once the parent knows (process_settle) */
 	pthread_mutex_lock(&s->lock);
+	s->releases_begun++;
 	pr->zombie = true;
 	ptyjob_leader_gone(pr);
 	pidfd_process_ended(pr);
@@ -196,6 +248,7 @@ void task_exit(struct task *t)
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	futex_wake_all(s); /* SIGCHLD or a child's pdeath signal may have to interrupt a futex wait */
+	process_settle(pr, vm);
 }
 
 void process_wait_zombie(struct process *pr)
@@ -848,6 +901,12 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, int want, uin
 			*pp = c->next;
 			pr->child_run_ns += __atomic_load_n(&c->run_ns, __ATOMIC_RELAXED) + c->child_run_ns;
 			pr->child_sys_ns += __atomic_load_n(&c->sys_ns, __ATOMIC_RELAXED) + c->child_sys_ns;
+			if (!c->exit_done) { /* its ending thread counts its peak, frees it (settle) */
+				c->reaped = true;
+				pr->children_settling++;
+				pthread_mutex_unlock(&s->lock);
+				return 1;
+			}
 			uint64_t peak = c->rss_hwm > c->child_maxrss ? c->rss_hwm : c->child_maxrss;
 			if (peak > pr->child_maxrss)
 				pr->child_maxrss = peak;

@@ -340,6 +340,8 @@ long sys_getrusage(struct task *t, int64_t who, uint64_t uru)
 	ru.ru_stime = ns_tv(who == RUSAGE_CHILDREN ? pr->child_sys_ns
 			    : who == RUSAGE_THREAD ? __atomic_load_n(&t->sys_ns, __ATOMIC_RELAXED)
 						   : __atomic_load_n(&pr->sys_ns, __ATOMIC_RELAXED));
+	if (who == RUSAGE_CHILDREN)
+		process_wait_children_settled(pr);
 	uint64_t child_peak = pr->child_maxrss;
 	pthread_mutex_unlock(&pr->s->lock);
 	if (who == RUSAGE_CHILDREN) {

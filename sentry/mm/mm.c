@@ -353,7 +353,7 @@ int mm_map_anon(struct process *pr, uint64_t addr, uint64_t len, unsigned access
 		return ret;
 	}
 	uint64_t off;
-	if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
+	if (vm_alloc_pages(pr->s, len, &off) < 0)
 		return -ENOMEM;
 	return mm_map_pages(pr, addr, len, access, fixed, shared, false, off, out);
 }
@@ -554,7 +554,7 @@ int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
 			return -ENOMEM;
 		i = vma_find(mm, lo);
 		struct vma *v = &mm->v[i];
-		if (cv_memfile_alloc(pr->s->mf, hi - lo, 0, &off) < 0)
+		if (vm_alloc_pages(pr->s, hi - lo, &off) < 0)
 			return -ENOMEM;
 		v->mf_off = off;
 		v->lazy = false;

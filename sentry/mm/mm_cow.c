@@ -55,10 +55,11 @@ static void copy_data(int fd, uint64_t off, uint64_t len, uint64_t to, const uin
 }
 
 /* Fresh memory-file pages holding a copy of [off, off+len): 0 and *@copy, or -ENOMEM. */
-static int copy_pages(struct cv_memfile *mf, uint64_t off, uint64_t len, uint64_t *copy)
+static int copy_pages(struct sentry *s, uint64_t off, uint64_t len, uint64_t *copy)
 {
+	struct cv_memfile *mf = s->mf;
 	void *src, *dst;
-	if (cv_memfile_alloc(mf, len, 0, copy) < 0)
+	if (vm_alloc_pages(s, len, copy) < 0)
 		return -ENOMEM;
 	if (cv_memfile_ptr(mf, off, len, &src) < 0 || cv_memfile_ptr(mf, *copy, len, &dst) < 0) {
 		cv_memfile_decref(mf, *copy, len);
@@ -69,10 +70,11 @@ static int copy_pages(struct cv_memfile *mf, uint64_t off, uint64_t len, uint64_
 }
 
 /* Fresh memory-file pages holding [foff, foff+len) of host file @fd (zeroes past its end). */
-static int copy_file_pages(struct cv_memfile *mf, int fd, uint64_t foff, uint64_t len, uint64_t *copy)
+static int copy_file_pages(struct sentry *s, int fd, uint64_t foff, uint64_t len, uint64_t *copy)
 {
+	struct cv_memfile *mf = s->mf;
 	void *dst;
-	if (cv_memfile_alloc(mf, len, 0, copy) < 0)
+	if (vm_alloc_pages(s, len, copy) < 0)
 		return -ENOMEM;
 	if (cv_memfile_ptr(mf, *copy, len, &dst) < 0) {
 		cv_memfile_decref(mf, *copy, len);
@@ -122,13 +124,13 @@ int mm_unshare(struct process *pr, uint64_t start, uint64_t end, uint64_t chunk,
 		v = &mm->v[i];
 		uint64_t len = hi - lo, copy;
 		if (v->host) { /* a private mapping of a host file: the pages now come from the memory file */
-			if (copy_file_pages(mf, v->host->fd, v->mf_off, len, &copy) < 0)
+			if (copy_file_pages(pr->s, v->host->fd, v->mf_off, len, &copy) < 0)
 				return -ENOMEM;
 			hostmap_put(v->host);
 			v->host = NULL;
 			v->mf_off = copy;
 		} else if (cv_memfile_max_refcount(mf, v->mf_off, len) != 1) {
-			if (copy_pages(mf, v->mf_off, len, &copy) < 0)
+			if (copy_pages(pr->s, v->mf_off, len, &copy) < 0)
 				return -ENOMEM;
 			cv_memfile_decref(mf, v->mf_off, len);
 			v->mf_off = copy;
@@ -217,7 +219,7 @@ static int fork_vmas(struct process *parent, struct process *child, struct cv_as
 			/* Small: a copy now costs less than the write faults sharing would take on both
 			 * sides. Or another thread's read(2) is filling these pages: that data belongs to
 			 * the parent, so the child gets its copy now and the parent keeps writing in place. */
-			if (copy_pages(s->mf, v->mf_off, len, &c.mf_off) < 0)
+			if (copy_pages(s, v->mf_off, len, &c.mf_off) < 0)
 				return -ENOMEM;
 		} else {
 			if (vma_ref(parent, v) < 0)

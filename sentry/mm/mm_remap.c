@@ -42,7 +42,7 @@ static int map_fresh(struct process *pr, uint64_t addr, uint64_t len, const stru
 		return ret;
 	}
 	if (like->shared) {
-		if (cv_memfile_alloc(pr->s->mf, len, 0, &off) < 0)
+		if (vm_alloc_pages(pr->s, len, &off) < 0)
 			return -ENOMEM;
 		ret = mm_map_pages(pr, addr, len, like->access, true, true, false, off, &got);
 	} else { /* private: populated on demand */
@@ -197,7 +197,7 @@ static int drop_pages(struct process *pr, struct vma *v)
 	if (!v->cow && cv_memfile_max_refcount(mf, v->mf_off, len) == 1)
 		return cv_memfile_decommit(mf, v->mf_off, len) < 0 ? -ENOMEM : 0;
 	/* Shared with a forked process or held by a pin: fresh pages, the old ones stay theirs. */
-	if (cv_memfile_alloc(mf, len, 0, &off) < 0)
+	if (vm_alloc_pages(pr->s, len, &off) < 0)
 		return -ENOMEM;
 	cv_memfile_decref(mf, v->mf_off, len);
 	v->mf_off = off;

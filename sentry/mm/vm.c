@@ -56,6 +56,34 @@ void vm_put(struct sentry *s, struct vm *vm)
 	__atomic_sub_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
 }
 
+int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off)
+{
+	if (cv_memfile_alloc(s->mf, len, 0, off) == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	uint64_t begun = s->releases_begun;
+	bool waited = begun != s->releases_done;
+	while (s->releases_done < begun)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	return waited && cv_memfile_alloc(s->mf, len, 0, off) == 0 ? 0 : -ENOMEM;
+}
+
+void vm_empty(struct sentry *s, struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	struct mm *mm = &vm->mm;
+	/* As vm_put: the address space first. If it cannot go (a context still in it), nothing goes. */
+	if (cv_as_release(vm->as) == 0) {
+		vm->as = NULL;
+		for (size_t i = 0; i < mm->n; i++)
+			vma_release(s, &mm->v[i]);
+		mm->n = 0;
+		mm_drop_deferred(s, mm);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
 struct vm *vm_lock(struct process *pr)
 {
 	struct sentry *s = pr->s;

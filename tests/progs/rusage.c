@@ -58,6 +58,28 @@ int main(void)
 	waitpid(c, NULL, 0);
 	getrusage(RUSAGE_CHILDREN, &ru);
 	printf("children's maxrss: %s\n", ru.ru_maxrss > 75 * 1024 ? "over 75 MB" : "less");
+	/* a reaped grandchild's peak reaches this process through the child that reaped it, the moment
+	 * each wait returns */
+	c = fork();
+	if (c == 0) {
+		pid_t g = fork();
+		if (g == 0) {
+			volatile char *q = malloc(120 * MB);
+			for (size_t i = 0; i < 120 * MB; i += 4096)
+				q[i] = 3;
+			_exit(q[4096] == 3 ? 0 : 1);
+		}
+		waitpid(g, NULL, 0);
+		struct rusage cru;
+		getrusage(RUSAGE_CHILDREN, &cru);
+		_exit(cru.ru_maxrss > 115 * 1024 ? 0 : 1);
+	}
+	int st;
+	waitpid(c, &st, 0);
+	getrusage(RUSAGE_CHILDREN, &ru);
+	const char *in_child = WEXITSTATUS(st) == 0 ? "over 115 MB" : "less";
+	printf("grandchild's maxrss: %s in the child, %s here\n", in_child,
+	       ru.ru_maxrss > 115 * 1024 ? "over 115 MB" : "less");
 
 	int fds[2];
 	if (pipe(fds) < 0)
