@@ -381,6 +381,9 @@ static int st_ctx_new(struct cv_ctx *ctx)
 static void st_ctx_release(struct cv_ctx *ctx)
 {
 	struct st_platform *sp = st_platform(ctx->p);
+	struct st_ctx *sc = ctx->priv;
+	if (sc && atomic_exchange(&sc->live, false))
+		atomic_fetch_sub(&sp->live, 1);
 	pthread_mutex_lock(&sp->bind_lock);
 	st_ctx_unbind(ctx, false);
 	pthread_mutex_unlock(&sp->bind_lock);
@@ -405,11 +408,13 @@ static int st_ctx_sleep(struct cv_ctx *ctx)
 static void st_ctx_idle(struct cv_ctx *ctx)
 {
 	struct st_platform *sp = st_platform(ctx->p);
-	pthread_mutex_lock(&sp->bind_lock);
 	struct st_ctx *sc = ctx->priv;
+	if (sc && atomic_exchange(&sc->live, false))
+		atomic_fetch_sub(&sp->live, 1); /* it needs no CPU while it waits (spin_budget) */
+	pthread_mutex_lock(&sp->bind_lock);
 	struct st_as *sas = sc ? sc->sas : NULL;
 	if (sc)
-		sc->here_rounds = 0; /* a burst of round trips ends: the next stays on one CPU */
+		sc->here_rounds = sc->streak = 0; /* a burst of round trips ends: the next stays on one CPU */
 	if (sas && sas->ctl && sas->nbound == 1 && atomic_load(&sas->nthreads) == 1 && atomic_load(&sas->active) == 0)
 		__atomic_store_n(&sas->ctl->stub_spin_ns, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sp->bind_lock);
