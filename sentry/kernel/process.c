@@ -193,8 +193,6 @@ void task_exit(struct task *t)
 {
 	struct process *pr = t->proc;
 	struct sentry *s = pr->s;
-	if (t->ctx)
-		cv_ctx_idle(t->ctx); /* it never runs again (systrap stops counting it as wanting a CPU) */
 	futex_robust_exit(t); /* the robust mutexes it held: their waiters learn the owner died */
 	/* CLONE_CHILD_CLEARTID: zero the tid word and wake its futex (pthread_join waits on it) if anyone
 	 * else uses the memory: another thread, or another process after clone(CLONE_VM). */

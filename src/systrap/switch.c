@@ -150,22 +150,21 @@ static void note_preempted(struct st_platform *sp, bool hard)
 }
 
 /*
- * Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly. A
- * CPU to spare: fewer live contexts than CPUs, a live one being any that is not in a blocking wait
- * (cv_ctx_idle), whether it runs or the sentry handles its call: either takes a CPU, and a poller
- * another (counting only contexts in a switch let a shell's stub thread poll through its fork while
- * the new child's threads waited for a CPU). After a poller lost its CPU to another thread
- * (hard_until) nobody polls: a hand-off is two futex wake-ups (~27 us on this VM), and the CPUs go to
- * whoever the machine is busy with. After it lost it to an interrupt only (busy_until), one side
- * polls: the stub threads, which would poll through the sentry's whole handling of each call, not at
- * all; the sentry up to BUSY_SPIN_NS, which catches a context that comes straight back (a burst of
- * quick calls: a vfork child's 120 sigactions before its exec) and saves one of the two wake-ups of
- * its hand-off. (Both sides polling there took the CPUs the rest of the work needed; one side polling
- * also after a real preemption made getpid 2x slower with two host processes spinning: bench/load.sh.)
+ * Spin budgets: only with a CPU to spare, and only when the other side usually answers quickly.
+ * After a poller lost its CPU to another thread (hard_until) nobody polls: a hand-off is two futex
+ * wake-ups (~27 us on this VM), and the CPUs go to whoever the machine is busy with. After it lost it
+ * to an interrupt only (busy_until), one side polls: the stub threads, which would poll through the
+ * sentry's whole handling of each call, not at all; the sentry up to BUSY_SPIN_NS, which catches a
+ * context that comes straight back (a burst of quick calls: a vfork child's 120 sigactions before its
+ * exec) and saves one of the two wake-ups of its hand-off. (Both sides polling there took the CPUs the
+ * rest of the work needed; one side polling also after a real preemption made getpid 2x slower with
+ * two host processes spinning: bench/load.sh.) Counting also the contexts the sentry is handling
+ * (not in a blocking wait) instead of those in a switch made a two-thread futex ping-pong 2x slower
+ * and the fork+exec loops no faster (2026-12-07).
  */
 static uint64_t spin_budget(struct st_platform *sp, uint64_t expected_ns, bool stub)
 {
-	if (sp->ncpu < 2 || atomic_load(&sp->live) >= sp->ncpu || expected_ns > SPIN_MAX_NS)
+	if (sp->ncpu < 2 || atomic_load(&sp->in_switch) >= sp->ncpu || expected_ns > SPIN_MAX_NS)
 		return 0;
 	uint64_t b = 2 * expected_ns + 2000, max = SPIN_MAX_NS, now = st_rdtsc();
 	if (now < atomic_load(&sp->hard_until))
@@ -413,8 +412,7 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		return 0;
 	}
 	int active = atomic_fetch_add(&sas->active, 1) + 1;
-	if (!atomic_load_explicit(&sc->live, memory_order_relaxed) && !atomic_exchange(&sc->live, true))
-		atomic_fetch_add(&sp->live, 1);
+	atomic_fetch_add(&sp->in_switch, 1);
 	int ret = 0;
 	if (active > atomic_load(&sas->nthreads) && atomic_load(&sas->nthreads) < (int)ST_MAX_THREADS) {
 		ret = st_thread_add(sas, active); /* every running context has a stub thread to run on */
@@ -475,8 +473,8 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		 * spare, it is woken where the scheduler likes, and polling resumes as after a futex
 		 * wake-up. A short-lived process (a shell's child: a few dozen calls, then exec or exit)
 		 * would pay that wake-up and the polling on a CPU the others need, and never win it back
-		 * (busybox's 200 fork+exec 0.43 -> 0.38 s, with 16 rounds); a syscall loop that lost its
-		 * polling to a hiccup takes it back after LOOP_HERE_ROUNDS. */
+		 * (busybox's 200 fork+exec 0.37 -> 0.35 s against 16 rounds, echo|cat 0.47 -> 0.43); a
+		 * syscall loop that lost its polling to a hiccup takes it back after LOOP_HERE_ROUNDS. */
 		uint64_t spin = spin_budget(sp, sc->run_ns, false);
 		if (sc->streak < UINT32_MAX)
 			sc->streak++;
@@ -563,6 +561,7 @@ out:
 		sc->exit_nr = ST_NO_NR;
 	sc->exit_tsc = st_rdtsc();
 	atomic_fetch_sub(&sas->active, 1);
+	atomic_fetch_sub(&sp->in_switch, 1);
 	atomic_store(ctx->run_word, 0);
 	return ret;
 }

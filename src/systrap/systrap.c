@@ -381,9 +381,6 @@ static int st_ctx_new(struct cv_ctx *ctx)
 static void st_ctx_release(struct cv_ctx *ctx)
 {
 	struct st_platform *sp = st_platform(ctx->p);
-	struct st_ctx *sc = ctx->priv;
-	if (sc && atomic_exchange(&sc->live, false))
-		atomic_fetch_sub(&sp->live, 1);
 	pthread_mutex_lock(&sp->bind_lock);
 	st_ctx_unbind(ctx, false);
 	pthread_mutex_unlock(&sp->bind_lock);
@@ -408,10 +405,8 @@ static int st_ctx_sleep(struct cv_ctx *ctx)
 static void st_ctx_idle(struct cv_ctx *ctx)
 {
 	struct st_platform *sp = st_platform(ctx->p);
-	struct st_ctx *sc = ctx->priv;
-	if (sc && atomic_exchange(&sc->live, false))
-		atomic_fetch_sub(&sp->live, 1); /* it needs no CPU while it waits (spin_budget) */
 	pthread_mutex_lock(&sp->bind_lock);
+	struct st_ctx *sc = ctx->priv;
 	struct st_as *sas = sc ? sc->sas : NULL;
 	if (sc)
 		sc->here_rounds = sc->streak = 0; /* a burst of round trips ends: the next stays on one CPU */

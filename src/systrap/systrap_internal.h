@@ -59,7 +59,7 @@ struct st_platform {
 	struct st_as *_Atomic as_table[ST_AS_TABLE];
 	atomic_int kickers;             /* kicks in flight (release waits for them) */
 	pthread_mutex_t bind_lock;      /* context <-> slot bindings */
-	atomic_int live;                /* contexts switched since their last cv_ctx_idle() (st_ctx.live) */
+	atomic_int in_switch;           /* contexts in cv_ctx_switch() on this platform */
 	_Atomic uint64_t busy_until;    /* TSC: only the sentry polls, briefly, before this (a poller lost its CPU) */
 	_Atomic uint64_t hard_until;    /* TSC: nobody polls before this (... for ST_PREEMPT_LONG_US or more) */
 	/* EWMA per syscall number (512: any larger): the sentry's time between a context's exit for it
@@ -146,7 +146,6 @@ struct st_ctx {
 	uint64_t run_ns;                /* EWMA: time in the application per switch */
 	uint32_t here_rounds;           /* quick round trips in a row with a parked stub thread on this CPU */
 	uint32_t streak;                /* switches since its last blocking wait (cv_ctx_idle) */
-	atomic_bool live;               /* counted in st_platform.live: running, or handled by the sentry */
 	uint32_t last_thread;           /* 1-based stub thread that gave it back last (a hint), 0 none */
 	uint64_t last_fault_addr, last_fault_ip;
 };
