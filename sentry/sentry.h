@@ -444,8 +444,9 @@ struct ptyjob {
 struct sentry {
 	struct sentry_opts opts;
 	int live_vms;                 /* memories not freed yet (vm.c; atomic): 0 once every process is */
-	/* Ended processes' memories being let go of after their parents were told (process_settle): begun
-	 * and done, under lock; an allocation that finds no room waits for those begun before it. */
+	/* Ended processes' memories (those no other process uses) being let go of after their parents were
+	 * told (process_settle): begun and done, under lock; an allocation that finds no room waits for
+	 * those begun before it. */
 	uint64_t releases_begun, releases_done;
 	struct procmem_ent procmem[PROCMEM_MAX]; /* open /proc/PID/mem files, the oldest reused (lock) */
 	unsigned n_procmem;
@@ -1161,8 +1162,8 @@ void vm_get(struct vm *vm);
 void vm_put(struct sentry *s, struct vm *vm);
 struct vm *vm_lock(struct process *pr);
 /* Memory-file pages for a process's memory (cv_memfile_alloc): with no room (the memory limit), first
- * waits for ended processes' memories being let go of (process_settle), as Linux frees a process's
- * memory before its parent can see it gone. 0 or -ENOMEM. */
+ * waits (up to 200 ms) for ended processes' memories being let go of (process_settle), as Linux frees a
+ * process's memory before its parent can see it gone. 0 or -ENOMEM. */
 int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off);
 /* Let go of everything @vm maps and its address space, now, for an ended process's memory nobody else
  * uses; what stays is an empty map until the last vm_put. */

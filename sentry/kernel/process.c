@@ -149,7 +149,7 @@ void process_notify_exit(struct process *pr)
  * being let go of (vm_alloc_pages). The memory goes here unless another process shares it
  * (clone(CLONE_VM)) or another's copy from it is in progress: then with its last user's vm_put.
  */
-static void process_settle(struct process *pr, struct vm *vm)
+static void process_settle(struct process *pr, struct vm *vm, bool alone)
 {
 	struct sentry *s = pr->s;
 	pthread_mutex_lock(&vm->lock);
@@ -158,8 +158,6 @@ static void process_settle(struct process *pr, struct vm *vm)
 	pthread_mutex_lock(&s->lock);
 	while (pr->children_settling > 0) /* its own peak includes theirs */
 		pthread_cond_wait(&s->changed, &s->lock);
-	/* this reference and the zombie's (a zombie gains no user: nothing of it runs or is pinned anew) */
-	bool alone = __atomic_load_n(&vm->users, __ATOMIC_ACQUIRE) == 2 && !pr->remote_users;
 	struct process *reaper = pr->reaped ? pr->parent : NULL;
 	if (reaper) {
 		uint64_t peak = pr->rss_hwm > pr->child_maxrss ? pr->rss_hwm : pr->child_maxrss;
@@ -176,6 +174,8 @@ static void process_settle(struct process *pr, struct vm *vm)
 	vm_put(s, vm);
 	if (reaper)
 		process_free(pr);
+	if (!alone)
+		return;
 	pthread_mutex_lock(&s->lock);
 	s->releases_done++; /* (an allocation that found no room may wait for it: vm_alloc_pages) */
 	pthread_cond_broadcast(&s->changed);
@@ -227,7 +227,13 @@ void task_exit(struct task *t)
 	struct vm *vm = pr->vm;
 	vm_get(vm); /* measured and let go of once the parent knows (process_settle) */
 	pthread_mutex_lock(&s->lock);
-	s->releases_begun++;
+	/* Nobody else's: this reference and the zombie's, no copy from another process in progress. A
+	 * zombie gains no user (nothing of it runs, nothing pins it anew), so only this thread will touch
+	 * its memory's lock from here on but for readers that never wait on an allocation: an allocation
+	 * that waits for this release (vm_alloc_pages) cannot hold what the release needs. */
+	bool alone = __atomic_load_n(&vm->users, __ATOMIC_ACQUIRE) == 2 && !pr->remote_users;
+	if (alone)
+		s->releases_begun++;
 	pr->zombie = true;
 	ptyjob_leader_gone(pr);
 	pidfd_process_ended(pr);
@@ -248,7 +254,7 @@ void task_exit(struct task *t)
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	futex_wake_all(s); /* SIGCHLD or a child's pdeath signal may have to interrupt a futex wait */
-	process_settle(pr, vm);
+	process_settle(pr, vm, alone);
 }
 
 void process_wait_zombie(struct process *pr)

@@ -56,15 +56,24 @@ void vm_put(struct sentry *s, struct vm *vm)
 	__atomic_sub_fetch(&s->live_vms, 1, __ATOMIC_RELAXED);
 }
 
+/* A bound: a release counted there waits on no allocation (task_exit), but an end in a clone(CLONE_VM)
+ * family could wait on its reaped children's, one of which on the sharer that allocates. */
+#define RELEASE_WAIT_MS 200
+
 int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off)
 {
 	if (cv_memfile_alloc(s->mf, len, 0, off) == 0)
 		return 0;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += RELEASE_WAIT_MS * 1000000l;
+	until.tv_sec += until.tv_nsec / 1000000000l;
+	until.tv_nsec %= 1000000000l;
 	pthread_mutex_lock(&s->lock);
 	uint64_t begun = s->releases_begun;
 	bool waited = begun != s->releases_done;
-	while (s->releases_done < begun)
-		pthread_cond_wait(&s->changed, &s->lock);
+	while (s->releases_done < begun && pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT)
+		;
 	pthread_mutex_unlock(&s->lock);
 	return waited && cv_memfile_alloc(s->mf, len, 0, off) == 0 ? 0 : -ENOMEM;
 }
