@@ -139,6 +139,14 @@ void process_notify_exit(struct process *pr)
 		sig_process_locked(pr->parent, pr->exit_signal, &si);
 }
 
+/* Reaped child @c's peak, and its reaped children's, into @into's children's (s->lock held). */
+static void count_child_peak(struct process *into, const struct process *c)
+{
+	uint64_t peak = c->rss_hwm > c->child_maxrss ? c->rss_hwm : c->child_maxrss;
+	if (peak > into->child_maxrss)
+		into->child_maxrss = peak;
+}
+
 /*
  * The rest of a process's end, once its parent has been told (process_notify_exit): its peak resident
  * size, then its memory, measured and let go of here rather than before the parent hears of the end
@@ -160,9 +168,7 @@ static void process_settle(struct process *pr, struct vm *vm, bool alone)
 		pthread_cond_wait(&s->changed, &s->lock);
 	struct process *reaper = pr->reaped ? pr->parent : NULL;
 	if (reaper) {
-		uint64_t peak = pr->rss_hwm > pr->child_maxrss ? pr->rss_hwm : pr->child_maxrss;
-		if (peak > reaper->child_maxrss)
-			reaper->child_maxrss = peak;
+		count_child_peak(reaper, pr);
 		reaper->children_settling--;
 	}
 	pr->exit_done = true;
@@ -913,9 +919,7 @@ static long wait_child(struct task *t, int64_t pid, int64_t group, int want, uin
 				pthread_mutex_unlock(&s->lock);
 				return 1;
 			}
-			uint64_t peak = c->rss_hwm > c->child_maxrss ? c->rss_hwm : c->child_maxrss;
-			if (peak > pr->child_maxrss)
-				pr->child_maxrss = peak;
+			count_child_peak(pr, c);
 			pthread_mutex_unlock(&s->lock);
 			process_free(c);
 			return 1;
