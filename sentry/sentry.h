@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -114,6 +115,7 @@ struct mountpt {
 	int fd;                      /* O_PATH fd of the host directory */
 	bool rw;
 	bool on_procfs;              /* the host directory is on procfs (everything below is refused) */
+	bool nodev;                  /* ... on a host mount where no device node opens (MS_NODEV) */
 	uint64_t dev;                /* st_dev of the host directory */
 };
 
@@ -240,6 +242,16 @@ struct creds {
 	uint64_t cap_eff, cap_prm; /* capget/capset: all of them for the sandbox's root at first */
 };
 #define CRED_ALL_CAPS ((1ull << 41) - 1) /* CAP_CHOWN .. CAP_CHECKPOINT_RESTORE (40) */
+
+/* snprintf(@dst, @cap, "%s", @src) without the formatting, for hot paths: cut to fit, terminated. */
+static inline void str_set(char *dst, size_t cap, const char *src)
+{
+	size_t l = strlen(src);
+	if (l >= cap)
+		l = cap - 1;
+	memmove(dst, src, l);
+	dst[l] = 0;
+}
 
 static inline bool cred_root(const struct creds *c)
 {
@@ -1027,6 +1039,7 @@ void linkcache_changed(struct sentry *s);
  * component too if @follow_last), canonical, in @out: 1; 0 if no known link is on it (or it has ".."). */
 int linkcache_rewrite(struct sentry *s, const char *cwd, const char *path, bool follow_last, char *out, size_t cap);
 void linkcache_free(struct sentry *s);
+
 /* Canonical sandbox paths that name something other than a link (readlink's EINVAL), remembered until
  * the sandbox removes or renames anything (notlink_changed), or for 1 s. notlink_gen() is read
  * before the walk whose answer notlink_put() keeps; notlink_known() takes @path as walk_path would
@@ -1050,6 +1063,7 @@ void notlink_changed(struct sentry *s);
 #define WALK_NO_XDEV 0x40       /* crossing a mount: -EXDEV */
 #define WALK_BENEATH 0x80       /* leaving the starting directory ("..", absolute paths or links): -EXDEV */
 #define WALK_IN_ROOT 0x100      /* the starting directory is "/" for this walk */
+#define WALK_READS 0x200        /* with WALK_OPENS: the open only reads (O_RDONLY, no O_TRUNC) */
 #define WALK_RESOLVE (WALK_NO_SYMLINKS | WALK_NO_MAGICLINKS | WALK_NO_XDEV | WALK_BENEATH | WALK_IN_ROOT)
 enum { WALK_LAST_NORM, WALK_LAST_DOT, WALK_LAST_DOTDOT, WALK_LAST_ROOT };
 struct walk {
@@ -1067,6 +1081,8 @@ struct walk {
 	bool unopened;   /* WALK_OPENS: the object exists (st, from a stat the host resolved) but fd is -1:
 			  * walk_reopen() gives -ELOOP or -EXDEV when a link or a host mount is on the way; on
 			  * any failure the caller walks again without WALK_OPENS */
+	bool untyped;    /* ... and st is not even known (WALK_READS in a nodev mount): the open says what
+			  * it is (open_untyped() in fs.c); -ENOENT from it is the answer */
 	char spath[SENTRY_PATH_MAX]; /* canonical sandbox path of the object */
 };
 /* Resolve @path relative to application fd @dirfd (or AT_FDCWD) of @pr. 0 or -errno; on success the

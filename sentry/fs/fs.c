@@ -364,6 +364,31 @@ static bool device_allowed(struct process *pr, const struct stat *st)
 
 #define FIFO_POLL_NS 10000000 /* a blocking open of a FIFO's write end retries this often */
 
+/*
+ * A read-only open of what the walk left untyped (fast_path: a name in a read-only mount where no
+ * device opens): opened by name without blocking (a FIFO's read end must not wait in the host), then
+ * looked at. The sandbox's root only (fast_path's condition): no mode bits to check. A FIFO stays as
+ * open_walked() leaves one, anything else but a file or directory is given back (-EAGAIN: walked).
+ */
+static long open_untyped(struct walk *w, uint64_t flags, bool *plain_out)
+{
+	long h = walk_reopen(w, flags | O_NONBLOCK | O_NOCTTY, 0);
+	if (h < 0)
+		return h;
+	struct stat *st = &w->st;
+	if (fstat((int)h, st) < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISFIFO(st->st_mode))) {
+		close((int)h);
+		return -EAGAIN;
+	}
+	*plain_out = !S_ISFIFO(st->st_mode);
+	if (!(flags & O_NONBLOCK) && fcntl((int)h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
+		long e = -errno;
+		close((int)h);
+		return e;
+	}
+	return h;
+}
+
 /* open(2) of the walked object @w (or the creation of its entry): a host fd or -errno. */
 static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint64_t mode, bool *plain_out)
 {
@@ -371,6 +396,8 @@ static long open_walked(struct process *pr, struct walk *w, uint64_t flags, uint
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || tmpfile;
 	if ((flags & O_CREAT) && w->slash)
 		return -EISDIR; /* Linux: "name/" never creates, exists or not */
+	if (w->untyped)
+		return open_untyped(w, flags, plain_out);
 	if (w->fd < 0 && !w->unopened) { /* missing: created only by O_CREAT, in a read-write mount */
 		if (!(flags & O_CREAT) || tmpfile)
 			return -ENOENT;
@@ -451,6 +478,8 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 	 * (a lookup: 4 host calls for a file, not 6), or in a read-only mount by its path (2). */
 	int parent = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? WALK_PARENT : 0;
 	int opens = parent || (flags & O_PATH) ? 0 : WALK_OPENS;
+	if (opens && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC))
+		opens |= WALK_READS;
 	for (;;) {
 		struct walk w;
 		long h = walk_path(pr, dirfd, path, parent | opens | WALK_SLASH | (follow ? WALK_FOLLOW : 0) | wflags, &w);
@@ -467,6 +496,8 @@ static long open_nonblocking(struct task *t, int64_t dirfd, const char *path, ui
 		}
 		bool fifo = w.fd >= 0 && S_ISFIFO(w.st.st_mode);
 		walk_done(&w);
+		if (w.untyped && h == -ENOENT)
+			return h; /* nothing followed, no mount crossed: the name is not there */
 		if (w.unopened && h < 0) {
 			/* The stat by path follows what the host would (a link to a writable place, say), so no
 			 * answer rests on it alone: only an open that took the way with nothing followed counts

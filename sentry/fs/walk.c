@@ -123,7 +123,7 @@ static int cursor_set(struct cursor *c, const char *sp)
 	c->dev = st.st_dev;
 	c->m = m;
 	if (c->sp != sp)
-		snprintf(c->sp, sizeof(c->sp), "%s", sp);
+		str_set(c->sp, sizeof(c->sp), sp);
 	return 0;
 }
 
@@ -143,7 +143,7 @@ static int cursor_up(struct cursor *c)
 	if (strcmp(c->sp, c->root) == 0)
 		return (c->flags & WALK_BENEATH) ? -EXDEV : 0; /* ".." of "/" is "/" */
 	char up[SENTRY_PATH_MAX];
-	snprintf(up, sizeof(up), "%s", c->sp);
+	str_set(up, sizeof(up), c->sp);
 	char *slash = strrchr(up, '/');
 	if (slash == up)
 		up[1] = 0; /* "/x" -> "/", and "/" stays */
@@ -274,7 +274,7 @@ static int enter_proc(struct cursor *c, const char *base, char *rest, size_t cap
 		}
 	}
 	w->proc = true;
-	snprintf(w->spath, sizeof(w->spath), "%s", p);
+	str_set(w->spath, sizeof(w->spath), p);
 	return 1;
 }
 
@@ -289,8 +289,8 @@ static int take_dir(struct cursor *c, int last, const char *name, struct walk *w
 	c->fd = -1;
 	w->mnt = c->m;
 	w->rw = c->m->rw;
-	snprintf(w->spath, sizeof(w->spath), "%s", c->sp);
-	snprintf(w->name, sizeof(w->name), "%s", name);
+	str_set(w->spath, sizeof(w->spath), c->sp);
+	str_set(w->name, sizeof(w->name), name);
 	return 1;
 }
 
@@ -329,8 +329,8 @@ static int finish(struct cursor *c, const char *name, char *rest, size_t cap, bo
 	w->fd = fd;
 	if (fd >= 0)
 		w->st = st;
-	snprintf(w->name, sizeof(w->name), "%s", name);
-	snprintf(w->spath, sizeof(w->spath), "%s", child);
+	str_set(w->name, sizeof(w->name), name);
+	str_set(w->spath, sizeof(w->spath), child);
 	w->mnt = mount ? mount_at(c->pol, child) : c->m;
 	w->rw = w->mnt->rw;
 	if (!mount) { /* the directory fd goes to the caller */
@@ -439,7 +439,7 @@ static int walk_loop(struct cursor *c, char *rest, size_t cap, struct walk *w)
 		c->dev = st.st_dev;
 		if (mount)
 			c->m = mount_at(c->pol, child);
-		snprintf(c->sp, sizeof(c->sp), "%s", child);
+		str_set(c->sp, sizeof(c->sp), child);
 	}
 }
 
@@ -450,8 +450,8 @@ static int fast_result(struct walk *w, int fd, int dir, const struct mountpt *m,
 	w->last = WALK_LAST_NORM;
 	w->mnt = m;
 	w->rw = m->rw;
-	snprintf(w->name, sizeof(w->name), "%s", name);
-	snprintf(w->spath, sizeof(w->spath), "%s", clean);
+	str_set(w->name, sizeof(w->name), name);
+	str_set(w->spath, sizeof(w->spath), clean);
 	return 1;
 }
 
@@ -494,6 +494,15 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 	const struct mountpt *m = mount_of(c->pol, clean, &rest);
 	if (!m || !*rest || m->on_procfs)
 		return 0; /* a mount point itself: the walk knows its parent */
+	if ((flags & (WALK_PARENT | WALK_OPENS | WALK_READS)) == (WALK_OPENS | WALK_READS) && !m->rw && m->nodev) {
+		/* A read of something the sandbox cannot change, where no device opens: the open by name
+		 * (walk_reopen, non-blocking: open_untyped() in fs.c) is the first host call, and says
+		 * what it opened; a missing name costs that call alone. */
+		const char *slash = strrchr(rest, '/');
+		fast_result(w, -1, -1, m, slash ? slash + 1 : rest, clean);
+		w->unopened = w->untyped = true;
+		return 1;
+	}
 	if ((flags & (WALK_PARENT | WALK_OPENS)) == WALK_OPENS && !m->rw &&
 	    fstatat(m->fd, rest, &w->st, AT_SYMLINK_NOFOLLOW) == 0 && (S_ISREG(w->st.st_mode) || S_ISDIR(w->st.st_mode))) {
 		/* An open of a file or directory the sandbox cannot change: the stat by name says what it
@@ -702,12 +711,12 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 		return -ENOENT;
 	if (strlen(path) >= SENTRY_PATH_MAX)
 		return -ENAMETOOLONG;
-	snprintf(rest, sizeof(rest), "%s", path);
+	str_set(rest, sizeof(rest), path);
 	int ret;
 	if (path[0] == '/') {
 		strcpy(c.sp, "/");
 	} else if (dirfd == AT_FDCWD) {
-		snprintf(c.sp, sizeof(c.sp), "%s", pr->cwd);
+		str_set(c.sp, sizeof(c.sp), pr->cwd);
 	} else {
 		int h = dirfd >= 0 ? app_host_fd(pr, (uint64_t)dirfd) : -1;
 		if (h < 0)
@@ -728,14 +737,14 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 					return -EBADF;
 			}
 		}
-		snprintf(c.root, sizeof(c.root), "%s", c.sp);
+		str_set(c.root, sizeof(c.root), c.sp);
 	}
 	bool fast = !(flags & WALK_RESOLVE) && !c.search;
 	char linked[SENTRY_PATH_MAX];
 	if (fast && !is_proc(c.pol, c.sp) &&
 	    linkcache_rewrite(pr->s, c.sp, path, flags & WALK_FOLLOW, linked, sizeof(linked)) == 1) {
 		path = linked; /* the links on the way, known: the walk would end where this path names */
-		snprintf(rest, sizeof(rest), "%s", path);
+		str_set(rest, sizeof(rest), path);
 	}
 	if (is_proc(c.pol, c.sp)) { /* relative to a /proc directory */
 		ret = enter_proc(&c, c.sp, rest, sizeof(rest), flags, w);

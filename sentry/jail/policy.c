@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../sentry.h"
@@ -41,6 +42,7 @@ static int add_mount(struct sentry *s, const char *spath, const char *hpath, boo
 	m->dev = fstat(m->fd, &st) == 0 ? st.st_dev : 0;
 	struct statfs sf;
 	m->on_procfs = fstatfs(m->fd, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC;
+	m->nodev = !m->on_procfs && (sf.f_flags & ST_NODEV); /* (the view's mounts all are: view.c) */
 	/* Replace an earlier mount of the same sandbox path (the last option wins). */
 	for (int i = 0; i < p->n; i++)
 		if (strcmp(p->m[i].spath, m->spath) == 0) {

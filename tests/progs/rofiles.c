@@ -73,6 +73,9 @@ static void opens(const char *dir, const char *tmp)
 		{ "file, O_CREAT", "f", O_RDONLY | O_CREAT },
 		{ "file, O_CREAT|O_EXCL", "f", O_RDONLY | O_CREAT | O_EXCL },
 		{ "fifo, nonblocking", "fifo", O_RDONLY | O_NONBLOCK },
+		{ "fifo, O_DIRECTORY", "fifo", O_RDONLY | O_NONBLOCK | O_DIRECTORY },
+		{ "fifo/", "fifo/", O_RDONLY | O_NONBLOCK },
+		{ "missing in a link", "l/nothing", O_RDONLY },
 	};
 	char abs_g[4096];
 	snprintf(abs_g, sizeof(abs_g), "%s/d/g", dir);
@@ -108,6 +111,12 @@ static void opens(const char *dir, const char *tmp)
 	close(fd);
 	fd = openat(dirfd_, "f", O_RDONLY);
 	printf("O_NONBLOCK absent: %d\n", fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK));
+	close(fd);
+	fd = openat(dirfd_, "d", O_RDONLY | O_DIRECTORY);
+	printf("O_NONBLOCK absent on a directory: %d\n", fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK));
+	close(fd);
+	fd = openat(dirfd_, "fifo", O_RDONLY | O_NONBLOCK);
+	printf("O_NONBLOCK kept on a fifo: %d\n", fd >= 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
 	close(fd);
 }
 
