@@ -496,6 +496,7 @@ struct sentry {
 	unsigned devfs_next;
 	struct nlc_ent *nlc;           /* names that are not links (linkcache.c: notlink_*), under spc_lock */
 	uint64_t nlc_gen;              /* (atomic) bumped when the sandbox removes or renames anything */
+	struct dvc_ent *dvc;           /* device nodes by sandbox path (devcache.c), under spc_lock */
 	pthread_mutex_t fc_lock;       /* the file cache (filecache.c) */
 	struct fc_entry *fc;
 	uint64_t fc_bytes;
@@ -1039,7 +1040,6 @@ void linkcache_changed(struct sentry *s);
  * component too if @follow_last), canonical, in @out: 1; 0 if no known link is on it (or it has ".."). */
 int linkcache_rewrite(struct sentry *s, const char *cwd, const char *path, bool follow_last, char *out, size_t cap);
 void linkcache_free(struct sentry *s);
-
 /* Canonical sandbox paths that name something other than a link (readlink's EINVAL), remembered until
  * the sandbox removes or renames anything (notlink_changed), or for 1 s. notlink_gen() is read
  * before the walk whose answer notlink_put() keeps; notlink_known() takes @path as walk_path would
@@ -1090,6 +1090,11 @@ struct walk {
  * does not exist and -ENOTDIR when a trailing slash names a non-directory. */
 int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, struct walk *w);
 void walk_done(struct walk *w);
+/* devcache.c: what the walk found for a device node under /dev (a host bind mount: the walk's slow
+ * path), by canonical sandbox path; forgotten with linkcache.c's generation and after 1 s. */
+void devcache_put(struct sentry *s, uint64_t gen, const struct walk *w); /* gen: linkcache_gen() at the walk's start */
+bool devcache_get(struct sentry *s, const char *sp, struct walk *w); /* true: *w is the walk's answer, fds its own */
+void devcache_free(struct sentry *s);
 /* fstatat(@dirfd, @name) of one plain name in a directory the application holds, as the host's own
  * fstatat(dir, name, AT_SYMLINK_NOFOLLOW) — one component, never followed — where the policy has
  * nothing to say about the name (no mount, /proc, hidden /sys, host mount crossed; the sandbox's root).

@@ -37,6 +37,7 @@ struct cursor {
 	int flags;               /* WALK_* */
 	char root[SENTRY_PATH_MAX]; /* "/" of this walk: the sandbox's, or the start with WALK_IN_ROOT/BENEATH */
 	uint64_t lgen;           /* linkcache.c's generation when the walk began */
+	bool remembered;         /* the answer came from devcache.c */
 };
 
 static int openat2_fd(int dir, const char *name, uint64_t flags, uint64_t resolve)
@@ -490,6 +491,8 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 		return -ENOENT;
 	if (is_proc(c->pol, clean))
 		return 0;
+	if ((c->remembered = devcache_get(c->pr->s, clean, w)))
+		return 1;
 	const char *rest;
 	const struct mountpt *m = mount_of(c->pol, clean, &rest);
 	if (!m || !*rest || m->on_procfs)
@@ -762,6 +765,8 @@ out:
 		walk_done(w);
 		return ret;
 	}
+	if (fast && !c.remembered && w->fd >= 0 && S_ISCHR(w->st.st_mode))
+		devcache_put(pr->s, c.lgen, w);
 	if (!(flags & WALK_PARENT) && !w->proc) { /* a lookup: the object must exist */
 		if (w->dir >= 0)
 			close(w->dir);

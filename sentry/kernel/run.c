@@ -643,6 +643,7 @@ out:
 	pthread_mutex_destroy(&s->fc_lock);
 	spcache_free(s);
 	linkcache_free(s);
+	devcache_free(s);
 	pthread_mutex_destroy(&s->spc_lock);
 	vdso_stop(s);
 	cv_memfile_close(s->mf);

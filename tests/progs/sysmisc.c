@@ -159,6 +159,54 @@ static void copies(void)
 	}
 }
 
+/* Opens of device nodes again and again (the sentry remembers what its walk found for them,
+ * devcache.c), with every kind of flags, and after the sandbox renamed something. */
+static void devices(void)
+{
+	static const struct {
+		const char *what, *path;
+		int flags;
+	} cases[] = {
+		{ "null for reading", "/dev/null", O_RDONLY },
+		{ "null, O_CREAT|O_TRUNC", "/dev/null", O_WRONLY | O_CREAT | O_TRUNC },
+		{ "null, O_CREAT|O_EXCL", "/dev/null", O_WRONLY | O_CREAT | O_EXCL },
+		{ "null, O_DIRECTORY", "/dev/null", O_RDONLY | O_DIRECTORY },
+		{ "null/", "/dev/null/", O_RDONLY },
+		{ "null/x", "/dev/null/x", O_RDONLY },
+		{ "zero, O_RDWR", "/dev/zero", O_RDWR },
+		{ "zero, O_NONBLOCK", "/dev/zero", O_RDONLY | O_NONBLOCK },
+		{ "full, O_WRONLY", "/dev/full", O_WRONLY },
+		{ "//dev//./null", "//dev//./null", O_RDONLY },
+		{ "missing device", "/dev/nothing-here", O_RDONLY },
+	};
+	for (int round = 0; round < 3; round++) {
+		if (round == 2) { /* a rename inside the sandbox forgets what was remembered */
+			char a[300], b[300];
+			snprintf(a, sizeof(a), "%s/ren-a", dir);
+			snprintf(b, sizeof(b), "%s/ren-b", dir);
+			close(open(a, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+			rename(a, b);
+			unlink(b);
+		}
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			int fd = open(cases[i].path, cases[i].flags | O_CLOEXEC, 0644);
+			struct stat a, b;
+			if (fd < 0) {
+				printf("%s: -1 %s\n", cases[i].what, strerror(errno));
+				continue;
+			}
+			int same = fstat(fd, &a) == 0 && stat(cases[i].path, &b) == 0 && a.st_rdev == b.st_rdev &&
+				    a.st_ino == b.st_ino && S_ISCHR(a.st_mode);
+			char c = 1;
+			long r = (cases[i].flags & O_ACCMODE) == O_WRONLY ? write(fd, "x", 1) : read(fd, &c, 1);
+			printf("%s: %s, %s %ld%s%s, flags %#o\n", cases[i].what, same ? "that device" : "WRONG",
+			       (cases[i].flags & O_ACCMODE) == O_WRONLY ? "write" : "read", r, r < 0 ? " " : "",
+			       r < 0 ? strerror(errno) : "", fcntl(fd, F_GETFL) & (O_ACCMODE | O_NONBLOCK | O_APPEND));
+			close(fd);
+		}
+	}
+}
+
 static void fds(void)
 {
 	int fd = open("/dev/null", O_RDONLY);
@@ -591,6 +639,7 @@ int main(void)
 	locks();
 	copies();
 	fds();
+	devices();
 	files();
 	waits();
 	sigwaits();
