@@ -128,7 +128,7 @@ static const uint32_t ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,
 				    * no other KVM fd, and on any other fd they are ENOTTY */
 				   KVM_RUN, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,
 				   KVM_SET_CPUID2, KVM_SET_MSRS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_XCRS,
-				   KVM_SET_SIGNAL_MASK };
+				   KVM_SET_SIGNAL_MASK, KVM_GET_VCPU_EVENTS };
 
 /* prctl options: thread names, the parent-death signal, reading its own state. */
 static const uint32_t prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE,

@@ -836,6 +836,19 @@ static int exception_exit(struct kvm_vcpu *v, struct cv_ctx *ctx, struct cv_as *
 }
 
 /*
+ * Did KVM come back (a kick, a signal) with an exception of the application's taken but not yet
+ * delivered into the guest's ring 0? It stays in the vCPU across KVM_SET_REGS/SREGS: the next context
+ * run there would get it — another thread's page fault, its CR2 and all, reported as this one's
+ * (kvm.as_threads_many_contexts_one_as under load, about 1 run in 40 with two spinning host
+ * processes). Such an exit goes back in first, so that this context's handler takes it.
+ */
+static bool exception_undelivered(struct kvm_vcpu *v)
+{
+	struct kvm_vcpu_events ev;
+	return ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) == 0 && (ev.exception.injected || ev.exception.pending);
+}
+
+/*
  * The vCPU stopped in ring 0 at (or just after) a stub's hlt: what the application did. A kick can
  * stop it between an exception's delivery and the hlt, hence "at or just after".
  */
@@ -915,16 +928,18 @@ again:;
 	atomic_store(&v->tid, tid);
 	atomic_store(&v->cur_as, as);
 	atomic_store(ctx->run_word, (uint64_t)(uint32_t)tid << 32 | (uint64_t)(v->index + 1));
+	bool deliver = false; /* exception_undelivered(): run before anything else */
 	for (;;) {
 		/* in guest mode from here (before the generation is read: pairs with kvm_shootdown) */
 		atomic_store(&v->in_guest, 1);
 		ret = load_state(v, ctx, as);
-		if (ret < 0 || atomic_exchange(&ctx->irq_pending, 0)) {
+		if (ret < 0 || (!deliver && atomic_exchange(&ctx->irq_pending, 0))) {
 			atomic_store(&v->in_guest, 0);
 			if (ret == 0)
 				exit->reason = CV_EXIT_INTERRUPT;
 			break;
 		}
+		deliver = false;
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		int err = errno;
 		atomic_store(&v->in_guest, 0);
@@ -945,6 +960,10 @@ again:;
 			save_regs(v, ctx, g->rip, g->rsp, g->rflags, v->run->s.regs.sregs.cs.selector);
 			if (g->rip == KVM_LSTAR && kp->pvm && pvm_syscall(as, &ctx->state.regs, exit))
 				break; /* caught between PVM's jump to LSTAR and its fault there: the syscall */
+			if (exception_undelivered(v)) {
+				deliver = true;
+				continue;
+			}
 			if (atomic_exchange(&v->kicked, 0)) { /* cv_ctx_interrupt() or preempt_all */
 				atomic_store(&ctx->irq_pending, 0);
 				exit->reason = CV_EXIT_INTERRUPT;
