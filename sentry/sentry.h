@@ -1092,8 +1092,10 @@ int walk_path(struct process *pr, int64_t dirfd, const char *path, int flags, st
 void walk_done(struct walk *w);
 /* devcache.c: what the walk found for a device node under /dev (a host bind mount: the walk's slow
  * path), by canonical sandbox path; forgotten with linkcache.c's generation and after 1 s. */
-void devcache_put(struct sentry *s, uint64_t gen, const struct walk *w); /* gen: linkcache_gen() at the walk's start */
-bool devcache_get(struct sentry *s, const char *sp, struct walk *w); /* true: *w is the walk's answer, fds its own */
+/* @gen: linkcache_gen() at the walk's start. */
+void devcache_put(struct sentry *s, uint64_t gen, const struct walk *w);
+/* True: *@w is the walk's answer for @sp, its fds the caller's own. */
+bool devcache_get(struct sentry *s, const char *sp, struct walk *w);
 void devcache_free(struct sentry *s);
 /* fstatat(@dirfd, @name) of one plain name in a directory the application holds, as the host's own
  * fstatat(dir, name, AT_SYMLINK_NOFOLLOW) — one component, never followed — where the policy has

@@ -36,8 +36,9 @@ static uint64_t mono_ns(void)
 
 static bool kept(const struct walk *w)
 {
-	return strncmp(w->spath, "/dev/", 5) == 0 && !strchr(w->spath + 5, '/') && strlen(w->spath) < 64 && w->fd >= 0 && w->dir >= 0 &&
-	       !w->rw && !w->proc && !w->unopened && w->last == WALK_LAST_NORM && S_ISCHR(w->st.st_mode);
+	return strncmp(w->spath, "/dev/", 5) == 0 && !strchr(w->spath + 5, '/') && strlen(w->spath) < 64 &&
+	       w->fd >= 0 && w->dir >= 0 && !w->rw && !w->proc && !w->unopened && w->last == WALK_LAST_NORM &&
+	       S_ISCHR(w->st.st_mode);
 }
 
 static void drop(struct dvc_ent *e)
@@ -99,7 +100,8 @@ bool devcache_get(struct sentry *s, const char *sp, struct walk *w)
 	pthread_mutex_lock(&s->spc_lock);
 	for (unsigned i = 0; s->dvc && i < DVC_SLOTS; i++) {
 		const struct dvc_ent *e = &s->dvc[i];
-		if (!e->gen || e->gen != s->lnc_gen || now - e->when >= DVC_TTL_NS || strcmp(e->w.spath, sp) != 0)
+		if (!e->gen || e->gen != s->lnc_gen || now - e->when >= DVC_TTL_NS ||
+		    strcmp(e->w.spath, sp) != 0)
 			continue;
 		*w = e->w;
 		w->fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 3);

@@ -376,12 +376,14 @@ static long open_untyped(struct walk *w, uint64_t flags, bool *plain_out)
 	if (h < 0)
 		return h;
 	struct stat *st = &w->st;
-	if (fstat((int)h, st) < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISFIFO(st->st_mode))) {
+	if (fstat((int)h, st) < 0 ||
+	    !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISFIFO(st->st_mode))) {
 		close((int)h);
 		return -EAGAIN;
 	}
 	*plain_out = !S_ISFIFO(st->st_mode);
-	if (!(flags & O_NONBLOCK) && fcntl((int)h, F_SETFL, (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) < 0) {
+	int keep = (int)(flags & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME)); /* (O_NONBLOCK off) */
+	if (!(flags & O_NONBLOCK) && fcntl((int)h, F_SETFL, keep) < 0) {
 		long e = -errno;
 		close((int)h);
 		return e;

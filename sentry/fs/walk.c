@@ -497,7 +497,8 @@ static int fast_path(struct cursor *c, const char *path, int flags, struct walk 
 	const struct mountpt *m = mount_of(c->pol, clean, &rest);
 	if (!m || !*rest || m->on_procfs)
 		return 0; /* a mount point itself: the walk knows its parent */
-	if ((flags & (WALK_PARENT | WALK_OPENS | WALK_READS)) == (WALK_OPENS | WALK_READS) && !m->rw && m->nodev) {
+	int reads = WALK_OPENS | WALK_READS;
+	if ((flags & (WALK_PARENT | reads)) == reads && !m->rw && m->nodev) {
 		/* A read of something the sandbox cannot change, where no device opens: the open by name
 		 * (walk_reopen, non-blocking: open_untyped() in fs.c) is the first host call, and says
 		 * what it opened; a missing name costs that call alone. */

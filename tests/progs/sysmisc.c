@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,13 +196,16 @@ static void devices(void)
 				printf("%s: -1 %s\n", cases[i].what, strerror(errno));
 				continue;
 			}
-			int same = fstat(fd, &a) == 0 && stat(cases[i].path, &b) == 0 && a.st_rdev == b.st_rdev &&
-				    a.st_ino == b.st_ino && S_ISCHR(a.st_mode);
+			int same = fstat(fd, &a) == 0 && stat(cases[i].path, &b) == 0 &&
+				   a.st_rdev == b.st_rdev && a.st_ino == b.st_ino && S_ISCHR(a.st_mode);
+			bool writes = (cases[i].flags & O_ACCMODE) == O_WRONLY;
 			char c = 1;
-			long r = (cases[i].flags & O_ACCMODE) == O_WRONLY ? write(fd, "x", 1) : read(fd, &c, 1);
-			printf("%s: %s, %s %ld%s%s, flags %#o\n", cases[i].what, same ? "that device" : "WRONG",
-			       (cases[i].flags & O_ACCMODE) == O_WRONLY ? "write" : "read", r, r < 0 ? " " : "",
-			       r < 0 ? strerror(errno) : "", fcntl(fd, F_GETFL) & (O_ACCMODE | O_NONBLOCK | O_APPEND));
+			long r = writes ? write(fd, "x", 1) : read(fd, &c, 1);
+			int fl = fcntl(fd, F_GETFL) & (O_ACCMODE | O_NONBLOCK | O_APPEND);
+			const char *err = r < 0 ? strerror(errno) : "";
+			const char *what = same ? "that device" : "WRONG";
+			printf("%s: %s, %s %ld%s%s, flags %#o\n", cases[i].what, what,
+			       writes ? "write" : "read", r, *err ? " " : "", err, fl);
 			close(fd);
 		}
 	}
