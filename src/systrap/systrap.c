@@ -189,8 +189,9 @@ struct st_as *st_sas_prepare(struct st_platform *sp, int *err)
 		st_as_destroy(sas);
 	if (ret == 0) {
 		/* The pages a new process's first switches write (the queue's ring, the first slots),
-		 * mapped here in the pool rather than by page faults on the caller's path (perf: the
-		 * sentry's faults in st_ctx_switch, ~10 ms of 400 rounds of a shell's `echo | cat`). */
+		 * mapped here — in the pool's thread when there is a pool — rather than by page faults in
+		 * those switches (perf: the sentry's faults in st_ctx_switch, ~10 ms of 400 rounds of a
+		 * shell's `echo | cat`). */
 		madvise(sas->shm + ST_QUEUE_FOFF, PAGE_SIZE, MADV_POPULATE_WRITE);
 		madvise(sas->shm + ST_SLOT_FOFF, 2 * (size_t)sp->slot_size, MADV_POPULATE_WRITE);
 	}
