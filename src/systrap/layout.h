@@ -204,7 +204,7 @@ struct st_globals {
 	uint64_t alt_base;         /* stub address of alternate stack 0 */
 	uint64_t xmask;            /* XSAVE feature mask of the patched path */
 	int32_t patch_fd;          /* the patch file (source stub maps the table), -1: no patching */
-	uint32_t pad1;
+	uint32_t rdtscp;           /* rdtscp usable: a polling thread says on which CPU (st_thread.cpu) */
 	uint64_t tramp;            /* stub address of trampoline 0 */
 	/* The platform's CPUID policy when the source was forked (where CPUID faults): a stub thread
 	 * answers an application's CPUID from it without a trip to the sentry while the address space's
@@ -262,7 +262,7 @@ struct st_thread {
 	uint32_t index;
 	uint32_t state;            /* ST_T_* */
 	uint32_t ctx;              /* 1-based slot whose registers are in the current signal frame, 0 none */
-	uint32_t pad;
+	uint32_t wake_slot;        /* 1-based slot whose sleeping sentry thread it wakes in next_context */
 	uint64_t cur_fs, cur_gs;   /* fs/gs base installed in this thread */
 	uint64_t err_line;         /* stub self-check that failed (debugging) */
 	uint32_t kick_pending;     /* a kick came while the patched path ran stub code */
@@ -270,9 +270,11 @@ struct st_thread {
 	uint32_t must_ring;        /* it gave back a context the sentry waits for on the listener */
 	uint32_t here;             /* its context came from a park's answer that put it on the sentry's CPU */
 	/* Its own cache line: the sentry hands a context straight to a polling thread here, with no
-	 * queue in between (ST_MB_*, or the 1-based context handed over). */
+	 * queue in between (ST_MB_*, or the 1-based context handed over), and reads the CPU it polls on
+	 * (1-based; 0: not known). */
 	uint32_t mailbox;
-	uint8_t pad4[ST_T_UC - 68];
+	uint32_t cpu;
+	uint8_t pad4[ST_T_UC - 72];
 	uint64_t uc[64];           /* the patched path's register file (struct k_ucontext) */
 };
 

@@ -322,6 +322,8 @@ int st_stub_setup(struct cv_platform *p)
 	g->slot_size = sp->slot_size;
 	g->fp_size = sp->fp_size;
 	g->fsgsbase = host_has_fsgsbase();
+	unsigned ea, eb, ec, ed = 0;
+	g->rdtscp = __get_cpuid(0x80000001, &ea, &eb, &ec, &ed) && ((ed >> 27) & 1); /* (TSC_AUX: the CPU) */
 	g->threads = sp->base + ST_SHM_OFF + ST_THREAD_FOFF;
 	g->alt_base = sp->base + sp->alt_off;
 	g->xmask = x86_xsave_layout()->xfeatures;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The systrap switch: put a context in its slot, hand it to a polling stub thread or queue it, wait
 // (spinning first when that pays) until it comes back, and read what came back once, validating it.
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 #define QUEUED_GIVE_UP 30       /* slices a context may stay queued before the queue counts as broken */
 #define IRQ_GIVE_UP 30        /* slices an interrupted context may take to come back (3 s) */
 #define PREEMPT_GAP_US 30     /* a poller that saw this much time pass between two looks lost its CPU */
+#define QUEUED_SPIN_US 30     /* a context no stub thread took within this waits for a CPU: stop polling */
+#define HANDED_SPIN_US 5      /* the same for one handed to a polling stub thread (taken within 1 us) */
+#define MOVE_EVERY_NS 10000000ull /* move_off_cpu() at most this often per context */
 #define BUSY_MIN_NS 1000000ull  /* polling cut for this long after a poller lost its CPU, */
 #define BUSY_MAX_NS 32000000ull /* doubling up to this while it keeps happening */
 #define BUSY_SPIN_NS 50000ull   /* the sentry's spin meanwhile (the stub threads' is 0) */
@@ -198,19 +202,25 @@ static void enqueue(struct st_as *sas, struct st_slot *s, uint32_t n)
  * first, as a stub thread claiming from the queue does: a kick reading it then signals the right
  * thread (the locked exchange orders the store before the handover on x86). False: queue it.
  */
-static bool hand_over(struct st_as *sas, struct st_ctx *sc, struct st_slot *s, uint32_t n)
+static bool hand_over(struct st_as *sas, struct st_ctx *sc, struct st_slot *s, uint32_t n, bool *same_cpu)
 {
 	uint32_t th = sc->last_thread;
 	if (th == 0 || th > (uint32_t)atomic_load(&sas->nthreads))
 		return false;
-	uint32_t *mb = &st_thread_page(sas, th - 1)->mailbox;
+	struct st_thread *page = st_thread_page(sas, th - 1);
+	uint32_t *mb = &page->mailbox;
 	if (__atomic_load_n(mb, __ATOMIC_RELAXED) != ST_MB_POLL)
 		return false;
 	__atomic_store_n(&s->thread, th, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, ST_C_QUEUED, __ATOMIC_RELEASE);
 	uint32_t poll = ST_MB_POLL;
-	if (__atomic_compare_exchange_n(mb, &poll, n, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+	if (__atomic_compare_exchange_n(mb, &poll, n, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+		/* A poller on this thread's CPU polls only once this thread stops: it woke this one,
+		 * which took the CPU from it (post() in the stub). */
+		uint32_t cpu = __atomic_load_n(&page->cpu, __ATOMIC_RELAXED);
+		*same_cpu = cpu != 0 && (int)cpu == sched_getcpu() + 1;
 		return true;
+	}
 	__atomic_store_n(&s->thread, 0, __ATOMIC_RELAXED); /* it stopped polling meanwhile */
 	return false;
 }
@@ -264,17 +274,48 @@ static bool listen_for_exit(struct st_as *sas)
 	return false;
 }
 
+/*
+ * This thread handed a context to a polling stub thread on its own CPU (the scheduler woke it there,
+ * where the stub thread had just run the application: it keeps the threads that wake each other
+ * together, and this VM's packs them onto as few vCPUs as it can even while another is idle). While
+ * the machine has a CPU to spare, move to another CPU: the stub thread gets this one at once, and
+ * both can poll from then on (~25 us here, two affinity changes; the mask is the thread's own again
+ * right after, and the scheduler may pull it back at a later wake-up, so at most every MOVE_EVERY_NS).
+ * True: moved.
+ */
+static bool move_off_cpu(struct st_platform *sp, struct st_ctx *sc)
+{
+	uint64_t now = st_rdtsc();
+	if (now - sc->moved_tsc < MOVE_EVERY_NS * sp->tsc_per_us / 1000)
+		return false;
+	sc->moved_tsc = now;
+	cpu_set_t all, other;
+	int cpu = sched_getcpu();
+	if (cpu < 0 || sched_getaffinity(0, sizeof(all), &all) < 0)
+		return false;
+	other = all;
+	CPU_CLR(cpu, &other);
+	if (CPU_COUNT(&other) == 0 || sched_setaffinity(0, sizeof(other), &other) < 0)
+		return false;
+	sched_setaffinity(0, sizeof(all), &all);
+	return sched_getcpu() != cpu;
+}
+
 /* Wait until the slot's context is back; 0, or the address space's error. */
-static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, uint64_t spin_ns, bool listen)
+static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, uint64_t spin_ns, bool listen,
+		     bool handed)
 {
 	uint64_t t0 = st_rdtsc(), last = t0, limit = spin_ns * sas->sp->tsc_per_us / 1000;
 	uint64_t gap = PREEMPT_GAP_US * sas->sp->tsc_per_us;
+	uint64_t queued_max = (handed ? HANDED_SPIN_US : QUEUED_SPIN_US) * sas->sp->tsc_per_us;
 	while (last - t0 < limit) {
 		uint32_t v = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		if (v == ST_C_EXITED)
 			return 0;
 		if (v != ST_C_QUEUED && v != ST_C_RUNNING)
 			return st_mark_dead(sas, true); /* the application wrote it */
+		if (v == ST_C_QUEUED && last - t0 > queued_max)
+			break; /* its stub thread is likely woken on this very CPU, behind this loop */
 		__builtin_ia32_pause();
 		uint64_t now = st_rdtsc();
 		if (now - last > gap) {
@@ -480,16 +521,19 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 			sc->streak++;
 		uint32_t rounds = sc->streak > LOOP_STREAK ? LOOP_HERE_ROUNDS : HERE_ROUNDS;
 		bool quick = spin && stub_spin, away = quick && sc->here_rounds >= rounds;
-		bool parked = false; /* (a polling thread is not parked: its mailbox first) */
-		if (!hand_over(sas, sc, s, n) && !(parked = hand_parked(sas, s, n, !away))) {
+		bool parked = false, same_cpu = false; /* (a poller is not parked: its mailbox first) */
+		bool handed = hand_over(sas, sc, s, n, &same_cpu);
+		if (!handed && !(parked = hand_parked(sas, s, n, !away))) {
 			enqueue(sas, s, n);
 			unpark_for_queue(sas);
 		}
 		bool here = parked && !away;
-		if (here)
+		if (same_cpu && spin && move_off_cpu(sp, sc))
+			same_cpu = false;
+		if (here || same_cpu)
 			spin = 0;
 		sc->here_rounds = here ? sc->here_rounds + 1 : 0; /* (st_ctx_idle() clears it too) */
-		ret = wait_exit(ctx, sas, s, spin, here);
+		ret = wait_exit(ctx, sas, s, spin, here, handed);
 		if (ret < 0)
 			goto out;
 		/* read once, validated below; the siginfo only when it means something */

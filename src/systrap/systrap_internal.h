@@ -147,6 +147,7 @@ struct st_ctx {
 	uint32_t here_rounds;           /* quick round trips in a row with a parked stub thread on this CPU */
 	uint32_t streak;                /* switches since its last blocking wait (cv_ctx_idle) */
 	uint32_t last_thread;           /* 1-based stub thread that gave it back last (a hint), 0 none */
+	uint64_t moved_tsc;             /* when its sentry thread last moved off a stub thread's CPU */
 	uint64_t last_fault_addr, last_fault_ip;
 };
 

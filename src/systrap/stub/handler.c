@@ -95,6 +95,17 @@ static inline u64 rdtsc(void)
 	return ((u64)hi << 32) | lo;
 }
 
+/* The CPU this thread runs on, 1-based (Linux keeps the CPU number in TSC_AUX's low 12 bits); 0: not
+ * known. */
+static inline u32 this_cpu(const struct st_globals *g)
+{
+	u32 lo, hi, aux = 0;
+	if (!g->rdtscp)
+		return 0;
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	return (aux & 0xfff) + 1;
+}
+
 static inline void copy(void *dst, const void *src, u64 n)
 {
 	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
@@ -144,9 +155,12 @@ static u64 get_gs(const struct st_globals *g, struct st_thread *t)
 	return v;
 }
 
-/* Give context @s back to the sentry with @reason. A sentry that waits on the listener for it is
- * woken by the doorbell this thread then rings to park (next_context). */
-static void post(struct st_thread *t, struct st_slot *s, u32 reason, u32 flags)
+/* Give context @n back to the sentry with @reason. A sentry that waits on the listener for it is
+ * woken by the doorbell this thread then rings to park, one that sleeps on the slot's futex once this
+ * thread polls for its next context (both in next_context, which always follows): a sentry thread
+ * woken onto this thread's CPU runs at once, and finding this thread's mailbox offered it hands the
+ * next context there and gives the CPU back, where it would otherwise queue it and wait. */
+static void post(struct st_thread *t, struct st_slot *s, u32 n, u32 reason, u32 flags)
 {
 	s->reason = reason;
 	s->flags = flags;
@@ -156,7 +170,17 @@ static void post(struct st_thread *t, struct st_slot *s, u32 reason, u32 flags)
 	if (w == 2)
 		t->must_ring = 1;
 	else if (w)
-		sys4(202, (long)&s->state, FUTEX_WAKE, 1, 0);
+		t->wake_slot = n;
+}
+
+static void wake_sentry(const struct st_globals *g, struct st_thread *t)
+{
+	u32 n = t->wake_slot;
+	if (!n)
+		return;
+	t->wake_slot = 0;
+	if (n <= ST_MAX_CTX)
+		sys4(202, (long)&slot_of(g, n)->state, FUTEX_WAKE, 1, 0);
 }
 
 /* Save the trapped context @n from the signal frame into its slot and give it to the sentry. */
@@ -206,7 +230,7 @@ static void save_and_post(const struct st_globals *g, struct st_thread *t, u32 n
 	s->last_thread = t->index + 1;
 	t->kick_pending = 0;
 	s->fp_dirty = 0;
-	post(t, s, reason, flags);
+	post(t, s, n, reason, flags);
 }
 
 /* Claim the queue's head entry, or 0 if the queue is empty. */
@@ -252,7 +276,7 @@ static u32 withdraw(u32 *mb)
  * polling takes the CPU from whoever would queue the next context) says so in stub_preempts and
  * sleeps at once.
  */
-static u32 next_context(struct st_control *ctl, struct st_thread *th)
+static u32 next_context(const struct st_globals *g, struct st_control *ctl, struct st_thread *th)
 {
 	u32 *ring = (u32 *)(shm() + ST_QUEUE_FOFF);
 	u32 *mb = &th->mailbox;
@@ -273,9 +297,11 @@ static u32 next_context(struct st_control *ctl, struct st_thread *th)
 	bool spinning = spin != 0, offered = false;
 	if (spinning) {
 		__atomic_fetch_add(&ctl->q_spinners, 1, __ATOMIC_SEQ_CST);
+		th->cpu = this_cpu(g);
 		STORE(mb, ST_MB_POLL);
 		offered = true;
 	}
+	wake_sentry(g, th);
 	u32 n = 0;
 	for (;;) {
 		u32 seq = LOAD(&ctl->q_seq);
@@ -309,6 +335,7 @@ static u32 next_context(struct st_control *ctl, struct st_thread *th)
 			now = t;
 			if (t < deadline && LOAD(&ctl->stub_spin_ns)) { /* (0: the sentry will be long) */
 				if (!offered) {
+					th->cpu = this_cpu(g);
 					STORE(mb, ST_MB_POLL);
 					offered = true;
 				}
@@ -429,7 +456,7 @@ static u32 run_next(const struct st_globals *g, struct st_thread *t, u32 frame_c
 	struct st_control *ctl = (struct st_control *)(shm() + ST_CTL_FOFF);
 	t->ctx = 0;
 	for (;;) {
-		u32 n = next_context(ctl, t);
+		u32 n = next_context(g, ctl, t);
 		if (n > ST_MAX_CTX)
 			DIE(t);
 		struct st_slot *s = slot_of(g, n);
@@ -438,7 +465,7 @@ static u32 run_next(const struct st_globals *g, struct st_thread *t, u32 frame_c
 		if (LOAD(&s->thread) != t->index + 1)
 			__atomic_store_n(&s->thread, t->index + 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->interrupt, __ATOMIC_SEQ_CST)) {
-			post(t, s, ST_R_INTERRUPT, 0);
+			post(t, s, n, ST_R_INTERRUPT, 0);
 			continue;
 		}
 		STORE(&s->state, ST_C_RUNNING);
