@@ -6,6 +6,16 @@
 
 	.text
 
+/* The end of a round (r13 counts them, r12 says how many are left; label 1 starts one), then 0x60f. */
+.macro ROUNDS_THEN_END
+	inc	%r13
+	dec	%r12
+	jnz	1b
+	mov	$0x60f, %eax
+	syscall
+	ud2
+.endm
+
 /*
  * Forever: report xmm0's low quadword in rbx, syscall 0x600, then add xmm1 to xmm0. Nothing else
  * is touched, so every other register must come back as the sentry left it.
@@ -33,12 +43,7 @@ BLOB(g_patch_seq)
 	syscall
 	mov	$0x604, %eax
 	syscall
-	inc	%r13
-	dec	%r12
-	jnz	1b
-	mov	$0x60f, %eax
-	syscall
-	ud2
+	ROUNDS_THEN_END
 END(g_patch_seq)
 
 /*
@@ -58,15 +63,34 @@ BLOB(g_patch_dyn)
 	mov	$0x604, %eax
 	mov	0x8(%rsp), %r9
 	syscall
-	inc	%r13
-	dec	%r12
-	jnz	1b
-	mov	$0x60f, %eax
-	syscall
-	ud2
+	ROUNDS_THEN_END
 END(g_patch_dyn)
 
 
+/*
+ * r12 rounds of a call to a function of glibc's read(2) shape (`xor %eax,%eax; syscall; cmp
+ * $-4096,%rax; ja err; ret`, then alignment padding; the error path returns -1), each round leaving
+ * what it returned in rbx and counting in r13; then 0x60f.
+ */
+	.p2align 4
+BLOB(g_patch_xor)
+1:	call	2f
+	mov	%rax, %rbx
+	ROUNDS_THEN_END
+	.p2align 4
+2:	.byte	0x0f, 0x1f, 0x80, 0, 0, 0, 0	/* 9 bytes before the site, as in glibc's read */
+	.byte	0x66, 0x90
+ENTRY(g_patch_xor_site)
+	xor	%eax, %eax
+	syscall
+ENTRY(g_patch_xor_after)
+	cmp	$-4096, %rax
+	ja	3f
+	ret
+	.p2align 4
+3:	mov	$-1, %rax
+	ret
+END(g_patch_xor)
 
 /*
  * Tamper guests. g_tamper: fill [rdi, rdi + rsi) with rdx, syscall 0x620, rotate rdx, again.

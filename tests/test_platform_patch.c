@@ -10,9 +10,14 @@
 GUEST_BLOB(g_patch_loop);
 GUEST_BLOB(g_patch_seq);
 GUEST_BLOB(g_patch_dyn);
+GUEST_BLOB(g_patch_xor);
 extern const uint8_t g_patch_loop_site_end[], g_patch_loop_after[];
+extern const uint8_t g_patch_xor_site[], g_patch_xor_after[];
 
 #define LOOP_AFTER (GUEST_CODE_ADDR + (uint64_t)(g_patch_loop_after - g_patch_loop_start))
+#define XOR_SITE (GUEST_CODE_ADDR + (uint64_t)(g_patch_xor_site - g_patch_xor_start))
+#define XOR_AFTER (GUEST_CODE_ADDR + (uint64_t)(g_patch_xor_after - g_patch_xor_start))
+#define XOR_PAD (XOR_SITE + 13) /* the padding after its `ret` */
 #define X_XMM(i) (160 + 16 * (i))
 
 static void need_patching(const struct guest *g, const char *platform)
@@ -280,6 +285,21 @@ struct seq_worker {
 	pthread_t t;
 };
 
+/* Switch @c in until it makes a syscall: 0; 1 when the switch fails, 2 for any other exit. */
+static int next_syscall(struct cv_ctx *c, struct cv_as *as, struct cv_exit *e)
+{
+	do
+		if (cv_ctx_switch(c, as, e) < 0)
+			return 1;
+	while (e->reason == CV_EXIT_INTERRUPT);
+	if (e->reason == CV_EXIT_SYSCALL)
+		return 0;
+	fprintf(stderr, "  unexpected exit %d signo %d code %d addr %#llx rip %#llx\n", (int)e->reason,
+		(int)e->info.si_signo, (int)e->info.si_code, (unsigned long long)(uintptr_t)e->info.si_addr,
+		(unsigned long long)cv_ctx_state(c)->regs.rip);
+	return 2;
+}
+
 /* Run g_patch_seq to its end, patching each site the first time it is offered. */
 static void *seq_main(void *arg)
 {
@@ -289,19 +309,8 @@ static void *seq_main(void *arg)
 	int rounds = 0;
 	for (;;) {
 		struct cv_exit e;
-		if (cv_ctx_switch(w->ctx, w->g->as, &e) < 0) {
-			w->failed = 1;
+		if ((w->failed = next_syscall(w->ctx, w->g->as, &e)) != 0)
 			return NULL;
-		}
-		if (e.reason == CV_EXIT_INTERRUPT)
-			continue;
-		if (e.reason != CV_EXIT_SYSCALL) {
-			fprintf(stderr, "  unexpected exit %d signo %d code %d addr %#llx rip %#llx\n", (int)e.reason,
-				(int)e.info.si_signo, (int)e.info.si_code, (unsigned long long)(uintptr_t)e.info.si_addr,
-				(unsigned long long)st->regs.rip);
-			w->failed = 2;
-			return NULL;
-		}
 		uint64_t nr = st->regs.orig_rax;
 		if (nr == 0x60f)
 			break;
@@ -402,6 +411,167 @@ PLATFORM_TEST(patch_syscall3_site_half_written)
 	e = guest_run(&g);
 	EXPECT_EQ(e.reason, CV_EXIT_SIGNAL);
 	EXPECT_EQ(e.info.si_signo, SIGILL);
+	guest_teardown(&g);
+}
+
+/* What g_patch_xor's read-shaped function returns for a syscall result @v: -1 for an error. */
+static uint64_t xor_ret(uint64_t v)
+{
+	return v > (uint64_t)-4096 ? (uint64_t)-1 : v;
+}
+
+/*
+ * glibc's read(2) site, `xor %eax,%eax; syscall` and then `cmp $-4096,%rax; ja; ret` and alignment
+ * padding, is patched through a jump put in the padding: calls come back at the `cmp` with rcx and r11
+ * as a syscall leaves them and the error check sees each result; the syscall and the `cmp` keep their
+ * bytes, so a restart makes the real syscall; a thread meeting the half-written site's trap byte makes
+ * its read; code that falls into the padding still skips to its end.
+ */
+PLATFORM_TEST(patch_read_site)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_xor_start, g_patch_xor_end);
+	need_patching(&g, platform);
+	struct cv_regs *r = &g.st->regs;
+	r->r12 = 1000000;
+	struct cv_exit e = run_nr(&g, 0);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHABLE);
+	EXPECT_EQ(r->rip, XOR_AFTER);
+	ASSERT_OK(cv_as_patch_syscall(g.as, r->rip));
+	ASSERT_OK(cv_as_patch_syscall(g.as, r->rip));
+	const uint8_t *site = g.code + (XOR_SITE - GUEST_CODE_ADDR);
+	EXPECT_EQ(site[0], 0xeb);
+	EXPECT_EQ(memcmp(site + 2, "\x0f\x05\x48\x3d\x00\xf0\xff\xff\x77", 9), 0);
+	EXPECT_EQ(site[13], 0xeb); /* the padding: a jump over the jump */
+	uint64_t v = 7;
+	r->rax = v;
+	for (uint64_t i = 1; i <= 1000; i++) {
+		e = run_nr(&g, 0);
+		ASSERT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+		ASSERT_EQ(r->rip, XOR_AFTER);
+		ASSERT_EQ(r->rcx, r->rip);
+		ASSERT_EQ(r->r11, r->eflags);
+		ASSERT_EQ(r->rbx, xor_ret(v));
+		ASSERT_EQ(r->r13, i);
+		v = i % 3 ? i * 1000 : (uint64_t)-EIO;
+		r->rax = v;
+	}
+	/* A restart: rip back by 2 is the syscall itself, still there (the signal path) */
+	r->rip -= 2;
+	r->rax = 0;
+	e = run_nr(&g, 0);
+	EXPECT_EQ(e.syscall_flags & CV_SYSCALL_PATCHED, 0u);
+	EXPECT_EQ(r->rip, XOR_AFTER);
+	r->rip -= 2;
+	r->rax = 219; /* restart_syscall */
+	run_nr(&g, 219);
+	EXPECT_EQ(r->rip, XOR_AFTER);
+	r->rax = 5;
+	e = run_nr(&g, 0);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	EXPECT_EQ(r->rbx, 5u);
+	/* The site's first byte as the patch leaves it half-way: the read all the same (eax 0, as the
+	 * xor makes it), returning after the syscall. */
+	g.code[XOR_SITE - GUEST_CODE_ADDR] = 0x06;
+	r->rip = XOR_SITE;
+	r->rax = 0x1234;
+	e = run_nr(&g, 0);
+	EXPECT_EQ(r->rip, XOR_AFTER);
+	EXPECT_EQ(r->rcx, XOR_AFTER);
+	g.code[XOR_SITE - GUEST_CODE_ADDR] = 0xeb;
+	/* Into the padding's start: on to its end (the error path: -1) */
+	r->rip = XOR_PAD;
+	e = run_nr(&g, 0);
+	EXPECT_EQ(e.syscall_flags, CV_SYSCALL_PATCHED);
+	EXPECT_EQ(r->rbx, (uint64_t)-1);
+	guest_teardown(&g);
+}
+
+/* Not that shape (no `ret` after the check: the padding may be code), or nothing but the xor site
+ * itself: not offered, refused, nothing written. */
+PLATFORM_TEST(patch_read_site_refused)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_xor_start, g_patch_xor_end);
+	need_patching(&g, platform);
+	g.code[XOR_SITE + 12 - GUEST_CODE_ADDR] = 0x90; /* the ret */
+	uint8_t before[256];
+	memcpy(before, g.code, sizeof(before));
+	g.st->regs.r12 = 10;
+	struct cv_exit e = run_nr(&g, 0);
+	EXPECT_EQ(e.syscall_flags, 0u);
+	EXPECT_EQ(cv_as_patch_syscall(g.as, g.st->regs.rip), -EINVAL);
+	EXPECT_EQ(memcmp(before, g.code, sizeof(before)), 0);
+	guest_teardown(&g);
+}
+
+struct xor_worker {
+	struct guest *g;
+	struct cv_ctx *ctx;
+	int rounds, patched_exits, failed;
+	pthread_t t;
+};
+
+/* Run g_patch_xor to its end, answering each read with a value of its own and checking what the
+ * function returned for the one before; patching the site the first time it is offered. */
+static void *xor_main(void *arg)
+{
+	struct xor_worker *w = arg;
+	struct cv_cpu_state *st = cv_ctx_state(w->ctx);
+	uint64_t v = 0, calls = 0;
+	for (;;) {
+		struct cv_exit e;
+		if ((w->failed = next_syscall(w->ctx, w->g->as, &e)) != 0)
+			return NULL;
+		if (st->regs.orig_rax == 0x60f)
+			break;
+		if (st->regs.orig_rax != 0 || st->regs.rip != XOR_AFTER || st->regs.r13 != calls ||
+		    (calls && st->regs.rbx != xor_ret(v))) {
+			w->failed = 3;
+			return NULL;
+		}
+		if (e.syscall_flags & CV_SYSCALL_PATCHED)
+			w->patched_exits++;
+		bool offered = e.syscall_flags & CV_SYSCALL_PATCHABLE;
+		if (offered && cv_as_patch_syscall(w->g->as, st->regs.rip) < 0) {
+			w->failed = 4;
+			return NULL;
+		}
+		calls++;
+		v = calls % 5 ? (uint64_t)w->rounds * calls : (uint64_t)-EAGAIN;
+		st->regs.rax = v;
+	}
+	if (calls != (uint64_t)w->rounds || st->regs.r13 != calls || st->regs.rbx != xor_ret(v))
+		w->failed = 5;
+	return NULL;
+}
+
+/* Eight threads go round the read site while the first to see it offered patches it. */
+PLATFORM_TEST(patch_read_site_while_threads_run_it)
+{
+	struct guest g;
+	guest_setup(&g, platform, g_patch_xor_start, g_patch_xor_end);
+	need_patching(&g, platform);
+	struct xor_worker w[8];
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct xor_worker){ .g = &g, .rounds = 3000 + i };
+		w[i].ctx = i == 0 ? g.ctx : new_ctx(&g, 0, GUEST_CODE_ADDR);
+		cv_ctx_state(w[i].ctx)->regs.rip = GUEST_CODE_ADDR;
+		cv_ctx_state(w[i].ctx)->regs.rsp = GUEST_STACK_ADDR + GUEST_STACK_SIZE - 0x1000 * (uint64_t)i;
+		cv_ctx_state(w[i].ctx)->regs.r12 = (uint64_t)w[i].rounds;
+		cv_ctx_state(w[i].ctx)->regs.r13 = 0;
+	}
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(pthread_create(&w[i].t, NULL, xor_main, &w[i]), 0);
+	int patched = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(w[i].t, NULL);
+		EXPECT_EQ(w[i].failed, 0);
+		patched += w[i].patched_exits;
+	}
+	EXPECT_GT(patched, 8 * 3000 / 2); /* most calls took the patched path */
+	for (int i = 1; i < 8; i++)
+		cv_ctx_release(w[i].ctx);
 	guest_teardown(&g);
 }
 

@@ -89,12 +89,14 @@ CV_API int cv_as_postfork(struct cv_as *as);
 
 /*
  * Syscall-site patching (where caps.patches_syscalls): rewrite the `mov $nr,%eax; syscall` (or the
- * `mov 0x8(%rsp),%r9; syscall` that ends glibc's syscall(3)) that ends at @rip, as reported by a CV_EXIT_SYSCALL with CV_SYSCALL_PATCHABLE, so that later executions enter
- * the platform without a signal (they are then reported with CV_SYSCALL_PATCHED; exits, registers and
- * restarts look exactly as before). The code is rewritten in place, through the memory file that backs
- * it, and the new bytes are visible to the application: call it only for memory that is the
- * application's own, that is mapped only into address spaces of this platform and at this same address
- * in each (a patched site jumps back to its own address), and for a program that
+ * `mov 0x8(%rsp),%r9; syscall` that ends glibc's syscall(3), or glibc read(2)'s `xor %eax,%eax;
+ * syscall`, followed by `cmp $-4096,%rax; ja; ret` and alignment padding, where the padding takes the
+ * jump) that ends at @rip, as reported by a CV_EXIT_SYSCALL with CV_SYSCALL_PATCHABLE, so that later
+ * executions enter the platform without a signal (they are then reported with CV_SYSCALL_PATCHED;
+ * exits, registers and restarts look exactly as before). The code is rewritten in place, through the
+ * memory file that backs it, and the new bytes are visible to the application: call it only for memory
+ * that is the application's own, that is mapped only into address spaces of this platform and at this
+ * same address in each (a patched site jumps back to its own address), and for a program that
  * nobody single-steps or reads its code expecting the original bytes (a traced program). Safe while
  * other threads run the site. Returns 0 (patched, or already was); -EINVAL (no patchable site there);
  * -EFAULT (the bytes are not backed by a memory file: nothing was written); -ENOSPC (the platform's

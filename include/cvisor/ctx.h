@@ -60,8 +60,8 @@ enum cv_exit_reason {
 				* time, getcpu) is in regs.orig_rax and the platform already emulated the
 				* return, so rip/rsp point after the call; put the result in rax */
 
-#define CV_SYSCALL_PATCHABLE 4u /* the site is `mov $nr,%eax; syscall` and cv_as_patch_syscall() may
-				 * make it faster */
+#define CV_SYSCALL_PATCHABLE 4u /* the site is one cv_as_patch_syscall() rewrites (`mov $nr,%eax;
+				 * syscall` and the other shapes it names), which may make it faster */
 #define CV_SYSCALL_PATCHED 8u   /* it came through a patched site (no signal) */
 
 /* Fault flags. */

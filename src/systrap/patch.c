@@ -15,6 +15,12 @@ static const uint8_t site_insn[2] = { 0x0f, 0x05 };
 /* glibc's syscall(3) ends `mov 0x8(%rsp),%r9; syscall`: a site whose number is the program's rax. */
 static const uint8_t dyn_insn[5] = { 0x4c, 0x8b, 0x4c, 0x24, 0x08 };
 #define DYN_NR 0x10000u /* the site table's number for such a site */
+/* glibc's read(2) (single-threaded path) is `xor %eax,%eax; syscall` — 4 bytes, too few for the jump —
+ * then `cmp $-4096,%rax; ja err; ret` and the alignment padding before the next block. */
+static const uint8_t xor_insn[4] = { 0x31, 0xc0, 0x0f, 0x05 };
+static const uint8_t xor_tail[6] = { 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff };
+#define XOR_NR 0x10001u /* the site table's number for such a site (a read: rax 0) */
+#define XOR_PAD_MIN 9   /* padding bytes needed: a 2-byte jump over the 7-byte jump */
 #define TRAP_BYTE 0x06  /* invalid in 64-bit mode: a thread that meets it traps (SIGILL) */
 
 static uint32_t site_hash(uint64_t addr)
@@ -106,14 +112,15 @@ static int site_add(struct st_platform *sp, uint64_t addr, uint32_t nr)
 		return -ENOSPC;
 	uint32_t k = sp->patch_n++;
 	uint64_t tramp = sp->base + sp->tramp_off + (uint64_t)k * ST_TRAMP_SIZE;
-	uint64_t ret = addr + 7;
+	uint64_t ret = addr + (nr == XOR_NR ? 4 : 7);
 	int32_t rel = (int32_t)((int64_t)(sp->base + sp->ex->patched_entry) - (int64_t)(tramp + 20));
 	uint8_t *t = sp->patch_rw + ST_PTAB_SIZE + (uint64_t)k * ST_TRAMP_SIZE;
 	if (nr == DYN_NR) {
 		memcpy(t, dyn_insn, 5); /* the displaced mov 0x8(%rsp),%r9; rax already holds the number */
 	} else {
-		t[0] = 0xb8; /* mov $nr, %eax */
-		memcpy(t + 1, &nr, 4);
+		uint32_t imm = nr == XOR_NR ? 0 : nr;
+		t[0] = 0xb8; /* mov $nr, %eax (for the xor: the same eax; the flags are the cmp's after) */
+		memcpy(t + 1, &imm, 4);
 	}
 	t[5] = 0x48; /* movabs $ret, %rcx */
 	t[6] = 0xb9;
@@ -143,6 +150,66 @@ static bool site_dyn(const uint8_t b[7])
 	return memcmp(b, dyn_insn, 5) == 0 && b[5] == site_insn[0] && b[6] == site_insn[1];
 }
 
+/* Is [@p, @p + @n) alignment padding: nops only (90, or 0f 1f with a zero address, 66/2e prefixed)? */
+static bool all_nops(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		while (j < n && j - i < 14 && (p[j] == 0x66 || p[j] == 0x2e))
+			j++;
+		if (j < n && p[j] == 0x90) {
+			i = j + 1;
+			continue;
+		}
+		if (j + 2 >= n || p[j] != 0x0f || p[j + 1] != 0x1f)
+			return false;
+		unsigned m = p[j + 2], mod = m >> 6, rm = m & 7;
+		if ((m & 0x38) || mod == 3 || (mod == 0 && rm == 5))
+			return false;
+		size_t k = j + 3, disp = mod == 1 ? 1 : mod == 2 ? 4 : 0;
+		if (rm == 4 && (k >= n || p[k++] != 0))
+			return false;
+		for (size_t d = 0; d < disp; d++)
+			if (k + d >= n || p[k + d] != 0)
+				return false;
+		i = k + disp;
+	}
+	return true;
+}
+
+/*
+ * A read site of glibc's shape whose syscall ends at @rip: `xor %eax,%eax; syscall` at rip - 4, then
+ * `cmp $-4096,%rax; ja err; ret` and the alignment padding up to the next 16-byte boundary, all in
+ * one page; the padding, at least XOR_PAD_MIN bytes, in *@pad and *@padlen. The bytes from the site to
+ * the boundary in @b (the site's own 4 and the padding are the caller's to judge).
+ */
+#define XOR_SPAN 32
+static bool xor_layout(struct cv_as *as, uint64_t rip, uint8_t b[XOR_SPAN], uint64_t *pad, uint32_t *padlen)
+{
+	uint64_t site = rip - 4, page = site & ~(uint64_t)(PAGE_SIZE - 1);
+	uint64_t start = site + 13, end = (start + 15) & ~15ull;
+	if (rip < as->p->caps.min_user_addr + 4 || end > as->p->caps.max_user_addr ||
+	    end - page > PAGE_SIZE || end - start < XOR_PAD_MIN ||
+	    as_read_raw(as, site, b, end - site) != (long)(end - site))
+		return false;
+	if (memcmp(b + 4, xor_tail, sizeof(xor_tail)) != 0 || b[10] != 0x77 || b[12] != 0xc3)
+		return false;
+	*pad = start;
+	*padlen = (uint32_t)(end - start);
+	return true;
+}
+
+/* An unpatched read site of that shape, its padding still nops? */
+static bool xor_candidate(struct cv_as *as, uint64_t rip)
+{
+	uint8_t b[XOR_SPAN];
+	uint64_t pad;
+	uint32_t padlen;
+	return xor_layout(as, rip, b, &pad, &padlen) && memcmp(b, xor_insn, sizeof(xor_insn)) == 0 &&
+	       all_nops(b + 13, padlen);
+}
+
 static bool site_shape_ok(const struct cv_as *as, uint64_t rip)
 {
 	uint64_t site = rip - 7;
@@ -152,7 +219,8 @@ static bool site_shape_ok(const struct cv_as *as, uint64_t rip)
 
 bool st_patch_candidate(struct st_as *sas, struct cv_as *as, uint64_t rip, uint64_t nr)
 {
-	if (!sas->sp->patching || nr > 0xffff || !site_shape_ok(as, rip))
+	bool shape = site_shape_ok(as, rip);
+	if (!sas->sp->patching || nr > 0xffff || (!shape && nr != 0))
 		return false;
 	_Atomic uint64_t *e = &sas->site_cache[(rip ^ rip >> 8) & (ST_SITE_CACHE - 1)];
 	uint64_t v = atomic_load_explicit(e, memory_order_relaxed);
@@ -178,11 +246,52 @@ bool st_patch_candidate(struct st_as *sas, struct cv_as *as, uint64_t rip, uint6
 		}
 	}
 	uint8_t b[7];
-	bool ok = as_read_raw(as, rip - 7, b, 7) == 7 && (site_bytes_ok(b, nr) || site_dyn(b));
+	bool ok = (shape && as_read_raw(as, rip - 7, b, 7) == 7 && (site_bytes_ok(b, nr) || site_dyn(b))) ||
+		  (nr == 0 && xor_candidate(as, rip));
 	atomic_store_explicit(e, rip << 17 | (uint64_t)ok << 16 | nr, memory_order_relaxed);
 	if (g)
 		atomic_store_explicit(g, tag | ok, memory_order_relaxed);
 	return ok;
+}
+
+/*
+ * Patch the read site whose syscall ends at @rip (patch_lock held). Its 4 bytes cannot hold the 7-byte
+ * jump, so the jump goes into the padding after the `ret` that follows (nobody runs padding), behind a
+ * 2-byte jump over it for a thread that did fall in there, and the site's `xor %eax,%eax` becomes a
+ * 2-byte jump to it. The `syscall` and everything after stay as they were: a restart (rip - 2) makes
+ * the real syscall, a return comes back to the `cmp`. The order: the padding, byte 0 := 0x06 (a
+ * thread arriving at the site traps: st_patch_sigill makes its read), every CPU running the address
+ * space serialized (none still holds the old padding or the old first byte), byte 1, serialized
+ * again, byte 0 := `eb`.
+ */
+static int patch_xor(struct st_platform *sp, struct cv_as *as, uint64_t rip)
+{
+	uint64_t site = rip - 4, pad;
+	uint32_t padlen;
+	uint8_t b[XOR_SPAN];
+	if (!xor_layout(as, rip, b, &pad, &padlen))
+		return -EINVAL;
+	uint8_t rel = (uint8_t)(pad + 2 - (site + 2));
+	int k = site_find(sp, site, XOR_NR);
+	if (k >= 0)
+		return b[0] == 0xeb && b[1] == rel ? 0 : -EINVAL; /* done, or a write failed: leave it */
+	if (memcmp(b, xor_insn, sizeof(xor_insn)) != 0 || !all_nops(b + 13, padlen))
+		return -EINVAL;
+	if (as_write_memfile(as, pad, b + 13, 1) != 1) /* (the same byte: is it memory-file backed?) */
+		return -EFAULT; /* no: never written */
+	k = site_add(sp, site, XOR_NR);
+	if (k < 0)
+		return k;
+	uint32_t ptr = (uint32_t)(ST_PTAB_ADDR + 8ull * (uint32_t)k);
+	const uint8_t jmp[XOR_PAD_MIN] = { 0xeb, (uint8_t)(padlen - 2), 0xff, 0x24, 0x25, (uint8_t)ptr,
+					   (uint8_t)(ptr >> 8), (uint8_t)(ptr >> 16), (uint8_t)(ptr >> 24) };
+	static const uint8_t trap = TRAP_BYTE, short_jmp = 0xeb;
+	if (as_write_memfile(as, pad + 2, jmp + 2, 7) != 7 || as_write_memfile(as, pad, jmp, 2) != 2 ||
+	    as_write_memfile(as, site, &trap, 1) != 1 || as_serialize_page(as, site) < 0 ||
+	    as_write_memfile(as, site + 1, &rel, 1) != 1 || as_serialize_page(as, site) < 0 ||
+	    as_write_memfile(as, site, &short_jmp, 1) != 1)
+		return -EFAULT;
+	return 0;
 }
 
 int st_as_patch_syscall(struct cv_as *as, uint64_t rip)
@@ -193,6 +302,14 @@ int st_as_patch_syscall(struct cv_as *as, uint64_t rip)
 		return -EOPNOTSUPP;
 	if (atomic_load(&sas->dead))
 		return -CV_EASDEAD;
+	uint8_t x[4];
+	if (as_read_raw(as, rip - 4, x, 4) == 4 && x[2] == site_insn[0] && x[3] == site_insn[1] &&
+	    (memcmp(x, xor_insn, 2) == 0 || x[0] == 0xeb || x[0] == TRAP_BYTE)) {
+		pthread_mutex_lock(&sp->patch_lock); /* (a mov site ends `xx 00 0f 05`: never these) */
+		int r = patch_xor(sp, as, rip);
+		pthread_mutex_unlock(&sp->patch_lock);
+		return r;
+	}
 	if (!site_shape_ok(as, rip))
 		return -EINVAL;
 	uint64_t site = rip - 7;
@@ -287,11 +404,31 @@ static bool dyn_site_trap(struct st_platform *sp, struct cv_as *as, struct cv_re
 	return true;
 }
 
+/* A thread met the trap byte at the start of a read site being patched: make its read (eax 0, as its
+ * `xor` would have), returning after the syscall — also when the patch finished before the sentry
+ * looked (the byte is `eb` again: a registered site's start faults for no other reason). */
+static bool xor_site_trap(struct st_platform *sp, struct cv_as *as, struct cv_regs *r)
+{
+	uint8_t b;
+	if (as_read_raw(as, r->rip, &b, 1) != 1 || (b != TRAP_BYTE && b != 0xeb))
+		return false;
+	pthread_mutex_lock(&sp->patch_lock);
+	bool known = site_find(sp, r->rip, XOR_NR) >= 0;
+	pthread_mutex_unlock(&sp->patch_lock);
+	if (!known)
+		return false;
+	r->rax = r->orig_rax = 0;
+	r->rip += 4;
+	r->rcx = r->rip;
+	r->r11 = r->eflags;
+	return true;
+}
+
 bool st_patch_sigill(struct st_platform *sp, struct cv_as *as, struct cv_regs *r)
 {
 	if (!sp->patching || r->cs != CV_USER_CS || r->rip < 5)
 		return false;
-	if (dyn_site_trap(sp, as, r))
+	if (dyn_site_trap(sp, as, r) || xor_site_trap(sp, as, r))
 		return true;
 	uint64_t site = r->rip - 5;
 	uint8_t b[6];
