@@ -554,6 +554,18 @@ void stats_print(struct sentry *s);
  * after printing one line saying what went wrong. */
 int sentry_run(const struct sentry_opts *opts, const char *path, char *const argv[], char *const envp[]);
 
+/* struct sched_attr (linux/sched/types.h, which clashes with <sched.h>), as far as sched_getattr
+ * fills it. */
+struct sched_attr_v1 {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+};
+#define SCHED_ATTR_SIZE_VER0 48
+
 /* The host fd behind application fd @fd of @pr, or -1. */
 static inline int app_host_fd(const struct process *pr, uint64_t fd)
 {

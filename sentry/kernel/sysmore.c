@@ -72,16 +72,6 @@ long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t
 	return ret;
 }
 
-/* struct sched_attr (linux/sched/types.h), as far as sched_getattr fills it. */
-struct sched_attr_v1 {
-	uint32_t size, sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime, sched_deadline, sched_period;
-	uint32_t sched_util_min, sched_util_max;
-};
-#define SCHED_ATTR_SIZE_VER0 48
 
 long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint64_t size_or_flags, uint64_t flags)
 {
