@@ -72,7 +72,6 @@ long sys_ioprio(struct task *t, bool set, uint64_t which, uint64_t who, uint64_t
 	return ret;
 }
 
-
 long sys_sched_attr(struct task *t, bool set, uint64_t pid, uint64_t uattr, uint64_t size_or_flags, uint64_t flags)
 {
 	struct process *pr = t->proc;

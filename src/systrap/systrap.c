@@ -429,11 +429,12 @@ static void st_ctx_idle(struct cv_ctx *ctx)
 
 /* The sentry side (stubproc.c, switch.c): the monitor thread's epoll over the stubs' seccomp
  * notification fds and its eventfd, ioctl for the notifications (SECCOMP_IOCTL_NOTIF_*), waiting for
- * and killing stubs, yields and CPU placement while a hand-off spins, membarrier, and the stub window
- * file's size. */
+ * and killing stubs, yields and CPU placement while a hand-off spins (getcpu: sched_getcpu() where the
+ * vDSO cannot answer), membarrier, and the stub window file's size. */
 static const int host_syscalls[] = { SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_eventfd2, SYS_ioctl,
 				     SYS_poll, SYS_ppoll, SYS_wait4, SYS_waitid, SYS_kill, SYS_tgkill, SYS_sched_yield,
-				     SYS_sched_getaffinity, SYS_sched_setaffinity, SYS_membarrier, SYS_ftruncate };
+				     SYS_sched_getaffinity, SYS_sched_setaffinity, SYS_getcpu, SYS_membarrier,
+				     SYS_ftruncate };
 
 const struct cv_platform_ops cv_systrap_ops = {
 	.name = "systrap",
