@@ -1200,6 +1200,9 @@ struct vm *vm_lock(struct process *pr);
  * waits (up to 200 ms) for ended processes' memories being let go of (process_settle), as Linux frees a
  * process's memory before its parent can see it gone. 0 or -ENOMEM. */
 int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off);
+/* vm_alloc_pages(), but 1 when the pages are warm (CV_ALLOC_REPORT_WARM): committed and zeroed already,
+ * so that installing them precommitted costs no memory. */
+int vm_alloc_pages_warm(struct sentry *s, uint64_t len, uint64_t *off);
 /* Let go of everything @vm maps and its address space, now, for an ended process's memory nobody else
  * uses; what stays is an empty map until the last vm_put. */
 void vm_empty(struct sentry *s, struct vm *vm);

@@ -368,7 +368,7 @@ TEST(memfile_misc_bad_args)
 	EXPECT_EQ(cv_memfile_alloc(NULL, PG, 0, &off), -EINVAL);
 	EXPECT_EQ(cv_memfile_alloc(mf, 0, 0, &off), -EINVAL);
 	EXPECT_EQ(cv_memfile_alloc(mf, PG + 1, 0, &off), -EINVAL);
-	EXPECT_EQ(cv_memfile_alloc(mf, PG, 4, &off), -EINVAL);
+	EXPECT_EQ(cv_memfile_alloc(mf, PG, 8, &off), -EINVAL);
 	EXPECT_EQ(cv_memfile_alloc(mf, PG, 0, NULL), -EINVAL);
 	EXPECT_EQ(cv_memfile_alloc(mf, UINT64_MAX & ~(PG - 1), 0, &off), -ENOMEM);
 	EXPECT_EQ(cv_memfile_alloc(mf, 128 * PG, 0, &off), -ENOMEM);
@@ -602,6 +602,46 @@ TEST(memfile_async_free)
 	EXPECT_TRUE(count_threads() > threads); /* the cleaner runs */
 	cv_memfile_close(mf);
 	EXPECT_EQ(count_threads_settled(threads), threads);
+}
+
+/*
+ * CV_MEMFILE_ASYNC_FREE keeps a freed extent whose every page is committed that way, zeroed in place
+ * (warm), and hands it out first: CV_ALLOC_REPORT_WARM says so with 1. One with a page never touched is
+ * punched out instead (0). Warm pages read as zero, stay committed, and usage() punches them out.
+ */
+TEST(memfile_warm_reuse)
+{
+	struct cv_memfile *mf = new_memfile_flags(128 * PG, CV_MEMFILE_ASYNC_FREE);
+	uint64_t a, b, o;
+	ASSERT_OK(cv_memfile_alloc(mf, 64 * PG, 0, &a));
+	ASSERT_OK(cv_memfile_alloc(mf, 8 * PG, 0, &b));
+	memset(ptr_of(mf, a, 64 * PG), 0xa5, 64 * PG);
+	memset(ptr_of(mf, b, PG), 0x5a, PG); /* one page of eight */
+	ASSERT_OK(cv_memfile_decref(mf, a, 64 * PG));
+	ASSERT_OK(cv_memfile_decref(mf, b, 8 * PG));
+	/* 56 clean pages are left besides: 64 fit only in a's pages, once the cleaner is through. */
+	EXPECT_EQ(cv_memfile_alloc(mf, 64 * PG, CV_ALLOC_REPORT_WARM, &o), 1);
+	EXPECT_EQ(o, a);
+	EXPECT_TRUE(is_zero(ptr_of(mf, o, 64 * PG), 64 * PG));
+	unsigned char in[64];
+	ASSERT_OK(mincore(ptr_of(mf, o, 64 * PG), 64 * PG, in));
+	for (int i = 0; i < 64; i++)
+		EXPECT_EQ(in[i] & 1, 1);
+	EXPECT_GE(usage_of(mf).committed, 64 * PG);
+	/* b's eight pages (and the rest): punched out, not warm; without the flag the result is 0 anyway. */
+	uint64_t c;
+	EXPECT_EQ(cv_memfile_alloc(mf, 64 * PG, CV_ALLOC_REPORT_WARM, &c), 0);
+	EXPECT_TRUE(is_zero(ptr_of(mf, c, 64 * PG), 64 * PG));
+	ASSERT_OK(cv_memfile_decref(mf, c, 64 * PG));
+	memset(ptr_of(mf, o, 64 * PG), 0x33, 64 * PG);
+	ASSERT_OK(cv_memfile_decref(mf, o, 64 * PG));
+	EXPECT_EQ(cv_memfile_alloc(mf, 128 * PG, 0, &o), 0); /* warm and clean pages together: a clean fit */
+	EXPECT_TRUE(is_zero(ptr_of(mf, 0, 128 * PG), 128 * PG));
+	ASSERT_OK(cv_memfile_decref(mf, o, 128 * PG));
+	struct cv_memfile_usage u = usage_of(mf);
+	EXPECT_EQ(u.allocated, 0);
+	EXPECT_EQ(u.committed, 0); /* warm pages too are punched out for usage() */
+	cv_memfile_close(mf);
 }
 
 struct fence_lowerer {

@@ -24,7 +24,8 @@ extern "C" {
  * cv_memfile_close()), not in the freeing call: each punch costs a TLB shootdown on every CPU of the
  * caller. Freed pages are handed out again only once punched; an allocation that finds no other room,
  * and cv_memfile_usage(), wait for the punching; up to 256 MiB wait at a time, past that freeing
- * punches at once. Allocation is then first fit over the pages already clean. */
+ * punches at once. Allocation is then first fit over the pages already clean (warm ones first:
+ * cv_memfile_alloc). */
 #define CV_MEMFILE_ASYNC_FREE 1u
 struct cv_memfile;
 
@@ -55,12 +56,18 @@ CV_API int cv_memfile_fd(const struct cv_memfile *mf);
 
 #define CV_ALLOC_POPULATE 1u /* commit the pages now (MADV_POPULATE_WRITE) instead of on first touch */
 #define CV_ALLOC_HUGE 2u     /* hint: prefer 2 MiB alignment and transparent huge pages */
+/* Return 1 instead of 0 when every page handed out is already committed (warm: see below), so that
+ * mapping the range precommitted (cv_as_map's @precommit) costs no new memory, only page tables. */
+#define CV_ALLOC_REPORT_WARM 4u
 
 /*
  * Allocate @len bytes (a multiple of the page size, > 0) of zeroed memory; each page starts with
- * reference count 1. Stores the file offset in *@off.
- * Returns 0; -EINVAL (len 0 or unaligned, unknown flags, @off NULL), -ENOMEM (maximum size reached or
- * no memory), or -errno from growing the file.
+ * reference count 1. Stores the file offset in *@off. With CV_MEMFILE_ASYNC_FREE, pages freed earlier
+ * whose every page was still committed may be kept that way, zeroed in place by the cleaner (up to 32
+ * MiB of them; "warm"), and are handed out first: their first touch is no host page fault that
+ * allocates. cv_memfile_usage() punches them out.
+ * Returns 0 (or 1: CV_ALLOC_REPORT_WARM); -EINVAL (len 0 or unaligned, unknown flags, @off NULL),
+ * -ENOMEM (maximum size reached or no memory), or -errno from growing the file.
  */
 CV_API int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64_t *off);
 
@@ -97,7 +104,8 @@ struct cv_memfile_usage {
 	uint64_t max_size;    /* reserved maximum */
 };
 
-/* Fill *@u. Returns 0, -EINVAL for NULL arguments, -errno from fstat. */
+/* Fill *@u, after every freed page (warm ones too) is punched out: committed counts what the live pages
+ * commit. Returns 0, -EINVAL for NULL arguments, -errno from fstat. */
 CV_API int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u);
 
 /*

@@ -544,7 +544,8 @@ int sentry_main(const struct sentry_opts *opts, const struct launch *L, const ch
 	}
 	if ((ret = policy_init(s, err, sizeof(err))) < 0)
 		goto out;
-	/* Freed pages punched out off the path of exit and exec (CV_MEMFILE_ASYNC_FREE) */
+	/* Freed pages punched out, or zeroed and kept (warm), off the path of exit and exec
+	 * (CV_MEMFILE_ASYNC_FREE) */
 	struct cv_memfile_opts mo = { .size = sizeof(mo), .flags = CV_MEMFILE_ASYNC_FREE,
 				      .max_size = (opts->mem_limit + 4095) & ~4095ull };
 	/* The first process's memory starts without an address space: its image is built through the

@@ -118,17 +118,19 @@ bool vma_mapping(struct process *pr, const struct vma *v, struct cv_as_mapping *
 	return true;
 }
 
-/* vma_install(); @fresh: nothing is installed in @v's range (then the install may be held back). */
-static int install(struct process *pr, const struct vma *v, bool fresh)
+/* vma_install(); @fresh: nothing is installed in @v's range (then the install may be held back);
+ * @precommit: map it with its pages faulted in (warm memory-file pages: no memory to commit). */
+static int install(struct process *pr, const struct vma *v, bool fresh, bool precommit)
 {
 	const struct mm *mm = &pr->vm->mm;
 	struct cv_as_mapping m;
 	if (!vma_mapping(pr, v, &m))
 		return 0;
+	m.precommit = precommit;
 	if (defer_install(pr, v, &m, fresh))
 		return 0;
 	mm_flush_installs(pr); /* the address space changes in the order the calls made */
-	int ret = cv_as_map(pr->vm->as, m.addr, m.fd, m.offset, m.len, m.access, false);
+	int ret = cv_as_map(pr->vm->as, m.addr, m.fd, m.offset, m.len, m.access, m.precommit);
 	if (ret == 0 && v->host && v->host->priv && !mm->deferring)
 		fs_dev_mapped(pr->s, v->host->dev); /* (known from now on: mm_defer.c) */
 	return ret == 0 ? 0 : ret == -EACCES ? -EACCES : -ENOMEM;
@@ -136,7 +138,7 @@ static int install(struct process *pr, const struct vma *v, bool fresh)
 
 int vma_install(struct process *pr, const struct vma *v)
 {
-	return install(pr, v, false);
+	return install(pr, v, false, false);
 }
 
 int vma_install_many(struct process *pr, const struct cv_as_mapping *m, size_t n)
@@ -225,7 +227,7 @@ static int map_vma(struct process *pr, uint64_t addr, uint64_t len, bool fixed, 
 		 * installed) stay the process's, never freed while mapped. */
 		bool installed = installed_here(mm, addr, v.end);
 		if (!v.lazy)
-			ret = install(pr, &v, !installed);
+			ret = install(pr, &v, !installed, false);
 		else if (installed || (mm_deferred_overlaps(mm, addr, v.end) && defer_trim(pr, addr, v.end) < 0))
 			ret = as_unmap(pr, addr, len) < 0 ? -ENOMEM : 0;
 		else
@@ -554,11 +556,12 @@ int mm_populate_locked(struct process *pr, uint64_t start, uint64_t end)
 			return -ENOMEM;
 		i = vma_find(mm, lo);
 		struct vma *v = &mm->v[i];
-		if (vm_alloc_pages(pr->s, hi - lo, &off) < 0)
+		int warm = vm_alloc_pages_warm(pr->s, hi - lo, &off);
+		if (warm < 0)
 			return -ENOMEM;
 		v->mf_off = off;
 		v->lazy = false;
-		if (install(pr, v, true) < 0) { /* (nothing is installed in unpopulated memory) */
+		if (install(pr, v, true, warm) < 0) { /* (nothing is installed in unpopulated memory) */
 			cv_memfile_decref(pr->s->mf, off, hi - lo);
 			v->lazy = true;
 			return -ENOMEM;

@@ -60,10 +60,11 @@ void vm_put(struct sentry *s, struct vm *vm)
  * family could wait on its reaped children's, one of which on the sharer that allocates. */
 #define RELEASE_WAIT_MS 200
 
-int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off)
+int vm_alloc_pages_warm(struct sentry *s, uint64_t len, uint64_t *off)
 {
-	if (cv_memfile_alloc(s->mf, len, 0, off) == 0)
-		return 0;
+	int got = cv_memfile_alloc(s->mf, len, CV_ALLOC_REPORT_WARM, off);
+	if (got >= 0)
+		return got;
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += RELEASE_WAIT_MS * 1000000l;
@@ -75,7 +76,13 @@ int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off)
 	while (s->releases_done < begun && pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&s->lock);
-	return waited && cv_memfile_alloc(s->mf, len, 0, off) == 0 ? 0 : -ENOMEM;
+	got = waited ? cv_memfile_alloc(s->mf, len, CV_ALLOC_REPORT_WARM, off) : -ENOMEM;
+	return got >= 0 ? got : -ENOMEM;
+}
+
+int vm_alloc_pages(struct sentry *s, uint64_t len, uint64_t *off)
+{
+	return vm_alloc_pages_warm(s, len, off) < 0 ? -ENOMEM : 0;
 }
 
 void vm_empty(struct sentry *s, struct vm *vm)

@@ -130,10 +130,11 @@ void extvec_compact(struct mf_extvec *ev, size_t lo, size_t hi)
 	ev->n -= hi - w;
 }
 
-bool extvec_fit(const struct mf_extvec *ev, uint64_t len, uint64_t align, size_t *idx, uint64_t *start)
+bool extvec_fit(const struct mf_extvec *ev, uint64_t state, uint64_t len, uint64_t align, size_t *idx,
+		uint64_t *start)
 {
 	for (size_t i = 0; i < ev->n; i++) {
-		if (ev->v[i].refs != MF_CLEAN)
+		if (ev->v[i].refs != state)
 			continue;
 		/* Offsets are below the reservation limit (2^57), so rounding up cannot wrap. */
 		uint64_t s = (ev->v[i].start + align - 1) & ~(align - 1);

@@ -12,6 +12,16 @@
 // the punching; past MF_DIRTY_MAX bytes waiting, freeing punches at once again. Pages freed while a
 // fence is up (memfile_fence_up: a platform's stub that outlives its release may still reach them)
 // wait dirty, whatever the mode and the bytes waiting, until the fences up then are down.
+//
+// Punching has a second cost, paid by whoever uses the pages next: each first touch of a punched-out
+// page is a host page fault that allocates and clears a page (2.8–3.0 us a page on this PVM guest,
+// against 1.5–1.9 for anonymous memory). So the cleaner keeps up to MF_WARM_MAX bytes of freed extents
+// whose every page is still committed (mincore) instead, zeroing them in place with pwritev(2) from a
+// zero buffer (~0.35 us a page: no page table of ours is involved) and marking them MF_WARM.
+// Allocation takes warm pages first and, with CV_ALLOC_REPORT_WARM, says so: the caller can then map
+// them precommitted, which the host does with fault-around and no allocation (a loop of 1 MiB mmap,
+// touch, munmap: ~110 us against ~750 on punched pages and ~400 for native anonymous memory).
+// cv_memfile_usage() punches warm pages out too, so that it reports what the live pages commit.
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -19,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "memfile_internal.h"
 
@@ -32,6 +43,10 @@
 #define DEFAULT_MAX_SIZE (64ull << 30)
 #define MF_DIRTY_MAX (256ull << 20) /* freed bytes left to the cleaner at most */
 #define MF_CLEAN_BATCH 64           /* extents punched per lock drop */
+#define MF_WARM_MAX (32ull << 20)   /* freed bytes kept committed and zeroed at most */
+#define MF_WARM_EXTENT_MAX (4ull << 20) /* larger freed extents are punched out, never kept warm */
+#define ZERO_CHUNK (64u << 10)      /* the zero buffer pwritev repeats */
+#define MF_RUNS 8                   /* runs (committed or missing pages) a freed extent is cleaned in */
 #define DEFAULT_NAME "cvisor-memory"
 /* No x86-64 address space (even with 5-level paging) can hold more; keeps offset maths far from wrapping. */
 #define MAX_RESERVATION (1ull << 57)
@@ -262,6 +277,65 @@ static void decommit(struct cv_memfile *mf, uint64_t off, uint64_t len)
 	memset(mf->base + off, 0, len);
 }
 
+/* A zero buffer for zero_pages(): never written. */
+static const uint8_t zero_chunk[ZERO_CHUNK];
+
+/* Write zeroes over [@off, @off+@len) of the file, through no mapping. False on a host error. */
+static bool zero_pages(struct cv_memfile *mf, uint64_t off, uint64_t len)
+{
+	struct iovec iov[MF_WARM_EXTENT_MAX / ZERO_CHUNK];
+	for (uint64_t done = 0; done < len;) {
+		size_t n = 0;
+		for (uint64_t at = done; at < len && n < sizeof(iov) / sizeof(iov[0]); at += ZERO_CHUNK, n++)
+			iov[n] = (struct iovec){ .iov_base = (void *)zero_chunk,
+						 .iov_len = len - at < ZERO_CHUNK ? len - at : ZERO_CHUNK };
+		ssize_t w = RETRY_EINTR(pwritev(mf->fd, iov, (int)n, (off_t)(off + done)));
+		if (w <= 0)
+			return false;
+		done += (uint64_t)w;
+	}
+	return true;
+}
+
+/*
+ * Clean freed extent @e (MF_CLEANING, so nobody else touches it) into at most MF_RUNS runs stored in
+ * @runs, each MF_WARM or MF_CLEAN; returns how many. With @warm_ok (and @e at most MF_WARM_EXTENT_MAX),
+ * each run of committed pages (mincore) is zeroed in place and kept (warm), each run of missing pages
+ * (never touched, or swapped out) punched out; else, or with too many runs, all of it is punched out.
+ */
+static size_t clean_extent(struct cv_memfile *mf, struct mf_extent e, bool warm_ok,
+			   struct mf_extent runs[MF_RUNS])
+{
+	uint64_t len = e.end - e.start;
+	unsigned char in[MF_WARM_EXTENT_MAX / PAGE_SIZE];
+	size_t n = 0;
+	if (warm_ok && len <= MF_WARM_EXTENT_MAX && mincore(mf->base + e.start, len, in) == 0) {
+		for (uint64_t i = 0; i < len / PAGE_SIZE && n <= MF_RUNS; n++) {
+			uint64_t j = i;
+			while (j < len / PAGE_SIZE && (in[j] & 1) == (in[i] & 1))
+				j++;
+			if (n < MF_RUNS)
+				runs[n] = (struct mf_extent){ .start = e.start + i * PAGE_SIZE,
+							      .end = e.start + j * PAGE_SIZE,
+							      .refs = in[i] & 1 ? MF_WARM : MF_CLEAN };
+			i = j;
+		}
+	}
+	if (n == 0 || n > MF_RUNS) {
+		decommit(mf, e.start, len);
+		runs[0] = (struct mf_extent){ .start = e.start, .end = e.end, .refs = MF_CLEAN };
+		return 1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		uint64_t l = runs[k].end - runs[k].start;
+		if (runs[k].refs == MF_WARM && !zero_pages(mf, runs[k].start, l))
+			runs[k].refs = MF_CLEAN; /* (what was zeroed is zero; the rest goes) */
+		if (runs[k].refs == MF_CLEAN)
+			decommit(mf, runs[k].start, l);
+	}
+	return n;
+}
+
 /*
  * Apply the CV_ALLOC_* hints to a fresh range, after the lock is dropped since populating can take a
  * while. The range is unknown to anyone else until cv_memfile_alloc() returns, so this cannot race.
@@ -307,31 +381,44 @@ static bool punchable(const struct cv_memfile *mf, uint64_t refs)
 }
 
 /*
- * Punch out up to MF_CLEAN_BATCH dirty extents, the lock dropped meanwhile (they are MF_CLEANING: nobody
- * takes, merges or splits them), then make them clean free space. Lock held; no batch under way.
- * Returns how many it punched: 0 when every dirty extent waits for a fence.
+ * Punch out (or zero in place: warm) up to MF_CLEAN_BATCH dirty extents, the lock dropped meanwhile
+ * (they are MF_CLEANING: nobody takes, merges or splits them), then make them clean or warm free space.
+ * Lock held; no batch under way. Returns how many it cleaned: 0 when every dirty extent waits for a
+ * fence.
  */
 static size_t clean_batch_locked(struct cv_memfile *mf)
 {
-	struct mf_extent batch[MF_CLEAN_BATCH];
+	struct mf_extent batch[MF_CLEAN_BATCH], runs[MF_CLEAN_BATCH][MF_RUNS];
+	size_t nruns[MF_CLEAN_BATCH];
+	bool tried[MF_CLEAN_BATCH];
+	/* Room for every run now, so that putting them back cannot fail; without it, no warm pages. */
+	bool room = mf->async_free && extvec_reserve(&mf->free_, MF_CLEAN_BATCH * (MF_RUNS - 1)) == 0;
 	size_t n = 0;
 	for (size_t i = 0; i < mf->free_.n && n < MF_CLEAN_BATCH; i++)
 		if (punchable(mf, mf->free_.v[i].refs)) {
+			uint64_t len = mf->free_.v[i].end - mf->free_.v[i].start;
 			mf->free_.v[i].refs = MF_CLEANING;
-			batch[n++] = mf->free_.v[i];
+			batch[n] = mf->free_.v[i];
+			/* Warm if the budget has room: taken now, what is not warm given back below. */
+			tried[n] = room && len <= MF_WARM_EXTENT_MAX && mf->warm_bytes + len <= MF_WARM_MAX;
+			mf->warm_bytes += tried[n++] ? len : 0;
 		}
 	if (n == 0)
 		return 0;
 	mf->cleaning = true;
 	pthread_mutex_unlock(&mf->lock);
 	for (size_t k = 0; k < n; k++)
-		decommit(mf, batch[k].start, batch[k].end - batch[k].start);
+		nruns[k] = clean_extent(mf, batch[k], tried[k], runs[k]);
 	pthread_mutex_lock(&mf->lock);
 	for (size_t k = 0; k < n; k++) {
-		/* Removed whole, then added clean: merging with clean neighbours needs no new entry. */
+		/* Removed whole, then added run by run: each run may merge with a neighbour in its state. */
 		uint64_t len = batch[k].end - batch[k].start;
 		extvec_take(&mf->free_, extvec_find(&mf->free_, batch[k].start), batch[k].start, len);
-		extvec_add(&mf->free_, (struct mf_extent){ .start = batch[k].start, .end = batch[k].end });
+		for (size_t r = 0; r < nruns[k]; r++) {
+			extvec_add(&mf->free_, runs[k][r]);
+			if (tried[k] && runs[k][r].refs == MF_CLEAN)
+				mf->warm_bytes -= runs[k][r].end - runs[k][r].start;
+		}
 		mf->dirty_bytes -= len;
 	}
 	mf->cleaning = false;
@@ -427,6 +514,22 @@ static int adjust_refs_locked(struct cv_memfile *mf, uint64_t off, uint64_t end,
 	return 0;
 }
 
+/*
+ * Find room for @len bytes: warm pages first (they cost the next user no page faults), then clean ones;
+ * with CV_ALLOC_HUGE, clean 2 MiB aligned room first (transparent huge pages want fresh memory), though
+ * alignment is a preference: any fit rather than failure near exhaustion. Lock held.
+ */
+static bool fit_locked(struct cv_memfile *mf, uint64_t len, unsigned flags, size_t *idx, uint64_t *start,
+		       bool *warm)
+{
+	const struct mf_extvec *fv = &mf->free_;
+	if ((flags & CV_ALLOC_HUGE) && extvec_fit(fv, MF_CLEAN, len, HUGE_ALIGN, idx, start))
+		return true;
+	if (mf->warm_bytes >= len && extvec_fit(fv, MF_WARM, len, PAGE_SIZE, idx, start))
+		return *warm = true;
+	return extvec_fit(fv, MF_CLEAN, len, PAGE_SIZE, idx, start);
+}
+
 int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64_t *off)
 {
 	uint64_t start;
@@ -434,20 +537,16 @@ int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64
 	int ret;
 
 	if (!memfile_valid(mf) || !off || len == 0 || !page_aligned(len) ||
-	    (flags & ~(CV_ALLOC_POPULATE | CV_ALLOC_HUGE)))
+	    (flags & ~(CV_ALLOC_POPULATE | CV_ALLOC_HUGE | CV_ALLOC_REPORT_WARM)))
 		return -EINVAL;
 	if (len > mf->max_size)
 		return -ENOMEM;
 
 	pthread_mutex_lock(&mf->lock);
-	/* Huge alignment is a preference: fall back to any fit rather than fail near exhaustion. */
-	bool found = (flags & CV_ALLOC_HUGE) && extvec_fit(&mf->free_, len, HUGE_ALIGN, &idx, &start);
-	if (!found)
-		found = extvec_fit(&mf->free_, len, PAGE_SIZE, &idx, &start);
+	bool warm = false, found = fit_locked(mf, len, flags, &idx, &start, &warm);
 	if (!found && mf->dirty_bytes) { /* freed pages the cleaner has yet to punch out */
 		drain_locked(mf);
-		found = ((flags & CV_ALLOC_HUGE) && extvec_fit(&mf->free_, len, HUGE_ALIGN, &idx, &start)) ||
-			extvec_fit(&mf->free_, len, PAGE_SIZE, &idx, &start);
+		found = fit_locked(mf, len, flags, &idx, &start, &warm);
 	}
 	if (!found) {
 		ret = -ENOMEM;
@@ -460,9 +559,10 @@ int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64
 		goto out_unlock;
 	/*
 	 * The range reads as zero without further work: pages beyond the old size were never written, and
-	 * freed pages were punched out before they went back on the free list.
+	 * freed pages were punched out or zeroed in place before they went back on the free list.
 	 */
 	extvec_take(&mf->free_, idx, start, len);
+	mf->warm_bytes -= warm ? len : 0;
 	extvec_add(&mf->used, (struct mf_extent){ .start = start, .end = start + len, .refs = 1 });
 	mf->allocated += len;
 out_unlock:
@@ -481,7 +581,7 @@ out_unlock:
 		return ret;
 	}
 	*off = start;
-	return 0;
+	return warm && (flags & CV_ALLOC_REPORT_WARM) ? 1 : 0;
 }
 
 /* Common entry for incref/decref. */
@@ -537,6 +637,22 @@ int cv_memfile_ptr(struct cv_memfile *mf, uint64_t off, uint64_t len, void **ptr
 	return 0;
 }
 
+/* Punch out every warm free extent. Lock held, no batch under way (drain_locked). */
+static void trim_warm_locked(struct cv_memfile *mf)
+{
+	for (size_t i = 0; mf->warm_bytes && i < mf->free_.n; i++) {
+		struct mf_extent e = mf->free_.v[i];
+		if (e.refs != MF_WARM)
+			continue;
+		decommit(mf, e.start, e.end - e.start);
+		/* Removed whole, then added clean: it may merge with its neighbours, never needs an entry. */
+		extvec_take(&mf->free_, i, e.start, e.end - e.start);
+		extvec_add(&mf->free_, (struct mf_extent){ .start = e.start, .end = e.end });
+		mf->warm_bytes -= e.end - e.start;
+		i = extvec_find(&mf->free_, e.start);
+	}
+}
+
 int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u)
 {
 	struct stat st;
@@ -545,6 +661,7 @@ int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u)
 		return -EINVAL;
 	pthread_mutex_lock(&mf->lock);
 	drain_locked(mf); /* what is committed once every freed page is out */
+	trim_warm_locked(mf);
 	u->allocated = mf->allocated;
 	pthread_mutex_unlock(&mf->lock);
 	if (fstat(mf->fd, &st) < 0)

@@ -14,12 +14,14 @@
 /*
  * A byte range [start, end) of the file, page-aligned. In the allocated vector @refs is the reference
  * count shared by every page of the extent (always > 0 once the vector is compacted); in the free
- * vector it says whether the pages read as zero yet: MF_CLEAN, MF_CLEANING (being punched out by the
- * cleaner, lock dropped), or MF_DIRTY + G (freed, not yet punched out: never handed out). G is 0, or,
+ * vector it says whether the pages read as zero yet: MF_CLEAN (punched out, or never written), MF_WARM
+ * (every page committed and zeroed in place by the cleaner: mapping them precommitted costs no memory),
+ * MF_CLEANING (being punched out or zeroed by the cleaner, lock dropped), or MF_DIRTY + G (freed, not
+ * yet punched out: never handed out). G is 0, or,
  * for pages freed while a fence was up (memfile_fence_up), the newest fence's number then: they may
  * not be punched out while that fence or an older one is up.
  */
-enum { MF_CLEAN, MF_CLEANING, MF_DIRTY };
+enum { MF_CLEAN, MF_WARM, MF_CLEANING, MF_DIRTY };
 struct mf_extent {
 	uint64_t start, end;
 	uint64_t refs;
@@ -45,7 +47,8 @@ struct cv_memfile {
 	uint64_t dev, ino;        /* identity of the memfd, for memfile_acquire_ino() */
 	int users;                /* memfile_acquire_ino() holders; close waits for 0 (registry lock) */
 	/* The cleaner (memfile.c): a thread that punches freed pages out off the freeing caller's path. */
-	uint64_t dirty_bytes;     /* free_ bytes not MF_CLEAN yet (lock) */
+	uint64_t dirty_bytes;     /* free_ bytes MF_DIRTY or MF_CLEANING (lock) */
+	uint64_t warm_bytes;      /* free_ bytes MF_WARM, and MF_CLEANING ones meant to be (lock) */
 	bool cleaning;            /* a batch is MF_CLEANING, its punching under way without the lock */
 	bool async_free;          /* CV_MEMFILE_ASYNC_FREE */
 	bool cleaner_on, cleaner_failed, cleaner_stop;
@@ -88,10 +91,12 @@ void extvec_add(struct mf_extvec *ev, struct mf_extent e);
 void extvec_compact(struct mf_extvec *ev, size_t lo, size_t hi);
 
 /*
- * First-fit search of a free vector's MF_CLEAN extents for @len bytes starting at a multiple of @align
- * (a power of two). Stores the extent index and the chosen start. Returns false if nothing fits.
+ * First-fit search of a free vector's extents in state @state (MF_CLEAN or MF_WARM) for @len bytes
+ * starting at a multiple of @align (a power of two). Stores the extent index and the chosen start.
+ * Returns false if nothing fits.
  */
-bool extvec_fit(const struct mf_extvec *ev, uint64_t len, uint64_t align, size_t *idx, uint64_t *start);
+bool extvec_fit(const struct mf_extvec *ev, uint64_t state, uint64_t len, uint64_t align, size_t *idx,
+		uint64_t *start);
 
 /*
  * Remove [@start, @start+@len) from free extent @idx (which contains it), splitting it when the range
