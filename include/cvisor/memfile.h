@@ -63,9 +63,10 @@ CV_API int cv_memfile_fd(const struct cv_memfile *mf);
 /*
  * Allocate @len bytes (a multiple of the page size, > 0) of zeroed memory; each page starts with
  * reference count 1. Stores the file offset in *@off. With CV_MEMFILE_ASYNC_FREE, pages freed earlier
- * whose every page was still committed may be kept that way, zeroed in place by the cleaner (up to 32
- * MiB of them; "warm"), and are handed out first: their first touch is no host page fault that
- * allocates. cv_memfile_usage() punches them out.
+ * whose every page was still committed may be kept that way, zeroed in place by the cleaner ("warm":
+ * up to an eighth of the maximum size, at least 1 MiB, at most 32 MiB), and are handed out first: their
+ * first touch is no host page fault that allocates. Warm pages nobody takes or adds to for a second are
+ * punched out by the cleaner, and cv_memfile_usage() punches them out at once.
  * Returns 0 (or 1: CV_ALLOC_REPORT_WARM); -EINVAL (len 0 or unaligned, unknown flags, @off NULL),
  * -ENOMEM (maximum size reached or no memory), or -errno from growing the file.
  */

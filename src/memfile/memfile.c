@@ -21,7 +21,10 @@
 // Allocation takes warm pages first and, with CV_ALLOC_REPORT_WARM, says so: the caller can then map
 // them precommitted, which the host does with fault-around and no allocation (a loop of 1 MiB mmap,
 // touch, munmap: ~110 us against ~750 on punched pages and ~400 for native anonymous memory).
-// cv_memfile_usage() punches warm pages out too, so that it reports what the live pages commit.
+// The budget is an eighth of the file's maximum size, at least 1 MiB, so a small sandbox keeps little;
+// and warm pages nobody made or took for MF_WARM_IDLE_MS are punched out by the cleaner, so an idle
+// sandbox gives them back. cv_memfile_usage() punches warm pages out too, so that it reports what the
+// live pages commit.
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include "memfile_internal.h"
 
@@ -43,7 +47,9 @@
 #define DEFAULT_MAX_SIZE (64ull << 30)
 #define MF_DIRTY_MAX (256ull << 20) /* freed bytes left to the cleaner at most */
 #define MF_CLEAN_BATCH 64           /* extents punched per lock drop */
-#define MF_WARM_MAX (32ull << 20)   /* freed bytes kept committed and zeroed at most */
+#define MF_WARM_MAX (32ull << 20)   /* freed bytes kept committed and zeroed at most, */
+#define MF_WARM_MIN (1ull << 20)    /* or an eighth of the maximum size, not under this */
+#define MF_WARM_IDLE_MS 1000        /* warm pages nobody made or took for this long are punched out */
 #define MF_WARM_EXTENT_MAX (4ull << 20) /* larger freed extents are punched out, never kept warm */
 #define ZERO_CHUNK (64u << 10)      /* the zero buffer pwritev repeats */
 #define MF_RUNS 8                   /* runs (committed or missing pages) a freed extent is cleaned in */
@@ -130,12 +136,17 @@ int cv_memfile_new(const struct cv_memfile_opts *opts, struct cv_memfile **out)
 		return -ENOMEM;
 	mf->fd = -1;
 	mf->max_size = max;
+	mf->warm_max = max / 8 < MF_WARM_MIN ? MF_WARM_MIN : max / 8 > MF_WARM_MAX ? MF_WARM_MAX : max / 8;
 	mf->async_free = o.flags & CV_MEMFILE_ASYNC_FREE;
 	atomic_init(&mf->size, 0);
 	ret = -pthread_mutex_init(&mf->lock, NULL);
 	if (ret < 0)
 		goto err_free;
-	ret = -pthread_cond_init(&mf->cond, NULL);
+	pthread_condattr_t ca; /* the cleaner's idle deadline is on the monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	ret = -pthread_cond_init(&mf->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (ret < 0) {
 		pthread_mutex_destroy(&mf->lock);
 		goto err_free;
@@ -277,6 +288,13 @@ static void decommit(struct cv_memfile *mf, uint64_t off, uint64_t len)
 	memset(mf->base + off, 0, len);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* A zero buffer for zero_pages(): never written. */
 static const uint8_t zero_chunk[ZERO_CHUNK];
 
@@ -400,7 +418,7 @@ static size_t clean_batch_locked(struct cv_memfile *mf)
 			mf->free_.v[i].refs = MF_CLEANING;
 			batch[n] = mf->free_.v[i];
 			/* Warm if the budget has room: taken now, what is not warm given back below. */
-			tried[n] = room && len <= MF_WARM_EXTENT_MAX && mf->warm_bytes + len <= MF_WARM_MAX;
+			tried[n] = room && len <= MF_WARM_EXTENT_MAX && mf->warm_bytes + len <= mf->warm_max;
 			mf->warm_bytes += tried[n++] ? len : 0;
 		}
 	if (n == 0)
@@ -418,12 +436,30 @@ static size_t clean_batch_locked(struct cv_memfile *mf)
 			extvec_add(&mf->free_, runs[k][r]);
 			if (tried[k] && runs[k][r].refs == MF_CLEAN)
 				mf->warm_bytes -= runs[k][r].end - runs[k][r].start;
+			else if (runs[k][r].refs == MF_WARM)
+				mf->warm_used = mono_ns();
 		}
 		mf->dirty_bytes -= len;
 	}
 	mf->cleaning = false;
 	pthread_cond_broadcast(&mf->cond);
 	return n;
+}
+
+/* Punch out every warm free extent. Lock held, no batch under way (drain_locked). */
+static void trim_warm_locked(struct cv_memfile *mf)
+{
+	for (size_t i = 0; mf->warm_bytes && i < mf->free_.n; i++) {
+		struct mf_extent e = mf->free_.v[i];
+		if (e.refs != MF_WARM)
+			continue;
+		decommit(mf, e.start, e.end - e.start);
+		/* Removed whole, then added clean: it may merge with its neighbours, never needs an entry. */
+		extvec_take(&mf->free_, i, e.start, e.end - e.start);
+		extvec_add(&mf->free_, (struct mf_extent){ .start = e.start, .end = e.end });
+		mf->warm_bytes -= e.end - e.start;
+		i = extvec_find(&mf->free_, e.start);
+	}
 }
 
 /* Until no freed page is left to punch out, whoever does it; pages behind a fence are waited for (the
@@ -436,13 +472,24 @@ static void drain_locked(struct cv_memfile *mf)
 	}
 }
 
+/* The cleaner: punches out (or warms) what is freed, and punches out warm pages left idle. */
 static void *cleaner_main(void *arg)
 {
 	struct cv_memfile *mf = arg;
 	pthread_mutex_lock(&mf->lock);
 	while (!mf->cleaner_stop) {
-		if (!mf->dirty_bytes || mf->cleaning || !clean_batch_locked(mf))
+		if (mf->dirty_bytes && !mf->cleaning && clean_batch_locked(mf))
+			continue;
+		uint64_t idle_end = mf->warm_used + MF_WARM_IDLE_MS * 1000000ull;
+		if (!mf->warm_bytes || mf->cleaning) {
 			pthread_cond_wait(&mf->cond, &mf->lock);
+		} else if (mono_ns() >= idle_end) {
+			trim_warm_locked(mf);
+		} else {
+			struct timespec ts = { .tv_sec = (time_t)(idle_end / 1000000000ull),
+					       .tv_nsec = (long)(idle_end % 1000000000ull) };
+			pthread_cond_timedwait(&mf->cond, &mf->lock, &ts);
+		}
 	}
 	pthread_mutex_unlock(&mf->lock);
 	return NULL;
@@ -562,7 +609,10 @@ int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64
 	 * freed pages were punched out or zeroed in place before they went back on the free list.
 	 */
 	extvec_take(&mf->free_, idx, start, len);
-	mf->warm_bytes -= warm ? len : 0;
+	if (warm) {
+		mf->warm_bytes -= len;
+		mf->warm_used = mono_ns();
+	}
 	extvec_add(&mf->used, (struct mf_extent){ .start = start, .end = start + len, .refs = 1 });
 	mf->allocated += len;
 out_unlock:
@@ -635,22 +685,6 @@ int cv_memfile_ptr(struct cv_memfile *mf, uint64_t off, uint64_t len, void **ptr
 		return -EFAULT;
 	*ptr = mf->base + off;
 	return 0;
-}
-
-/* Punch out every warm free extent. Lock held, no batch under way (drain_locked). */
-static void trim_warm_locked(struct cv_memfile *mf)
-{
-	for (size_t i = 0; mf->warm_bytes && i < mf->free_.n; i++) {
-		struct mf_extent e = mf->free_.v[i];
-		if (e.refs != MF_WARM)
-			continue;
-		decommit(mf, e.start, e.end - e.start);
-		/* Removed whole, then added clean: it may merge with its neighbours, never needs an entry. */
-		extvec_take(&mf->free_, i, e.start, e.end - e.start);
-		extvec_add(&mf->free_, (struct mf_extent){ .start = e.start, .end = e.end });
-		mf->warm_bytes -= e.end - e.start;
-		i = extvec_find(&mf->free_, e.start);
-	}
 }
 
 int cv_memfile_usage(struct cv_memfile *mf, struct cv_memfile_usage *u)

@@ -49,6 +49,8 @@ struct cv_memfile {
 	/* The cleaner (memfile.c): a thread that punches freed pages out off the freeing caller's path. */
 	uint64_t dirty_bytes;     /* free_ bytes MF_DIRTY or MF_CLEANING (lock) */
 	uint64_t warm_bytes;      /* free_ bytes MF_WARM, and MF_CLEANING ones meant to be (lock) */
+	uint64_t warm_max;        /* the most warm_bytes may reach */
+	uint64_t warm_used;       /* CLOCK_MONOTONIC ns when warm pages were last made or taken (lock) */
 	bool cleaning;            /* a batch is MF_CLEANING, its punching under way without the lock */
 	bool async_free;          /* CV_MEMFILE_ASYNC_FREE */
 	bool cleaner_on, cleaner_failed, cleaner_stop;
