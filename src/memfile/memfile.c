@@ -449,7 +449,7 @@ static size_t clean_batch_locked(struct cv_memfile *mf)
 /* Punch out every warm free extent. Lock held, no batch under way (drain_locked). */
 static void trim_warm_locked(struct cv_memfile *mf)
 {
-	for (size_t i = 0; mf->warm_bytes && i < mf->free_.n; i++) {
+	for (size_t i = 0; i < mf->free_.n; i++) {
 		struct mf_extent e = mf->free_.v[i];
 		if (e.refs != MF_WARM)
 			continue;
@@ -460,6 +460,9 @@ static void trim_warm_locked(struct cv_memfile *mf)
 		mf->warm_bytes -= e.end - e.start;
 		i = extvec_find(&mf->free_, e.start);
 	}
+	/* With no batch under way nothing else is counted; were the count ever off, a cleaner that trims
+	 * again and again at an idle deadline already past would spin. */
+	mf->warm_bytes = 0;
 }
 
 /* Until no freed page is left to punch out, whoever does it; pages behind a fence are waited for (the
