@@ -72,7 +72,7 @@ static const struct rule common[] = {
 	{ SYS_read, ANY }, { SYS_write, ANY }, { SYS_readv, ANY }, { SYS_writev, ANY }, { SYS_pread64, ANY },
 	{ SYS_pwrite64, ANY }, { SYS_preadv, ANY }, { SYS_pwritev, ANY }, { SYS_preadv2, ANY },
 	{ SYS_pwritev2, ANY }, { SYS_lseek, ANY }, { SYS_close, ANY }, { SYS_close_range, ANY },
-	{ SYS_mincore, ANY }, /* mm.c: the resident pages of a process, in the sentry's view of the memory file */
+	{ SYS_mincore, ANY }, /* mm.c: a process's resident pages; the memory file's cleaner: warm pages */
 	{ SYS_dup, ANY }, { SYS_dup3, ANY }, { SYS_fcntl, ANY }, { SYS_ioctl, IOCTL }, { SYS_openat, ANY },
 	{ SYS_openat2, ANY }, { SYS_newfstatat, ANY }, { SYS_fstat, ANY }, { SYS_statx, ANY },
 	{ SYS_statfs, ANY }, { SYS_fstatfs, ANY }, { SYS_getdents64, ANY }, { SYS_readlinkat, ANY },
