@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Platform tests of the stub process itself: it holds nothing but its code, is seccomp-filtered, lives
-// in its own session, and its own syscall instructions give the application no way out.
+// in its own process group of the caller's session, and its own syscall instructions give the application no way out.
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,6 +68,17 @@ static void status_field(int pid, const char *key, char *out, size_t len)
 	fclose(f);
 }
 
+/* The first line of a small file, or -1. */
+static int read_small(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int n = fgets(out, (int)len, f) ? (int)strlen(out) : -1;
+	fclose(f);
+	return n;
+}
+
 PLATFORM_TEST(stub_holds_only_its_code_and_is_filtered)
 {
 	struct cv_platform *p;
@@ -93,7 +104,16 @@ PLATFORM_TEST(stub_holds_only_its_code_and_is_filtered)
 	EXPECT_EQ(strcmp(v, "2"), 0); /* filter mode */
 	status_field(pid, "NoNewPrivs", v, sizeof(v));
 	EXPECT_EQ(strcmp(v, "1"), 0);
-	EXPECT_NE(getsid(pid), getsid(0)); /* terminal signals for our session never reach it */
+	/* Terminal signals for our process group never reach it; it is scheduled with us (autogroup). */
+	EXPECT_NE(getpgid(pid), getpgid(0));
+	EXPECT_EQ(getsid(pid), getsid(0));
+	char mine[64], its[64];
+	if (read_small("/proc/self/autogroup", mine, sizeof(mine)) > 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/autogroup", pid);
+		ASSERT_GT(read_small(path, its, sizeof(its)), 0);
+		EXPECT_EQ(strcmp(mine, its), 0);
+	}
 
 	/* A mapping shows up there, and nothing else. */
 	struct cv_memfile *mf;

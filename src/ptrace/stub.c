@@ -124,8 +124,11 @@ static __attribute__((noreturn, noinline)) void source_stub_main(const struct st
 		if (syscall(SYS_rseq, area, 32, 1 /* RSEQ_FLAG_UNREGISTER */, RSEQ_SIG) != 0)
 			syscall(SYS_rseq, area, __rseq_size, 1, RSEQ_SIG);
 	}
-	/* A session of its own: terminal signals (^C) for the sentry's process group never reach stubs. */
-	syscall(SYS_setsid);
+	/*
+	 * A process group of its own: terminal signals (^C) for the sentry's group never reach stubs. The
+	 * sentry's session, so that with autogroups stubs are scheduled in the sentry's group (systrap).
+	 */
+	syscall(SYS_setpgid, 0, 0);
 	struct kernel_sigaction dfl = { 0 };
 	for (int sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
