@@ -169,6 +169,24 @@ bool st_unpark_locked(struct st_as *sas, struct st_slot *s, uint32_t n, bool her
 	return false;
 }
 
+void st_release_parked_locked(struct st_as *sas)
+{
+	if (atomic_load(&sas->park_have))
+		st_unpark_locked(sas, NULL, 0, true);
+	/* With more than one thread st_rx answers each park it receives (-1: sleep on the queue); the
+	 * thread takes its word back once answered. One that said it parks rings within microseconds. */
+	bool any = false;
+	for (int i = 0; i < atomic_load(&sas->nthreads); i++) {
+		const uint32_t *parked = &st_thread_page(sas, i)->parked;
+		for (int r = 0; r < PARK_WAIT_ROUNDS && __atomic_load_n(parked, __ATOMIC_SEQ_CST); r++)
+			if (st_rx(sas, PARK_WAIT_US, false) < 0)
+				return;
+		any = any || __atomic_load_n(parked, __ATOMIC_SEQ_CST);
+	}
+	if (!any)
+		atomic_store(&sas->park_stray, false);
+}
+
 int st_inject(struct st_as *sas, uint32_t op, long nr, const uint64_t args[6], long *ret)
 {
 	int r = st_channel_lock(sas);

@@ -242,12 +242,29 @@ static bool hand_parked(struct st_as *sas, struct st_slot *s, uint32_t n, bool h
 	return handed;
 }
 
-/* Queued: if the one stub thread parked meanwhile (parked, then a last look at the queue, which
- * may have come before the entry), it looks again at the sentry's answer. */
+/*
+ * Queued: if the one stub thread parked meanwhile (parked, then a last look at the queue, which
+ * may have come before the entry), it looks again at the sentry's answer. With more stub threads,
+ * none may stay parked: a thread that gave back a context a sentry thread listened for rings the
+ * doorbell to wake it, and if the address space got a second stub thread meanwhile (or the sentry
+ * thread saw the context back before the ring and stopped listening), nobody receives that ring —
+ * the thread would sleep there for good while contexts wait in the queue (a stopped and continued
+ * two-thread process on a busy machine: its context queued for seconds, the address space taken
+ * for tampered). Those are answered here, so they sleep on the queue.
+ */
 static void unpark_for_queue(struct st_as *sas)
 {
-	if (!sas->sync || atomic_load(&sas->nthreads) != 1 ||
-	    !__atomic_load_n(&st_thread_page(sas, 0)->parked, __ATOMIC_SEQ_CST))
+	if (!sas->sync)
+		return;
+	if (atomic_load(&sas->nthreads) != 1) {
+		if (!atomic_load(&sas->park_stray) && !atomic_load(&sas->park_have))
+			return;
+		if (st_channel_lock(sas) == 0)
+			st_release_parked_locked(sas);
+		st_channel_unlock(sas);
+		return;
+	}
+	if (!__atomic_load_n(&st_thread_page(sas, 0)->parked, __ATOMIC_SEQ_CST))
 		return;
 	if (st_channel_lock(sas) == 0)
 		st_unpark_locked(sas, NULL, 0, true);
@@ -325,6 +342,8 @@ static int wait_exit(struct cv_ctx *ctx, struct st_as *sas, struct st_slot *s, u
 		last = now;
 	}
 	listen = listen && listen_for_exit(sas);
+	if (listen && !atomic_load(&sas->park_stray))
+		atomic_store(&sas->park_stray, true); /* (see unpark_for_queue) */
 	__atomic_store_n(&s->sentry_waits, listen ? 2 : 1, __ATOMIC_SEQ_CST);
 	int slices = 0, queued = 0, ret = 0;
 	for (;;) {

@@ -115,6 +115,8 @@ struct st_as {
 	atomic_bool rx_waiting;         /* a sentry thread holds inj_lock, waiting on the listener */
 	atomic_int rx_want;             /* threads waiting for inj_lock */
 	atomic_bool park_have;          /* park_id: stub thread 0's park, not answered yet (inj_lock) */
+	atomic_bool park_stray;         /* a sentry thread listened for a context: its stub thread may
+					 * park with nobody to answer once the address space has more */
 	uint64_t park_id;
 	int park_pid;
 	pthread_mutex_t thread_lock;    /* adding stub threads */
@@ -191,6 +193,9 @@ void st_channel_unlock(struct st_as *sas);
  * state), or with 0 (look at the queue); @here: woken on this CPU (else where the scheduler likes).
  * Waits for a ring it said is coming. False: nothing parked. */
 bool st_unpark_locked(struct st_as *sas, struct st_slot *s, uint32_t n, bool here);
+/* inj_lock held, more than one stub thread: answer every thread parked on the doorbell (a park
+ * kept from when there was one, rings nobody receives) so that it sleeps on the queue instead. */
+void st_release_parked_locked(struct st_as *sas);
 
 /* ---- stubproc.c ---- */
 int st_stub_setup(struct cv_platform *p);
