@@ -5,8 +5,8 @@
 #  (b) the two getpid forms (patched `mov $39,%eax; syscall`, signal path `movq $39,%rax; syscall`)
 #      idle and under load (two host processes spinning, one per vCPU of this VM);
 #  (c) the futex ping-pong (bench/futex_pingpong.c), idle and under load.
-# Systems: native, cvisor run --platform systrap (also started in a session of its own), and runsc --platform systrap when
-# ../shared/peers/get-runsc.sh finds one (the bench runs without it).
+# Systems: native, cvisor run --platform systrap (also started in a session of its own), and runsc
+# --platform systrap when ../shared/peers/get-runsc.sh finds one (the bench runs without it).
 # Usage: bench/load.sh [ROUNDS]   interleaved rounds (3); each figure is the median of its rounds.
 # CVISOR=path (from the repository root) times another build; BASE=path adds a second cvisor column.
 set -euo pipefail
@@ -118,8 +118,9 @@ echo
 for c in "patched idle" "patched load" "signal idle" "signal load" "futex idle" "futex load"; do
 	printf '%-16s' "$c"
 	for s in "${systems[@]}"; do printf '%16s' "$(med "$c" "$s")"; done
-	[ -n "$runsc" ] && printf '%16s%16s' "$(ratio "$(med "$c" "cvisor systrap")" "$(med "$c" "runsc systrap")")" \
-		"$(ratio "$(med "$c" "cvisor session")" "$(med "$c" "runsc systrap")")"
+	[ -n "$runsc" ] && rs=$(med "$c" "runsc systrap") &&
+		printf '%16s%16s' "$(ratio "$(med "$c" "cvisor systrap")" "$rs")" \
+			"$(ratio "$(med "$c" "cvisor session")" "$rs")"
 	echo
 done
 echo

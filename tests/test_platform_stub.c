@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Platform tests of the stub process itself: it holds nothing but its code, is seccomp-filtered, lives
-// in its own process group of the caller's session, and its own syscall instructions give the application no way out.
+// in a process group of its own in the caller's session, and its own syscall instructions give the
+// application no way out.
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -171,7 +171,8 @@ static __attribute__((noreturn, noinline)) void source_main(const struct source_
 	 * A process group of its own, so terminal signals (^C) for the sentry's group never reach a stub;
 	 * not a session of its own: with autogroups, a new session would be a scheduling group apart from
 	 * the sentry's threads, and on a busy host the two halves of every hand-off would each get a share
-	 * of their own (a patched getpid under two host spinners: 22 us with that, 2.8 us without, bench/load.sh).
+	 * of their own (a patched getpid under two host spinners: 22 us with that, 2.8 us without,
+	 * bench/load.sh).
 	 */
 	syscall(SYS_setpgid, 0, 0);
 	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0); /* no core files, no foreign ptrace */
