@@ -656,6 +656,27 @@ TEST(memfile_warm_reuse)
 	cv_memfile_close(mf);
 }
 
+/* Room made of warm and clean free extents (which never merge) is room: an allocation that needs both
+ * gets them, the warm ones punched out first, and reads as zero (it failed with ENOMEM before). */
+TEST(memfile_warm_and_clean_room)
+{
+	struct cv_memfile *mf = new_memfile_flags(128 * PG, CV_MEMFILE_ASYNC_FREE);
+	uint64_t o[4];
+	for (int i = 0; i < 4; i++) {
+		ASSERT_OK(cv_memfile_alloc(mf, 32 * PG, 0, &o[i]));
+		if (i % 2 == 0) /* every page committed: kept warm; the others never touched: punched */
+			memset(ptr_of(mf, o[i], 32 * PG), 0xc3, 32 * PG);
+	}
+	for (int i = 0; i < 4; i++)
+		ASSERT_OK(cv_memfile_decref(mf, o[i], 32 * PG));
+	uint64_t all;
+	EXPECT_EQ(cv_memfile_alloc(mf, 128 * PG, CV_ALLOC_REPORT_WARM, &all), 0);
+	EXPECT_EQ(all, 0);
+	EXPECT_TRUE(is_zero(ptr_of(mf, all, 128 * PG), 128 * PG));
+	ASSERT_OK(cv_memfile_decref(mf, all, 128 * PG));
+	cv_memfile_close(mf);
+}
+
 /* Warm pages nobody makes or takes for a second are punched out by the cleaner: an idle sandbox gives
  * them back. Seen in the memfd's own block count (usage() would punch them itself). */
 TEST(memfile_warm_idle_release)

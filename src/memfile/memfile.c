@@ -599,6 +599,12 @@ int cv_memfile_alloc(struct cv_memfile *mf, uint64_t len, unsigned flags, uint64
 		drain_locked(mf);
 		found = fit_locked(mf, len, flags, &idx, &start, &warm);
 	}
+	if (!found && mf->warm_bytes) {
+		/* Warm and clean free extents never merge: room made of both is room once the warm ones are
+		 * punched out (a cache, never a reason for ENOMEM). No batch is under way: none is dirty. */
+		trim_warm_locked(mf);
+		found = fit_locked(mf, len, flags, &idx, &start, &warm);
+	}
 	if (!found) {
 		ret = -ENOMEM;
 		goto out_unlock;
