@@ -5,8 +5,11 @@
 #  (b) the two getpid forms (patched `mov $39,%eax; syscall`, signal path `movq $39,%rax; syscall`)
 #      idle and under load (two host processes spinning, one per vCPU of this VM);
 #  (c) the futex ping-pong (bench/futex_pingpong.c), idle and under load.
-# Systems: native, cvisor run --platform systrap (also started in a session of its own), and runsc
-# --platform systrap when ../shared/peers/get-runsc.sh finds one (the bench runs without it).
+# Systems: native, cvisor run --platform systrap, and runsc --platform systrap when
+# ../shared/peers/get-runsc.sh finds one (the bench runs without it). Run without a terminal (none on
+# stdio, no controlling one), cvisor puts its sandbox in a session of its own, as runsc do does (with
+# the kernel's autogroups a session is a scheduling group: the spinners' group shares the CPUs with the
+# sandbox's as a whole); on a terminal it stays in the caller's session, beside the spinners.
 # Usage: bench/load.sh [ROUNDS]   interleaved rounds (3); each figure is the median of its rounds.
 # CVISOR=path (from the repository root) times another build; BASE=path adds a second cvisor column.
 set -euo pipefail
@@ -30,10 +33,7 @@ base=${BASE:-}
 runsc=$(bash "$here/../../shared/peers/get-runsc.sh" 2>/dev/null | tail -n 1 || true)
 [ -n "$runsc" ] && [ -x "$runsc" ] || runsc=""
 
-# "cvisor session": cvisor started in a session of its own (setsid -w), as runsc do starts its sandbox
-# (a session and a cpu cgroup of its own) and as an OCI engine starts a container: with the kernel's
-# autogroups a session is one scheduling group, sharing the CPUs with the spinners' group as a whole.
-systems=(native "cvisor systrap" "cvisor session")
+systems=(native "cvisor systrap")
 [ -n "$base" ] && systems+=("base systrap")
 [ -n "$runsc" ] && systems+=("runsc systrap")
 
@@ -44,7 +44,6 @@ run() {
 	case $sys in
 	native) "$@" 2>"$work/err" | tail -n 1 ;;
 	"cvisor systrap") "$cvisor" run --platform systrap -- "$@" 2>"$work/err" | tail -n 1 ;;
-	"cvisor session") setsid -w "$cvisor" run --platform systrap -- "$@" 2>"$work/err" | tail -n 1 ;;
 	"base systrap") "$base" run --platform systrap -- "$@" 2>"$work/err" | tail -n 1 ;;
 	"runsc systrap")
 		(cd "$work" && "$runsc" --rootless=false --network=none --root="$work/runsc-root" \
@@ -113,14 +112,13 @@ echo
 echo "(b) ns per getpid (20000 calls) and (c) ms per futex ping-pong (20000 rounds); load = 2 spinning host processes"
 printf '%-16s' case
 for s in "${systems[@]}"; do printf '%16s' "$s"; done
-[ -n "$runsc" ] && printf '%16s%16s' "cvisor/runsc" "session/runsc"
+[ -n "$runsc" ] && printf '%16s' "cvisor/runsc"
 echo
 for c in "patched idle" "patched load" "signal idle" "signal load" "futex idle" "futex load"; do
 	printf '%-16s' "$c"
 	for s in "${systems[@]}"; do printf '%16s' "$(med "$c" "$s")"; done
 	[ -n "$runsc" ] && rs=$(med "$c" "runsc systrap") &&
-		printf '%16s%16s' "$(ratio "$(med "$c" "cvisor systrap")" "$rs")" \
-			"$(ratio "$(med "$c" "cvisor session")" "$rs")"
+		printf '%16s' "$(ratio "$(med "$c" "cvisor systrap")" "$rs")"
 	echo
 done
 echo

@@ -107,6 +107,7 @@ struct launch {
 	int ids_fd; /* not started by root: a socket to the caller, which says whose a file is (ids.c) */
 	uint64_t ignored; /* the signals the caller ignores: the program starts ignoring them too */
 	int report_fd;    /* confined: the pipe to the caller (jail.c), else -1 */
+	bool own_session; /* no terminal anywhere: the sentry takes a session of its own (jail.c) */
 };
 
 struct mountpt {

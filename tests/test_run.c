@@ -3,6 +3,7 @@
 // compared with the same program run natively.
 #include <dirent.h>
 #include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -429,6 +430,127 @@ PLATFORM_TEST(run_ends_with_nothing_left)
 		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 		if (seen)
 			EXPECT_EQ(pidns_members(ns), 0);
+	}
+}
+
+/* The sentry below @top (start_boxed's child): the process of another pid namespace, pid 1 there, whose
+ * parents lead to @top; 0 when there is none. */
+static pid_t sentry_below(pid_t top)
+{
+	char ours[64] = "", ns[64];
+	ssize_t l = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
+	ours[l > 0 ? l : 0] = 0;
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+	for (struct dirent *e; d && !found && (e = readdir(d));) {
+		char path[300], buf[2048] = "";
+		snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
+		l = readlink(path, ns, sizeof(ns) - 1);
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || l <= 0)
+			continue;
+		ns[l] = 0;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		const char *nspid = strstr(buf, "NSpid:");
+		const char *eol = nspid ? strchr(nspid, '\n') : NULL;
+		if (strcmp(ns, ours) == 0 || !eol || eol - nspid < 2 || memcmp(eol - 2, "\t1", 2) != 0)
+			continue;
+		for (int pid = atoi(e->d_name), depth = 0; pid > 1 && depth < 8 && !found; depth++) {
+			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			buf[n > 0 ? n : 0] = 0;
+			const char *rp = strrchr(buf, ')');
+			if (!rp || sscanf(rp, ") %*c %d", &pid) != 1)
+				break;
+			if (pid == top)
+				found = atoi(e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* /proc/@pid/autogroup's first word into @ag ("" when there is none). */
+static void autogroup_of(pid_t pid, char *ag, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, ag, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	ag[n > 0 ? n : 0] = 0;
+	ag[strcspn(ag, " \n")] = 0;
+}
+
+/* Run a program and look at the sentry's session: 1 its own (and, where autogroups are on, its own
+ * scheduling group), 0 the caller's, negative when the sentry was not found or a check failed. */
+static int sentry_session_kind(const char *platform)
+{
+	char *const argv[] = { "sh", "-c", "echo ready; exec sleep 5", NULL };
+	struct sentry_opts opts = { .platform = platform };
+	int out;
+	pid_t pid = start_boxed(&opts, "/bin/sh", argv, &out);
+	pid_t sentry = sentry_below(pid);
+	int kind = sentry <= 0 ? -1 : getsid(sentry) == sentry ? 1 : getsid(sentry) == getsid(0) ? 0 : -2;
+	char on[4] = "", ag[64], mine[64];
+	int fd = open("/proc/sys/kernel/sched_autogroup_enabled", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && read(fd, on, sizeof(on) - 1) > 0 && on[0] == '1' && kind >= 0) {
+		autogroup_of(sentry, ag, sizeof(ag));
+		autogroup_of(getpid(), mine, sizeof(mine));
+		if ((strcmp(ag, mine) != 0) != (kind == 1))
+			kind = -3;
+	}
+	if (fd >= 0)
+		close(fd);
+	kill(pid, SIGTERM);
+	struct outcome o;
+	collect(out, &o);
+	free(o.out);
+	int st;
+	waitpid(pid, &st, 0);
+	return kind;
+}
+
+/* With no terminal anywhere (stdio, a controlling one) the sentry takes a session of its own, as
+ * runsc's sandbox: with autogroups a scheduling group of its own, not shared with the caller's busy
+ * neighbours. On a terminal it stays in the caller's session, where the host's job control works. */
+PLATFORM_TEST(run_session_of_its_own_without_a_terminal)
+{
+	for (int tty = 0; tty < 2; tty++) {
+		int master = -1;
+		fflush(NULL);
+		pid_t c = tty ? forkpty(&master, NULL, NULL, NULL) : fork();
+		ASSERT_GE(c, 0);
+		if (c == 0) {
+			if (!tty) { /* no controlling terminal, stdin and stderr none either */
+				setsid();
+				int null = open("/dev/null", O_RDWR);
+				dup2(null, 0);
+				dup2(null, 2);
+			}
+			int kind = sentry_session_kind(platform);
+			_exit(kind == !tty ? 0 : 10 - kind);
+		}
+		if (tty) /* (until the child and its sandbox close the terminal: EIO) */
+			for (char b[256]; read(master, b, sizeof(b)) > 0;)
+				;
+		int st;
+		ASSERT_EQ(waitpid(c, &st, 0), c);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			HARNESS_FAIL(0, "%s: status %#x (10 - kind: 1 own session, 0 the caller's, -1 no "
+					"sentry found, -2 another session, -3 the autogroup disagrees)",
+				     tty ? "on a terminal" : "no terminal", st);
+		if (master >= 0)
+			close(master);
 	}
 }
 

@@ -199,6 +199,8 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 	char err[600] = "";
 	int ret = 0;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (L->own_session)
+		setsid(); /* before any stub: they are born in it */
 	if (caller_pidfd >= 0) { /* did the caller die before that took hold? */
 		struct pollfd p = { .fd = caller_pidfd, .events = POLLIN };
 		if (poll(&p, 1, 0) != 0)
@@ -356,8 +358,35 @@ static uint32_t read_id(const char *file)
 	return v;
 }
 
+/* Has this process a controlling terminal? (/proc/self/stat's tty_nr, 0 when not; unreadable: say yes,
+ * the side that changes nothing.) */
+static bool has_ctty(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	const char *rp = strrchr(buf, ')');
+	int tty = 1;
+	if (!rp || sscanf(rp, ") %*c %*d %*d %*d %d", &tty) != 1)
+		return true;
+	return tty != 0;
+}
+
 int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path, char *const argv[], char *const envp[])
 {
+	/* With no terminal anywhere (none on stdio, no controlling one) there is no job control to keep:
+	 * the sentry and its stubs take a session of their own, as runsc's sandbox and an OCI container
+	 * do. With autogroups (kernel.sched_autogroup_enabled, Debian's default) a session is a
+	 * scheduling group, so the sandbox no longer shares one with the caller's other processes: on a
+	 * busy machine its hand-offs no longer wait behind them (README, "Busy machines"). What reached the
+	 * sentry through our process group we then forward: SIGCONT, and what the kernel sends. A caller
+	 * that leads a session of its own (an OCI create) keeps the sentry in it. On a terminal the sentry
+	 * stays in our session and process group: the host's job control (^Z, bg, a background read)
+	 * works on it directly. */
+	L->own_session = !isatty(0) && !isatty(1) && !isatty(2) && !has_ctty() && getsid(0) != getpid();
 	L->overflow_uid = read_id("/proc/sys/kernel/overflowuid");
 	L->overflow_gid = read_id("/proc/sys/kernel/overflowgid");
 	sigset_t fwd, old;
@@ -367,6 +396,8 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2, SIGTSTP };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&fwd, sigs[i]);
+	if (L->own_session)
+		sigaddset(&fwd, SIGCONT); /* (blocked, it still continues us) */
 	pthread_sigmask(SIG_BLOCK, &fwd, &old); /* the keeper and the sentry inherit the mask */
 	int sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
 	int rep[2];
@@ -416,8 +447,9 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 		if (sfd >= 0 && (p[1].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				/* A terminal's signals (SI_KERNEL) reached the sentry already, in our process group. */
-				if (si.ssi_code != SI_KERNEL && sentry_pidfd >= 0)
+				/* A terminal's signals (SI_KERNEL) reached the sentry already, in our
+				 * process group (unless it has a session of its own). */
+				if ((L->own_session || si.ssi_code != SI_KERNEL) && sentry_pidfd >= 0)
 					syscall(SYS_pidfd_send_signal, sentry_pidfd, (int)si.ssi_signo, NULL, 0);
 		}
 		if (p[2].revents & POLLIN)
