@@ -578,15 +578,23 @@ PLATFORM_TEST(patch_read_site_while_threads_run_it)
 struct kicker {
 	struct guest *g;
 	atomic_bool stop;
+	atomic_long progress; /* syscall exits seen */
 	pthread_t t;
 };
 
+/* An interrupt every ~50 us, but none before the context made a syscall since the last one: at a fixed
+ * rate, a machine busy enough that a switch takes longer than the interval to get the context running
+ * would have every switch return the interrupt and the loop never end (seen once in CI: the 30 s
+ * alarm; with a hog on the same CPU 110k interrupts against 80k exits, idle 2-6k). */
 static void *kick_main(void *arg)
 {
 	struct kicker *k = arg;
 	while (!atomic_load(&k->stop)) {
+		long seen = atomic_load(&k->progress);
 		cv_ctx_interrupt(k->g->ctx);
 		usleep(50);
+		while (!atomic_load(&k->stop) && atomic_load(&k->progress) == seen)
+			usleep(50);
 	}
 	return NULL;
 }
@@ -598,7 +606,8 @@ PLATFORM_TEST(patch_interrupted_often)
 	guest_setup(&g, platform, g_patch_seq_start, g_patch_seq_end);
 	need_patching(&g, platform);
 	struct kicker k = { .g = &g };
-	g.st->regs.r12 = 20000;
+	const uint64_t rounds = 8000; /* 32,000 patched round trips */
+	g.st->regs.r12 = rounds;
 	ASSERT_EQ(pthread_create(&k.t, NULL, kick_main, &k), 0);
 	uint64_t want = 0x601;
 	int interrupts = 0, patched = 0;
@@ -611,6 +620,7 @@ PLATFORM_TEST(patch_interrupted_often)
 			continue;
 		}
 		ASSERT_EQ(e.reason, CV_EXIT_SYSCALL);
+		atomic_fetch_add(&k.progress, 1);
 		if (g.st->regs.orig_rax == 0x60f)
 			break;
 		ASSERT_EQ(g.st->regs.orig_rax, want);
@@ -621,7 +631,7 @@ PLATFORM_TEST(patch_interrupted_often)
 	}
 	atomic_store(&k.stop, true);
 	pthread_join(k.t, NULL);
-	EXPECT_EQ(g.st->regs.r13, 20000);
+	EXPECT_EQ(g.st->regs.r13, rounds);
 	EXPECT_GT(interrupts, 0);
 	EXPECT_GT(patched, 0);
 	guest_teardown(&g);
