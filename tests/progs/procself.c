@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Guest program: /proc/self as programs read it — status, stat, cmdline, comm, maps, exe, cwd, fd links
-// — and /proc/cpuinfo. Prints relations to what the program knows about itself, so the output is the
+// — /proc/cpuinfo and /proc/self/auxv's AT_HWCAP (CPUID leaf 1's EDX). Prints relations to what the program knows about itself, so the output is the
 // same natively and in the sandbox (where /proc describes the sandboxed program, never the sentry).
+#include <cpuid.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -88,6 +90,16 @@ int main(int argc, char **argv)
 	printf("/proc/self/exe is a link: %d\n", lstat("/proc/self/exe", &sst) == 0 && S_ISLNK(sst.st_mode));
 	slurp("/proc/cpuinfo");
 	printf("cpuinfo: %d\n", strstr(buf, "processor") != NULL);
+	n = slurp("/proc/self/auxv");
+	uint64_t hwcap = 0, kv[2];
+	for (ssize_t at = 0; at + 16 <= n; at += 16) {
+		memcpy(kv, buf + at, sizeof(kv));
+		if (kv[0] == 16) /* AT_HWCAP */
+			hwcap = kv[1];
+	}
+	unsigned eax, ebx, ecx, edx;
+	__cpuid(1, eax, ebx, ecx, edx);
+	printf("AT_HWCAP is CPUID leaf 1's EDX: %d\n", hwcap != 0 && hwcap == edx && (eax | ebx | ecx) != 0);
 	snprintf(want, sizeof(want), "/proc/%d/status", getpid());
 	slurp(want);
 	printf("/proc/PID is self: %d\n", strstr(buf, "\nPid:") != NULL);
