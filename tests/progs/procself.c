@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Guest program: /proc/self as programs read it — status, stat, cmdline, comm, maps, exe, cwd, fd links
-// — /proc/cpuinfo and /proc/self/auxv's AT_HWCAP (CPUID leaf 1's EDX). Prints relations to what the program knows about itself, so the output is the
-// same natively and in the sandbox (where /proc describes the sandboxed program, never the sentry).
+// — /proc/cpuinfo and /proc/self/auxv's AT_HWCAP (CPUID leaf 1's EDX). Prints relations to what the
+// program knows about itself, so the output is the same natively and in the sandbox (where /proc
+// describes the sandboxed program, never the sentry).
 #include <cpuid.h>
 #include <dirent.h>
 #include <errno.h>
