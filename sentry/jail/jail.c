@@ -381,11 +381,11 @@ int jail_run(const struct sentry_opts *opts, struct launch *L, const char *path,
 	 * the sentry and its stubs take a session of their own, as runsc's sandbox and an OCI container
 	 * do. With autogroups (kernel.sched_autogroup_enabled, Debian's default) a session is a
 	 * scheduling group, so the sandbox no longer shares one with the caller's other processes: on a
-	 * busy machine its hand-offs no longer wait behind them (README, "Busy machines"). What reached the
-	 * sentry through our process group we then forward: SIGCONT, and what the kernel sends. A caller
-	 * that leads a session of its own (an OCI create) keeps the sentry in it. On a terminal the sentry
-	 * stays in our session and process group: the host's job control (^Z, bg, a background read)
-	 * works on it directly. */
+	 * busy machine its hand-offs no longer wait behind them (docs/systrap.md, "Busy machines"). What
+	 * reached the sentry through our process group we then forward: SIGCONT, and what the kernel
+	 * sends. A caller that leads a session of its own (an OCI create) keeps the sentry in it. On a
+	 * terminal the sentry stays in our session and process group: the host's job control (^Z, bg, a
+	 * background read) works on it directly. */
 	L->own_session = !isatty(0) && !isatty(1) && !isatty(2) && !has_ctty() && getsid(0) != getpid();
 	L->overflow_uid = read_id("/proc/sys/kernel/overflowuid");
 	L->overflow_gid = read_id("/proc/sys/kernel/overflowgid");
