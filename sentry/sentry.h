@@ -44,6 +44,9 @@ struct sentry_opts {
 	bool stats;           /* a table of syscall counts and times on stderr at exit */
 	bool no_patch;        /* never patch syscall sites (systrap) */
 	bool net;             /* --net: IPv4/IPv6/route-netlink sockets on the host's network */
+	bool netns_made;      /* without --net: the caller already made the network namespace of the
+			       * sandbox's own, and the jail makes no other (OCI create: the engine's hooks
+			       * set it up through the container process's /proc/PID/ns/net) */
 	const char *root;     /* host directory shown as "/" (NULL: the host's root), read-only */
 	const char *cwd;      /* initial working directory in the sandbox (NULL: the caller's) */
 	struct sentry_bind binds[32]; /* --ro / --rw */

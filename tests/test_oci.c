@@ -455,15 +455,18 @@ TEST_TIMEOUT(run_oci_engine_root_hooks_sysctls, 90)
 		oci_cleanup(&e);
 		SKIP("cannot mount an overlay here");
 	}
-	char hooks[1200];
+	char hooks[1600];
 	snprintf(mounts, sizeof(mounts), "{ \"destination\": \"/vol\", \"type\": \"bind\", \"source\": \"%s\" }", e.vol);
 	snprintf(hooks, sizeof(hooks),
-		 "\"hooks\": { \"prestart\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/prestart.json\"] } ],"
+		 "\"hooks\": { \"prestart\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+		 "\"cat > %s/prestart.json; "
+		 "readlink /proc/$(awk -F'pid.:' '{ print $2 + 0 }' %s/prestart.json)/ns/net "
+		 "> %s/prestart.netns\"] } ],"
 		 " \"poststart\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/poststart.json\"], \"timeout\": 10 } ],"
 		 " \"poststop\": [ { \"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/poststop.json; exit 3\"] } ] },"
 		 " \"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"mount\" } ],"
 		 " \"sysctl\": { \"net.ipv4.ip_unprivileged_port_start\": \"0\", \"net.ipv4.ping_group_range\": \"0 2147483647\" } }",
-		 e.dir, e.dir, e.dir);
+		 e.dir, e.dir, e.dir, e.dir, e.dir);
 	oci_config(&e, "[\"sh\", \"-c\", \"cat /etc/engine /etc/motd; echo new > /etc/new; cat /etc/new; echo done > /vol/done\"]",
 		   mounts, NULL, hooks);
 	replace_linux(&e, std_linux);
@@ -481,6 +484,15 @@ TEST_TIMEOUT(run_oci_engine_root_hooks_sysctls, 90)
 	snprintf(want, sizeof(want), "\"pid\":%d", pid);
 	EXPECT_TRUE(strstr(state, want) != NULL && strstr(state, "\"id\":\"c6\"") != NULL);
 	free(state);
+	/* The hook saw the container's own network namespace through its pid, not the host's: Docker's
+	 * hook sets up that namespace (interfaces, disable_ipv6), which must never be ours. */
+	char host_net[64] = "", *hook_net;
+	ASSERT_TRUE(readlink("/proc/self/ns/net", host_net, sizeof(host_net) - 1) > 0);
+	snprintf(p, sizeof(p), "%s/prestart.netns", e.dir);
+	hook_net = read_text(p);
+	EXPECT_TRUE(strncmp(hook_net, "net:[", 5) == 0);
+	EXPECT_TRUE(strncmp(hook_net, host_net, strlen(host_net)) != 0);
+	free(hook_net);
 	ASSERT_EQ(CV(&e, NULL, "start", "c6"), 0);
 	EXPECT_EQ(reap(pid), 0);
 	char *out = read_text(e.out);

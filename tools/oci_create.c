@@ -98,13 +98,17 @@ static void container_process(struct oci_config *c, const char *fifo, int ready,
 			fclose(f);
 		}
 	}
-	/* The network namespace is joined before create returns (the engine's prestart hooks set it up
-	 * through /proc/PID/ns/net, as with runc), and the container's sysctls go there: the sentry
-	 * binds for the sandbox, which checks the privileged ports itself. */
+	/* The network namespace is joined, or a new one made, before create returns: the engine's
+	 * prestart hooks set it up through /proc/PID/ns/net, as with runc (Docker's moves its interfaces
+	 * there and sets its sysctls, disable_ipv6 among them: made later, by the sentry, they went to the
+	 * host's namespace). The container's sysctls go there: the sentry binds for the sandbox, which
+	 * checks the privileged ports itself. */
 	if (netns >= 0 && setns(netns, CLONE_NEWNET) < 0) {
 		fprintf(stderr, "cvisor: cannot join the network namespace %s: %s\n", c->netns, strerror(errno));
 		_exit(126);
 	}
+	if (netns < 0 && !c->opts.net) /* if this fails (no privilege), the jail makes it at start */
+		c->opts.netns_made = unshare(CLONE_NEWNET) == 0;
 	if (netns >= 0) {
 		close(netns);
 		net_private_sysctls(&c->opts, false);

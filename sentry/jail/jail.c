@@ -216,7 +216,8 @@ static void sentry_process(const struct sentry_opts *opts, struct launch *L, int
 	 * the sentry and its stubs, and nothing else of the host. Root only; else it fails, harmlessly. */
 	if (opts->proc_for_caller)
 		mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | (opts->net ? 0 : CLONE_NEWNET)) < 0) {
+	int new_net = opts->net || opts->netns_made ? 0 : CLONE_NEWNET; /* (OCI create may have made it) */
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | new_net) < 0) {
 		ret = -errno;
 		snprintf(err, sizeof(err), "cannot make the sentry's namespaces: %s", strerror(errno));
 		goto out;

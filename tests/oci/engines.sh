@@ -39,6 +39,11 @@ for _ in $(seq 50); do [ -S "$sock" ] && docker -H "unix://$sock" info >/dev/nul
 D() { timeout 60 docker -H "unix://$sock" "$@"; }
 R() { D run --rm --runtime=cvisor --network=none "$@"; }
 D import "$work/image.tar" cvisor-engines:1 >/dev/null
+host_net() {
+	readlink /proc/self/ns/net
+	cat /proc/sys/net/ipv6/conf/{all,default,lo}/disable_ipv6 | tr -d '\n'
+}
+net_before=$(host_net)
 out=$(R cvisor-engines:1 sh -c 'echo hello; exit 7' 2>/dev/null)
 check "docker: run to exit, status" "hello 7" "$out $?"
 check "docker: stdin" "piped" "$(echo piped | R -i cvisor-engines:1 cat 2>/dev/null)"
@@ -83,6 +88,9 @@ check "docker: rm -f of a running container" "gone" "$(D rm -f "$cid" >/dev/null
 t0=$(date +%s%N); R cvisor-engines:1 true >/dev/null 2>&1; t1=$(date +%s%N)
 t2=$(date +%s%N); D run --rm --network=none cvisor-engines:1 true >/dev/null 2>&1; t3=$(date +%s%N)
 echo "     docker run --rm true: cvisor $(((t1 - t0) / 1000000)) ms, runc $(((t3 - t2) / 1000000)) ms (one run each)"
+# Docker's prestart hook sets up the network namespace it finds through the container's pid (its
+# interfaces, disable_ipv6): the container's own, never the host's.
+check "docker: the host's network namespace untouched" "$net_before" "$(host_net)"
 D save cvisor-engines:1 -o "$work/image-docker.tar"
 
 echo "== containerd ($(containerd --version | cut -d' ' -f3))"
