@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Docker and containerd driving cvisor as their OCI runtime (issue 14): each daemon is started
-# privately by this script (its own data root, state and socket; the host's daemons, if any, are left
-# alone), a busybox-static image is made locally (no registry is needed), and the checks print one
-# PASS/FAIL line each. Not part of the tests (it needs daemons CI cannot keep); run it by hand, as
+# privately by this script (its own data root, state, socket and bridge; the host's daemons, if any,
+# are left alone), a busybox-static image is made locally (no registry is needed), and the checks
+# print one PASS/FAIL line each. Not part of the tests (it needs daemons CI cannot keep); run it by hand, as
 # root, from a checkout with cvisor built:   bash tests/oci/engines.sh [path/to/cvisor]
 # Installs docker.io and containerd with apt-get if they are missing.
 set -uo pipefail
@@ -19,22 +19,32 @@ command -v busybox >/dev/null || { echo "engines.sh: needs busybox-static" >&2; 
 work=$(mktemp -d /var/tmp/cvisor-engines.XXXXXX)
 sock=$work/docker.sock ctd=$work/containerd.sock
 . "$here/tests/oci/lib.sh"
+# Docker's bridge network: a bridge of the script's own (not the host's docker0), no iptables rules;
+# a busybox httpd on its host address is what a container reaches.
+bridge=cvisor-br0 bridge_ip=10.199.77.1
 cleanup() {
 	[ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
 	[ -f "$work/containerd.pid" ] && kill "$(cat "$work/containerd.pid")" 2>/dev/null
+	[ -f "$work/httpd.pid" ] && kill "$(cat "$work/httpd.pid")" 2>/dev/null
 	sleep 2
 	umount -R "$work/docker-exec" "$work/ctd-state" 2>/dev/null
+	ip link del "$bridge" 2>/dev/null
 	rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 
 # The image: busybox-static and its applets, passwd/group for -u.
 oci_rootfs "$work/rootfs" || exit 2
+{ ip link add "$bridge" type bridge && ip addr add "$bridge_ip/24" dev "$bridge" &&
+	ip link set "$bridge" up; } || exit 2
+mkdir -p "$work/www" && echo page-from-the-host >"$work/www/index.html"
+busybox httpd -f -p "$bridge_ip:8099" -h "$work/www" &
+echo $! >"$work/httpd.pid"
 
 echo "== Docker ($(dockerd --version))"
 dockerd --add-runtime cvisor="$cvisor" --default-runtime runc --data-root "$work/docker" \
 	--exec-root "$work/docker-exec" -H "unix://$sock" --pidfile "$work/dockerd.pid" --iptables=false \
-	--ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &
+	--ip6tables=false --bridge="$bridge" >"$work/dockerd.log" 2>&1 &
 for _ in $(seq 50); do [ -S "$sock" ] && docker -H "unix://$sock" info >/dev/null 2>&1 && break; sleep 0.2; done
 D() { timeout 60 docker -H "unix://$sock" "$@"; }
 R() { D run --rm --runtime=cvisor --network=none "$@"; }
@@ -88,6 +98,9 @@ check "docker: rm -f of a running container" "gone" "$(D rm -f "$cid" >/dev/null
 t0=$(date +%s%N); R cvisor-engines:1 true >/dev/null 2>&1; t1=$(date +%s%N)
 t2=$(date +%s%N); D run --rm --network=none cvisor-engines:1 true >/dev/null 2>&1; t3=$(date +%s%N)
 echo "     docker run --rm true: cvisor $(((t1 - t0) / 1000000)) ms, runc $(((t3 - t2) / 1000000)) ms (one run each)"
+check "docker: bridge network (the default): the host's httpd" "page-from-the-host 0" \
+	"$(D run --rm --runtime=cvisor cvisor-engines:1 sh -c "wget -qO- http://$bridge_ip:8099/; echo \$?" 2>/dev/null |
+		tr '\n' ' ' | sed 's/ $//')"
 # Docker's prestart hook sets up the network namespace it finds through the container's pid (its
 # interfaces, disable_ipv6): the container's own, never the host's.
 check "docker: the host's network namespace untouched" "$net_before" "$(host_net)"
