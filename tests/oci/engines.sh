@@ -101,6 +101,11 @@ echo "     docker run --rm true: cvisor $(((t1 - t0) / 1000000)) ms, runc $(((t3
 check "docker: bridge network (the default): the host's httpd" "page-from-the-host 0" \
 	"$(D run --rm --runtime=cvisor cvisor-engines:1 sh -c "wget -qO- http://$bridge_ip:8099/; echo \$?" 2>/dev/null |
 		tr '\n' ' ' | sed 's/ $//')"
+cid=$(D run -d --runtime=cvisor -p 127.0.0.1:18080:8080 cvisor-engines:1 sh -c \
+	'mkdir /www; echo served-from-the-sandbox > /www/index.html; exec httpd -f -p 8080 -h /www' 2>/dev/null)
+for _ in $(seq 50); do out=$(busybox wget -qO- http://127.0.0.1:18080/ 2>/dev/null) && break; sleep 0.1; done
+check "docker: -p (a published port, docker-proxy to the sandbox's server)" "served-from-the-sandbox" "$out"
+D rm -f "$cid" >/dev/null 2>&1
 # Docker's prestart hook sets up the network namespace it finds through the container's pid (its
 # interfaces, disable_ipv6): the container's own, never the host's.
 check "docker: the host's network namespace untouched" "$net_before" "$(host_net)"
