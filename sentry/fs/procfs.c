@@ -197,6 +197,56 @@ static char process_state(const struct process *p, int tid)
 }
 
 /* File @file of process @p (@tid: of its thread @tid, under task/; else 0). */
+/* A CPU mask as Linux's status shows it: hex in 32-bit groups, most significant first, as wide as the
+ * machine's CPU count (@hex); and as a list of ranges (@list). */
+static void put_cpumask(struct text *out, const uint64_t mask[16], bool hex)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	int ncpu = n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+	if (hex) {
+		for (int g = (ncpu - 1) / 32; g >= 0; g--) {
+			uint32_t w = (uint32_t)(mask[g / 2] >> (32 * (g % 2)));
+			int digits = g == (ncpu - 1) / 32 ? ((ncpu - 1) % 32) / 4 + 1 : 8;
+			putf(out, "%0*x%s", digits, w, g ? "," : "");
+		}
+		return;
+	}
+	const char *sep = "";
+	for (int i = 0; i < ncpu; i++) {
+		if (!(mask[i / 64] >> (i % 64) & 1))
+			continue;
+		int j = i;
+		while (j + 1 < ncpu && (mask[(j + 1) / 64] >> ((j + 1) % 64) & 1))
+			j++;
+		if (j > i)
+			putf(out, "%s%d-%d", sep, i, j);
+		else
+			putf(out, "%s%d", sep, i);
+		sep = ",";
+		i = j;
+	}
+}
+
+/* status, after the signals: capabilities (the bounding set: what the sandbox's root was given), the
+ * no_new_privs bit, no seccomp filter of the application's own (seccomp(2) is refused), and the CPUs
+ * the main thread may run on. */
+static void status_creds_cpus(struct process *p, const struct task *lead, struct text *out)
+{
+	const struct creds *c = &p->cred;
+	const struct sentry_opts *o = &p->s->opts;
+	uint64_t bnd = o->set_caps ? o->caps & CRED_ALL_CAPS : CRED_ALL_CAPS;
+	putf(out, "CapInh:\t%016llx\nCapPrm:\t%016llx\nCapEff:\t%016llx\n", 0ull,
+	     (unsigned long long)c->cap_prm, (unsigned long long)c->cap_eff);
+	putf(out, "CapBnd:\t%016llx\nCapAmb:\t%016llx\n", (unsigned long long)bnd, 0ull);
+	putf(out, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", p->no_new_privs ? 1 : 0);
+	const uint64_t *mask = lead && lead->has_affinity ? lead->affinity : p->s->cpus;
+	putf(out, "Cpus_allowed:\t");
+	put_cpumask(out, mask, true);
+	putf(out, "\nCpus_allowed_list:\t");
+	put_cpumask(out, mask, false);
+	putf(out, "\n");
+}
+
 static bool process_file(struct process *p, int tid, const char *file, struct text *out, bool own)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
@@ -223,6 +273,9 @@ static bool process_file(struct process *p, int tid, const char *file, struct te
 		for (int i = 0; i < c->ngroups; i++)
 			putf(out, "%d ", (int)c->groups[i]);
 		putf(out, "\n");
+		/* One pid namespace as the sandbox sees it: a single level each */
+		putf(out, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", p->pid,
+		     tid ? tid : p->pid, p->pgid, p->sid);
 		/* Memory: another process's VMAs change under its own lock, which is taken only if free
 		 * (never waited for under the process table's: the lock order is the other way) */
 		bool mem = !p->zombie && (own || pthread_mutex_trylock(&p->vm->lock) == 0);
@@ -251,6 +304,7 @@ static bool process_file(struct process *p, int tid, const char *file, struct te
 		     lead ? __builtin_popcountll(lead->pending) : 0, (unsigned long long)p->rlim[RLIMIT_SIGPENDING].rlim_cur,
 		     (unsigned long long)(lead ? lead->pending : 0), 0ull, (unsigned long long)(lead ? lead->blocked : 0),
 		     (unsigned long long)ign, (unsigned long long)cgt);
+		status_creds_cpus(p, lead, out);
 	} else if (strcmp(file, "stat") == 0) {
 		/* utime, stime and the children's in clock ticks (cputime.c), as ps and top read them */
 		struct timespec now;

@@ -3,7 +3,12 @@
 // — /proc/cpuinfo and /proc/self/auxv's AT_HWCAP (CPUID leaf 1's EDX). Prints relations to what the
 // program knows about itself, so the output is the same natively and in the sandbox (where /proc
 // describes the sandboxed program, never the sentry).
+#define _GNU_SOURCE
 #include <cpuid.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +35,55 @@ static ssize_t slurp(const char *path)
 	return n;
 }
 
+/* The value after "\nNAME:\t" in buf (the status just read), or NULL. */
+static const char *field(const char *name)
+{
+	static char key[64];
+	snprintf(key, sizeof(key), "\n%s:\t", name);
+	const char *at = strstr(buf, key);
+	return at ? at + strlen(key) : NULL;
+}
+
+/* status's credentials, no_new_privs and CPUs against what the syscalls say (both must agree). */
+static void status_agrees(void)
+{
+	const char *v = field("NSpid");
+	printf("status NSpid is our pid: %d\n", v && atoi(v) == getpid());
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	int capget_ok = syscall(SYS_capget, &hdr, d) == 0;
+	unsigned long long eff = ((unsigned long long)d[1].effective << 32) | d[0].effective;
+	unsigned long long prm = ((unsigned long long)d[1].permitted << 32) | d[0].permitted;
+	v = field("CapEff");
+	printf("status CapEff is capget's: %d\n", capget_ok && v && strtoull(v, NULL, 16) == eff);
+	v = field("CapPrm");
+	printf("status CapPrm is capget's: %d\n", capget_ok && v && strtoull(v, NULL, 16) == prm);
+	printf("status has CapInh, CapBnd, CapAmb, Seccomp: %d\n",
+	       field("CapInh") && field("CapBnd") && field("CapAmb") && field("Seccomp"));
+	v = field("NoNewPrivs");
+	printf("status NoNewPrivs is prctl's: %d\n", v && atoi(v) == prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+	cpu_set_t set;
+	char list[256] = "";
+	size_t len = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int i = 0; i < CPU_SETSIZE && len < sizeof(list) - 16; i++) {
+			if (!CPU_ISSET(i, &set))
+				continue;
+			int j = i;
+			while (j + 1 < CPU_SETSIZE && CPU_ISSET(j + 1, &set))
+				j++;
+			const char *sep = len ? "," : "";
+			if (j > i)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d-%d", sep, i, j);
+			else
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", sep, i);
+			i = j;
+		}
+	v = field("Cpus_allowed_list");
+	printf("status Cpus_allowed_list is sched_getaffinity's: %d\n",
+	       v && len && strncmp(v, list, len) == 0 && v[len] == '\n' && field("Cpus_allowed"));
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -40,6 +94,7 @@ int main(int argc, char **argv)
 	snprintf(want, sizeof(want), "\nPPid:\t%d\n", getppid());
 	printf("status has our parent: %d\n", strstr(buf, want) != NULL);
 	printf("status names us: %d\n", strncmp(buf, "Name:\tprocself\n", 15) == 0);
+	status_agrees();
 	slurp("/proc/self/stat");
 	printf("stat starts with pid and comm: %d\n", atoi(buf) == getpid() && strstr(buf, " (procself) ") != NULL);
 	ssize_t n = slurp("/proc/self/cmdline");
