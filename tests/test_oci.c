@@ -576,6 +576,17 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	char *quota = read_text(file);
 	EXPECT_TEXT(quota, v2 ? "50000 100000\n" : "50000\n");
 	free(quota);
+	/* In every hierarchy, as runc: on v1 the memory and pids controllers too (docker stats reads them) */
+	static const char *const others[] = { "memory", "pids", "cpuset" };
+	for (size_t i = 0; !v2 && i < sizeof(others) / sizeof(others[0]); i++) {
+		snprintf(file, sizeof(file), "/sys/fs/cgroup/%s", others[i]);
+		if (access(file, W_OK) != 0)
+			continue;
+		snprintf(file, sizeof(file), "/sys/fs/cgroup/%s%s/cgroup.procs", others[i], cg);
+		procs = read_text(file);
+		EXPECT_TRUE(strstr(procs, want) != NULL);
+		free(procs);
+	}
 	ASSERT_EQ(CV(&e, NULL, "start", "c8"), 0);
 	EXPECT_EQ(reap(pid), 2); /* busybox sh gives up at the fork the limit refuses */
 	ASSERT_EQ(CV(&e, NULL, "delete", "c8"), 0);
@@ -585,8 +596,38 @@ TEST_TIMEOUT(run_oci_resources, 60)
 		fprintf(stderr, "  output: %s\n", out);
 	free(out);
 	EXPECT_NE(access(dir, F_OK), 0); /* removed at delete */
-	*strrchr(dir, '/') = 0;
-	rmdir(dir);
+	snprintf(file, sizeof(file), "/sys/fs/cgroup/memory%s", cg);
+	EXPECT_NE(access(file, F_OK), 0);
+
+	/* A cgroupsPath and no limits: joined all the same (an engine's statistics), left at delete. */
+	char cg2[128];
+	snprintf(cg2, sizeof(cg2), "/cvisor-test-%d/c10", getpid());
+	snprintf(more, sizeof(more),
+		 "\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, "
+		 "{ \"type\": \"mount\" } ], \"cgroupsPath\": \"%s\" }", cg2);
+	oci_config(&e, "[\"sleep\", \"1000\"]", "", NULL, more);
+	replace_linux(&e, std_linux);
+	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c10"), 0);
+	pid = read_pid(pidf);
+	const char *hier = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+	snprintf(file, sizeof(file), "%s%s/cgroup.procs", hier, cg2);
+	procs = read_text(file);
+	snprintf(want, sizeof(want), "%d\n", pid);
+	EXPECT_TRUE(strstr(procs, want) != NULL);
+	free(procs);
+	ASSERT_EQ(CV(&e, NULL, "delete", "--force", "c10"), 0);
+	reap(pid);
+	*strrchr(file, '/') = 0;
+	EXPECT_NE(access(file, F_OK), 0);
+	/* The parent each hierarchy got */
+	static const char *const names[] = {
+		"", "/blkio", "/cpu", "/cpuacct", "/cpuset", "/devices", "/freezer", "/hugetlb", "/memory",
+		"/misc", "/net_cls", "/net_prio", "/perf_event", "/pids", "/rdma", "/systemd", "/unified",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(file, sizeof(file), "/sys/fs/cgroup%s/cvisor-test-%d", names[i], getpid());
+		rmdir(file);
+	}
 	/* A cgroupsPath that climbs out of where it names: refused before anything is made. */
 	snprintf(more, sizeof(more),
 		 "\"linux\": { \"cgroupsPath\": \"/cvisor-test/..\", \"resources\": { \"cpu\": { \"quota\": 50000 } } }");

@@ -93,8 +93,9 @@ int oci_hooks_run(json_t *hooks, const char *stage, const struct oci_state *st, 
 int oci_hooks_save(const struct oci_state *st, json_t *hooks);
 json_t *oci_hooks_load(const struct oci_state *st); /* NULL if none */
 
-/* oci_cgroup.c: linux.resources.cpu through the host's cgroup (linux.cgroupsPath, else /cvisor/ID)
- * for the container's process st->pid: 0 (a host that refuses only warns), -1 after oci_error(). */
+/* oci_cgroup.c: the container's process st->pid into linux.cgroupsPath in every host hierarchy (else
+ * /cvisor/ID when @cpu limits are asked), with linux.resources.cpu: 0 (a host that refuses only warns),
+ * -1 after oci_error(). */
 int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_state *st);
 void oci_cgroup_remove(const struct oci_state *st); /* at delete, once its processes are gone */
 

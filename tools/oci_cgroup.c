@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// CPU limits through the host's cgroups (linux.resources.cpu: shares, quota, period), where the host
-// lets the runtime make one: the container's process (and with it the sentry, its threads and every
-// stub) goes into linux.cgroupsPath (or /cvisor/ID) before it starts. Memory and tasks are the
-// sentry's own (sentry_opts.mem_limit, pids_limit: exact, by the sandbox's own counts); the CPU is
-// the host's to share. cgroup v2 (cpu.max, cpu.weight) or v1's cpu controller (cpu.cfs_quota_us,
-// cpu.cfs_period_us, cpu.shares). The directory made is kept in ROOT/ID/cgroup and removed at delete.
+// The container in the host's cgroups: its process (and with it the sentry, its threads and every
+// stub) joins linux.cgroupsPath (or /cvisor/ID when only CPU limits are asked) in every hierarchy the
+// host has — v2's, or each v1 controller, as runc does — before it starts, so that engines' statistics
+// and the host's accounting see the sandbox. CPU limits (linux.resources.cpu: shares, quota, period)
+// go there too: cgroup v2 (cpu.max, cpu.weight) or v1's cpu controller (cpu.cfs_quota_us,
+// cpu.cfs_period_us, cpu.shares). Memory and tasks are limited by the sentry itself
+// (sentry_opts.mem_limit, pids_limit: exact, by the sandbox's own counts; a host limit would also count
+// the sentry's own memory and threads). The directories joined are kept in ROOT/ID/cgroup and removed
+// at delete.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,14 +60,117 @@ static void relative_path(const char *cg, const char *id, char *out, size_t len)
 		snprintf(out, len, "%s%s", cg[0] == '/' ? "" : "/", cg);
 }
 
+/* v1's cpuset: a new group has no CPUs and no memory nodes (unless its parent clones them), and no
+ * task can join it; each level made takes its parent's, as runc does. */
+static void cpuset_fill(const char *dir)
+{
+	char parent[PATH_MAX + 32], v[4096];
+	snprintf(parent, sizeof(parent), "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (!slash || strcmp(parent, "/sys/fs/cgroup/cpuset") == 0)
+		return;
+	*slash = 0;
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+	for (int i = 0; i < 2; i++) {
+		char path[PATH_MAX + 64];
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, v, sizeof(v) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n != 1 || v[0] != '\n') /* set already (or unreadable: leave it) */
+			continue;
+		cpuset_fill(parent);
+		snprintf(path, sizeof(path), "%s/%s", parent, files[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd >= 0 ? read(fd, v, sizeof(v) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			v[n] = 0;
+			write_file(dir, files[i], v);
+		}
+	}
+}
+
+/* CPU limits into @dir (v2's cpu.max and cpu.weight, or v1's cpu controller): 0 or -errno. */
+static int cpu_limits(const char *dir, bool v2, json_int_t shares, json_int_t quota, json_int_t period)
+{
+	char v[64];
+	int ret = 0;
+	if (v2) {
+		if (quota > 0 || period > 0) {
+			long long p = period > 0 ? (long long)period : 100000;
+			if (quota > 0)
+				snprintf(v, sizeof(v), "%lld %lld", (long long)quota, p);
+			else
+				snprintf(v, sizeof(v), "max %lld", p);
+			ret = write_file(dir, "cpu.max", v);
+		}
+		if (ret == 0 && shares > 0) { /* the kernel's conversion of v1 shares to v2 weights */
+			long long sh = shares < 2 ? 2 : (long long)shares;
+			snprintf(v, sizeof(v), "%lld", 1 + (sh - 2) * 9999 / 262142);
+			ret = write_file(dir, "cpu.weight", v);
+		}
+		return ret;
+	}
+	if (period > 0) {
+		snprintf(v, sizeof(v), "%lld", (long long)period);
+		ret = write_file(dir, "cpu.cfs_period_us", v);
+	}
+	if (ret == 0 && quota > 0) {
+		snprintf(v, sizeof(v), "%lld", (long long)quota);
+		ret = write_file(dir, "cpu.cfs_quota_us", v);
+	}
+	if (ret == 0 && shares > 0) {
+		snprintf(v, sizeof(v), "%lld", (long long)shares);
+		ret = write_file(dir, "cpu.shares", v);
+	}
+	return ret;
+}
+
+/*
+ * The hierarchies to join: v2's one, or on a v1 (or hybrid) host each mounted hierarchy under
+ * /sys/fs/cgroup — every controller, systemd's named one and the hybrid's unified one — as runc joins
+ * them, so that an engine's statistics (docker stats: memory, pids, CPU time) and the host's
+ * accounting see the sandbox. Up to @max, into @out (names under /sys/fs/cgroup, "" for v2's root).
+ */
+static int hierarchies(char (*out)[64], int max, bool *v2)
+{
+	struct statfs sf;
+	*v2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+	if (*v2) {
+		out[0][0] = 0;
+		return 1;
+	}
+	DIR *d = opendir("/sys/fs/cgroup");
+	int n = 0;
+	for (struct dirent *e; d && n < max && (e = readdir(d));) {
+		char path[PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", e->d_name);
+		/* ("cpu,cpuacct"-style names are links to a mount listed once) */
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= 64 || lstat(path, &st) < 0 ||
+		    !S_ISDIR(st.st_mode) || statfs(path, &sf) < 0)
+			continue;
+		if (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC)
+			continue;
+		snprintf(out[n++], 64, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_state *st)
 {
 	json_int_t shares = json_integer_value(json_object_get(cpu, "shares"));
 	json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
 	json_int_t period = json_integer_value(json_object_get(cpu, "period"));
-	if (shares <= 0 && quota <= 0 && period <= 0)
-		return 0;
-	char rel[PATH_MAX], dir[PATH_MAX + 32], v[64], pid[32];
+	bool limits = shares > 0 || quota > 0 || period > 0;
+	if (!limits && (!cgroups_path || !cgroups_path[0]))
+		return 0; /* nothing asked: no cgroup made */
+	char rel[PATH_MAX], pid[32];
 	relative_path(cgroups_path, st->id, rel, sizeof(rel));
 	size_t rl = strlen(rel);
 	if (strstr(rel, "/../") || strstr(rel, "/./") || strstr(rel, "//") ||
@@ -70,60 +178,46 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 		oci_error("linux.cgroupsPath %s: not a plain path", cgroups_path);
 		return -1;
 	}
-	struct statfs sf;
-	bool v2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
-	snprintf(dir, sizeof(dir), "%s%s", v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpu", rel);
-	int ret = mkdirs(dir);
-	if (ret == 0 && v2) {
-		if (quota > 0 || period > 0) {
-			snprintf(v, sizeof(v), quota > 0 ? "%lld %lld" : "max %lld", quota > 0 ? (long long)quota : (long long)(period > 0 ? period : 100000),
-				 (long long)(period > 0 ? period : 100000));
-			ret = write_file(dir, "cpu.max", v);
-		}
-		if (ret == 0 && shares > 0) { /* the kernel's conversion of v1 shares to v2 weights */
-			snprintf(v, sizeof(v), "%lld", 1 + ((long long)(shares < 2 ? 2 : shares) - 2) * 9999 / 262142);
-			ret = write_file(dir, "cpu.weight", v);
-		}
-	} else if (ret == 0) {
-		if (period > 0) {
-			snprintf(v, sizeof(v), "%lld", (long long)period);
-			ret = write_file(dir, "cpu.cfs_period_us", v);
-		}
-		if (ret == 0 && quota > 0) {
-			snprintf(v, sizeof(v), "%lld", (long long)quota);
-			ret = write_file(dir, "cpu.cfs_quota_us", v);
-		}
-		if (ret == 0 && shares > 0) {
-			snprintf(v, sizeof(v), "%lld", (long long)shares);
-			ret = write_file(dir, "cpu.shares", v);
-		}
-	}
+	char names[32][64], rec[PATH_MAX + 16];
+	bool v2, cpu_done = false;
+	int n = hierarchies(names, 32, &v2);
 	snprintf(pid, sizeof(pid), "%d", st->pid);
-	if (ret == 0)
-		ret = write_file(dir, "cgroup.procs", pid);
-	if (ret < 0) {
-		rmdir(dir);
-		oci_warn("linux.resources.cpu is not enforced: the host's cgroup %s: %s", dir, strerror(-ret));
-		return 0;
-	}
-	char rec[PATH_MAX + 16];
 	snprintf(rec, sizeof(rec), "%s/cgroup", st->dir);
 	FILE *f = fopen(rec, "we");
-	if (f) {
-		fprintf(f, "%s\n", dir);
-		fclose(f);
+	for (int i = 0; i < n; i++) {
+		char dir[PATH_MAX + 96];
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s%s%s", names[i][0] ? "/" : "", names[i], rel);
+		bool cpu_here = v2 || strcmp(names[i], "cpu") == 0 || strncmp(names[i], "cpu,", 4) == 0;
+		int ret = mkdirs(dir);
+		if (ret == 0 && strcmp(names[i], "cpuset") == 0)
+			cpuset_fill(dir);
+		if (ret == 0 && cpu_here && limits)
+			ret = cpu_limits(dir, v2, shares, quota, period);
+		if (ret == 0)
+			ret = write_file(dir, "cgroup.procs", pid);
+		if (ret < 0) {
+			rmdir(dir);
+			continue; /* a host that keeps us out: only the CPU limits are missed (below) */
+		}
+		cpu_done |= cpu_here;
+		if (f)
+			fprintf(f, "%s\n", dir);
 	}
+	if (f)
+		fclose(f);
+	if (limits && !cpu_done)
+		oci_warn("linux.resources.cpu is not enforced: no writable cpu cgroup for %s", rel);
 	return 0;
 }
 
 void oci_cgroup_remove(const struct oci_state *st)
 {
-	char rec[PATH_MAX + 16], dir[PATH_MAX + 32];
+	char rec[PATH_MAX + 16], dir[PATH_MAX + 96];
 	snprintf(rec, sizeof(rec), "%s/cgroup", st->dir);
 	FILE *f = fopen(rec, "re");
-	if (f && fgets(dir, sizeof(dir), f)) {
+	while (f && fgets(dir, sizeof(dir), f)) {
 		dir[strcspn(dir, "\n")] = 0;
-		if (strncmp(dir, "/sys/fs/cgroup/", 15) == 0)
+		if (strncmp(dir, "/sys/fs/cgroup/", 15) == 0 && !strstr(dir, "/../"))
 			rmdir(dir); /* empty once the container's processes are gone */
 	}
 	if (f)
