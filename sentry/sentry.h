@@ -79,6 +79,7 @@ struct sentry_opts {
 	 * memory file: anonymous and private memory, copies on write) and the tasks alive at once; 0: none. */
 	uint64_t mem_limit;
 	uint32_t pids_limit;
+	uint64_t shm_size;    /* OCI: the engine's /dev/shm size (a tmpfs's size=, a bind's tmpfs); 0: none */
 	bool proc_for_caller; /* the caller has a private mount namespace of its own: the sentry mounts a procfs
 			       * of its pid namespace on the caller's /proc (jail.c; what `podman top` reads) */
 	bool control;         /* @control_fd: a listening socket of the runtime's control channel (control.c) */
@@ -709,6 +710,8 @@ void net_private_sysctls(const struct sentry_opts *opts, bool own);
 /* jail/layers.c: the layers of the overlayfs mounted at @mount_point (an engine's container root),
  * "upper:lower1:lower2..." as host paths (malloc'ed), or NULL if it is no overlay. */
 char *overlay_layers(const char *mount_point);
+/* ... and its upper directory alone (a host path, malloc'ed), or NULL. */
+char *overlay_upper(const char *mount_point);
 /* A socket address for the host: the application's, with a unix pathname turned into a magic name of
  * an fd the walk opened (@hold, closed by host_addr_done() after the call). */
 struct host_addr {

@@ -502,12 +502,20 @@ TEST_TIMEOUT(run_oci_engine_root_hooks_sysctls, 90)
 	state = read_text(p);
 	EXPECT_TRUE(strstr(state, "\"status\":\"running\"") != NULL);
 	free(state);
-	/* Neither the engine's layers nor the image got the container's write. */
+	/* Neither the engine's layers nor the image got the container's write: it is beside the engine's
+	 * upper directory (on the engine's storage, not under --root), and gone at delete. */
 	snprintf(p, sizeof(p), "%s/etc/new", eup);
 	EXPECT_NE(access(p, F_OK), 0);
 	snprintf(p, sizeof(p), "%s/etc/new", lower);
 	EXPECT_NE(access(p, F_OK), 0);
+	struct statfs sf;
+	long fs = statfs(e.dir, &sf) == 0 ? (long)sf.f_type : 0;
+	bool beside = fs == EXT4_SUPER_MAGIC || fs == XFS_SUPER_MAGIC || fs == BTRFS_SUPER_MAGIC;
+	snprintf(p, sizeof(p), "%s/cvisor-c6/upper/etc/new", e.dir);
+	EXPECT_EQ(access(p, F_OK) == 0, beside);
 	ASSERT_EQ(CV(&e, NULL, "delete", "c6"), 0); /* a failing poststop only warns */
+	snprintf(p, sizeof(p), "%s/cvisor-c6", e.dir);
+	EXPECT_NE(access(p, F_OK), 0);
 	snprintf(p, sizeof(p), "%s/poststop.json", e.dir);
 	state = read_text(p);
 	EXPECT_TRUE(strstr(state, "\"status\":\"stopped\"") != NULL);
@@ -619,6 +627,19 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	reap(pid);
 	*strrchr(file, '/') = 0;
 	EXPECT_NE(access(file, F_OK), 0);
+
+	/* The engine's /dev/shm size (podman's tmpfs size=, Docker's --shm-size) is the sandbox's. */
+	oci_config(&e, "[\"sh\", \"-c\", \"df -k /dev/shm | tail -1\"]",
+		   "{ \"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\","
+		   " \"options\": [\"nosuid\", \"size=8m\"] }", NULL, "");
+	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c11"), 0);
+	pid = read_pid(pidf);
+	ASSERT_EQ(CV(&e, NULL, "start", "c11"), 0);
+	EXPECT_EQ(reap(pid), 0);
+	ASSERT_EQ(CV(&e, NULL, "delete", "c11"), 0);
+	out = read_text(e.out);
+	EXPECT_TRUE(strstr(out, " 8192 ") != NULL);
+	free(out);
 	/* The parent each hierarchy got */
 	static const char *const names[] = {
 		"", "/blkio", "/cpu", "/cpuacct", "/cpuset", "/devices", "/freezer", "/hugetlb", "/memory",

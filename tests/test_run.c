@@ -1243,4 +1243,17 @@ PLATFORM_TEST(run_resource_limits)
 	if (!strstr(o.out, "3 11\n5\n")) /* 4 tasks: python and 3 children; then EAGAIN, and room again */
 		HARNESS_FAIL(0, "--pids 4: %s", o.out);
 	free(o.out);
+	/* The private /tmp and /dev/shm are host memory outside the memory file: under the limit, one
+	 * budget of its size for both (ENOSPC past it), where each used to hold half the host's memory. */
+	opts = (struct sentry_opts){ .platform = platform, .mem_limit = 32ull << 20 };
+	char *const fill[] = { "busybox", "sh", "-c",
+			       "dd if=/dev/zero of=/tmp/a bs=1M count=48 2>/dev/null; echo $?; "
+			       "echo x > /dev/shm/b 2>/dev/null; echo $?; rm /tmp/a; "
+			       "echo y > /dev/shm/b; cat /dev/shm/b; "
+			       "df -k /tmp | tail -1 | awk '{ print $2 }'",
+			       NULL };
+	run_boxed(&opts, BUSYBOX, fill, &o);
+	if (!strstr(o.out, "1\n1\ny\n32768\n"))
+		HARNESS_FAIL(0, "--memory 32M, /tmp and /dev/shm: %s", o.out);
+	free(o.out);
 }

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include "oci.h"
 
 static const struct {
@@ -250,6 +252,26 @@ static bool under(const char *path, const char *dir)
 	return strncmp(path, dir, l) == 0 && (path[l] == 0 || path[l] == '/');
 }
 
+/* A tmpfs's size= option (bytes, k, m or g; not a percentage) in @opts, or 0. */
+static uint64_t shm_size_option(json_t *opts)
+{
+	json_t *o;
+	size_t k;
+	json_array_foreach(opts, k, o) {
+		const char *s = json_string_value(o);
+		char *end;
+		if (!s || strncmp(s, "size=", 5) != 0)
+			continue;
+		unsigned long long v = strtoull(s + 5, &end, 10);
+		char u = (char)(*end | 0x20); /* lower case */
+		int shift = u == 'k' ? 10 : u == 'm' ? 20 : u == 'g' ? 30 : 0;
+		if (end == s + 5 || (shift ? end[1] : end[0]) || v > (1ull << 50) >> shift)
+			return 0;
+		return (uint64_t)v << shift;
+	}
+	return 0;
+}
+
 static int load_mount(struct oci_config *c, json_t *m, size_t i)
 {
 	static const char *const known[] = { "destination", "type", "source", "options", "uidMappings",
@@ -272,10 +294,14 @@ static int load_mount(struct oci_config *c, json_t *m, size_t i)
 		{ "tmpfs", "/dev" }, { "devpts", "/dev/pts" }, { "mqueue", "/dev/mqueue" }, { "tmpfs", "/dev/shm" },
 		{ "shm", "/dev/shm" },
 	};
-	/* (their options are the engine's idea of those file systems: not ours to check) */
+	/* (their options are the engine's idea of those file systems: not ours to check, but for the size
+	 * of /dev/shm, which the sandbox's own takes) */
 	for (size_t q = 0; q < sizeof(own) / sizeof(own[0]); q++)
-		if (type && strcmp(type, own[q].type) == 0 && strcmp(d, own[q].dest) == 0)
+		if (type && strcmp(type, own[q].type) == 0 && strcmp(d, own[q].dest) == 0) {
+			if (strcmp(d, "/dev/shm") == 0)
+				c->opts.shm_size = shm_size_option(json_object_get(m, "options"));
 			return 0;
+		}
 	bool bind = type && strcmp(type, "bind") == 0, ro = false;
 	json_t *opts = json_object_get(m, "options"), *o;
 	size_t k;
@@ -284,8 +310,12 @@ static int load_mount(struct oci_config *c, json_t *m, size_t i)
 		const char *s = json_string_value(o);
 		bind |= s && (strcmp(s, "bind") == 0 || strcmp(s, "rbind") == 0);
 	}
-	if (bind && strcmp(d, "/dev/shm") == 0)
-		return 0; /* an engine's shared /dev/shm: the sandbox's is its own (docs/oci.md) */
+	if (bind && strcmp(d, "/dev/shm") == 0) { /* an engine's shared /dev/shm: the sandbox's is its own */
+		struct statfs sf; /* of the engine's size (Docker's --shm-size: a tmpfs it mounted) */
+		if (src && src[0] == '/' && statfs(src, &sf) == 0 && sf.f_type == TMPFS_MAGIC)
+			c->opts.shm_size = (uint64_t)sf.f_blocks * (uint64_t)sf.f_bsize;
+		return 0;
+	}
 	json_array_foreach(opts, k, o) {
 		const char *s = json_string_value(o);
 		if (!s)

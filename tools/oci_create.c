@@ -19,9 +19,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include "oci.h"
 #include "../sentry/control.h"
 
@@ -167,6 +169,37 @@ static int mkdir_p(const char *dir, mode_t mode)
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/*
+ * Where the root's copy-ups go (upper/ and work/). Beside the engine's own writable layer when the
+ * root is an engine's overlay on a file system that idmapped mounts work on (ext4, xfs, btrfs):
+ * DIR/cvisor-ID next to its upper directory DIR/diff (Docker, podman) or DIR/fs (containerd), on the
+ * engine's storage, where runc's writes go, and removed with the layer's directory when the engine
+ * removes the container (and by delete before). Else ROOT/ID/overlay. Engines keep --root on /run,
+ * a tmpfs on most hosts: a container writing a large file there would fill the host's /run. ROOT/ID/
+ * overlay is then a link to the place (delete follows it). 0 or -errno.
+ */
+static int overlay_dir(const struct oci_config *c, const struct oci_state *st, char *ovl, size_t len)
+{
+	char real[PATH_MAX], link[PATH_MAX + 16];
+	char *upper = realpath(c->rootfs, real) ? overlay_upper(real) : NULL;
+	char *slash = upper ? strrchr(upper, '/') : NULL;
+	struct statfs sf;
+	snprintf(link, sizeof(link), "%s/overlay", st->dir);
+	if (slash && slash != upper) {
+		*slash = 0;
+		bool idmappable = statfs(upper, &sf) == 0 && (sf.f_type == EXT4_SUPER_MAGIC ||
+				  sf.f_type == XFS_SUPER_MAGIC || sf.f_type == BTRFS_SUPER_MAGIC);
+		int n = snprintf(ovl, len, "%s/cvisor-%s", upper, st->id);
+		if (idmappable && n > 0 && (size_t)n < len && mkdir(ovl, 0700) == 0) {
+			free(upper);
+			return symlink(ovl, link) < 0 ? -errno : 0;
+		}
+	}
+	free(upper);
+	snprintf(ovl, len, "%s", link);
+	return mkdir(ovl, 0700) < 0 ? -errno : 0;
+}
+
 int oci_create(int argc, char **argv)
 {
 	const char *bundle = ".", *pid_file = NULL, *console_sock = NULL;
@@ -250,11 +283,14 @@ int oci_create(int argc, char **argv)
 		goto out_remove;
 	}
 	char ovl[PATH_MAX + 16], upper[PATH_MAX + 32], work[PATH_MAX + 32], fifo[PATH_MAX + 16];
-	snprintf(ovl, sizeof(ovl), "%s/overlay", st.dir);
+	snprintf(fifo, sizeof(fifo), "%s/exec.fifo", st.dir);
+	if ((ret = overlay_dir(&c, &st, ovl, sizeof(ovl))) < 0) {
+		oci_error("%s: %s", ovl, strerror(-ret));
+		goto out_remove;
+	}
 	snprintf(upper, sizeof(upper), "%s/upper", ovl);
 	snprintf(work, sizeof(work), "%s/work", ovl);
-	snprintf(fifo, sizeof(fifo), "%s/exec.fifo", st.dir);
-	if (mkdir(ovl, 0700) < 0 || mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0 || mkfifo(fifo, 0600) < 0) {
+	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0 || mkfifo(fifo, 0600) < 0) {
 		ret = -errno;
 		oci_error("%s: %s", st.dir, strerror(errno));
 		goto out_remove;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A container's state under --root: ROOT/ID/state.json (what create knew), ROOT/ID/exec.fifo (there
-// until start), ROOT/ID/overlay/{upper,work} (the root's private copy-ups). Its status is never stored:
+// until start), ROOT/ID/overlay/{upper,work} (the root's private copy-ups; a link to them beside the
+// engine's writable layer when the root is an engine's overlay: oci_create.c). Its status is never stored:
 // it is read from the container's process each time (alive, and the same process: its start time),
 // so it stays right across an engine's restart and a container that died meanwhile. Every verb holds
 // an exclusive flock on ROOT/ID while it looks or changes, so concurrent calls on one container queue.
@@ -149,6 +150,20 @@ const char *oci_status_name(enum oci_status s)
 
 void oci_state_remove(const struct oci_state *st)
 {
+	/* The root's copy-ups beside the engine's layer (oci_create.c, overlay_dir): ROOT/ID/overlay is a
+	 * link there, made by create and named after this container. */
+	char link[PATH_MAX + 16], target[PATH_MAX], tail[NAME_MAX + 16];
+	snprintf(link, sizeof(link), "%s/overlay", st->dir);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	snprintf(tail, sizeof(tail), "/cvisor-%s", st->id);
+	if (n > 0) {
+		target[n] = 0;
+		size_t tl = strlen(tail);
+		if (target[0] == '/' && (size_t)n > tl && strcmp(target + n - tl, tail) == 0) {
+			remove_tree(target);
+			rmdir(target);
+		}
+	}
 	remove_tree(st->dir); /* policy.c: depth first, never following links */
 	rmdir(st->dir);
 }

@@ -39,7 +39,9 @@ static char *option(const char *opts, const char *key)
 	return NULL;
 }
 
-char *overlay_layers(const char *mount_point)
+/* The overlay mounted at @mount_point: "upper:lower1:lower2..." (@upper_only: its upper directory
+ * alone), malloc'ed, or NULL. */
+static char *scan(const char *mount_point, bool upper_only)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL, *found = NULL;
@@ -62,7 +64,10 @@ char *overlay_layers(const char *mount_point)
 		if (strchr(super, '\\'))
 			break; /* escaped ':' or ',' in a layer's path: not taken apart here */
 		char *upper = option(super, "upperdir"), *lower = option(super, "lowerdir");
-		if (lower && !strstr(lower, "::")) { /* "::" is the data-only layers' separator: not these */
+		if (upper_only) {
+			found = upper;
+			upper = NULL;
+		} else if (lower && !strstr(lower, "::")) { /* "::" separates data-only layers: not these */
 			size_t n = (upper ? strlen(upper) + 1 : 0) + strlen(lower) + 1;
 			found = malloc(n);
 			if (found)
@@ -75,4 +80,14 @@ char *overlay_layers(const char *mount_point)
 	if (f)
 		fclose(f);
 	return found;
+}
+
+char *overlay_layers(const char *mount_point)
+{
+	return scan(mount_point, false);
+}
+
+char *overlay_upper(const char *mount_point)
+{
+	return scan(mount_point, true);
 }

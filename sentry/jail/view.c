@@ -74,11 +74,42 @@ static int attach(int t, const char *target)
 	return ret < 0 ? -1 : 0;
 }
 
+/* A tmpfs at @target; @size bytes at most (0: the kernel's default, half the host's memory). */
+static int tmpfs_sized(const char *target, const char *mode, unsigned owner, uint64_t size)
+{
+	char data[128];
+	int n = snprintf(data, sizeof(data), "mode=%s,uid=%u,gid=%u", mode, owner, owner);
+	if (size)
+		snprintf(data + n, sizeof(data) - (size_t)n, ",size=%llu", (unsigned long long)size);
+	return mount("cvisor", target, "tmpfs", MS_NOSUID | MS_NODEV, data);
+}
+
 static int tmpfs(const char *target, const char *mode, unsigned owner)
 {
-	char data[96];
-	snprintf(data, sizeof(data), "mode=%s,uid=%u,gid=%u", mode, owner, owner);
-	return mount("cvisor", target, "tmpfs", MS_NOSUID | MS_NODEV, data);
+	return tmpfs_sized(target, mode, owner, 0);
+}
+
+/*
+ * The private /tmp and /dev/shm (stage "tmp" and "shm"). Their pages are the host's memory, outside
+ * the memory file: under a memory limit both come out of one tmpfs of that size (two directories of
+ * it, bound in place), so that what the sandbox can hold in memory is at most twice its limit, never
+ * half the host's memory twice over. A container's /dev/shm has its engine's size when it gives one
+ * (its /tmp is the image's: the stage's stays unused).
+ */
+static int private_tmpfs(const struct sentry_opts *o, unsigned owner)
+{
+	if (o->oci || !o->mem_limit) {
+		uint64_t shm = o->shm_size ? o->shm_size : o->mem_limit;
+		return tmpfs("tmp", "1777", owner) < 0 || tmpfs_sized("shm", "1777", owner, shm) < 0 ? -1 : 0;
+	}
+	if (mkdir("priv", 0700) < 0 || tmpfs_sized("priv", "0700", 0, o->mem_limit) < 0)
+		return -1;
+	static const char *const dirs[][2] = { { "priv/tmp", "tmp" }, { "priv/shm", "shm" } };
+	for (int i = 0; i < 2; i++)
+		if (mkdir(dirs[i][0], 01777) < 0 || chown(dirs[i][0], owner, owner) < 0 ||
+		    mount(dirs[i][0], dirs[i][1], NULL, MS_BIND, NULL) < 0)
+			return -1;
+	return 0;
 }
 
 static int readonly(const char *target)
@@ -414,8 +445,14 @@ static int container_mounts(const struct sentry_opts *o, const int *srcs, int us
 		snprintf(target, sizeof(target), "/proc/self/fd/%d", at);
 		if (!m->src) {
 			char data[512];
-			snprintf(data, sizeof(data), "uid=%u,gid=%u%s%s", userns >= 0 ? 65534 : 0, userns >= 0 ? 65534 : 0,
-				 m->data ? "," : "", m->data ? m->data : "");
+			unsigned id = userns >= 0 ? 65534 : 0;
+			int dn = snprintf(data, sizeof(data), "uid=%u,gid=%u%s%s", id, id, m->data ? "," : "",
+					  m->data ? m->data : "");
+			/* host memory outside the memory file: under a limit, at most that (private_tmpfs) */
+			bool sized = m->data && strstr(m->data, "size=");
+			if (o->mem_limit && !sized && dn > 0 && (size_t)dn < sizeof(data))
+				snprintf(data + dn, sizeof(data) - (size_t)dn, ",size=%llu",
+					 (unsigned long long)o->mem_limit);
 			if (mount("cvisor", target, "tmpfs", MS_NOSUID | MS_NODEV | (m->rw ? 0 : MS_RDONLY), data) < 0)
 				ret = -errno;
 		} else {
@@ -523,7 +560,7 @@ int view_build(const struct sentry_opts *o, int idmap_userns, char *err, size_t 
 	if (o->overlay && o->root_ro && readonly("root") < 0)
 		goto fail;
 	step = "the private /tmp and /dev/shm";
-	if (tmpfs("tmp", "1777", owner) < 0 || tmpfs("shm", "1777", owner) < 0 || tmpfs("scratch", "0700", owner) < 0)
+	if (private_tmpfs(o, owner) < 0 || tmpfs("scratch", "0700", owner) < 0)
 		goto fail;
 	for (int i = 1; i < n; i++) {
 		char at[32];
