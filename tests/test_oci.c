@@ -595,6 +595,26 @@ TEST_TIMEOUT(run_oci_resources, 60)
 		EXPECT_TRUE(strstr(procs, want) != NULL);
 		free(procs);
 	}
+	/* update (docker update --cpus, containerd's shim): CPU limits change, the sentry's own do not */
+	ASSERT_EQ(CV(&e, NULL, "update", "--cpu-quota", "20000", "c8"), 0);
+	snprintf(file, sizeof(file), "%s/%s", dir, v2 ? "cpu.max" : "cpu.cfs_quota_us");
+	quota = read_text(file);
+	EXPECT_TEXT(quota, v2 ? "20000 100000\n" : "20000\n");
+	free(quota);
+	char resf[300];
+	snprintf(resf, sizeof(resf), "%s/resources.json", e.dir);
+	write_text(resf, "{ \"cpu\": { \"quota\": 30000, \"period\": 100000 }, "
+			 "\"memory\": { \"limit\": 67108864 }, \"pids\": { \"limit\": 3 }, "
+			 "\"blockIO\": {} }");
+	ASSERT_EQ(CV(&e, NULL, "update", "--resources", resf, "c8"), 0); /* the same memory and pids: fine */
+	quota = read_text(file);
+	EXPECT_TEXT(quota, v2 ? "30000 100000\n" : "30000\n");
+	free(quota);
+	EXPECT_ERR("update of the memory limit", "memory.limit cannot change while the container runs",
+		   "update", "--memory", "1000000", "c8");
+	EXPECT_ERR("update of an unknown option", "unknown option '--bogus'", "update", "--bogus", "1", "c8");
+	EXPECT_ERR("update of no container", "container nosuch does not exist", "update", "--cpu-quota", "1",
+		   "nosuch");
 	ASSERT_EQ(CV(&e, NULL, "start", "c8"), 0);
 	EXPECT_EQ(reap(pid), 2); /* busybox sh gives up at the fork the limit refuses */
 	ASSERT_EQ(CV(&e, NULL, "delete", "c8"), 0);

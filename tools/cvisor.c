@@ -25,6 +25,7 @@ static const struct {
 	{ "pause", oci_pause, "OCI: stop every process of a container" },
 	{ "resume", oci_resume, "OCI: let a paused container go on" },
 	{ "ps", oci_ps, "OCI: a container's processes (--format json: host pids)" },
+	{ "update", oci_update, "OCI: change a running container's CPU limits" },
 	{ "delete", oci_delete, "OCI: remove a container's state (--force: kill it first)" },
 	{ "features", oci_features, "OCI: what this runtime supports, as JSON" },
 	{ "spec", oci_spec, "OCI: write a starting config.json" },

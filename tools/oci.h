@@ -98,6 +98,8 @@ json_t *oci_hooks_load(const struct oci_state *st); /* NULL if none */
  * -1 after oci_error(). */
 int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_state *st);
 void oci_cgroup_remove(const struct oci_state *st); /* at delete, once its processes are gone */
+/* update: new CPU limits into the container's cpu cgroup: 0, -ENOENT (none), or -errno. */
+int oci_cgroup_update(json_t *cpu, const struct oci_state *st);
 
 int oci_create(int argc, char **argv);
 int oci_start(int argc, char **argv);
@@ -110,6 +112,7 @@ int oci_exec(int argc, char **argv);
 int oci_pause(int argc, char **argv);
 int oci_resume(int argc, char **argv);
 int oci_ps(int argc, char **argv);
+int oci_update(int argc, char **argv);
 /* One request over the running container's control channel (sentry/control.h), @lock the directory fd
  * oci_state_open() gave: 0 after CTL_OK, -1 after oci_error(). */
 struct ctl_req;

@@ -210,6 +210,30 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 	return 0;
 }
 
+int oci_cgroup_update(json_t *cpu, const struct oci_state *st)
+{
+	json_int_t shares = json_integer_value(json_object_get(cpu, "shares"));
+	json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
+	json_int_t period = json_integer_value(json_object_get(cpu, "period"));
+	if (shares <= 0 && quota <= 0 && period <= 0)
+		return 0;
+	char rec[PATH_MAX + 16], dir[PATH_MAX + 96], probe[PATH_MAX + 128];
+	snprintf(rec, sizeof(rec), "%s/cgroup", st->dir);
+	FILE *f = fopen(rec, "re");
+	int ret = -ENOENT;
+	while (f && ret == -ENOENT && fgets(dir, sizeof(dir), f)) {
+		dir[strcspn(dir, "\n")] = 0;
+		struct statfs sf;
+		bool v2 = statfs(dir, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+		snprintf(probe, sizeof(probe), "%s/%s", dir, v2 ? "cpu.max" : "cpu.cfs_quota_us");
+		if (strncmp(dir, "/sys/fs/cgroup/", 15) == 0 && access(probe, F_OK) == 0)
+			ret = cpu_limits(dir, v2, shares, quota, period);
+	}
+	if (f)
+		fclose(f);
+	return ret;
+}
+
 void oci_cgroup_remove(const struct oci_state *st)
 {
 	char rec[PATH_MAX + 16], dir[PATH_MAX + 96];
