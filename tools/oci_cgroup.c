@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -234,6 +235,23 @@ int oci_cgroup_update(json_t *cpu, const struct oci_state *st)
 	return ret;
 }
 
+/* SIGKILL every process left in cgroup @dir: whether it had any. */
+static bool kill_left(const char *dir)
+{
+	char path[PATH_MAX + 128];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	bool any = false;
+	for (int pid; f && fscanf(f, "%d", &pid) == 1;)
+		if (pid > 1) {
+			kill(pid, SIGKILL);
+			any = true;
+		}
+	if (f)
+		fclose(f);
+	return any;
+}
+
 void oci_cgroup_remove(const struct oci_state *st)
 {
 	char rec[PATH_MAX + 16], dir[PATH_MAX + 96];
@@ -241,8 +259,15 @@ void oci_cgroup_remove(const struct oci_state *st)
 	FILE *f = fopen(rec, "re");
 	while (f && fgets(dir, sizeof(dir), f)) {
 		dir[strcspn(dir, "\n")] = 0;
-		if (strncmp(dir, "/sys/fs/cgroup/", 15) == 0 && !strstr(dir, "/../"))
-			rmdir(dir); /* empty once the container's processes are gone */
+		if (strncmp(dir, "/sys/fs/cgroup/", 15) != 0 || strstr(dir, "/../"))
+			continue;
+		/* Empty once the container's processes are gone; a stub or the sentry may still be on its way
+		 * out (or, orphaned, wait for its reaper) when delete comes right after a kill: whatever is
+		 * left there is the container's, ended as runc ends it, and the removal retried for up to 2 s. */
+		for (int tries = 0; rmdir(dir) < 0 && errno == EBUSY && tries < 200; tries++) {
+			kill_left(dir);
+			usleep(10000);
+		}
 	}
 	if (f)
 		fclose(f);

@@ -49,6 +49,8 @@ for _ in $(seq 50); do [ -S "$sock" ] && docker -H "unix://$sock" info >/dev/nul
 D() { timeout 60 docker -H "unix://$sock" "$@"; }
 R() { D run --rm --runtime=cvisor --network=none "$@"; }
 D import "$work/image.tar" cvisor-engines:1 >/dev/null
+cgroups() { find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/docker/*' 2>/dev/null | wc -l; }
+cgroups_before=$(cgroups)
 host_net() {
 	readlink /proc/self/ns/net
 	cat /proc/sys/net/ipv6/conf/{all,default,lo}/disable_ipv6 | tr -d '\n'
@@ -109,6 +111,7 @@ D rm -f "$cid" >/dev/null 2>&1
 # Docker's prestart hook sets up the network namespace it finds through the container's pid (its
 # interfaces, disable_ipv6): the container's own, never the host's.
 check "docker: the host's network namespace untouched" "$net_before" "$(host_net)"
+check "docker: no container's cgroup left behind (rm -f included)" "$cgroups_before" "$(cgroups)"
 D save cvisor-engines:1 -o "$work/image-docker.tar"
 
 echo "== containerd ($(containerd --version | cut -d' ' -f3))"
