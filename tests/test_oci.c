@@ -648,17 +648,36 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	*strrchr(file, '/') = 0;
 	EXPECT_NE(access(file, F_OK), 0);
 
-	/* The engine's /dev/shm size (podman's tmpfs size=, Docker's --shm-size) is the sandbox's. */
-	oci_config(&e, "[\"sh\", \"-c\", \"df -k /dev/shm | tail -1\"]",
+	/* The engine's /dev/shm size (podman's tmpfs size=, Docker's --shm-size) is the sandbox's; a
+	 * cpuset (docker --cpuset-cpus) is the host cgroup's, and so the sandbox's CPUs. */
+	snprintf(cg2, sizeof(cg2), "/cvisor-test-%d/c11", getpid());
+	snprintf(more, sizeof(more),
+		 "\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, "
+		 "{ \"type\": \"mount\" } ], \"cgroupsPath\": \"%s\", "
+		 "\"resources\": { \"cpu\": { \"cpus\": \"0\" } } }",
+		 cg2);
+	oci_config(&e, "[\"sh\", \"-c\", \"df -k /dev/shm | tail -1; "
+		   "grep Cpus_allowed_list /proc/self/status\"]",
 		   "{ \"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\","
-		   " \"options\": [\"nosuid\", \"size=8m\"] }", NULL, "");
+		   " \"options\": [\"nosuid\", \"size=8m\"] }", NULL, more);
+	replace_linux(&e, std_linux);
 	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c11"), 0);
 	pid = read_pid(pidf);
+	hier = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpuset";
+	snprintf(file, sizeof(file), "%s%s/cpuset.cpus", hier, cg2);
+	bool cpuset = access(file, F_OK) == 0;
+	if (cpuset) {
+		char *cpus = read_text(file);
+		EXPECT_TEXT(cpus, "0\n");
+		free(cpus);
+	}
 	ASSERT_EQ(CV(&e, NULL, "start", "c11"), 0);
 	EXPECT_EQ(reap(pid), 0);
 	ASSERT_EQ(CV(&e, NULL, "delete", "c11"), 0);
 	out = read_text(e.out);
 	EXPECT_TRUE(strstr(out, " 8192 ") != NULL);
+	if (cpuset)
+		EXPECT_TRUE(strstr(out, "Cpus_allowed_list:\t0\n") != NULL);
 	free(out);
 	/* The parent each hierarchy got */
 	static const char *const names[] = {

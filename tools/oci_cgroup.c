@@ -163,13 +163,28 @@ static int hierarchies(char (*out)[64], int max, bool *v2)
 	return n;
 }
 
+/* linux.resources.cpu's cpus and mems into cpuset directory @dir (v1's cpuset controller, or v2's
+ * with the cpuset controller on): 0 or -errno. */
+static int cpuset_limits(const char *dir, const char *cpus, const char *mems)
+{
+	int ret = 0;
+	if (cpus && cpus[0])
+		ret = write_file(dir, "cpuset.cpus", cpus);
+	if (ret == 0 && mems && mems[0])
+		ret = write_file(dir, "cpuset.mems", mems);
+	return ret;
+}
+
 int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_state *st)
 {
 	json_int_t shares = json_integer_value(json_object_get(cpu, "shares"));
 	json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
 	json_int_t period = json_integer_value(json_object_get(cpu, "period"));
+	const char *cpus = json_string_value(json_object_get(cpu, "cpus"));
+	const char *mems = json_string_value(json_object_get(cpu, "mems"));
+	bool sets = (cpus && cpus[0]) || (mems && mems[0]);
 	bool limits = shares > 0 || quota > 0 || period > 0;
-	if (!limits && (!cgroups_path || !cgroups_path[0]))
+	if (!limits && !sets && (!cgroups_path || !cgroups_path[0]))
 		return 0; /* nothing asked: no cgroup made */
 	char rel[PATH_MAX], pid[32];
 	relative_path(cgroups_path, st->id, rel, sizeof(rel));
@@ -180,7 +195,7 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 		return -1;
 	}
 	char names[32][64], rec[PATH_MAX + 16];
-	bool v2, cpu_done = false;
+	bool v2, cpu_done = false, cpuset_done = false;
 	int n = hierarchies(names, 32, &v2);
 	snprintf(pid, sizeof(pid), "%d", st->pid);
 	snprintf(rec, sizeof(rec), "%s/cgroup", st->dir);
@@ -190,10 +205,13 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 		snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s%s%s", names[i][0] ? "/" : "", names[i], rel);
 		bool cpu_here = v2 || strcmp(names[i], "cpu") == 0 || strncmp(names[i], "cpu,", 4) == 0;
 		int ret = mkdirs(dir);
-		if (ret == 0 && strcmp(names[i], "cpuset") == 0)
+		bool cpuset_here = strcmp(names[i], "cpuset") == 0;
+		if (ret == 0 && cpuset_here)
 			cpuset_fill(dir);
 		if (ret == 0 && cpu_here && limits)
 			ret = cpu_limits(dir, v2, shares, quota, period);
+		if (ret == 0 && sets && (cpuset_here || v2) && cpuset_limits(dir, cpus, mems) == 0)
+			cpuset_done = true;
 		if (ret == 0)
 			ret = write_file(dir, "cgroup.procs", pid);
 		if (ret < 0) {
@@ -208,6 +226,9 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 		fclose(f);
 	if (limits && !cpu_done)
 		oci_warn("linux.resources.cpu is not enforced: no writable cpu cgroup for %s", rel);
+	if (sets && !cpuset_done)
+		oci_warn("linux.resources.cpu.cpus/mems are not enforced: no writable cpuset cgroup for %s",
+			 rel);
 	return 0;
 }
 

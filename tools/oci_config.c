@@ -467,16 +467,18 @@ static int load_linux(struct oci_config *c, json_t *l)
 			continue;
 		}
 		if (strcmp(k, "cpu") == 0) {
-			/* shares, quota, period: a host cgroup's, at create (oci_cgroup.c); cpusets and
-			 * realtime budgets are not the sandbox's to have */
+			/* shares, quota, period, and the cpuset's cpus and mems: a host cgroup's, at create
+			 * (oci_cgroup.c); realtime budgets are not the sandbox's to have */
 			const char *key;
 			json_t *val;
 			bool other = false;
 			json_object_foreach(v, key, val)
 				other |= strcmp(key, "shares") && strcmp(key, "quota") && strcmp(key, "period") &&
+					 strcmp(key, "cpus") && strcmp(key, "mems") &&
 					 ((json_is_integer(val) && json_integer_value(val) > 0) || (json_is_string(val) && json_string_length(val)));
 			if (other)
-				oci_warn("config.json: linux.resources.cpu: only shares, quota and period are enforced");
+				oci_warn("config.json: linux.resources.cpu: only shares, quota, period, cpus "
+					 "and mems are enforced");
 			continue;
 		}
 		bool asked = false;
