@@ -192,7 +192,11 @@ static int overlay_dir(const struct oci_config *c, const struct oci_state *st, c
 		int n = snprintf(ovl, len, "%s/cvisor-%s", upper, st->id);
 		if (idmappable && n > 0 && (size_t)n < len && mkdir(ovl, 0700) == 0) {
 			free(upper);
-			return symlink(ovl, link) < 0 ? -errno : 0;
+			if (symlink(ovl, link) == 0)
+				return 0;
+			int e = errno;
+			rmdir(ovl);
+			return -e;
 		}
 	}
 	free(upper);
