@@ -595,6 +595,14 @@ TEST_TIMEOUT(run_oci_resources, 60)
 		EXPECT_TRUE(strstr(procs, want) != NULL);
 		free(procs);
 	}
+	/* Under the 64 MiB memory limit, the host's memory cgroup has its backstop: 2 x 64 MiB + 256 MiB */
+	snprintf(file, sizeof(file), "%s%s/%s", v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory", cg,
+		 v2 ? "memory.max" : "memory.limit_in_bytes");
+	if (access(file, F_OK) == 0) {
+		char *lim = read_text(file);
+		EXPECT_TEXT(lim, "402653184\n");
+		free(lim);
+	}
 	/* update (docker update --cpus, containerd's shim): CPU limits change, the sentry's own do not */
 	ASSERT_EQ(CV(&e, NULL, "update", "--cpu-quota", "20000", "c8"), 0);
 	snprintf(file, sizeof(file), "%s/%s", dir, v2 ? "cpu.max" : "cpu.cfs_quota_us");

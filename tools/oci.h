@@ -94,9 +94,9 @@ int oci_hooks_save(const struct oci_state *st, json_t *hooks);
 json_t *oci_hooks_load(const struct oci_state *st); /* NULL if none */
 
 /* oci_cgroup.c: the container's process st->pid into linux.cgroupsPath in every host hierarchy (else
- * /cvisor/ID when @cpu limits are asked), with linux.resources.cpu: 0 (a host that refuses only warns),
- * -1 after oci_error(). */
-int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_state *st);
+ * /cvisor/ID when @cpu limits are asked), with linux.resources.cpu and, under the sandbox's memory limit
+ * @mem_limit (0: none), a host backstop: 0 (a host that refuses only warns), -1 after oci_error(). */
+int oci_cgroup_enter(json_t *cpu, uint64_t mem_limit, const char *cgroups_path, const struct oci_state *st);
 void oci_cgroup_remove(const struct oci_state *st); /* at delete, once its processes are gone */
 /* update: new CPU limits into the container's cpu cgroup: 0, -ENOENT (none), or -errno. */
 int oci_cgroup_update(json_t *cpu, const struct oci_state *st);

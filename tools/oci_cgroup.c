@@ -175,7 +175,28 @@ static int cpuset_limits(const char *dir, const char *cpus, const char *mems)
 	return ret;
 }
 
-int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_state *st)
+/*
+ * Under a memory limit, the container's memory cgroup gets a backstop: twice the limit (the memory
+ * file, and the private tmpfs that share one budget of the limit: view.c) and 256 MiB for the sentry,
+ * its stubs and what the kernel keeps for them (page tables, pipe and socket buffers). The sentry's own
+ * limit is what programs meet (ENOMEM, ENOSPC); this one only ever ends a sandbox whose host-side
+ * memory grew past any of that — the kernel's OOM killer inside the container's cgroup, never the
+ * host's processes.
+ */
+#define BACKSTOP_EXTRA (256ull << 20)
+
+static int memory_backstop(const char *dir, bool v2, uint64_t mem_limit)
+{
+	char v[32], path[PATH_MAX + 128];
+	const char *file = v2 ? "memory.max" : "memory.limit_in_bytes";
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (access(path, F_OK) != 0)
+		return 0; /* v2 without the memory controller here */
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)(2 * mem_limit + BACKSTOP_EXTRA));
+	return write_file(dir, file, v);
+}
+
+int oci_cgroup_enter(json_t *cpu, uint64_t mem_limit, const char *cgroups_path, const struct oci_state *st)
 {
 	json_int_t shares = json_integer_value(json_object_get(cpu, "shares"));
 	json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
@@ -212,6 +233,9 @@ int oci_cgroup_enter(json_t *cpu, const char *cgroups_path, const struct oci_sta
 			ret = cpu_limits(dir, v2, shares, quota, period);
 		if (ret == 0 && sets && (cpuset_here || v2) && cpuset_limits(dir, cpus, mems) == 0)
 			cpuset_done = true;
+		if (ret == 0 && mem_limit && (v2 || strcmp(names[i], "memory") == 0) &&
+		    memory_backstop(dir, v2, mem_limit) < 0)
+			oci_warn("the host's memory cgroup %s takes no backstop limit", dir);
 		if (ret == 0)
 			ret = write_file(dir, "cgroup.procs", pid);
 		if (ret < 0) {

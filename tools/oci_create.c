@@ -354,7 +354,7 @@ int oci_create(int argc, char **argv)
 	struct tm tm;
 	strftime(st.created, sizeof(st.created), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	json_t *lnx = json_object_get(c.doc, "linux");
-	if (oci_cgroup_enter(json_object_get(json_object_get(lnx, "resources"), "cpu"),
+	if (oci_cgroup_enter(json_object_get(json_object_get(lnx, "resources"), "cpu"), c.opts.mem_limit,
 			     json_string_value(json_object_get(lnx, "cgroupsPath")), &st) < 0) {
 		ret = -EIO;
 		kill(pid, SIGKILL);
