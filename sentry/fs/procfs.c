@@ -196,7 +196,6 @@ static char process_state(const struct process *p, int tid)
 	return 'S';
 }
 
-/* File @file of process @p (@tid: of its thread @tid, under task/; else 0). */
 /* A CPU mask as Linux's status shows it: hex in 32-bit groups, most significant first, as wide as the
  * machine's CPU count (@hex); and as a list of ranges (@list). */
 static void put_cpumask(struct text *out, const uint64_t mask[16], bool hex)
@@ -247,6 +246,7 @@ static void status_creds_cpus(struct process *p, const struct task *lead, struct
 	putf(out, "\n");
 }
 
+/* File @file of process @p (@tid: of its thread @tid, under task/; else 0). */
 static bool process_file(struct process *p, int tid, const char *file, struct text *out, bool own)
 {
 	int ppid = p->parent ? p->parent->pid : 0;
