@@ -543,6 +543,21 @@ TEST_TIMEOUT(run_oci_engine_root_hooks_sysctls, 90)
 	oci_cleanup(&e);
 }
 
+/* Create container @id, `sleep 1000` in linux.cgroupsPath @cg (not started): its process's pid. */
+static int create_sleeper_in(struct oci_env *e, const char *cg, const char *id, const char *pidf)
+{
+	char more[512];
+	snprintf(more, sizeof(more),
+		 "\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, "
+		 "{ \"type\": \"mount\" } ], \"cgroupsPath\": \"%s\" }", cg);
+	oci_config(e, "[\"sleep\", \"1000\"]", "", NULL, more);
+	replace_linux(e, "\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, "
+			 "{ \"type\": \"mount\" } ] }");
+	const char *const args[] = { "create", "--bundle", e->bundle, "--pid-file", pidf, id, NULL };
+	ASSERT_EQ(cvisor(e, NULL, args), 0);
+	return read_pid(pidf);
+}
+
 /* linux.resources: cpu through the host's cgroup (the container's process, and so the sentry and its
  * stubs, in linux.cgroupsPath with the quota; removed at delete), pids by the sentry's own count. */
 TEST_TIMEOUT(run_oci_resources, 60)
@@ -638,13 +653,7 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	/* A cgroupsPath and no limits: joined all the same (an engine's statistics), left at delete. */
 	char cg2[128];
 	snprintf(cg2, sizeof(cg2), "/cvisor-test-%d/c10", getpid());
-	snprintf(more, sizeof(more),
-		 "\"linux\": { \"namespaces\": [ { \"type\": \"pid\" }, { \"type\": \"network\" }, "
-		 "{ \"type\": \"mount\" } ], \"cgroupsPath\": \"%s\" }", cg2);
-	oci_config(&e, "[\"sleep\", \"1000\"]", "", NULL, more);
-	replace_linux(&e, std_linux);
-	ASSERT_EQ(CV(&e, NULL, "create", "--bundle", e.bundle, "--pid-file", pidf, "c10"), 0);
-	pid = read_pid(pidf);
+	pid = create_sleeper_in(&e, cg2, "c10", pidf);
 	const char *hier = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
 	snprintf(file, sizeof(file), "%s%s/cgroup.procs", hier, cg2);
 	procs = read_text(file);
@@ -655,6 +664,30 @@ TEST_TIMEOUT(run_oci_resources, 60)
 	reap(pid);
 	*strrchr(file, '/') = 0;
 	EXPECT_NE(access(file, F_OK), 0);
+
+	/* A cgroupsPath naming a group that was there already, with a process of someone else's in it: only
+	 * joined — delete neither kills that process nor removes the group. */
+	char shared[256];
+	snprintf(cg2, sizeof(cg2), "/cvisor-test-%d/shared", getpid());
+	snprintf(shared, sizeof(shared), "%s%s", hier, cg2);
+	ASSERT_EQ(mkdir(shared, 0755), 0);
+	int other = fork();
+	if (other == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(file, sizeof(file), "%s/cgroup.procs", shared);
+	char num[32];
+	snprintf(num, sizeof(num), "%d", other);
+	write_text(file, num);
+	pid = create_sleeper_in(&e, cg2, "c12", pidf);
+	ASSERT_EQ(CV(&e, NULL, "delete", "--force", "c12"), 0);
+	reap(pid);
+	EXPECT_EQ(waitpid(other, NULL, WNOHANG), 0); /* still alive */
+	EXPECT_EQ(access(shared, F_OK), 0);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	EXPECT_EQ(rmdir(shared), 0);
 
 	/* The engine's /dev/shm size (podman's tmpfs size=, Docker's --shm-size) is the sandbox's; a
 	 * cpuset (docker --cpuset-cpus) is the host cgroup's, and so the sandbox's CPUs. */

@@ -4,10 +4,10 @@
 // host has — v2's, or each v1 controller, as runc does — before it starts, so that engines' statistics
 // and the host's accounting see the sandbox. CPU limits (linux.resources.cpu: shares, quota, period)
 // go there too: cgroup v2 (cpu.max, cpu.weight) or v1's cpu controller (cpu.cfs_quota_us,
-// cpu.cfs_period_us, cpu.shares). Memory and tasks are limited by the sentry itself
-// (sentry_opts.mem_limit, pids_limit: exact, by the sandbox's own counts; a host limit would also count
-// the sentry's own memory and threads). The directories joined are kept in ROOT/ID/cgroup and removed
-// at delete.
+// cpu.cfs_period_us, cpu.shares) and cpusets. Memory and tasks are limited by the sentry itself
+// (sentry_opts.mem_limit, pids_limit: exact, by the sandbox's own counts); the memory cgroup gets only a
+// backstop above that (memory_backstop). The directories joined are kept in ROOT/ID/cgroup; those
+// create made are emptied and removed at delete, those that were there already are left alone.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,7 @@ static int write_file(const char *dir, const char *name, const char *value)
 	return w == (ssize_t)strlen(value) ? 0 : -(w < 0 ? e : EIO);
 }
 
+/* mkdir -p: 1 if it made @path itself, 0 if that was there already, or -errno. */
 static int mkdirs(char *path)
 {
 	for (char *p = path + 1; *p; p++) {
@@ -45,7 +46,9 @@ static int mkdirs(char *path)
 		if (r < 0 && errno != EEXIST)
 			return -errno;
 	}
-	return mkdir(path, 0755) < 0 && errno != EEXIST ? -errno : 0;
+	if (mkdir(path, 0755) == 0)
+		return 1;
+	return errno == EEXIST ? 0 : -errno;
 }
 
 /* linux.cgroupsPath as a path below the hierarchy: "/a/b" as is, systemd's "slice:prefix:name" as
@@ -225,7 +228,7 @@ int oci_cgroup_enter(json_t *cpu, uint64_t mem_limit, const char *cgroups_path, 
 		char dir[PATH_MAX + 96];
 		snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s%s%s", names[i][0] ? "/" : "", names[i], rel);
 		bool cpu_here = v2 || strcmp(names[i], "cpu") == 0 || strncmp(names[i], "cpu,", 4) == 0;
-		int ret = mkdirs(dir);
+		int made = mkdirs(dir), ret = made < 0 ? made : 0;
 		bool cpuset_here = strcmp(names[i], "cpuset") == 0;
 		if (ret == 0 && cpuset_here)
 			cpuset_fill(dir);
@@ -233,18 +236,21 @@ int oci_cgroup_enter(json_t *cpu, uint64_t mem_limit, const char *cgroups_path, 
 			ret = cpu_limits(dir, v2, shares, quota, period);
 		if (ret == 0 && sets && (cpuset_here || v2) && cpuset_limits(dir, cpus, mems) == 0)
 			cpuset_done = true;
-		if (ret == 0 && mem_limit && (v2 || strcmp(names[i], "memory") == 0) &&
+		if (ret == 0 && made == 1 && mem_limit && (v2 || strcmp(names[i], "memory") == 0) &&
 		    memory_backstop(dir, v2, mem_limit) < 0)
 			oci_warn("the host's memory cgroup %s takes no backstop limit", dir);
 		if (ret == 0)
 			ret = write_file(dir, "cgroup.procs", pid);
 		if (ret < 0) {
-			rmdir(dir);
+			if (made == 1)
+				rmdir(dir);
 			continue; /* a host that keeps us out: only the CPU limits are missed (below) */
 		}
 		cpu_done |= cpu_here;
+		/* One made here is the container's alone: delete ends what is left in it and removes it. One
+		 * that was there (a cgroupsPath naming a shared group, even "/") is only joined: "=DIR". */
 		if (f)
-			fprintf(f, "%s\n", dir);
+			fprintf(f, "%s%s\n", made == 1 ? "" : "=", dir);
 	}
 	if (f)
 		fclose(f);
@@ -269,6 +275,8 @@ int oci_cgroup_update(json_t *cpu, const struct oci_state *st)
 	int ret = -ENOENT;
 	while (f && ret == -ENOENT && fgets(dir, sizeof(dir), f)) {
 		dir[strcspn(dir, "\n")] = 0;
+		if (dir[0] == '=') /* joined, not made: its limits are set all the same, as at create */
+			memmove(dir, dir + 1, strlen(dir));
 		struct statfs sf;
 		bool v2 = statfs(dir, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 		snprintf(probe, sizeof(probe), "%s/%s", dir, v2 ? "cpu.max" : "cpu.cfs_quota_us");
@@ -305,7 +313,7 @@ void oci_cgroup_remove(const struct oci_state *st)
 	while (f && fgets(dir, sizeof(dir), f)) {
 		dir[strcspn(dir, "\n")] = 0;
 		if (strncmp(dir, "/sys/fs/cgroup/", 15) != 0 || strstr(dir, "/../"))
-			continue;
+			continue; /* (also "=DIR": joined, not made — never emptied nor removed) */
 		/* Empty once the container's processes are gone; a stub or the sentry may still be on its way
 		 * out (or, orphaned, wait for its reaper) when delete comes right after a kill: whatever is
 		 * left there is the container's, ended as runc ends it, and the removal retried for up to 2 s. */
