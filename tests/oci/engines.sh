@@ -3,8 +3,8 @@
 # Docker and containerd driving cvisor as their OCI runtime (issue 14): each daemon is started
 # privately by this script (its own data root, state, socket and bridge; the host's daemons, if any,
 # are left alone), a busybox-static image is made locally (no registry is needed), and the checks
-# print one PASS/FAIL line each. Not part of the tests (it needs daemons CI cannot keep); run it by hand, as
-# root, from a checkout with cvisor built:   bash tests/oci/engines.sh [path/to/cvisor]
+# print one PASS/FAIL line each. Not part of the tests (it needs daemons CI cannot keep); run it by
+# hand, as root, from a checkout with cvisor built:   bash tests/oci/engines.sh [path/to/cvisor]
 # Installs docker.io and containerd with apt-get if they are missing.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
