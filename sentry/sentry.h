@@ -232,6 +232,7 @@ struct vm {
 	int users;            /* processes using it (atomic) */
 	struct strc_ent strc[STRC_SLOTS]; /* under lock */
 	unsigned strc_next;
+	struct shm_att *shm_att; /* the SysV segments attached here (mm/sysvshm.c; under lock) */
 };
 
 #define SENTRY_MAX_FDS 4096
@@ -508,6 +509,9 @@ struct sentry {
 	struct cv_platform *p;
 	struct cv_platform_caps caps;
 	struct cv_memfile *mf;
+	pthread_mutex_t shm_lock;      /* SysV shared memory, the sandbox's IPC namespace (mm/sysvshm.c) */
+	struct shm_seg *shm;           /* SHM_SLOTS segments, allocated at the first shmget */
+	uint32_t shm_seq;
 	struct vdso *vdso;             /* the vDSO's pages and clock (vdso/vclock.c) */
 	pthread_mutex_t lock;    /* process table */
 	pthread_cond_t changed;  /* a process exited or a host thread ended */
@@ -1217,6 +1221,10 @@ void vm_empty(struct sentry *s, struct vm *vm);
 /* mm_cow.c: the child's memory at fork(): shared memory shared, private memory copy-on-write on both
  * sides (the parent's pr->vm->lock held). 0 or -ENOMEM. */
 int mm_fork(struct process *parent, struct process *child);
+/* mm/sysvshm.c: the SysV segments attached in a memory. A fork's child inherits its parent's
+ * (shm_fork: the parent's memory locked); a memory's go with it (shm_vm_release, from vm_put). */
+int shm_fork(struct process *parent, struct process *child);
+void shm_vm_release(struct sentry *s, struct vm *vm);
 /* Resident bytes of @pr's memory: what its private and shared-anonymous mappings hold in the memory
  * file (pages never touched are holes; a host file's shared mapping is not counted). mm_rss_peak also
  * raises pr->rss_hwm, which getrusage's ru_maxrss and VmHWM report; measured at those queries, large

@@ -72,12 +72,14 @@ SYSCALL_HANDLER(clock_gettime); SYSCALL_HANDLER(gettimeofday); SYSCALL_HANDLER(t
 SYSCALL_HANDLER(nanosleep); SYSCALL_HANDLER(clock_nanosleep); SYSCALL_HANDLER(uname);
 SYSCALL_HANDLER(sethostname); SYSCALL_HANDLER(setdomainname);
 SYSCALL_HANDLER(getrandom);
+/* mm/sysvshm.c */
+SYSCALL_HANDLER(shmget); SYSCALL_HANDLER(shmat); SYSCALL_HANDLER(shmdt); SYSCALL_HANDLER(shmctl);
 /* fs/fileio.c */
 SYSCALL_HANDLER(preadv); SYSCALL_HANDLER(pwritev); SYSCALL_HANDLER(preadv2); SYSCALL_HANDLER(pwritev2);
 SYSCALL_HANDLER(readv); SYSCALL_HANDLER(writev); SYSCALL_HANDLER(sync); SYSCALL_HANDLER(flock);
 SYSCALL_HANDLER(close_range); SYSCALL_HANDLER(memfd_create); SYSCALL_HANDLER(timerfd_create);
 SYSCALL_HANDLER(ftruncate); SYSCALL_HANDLER(fsync); SYSCALL_HANDLER(fdatasync); SYSCALL_HANDLER(syncfs);
-SYSCALL_HANDLER(fallocate); SYSCALL_HANDLER(timerfd_settime); SYSCALL_HANDLER(timerfd_gettime);
+SYSCALL_HANDLER(fallocate); SYSCALL_HANDLER(sync_file_range); SYSCALL_HANDLER(timerfd_settime); SYSCALL_HANDLER(timerfd_gettime);
 SYSCALL_HANDLER(sendfile); SYSCALL_HANDLER(copy_file_range); SYSCALL_HANDLER(splice); SYSCALL_HANDLER(tee);
 /* fs/fs.c */
 SYSCALL_HANDLER(stat); SYSCALL_HANDLER(lstat); SYSCALL_HANDLER(newfstatat); SYSCALL_HANDLER(statx);

@@ -564,6 +564,7 @@ PLATFORM_TEST(run_fork_copy_on_write_remap_advise)
 	RUNP(PROGS_DIR "/vforkmem", NULL);   /* vfork's child writes the parent's memory; posix_spawn errors */
 	RUNP(PROGS_DIR "/vforkorphan", NULL); /* a vfork child outlives the parent whose memory it runs in */
 	RUNP(PROGS_DIR "/rusage", NULL);     /* ru_maxrss, VmRSS/VmHWM, statm; ppoll/pselect6 time left */
+	RUNP(PROGS_DIR "/sysvshm", NULL);    /* SysV shared memory: attaches, fork, nattch, IPC_RMID */
 	/* A task started on the host thread of one that ended starts fresh (CPU time, signal state, name,
 	 * nice value, altstack); many children in a row and more alive at once than idle threads kept. */
 	RUNP(PROGS_DIR "/taskreuse", NULL);
@@ -1221,6 +1222,16 @@ PLATFORM_TEST(run_resource_limits)
 	EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
 	if (!strstr(o.out, "MemoryError True\n16777216\n9\nparent\n"))
 		HARNESS_FAIL(0, "--memory 64M: %s", o.out);
+	free(o.out);
+	char *const shm[] = { "python3", "-c", /* a SysV segment is the sandbox's memory too */
+			      "import ctypes\n"
+			      "c = ctypes.CDLL(None, use_errno=True)\n"
+			      "print(c.shmget(0, 100 << 20, 0o1600), ctypes.get_errno())\n"
+			      "print(c.shmget(0, 16 << 20, 0o1600) >= 0)\n",
+			      NULL };
+	run_boxed(&opts, "/usr/bin/python3", shm, &o);
+	if (!strstr(o.out, "-1 12\nTrue\n"))
+		HARNESS_FAIL(0, "--memory 64M, shmget: %s", o.out);
 	free(o.out);
 	opts = (struct sentry_opts){ .platform = platform, .pids_limit = 4 };
 	char *const sh[] = { "python3", "-c",

@@ -88,6 +88,8 @@ long io_fd_syscall(struct task *t, uint64_t nr, const uint64_t a[6])
 		return ret_errno(ftruncate(h, (off_t)a[1]));
 	case SYS_fsync: return ret_errno(fsync(h));
 	case SYS_fdatasync: return ret_errno(fdatasync(h));
+	case SYS_sync_file_range: /* the host's checks (flags, offsets, pipes) are Linux's own */
+		return ret_errno(sync_file_range(h, (off_t)a[1], (off_t)a[2], (unsigned)a[3]));
 	case SYS_syncfs: return ret_errno(syncfs(h));
 	case SYS_fallocate:
 		if (!(a[1] & FALLOC_FL_KEEP_SIZE) && (int64_t)a[2] >= 0 && (int64_t)a[3] > 0 && fsize_size(pr, a[2] + a[3], file_size(h)) < 0)
@@ -325,6 +327,7 @@ SYSCALL_ENTRY(timerfd_create, io_timerfd_create(t, a[0], a[1]))
 SYSCALL_ENTRY(ftruncate, io_fd_syscall(t, SYS_ftruncate, a))
 SYSCALL_ENTRY(fsync, io_fd_syscall(t, SYS_fsync, a))
 SYSCALL_ENTRY(fdatasync, io_fd_syscall(t, SYS_fdatasync, a))
+SYSCALL_ENTRY(sync_file_range, io_fd_syscall(t, SYS_sync_file_range, a))
 SYSCALL_ENTRY(syncfs, io_fd_syscall(t, SYS_syncfs, a))
 SYSCALL_ENTRY(fallocate, io_fd_syscall(t, SYS_fallocate, a))
 SYSCALL_ENTRY(timerfd_settime, io_fd_syscall(t, SYS_timerfd_settime, a))

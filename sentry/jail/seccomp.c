@@ -80,6 +80,7 @@ static const struct rule common[] = {
 	{ SYS_renameat2, ANY }, { SYS_linkat, ANY }, { SYS_symlinkat, ANY }, { SYS_fchmod, ANY },
 	{ SYS_fchmodat, ANY }, { SYS_fchown, ANY }, { SYS_fchownat, ANY }, { SYS_utimensat, ANY },
 	{ SYS_ftruncate, ANY }, { SYS_fallocate, ANY }, { SYS_fsync, ANY }, { SYS_fdatasync, ANY },
+	{ SYS_sync_file_range, ANY },
 	{ SYS_syncfs, ANY }, { SYS_flock, ANY }, { SYS_sendfile, ANY }, { SYS_splice, ANY }, { SYS_tee, ANY },
 	{ SYS_copy_file_range, ANY }, { SYS_fadvise64, ANY }, { SYS_fgetxattr, ANY }, { SYS_fsetxattr, ANY },
 	{ SYS_flistxattr, ANY }, { SYS_fremovexattr, ANY }, { SYS_getxattr, ANY }, { SYS_lgetxattr, ANY },

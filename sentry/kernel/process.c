@@ -232,6 +232,8 @@ void task_exit(struct task *t)
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	struct vm *vm = pr->vm;
 	vm_get(vm); /* measured and let go of once the parent knows (process_settle) */
+	if (__atomic_load_n(&vm->users, __ATOMIC_ACQUIRE) == 2)
+		shm_vm_release(s, vm); /* its SysV attaches end before the parent hears, as Linux's exit_mm */
 	pthread_mutex_lock(&s->lock);
 	/* Nobody else's: this reference and the zombie's, no copy from another process in progress. A
 	 * zombie gains no user (nothing of it runs, nothing pins it anew), so only this thread will touch
@@ -519,6 +521,8 @@ long do_fork(struct task *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint
 		cv_as_prefork(pr->vm->as); /* no half-patched syscall site is copied */
 		ret = mm_fork(pr, c);
 		cv_as_postfork(pr->vm->as);
+		if (ret == 0)
+			ret = shm_fork(pr, c);
 	}
 	for (int i = 0; i < SENTRY_MAX_FDS && ret == 0; i++)
 		if (pr->fds[i] >= 0) {

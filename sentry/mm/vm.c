@@ -47,6 +47,7 @@ void vm_put(struct sentry *s, struct vm *vm)
 	cv_as_release(vm->as);
 	for (size_t i = 0; i < mm->n; i++)
 		vma_release(s, &mm->v[i]);
+	shm_vm_release(s, vm);
 	mm_drop_deferred(s, mm); /* (after the release: a batch that failed may have left its pages mapped) */
 	free(mm->v);
 	free(mm->defer);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Smaller syscalls conformance suites use (issue 12), printed for a native/sandboxed comparison:
 // posix_fadvise, ioprio_get/set, sched_getattr/setattr, the old getdents, clock_settime and
-// settimeofday with bad arguments.
+// settimeofday with bad arguments, sync_file_range.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +59,14 @@ int main(void)
 	printf("fadvise pipe: %s\n", strerrorname_np(posix_fadvise(p[0], 0, 0, POSIX_FADV_NORMAL)));
 	printf("fadvise bad fd: %s\n", strerrorname_np(posix_fadvise(999, 0, 0, POSIX_FADV_NORMAL)));
 	printf("fadvise negative length: %s\n", strerrorname_np(posix_fadvise(fd, 0, -1, POSIX_FADV_NORMAL)));
+	/* sync_file_range (PostgreSQL's writeback hints): the host's checks */
+	show("sync_file_range write", sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE));
+	show("sync_file_range wait-write-wait", sync_file_range(fd, 0, 4096, SYNC_FILE_RANGE_WAIT_BEFORE |
+							      SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
+	show("sync_file_range bad flags", sync_file_range(fd, 0, 0, 8));
+	show("sync_file_range negative offset", sync_file_range(fd, -1, 0, SYNC_FILE_RANGE_WRITE));
+	show("sync_file_range pipe", sync_file_range(p[0], 0, 0, SYNC_FILE_RANGE_WRITE));
+	show("sync_file_range bad fd", sync_file_range(999, 0, 0, SYNC_FILE_RANGE_WRITE));
 
 	show("ioprio_get self", syscall(SYS_ioprio_get, 1, 0));
 	show("ioprio_set best-effort 4", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4));

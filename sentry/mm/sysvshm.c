@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: Apache-2.0
+// SysV shared memory (shmget, shmat, shmdt, shmctl) in the sandbox's own IPC namespace: the host's
+// segments are never seen nor touched, as in a container's IPC namespace. A segment is memory-file
+// pages (taken at shmget, counted against --memory like any shared memory) holding one reference of
+// the table's; each attach maps them MAP_SHARED as a VMA of their own (its reference), so a segment's
+// pages live while it is listed or mapped anywhere. What Linux keeps in the VMA (which segment, for
+// shmdt and nattch) is kept per memory: an attach record in struct vm, inherited by fork and dropped
+// with the memory (exit, exec). Linux's rules otherwise: ids (slot, sequence), ipcperms(), IPC_RMID of
+// an attached segment (its key goes, its id stays until the last detach), SHM_RND/SHM_REMAP/SHM_RDONLY/
+// SHM_EXEC, IPC_INFO/SHM_INFO/SHM_STAT(_ANY), the x86-64 shmid_ds layout; limits are Linux's defaults.
+// Not kept: SHM_LOCK pins nothing (the flag is recorded and reported), SHM_HUGETLB maps small pages,
+// and a segment the program munmap()s instead of shmdt()ing counts as attached until its memory goes.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/shm.h>
+#include <time.h>
+#include "../systable.h"
+#include "mm_internal.h"
+
+#define SHM_SLOTS 4096u                        /* SHMMNI */
+#define SHM_ID_SHIFT 15                        /* Linux's IPCMNI_SHIFT: id = seq << 15 | slot */
+#define SHM_SEQ_MAX (0x7fffffffu >> SHM_ID_SHIFT)
+#define SHM_MAX_BYTES (~0ul - (1ul << 24))     /* SHMMAX and SHMALL (pages), Linux's defaults */
+#define CAP_IPC_LOCK_BIT (1ull << 14)
+#define CAP_IPC_OWNER_BIT (1ull << 15)
+#define CAP_SYS_ADMIN_BIT (1ull << 21)
+
+_Static_assert(sizeof(struct shmid_ds) == 112, "x86-64 shmid64_ds");
+
+struct shm_seg {
+	bool used, dest, locked;
+	int32_t key;
+	uint32_t seq;
+	uint64_t off, size; /* memory-file offset of its pages, size as asked */
+	uint32_t uid, gid, cuid, cgid, mode;
+	int64_t atime, dtime, ctime;
+	int cpid, lpid;
+	unsigned long nattch;
+};
+
+struct shm_att {
+	uint64_t addr, len;
+	uint32_t slot, seq;
+	struct shm_att *next;
+};
+
+static uint64_t seg_pages(const struct shm_seg *g)
+{
+	return PAGE_UP(g->size);
+}
+
+/* Linux's ipcperms(): may @pr have access @flag (its low 9 bits, rwx per class, as shmget's mode)? */
+static bool allowed(const struct process *pr, const struct shm_seg *g, unsigned flag)
+{
+	const struct creds *c = &pr->cred;
+	unsigned want = ((flag >> 6) | (flag >> 3) | flag) & 7, granted = g->mode;
+	bool group = c->gid[1] == g->gid || c->gid[1] == g->cgid;
+	for (int i = 0; i < c->ngroups && !group; i++)
+		group = c->groups[i] == g->gid || c->groups[i] == g->cgid;
+	if (c->uid[1] == g->uid || c->uid[1] == g->cuid)
+		granted >>= 6;
+	else if (group)
+		granted >>= 3;
+	return !(want & ~granted & 7) || (c->cap_eff & CAP_IPC_OWNER_BIT);
+}
+
+/* Owner, creator or CAP_SYS_ADMIN: who may IPC_SET and IPC_RMID. */
+static bool owns(const struct process *pr, const struct shm_seg *g)
+{
+	const struct creds *c = &pr->cred;
+	return c->uid[1] == g->uid || c->uid[1] == g->cuid || (c->cap_eff & CAP_SYS_ADMIN_BIT);
+}
+
+/* The segment @id names, or NULL (shm_lock held). */
+static struct shm_seg *by_id(struct sentry *s, int64_t id)
+{
+	if (id < 0 || id > 0x7fffffff || !s->shm)
+		return NULL;
+	struct shm_seg *g = &s->shm[(uint64_t)id & (SHM_SLOTS - 1)];
+	return g->used && g->seq == (uint64_t)id >> SHM_ID_SHIFT ? g : NULL;
+}
+
+static long id_of(const struct sentry *s, const struct shm_seg *g)
+{
+	return (long)g->seq << SHM_ID_SHIFT | (long)(g - s->shm);
+}
+
+/* Let the segment go: its slot, and the table's reference to its pages (shm_lock held). */
+static void destroy(struct sentry *s, struct shm_seg *g)
+{
+	cv_memfile_decref(s->mf, g->off, seg_pages(g));
+	g->used = false;
+}
+
+/* The segment of @key (not IPC_PRIVATE) that shmget may still find, or NULL (shm_lock held). */
+static struct shm_seg *by_key(struct sentry *s, int32_t key)
+{
+	for (unsigned i = 0; s->shm && i < SHM_SLOTS; i++)
+		if (s->shm[i].used && !s->shm[i].dest && s->shm[i].key == key)
+			return &s->shm[i];
+	return NULL;
+}
+
+/* shmget's answer for existing segment @g (shm_lock held). */
+static long get_existing(struct process *pr, struct shm_seg *g, uint64_t size, uint64_t flg)
+{
+	if ((flg & IPC_CREAT) && (flg & IPC_EXCL))
+		return -EEXIST;
+	if (!allowed(pr, g, (unsigned)flg & 0777))
+		return -EACCES;
+	return size > g->size ? -EINVAL : id_of(pr->s, g);
+}
+
+/* The pages are taken without shm_lock (an allocation may wait for ended processes' memory to go,
+ * which takes it to detach their segments); the key is looked up again after. */
+static long shm_get(struct process *pr, int32_t key, uint64_t size, uint64_t flg)
+{
+	struct sentry *s = pr->s;
+	pthread_mutex_lock(&s->shm_lock);
+	if (!s->shm && !(s->shm = calloc(SHM_SLOTS, sizeof(*s->shm)))) {
+		pthread_mutex_unlock(&s->shm_lock);
+		return -ENOMEM;
+	}
+	struct shm_seg *g = key != IPC_PRIVATE ? by_key(s, key) : NULL;
+	long ret = g ? get_existing(pr, g, size, flg)
+		 : key != IPC_PRIVATE && !(flg & IPC_CREAT) ? -ENOENT
+		 : size < 1 || size > SHM_MAX_BYTES ? -EINVAL : 1;
+	pthread_mutex_unlock(&s->shm_lock);
+	uint64_t off;
+	if (ret <= 0 || g)
+		return ret;
+	if (vm_alloc_pages(s, PAGE_UP(size), &off) < 0)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->shm_lock);
+	uint64_t total = PAGE_UP(size);
+	g = key != IPC_PRIVATE ? by_key(s, key) : NULL;
+	if (g) { /* made meanwhile by another thread */
+		ret = get_existing(pr, g, size, flg);
+	} else {
+		for (unsigned i = 0; i < SHM_SLOTS; i++) {
+			if (s->shm[i].used)
+				total += seg_pages(&s->shm[i]);
+			else if (!g)
+				g = &s->shm[i];
+		}
+		ret = !g || total / PAGE > SHM_MAX_BYTES ? -ENOSPC : 0;
+	}
+	if (ret == 0) {
+		const struct creds *c = &pr->cred;
+		*g = (struct shm_seg){ .used = true, .key = key, .seq = s->shm_seq, .off = off, .size = size,
+				       .uid = c->uid[1], .gid = c->gid[1], .cuid = c->uid[1],
+				       .cgid = c->gid[1], .mode = (uint32_t)flg & 0777, .ctime = time(NULL),
+				       .cpid = pr->pid };
+		s->shm_seq = s->shm_seq >= SHM_SEQ_MAX ? 0 : s->shm_seq + 1;
+		ret = id_of(s, g);
+	} else {
+		cv_memfile_decref(s->mf, off, PAGE_UP(size));
+	}
+	pthread_mutex_unlock(&s->shm_lock);
+	return ret;
+}
+
+static long shm_at(struct process *pr, int64_t id, uint64_t addr, uint64_t flg)
+{
+	struct sentry *s = pr->s;
+	struct shm_seg *g = by_id(s, id);
+	if (!g)
+		return -EINVAL;
+	if (addr & (SHMLBA - 1)) {
+		if (!(flg & SHM_RND))
+			return -EINVAL;
+		addr &= ~(uint64_t)(SHMLBA - 1);
+	}
+	unsigned access = CV_ACCESS_READ, need = 0444;
+	if (!(flg & SHM_RDONLY))
+		access |= CV_ACCESS_WRITE, need |= 0222;
+	if (flg & SHM_EXEC)
+		access |= CV_ACCESS_EXEC, need |= 0111;
+	if (!allowed(pr, g, need))
+		return -EACCES;
+	uint64_t len = seg_pages(g), got;
+	bool fixed = addr != 0;
+	if (fixed && !(flg & SHM_REMAP) && !mm_is_free(pr, addr, len))
+		return -EINVAL;
+	if (!mm_as_allows(pr, addr, len))
+		return -ENOMEM;
+	struct shm_att *a = malloc(sizeof(*a));
+	if (!a || cv_memfile_incref(s->mf, g->off, len) < 0) {
+		free(a);
+		return -ENOMEM;
+	}
+	/* (the reference taken is the new VMA's, or dropped if it cannot be made) */
+	int ret = mm_map_pages(pr, addr, len, access, fixed, true, false, g->off, &got);
+	if (ret < 0) {
+		free(a);
+		return ret == -EACCES ? -EACCES : -ENOMEM;
+	}
+	*a = (struct shm_att){ got, len, (uint32_t)(g - s->shm), g->seq, pr->vm->shm_att };
+	pr->vm->shm_att = a;
+	g->nattch++;
+	g->atime = time(NULL);
+	g->lpid = pr->pid;
+	return (long)got;
+}
+
+/* One attach less of the segment record @a names; it goes if removed and now unattached. */
+static void detached(struct sentry *s, const struct shm_att *a, int pid)
+{
+	struct shm_seg *g = s->shm ? &s->shm[a->slot] : NULL;
+	if (!g || !g->used || g->seq != a->seq)
+		return;
+	g->nattch--;
+	g->dtime = time(NULL);
+	if (pid)
+		g->lpid = pid;
+	if (g->dest && g->nattch == 0)
+		destroy(s, g);
+}
+
+static long shm_dt(struct process *pr, uint64_t addr)
+{
+	struct sentry *s = pr->s;
+	if (addr & (PAGE - 1))
+		return -EINVAL;
+	struct shm_att **pp = &pr->vm->shm_att;
+	while (*pp && (*pp)->addr != addr)
+		pp = &(*pp)->next;
+	struct shm_att *a = *pp;
+	if (!a)
+		return -EINVAL;
+	/* The segment's own pages still there (not unmapped or replaced by the program since)? */
+	const struct mm *mm = &pr->vm->mm;
+	size_t i = vma_find(mm, addr);
+	const struct shm_seg *g = by_id(s, (long)a->seq << SHM_ID_SHIFT | a->slot);
+	bool there = i < mm->n && mm->v[i].start == addr && !mm->v[i].host && mm->v[i].shared && g &&
+		     mm->v[i].mf_off == g->off;
+	*pp = a->next;
+	if (there)
+		mm_unmap(pr, addr, a->len);
+	detached(s, a, pr->pid);
+	free(a);
+	return there ? 0 : -EINVAL;
+}
+
+static void fill_ds(const struct sentry *s, const struct shm_seg *g, struct shmid_ds *ds)
+{
+	memset(ds, 0, sizeof(*ds));
+	ds->shm_perm.__key = g->key;
+	ds->shm_perm.uid = g->uid;
+	ds->shm_perm.gid = g->gid;
+	ds->shm_perm.cuid = g->cuid;
+	ds->shm_perm.cgid = g->cgid;
+	unsigned flags = (g->dest ? SHM_DEST : 0) | (g->locked ? SHM_LOCKED : 0);
+	ds->shm_perm.mode = (unsigned short)(g->mode | flags);
+	ds->shm_perm.__seq = (unsigned short)g->seq;
+	ds->shm_segsz = g->size;
+	ds->shm_atime = g->atime;
+	ds->shm_dtime = g->dtime;
+	ds->shm_ctime = g->ctime;
+	ds->shm_cpid = g->cpid;
+	ds->shm_lpid = g->lpid;
+	ds->shm_nattch = g->nattch;
+}
+
+/* IPC_INFO and SHM_INFO answer with the highest slot in use (0 if none). */
+static long highest_slot(const struct sentry *s)
+{
+	long hi = 0;
+	for (unsigned i = 0; s->shm && i < SHM_SLOTS; i++)
+		if (s->shm[i].used)
+			hi = i;
+	return hi;
+}
+
+static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
+{
+	struct sentry *s = pr->s;
+	switch (cmd) {
+	case IPC_INFO: {
+		struct shminfo in = { .shmmax = SHM_MAX_BYTES, .shmmin = 1, .shmmni = SHM_SLOTS,
+				      .shmseg = SHM_SLOTS, .shmall = SHM_MAX_BYTES };
+		return mm_copy_out(pr, ubuf, &in, sizeof(in)) < 0 ? -EFAULT : highest_slot(s);
+	}
+	case SHM_INFO: {
+		struct shm_info in;
+		memset(&in, 0, sizeof(in));
+		for (unsigned i = 0; s->shm && i < SHM_SLOTS; i++)
+			if (s->shm[i].used) {
+				in.used_ids++;
+				in.shm_tot += seg_pages(&s->shm[i]) / PAGE;
+				in.shm_rss += seg_pages(&s->shm[i]) / PAGE;
+			}
+		return mm_copy_out(pr, ubuf, &in, sizeof(in)) < 0 ? -EFAULT : highest_slot(s);
+	}
+	case SHM_STAT:
+	case SHM_STAT_ANY:
+	case IPC_STAT: {
+		struct shm_seg *g = cmd == IPC_STAT ? by_id(s, id)
+			: id >= 0 && id < SHM_SLOTS && s->shm && s->shm[id].used ? &s->shm[id] : NULL;
+		if (!g)
+			return -EINVAL;
+		if (cmd != SHM_STAT_ANY && !allowed(pr, g, 0444))
+			return -EACCES;
+		struct shmid_ds ds;
+		fill_ds(s, g, &ds);
+		if (mm_copy_out(pr, ubuf, &ds, sizeof(ds)) < 0)
+			return -EFAULT;
+		return cmd == IPC_STAT ? 0 : id_of(s, g);
+	}
+	case IPC_SET:
+	case IPC_RMID:
+	case SHM_LOCK:
+	case SHM_UNLOCK: {
+		struct shm_seg *g = by_id(s, id);
+		if (!g)
+			return -EINVAL;
+		if (cmd == SHM_LOCK || cmd == SHM_UNLOCK) {
+			if (!owns(pr, g) && !(pr->cred.cap_eff & CAP_IPC_LOCK_BIT))
+				return -EPERM;
+			g->locked = cmd == SHM_LOCK;
+			return 0;
+		}
+		if (!owns(pr, g))
+			return -EPERM;
+		if (cmd == IPC_RMID) {
+			g->dest = true;
+			g->key = IPC_PRIVATE; /* no longer found by its key; its id works until it goes */
+			if (g->nattch == 0)
+				destroy(s, g);
+			return 0;
+		}
+		struct shmid_ds ds;
+		if (mm_copy_in(pr, ubuf, &ds, sizeof(ds)) < 0)
+			return -EFAULT;
+		if (ds.shm_perm.uid == (uint32_t)-1 || ds.shm_perm.gid == (uint32_t)-1)
+			return -EINVAL;
+		g->uid = ds.shm_perm.uid;
+		g->gid = ds.shm_perm.gid;
+		g->mode = ds.shm_perm.mode & 0777u;
+		g->ctime = time(NULL);
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+int shm_fork(struct process *parent, struct process *child)
+{
+	struct sentry *s = parent->s;
+	pthread_mutex_lock(&s->shm_lock);
+	int ret = 0;
+	struct shm_att **tail = &child->vm->shm_att;
+	for (const struct shm_att *a = parent->vm->shm_att; a; a = a->next) {
+		struct shm_att *c = malloc(sizeof(*c));
+		if (!c) {
+			ret = -ENOMEM;
+			break;
+		}
+		*c = *a;
+		c->next = NULL;
+		*tail = c;
+		tail = &c->next;
+		struct shm_seg *g = s->shm ? &s->shm[a->slot] : NULL;
+		if (g && g->used && g->seq == a->seq)
+			g->nattch++;
+	}
+	pthread_mutex_unlock(&s->shm_lock);
+	return ret;
+}
+
+void shm_vm_release(struct sentry *s, struct vm *vm)
+{
+	if (!vm->shm_att)
+		return;
+	pthread_mutex_lock(&s->shm_lock);
+	while (vm->shm_att) {
+		struct shm_att *a = vm->shm_att;
+		vm->shm_att = a->next;
+		detached(s, a, 0);
+		free(a);
+	}
+	pthread_mutex_unlock(&s->shm_lock);
+}
+
+#define LOCKED(expr)                                                                                   \
+	({                                                                                             \
+		pthread_mutex_lock(&t->proc->s->shm_lock);                                             \
+		long r_ = (expr);                                                                      \
+		pthread_mutex_unlock(&t->proc->s->shm_lock);                                           \
+		r_;                                                                                    \
+	})
+
+SYSCALL_ENTRY(shmget, shm_get(t->proc, (int32_t)a[0], a[1], a[2]))
+SYSCALL_ENTRY(shmat, LOCKED(shm_at(t->proc, (int32_t)a[0], a[1], a[2])))
+SYSCALL_ENTRY(shmdt, LOCKED(shm_dt(t->proc, a[0])))
+SYSCALL_ENTRY(shmctl, LOCKED(shm_ctl(t->proc, (int32_t)a[0], (int32_t)a[1], a[2])))
