@@ -1225,6 +1225,7 @@ int mm_fork(struct process *parent, struct process *child);
  * (shm_fork: the parent's memory locked); a memory's go with it (shm_vm_release, from vm_put). */
 int shm_fork(struct process *parent, struct process *child);
 void shm_vm_release(struct sentry *s, struct vm *vm);
+void shm_free(struct sentry *s); /* at the sentry's end: the namespace's segments */
 /* Resident bytes of @pr's memory: what its private and shared-anonymous mappings hold in the memory
  * file (pages never touched are holes; a host file's shared mapping is not counted). mm_rss_peak also
  * raises pr->rss_hwm, which getrusage's ru_maxrss and VmHWM report; measured at those queries, large

@@ -673,6 +673,7 @@ out:
 	spcache_free(s);
 	linkcache_free(s);
 	devcache_free(s);
+	shm_free(s);
 	pthread_mutex_destroy(&s->spc_lock);
 	vdso_stop(s);
 	cv_memfile_close(s->mf);

@@ -384,6 +384,15 @@ void shm_vm_release(struct sentry *s, struct vm *vm)
 	pthread_mutex_unlock(&s->shm_lock);
 }
 
+void shm_free(struct sentry *s)
+{
+	for (unsigned i = 0; s->shm && i < SHM_SLOTS; i++)
+		if (s->shm[i].used)
+			destroy(s, &s->shm[i]);
+	free(s->shm);
+	s->shm = NULL;
+}
+
 #define LOCKED(expr)                                                                                   \
 	({                                                                                             \
 		pthread_mutex_lock(&t->proc->s->shm_lock);                                             \
