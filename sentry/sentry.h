@@ -531,6 +531,10 @@ struct sentry {
 	pthread_cond_t timer_cond; /* with lock: a timer changed */
 	pthread_mutex_t futex_lock;
 	struct futex_waiter *futex_waiters;
+	struct sem_set **sem;          /* SysV semaphore sets by slot (kernel/sysvsem.c; under futex_lock) */
+	struct sem_undo *sem_undos;    /* every process's SEM_UNDO adjustments */
+	uint32_t sem_seq;
+	long sem_used;                 /* semaphores in all sets */
 	struct policy pol;
 	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
 	/* By host fd: how many more sandbox fd slots than one hold it (fork shares the parent's host fds
@@ -1226,6 +1230,9 @@ int mm_fork(struct process *parent, struct process *child);
 int shm_fork(struct process *parent, struct process *child);
 void shm_vm_release(struct sentry *s, struct vm *vm);
 void shm_free(struct sentry *s); /* at the sentry's end: the namespace's segments */
+/* kernel/sysvsem.c: a process's SEM_UNDO adjustments applied at its end; the sets at the sentry's. */
+void sem_process_end(struct process *pr);
+void sem_free(struct sentry *s);
 /* Resident bytes of @pr's memory: what its private and shared-anonymous mappings hold in the memory
  * file (pages never touched are holes; a host file's shared mapping is not counted). mm_rss_peak also
  * raises pr->rss_hwm, which getrusage's ru_maxrss and VmHWM report; measured at those queries, large
@@ -1308,6 +1315,13 @@ bool clock_allowed(uint64_t clk);
 long cpu_clock_by_id(struct task *t, uint64_t clk, struct timespec *ts);
 long sys_clock_getres(struct task *t, uint64_t clk, uint64_t ures);
 long sys_personality(struct task *t, uint64_t persona);
+/* creds.c: SysV IPC objects' owner, creator and mode, and the checks on them (Linux's ipcperms() with
+ * @flag's low 9 bits asked; owner, creator or CAP_SYS_ADMIN for IPC_SET and IPC_RMID). */
+struct ipc_ids {
+	uint32_t uid, gid, cuid, cgid, mode;
+};
+bool ipc_allowed(const struct process *pr, const struct ipc_ids *o, unsigned flag);
+bool ipc_owner(const struct process *pr, const struct ipc_ids *o);
 /* creds.c: fixed credentials, no capabilities; the umask */
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist);

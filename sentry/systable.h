@@ -72,6 +72,8 @@ SYSCALL_HANDLER(clock_gettime); SYSCALL_HANDLER(gettimeofday); SYSCALL_HANDLER(t
 SYSCALL_HANDLER(nanosleep); SYSCALL_HANDLER(clock_nanosleep); SYSCALL_HANDLER(uname);
 SYSCALL_HANDLER(sethostname); SYSCALL_HANDLER(setdomainname);
 SYSCALL_HANDLER(getrandom);
+/* kernel/sysvsem.c */
+SYSCALL_HANDLER(semget); SYSCALL_HANDLER(semop); SYSCALL_HANDLER(semtimedop); SYSCALL_HANDLER(semctl);
 /* mm/sysvshm.c */
 SYSCALL_HANDLER(shmget); SYSCALL_HANDLER(shmat); SYSCALL_HANDLER(shmdt); SYSCALL_HANDLER(shmctl);
 /* fs/fileio.c */

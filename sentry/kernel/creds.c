@@ -231,6 +231,29 @@ long sys_umask(struct task *t, uint64_t mask)
 
 /* Entry points of the syscall table (systable.c): the six argument registers unpacked. */
 
+/* SysV IPC's permission check, Linux's ipcperms(): may @pr have the access @flag asks (its low 9 bits,
+ * as a mode: rwx per class) to an object of owner @uid/@gid, creator @cuid/@cgid and mode @mode? */
+bool ipc_allowed(const struct process *pr, const struct ipc_ids *o, unsigned flag)
+{
+	const struct creds *c = &pr->cred;
+	unsigned want = ((flag >> 6) | (flag >> 3) | flag) & 7, granted = o->mode;
+	bool group = c->gid[1] == o->gid || c->gid[1] == o->cgid;
+	for (int i = 0; i < c->ngroups && !group; i++)
+		group = c->groups[i] == o->gid || c->groups[i] == o->cgid;
+	if (c->uid[1] == o->uid || c->uid[1] == o->cuid)
+		granted >>= 6;
+	else if (group)
+		granted >>= 3;
+	return !(want & ~granted & 7) || (c->cap_eff & (1ull << 15 /* CAP_IPC_OWNER */));
+}
+
+/* Owner, creator or CAP_SYS_ADMIN: who may IPC_SET and IPC_RMID. */
+bool ipc_owner(const struct process *pr, const struct ipc_ids *o)
+{
+	const struct creds *c = &pr->cred;
+	return c->uid[1] == o->uid || c->uid[1] == o->cuid || (c->cap_eff & (1ull << 21 /* CAP_SYS_ADMIN */));
+}
+
 SYSCALL_ENTRY(getuid, t->proc->cred.uid[0])
 SYSCALL_ENTRY(geteuid, t->proc->cred.uid[1])
 SYSCALL_ENTRY(getgid, t->proc->cred.gid[0])

@@ -231,6 +231,7 @@ void task_exit(struct task *t)
 	vfork_release(pr); /* a vfork parent goes on */
 	close_fds(pr, false); /* pipes see EOF now, not when the parent reaps */
 	struct vm *vm = pr->vm;
+	sem_process_end(pr); /* its SEM_UNDO adjustments, as Linux's exit_sem */
 	vm_get(vm); /* measured and let go of once the parent knows (process_settle) */
 	if (__atomic_load_n(&vm->users, __ATOMIC_ACQUIRE) == 2)
 		shm_vm_release(s, vm); /* its SysV attaches end before the parent hears, as Linux's exit_mm */

@@ -674,6 +674,7 @@ out:
 	linkcache_free(s);
 	devcache_free(s);
 	shm_free(s);
+	sem_free(s);
 	pthread_mutex_destroy(&s->spc_lock);
 	vdso_stop(s);
 	cv_memfile_close(s->mf);

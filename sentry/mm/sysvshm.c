@@ -23,8 +23,6 @@
 #define SHM_SEQ_MAX (0x7fffffffu >> SHM_ID_SHIFT)
 #define SHM_MAX_BYTES (~0ul - (1ul << 24))     /* SHMMAX and SHMALL (pages), Linux's defaults */
 #define CAP_IPC_LOCK_BIT (1ull << 14)
-#define CAP_IPC_OWNER_BIT (1ull << 15)
-#define CAP_SYS_ADMIN_BIT (1ull << 21)
 
 _Static_assert(sizeof(struct shmid_ds) == 112, "x86-64 shmid64_ds");
 
@@ -33,7 +31,7 @@ struct shm_seg {
 	int32_t key;
 	uint32_t seq;
 	uint64_t off, size; /* memory-file offset of its pages, size as asked */
-	uint32_t uid, gid, cuid, cgid, mode;
+	struct ipc_ids ids; /* owner, creator, mode */
 	int64_t atime, dtime, ctime;
 	int cpid, lpid;
 	unsigned long nattch;
@@ -50,35 +48,14 @@ static uint64_t seg_pages(const struct shm_seg *g)
 	return PAGE_UP(g->size);
 }
 
-/* Linux's ipcperms(): may @pr have access @flag (its low 9 bits, rwx per class, as shmget's mode)? */
-static bool allowed(const struct process *pr, const struct shm_seg *g, unsigned flag)
-{
-	const struct creds *c = &pr->cred;
-	unsigned want = ((flag >> 6) | (flag >> 3) | flag) & 7, granted = g->mode;
-	bool group = c->gid[1] == g->gid || c->gid[1] == g->cgid;
-	for (int i = 0; i < c->ngroups && !group; i++)
-		group = c->groups[i] == g->gid || c->groups[i] == g->cgid;
-	if (c->uid[1] == g->uid || c->uid[1] == g->cuid)
-		granted >>= 6;
-	else if (group)
-		granted >>= 3;
-	return !(want & ~granted & 7) || (c->cap_eff & CAP_IPC_OWNER_BIT);
-}
-
-/* Owner, creator or CAP_SYS_ADMIN: who may IPC_SET and IPC_RMID. */
-static bool owns(const struct process *pr, const struct shm_seg *g)
-{
-	const struct creds *c = &pr->cred;
-	return c->uid[1] == g->uid || c->uid[1] == g->cuid || (c->cap_eff & CAP_SYS_ADMIN_BIT);
-}
-
 /* The segment @id names, or NULL (shm_lock held). */
 static struct shm_seg *by_id(struct sentry *s, int64_t id)
 {
 	if (id < 0 || id > 0x7fffffff || !s->shm)
 		return NULL;
-	struct shm_seg *g = &s->shm[(uint64_t)id & (SHM_SLOTS - 1)];
-	return g->used && g->seq == (uint64_t)id >> SHM_ID_SHIFT ? g : NULL;
+	uint64_t slot = (uint64_t)id & ((1u << SHM_ID_SHIFT) - 1);
+	struct shm_seg *g = slot < SHM_SLOTS ? &s->shm[slot] : NULL;
+	return g && g->used && g->seq == (uint64_t)id >> SHM_ID_SHIFT ? g : NULL;
 }
 
 static long id_of(const struct sentry *s, const struct shm_seg *g)
@@ -107,7 +84,7 @@ static long get_existing(struct process *pr, struct shm_seg *g, uint64_t size, u
 {
 	if ((flg & IPC_CREAT) && (flg & IPC_EXCL))
 		return -EEXIST;
-	if (!allowed(pr, g, (unsigned)flg & 0777))
+	if (!ipc_allowed(pr, &g->ids, (unsigned)flg & 0777))
 		return -EACCES;
 	return size > g->size ? -EINVAL : id_of(pr->s, g);
 }
@@ -149,9 +126,8 @@ static long shm_get(struct process *pr, int32_t key, uint64_t size, uint64_t flg
 	if (ret == 0) {
 		const struct creds *c = &pr->cred;
 		*g = (struct shm_seg){ .used = true, .key = key, .seq = s->shm_seq, .off = off, .size = size,
-				       .uid = c->uid[1], .gid = c->gid[1], .cuid = c->uid[1],
-				       .cgid = c->gid[1], .mode = (uint32_t)flg & 0777, .ctime = time(NULL),
-				       .cpid = pr->pid };
+				       .ids = { c->uid[1], c->gid[1], c->uid[1], c->gid[1], (uint32_t)flg & 0777 },
+				       .ctime = time(NULL), .cpid = pr->pid };
 		s->shm_seq = s->shm_seq >= SHM_SEQ_MAX ? 0 : s->shm_seq + 1;
 		ret = id_of(s, g);
 	} else {
@@ -177,7 +153,7 @@ static long shm_at(struct process *pr, int64_t id, uint64_t addr, uint64_t flg)
 		access |= CV_ACCESS_WRITE, need |= 0222;
 	if (flg & SHM_EXEC)
 		access |= CV_ACCESS_EXEC, need |= 0111;
-	if (!allowed(pr, g, need))
+	if (!ipc_allowed(pr, &g->ids, need))
 		return -EACCES;
 	uint64_t len = seg_pages(g), got;
 	bool fixed = addr != 0;
@@ -247,12 +223,12 @@ static void fill_ds(const struct sentry *s, const struct shm_seg *g, struct shmi
 {
 	memset(ds, 0, sizeof(*ds));
 	ds->shm_perm.__key = g->key;
-	ds->shm_perm.uid = g->uid;
-	ds->shm_perm.gid = g->gid;
-	ds->shm_perm.cuid = g->cuid;
-	ds->shm_perm.cgid = g->cgid;
+	ds->shm_perm.uid = g->ids.uid;
+	ds->shm_perm.gid = g->ids.gid;
+	ds->shm_perm.cuid = g->ids.cuid;
+	ds->shm_perm.cgid = g->ids.cgid;
 	unsigned flags = (g->dest ? SHM_DEST : 0) | (g->locked ? SHM_LOCKED : 0);
-	ds->shm_perm.mode = (unsigned short)(g->mode | flags);
+	ds->shm_perm.mode = (unsigned short)(g->ids.mode | flags);
 	ds->shm_perm.__seq = (unsigned short)g->seq;
 	ds->shm_segsz = g->size;
 	ds->shm_atime = g->atime;
@@ -300,7 +276,7 @@ static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 			: id >= 0 && id < SHM_SLOTS && s->shm && s->shm[id].used ? &s->shm[id] : NULL;
 		if (!g)
 			return -EINVAL;
-		if (cmd != SHM_STAT_ANY && !allowed(pr, g, 0444))
+		if (cmd != SHM_STAT_ANY && !ipc_allowed(pr, &g->ids, 0444))
 			return -EACCES;
 		struct shmid_ds ds;
 		fill_ds(s, g, &ds);
@@ -316,12 +292,12 @@ static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 		if (!g)
 			return -EINVAL;
 		if (cmd == SHM_LOCK || cmd == SHM_UNLOCK) {
-			if (!owns(pr, g) && !(pr->cred.cap_eff & CAP_IPC_LOCK_BIT))
+			if (!ipc_owner(pr, &g->ids) && !(pr->cred.cap_eff & CAP_IPC_LOCK_BIT))
 				return -EPERM;
 			g->locked = cmd == SHM_LOCK;
 			return 0;
 		}
-		if (!owns(pr, g))
+		if (!ipc_owner(pr, &g->ids))
 			return -EPERM;
 		if (cmd == IPC_RMID) {
 			g->dest = true;
@@ -335,9 +311,9 @@ static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 			return -EFAULT;
 		if (ds.shm_perm.uid == (uint32_t)-1 || ds.shm_perm.gid == (uint32_t)-1)
 			return -EINVAL;
-		g->uid = ds.shm_perm.uid;
-		g->gid = ds.shm_perm.gid;
-		g->mode = ds.shm_perm.mode & 0777u;
+		g->ids.uid = ds.shm_perm.uid;
+		g->ids.gid = ds.shm_perm.gid;
+		g->ids.mode = ds.shm_perm.mode & 0777u;
 		g->ctime = time(NULL);
 		return 0;
 	}

@@ -148,6 +148,7 @@ int main(void)
 	printf("bad id attach: %s, stat: %s, rmid: %s\n", err(shmat(-1, NULL, 0) == (void *)-1 ? -1 : 0),
 	       err(shmctl(0x7fff0000, IPC_STAT, &ds)), err(shmctl(-5, IPC_RMID, NULL)));
 	printf("bad cmd: %s\n", err(shmctl(id, 12345, &ds)));
+	printf("an id of the slot past 4096: %s\n", err(shmctl(id + 4096, IPC_STAT, &ds)));
 	printf("stat to a bad buffer: %s\n", err(shmctl(id, IPC_STAT, (struct shmid_ds *)8)));
 
 	e1 = err(shmdt(p));
