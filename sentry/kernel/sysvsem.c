@@ -422,7 +422,8 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 	case GETZCNT: {
 		pthread_mutex_lock(&s->futex_lock);
 		struct sem_set *g = by_id(s, id);
-		ret = !g ? -EINVAL : !ipc_allowed(pr, &g->ids, 0444) ? -EACCES : num < 0 || num >= g->nsems ? -EINVAL
+		ret = !g ? -EINVAL : !ipc_allowed(pr, &g->ids, 0444) ? -EACCES
+		      : num < 0 || num >= g->nsems ? -EINVAL
 		      : 0;
 		if (ret == 0)
 			ret = cmd == GETVAL ? g->sem[num].val : cmd == GETPID ? g->sem[num].pid
@@ -433,7 +434,8 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 	case SETVAL: {
 		pthread_mutex_lock(&s->futex_lock);
 		struct sem_set *g = by_id(s, id);
-		ret = !g ? -EINVAL : num < 0 || num >= g->nsems ? -EINVAL : !ipc_allowed(pr, &g->ids, 0222) ? -EACCES
+		ret = !g ? -EINVAL : num < 0 || num >= g->nsems ? -EINVAL
+		      : !ipc_allowed(pr, &g->ids, 0222) ? -EACCES
 		      : un.val < 0 || un.val > SEM_VMX ? -ERANGE : 0;
 		if (ret == 0) {
 			uint32_t slot = slot_of(s, g);

@@ -125,9 +125,9 @@ static long shm_get(struct process *pr, int32_t key, uint64_t size, uint64_t flg
 	}
 	if (ret == 0) {
 		const struct creds *c = &pr->cred;
+		struct ipc_ids ids = { c->uid[1], c->gid[1], c->uid[1], c->gid[1], (uint32_t)flg & 0777 };
 		*g = (struct shm_seg){ .used = true, .key = key, .seq = s->shm_seq, .off = off, .size = size,
-				       .ids = { c->uid[1], c->gid[1], c->uid[1], c->gid[1], (uint32_t)flg & 0777 },
-				       .ctime = time(NULL), .cpid = pr->pid };
+				       .ids = ids, .ctime = time(NULL), .cpid = pr->pid };
 		s->shm_seq = s->shm_seq >= SHM_SEQ_MAX ? 0 : s->shm_seq + 1;
 		ret = id_of(s, g);
 	} else {
