@@ -535,6 +535,8 @@ struct sentry {
 	struct sem_undo *sem_undos;    /* every process's SEM_UNDO adjustments */
 	uint32_t sem_seq;
 	long sem_used;                 /* semaphores in all sets */
+	struct msg_q **msq;            /* SysV message queues by slot (kernel/sysvmsg.c; under futex_lock) */
+	uint32_t msq_seq;
 	struct policy pol;
 	uint64_t cpus[16];       /* the CPUs the sentry may run on at start: the default affinity */
 	/* By host fd: how many more sandbox fd slots than one hold it (fork shares the parent's host fds
@@ -1233,6 +1235,7 @@ void shm_free(struct sentry *s); /* at the sentry's end: the namespace's segment
 /* kernel/sysvsem.c: a process's SEM_UNDO adjustments applied at its end; the sets at the sentry's. */
 void sem_process_end(struct process *pr);
 void sem_free(struct sentry *s);
+void msq_free(struct sentry *s); /* kernel/sysvmsg.c: the message queues, at the sentry's end */
 /* Resident bytes of @pr's memory: what its private and shared-anonymous mappings hold in the memory
  * file (pages never touched are holes; a host file's shared mapping is not counted). mm_rss_peak also
  * raises pr->rss_hwm, which getrusage's ru_maxrss and VmHWM report; measured at those queries, large
@@ -1322,6 +1325,8 @@ struct ipc_ids {
 };
 bool ipc_allowed(const struct process *pr, const struct ipc_ids *o, unsigned flag);
 bool ipc_owner(const struct process *pr, const struct ipc_ids *o);
+struct ipc_perm;
+void ipc_perm_fill(struct ipc_perm *p, int32_t key, const struct ipc_ids *o, uint32_t seq, unsigned flags);
 /* creds.c: fixed credentials, no capabilities; the umask */
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist);

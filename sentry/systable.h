@@ -74,6 +74,8 @@ SYSCALL_HANDLER(sethostname); SYSCALL_HANDLER(setdomainname);
 SYSCALL_HANDLER(getrandom);
 /* kernel/sysvsem.c */
 SYSCALL_HANDLER(semget); SYSCALL_HANDLER(semop); SYSCALL_HANDLER(semtimedop); SYSCALL_HANDLER(semctl);
+/* kernel/sysvmsg.c */
+SYSCALL_HANDLER(msgget); SYSCALL_HANDLER(msgsnd); SYSCALL_HANDLER(msgrcv); SYSCALL_HANDLER(msgctl);
 /* mm/sysvshm.c */
 SYSCALL_HANDLER(shmget); SYSCALL_HANDLER(shmat); SYSCALL_HANDLER(shmdt); SYSCALL_HANDLER(shmctl);
 /* fs/fileio.c */

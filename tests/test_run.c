@@ -231,6 +231,7 @@ PLATFORM_TEST_TIMEOUT(run_threads_futexes_signals, 90) /* fdkinds alone waits ~7
 	RUNP(PROGS_DIR "/inotify", NULL);     /* inotify through the policy */
 	RUNP(PROGS_DIR "/fasync", NULL);      /* O_ASYNC, F_SETOWN(_EX), F_SETSIG, FIOASYNC, F_NOTIFY */
 	RUNP(PROGS_DIR "/sysvsem", NULL);     /* SysV semaphores: waits, SEM_UNDO, EIDRM, EINTR, timeouts */
+	RUNP(PROGS_DIR "/sysvmsg", NULL);     /* SysV message queues: types, waits both ways, MSG_COPY */
 	RUNP("/usr/bin/python3", "-c",
 	     "import threading\nn = 0\nlk = threading.Lock()\ndef w():\n    global n\n    for _ in range(2000):\n"
 	     "        with lk: n += 1\nts = [threading.Thread(target=w) for _ in range(8)]\n"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <sys/ipc.h>
 #include "../sentry.h"
 #include "../systable.h"
 
@@ -245,6 +246,19 @@ bool ipc_allowed(const struct process *pr, const struct ipc_ids *o, unsigned fla
 	else if (group)
 		granted >>= 3;
 	return !(want & ~granted & 7) || (c->cap_eff & (1ull << 15 /* CAP_IPC_OWNER */));
+}
+
+/* The ipc_perm every *_STAT answer starts with (@flags: SHM_DEST and such, above the mode's bits). */
+void ipc_perm_fill(struct ipc_perm *p, int32_t key, const struct ipc_ids *o, uint32_t seq, unsigned flags)
+{
+	memset(p, 0, sizeof(*p));
+	p->__key = key;
+	p->uid = o->uid;
+	p->gid = o->gid;
+	p->cuid = o->cuid;
+	p->cgid = o->cgid;
+	p->mode = (unsigned short)(o->mode | flags);
+	p->__seq = (unsigned short)seq;
 }
 
 /* Owner, creator or CAP_SYS_ADMIN: who may IPC_SET and IPC_RMID. */

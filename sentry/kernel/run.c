@@ -675,6 +675,7 @@ out:
 	devcache_free(s);
 	shm_free(s);
 	sem_free(s);
+	msq_free(s);
 	pthread_mutex_destroy(&s->spc_lock);
 	vdso_stop(s);
 	cv_memfile_close(s->mf);

@@ -323,13 +323,7 @@ static long waiting(const struct sentry *s, uint32_t slot, int num, bool zero)
 static void fill_ds(const struct sem_set *g, struct semid_ds *ds)
 {
 	memset(ds, 0, sizeof(*ds));
-	ds->sem_perm.__key = g->key;
-	ds->sem_perm.uid = g->ids.uid;
-	ds->sem_perm.gid = g->ids.gid;
-	ds->sem_perm.cuid = g->ids.cuid;
-	ds->sem_perm.cgid = g->ids.cgid;
-	ds->sem_perm.mode = (unsigned short)g->ids.mode;
-	ds->sem_perm.__seq = (unsigned short)g->seq;
+	ipc_perm_fill(&ds->sem_perm, g->key, &g->ids, g->seq, 0);
 	ds->sem_otime = g->otime;
 	ds->sem_ctime = g->ctime;
 	ds->sem_nsems = (unsigned long)g->nsems;

@@ -222,14 +222,8 @@ static long shm_dt(struct process *pr, uint64_t addr)
 static void fill_ds(const struct sentry *s, const struct shm_seg *g, struct shmid_ds *ds)
 {
 	memset(ds, 0, sizeof(*ds));
-	ds->shm_perm.__key = g->key;
-	ds->shm_perm.uid = g->ids.uid;
-	ds->shm_perm.gid = g->ids.gid;
-	ds->shm_perm.cuid = g->ids.cuid;
-	ds->shm_perm.cgid = g->ids.cgid;
 	unsigned flags = (g->dest ? SHM_DEST : 0) | (g->locked ? SHM_LOCKED : 0);
-	ds->shm_perm.mode = (unsigned short)(g->ids.mode | flags);
-	ds->shm_perm.__seq = (unsigned short)g->seq;
+	ipc_perm_fill(&ds->shm_perm, g->key, &g->ids, g->seq, flags);
 	ds->shm_segsz = g->size;
 	ds->shm_atime = g->atime;
 	ds->shm_dtime = g->dtime;
