@@ -133,8 +133,10 @@ int main(void)
 		_exit(0);
 	}
 	sleeping(c);
-	rcv(q, "make room", 64, 0, 0);
-	waitpid(c, &st, 0);
+	struct m room;
+	long n = msgrcv(q, &room, 64, 0, 0);
+	waitpid(c, &st, 0); /* (its line first, then this one) */
+	printf("made room: %ld bytes, \"%s\"\n", n, n > 0 ? room.text : "");
 	rcv(q, "the waiting sender's", 64, 0, IPC_NOWAIT);
 
 	/* Interrupted (with SA_RESTART too): EINTR; removed while waiting: EIDRM. */
