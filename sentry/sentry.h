@@ -112,6 +112,7 @@ struct launch {
 	uint64_t ignored; /* the signals the caller ignores: the program starts ignoring them too */
 	int report_fd;    /* confined: the pipe to the caller (jail.c), else -1 */
 	bool own_session; /* no terminal anywhere: the sentry takes a session of its own (jail.c) */
+	uint64_t hwcap;   /* the host kernel's AT_HWCAP (its leaf-1 EDX less what it turned off), or 0 */
 };
 
 struct mountpt {

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <elf.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <poll.h>
@@ -412,6 +413,16 @@ int sentry_run(const struct sentry_opts *opts, const char *path, char *const arg
 			return -e;
 		}
 	}
+	/* The host kernel's AT_HWCAP, read before the jail hides /proc: CPUID leaf 1's EDX less the bits the
+	 * kernel turned off (a VM's kernel clears MTRR here), which glibc's getauxval() does not give on
+	 * x86 (it answers with its own HWCAP_X86_64 bits). */
+	int ax = open("/proc/self/auxv", O_RDONLY | O_CLOEXEC);
+	uint64_t kv[2];
+	while (ax >= 0 && read(ax, kv, sizeof(kv)) == (ssize_t)sizeof(kv) && kv[0] != AT_NULL)
+		if (kv[0] == AT_HWCAP)
+			L.hwcap = kv[1];
+	if (ax >= 0)
+		close(ax);
 	/* /proc/self/exe names the file itself, links resolved, as Linux's does (ld.so's $ORIGIN). */
 	char canon[PATH_MAX];
 	snprintf(L.exe, sizeof(L.exe), "%s", !opts->root && realpath(path, canon) ? canon : path);

@@ -386,9 +386,12 @@ static int load_elf_depth(struct process *pr, const char *file, const char *path
 	}
 
 	/* AT_HWCAP: CPUID leaf 1's EDX as the sandbox's CPUID answers it, from the platform's policy (the
-	 * instruction itself costs ~5 us on a VM, where CPUID always exits to the hypervisor). */
+	 * instruction itself costs ~5 us on a VM, where CPUID always exits to the hypervisor), less what
+	 * the host kernel turned off in its own AT_HWCAP, as Linux gives it (a VM's kernel clears MTRR). */
 	struct cv_cpuid_entry leaf1 = { 0 };
 	cv_platform_cpuid(pr->s->p, 1, 0, &leaf1);
+	if (pr->s->L && pr->s->L->hwcap)
+		leaf1.edx &= (uint32_t)pr->s->L->hwcap;
 	uint64_t aux[] = {
 		AT_PHDR, exe.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, exe.phnum, AT_PAGESZ, PAGE,
 		AT_BASE, exe.interp[0] ? INTERP_BASE : 0, AT_FLAGS, 0, AT_ENTRY, exe.entry, AT_UID, pr->cred.uid[0],
