@@ -491,14 +491,22 @@ int st_ctx_switch(struct cv_ctx *ctx, struct cv_as *as, struct cv_exit *exit)
 		}
 	}
 	/* Parking (listener.c) only with one stub thread and one context bound (not a vfork child's or a
-	 * thread's beside it: one of them would find the thread on the other's CPU). */
+	 * thread's beside it: one of them would find the thread on the other's CPU), and not in a syscall
+	 * loop (LOOP_STREAK switches without a blocking wait). Parked, both halves of a hand-off share one
+	 * CPU; on a busy machine that CPU is shared with whatever else runs there, and a loop got half of
+	 * it: a patched getpid under two spinning host processes took 40-55 us (runsc: 15-19) where, not
+	 * parked and moved off the stub thread's CPU, it polls across two CPUs again: 3.8-5.8 us (2026-12-08,
+	 * a VM whose own kernel runs under PVM: a process switch ~6 us, a parked round trip ~22 us). Short
+	 * processes (a shell's children) keep parking: it is what makes their few calls cheap. */
 	bool park = sas->sync && atomic_load(&sas->nthreads) == 1 &&
-		    __atomic_load_n(&sas->nbound, __ATOMIC_RELAXED) == 1;
+		    __atomic_load_n(&sas->nbound, __ATOMIC_RELAXED) == 1 && sc->streak <= LOOP_STREAK;
 	if (park != atomic_load(&sas->park_on)) {
 		atomic_store(&sas->park_on, park);
 		__atomic_store_n(&sas->ctl->park_ok, park, __ATOMIC_SEQ_CST);
 		if (!park)
 			unpark_for_queue(sas); /* parked: it looks at the queue, then sleeps there */
+		if (!park && sc->streak > LOOP_STREAK)
+			move_off_cpu(sp, sc); /* (the last parked round trip left both on this CPU) */
 	}
 	/* a stub thread that lost its CPU while polling says so (a hint: it can only stop the polling) */
 	uint32_t pre = __atomic_load_n(&sas->ctl->stub_preempts, __ATOMIC_RELAXED);
