@@ -111,6 +111,7 @@ static long shm_get(struct process *pr, int32_t key, uint64_t size, uint64_t flg
 		return -ENOMEM;
 	pthread_mutex_lock(&s->shm_lock);
 	uint64_t total = PAGE_UP(size);
+	bool make = false;
 	g = key != IPC_PRIVATE ? by_key(s, key) : NULL;
 	if (g) { /* made meanwhile by another thread */
 		ret = get_existing(pr, g, size, flg);
@@ -121,9 +122,10 @@ static long shm_get(struct process *pr, int32_t key, uint64_t size, uint64_t flg
 			else if (!g)
 				g = &s->shm[i];
 		}
-		ret = !g || total / PAGE > SHM_MAX_BYTES ? -ENOSPC : 0;
+		make = g && total / PAGE <= SHM_MAX_BYTES;
+		ret = make ? 0 : -ENOSPC;
 	}
-	if (ret == 0) {
+	if (make) {
 		const struct creds *c = &pr->cred;
 		struct ipc_ids ids = { c->uid[1], c->gid[1], c->uid[1], c->gid[1], (uint32_t)flg & 0777 };
 		*g = (struct shm_seg){ .used = true, .key = key, .seq = s->shm_seq, .off = off, .size = size,
@@ -243,73 +245,75 @@ static long highest_slot(const struct sentry *s)
 	return hi;
 }
 
+/* The commands: what is copied from or to the program is copied without shm_lock (a copy may
+ * allocate, and an allocation may wait for ended processes' memory, whose release takes it). */
 static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 {
 	struct sentry *s = pr->s;
+	long ret;
 	switch (cmd) {
-	case IPC_INFO: {
+	case IPC_INFO:
+	case SHM_INFO: {
 		struct shminfo in = { .shmmax = SHM_MAX_BYTES, .shmmin = 1, .shmmni = SHM_SLOTS,
 				      .shmseg = SHM_SLOTS, .shmall = SHM_MAX_BYTES };
-		return mm_copy_out(pr, ubuf, &in, sizeof(in)) < 0 ? -EFAULT : highest_slot(s);
-	}
-	case SHM_INFO: {
-		struct shm_info in;
-		memset(&in, 0, sizeof(in));
+		struct shm_info si;
+		memset(&si, 0, sizeof(si));
+		pthread_mutex_lock(&s->shm_lock);
 		for (unsigned i = 0; s->shm && i < SHM_SLOTS; i++)
 			if (s->shm[i].used) {
-				in.used_ids++;
-				in.shm_tot += seg_pages(&s->shm[i]) / PAGE;
-				in.shm_rss += seg_pages(&s->shm[i]) / PAGE;
+				si.used_ids++;
+				si.shm_tot += seg_pages(&s->shm[i]) / PAGE;
+				si.shm_rss += seg_pages(&s->shm[i]) / PAGE;
 			}
-		return mm_copy_out(pr, ubuf, &in, sizeof(in)) < 0 ? -EFAULT : highest_slot(s);
+		ret = highest_slot(s);
+		pthread_mutex_unlock(&s->shm_lock);
+		int r = cmd == IPC_INFO ? mm_copy_out(pr, ubuf, &in, sizeof(in))
+					: mm_copy_out(pr, ubuf, &si, sizeof(si));
+		return r < 0 ? -EFAULT : ret;
 	}
 	case SHM_STAT:
 	case SHM_STAT_ANY:
 	case IPC_STAT: {
+		struct shmid_ds ds;
+		pthread_mutex_lock(&s->shm_lock);
 		struct shm_seg *g = cmd == IPC_STAT ? by_id(s, id)
 			: id >= 0 && id < SHM_SLOTS && s->shm && s->shm[id].used ? &s->shm[id] : NULL;
-		if (!g)
-			return -EINVAL;
-		if (cmd != SHM_STAT_ANY && !ipc_allowed(pr, &g->ids, 0444))
-			return -EACCES;
-		struct shmid_ds ds;
-		fill_ds(s, g, &ds);
-		if (mm_copy_out(pr, ubuf, &ds, sizeof(ds)) < 0)
-			return -EFAULT;
-		return cmd == IPC_STAT ? 0 : id_of(s, g);
+		ret = !g ? -EINVAL : cmd != SHM_STAT_ANY && !ipc_allowed(pr, &g->ids, 0444) ? -EACCES
+		      : cmd == IPC_STAT ? 0 : id_of(s, g);
+		if (ret >= 0)
+			fill_ds(s, g, &ds);
+		pthread_mutex_unlock(&s->shm_lock);
+		return ret < 0 ? ret : mm_copy_out(pr, ubuf, &ds, sizeof(ds)) < 0 ? -EFAULT : ret;
 	}
 	case IPC_SET:
 	case IPC_RMID:
 	case SHM_LOCK:
 	case SHM_UNLOCK: {
+		struct shmid_ds ds;
+		if (cmd == IPC_SET && mm_copy_in(pr, ubuf, &ds, sizeof(ds)) < 0)
+			return -EFAULT;
+		pthread_mutex_lock(&s->shm_lock);
 		struct shm_seg *g = by_id(s, id);
-		if (!g)
-			return -EINVAL;
-		if (cmd == SHM_LOCK || cmd == SHM_UNLOCK) {
-			if (!ipc_owner(pr, &g->ids) && !(pr->cred.cap_eff & CAP_IPC_LOCK_BIT))
-				return -EPERM;
+		bool lock = cmd == SHM_LOCK || cmd == SHM_UNLOCK;
+		ret = !g ? -EINVAL
+		      : lock && !ipc_owner(pr, &g->ids) && !(pr->cred.cap_eff & CAP_IPC_LOCK_BIT) ? -EPERM
+		      : !lock && !ipc_owner(pr, &g->ids) ? -EPERM
+		      : cmd == IPC_SET && (ds.shm_perm.uid == ~0u || ds.shm_perm.gid == ~0u) ? -EINVAL : 0;
+		if (ret == 0 && lock) {
 			g->locked = cmd == SHM_LOCK;
-			return 0;
-		}
-		if (!ipc_owner(pr, &g->ids))
-			return -EPERM;
-		if (cmd == IPC_RMID) {
+		} else if (ret == 0 && cmd == IPC_RMID) {
 			g->dest = true;
 			g->key = IPC_PRIVATE; /* no longer found by its key; its id works until it goes */
 			if (g->nattch == 0)
 				destroy(s, g);
-			return 0;
+		} else if (ret == 0) {
+			g->ids.uid = ds.shm_perm.uid;
+			g->ids.gid = ds.shm_perm.gid;
+			g->ids.mode = ds.shm_perm.mode & 0777u;
+			g->ctime = time(NULL);
 		}
-		struct shmid_ds ds;
-		if (mm_copy_in(pr, ubuf, &ds, sizeof(ds)) < 0)
-			return -EFAULT;
-		if (ds.shm_perm.uid == (uint32_t)-1 || ds.shm_perm.gid == (uint32_t)-1)
-			return -EINVAL;
-		g->ids.uid = ds.shm_perm.uid;
-		g->ids.gid = ds.shm_perm.gid;
-		g->ids.mode = ds.shm_perm.mode & 0777u;
-		g->ctime = time(NULL);
-		return 0;
+		pthread_mutex_unlock(&s->shm_lock);
+		return ret;
 	}
 	default:
 		return -EINVAL;
@@ -374,4 +378,4 @@ void shm_free(struct sentry *s)
 SYSCALL_ENTRY(shmget, shm_get(t->proc, (int32_t)a[0], a[1], a[2]))
 SYSCALL_ENTRY(shmat, LOCKED(shm_at(t->proc, (int32_t)a[0], a[1], a[2])))
 SYSCALL_ENTRY(shmdt, LOCKED(shm_dt(t->proc, a[0])))
-SYSCALL_ENTRY(shmctl, LOCKED(shm_ctl(t->proc, (int32_t)a[0], (int32_t)a[1], a[2])))
+SYSCALL_ENTRY(shmctl, shm_ctl(t->proc, (int32_t)a[0], (int32_t)a[1], a[2]))
