@@ -3,6 +3,9 @@
 // compared with the same program run natively.
 #include <dirent.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <pwd.h>
 #include <pty.h>
 #include <signal.h>
 #include <spawn.h>
@@ -1268,5 +1271,45 @@ PLATFORM_TEST(run_resource_limits)
 	run_boxed(&opts, BUSYBOX, fill, &o);
 	if (!strstr(o.out, "1\n1\ny\n32768\n"))
 		HARNESS_FAIL(0, "--memory 32M, /tmp and /dev/shm: %s", o.out);
+	free(o.out);
+}
+
+/* PostgreSQL (Debian's package, installed by .ci/setup): initdb, the server started by pg_ctl (its
+ * postmaster takes a SysV shared memory segment: before, "could not create shared memory segment:
+ * Function not implemented"), a query through psql over a unix socket, a fast stop. As the postgres
+ * user inside the sandbox: the server refuses to run as root. */
+PLATFORM_TEST_TIMEOUT(run_postgresql, 240)
+{
+	glob_t g;
+	struct passwd *pw = getpwnam("postgres");
+	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0 || !pw)
+		SKIP("PostgreSQL is not installed (the postgresql package)");
+	char bin[PATH_MAX];
+	snprintf(bin, sizeof(bin), "%s", g.gl_pathv[g.gl_pathc - 1]);
+	globfree(&g);
+	*strrchr(bin, '/') = 0;
+	char dir[] = "/var/tmp/cvisor-pg.XXXXXX";
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	ASSERT_EQ(chmod(dir, 0777), 0); /* the sentry's host identity writes there (nobody, under root) */
+	char script[2 * PATH_MAX + 1024];
+	snprintf(script, sizeof(script),
+		 "B=%s D=%s; $B/initdb -D $D/data >$D/initdb.log 2>&1 || { tail -5 $D/initdb.log; exit 1; }; "
+		 "$B/pg_ctl -D $D/data -o \"-k $D -c listen_addresses=''\" -l $D/log -w start >/dev/null || "
+		 "{ tail -5 $D/log; exit 1; }; $B/psql -h $D -d postgres -Atc "
+		 "'create table t(x int); insert into t select generate_series(1, 1000); "
+		 "select count(*), sum(x) from t'; "
+		 "$B/pg_ctl -D $D/data -m fast -w stop >/dev/null; echo stopped",
+		 bin, dir);
+	struct sentry_opts opts = { .platform = platform, .set_creds = true, .uid = pw->pw_uid,
+				    .gid = pw->pw_gid, .cwd = dir };
+	opts.binds[opts.n_binds++] = (struct sentry_bind){ .path = dir, .rw = true };
+	char *const sh[] = { "sh", "-c", script, NULL };
+	struct outcome o;
+	run_boxed(&opts, "/bin/sh", sh, &o);
+	char rm[PATH_MAX + 16];
+	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+	EXPECT_EQ(system(rm), 0);
+	if (!strstr(o.out, "1000|500500\nstopped\n"))
+		HARNESS_FAIL(0, "PostgreSQL: %s", o.out);
 	free(o.out);
 }

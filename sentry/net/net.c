@@ -128,8 +128,15 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 		/* The socket file gets the process's umask (the sentry's own is 0); never through a link
 		 * another thread might have put in its place. */
 		const char *name = strrchr(((struct sockaddr_un *)&ha.ss)->sun_path, '/');
-		if (name && name[1]) /* ("": fs_chmod_nofollow would change the held directory itself) */
+		if (name && name[1]) { /* ("": fs_chmod_nofollow would change the held directory itself) */
 			fs_chmod_nofollow(ha.hold, name + 1, 0777 & ~(unsigned)t->proc->umask);
+			/* owned by its maker, as the sandbox sees it (PostgreSQL chmods its socket after) */
+			int o = openat(ha.hold, name + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			if (o >= 0) {
+				perm_created(t->proc, ha.hold, o);
+				close(o);
+			}
+		}
 		uc_bound(t->proc, h, ha.hold, name ? name + 1 : NULL, NULL, 0);
 	} else if (r == 0 && ha.ss.ss_family == AF_UNIX) {
 		uc_bound(t->proc, h, -1, NULL, (struct sockaddr_un *)&ha.ss, ha.len);
