@@ -86,12 +86,10 @@ static long id_of(const struct sentry *s, const struct sem_set *g, uint32_t slot
 	return (long)g->seq << SEM_ID_SHIFT | slot;
 }
 
-static uint32_t slot_of(const struct sentry *s, const struct sem_set *g)
+/* The slot of a valid id (its low bits: by_id() checked them). */
+static uint32_t slot_of(int64_t id)
 {
-	for (uint32_t i = 0; i < SEM_SLOTS; i++)
-		if (s->sem[i] == g)
-			return i;
-	return 0;
+	return (uint32_t)((uint64_t)id & ((1u << SEM_ID_SHIFT) - 1));
 }
 
 /* Every waiter on set @slot tries again (or finds the set gone). */
@@ -252,7 +250,7 @@ static long sem_op(struct task *t, int64_t id, uint64_t uops, uint64_t nops, uin
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_lock(&s->futex_lock);
 	struct sem_set *g = by_id(s, id);
-	uint32_t slot = g ? slot_of(s, g) : 0, seq = g ? g->seq : 0;
+	uint32_t slot = slot_of(id), seq = g ? g->seq : 0;
 	long ret = !g ? -EINVAL : max_num >= g->nsems ? -EFBIG
 		 : !ipc_allowed(pr, &g->ids, alter ? 0222 : 0444) ? -EACCES : 1;
 	while (ret == 1) {
@@ -406,7 +404,7 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 		struct sem_set *g = by_id(s, id);
 		ret = !g ? -EINVAL : !ipc_owner(pr, &g->ids) ? -EPERM : 0;
 		if (ret == 0)
-			remove_set(s, slot_of(s, g));
+			remove_set(s, slot_of(id));
 		pthread_mutex_unlock(&s->futex_lock);
 		return ret;
 	}
@@ -421,7 +419,7 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 		      : 0;
 		if (ret == 0)
 			ret = cmd == GETVAL ? g->sem[num].val : cmd == GETPID ? g->sem[num].pid
-			      : waiting(s, slot_of(s, g), (int)num, cmd == GETZCNT);
+			      : waiting(s, slot_of(id), (int)num, cmd == GETZCNT);
 		pthread_mutex_unlock(&s->futex_lock);
 		return ret;
 	}
@@ -432,7 +430,7 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 		      : !ipc_allowed(pr, &g->ids, 0222) ? -EACCES
 		      : un.val < 0 || un.val > SEM_VMX ? -ERANGE : 0;
 		if (ret == 0) {
-			uint32_t slot = slot_of(s, g);
+			uint32_t slot = slot_of(id);
 			g->sem[num].val = (unsigned short)un.val;
 			g->sem[num].pid = pr->pid;
 			g->ctime = time(NULL);
@@ -468,7 +466,7 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 				for (int i = 0; i < n; i++)
 					v[i] = g->sem[i].val;
 			} else {
-				uint32_t slot = slot_of(s, g);
+				uint32_t slot = slot_of(id);
 				for (int i = 0; i < n; i++)
 					g->sem[i] = (struct sem_one){ v[i], pr->pid };
 				g->ctime = time(NULL);
