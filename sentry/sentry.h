@@ -1328,6 +1328,7 @@ bool ipc_allowed(const struct process *pr, const struct ipc_ids *o, unsigned fla
 bool ipc_owner(const struct process *pr, const struct ipc_ids *o);
 struct ipc_perm;
 void ipc_perm_fill(struct ipc_perm *p, int32_t key, const struct ipc_ids *o, uint32_t seq, unsigned flags);
+int ipc_set_perm(struct ipc_ids *o, const struct ipc_perm *p);
 /* creds.c: fixed credentials, no capabilities; the umask */
 long sys_ids(struct task *t, uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 long sys_setgroups(struct task *t, uint64_t size, uint64_t ulist);

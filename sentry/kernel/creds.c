@@ -261,6 +261,17 @@ void ipc_perm_fill(struct ipc_perm *p, int32_t key, const struct ipc_ids *o, uin
 	p->__seq = (unsigned short)seq;
 }
 
+/* IPC_SET's new owner and mode from @p (Linux's ipc_update_perm): -EINVAL for an id of -1, else 0. */
+int ipc_set_perm(struct ipc_ids *o, const struct ipc_perm *p)
+{
+	if (p->uid == ~0u || p->gid == ~0u)
+		return -EINVAL;
+	o->uid = p->uid;
+	o->gid = p->gid;
+	o->mode = p->mode & 0777u;
+	return 0;
+}
+
 /* Owner, creator or CAP_SYS_ADMIN: who may IPC_SET and IPC_RMID. */
 bool ipc_owner(const struct process *pr, const struct ipc_ids *o)
 {

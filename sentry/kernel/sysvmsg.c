@@ -335,10 +335,7 @@ static long msq_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 		bool resource = pr->cred.cap_eff & (1ull << 24 /* CAP_SYS_RESOURCE */);
 		ret = !q ? -EINVAL : !ipc_owner(pr, &q->ids) ? -EPERM
 		      : ds.msg_qbytes > MSG_MNB && !resource ? -EPERM : 0;
-		if (ret == 0) {
-			q->ids.uid = ds.msg_perm.uid;
-			q->ids.gid = ds.msg_perm.gid;
-			q->ids.mode = ds.msg_perm.mode & 0777u;
+		if (ret == 0 && (ret = ipc_set_perm(&q->ids, &ds.msg_perm)) == 0) {
 			q->qbytes = ds.msg_qbytes;
 			q->ctime = time(NULL);
 			wake_queue(s, slot); /* more room, maybe */

@@ -390,12 +390,8 @@ static long sem_ctl(struct process *pr, int64_t id, int64_t num, int64_t cmd, ui
 		pthread_mutex_lock(&s->futex_lock);
 		struct sem_set *g = by_id(s, id);
 		ret = !g ? -EINVAL : !ipc_owner(pr, &g->ids) ? -EPERM : 0;
-		if (ret == 0) {
-			g->ids.uid = ds.sem_perm.uid;
-			g->ids.gid = ds.sem_perm.gid;
-			g->ids.mode = ds.sem_perm.mode & 0777u;
+		if (ret == 0 && (ret = ipc_set_perm(&g->ids, &ds.sem_perm)) == 0)
 			g->ctime = time(NULL);
-		}
 		pthread_mutex_unlock(&s->futex_lock);
 		return ret;
 	}

@@ -297,8 +297,7 @@ static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 		bool lock = cmd == SHM_LOCK || cmd == SHM_UNLOCK;
 		ret = !g ? -EINVAL
 		      : lock && !ipc_owner(pr, &g->ids) && !(pr->cred.cap_eff & CAP_IPC_LOCK_BIT) ? -EPERM
-		      : !lock && !ipc_owner(pr, &g->ids) ? -EPERM
-		      : cmd == IPC_SET && (ds.shm_perm.uid == ~0u || ds.shm_perm.gid == ~0u) ? -EINVAL : 0;
+		      : !lock && !ipc_owner(pr, &g->ids) ? -EPERM : 0;
 		if (ret == 0 && lock) {
 			g->locked = cmd == SHM_LOCK;
 		} else if (ret == 0 && cmd == IPC_RMID) {
@@ -306,10 +305,7 @@ static long shm_ctl(struct process *pr, int64_t id, int64_t cmd, uint64_t ubuf)
 			g->key = IPC_PRIVATE; /* no longer found by its key; its id works until it goes */
 			if (g->nattch == 0)
 				destroy(s, g);
-		} else if (ret == 0) {
-			g->ids.uid = ds.shm_perm.uid;
-			g->ids.gid = ds.shm_perm.gid;
-			g->ids.mode = ds.shm_perm.mode & 0777u;
+		} else if (ret == 0 && (ret = ipc_set_perm(&g->ids, &ds.shm_perm)) == 0) {
 			g->ctime = time(NULL);
 		}
 		pthread_mutex_unlock(&s->shm_lock);

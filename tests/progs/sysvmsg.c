@@ -172,6 +172,8 @@ int main(void)
 	printf("key excl: %s, missing: %s\n", e, err(msgget(key + 1, 0)));
 	msgctl(k, IPC_STAT, &ds);
 	printf("key matches %d mode %o\n", ds.msg_perm.__key == key, ds.msg_perm.mode & 0777);
+	ds.msg_perm.gid = (gid_t)-1;
+	printf("IPC_SET gid -1: %s\n", err(msgctl(k, IPC_SET, &ds)));
 
 	struct msginfo in;
 	long hi = msgctl(0, IPC_INFO, (struct msqid_ds *)&in);

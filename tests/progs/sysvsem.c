@@ -176,6 +176,8 @@ int main(void)
 	semctl(k, 0, IPC_STAT, (union semun){ .buf = &ds });
 	printf("IPC_SET: %s, mode %o, key matches %d\n", e, ds.sem_perm.mode & 0777,
 	       ds.sem_perm.__key == key);
+	ds.sem_perm.uid = (uid_t)-1;
+	printf("IPC_SET uid -1: %s\n", err(semctl(k, 0, IPC_SET, (union semun){ .buf = &ds })));
 
 	struct seminfo in;
 	long hi = semctl(0, 0, IPC_INFO, (union semun){ .__buf = &in });

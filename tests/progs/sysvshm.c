@@ -112,6 +112,8 @@ int main(void)
 	printf("IPC_SET: %s\n", err(shmctl(k, IPC_SET, &ds)));
 	shmctl(k, IPC_STAT, &ds);
 	printf("mode now %o\n", ds.shm_perm.mode & 0777);
+	ds.shm_perm.uid = (uid_t)-1;
+	printf("IPC_SET uid -1: %s\n", err(shmctl(k, IPC_SET, &ds)));
 
 	/* Removed while attached: the id and the pages stay, the key goes; the last detach ends it. */
 	char *kp = shmat(k, NULL, 0);
