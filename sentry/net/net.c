@@ -130,12 +130,14 @@ long sys_bind(struct task *t, uint64_t fd, uint64_t uaddr, uint64_t len)
 		const char *name = strrchr(((struct sockaddr_un *)&ha.ss)->sun_path, '/');
 		if (name && name[1]) { /* ("": fs_chmod_nofollow would change the held directory itself) */
 			fs_chmod_nofollow(ha.hold, name + 1, 0777 & ~(unsigned)t->proc->umask);
-			/* owned by its maker, as the sandbox sees it (PostgreSQL chmods its socket after) */
+			/* owned by its maker, as the sandbox sees it (PostgreSQL chmods its socket after);
+			 * only if the name still holds a socket (another thread may have renamed over it) */
 			int o = openat(ha.hold, name + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-			if (o >= 0) {
+			struct stat st;
+			if (o >= 0 && fstat(o, &st) == 0 && S_ISSOCK(st.st_mode))
 				perm_created(t->proc, ha.hold, o);
+			if (o >= 0)
 				close(o);
-			}
 		}
 		uc_bound(t->proc, h, ha.hold, name ? name + 1 : NULL, NULL, 0);
 	} else if (r == 0 && ha.ss.ss_family == AF_UNIX) {
